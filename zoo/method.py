@@ -1,0 +1,72 @@
+"""What every method shares: its config base class, its spec, and the adapter protocol.
+
+A method is a config dataclass (subclass of :class:`MethodConfig`) plus a wrap function
+``fn(model, cfg) -> nn.Module``, registered with :func:`zoo.register`. The wrap function
+receives a frozen model and injects modules implementing :class:`Adapter`; whatever those
+modules list in ``adapter_params()`` is exactly what trains, what is saved, and what merges.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor, nn
+
+MODEL_KINDS = ("causal_lm", "encoder")
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's config. Subclasses add typed, documented fields and
+    validate them in ``__post_init__`` (call ``super().__post_init__()``)."""
+
+    def __post_init__(self) -> None:
+        pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A module that carries a method's own parameters.
+
+    ``adapter_params()`` names the parameters (local to this module, as in
+    ``named_parameters(recurse=False)`` or dotted into its children) that belong to the
+    method. Mergeable adapters also implement ``merge()`` and ``unmerge()``.
+    """
+
+    def adapter_params(self) -> list[str]: ...
+
+
+@runtime_checkable
+class GradientFree(Protocol):
+    """A wrapped model that is solved in closed form instead of trained.
+
+    ``fit`` takes batches with ``input_ids``, ``attention_mask`` (left padded: the answer
+    position is the last) and ``labels`` (class indices), and returns summary numbers.
+    """
+
+    def fit(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: its name, config class, wrap function and capability flags.
+
+    Flags drive the trainer and the contract tests; no code branches on ``name``.
+    """
+
+    name: str
+    config: type[MethodConfig]
+    wrap_fn: Callable[[nn.Module, MethodConfig], nn.Module]
+    identity_at_init: bool = True
+    mergeable: bool = False
+    gradient_free: bool = False
+    model_kinds: tuple[str, ...] = MODEL_KINDS
+    needs_label_words: bool = False
+    learning_rate: float = 1e-3
+    """Learning rate that learns the built-in default task; used when the trainer's is unset."""
+    source: str = "zoo"
+    """Distribution that registered the method (``zoo`` for built-ins)."""

@@ -1,0 +1,2 @@
+"""Built-in methods. Each import registers one method; plugins use the ``zoo.methods`` entry points."""
+from zoo.methods import lora  # noqa: F401

@@ -1,0 +1,43 @@
+"""Tiny random models of three architectures, built in-process for tests and the default run.
+
+Two layers, width 64: Llama-style (``nn.Linear``, grouped-query attention), GPT-2-style
+(``Conv1D``, fused q/k/v) and a BERT-style encoder.
+"""
+from __future__ import annotations
+
+import torch
+from transformers import (
+    BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel,
+)
+
+TINY_KINDS = ("tiny-llama", "tiny-gpt2", "tiny-bert")
+
+
+def tiny_model(kind: str, vocab_size: int, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> PreTrainedModel:
+    """A randomly initialised model of ``kind`` (one of :data:`TINY_KINDS`), seeded.
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    special = dict(pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        if kind == "tiny-llama":
+            cfg = LlamaConfig(
+                vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                max_position_embeddings=256, tie_word_embeddings=False, **special,
+            )
+            model = LlamaForCausalLM(cfg)
+        elif kind == "tiny-gpt2":
+            cfg = GPT2Config(vocab_size=vocab_size, n_embd=hidden_size, n_layer=layers, n_head=4, n_positions=256, **special)
+            model = GPT2LMHeadModel(cfg)
+        elif kind == "tiny-bert":
+            cfg = BertConfig(
+                vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=4,
+                intermediate_size=2 * hidden_size, max_position_embeddings=256, pad_token_id=0,
+            )
+            model = BertModel(cfg, add_pooling_layer=False)
+        else:
+            raise ValueError(f"unknown tiny model {kind!r}; choose one of {list(TINY_KINDS)}")
+    return model.eval()

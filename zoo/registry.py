@@ -1,0 +1,116 @@
+"""The method registry: ``register``, ``get_method``, ``list_methods`` and entry-point loading.
+
+Knows nothing of Hydra, data or training. Built-in methods are imported explicitly by
+``zoo.methods``; third-party ones arrive through the entry-point group ``zoo.methods``,
+whose each entry point is a module (or object) that calls :func:`register` when loaded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.metadata
+import logging
+import re
+from collections.abc import Callable
+
+from zoo.method import MODEL_KINDS, MethodConfig, MethodSpec
+
+ENTRY_POINT_GROUP = "zoo.methods"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_CAPABILITIES = {f.name for f in dataclasses.fields(MethodSpec)} - {"name", "config", "wrap_fn", "source"}
+
+log = logging.getLogger(__name__)
+_methods: dict[str, MethodSpec] = {}
+_plugin_errors: dict[str, str] = {}
+_plugins_loaded = False
+_current_source = "zoo"
+
+
+def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callable:
+    """Decorator registering ``fn(model, cfg) -> nn.Module`` as method ``name``.
+
+    Args:
+        name: lower-case identifier (``[a-z][a-z0-9_]*``), used as ``method=<name>``.
+        config: the method's config dataclass, a subclass of :class:`MethodConfig`.
+        **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
+            ``gradient_free``, ``model_kinds``, ``needs_label_words``, ``learning_rate``).
+
+    Raises:
+        ValueError: bad name, duplicate name or config class, unknown capability.
+        TypeError: ``config`` is not a MethodConfig dataclass.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
+    if name in _methods:
+        raise ValueError(f"method {name!r} is already registered (by {_methods[name].source}); choose another name")
+    if not (isinstance(config, type) and issubclass(config, MethodConfig) and dataclasses.is_dataclass(config)):
+        raise TypeError(f"config for {name!r} must be a dataclass subclassing zoo.MethodConfig, got {config!r}")
+    for spec in _methods.values():
+        if spec.config is config:
+            raise ValueError(f"config class {config.__name__} is already registered for method {spec.name!r}; each method needs its own config class")
+    unknown = set(capabilities) - _CAPABILITIES
+    if unknown:
+        raise ValueError(f"unknown capabilities {sorted(unknown)} for {name!r}; valid: {sorted(_CAPABILITIES)}")
+    kinds = tuple(capabilities.get("model_kinds", MODEL_KINDS))
+    if not kinds or set(kinds) - set(MODEL_KINDS):
+        raise ValueError(f"model_kinds {kinds!r} for {name!r} must be a non-empty subset of {MODEL_KINDS}")
+    capabilities["model_kinds"] = kinds
+
+    def decorator(fn: Callable) -> Callable:
+        _methods[name] = MethodSpec(name=name, config=config, wrap_fn=fn, source=_current_source, **capabilities)
+        return fn
+
+    return decorator
+
+
+def unregister(name: str) -> None:
+    """Remove a method (for tests and interactive sessions)."""
+    get_method(name)
+    del _methods[name]
+
+
+def load_plugins() -> dict[str, str]:
+    """Load every ``zoo.methods`` entry point once; return ``{distribution: error}`` of failures.
+
+    A plugin whose import fails is logged with its distribution's name; the others load.
+    """
+    global _plugins_loaded, _current_source
+    if _plugins_loaded:
+        return dict(_plugin_errors)
+    _plugins_loaded = True
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ep.value
+        _current_source = dist
+        try:
+            ep.load()
+        except Exception as err:  # a broken plugin must not take the others down
+            _plugin_errors[dist] = f"{type(err).__name__}: {err}"
+            log.warning("zoo plugin %r from distribution %r failed to load: %s", ep.name, dist, _plugin_errors[dist])
+        finally:
+            _current_source = "zoo"
+    return dict(_plugin_errors)
+
+
+def list_methods() -> list[str]:
+    """Names of all registered methods, built-in and plugin, sorted."""
+    load_plugins()
+    return sorted(_methods)
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec of method ``name``; raises ``KeyError`` naming the closest registered names."""
+    load_plugins()
+    if name in _methods:
+        return _methods[name]
+    close = difflib.get_close_matches(str(name), list(_methods), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise KeyError(f"unknown method {name!r}.{hint} Registered: {', '.join(sorted(_methods))}")
+
+
+def spec_for_config(cfg: MethodConfig) -> MethodSpec:
+    """The spec whose config class is exactly ``type(cfg)``."""
+    load_plugins()
+    for spec in _methods.values():
+        if type(cfg) is spec.config:
+            return spec
+    raise TypeError(f"{type(cfg).__name__} is not the config of any registered method; registered: {', '.join(sorted(_methods))}")

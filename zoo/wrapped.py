@@ -1,0 +1,148 @@
+"""``wrap`` and the module it returns; parameter counting; merge and unmerge."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from zoo.fingerprint import fingerprint
+from zoo.inject import adapter_modules, adapter_parameters, freeze
+from zoo.method import GradientFree, MethodConfig, MethodSpec
+from zoo.models.arch import model_kind
+from zoo.registry import get_method, list_methods, spec_for_config
+
+
+class ZooModel(nn.Module):
+    """A model wrapped by one zoo method: same ``forward`` and ``generate`` as the base.
+
+    ``model`` is what the method's wrap function returned (the base with adapters injected,
+    or a method module holding the base). Attributes it lacks are looked up on it, so
+    ``config``, ``get_input_embeddings`` and the like work as on the base model.
+    """
+
+    def __init__(self, model: nn.Module, spec: MethodSpec, config: MethodConfig, base_fingerprint: str, kind: str):
+        super().__init__()
+        self.model = model
+        self.spec = spec
+        self.method_config = config
+        self.base_fingerprint = base_fingerprint
+        self.model_kind = kind
+        self.merged = False
+
+    @property
+    def method(self) -> str:
+        return self.spec.name
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def generate(self, *args, **kwargs):
+        return self.model.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("model"), name)
+
+    def adapter_state_dict(self) -> dict[str, Tensor]:
+        """Only the method's tensors, keyed relative to ``self.model``."""
+        return {name: p.detach() for name, p in adapter_parameters(self.model).items()}
+
+    def fit(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, float]:
+        """Solve a gradient-free method in closed form (see :class:`zoo.method.GradientFree`)."""
+        if not self.spec.gradient_free or not isinstance(self.model, GradientFree):
+            raise TypeError(f"method {self.method!r} is trained by gradient steps and has no fit()")
+        return self.model.fit(batches)
+
+
+def build_config(method: str, **overrides) -> MethodConfig:
+    """Method ``method``'s config with keyword overrides; unknown fields name the valid ones."""
+    spec = get_method(method)
+    valid = [f.name for f in dataclasses.fields(spec.config)]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown config field(s) {unknown} for method {method!r}; valid fields: {valid}")
+    return spec.config(**overrides)
+
+
+def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
+    """Wrap ``model`` with a method; after it exactly the method's parameters require grad.
+
+    Args:
+        model: a transformers model (causal LM or encoder). It is modified in place.
+        cfg: a method config instance, or a registered method name.
+        **overrides: config fields to set (``zoo.wrap(model, "lora", r=8)``).
+
+    Raises:
+        KeyError: unknown method name. TypeError: unknown config field.
+        ValueError: the model is already wrapped, or is of a kind the method does not support.
+    """
+    if isinstance(model, ZooModel):
+        raise ValueError(f"model is already wrapped with {model.method!r}; wrap the base model instead")
+    if isinstance(cfg, str):
+        cfg = build_config(cfg, **overrides)
+    elif isinstance(cfg, MethodConfig):
+        if overrides:
+            cfg = build_config(spec_for_config(cfg).name, **{**cfg.to_dict(), **overrides})
+    else:
+        raise TypeError(f"cfg must be a method name or a MethodConfig, got {type(cfg).__name__}; methods: {list_methods()}")
+    spec = spec_for_config(cfg)
+    kind = model_kind(model)
+    if kind not in spec.model_kinds:
+        raise ValueError(f"method {spec.name!r} supports {list(spec.model_kinds)} models, not a {kind} ({type(model).__name__})")
+    base_fingerprint = fingerprint(model)
+    freeze(model)
+    wrapped = spec.wrap_fn(model, cfg)
+    params = adapter_parameters(wrapped)
+    if not params:
+        raise RuntimeError(f"method {spec.name!r} injected no adapter parameters (no module implements adapter_params())")
+    for p in params.values():
+        p.requires_grad_(True)
+    return ZooModel(wrapped, spec, cfg, base_fingerprint, kind)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts, each tensor counted once."""
+    seen, trainable, total = set(), 0, 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return trainable, total
+
+
+def _mergeable(model: nn.Module, action: str) -> ZooModel:
+    if not isinstance(model, ZooModel):
+        raise TypeError(f"{action} needs a model returned by zoo.wrap, got {type(model).__name__}")
+    if not model.spec.mergeable:
+        can = [m for m in list_methods() if get_method(m).mergeable]
+        raise ValueError(f"method {model.method!r} cannot be merged into the base weights; mergeable methods: {can}")
+    return model
+
+
+@torch.no_grad()
+def merge(model: ZooModel) -> ZooModel:
+    """Fold the adapter into the base weights (outputs unchanged, no adapter overhead)."""
+    _mergeable(model, "merge")
+    if not model.merged:
+        for _, module in adapter_modules(model.model):
+            module.merge()
+        model.merged = True
+    return model
+
+
+@torch.no_grad()
+def unmerge(model: ZooModel) -> ZooModel:
+    """Undo :func:`merge`."""
+    _mergeable(model, "unmerge")
+    if model.merged:
+        for _, module in adapter_modules(model.model):
+            module.unmerge()
+        model.merged = False
+    return model
