@@ -1,0 +1,130 @@
+"""The registry: names, duplicates, lookups, and third-party plugins through entry points."""
+from __future__ import annotations
+
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+
+import zoo
+from zoo import registry
+from zoo.methods.lora import LoRAConfig
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """Let a test register methods and load plugins without leaking them into other tests."""
+    monkeypatch.setattr(registry, "_methods", dict(registry._methods))
+    monkeypatch.setattr(registry, "_plugin_errors", {})
+    monkeypatch.setattr(registry, "_plugins_loaded", True)
+
+
+@dataclass
+class ToyConfig(zoo.MethodConfig):
+    size: int = 2
+
+
+def test_builtins_are_listed_sorted():
+    names = zoo.list_methods()
+    assert "lora" in names and names == sorted(names)
+    assert zoo.get_method("lora").config is LoRAConfig
+
+
+def test_unknown_name_lists_registered_and_suggests_closest():
+    with pytest.raises(KeyError, match=r"unknown method 'lroa'\. Did you mean 'lora'\?.*Registered: .*lora"):
+        zoo.get_method("lroa")
+    with pytest.raises(KeyError, match="unknown method 'lroa'"):
+        zoo.wrap(object(), "lroa")
+
+
+@pytest.mark.parametrize("bad", ["LoRA", "1x", "with-dash", "", None])
+def test_invalid_names_are_refused(bad, clean_registry):
+    with pytest.raises(ValueError, match="is invalid"):
+        zoo.register(bad, config=ToyConfig)
+
+
+def test_duplicate_name_and_config_class_raise(clean_registry):
+    with pytest.raises(ValueError, match="'lora' is already registered"):
+        zoo.register("lora", config=ToyConfig)
+    with pytest.raises(ValueError, match="LoRAConfig is already registered for method 'lora'"):
+        zoo.register("lora2", config=LoRAConfig)
+
+
+def test_config_must_be_a_method_config_dataclass(clean_registry):
+    @dataclass
+    class NotAMethodConfig:
+        x: int = 1
+
+    with pytest.raises(TypeError, match="subclassing zoo.MethodConfig"):
+        zoo.register("toy", config=NotAMethodConfig)
+
+
+def test_unknown_capability_and_model_kind_raise(clean_registry):
+    with pytest.raises(ValueError, match=r"unknown capabilities \['fast'\]"):
+        zoo.register("toy", config=ToyConfig, fast=True)
+    with pytest.raises(ValueError, match="model_kinds"):
+        zoo.register("toy", config=ToyConfig, model_kinds=("seq2seq",))
+
+
+def test_register_stores_flags(clean_registry):
+    @zoo.register("toy", config=ToyConfig, mergeable=True, model_kinds=("encoder",), learning_rate=0.5)
+    def wrap_toy(model, cfg):
+        return model
+
+    spec = zoo.get_method("toy")
+    assert (spec.mergeable, spec.model_kinds, spec.learning_rate, spec.wrap_fn) == (True, ("encoder",), 0.5, wrap_toy)
+    assert registry.spec_for_config(ToyConfig()) is spec
+
+
+def _install_fake_distribution(root, dist: str, module: str, source: str) -> None:
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"  # the folder name uses the normalised name
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[zoo.methods]\n{module} = {module}\n")
+
+
+def test_entry_point_plugins_load_and_a_broken_one_is_reported(tmp_path, monkeypatch, clean_registry, caplog):
+    _install_fake_distribution(tmp_path, "zoo-toy-plugin", "zoo_toy_plugin", """
+        from dataclasses import dataclass
+        import zoo
+
+        @dataclass
+        class ScaleConfig(zoo.MethodConfig):
+            factor: float = 1.0
+
+        @zoo.register("toy_scale", config=ScaleConfig, identity_at_init=True)
+        def wrap_scale(model, cfg):
+            return model
+    """)
+    _install_fake_distribution(tmp_path, "zoo-broken-plugin", "zoo_broken_plugin", "raise ImportError('needs libfoo')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    for mod in ("zoo_toy_plugin", "zoo_broken_plugin"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+
+    names = zoo.list_methods()
+
+    assert "toy_scale" in names and "lora" in names
+    assert zoo.get_method("toy_scale").source == "zoo-toy-plugin"
+    assert registry.load_plugins() == {"zoo-broken-plugin": "ImportError: needs libfoo"}
+    assert "zoo-broken-plugin" in caplog.text
+    assert zoo.get_method("toy_scale").config(factor=2.0).factor == 2.0
+
+
+def test_plugin_method_is_composable_with_hydra(tmp_path, monkeypatch, clean_registry):
+    @dataclass
+    class PluginConfig(zoo.MethodConfig):
+        width: int = 3
+
+    zoo.register("plugin_method", config=PluginConfig)(lambda model, cfg: model)
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from zoo.config import store_configs
+
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        cfg = compose("config", overrides=["method=plugin_method", "method.width=7"])
+    assert OmegaConf.to_object(cfg.method) == PluginConfig(width=7)

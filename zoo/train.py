@@ -1,0 +1,149 @@
+"""One method-agnostic training loop (accelerate), and the gradient-free ``fit`` path.
+
+The loop never asks which method it trains: the spec's ``gradient_free`` flag picks
+``fit`` over gradient steps, and its ``learning_rate`` fills in an unset trainer rate.
+``accelerate launch zoo ...`` runs the same code on several processes.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from zoo.adapter_io import save_adapter
+from zoo.memory import PeakMemory
+from zoo.wrapped import ZooModel
+
+SCHEDULES = ("linear", "cosine", "constant_with_warmup")
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 500
+    """Optimiser steps (each over ``gradient_accumulation_steps`` batches)."""
+    batch_size: int = 16
+    learning_rate: float | None = None
+    """None: the method's own default (its spec's ``learning_rate``)."""
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    schedule: str = "linear"
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    eval_every: int = 0
+    """Evaluate every N steps (0: only at the end)."""
+    checkpoint_every: int = 100
+    """Save the adapter to ``checkpoint/`` every N steps (0: never); a non-finite loss keeps the last good one."""
+    device: str = "auto"
+    """auto (GPU when present), cpu or cuda."""
+    mixed_precision: str = "no"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device {self.device!r} is not one of auto, cpu, cuda")
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training hit a NaN or infinite loss and stopped."""
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    train_seconds: float
+    peak_memory_bytes: int
+    final_loss: float | None
+    history: list[dict]
+
+
+def make_accelerator(cfg: TrainerConfig) -> Accelerator:
+    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
+    return Accelerator(cpu=cpu, gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision)
+
+
+def _cycle(batches: list[Batch]):
+    while True:
+        yield from batches
+
+
+def train(
+    model: ZooModel,
+    batches: list[Batch],
+    loss_fn: Callable[[ZooModel, Batch], torch.Tensor],
+    cfg: TrainerConfig,
+    accelerator: Accelerator,
+    out_dir: Path,
+    evaluate: Callable[[ZooModel], dict] | None = None,
+) -> TrainResult:
+    """Train ``model``'s adapter, or ``fit`` it when its method is gradient-free."""
+    if model.spec.gradient_free:
+        return _fit(model, batches, accelerator)
+    lr = cfg.learning_rate if cfg.learning_rate is not None else model.spec.learning_rate
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    scheduler = get_scheduler(cfg.schedule, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * cfg.max_steps), num_training_steps=cfg.max_steps)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    history, last_good, loss_value = [], None, None
+    bar = tqdm(total=cfg.max_steps, disable=not (cfg.progress and accelerator.is_local_main_process), desc=model_name(model))
+    start = time.perf_counter()
+    with PeakMemory(accelerator.device) as memory:
+        step, micro = 0, _cycle(list(loader))
+        model.train()
+        while step < cfg.max_steps:
+            for _ in range(cfg.gradient_accumulation_steps):
+                batch = next(micro)
+                with accelerator.accumulate(model):
+                    loss = loss_fn(model, batch)
+                    if not torch.isfinite(loss):
+                        kept = f"the last good adapter (step {last_good}) is in {out_dir / 'checkpoint'}" if last_good else "no checkpoint was saved yet"
+                        raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1}; training stopped; {kept}. Try a lower trainer.learning_rate (was {lr})")
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+            step += 1
+            loss_value = loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and accelerator.is_main_process:
+                save_adapter(accelerator.unwrap_model(model), out_dir / "checkpoint")
+                last_good = step
+            if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
+                model.eval()
+                history.append({"step": step, "loss": loss_value, **evaluate(accelerator.unwrap_model(model))})
+                model.train()
+    bar.close()
+    model.eval()
+    return TrainResult(step, time.perf_counter() - start, memory.peak_bytes, loss_value, history)
+
+
+def _fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> TrainResult:
+    model = model.to(accelerator.device)
+    model.eval()
+    start = time.perf_counter()
+    with PeakMemory(accelerator.device) as memory:
+        summary = model.fit({k: v.to(accelerator.device) for k, v in b.items()} for b in batches)
+    return TrainResult(0, time.perf_counter() - start, memory.peak_bytes, None, [{"fit": summary}])
+
+
+def model_name(model) -> str:
+    return getattr(model, "method", None) or getattr(getattr(model, "module", None), "method", "train")
+
