@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import torch
+from conftest import make_model
 
 import zoo
-from conftest import make_model
 
 LABEL_TOKEN_IDS = [5, 6]
 

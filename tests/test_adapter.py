@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_model
+from contract_helpers import output
 from torch.nn import functional as F
 from transformers.pytorch_utils import Conv1D
 
 import zoo
 from zoo.inject import linear_shape
-from conftest import make_model
-from contract_helpers import output
 from zoo.methods.adapter import AdapterConfig, BottleneckAdapter
 from zoo.models.arch import arch_of, blocks
 

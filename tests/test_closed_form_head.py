@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import WORDS, make_model
 
 import zoo
-from conftest import WORDS, make_model
 from zoo.methods.closed_form_head import ridge_lambda, smoothed_log_targets, solve_ridge
 
 LABEL_IDS = [5, 6, 7]

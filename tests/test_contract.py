@@ -8,9 +8,9 @@ import json
 
 import pytest
 import torch
+from contract_helpers import fresh, labelled, output, perturb, supported, wrap_for_test
 
 import zoo
-from contract_helpers import fresh, labelled, output, perturb, supported, wrap_for_test
 from zoo.inject import adapter_parameters
 
 METHODS = zoo.list_methods()

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import WORDS, make_model
+from contract_helpers import perturb
 from transformers.pytorch_utils import Conv1D
 
 import zoo
-from conftest import WORDS, make_model
-from contract_helpers import perturb
 from zoo.methods.gift import GIFTLinear, GIFTTheta, gift_clusters
 from zoo.models.tiny import tiny_model
 

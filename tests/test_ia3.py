@@ -10,10 +10,10 @@ import copy
 import peft
 import pytest
 import torch
-
-import zoo
 from conftest import make_model
 from contract_helpers import output
+
+import zoo
 from zoo.methods.ia3 import IA3Config, IA3Linear
 
 ATOL = 1e-5

@@ -5,12 +5,12 @@ import copy
 
 import pytest
 import torch
+from conftest import make_model
 from peft import AdaptionPromptConfig, get_peft_model
+from test_prefix_tuning import _mha_twin
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaForCausalLM
 
 import zoo
-from conftest import make_model
-from test_prefix_tuning import _mha_twin
 from zoo.methods.llama_adapter import AdaptedAttention, LlamaAdapterConfig
 
 ATOL = 1e-5  # float32 on tiny models; measured against peft: about 1e-7

@@ -6,10 +6,10 @@ import copy
 import peft
 import pytest
 import torch
-
-import zoo
 from conftest import make_model
 from contract_helpers import output, perturb
+
+import zoo
 from zoo.methods.lora import LoRALinear, export_peft
 
 TARGETS = {"tiny-llama": ["q_proj", "v_proj"], "tiny-gpt2": ["c_attn"]}

@@ -6,10 +6,10 @@ import copy
 
 import pytest
 import torch
+from conftest import make_model
 from peft import PromptEncoderConfig, get_peft_model
 
 import zoo
-from conftest import make_model
 from zoo.methods.p_tuning import PTuningConfig
 
 P = 5

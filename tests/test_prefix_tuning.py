@@ -5,12 +5,12 @@ import copy
 
 import pytest
 import torch
+from conftest import make_model
 from peft import PrefixTuningConfig as PeftPrefixConfig
 from peft import get_peft_model
 from transformers import LlamaForCausalLM
 
 import zoo
-from conftest import make_model
 from zoo.methods.prefix_tuning import PrefixTuningConfig, fold_prefix
 
 P = 5

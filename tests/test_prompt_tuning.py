@@ -7,11 +7,11 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_model
 from peft import PromptTuningConfig as PeftPromptTuningConfig
 from peft import get_peft_model
 
 import zoo
-from conftest import make_model
 from zoo.methods.prompt_tuning import PromptTuningConfig
 
 P = 5

@@ -5,9 +5,9 @@ import json
 
 import pytest
 import torch
+from conftest import make_model
 
 import zoo
-from conftest import make_model
 from zoo.atomic import write_json
 from zoo.train import NonFiniteLossError, TrainerConfig, make_accelerator, train
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 import torch
+from conftest import make_model
 
 import zoo
-from conftest import make_model
 
 
 def test_unknown_config_field_is_named():

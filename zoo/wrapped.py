@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from zoo.delegate import Delegating
 from zoo.fingerprint import fingerprint
 from zoo.inject import adapter_modules, adapter_parameters, freeze
 from zoo.method import GradientFree, MethodConfig, MethodSpec
@@ -15,7 +15,7 @@ from zoo.models.arch import model_kind
 from zoo.registry import get_method, list_methods, spec_for_config
 
 
-class ZooModel(nn.Module):
+class ZooModel(Delegating):
     """A model wrapped by one zoo method: same ``forward`` and ``generate`` as the base.
 
     ``model`` is what the method's wrap function returned (the base with adapters injected,
@@ -35,18 +35,6 @@ class ZooModel(nn.Module):
     @property
     def method(self) -> str:
         return self.spec.name
-
-    def forward(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
-
-    def generate(self, *args, **kwargs):
-        return self.model.generate(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("model"), name)
 
     def adapter_state_dict(self) -> dict[str, Tensor]:
         """Only the method's tensors, keyed relative to ``self.model``."""

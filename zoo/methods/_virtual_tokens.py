@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from zoo.delegate import Delegating
+
 
 def _cache_length(past_key_values: Any) -> int:
     if past_key_values is None:
@@ -39,7 +41,7 @@ def _cache_length(past_key_values: Any) -> int:
     return int(past_key_values[0][0].shape[-2])  # legacy tuple cache: (B, heads, S, head_dim)
 
 
-class VirtualTokenModel(nn.Module):
+class VirtualTokenModel(Delegating):
     """A base model whose every input is prefixed by the embeddings ``prompt()`` returns.
 
     Args:
@@ -48,18 +50,13 @@ class VirtualTokenModel(nn.Module):
             it implements :class:`zoo.method.Adapter`, so its parameters are what trains.
     """
 
+    delegate_to = "base"
+
     def __init__(self, base: nn.Module, prompt: nn.Module):
         super().__init__()
         self.base = base
         self.prompt = prompt
         self.num_virtual_tokens: int = prompt.num_virtual_tokens
-
-    def __getattr__(self, name: str) -> Any:
-        # config, generation_config, device, can_generate ... are the base model's
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base"), name)
 
     def _prepend(self, input_ids: Tensor | None, inputs_embeds: Tensor | None) -> Tensor:
         if input_ids is None and inputs_embeds is None:

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.delegate import Delegating
 from zoo.inject import replace_module
 from zoo.method import MethodConfig
 from zoo.registry import register
@@ -145,7 +146,7 @@ class LabelWordHead(nn.Module):
         self.merged = False
 
 
-class ClosedFormHead(nn.Module):
+class ClosedFormHead(Delegating):
     """Holds the base causal LM (whose head is a :class:`LabelWordHead`) and solves W in ``fit``."""
 
     def __init__(self, model: nn.Module, head: LabelWordHead, cfg: ClosedFormHeadConfig):
@@ -155,18 +156,6 @@ class ClosedFormHead(nn.Module):
         self.label_smoothing = cfg.label_smoothing
         self.ridge = cfg.ridge
         self.last_solver: str | None = None
-
-    def forward(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
-
-    def generate(self, *args, **kwargs):
-        return self.model.generate(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("model"), name)
 
     @torch.no_grad()
     def fit(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, float]:

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from transformers import DynamicCache
 
+from zoo.delegate import Delegating
 from zoo.method import MethodConfig
 from zoo.models.arch import model_kind
 from zoo.registry import register
@@ -103,11 +103,13 @@ class PrefixEncoder(nn.Module):
         self.prefix = nn.Parameter(table)
 
 
-class PrefixTuningModel(nn.Module):
+class PrefixTuningModel(Delegating):
     """A base model whose every attention layer sees the prefix keys/values first.
 
     Keeps the base model's call conventions; attributes it lacks are the base model's.
     """
+
+    delegate_to = "base"
 
     def __init__(self, base: nn.Module, cfg: PrefixTuningConfig):
         super().__init__()
@@ -122,13 +124,6 @@ class PrefixTuningModel(nn.Module):
         width = self.num_layers * 2 * self.kv_heads * self.head_dim
         self.base = base
         self.prefix_encoder = PrefixEncoder(cfg, width, config.hidden_size, weight.dtype, weight.device)
-
-    def __getattr__(self, name: str) -> Any:
-        # config, generation_config, device, get_input_embeddings ... are the base model's
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base"), name)
 
     def seed_cache(self, batch_size: int, cache: DynamicCache | None = None) -> DynamicCache:
         """``cache`` (or a new ``DynamicCache``) holding the prefix of every layer for ``batch_size`` rows."""

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import torch
 from transformers import (
-    BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel,
+    BertConfig,
+    BertModel,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
 )
 
 TINY_KINDS = ("tiny-llama", "tiny-gpt2", "tiny-bert")
