@@ -26,6 +26,8 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
     save_adapter: bool = True
+    baseline: str | None = None
+    """zero_shot, in_context or linear_probe: run that baseline instead of the method (zoo.tasks.baselines)."""
 
 
 def store_configs() -> None:

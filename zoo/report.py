@@ -1,8 +1,12 @@
 """``zoo-report <folder>``: every ``metrics.json`` under a (multi)run folder -> one table and a plot.
 
-Runs that differ only in their seed are one row (mean ± std over seeds). Writes
-``report.csv`` and ``report.png`` (metric against trainable parameters, log scale) into
-the folder, and prints the markdown table.
+Runs that differ only in their seed are one row (mean ± std over seeds). Baselines are rows
+too: a run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``) is a row like a
+method's, and ``--baseline-rows`` adds zero-shot and in-context rows from the scores of the
+base model that every run records (one row per model, task and the options that change
+them), so a sweep of methods alone gets its baselines. Writes ``report.csv`` and
+``report.png`` (metric against trainable parameters, log scale; untrained baselines as
+horizontal lines) into the folder, and prints the markdown table.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import sys
 from pathlib import Path
 
 from zoo.atomic import write_text
+from zoo.tasks.baselines import UNTRAINED
 
 COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
            "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
@@ -40,46 +45,88 @@ def _overrides(run_dir: Path) -> str:
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    return " ".join(i for i in items if not i.startswith(("method=", "seed=", "hydra.", "+sweep=", "trainer.progress=")))
+    return " ".join(i for i in items if not i.startswith(("method=", "seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=")))
+
+
+# overrides that cannot change an untrained baseline's score: what trains, and how
+_NOT_BASELINE = ("method", "trainer.", "save_adapter", "task.formulation", "task.head_learning_rate")
+_NOT_ZERO_SHOT = _NOT_BASELINE + ("task.demonstrations", "task.demonstration_separator", "task.shots_per_class")
+
+
+def _baseline_config(overrides: str, baseline: str) -> str:
+    skip = _NOT_ZERO_SHOT if baseline == "zero_shot" else _NOT_BASELINE
+    return " ".join(i for i in overrides.split() if not i.lstrip("+~").startswith(skip))
+
+
+def with_baselines(runs: list[dict]) -> list[dict]:
+    """``runs`` plus one record per untrained baseline score each run holds, configs reduced to what changes them.
+
+    A score seen twice (a sweep scores the same base model once per run) counts once per seed.
+    """
+    out, seen = [], set()
+    for r in runs:
+        records = [r] + [
+            {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "_overrides": r["_overrides"],
+             "accuracy": r[name]["accuracy"], "macro_f1": r[name]["macro_f1"], "zero_shot": r["zero_shot"], "flips": None,
+             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
+            for name in UNTRAINED if r.get(name) and r["method"] != name
+        ]
+        for record in records:
+            if record["method"] in UNTRAINED:
+                record = {**record, "_overrides": _baseline_config(record["_overrides"], record["method"])}
+                key = (record["method"], record["_overrides"], record["model"], record["task"], record["seed"])
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(record)
+    return out
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarise(runs: list[dict]) -> list[dict]:
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
-    for r in runs:
+    for r in with_baselines(runs) if baseline_rows else runs:
         groups.setdefault((r["method"], r["_overrides"], r["model"], r["task"]), []).append(r)
     rows = []
     for (method, overrides, model, task), members in groups.items():
         acc, acc_sd = _mean_std([m["accuracy"] for m in members])
         f1, f1_sd = _mean_std([m["macro_f1"] for m in members])
-        adapter = [m["adapter_bytes"] for m in members if m.get("adapter_bytes") is not None]
+        adapter, memory = _mean([m.get("adapter_bytes") for m in members]), _mean([m["peak_memory_bytes"] for m in members])
         rows.append({
             "method": method, "config": overrides, "model": model, "task": task, "seeds": len(members),
             "trainable_params": members[0]["trainable_params"], "trainable_percent": members[0]["trainable_percent"],
             "accuracy": acc, "accuracy_std": acc_sd, "macro_f1": f1, "macro_f1_std": f1_sd,
-            "zero_shot_accuracy": statistics.fmean(m["zero_shot"]["accuracy"] for m in members),
-            "corrections": statistics.fmean(m["flips"]["corrections"] for m in members),
-            "regressions": statistics.fmean(m["flips"]["regressions"] for m in members),
+            "zero_shot_accuracy": _mean([(m["zero_shot"] or {}).get("accuracy") for m in members]),
+            "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
+            "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
             "train_seconds": statistics.fmean(m["train_seconds"] for m in members),
-            "peak_memory_mb": statistics.fmean(m["peak_memory_bytes"] for m in members) / 2**20,
-            "adapter_kb": statistics.fmean(adapter) / 1024 if adapter else None,
+            "peak_memory_mb": memory / 2**20 if memory is not None else None,
+            "adapter_kb": adapter / 1024 if adapter is not None else None,
         })
     return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
+
+
+def _cell(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def markdown(rows: list[dict]) -> str:
     head = "| method | config | task | trainable | % | accuracy | macro-F1 | zero-shot | fixed / broken | train s | peak MB | adapter KB |"
     lines = [head, "|" + "|".join(["---"] * 12) + "|"]
     for r in rows:
-        adapter = f"{r['adapter_kb']:.1f}" if r["adapter_kb"] is not None else "-"
         lines.append(
             f"| {r['method']} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
             f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
-            f"| {r['zero_shot_accuracy']:.3f} | {r['corrections']:.0f} / {r['regressions']:.0f} | {r['train_seconds']:.1f} "
-            f"| {r['peak_memory_mb']:.0f} | {adapter} |"
+            f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
+            f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -100,6 +147,10 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy") -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
+        if r["trainable_params"] == 0:  # nothing trained: no place on a log axis, a level to beat
+            ax.axhline(r[metric], linestyle="--", linewidth=1, color="gray")
+            ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
+            continue
         ax.errorbar(r["trainable_params"], r[metric], yerr=r[f"{metric}_std"], fmt="o", capsize=3)
         label = r["method"] + (f" {r['config']}" if r["config"] else "")
         ax.annotate(label, (r["trainable_params"], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
@@ -115,11 +166,11 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy") -> None:
     tmp.replace(path)
 
 
-def report(folder: Path) -> str:
+def report(folder: Path, baseline_rows: bool = False) -> str:
     runs = load_runs(folder)
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
-    rows = summarise(runs)
+    rows = summarise(runs, baseline_rows)
     table = markdown(rows)
     write_text(folder / "report.md", table)
     write_text(folder / "report.csv", to_csv(rows))
@@ -130,11 +181,13 @@ def report(folder: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zoo-report", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a run or multirun output folder")
+    parser.add_argument("--baseline-rows", action="store_true",
+                        help="add zero-shot and in-context rows from the base-model scores every run records")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{str(args.folder)!r} is not a folder")
     try:
-        print(report(args.folder), end="")
+        print(report(args.folder, args.baseline_rows), end="")
     except FileNotFoundError as err:
         print(f"zoo-report: {err}", file=sys.stderr)
         return 1

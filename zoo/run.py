@@ -1,8 +1,10 @@
 """The ``zoo`` command: one Hydra run (or a sweep with ``-m``) of a method on a task.
 
-A run loads the base model, scores the task zero-shot, wraps the model with the method,
-trains it (or fits it, for gradient-free methods), evaluates, and writes ``metrics.json``,
-``flips.jsonl`` and the adapter into its output folder.
+A run loads the data and the base model, scores the baselines the task allows on the base
+model (zero-shot; in-context with demonstrations), wraps the model with the method, trains
+it (or fits it, for gradient-free methods) with the task's formulation (prompt or head),
+evaluates, and writes ``metrics.json``, ``flips.jsonl``, the adapter and the head into its
+output folder. ``baseline=<name>`` runs a baseline instead of the method.
 """
 from __future__ import annotations
 
@@ -21,77 +23,128 @@ import zoo
 from zoo.analysis.flips import flips, write_flipped_examples
 from zoo.atomic import write_json
 from zoo.config import store_configs
-from zoo.evaluate import evaluate
+from zoo.evaluate import evaluate, predict
+from zoo.inject import freeze
+from zoo.models.arch import model_kind
 from zoo.models.load import load_model
+from zoo.tasks import baselines
 from zoo.tasks.config import build_task
-from zoo.tasks.prompt import PromptFormat, batches, classification_loss, encode_examples
+from zoo.tasks.formulation import check_formulation, head_formulation, prompt_formulation
+from zoo.tasks.head import save_head
+from zoo.tasks.prompt import PromptFormat, classification_loss
+from zoo.tasks.splits import demonstrations
 from zoo.train import make_accelerator, train
 
 log = logging.getLogger("zoo")
+HEAD_LEARNING_RATE = 1e-2
+"""A linear probe's learning rate when neither task.head_learning_rate nor trainer.learning_rate is set."""
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict:
     """Execute one run described by ``cfg``; return (and write) its metrics."""
-    method_cfg = OmegaConf.to_object(cfg.method)
     model_cfg, task_cfg, trainer_cfg = (OmegaConf.to_object(cfg[k]) for k in ("model", "task", "trainer"))
-    spec = zoo.registry.spec_for_config(method_cfg)
+    baseline = cfg.get("baseline")
+    baselines.check_baseline(baseline, task_cfg)
+    method_cfg = None if baseline else OmegaConf.to_object(cfg.method)
+    spec = None if baseline else zoo.registry.spec_for_config(method_cfg)
+    formulation = baselines.formulation(baseline, task_cfg)
     set_seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
     data = build_task(task_cfg)
-    fmt = PromptFormat(task_cfg.template, list(task_cfg.label_words))
+    demos = tuple(demonstrations(data.train, task_cfg.demonstrations, task_cfg.seed)) if task_cfg.demonstrations else ()
+    zero_shot_fmt = PromptFormat(task_cfg.template, list(task_cfg.label_words), task_cfg.chat_template, task_cfg.system_prompt,
+                                 separator=task_cfg.demonstration_separator)
     model, tokenizer = load_model(model_cfg)
-    label_ids = fmt.label_token_ids(tokenizer)
-    train_ids, train_labels = encode_examples(fmt, tokenizer, data.train, task_cfg.max_length)
-    eval_ids, eval_labels = encode_examples(fmt, tokenizer, data.eval, task_cfg.max_length)
-    pad = tokenizer.pad_token_id
-    train_batches = batches(train_ids, train_labels, trainer_cfg.batch_size, pad, seed=cfg.seed)
-    eval_batches = batches(eval_ids, eval_labels, trainer_cfg.batch_size, pad, seed=None)
-
+    kind = model_kind(model)
+    check_formulation(formulation, kind, spec)
     accelerator = make_accelerator(trainer_cfg)
     model.to(accelerator.device)
-    zero_shot, before = evaluate(model, eval_batches, label_ids, eval_labels, data.label_names)
-    log.info("zero-shot accuracy %.3f", zero_shot["accuracy"])
+    base_params = zoo.count_parameters(model)[1]
+    eval_labels, names, pad = [e.label for e in data.eval], data.label_names, tokenizer.pad_token_id
 
-    if spec.needs_label_words:
-        method_cfg = dataclasses.replace(method_cfg, label_token_ids=label_ids)
-    wrapped = zoo.wrap(model, method_cfg).to(accelerator.device)
-    trainable, total = zoo.count_parameters(wrapped)
-    result = train(
-        wrapped, train_batches, classification_loss(torch.tensor(label_ids)), trainer_cfg, accelerator, out_dir,
-        evaluate=lambda m: evaluate(m, eval_batches, label_ids, eval_labels, data.label_names)[0],
-    )
-    wrapped = accelerator.unwrap_model(wrapped)
-    metrics, after = evaluate(wrapped, eval_batches, label_ids, eval_labels, data.label_names)
-    latency = _latency(wrapped, eval_batches[:4], label_ids)
+    # baselines on the base model: the label words after the template, with and without demonstrations
+    label_ids, scored = _label_ids(zero_shot_fmt, tokenizer, kind, formulation), {}
+    if label_ids is not None:
+        formats = {"zero_shot": zero_shot_fmt, "in_context": dataclasses.replace(zero_shot_fmt, demonstrations=demos)}
+        for name in ["zero_shot"] + (["in_context"] if demos else []):
+            form = prompt_formulation(formats[name], tokenizer, task_cfg.max_length, label_ids)
+            eval_batches = form.batches(data.eval, trainer_cfg.batch_size, pad, seed=None)
+            metrics, predictions = evaluate(model, eval_batches, form.scorer, eval_labels, names)
+            scored[name] = (form, eval_batches, metrics, predictions)
+            log.info("%s accuracy %.3f", name, metrics["accuracy"])
+    own = "in_context" if demos and baseline != "zero_shot" else "zero_shot"
+    before = scored[own][3] if scored else None
 
-    adapter_bytes = None
-    if cfg.save_adapter and accelerator.is_main_process:
-        folder = zoo.save_adapter(wrapped, out_dir / "adapter")
-        adapter_bytes = sum(f.stat().st_size for f in folder.iterdir())
-    write_flipped_examples(out_dir / "flips.jsonl", data.eval, before, after, data.label_names)
+    head, result, adapter_bytes, head_bytes, lr, head_lr = None, None, None, None, None, None
+    if baseline is not None:
+        freeze(model)  # nothing of the base model trains in a baseline
+    if baseline in baselines.UNTRAINED:
+        form, eval_batches, metrics, after = scored[own]
+        trained = model
+    else:
+        if formulation == "prompt":
+            form, eval_batches = scored[own][:2]
+        else:
+            form = head_formulation(model, tokenizer, len(names), task_cfg.max_length, kind)
+            eval_batches = form.batches(data.eval, trainer_cfg.batch_size, pad, seed=None)
+            head = form.head
+        train_batches = form.batches(data.train, trainer_cfg.batch_size, pad, seed=cfg.seed)
+        if spec is not None and spec.needs_label_words:
+            method_cfg = dataclasses.replace(method_cfg, label_token_ids=label_ids)
+        trained = model if baseline else zoo.wrap(model, method_cfg).to(accelerator.device)
+        lr = trainer_cfg.learning_rate if trainer_cfg.learning_rate is not None else (spec.learning_rate if spec else HEAD_LEARNING_RATE)
+        head_lr = (task_cfg.head_learning_rate if task_cfg.head_learning_rate is not None else lr) if head is not None else None
+        result = train(
+            trained, train_batches, classification_loss(form.scorer), trainer_cfg, accelerator, out_dir,
+            evaluate=lambda m: evaluate(m, eval_batches, form.scorer, eval_labels, names)[0], head=head, head_learning_rate=head_lr,
+        )
+        trained = accelerator.unwrap_model(trained)
+        metrics, after = evaluate(trained, eval_batches, form.scorer, eval_labels, names)
+        if cfg.save_adapter and accelerator.is_main_process:
+            if isinstance(trained, zoo.ZooModel):
+                folder = zoo.save_adapter(trained, out_dir / "adapter")
+                adapter_bytes = sum(f.stat().st_size for f in folder.iterdir())
+            if head is not None:
+                head_bytes = save_head(head, out_dir / "head.safetensors", names)
+    head_params = sum(p.numel() for p in head.parameters()) if head is not None else 0
+    trainable, total = (n + head_params for n in zoo.count_parameters(trained))
+    latency = _latency(trained, eval_batches[:4], form.scorer)
+    if before is not None:
+        write_flipped_examples(out_dir / "flips.jsonl", data.eval, before, after, names)
+
     record = {
-        "method": spec.name,
-        "method_config": dataclasses.asdict(method_cfg),
+        "method": baseline or spec.name,
+        "method_config": dataclasses.asdict(method_cfg) if method_cfg is not None else None,
+        "baseline": baseline,
+        "formulation": formulation,
         "model": model_cfg.name,
         "task": task_cfg.name,
+        "task_config": dataclasses.asdict(task_cfg),
+        "label_names": names,
+        "n_train": len(data.train),
+        "n_eval": len(data.eval),
         "seed": cfg.seed,
-        "learning_rate": trainer_cfg.learning_rate if trainer_cfg.learning_rate is not None else spec.learning_rate,
+        "learning_rate": lr if spec is not None else None,
+        "head_learning_rate": head_lr,
         "trainable_params": trainable,
         "total_params": total,
-        "trainable_percent": 100.0 * trainable / total,
-        "train_steps": result.steps,
-        "train_seconds": result.train_seconds,
-        "peak_memory_bytes": result.peak_memory_bytes,
-        "final_loss": result.final_loss,
+        "base_params": base_params,
+        "trainable_percent": 100.0 * trainable / base_params,
+        "train_steps": result.steps if result else 0,
+        "train_seconds": result.train_seconds if result else 0.0,
+        "peak_memory_bytes": result.peak_memory_bytes if result else None,
+        "final_loss": result.final_loss if result else None,
         "eval": metrics,
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
-        "zero_shot": {"accuracy": zero_shot["accuracy"], "macro_f1": zero_shot["macro_f1"]},
-        "flips": flips(before, after, eval_labels, data.label_names),
+        **{name: ({"accuracy": s[2]["accuracy"], "macro_f1": s[2]["macro_f1"]} if (s := scored.get(name)) else None)
+           for name in ("zero_shot", "in_context")},
+        "flips": flips(before, after, eval_labels, names) if before is not None else None,
         "eval_seconds_per_batch": latency,
         "adapter_bytes": adapter_bytes,
-        "history": result.history,
+        "head_bytes": head_bytes,
+        "history": result.history if result else [],
         "zoo_version": zoo.__version__,
         "device": str(accelerator.device),
     }
@@ -100,12 +153,23 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     return record
 
 
-@torch.no_grad()
-def _latency(model, sample: list[dict], label_ids: list[int]) -> float:
-    from zoo.evaluate import predict
+def _label_ids(fmt: PromptFormat, tokenizer, kind: str, formulation: str) -> list[int] | None:
+    """The label words' token ids where the model can score them; a head run without usable label words skips the baselines."""
+    if kind != "causal_lm":
+        return None
+    try:
+        return fmt.label_token_ids(tokenizer)
+    except ValueError as err:
+        if formulation == "prompt":
+            raise
+        log.warning("no zero-shot baseline for this head run: %s", err)
+        return None
 
+
+@torch.no_grad()
+def _latency(model, sample: list[dict], scorer) -> float:
     start = time.perf_counter()
-    predict(model, sample, label_ids)
+    predict(model, sample, scorer)
     return (time.perf_counter() - start) / max(1, len(sample))
 
 
@@ -116,10 +180,13 @@ store_configs()
 def main(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     record = run(cfg, out_dir)
+    zero_shot = f"{record['zero_shot']['accuracy']:.3f}" if record["zero_shot"] else "n/a"
+    in_context = f", in-context {record['in_context']['accuracy']:.3f}" if record["in_context"] else ""
     print(
-        f"{record['method']}: accuracy {record['accuracy']:.3f} (zero-shot {record['zero_shot']['accuracy']:.3f}), "
-        f"macro-F1 {record['macro_f1']:.3f}, {record['trainable_params']:,} trainable of {record['total_params']:,} "
-        f"({record['trainable_percent']:.2f}%), {record['train_seconds']:.1f}s -> {out_dir / 'metrics.json'}"
+        f"{record['method']} ({record['formulation']}): accuracy {record['accuracy']:.3f} (zero-shot {zero_shot}{in_context}), "
+        f"macro-F1 {record['macro_f1']:.3f}, {record['trainable_params']:,} trainable "
+        f"({record['trainable_percent']:.2f}% of the base model's {record['base_params']:,}), "
+        f"{record['train_seconds']:.1f}s -> {out_dir / 'metrics.json'}"
     )
     return record["accuracy"]
 

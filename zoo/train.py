@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -89,13 +90,32 @@ def train(
     accelerator: Accelerator,
     out_dir: Path,
     evaluate: Callable[[ZooModel], dict] | None = None,
+    head: nn.Module | None = None,
+    head_learning_rate: float | None = None,
 ) -> TrainResult:
-    """Train ``model``'s adapter, or ``fit`` it when its method is gradient-free."""
-    if model.spec.gradient_free:
+    """Train ``model``'s adapter, or ``fit`` it when its method is gradient-free.
+
+    Args:
+        head: a task's classification head, trained beside the method (it is not part of
+            it: checkpoints hold the adapter only). With a head, ``model`` may also be a
+            frozen base model, and then only the head trains (a linear probe).
+        head_learning_rate: the head's learning rate; None: the method's.
+    """
+    spec = getattr(model, "spec", None)  # None: a frozen base model under a head
+    if spec is not None and spec.gradient_free:
         return _fit(model, batches, accelerator)
-    lr = cfg.learning_rate if cfg.learning_rate is not None else model.spec.learning_rate
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    if head is not None and accelerator.num_processes > 1:
+        raise NotImplementedError("a classification head trains in one process only (its gradients are not synchronised); run without accelerate launch")
+    lr = cfg.learning_rate if cfg.learning_rate is not None else (spec.learning_rate if spec is not None else head_learning_rate)
+    own = [p for p in model.parameters() if p.requires_grad]
+    head_params = list(head.parameters()) if head is not None else []
+    groups = [{"params": own}] if own else []
+    if head_params:
+        groups.append({"params": head_params, "lr": head_learning_rate if head_learning_rate is not None else lr})
+    params = own + head_params
+    if not params or lr is None:
+        raise ValueError("nothing to train or no learning rate: give a wrapped model, or a head and its learning rate")
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler(cfg.schedule, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * cfg.max_steps), num_training_steps=cfg.max_steps)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
@@ -123,7 +143,7 @@ def train(
             loss_value = loss.item()
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}")
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and accelerator.is_main_process:
+            if spec is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and accelerator.is_main_process:
                 save_adapter(accelerator.unwrap_model(model), out_dir / "checkpoint")
                 last_good = step
             if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:

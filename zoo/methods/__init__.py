@@ -2,6 +2,7 @@
 from zoo.methods import (
     adapter,  # noqa: F401
     closed_form_head,  # noqa: F401
+    full_finetune,  # noqa: F401
     gift,  # noqa: F401
     ia3,  # noqa: F401
     llama_adapter,  # noqa: F401

@@ -1,38 +1,137 @@
-"""Task configuration and the table of built-in tasks."""
+"""Task configuration, the table of built-in tasks, and the data a run trains and evaluates on.
+
+Data comes from a built-in task (``name``), a local file or folder (``path``) or a Hugging
+Face dataset (``dataset``); then ``shots_per_class`` examples of each class are drawn for
+training and ``n_eval`` examples of ``eval_split`` for evaluation, both with the data seed.
+"""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from zoo.tasks.data import ClassificationData
+from zoo.tasks.columns import ColumnMapping
+from zoo.tasks.data import ClassificationData, LabelledSplits
+from zoo.tasks.files import load_files
+from zoo.tasks.hub import load_hub
+from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
+from zoo.tasks.prepared import load_prepared
+from zoo.tasks.splits import shots_per_class, stratified_sample
 from zoo.tasks.synthetic import synthetic_sentiment
+from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
+
+log = logging.getLogger(__name__)
+FORMULATIONS = ("prompt", "head")
 
 
 @dataclass
 class TaskConfig:
     name: str = "synthetic_sentiment"
-    """A built-in task: one of zoo.tasks.config.TASKS."""
+    """A built-in task (zoo.tasks.config.TASKS), or a name of your choice for data from ``path`` or ``dataset``."""
+    path: str | None = None
+    """A local .csv/.tsv/.jsonl file (split 80/10/10 by zoo) or a folder of train/validation/test files."""
+    dataset: str | None = None
+    """A Hugging Face dataset for ``datasets.load_dataset`` (needs ``pip install 'zoo-peft[datasets]'``)."""
+    dataset_config: str | None = None
+    """The dataset's configuration name (``sst2`` of ``nyu-mll/glue``)."""
+    text_column: str = "text"
+    label_column: str = "label"
+    label_names: list[str] | None = None
+    """Class names in class order; None: from the data (see zoo.tasks.columns). For path/dataset only."""
+    label_map: dict[Any, str] = field(default_factory=dict)
+    """Raw label -> class name (renames, merges; rows with other labels are dropped); empty: labels as they are.
+    Keys are compared as text. On the command line: ``+task.label_map={1:negative,5:positive}`` (Hydra adds keys
+    to a dict with ``+``). For path/dataset only."""
+    encoding: str = "utf-8"
+    """Text encoding of local files."""
+    formulation: str = "prompt"
+    """prompt: the LM scores the label words after the template; head: a new linear head on the final hidden state."""
     template: str = "review : {text} . it was {answer}"
     """Prompt with {text} and {answer}; a causal LM predicts the answer as the next token."""
     label_words: list[str] = field(default_factory=lambda: ["bad", "good"])
     """One single-token word per class, in class order."""
+    chat_template: bool = False
+    """Render the prompt as the user turn of the tokenizer's chat template; the answer starts the assistant turn."""
+    system_prompt: str | None = None
+    """Chat mode only: None keeps the chat template's default system turn; "" gives an empty one (fewer tokens)."""
+    demonstrations: int = 0
+    """Training examples per class put before each query, rendered with the template and label word (LM-BFF)."""
+    demonstration_separator: str = "\n"
+    shots_per_class: int | None = None
+    """Training examples drawn per class with the data seed; None: the whole training split."""
     n_train: int = 512
-    n_eval: int = 256
+    """synthetic_sentiment only: how many training examples to generate."""
+    n_eval: int | None = 256
+    """Evaluation examples, drawn from eval_split with the data seed, stratified (class proportions kept); None: all.
+    synthetic_sentiment generates this many (256 when None)."""
+    eval_split: str = "test"
+    """The split evaluated: test, or validation (to tune on)."""
     max_length: int = 128
-    """Longest templated input in tokens; longer texts are cut, never the template."""
+    """Longest input in tokens; longer texts are cut, never the template, demonstrations' markup or answer position."""
+    head_learning_rate: float | None = None
+    """formulation=head: the head's learning rate; None: the run's."""
     seed: int = 0
-    """Seed of the data itself (split and sampling), separate from the run's seed."""
+    """Seed of the data itself (few-shot sample, evaluation subset, demonstrations), separate from the run's seed."""
+    cache_dir: str = "~/.cache/zoo/data"
+    """Where built-in real data sets are prepared once."""
+
+    def __post_init__(self) -> None:
+        if self.formulation not in FORMULATIONS:
+            raise ValueError(f"formulation {self.formulation!r} is not one of {FORMULATIONS}")
+        if self.path is not None and self.dataset is not None:
+            raise ValueError(f"give task.path ({self.path!r}) or task.dataset ({self.dataset!r}), not both")
+        if (self.path is not None or self.dataset is not None) and self.name in TASKS:
+            raise ValueError(f"task.name={self.name!r} is a built-in task with its own data; name your data (task.name=my_task) to load task.path or task.dataset")
+        for name, low in (("demonstrations", 0), ("n_train", 1), ("max_length", 2)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        for name in ("shots_per_class", "n_eval"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 or null (all), got {getattr(self, name)}")
+        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+            raise ValueError(f"head_learning_rate must be positive or null (the run's), got {self.head_learning_rate}")
 
 
-TASKS: dict[str, Callable[[TaskConfig], ClassificationData]] = {
-    "synthetic_sentiment": lambda cfg: synthetic_sentiment(cfg.n_train, cfg.n_eval, cfg.seed),
+def _synthetic(cfg: TaskConfig) -> LabelledSplits:
+    data = synthetic_sentiment(cfg.n_train, cfg.n_eval or 256, cfg.seed)
+    return LabelledSplits({"train": data.train, "test": data.eval}, data.label_names, "synthetic_sentiment")
+
+
+TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
+    "synthetic_sentiment": _synthetic,
+    "movie_sentiment": lambda cfg: load_prepared(MOVIE_SENTIMENT, cfg.cache_dir),
+    "tweet_sentiment": lambda cfg: load_prepared(TWEET_SENTIMENT, cfg.cache_dir),
 }
 
 
-def build_task(cfg: TaskConfig) -> ClassificationData:
+def load_splits(cfg: TaskConfig) -> LabelledSplits:
+    """Every split of the task's source, before sampling."""
+    label_map = {str(k): v for k, v in cfg.label_map.items()} or None
+    mapping = ColumnMapping(cfg.text_column, cfg.label_column, cfg.label_names, label_map)
+    if cfg.path is not None:
+        return load_files(cfg.path, mapping, cfg.encoding)
+    if cfg.dataset is not None:
+        return load_hub(cfg.dataset, cfg.dataset_config, mapping, cfg.eval_split)
     if cfg.name not in TASKS:
-        raise ValueError(f"unknown task {cfg.name!r}; built-in tasks: {sorted(TASKS)}")
-    data = TASKS[cfg.name](cfg)
-    if len(cfg.label_words) != len(data.label_names):
-        raise ValueError(f"task {cfg.name!r} has {len(data.label_names)} classes {data.label_names} but {len(cfg.label_words)} label words {cfg.label_words}")
-    return data
+        raise ValueError(f"unknown task {cfg.name!r}; built-in tasks: {sorted(TASKS)}; or load your data with task.path or task.dataset")
+    return TASKS[cfg.name](cfg)
+
+
+def build_task(cfg: TaskConfig) -> ClassificationData:
+    """The training and evaluation examples of a run.
+
+    Raises:
+        ValueError: label words that do not match the classes, a missing split, or a class
+            left without examples after filtering and sampling.
+    """
+    splits = load_splits(cfg)
+    names = splits.label_names
+    if len(cfg.label_words) != len(names):
+        raise ValueError(f"task {cfg.name!r} has {len(names)} classes {names} but {len(cfg.label_words)} label words {cfg.label_words}")
+    train = shots_per_class(splits.split("train"), cfg.shots_per_class, cfg.seed)
+    short = {names[c]: n for c in range(len(names)) if (n := sum(e.label == c for e in train)) < (cfg.shots_per_class or 0)}
+    if short:
+        log.warning("task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short)
+    evaluation = stratified_sample(splits.split(cfg.eval_split), cfg.n_eval, cfg.seed)
+    return ClassificationData(train, evaluation, names)

@@ -11,6 +11,21 @@ class Example:
 
 
 @dataclass(frozen=True)
+class LabelledSplits:
+    """A source's named splits (``train`` and ``validation`` and/or ``test``) before sampling."""
+
+    splits: dict[str, list[Example]]
+    label_names: list[str]
+    source: str
+    """Where the data came from, for error messages."""
+
+    def split(self, name: str) -> list[Example]:
+        if name not in self.splits:
+            raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
+        return self.splits[name]
+
+
+@dataclass(frozen=True)
 class ClassificationData:
     """Train and evaluation examples plus the class names; labels index ``label_names``."""
 
@@ -20,12 +35,15 @@ class ClassificationData:
 
     def __post_init__(self) -> None:
         k = len(self.label_names)
+        if k < 2:
+            raise ValueError(f"a classification task needs at least two classes, got {self.label_names}")
         for split, examples in (("train", self.train), ("eval", self.eval)):
             if not examples:
                 raise ValueError(f"the {split} split is empty")
             bad = sorted({e.label for e in examples if not 0 <= e.label < k})
             if bad:
                 raise ValueError(f"{split} labels {bad} are outside 0..{k - 1} (classes {self.label_names})")
-        missing = sorted(set(range(k)) - {e.label for e in self.train})
-        if missing:
-            raise ValueError(f"classes {[self.label_names[i] for i in missing]} have no training example")
+        for split, what in ((self.train, "training"), (self.eval, "evaluation")):
+            missing = sorted(set(range(k)) - {e.label for e in split})
+            if missing:
+                raise ValueError(f"classes {[self.label_names[i] for i in missing]} have no {what} example (after filtering and sampling)")

@@ -1,0 +1,59 @@
+"""The two ways a run turns a model into a classifier, behind one shape.
+
+A :class:`Formulation` says how a text becomes token ids, how batches are padded, and how
+class scores come out of the model (``scorer(model, batch) -> (B, k)``):
+
+- ``prompt``: the template (with demonstrations, chat markup) and the label words' logits at
+  the answer position; causal LMs only. Nothing new trains: the method's parameters do.
+- ``head``: the text alone and a new :class:`~zoo.tasks.head.ClassificationHead` on the
+  final hidden state; causal LMs and encoders. The head trains beside the method.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from zoo.method import MethodSpec
+from zoo.tasks.data import Example
+from zoo.tasks.head import ClassificationHead, encode_text
+from zoo.tasks.prompt import LabelWordScorer, PromptFormat, batches
+
+
+@dataclass
+class Formulation:
+    encode: Callable[[str], list[int]]
+    scorer: Callable
+    padding_side: str
+    head: ClassificationHead | None = None
+
+    def batches(self, examples: list[Example], batch_size: int, pad_id: int, seed: int | None) -> list[dict]:
+        encoded = [self.encode(e.text) for e in examples]
+        return batches(encoded, [e.label for e in examples], batch_size, pad_id, seed, self.padding_side)
+
+
+def prompt_formulation(fmt: PromptFormat, tokenizer, max_length: int, label_token_ids: list[int]) -> Formulation:
+    return Formulation(fmt.encoder(tokenizer, max_length), LabelWordScorer(label_token_ids), "left")
+
+
+def head_formulation(model: nn.Module, tokenizer, num_classes: int, max_length: int, kind: str) -> Formulation:
+    encoder = kind == "encoder"
+    head = ClassificationHead(model.config.hidden_size, num_classes, encoder).to(next(model.parameters()).device)
+    return Formulation(
+        lambda text: encode_text(tokenizer, text, max_length, encoder), head,
+        "right" if encoder else "left", head,  # an encoder reads its first token: right padding keeps positions from 0
+    )
+
+
+def check_formulation(formulation: str, kind: str, spec: MethodSpec | None) -> None:
+    """Refuse combinations that cannot work, saying what would."""
+    if formulation == "prompt" and kind != "causal_lm":
+        raise ValueError(
+            f"task.formulation=prompt scores the next token of a causal LM, and this model is an {kind}; "
+            f"use task.formulation=head (a classification head on its first token)"
+        )
+    if formulation == "head" and spec is not None and spec.needs_label_words:
+        raise ValueError(f"method {spec.name!r} works on the label words' logits; use task.formulation=prompt")
+    if formulation == "head" and spec is not None and spec.gradient_free:
+        raise ValueError(f"method {spec.name!r} is solved in closed form and cannot train a classification head; use task.formulation=prompt")
