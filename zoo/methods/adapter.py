@@ -21,11 +21,12 @@ the wrapped model equals the base at init either way. ``layer_norm=False`` is Ho
 formula.
 
 Defaults: reduction factor 16 and relu (Pfeiffer et al.), Houlsby placement (the paper's), and
-lr 3e-3, the best of 1e-3/3e-3/1e-2/3e-2 on ``zoo method=adapter`` (tiny-llama, 500 AdamW steps).
-The input LayerNorm is on by default because of that measurement: without it the adapter
-learned little there (accuracy ~0.52, LoRA ~0.73), since the sub-layer outputs of a randomly
-initialised model are tiny (std-0.02 weights; the Llama MLP output is quadratic in them) and
-Adam needs many steps to grow the projections; with it, ~0.61.
+lr 3e-3, the best of 1e-3/3e-3/1e-2/3e-2 on ``zoo method=adapter`` with a *random* tiny-llama
+(500 AdamW steps). The input LayerNorm is on by default because of that measurement: without
+it the adapter learned little there (accuracy ~0.52), since the sub-layer outputs of a randomly
+initialised model are tiny (std-0.02 weights) and Adam needs many steps to grow the
+projections; with it, ~0.61. On the default (pretrained) tiny-llama, seeds 0-2: 0.909 ± 0.005
+from 0.496 zero-shot.
 """
 from __future__ import annotations
 

@@ -18,8 +18,9 @@ GPT-2 fuses q, k and v in one ``c_attn`` (output [q | k | v], 3d wide): zoo scal
 peft instead trains one vector over the whole fused output, query third included.
 
 Defaults: the paper's placement (keys, values, feed-forward inner activation) found by role via
-``zoo.models.arch``; lr 2e-2, the best of 1e-2/2e-2/3e-2/5e-2/1e-1 on ``zoo method=ia3``
-(tiny-llama, 500 AdamW steps: accuracy 0.58 from 0.50 zero-shot with 384 parameters). A
+``zoo.models.arch``; lr 2e-2, the best of 1e-2/2e-2/3e-2/5e-2/1e-1 on ``zoo method=ia3`` with a random tiny-llama
+(500 AdamW steps); on the default (pretrained) tiny-llama, seeds 0-2: 0.904 ± 0.005 from 0.496
+zero-shot, with 384 parameters. A
 multiplicative vector near 1 needs far larger steps than an additive update starting at 0
 (the paper uses 3e-3 on T0-3B). Weight decay would pull the vectors towards 0, not towards
 the identity; the default trainer uses none.
@@ -82,6 +83,8 @@ class IA3Linear(nn.Module):
         return [name for name in self._parts if name in self._parameters]
 
     def scale(self) -> torch.Tensor:
+        if len(self._parts) == 1:  # the common case: no copy, no extra autograd node per call
+            return getattr(self, self._parts[0])
         return torch.cat([getattr(self, name) for name in self._parts])  # (d_in,) or (d_out,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

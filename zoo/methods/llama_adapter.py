@@ -15,9 +15,9 @@ What trains: A (``adapter_len × d`` per adapted layer, N(0, 1) like the paper's
 and the gate. The frozen W_o is applied without its bias, so a zero gate adds exactly 0.
 Supports Llama-style attention (llama, mistral, qwen2) and GPT-2 (fused ``c_attn``); causal
 LMs only. Not mergeable. Defaults: 10 prompt tokens (the paper), every layer (the paper:
-top 30 of 32); lr 3e-2 from a sweep over 3e-3..3e-1 on the built-in synthetic task with
-tiny-llama (500 steps: accuracy about 0.55 at best; on the frozen random tiny models the
-prompt keys, projected by small random k-weights, barely make attention selective).
+top 30 of 32); lr 3e-2 from a sweep over 3e-3..3e-1 on the built-in synthetic task with a
+random tiny-llama (about 0.55 at best there). On the default (pretrained) tiny-llama, seeds
+0-2 reach 0.826 ± 0.029 from 0.496 zero-shot.
 """
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ tuning and documented in :mod:`zoo.methods._virtual_tokens`.
 
 Defaults follow the paper and peft's examples rather than a tuning run: a 2-layer biLSTM of
 the model's width (peft defaults to the MLP), 10 tokens with inputs sampled from the
-vocabulary, lr 3e-3 (peft's examples use 1e-3; 1e-3 to 1e-2 behave alike here). As for
-prompt tuning, no setting got clearly above chance on the built-in synthetic task with the
-tiny random models (eval 0.49-0.55 for both encoders and lr 1e-3 to 1e-2).
+vocabulary, lr 3e-3 (peft's examples use 1e-3). On a random tiny model no setting got above
+0.55 (both encoders, lr 1e-3 to 1e-2); on the default (pretrained) tiny-llama, seeds 0-2 reach
+0.802 ± 0.016 from 0.496 zero-shot.
 """
 from __future__ import annotations
 

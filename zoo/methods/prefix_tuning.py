@@ -21,9 +21,10 @@ encoder keeps positions ``0 .. T-1``, which its absolute position embeddings wer
 (peft shifts them by ``P``). Given ``position_ids`` of a causal LM are shifted by ``P``, as peft does.
 ``generate`` seeds the cache once; the returned ids never hold virtual positions. Not
 identity at init, not mergeable. Defaults: 10 virtual tokens and MLP width 512 (the paper's
-code); lr 3e-3, the best of a sweep over 1e-3..5e-2 on the built-in synthetic task with
-tiny-llama (500 steps: accuracy about 0.56; the frozen random tiny models leave attention-side
-methods little to steer, LoRA reaches about 0.73 there).
+code); lr 3e-3, the best of a sweep over 1e-3..5e-2 on the built-in synthetic task with a random
+tiny-llama (about 0.56 there: a frozen random model leaves little to steer). On the default
+(pretrained) tiny-llama, seeds 0-2 give 0.762, 0.539 and 0.863 (zero-shot 0.496): it learns,
+with the largest seed variance of the methods.
 """
 from __future__ import annotations
 

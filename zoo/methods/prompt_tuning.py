@@ -22,10 +22,10 @@ positions, unlike peft's.
 
 Defaults follow the literature, not a tuning run: 10 vocabulary-initialised tokens and lr 3e-2
 (peft's causal-LM example uses 8 tokens and 3e-2; the paper 5-100 tokens and 0.3 with
-Adafactor). On the built-in synthetic task with the tiny random models no setting tried
-(lr 3e-3 to 0.3, 10-50 tokens, each init) got clearly above chance (eval 0.50-0.55, train
-about 0.56), nor does prefix tuning: a prompt alone cannot make a frozen random two-layer
-model count sentiment words. Judge the method on a real model.
+Adafactor). A soft prompt steers what the model already represents: on a *random* tiny model
+no setting tried (lr 3e-3 to 0.3, 10-50 tokens, each init) got above 0.55; on the default
+tiny-llama, pretrained on the synthetic language (``zoo.models.pretrain``), seeds 0-2 reach
+0.740 ± 0.018 from 0.496 zero-shot.
 """
 from __future__ import annotations
 

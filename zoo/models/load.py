@@ -17,7 +17,8 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from zoo.atomic import replace_dir
-from zoo.models.tiny import TINY_KINDS, tiny_model
+from zoo.models.pretrain import pretrained_tiny
+from zoo.models.tiny import TINY_CAUSAL, TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.synthetic import VOCABULARY
 
@@ -39,8 +40,13 @@ class ModelConfig:
     cache_dir: str = "~/.cache/zoo/models"
     seed: int = 0
     """Seed of a tiny model's random weights."""
+    pretrain_steps: int = 3000
+    """Tiny causal models only: next-token steps on the synthetic corpus before the run
+    (zoo.models.pretrain; built once, cached in cache_dir). 0: random weights."""
 
     def __post_init__(self) -> None:
+        if self.pretrain_steps < 0:
+            raise ValueError(f"pretrain_steps must be >= 0, got {self.pretrain_steps}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
         if self.kind not in ("auto", "causal_lm", "encoder"):
@@ -51,7 +57,12 @@ def load_model(cfg: ModelConfig):
     """``(model, tokenizer)`` in eval mode. Tokenizers pad on the left (the answer is last)."""
     if cfg.name in TINY_KINDS:
         tokenizer = word_tokenizer(VOCABULARY)
-        model = tiny_model(cfg.name, vocab_size=len(tokenizer), seed=cfg.seed)
+        if not cfg.pretrain_steps:
+            model = tiny_model(cfg.name, vocab_size=len(tokenizer), seed=cfg.seed)
+        elif cfg.name in TINY_CAUSAL:
+            model = pretrained_tiny(cfg.name, tokenizer, cfg.seed, cfg.pretrain_steps, cfg.cache_dir)
+        else:
+            raise ValueError(f"{cfg.name} is an encoder: it is not pretrained here; set model.pretrain_steps=0 (random weights)")
         return model.to(DTYPES[cfg.dtype]), tokenizer
     folder = _gguf_folder(cfg) if cfg.gguf_file else cfg.name
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -95,8 +106,10 @@ def _gguf_folder(cfg: ModelConfig) -> str:
     log.info("converting %s once into %s (dequantising takes a while)", path, target)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    # the weights are now plain floats: drop what marks the model as quantised (save_pretrained refuses it)
     if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config  # the weights are now plain floats
+        del model.config.quantization_config
+    model.hf_quantizer = None
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     model.save_pretrained(staging)

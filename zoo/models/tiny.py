@@ -16,7 +16,8 @@ from transformers import (
     PreTrainedModel,
 )
 
-TINY_KINDS = ("tiny-llama", "tiny-gpt2", "tiny-bert")
+TINY_CAUSAL = ("tiny-llama", "tiny-gpt2")
+TINY_KINDS = (*TINY_CAUSAL, "tiny-bert")
 
 
 def tiny_model(kind: str, vocab_size: int, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> PreTrainedModel:

@@ -3,8 +3,9 @@
 Each review is a few neutral words with one or three sentiment words mixed in, any of
 which may be negated by a preceding "not"; the label is the majority of the (negation-
 adjusted) polarities. Word identity alone does not decide it: a method has to learn to
-count and to read "not" in context. A tiny random model learns it in about a minute on
-two CPU cores, so ``zoo`` with no arguments needs no download and prints a real result.
+count and to read "not" in context. The default tiny model (briefly pretrained on this
+language, see ``zoo.models.pretrain``) learns it in seconds to a minute on two CPU cores, so
+``zoo`` with no arguments needs no download and prints a real result.
 """
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ NEUTRAL = [
     "is", "and", "a", "very", "quite", "really", "with", "its", "this", "felt", "looks", "seems", "of", "in",
 ]
 NEGATION = ["not"]
-TEMPLATE_WORDS = ["it", "was", ".", "good", "bad", "review", ":", "answer", "?", "positive", "negative", "yes", "no"]
+TEMPLATE_WORDS = [
+    "it", "was", ".", "good", "bad", "review", ":", "answer", "?", "positive", "negative", "yes", "no", "overall", "verdict", "liked",
+]
 VOCABULARY = list(dict.fromkeys(NEUTRAL + NEGATION + POSITIVE + NEGATIVE + TEMPLATE_WORDS))
 
 
-def _review(rng: random.Random, positive: bool) -> str:
+def review(rng: random.Random, positive: bool) -> str:
+    """One review whose majority polarity (after negations) is ``positive``."""
     n = rng.choice([1, 3])
     majority = n // 2 + 1
     polarities = [positive] * rng.randint(majority, n) + [not positive] * n
@@ -44,6 +48,6 @@ def synthetic_sentiment(n_train: int = 512, n_eval: int = 256, seed: int = 0) ->
     def split(n: int) -> list[Example]:
         labels = [i % 2 for i in range(n)]
         rng.shuffle(labels)
-        return [Example(_review(rng, label == 1), label) for label in labels]
+        return [Example(review(rng, label == 1), label) for label in labels]
 
     return ClassificationData(train=split(n_train), eval=split(n_eval), label_names=["negative", "positive"])
