@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 from transformers.pytorch_utils import Conv1D
@@ -72,7 +73,7 @@ class LoRALinear(nn.Module):
         out = self.base(x)
         if self.merged:
             return out
-        return out + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling
+        return out + F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scaling
 
     def delta_weight(self) -> torch.Tensor:
         """The update in the base weight's own layout."""
