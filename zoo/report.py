@@ -6,7 +6,9 @@ method's, and ``--baseline-rows`` adds zero-shot and in-context rows from the sc
 base model that every run records (one row per model, task and the options that change
 them), so a sweep of methods alone gets its baselines. Writes ``report.csv`` and
 ``report.png`` (metric against trainable parameters, log scale; untrained baselines as
-horizontal lines) into the folder, and prints the markdown table.
+horizontal lines) into the folder, and prints the markdown table. Latency is the tuned
+model's time per evaluation batch over the base model's, timed in the same run (unmerged /
+merged, for methods that merge). ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
 """
 from __future__ import annotations
 
@@ -23,7 +25,10 @@ from zoo.tasks.baselines import UNTRAINED
 
 COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
            "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
-           "corrections", "regressions", "train_seconds", "peak_memory_mb", "adapter_kb"]
+           "corrections", "regressions", "train_seconds", "peak_memory_mb", "adapter_kb", "latency_ratio",
+           "merged_latency_ratio"]
+AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
+"""What :func:`plot` can put on its x axis, and the axis label."""
 
 
 def load_runs(folder: Path) -> list[dict]:
@@ -110,6 +115,8 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
             "train_seconds": statistics.fmean(m["train_seconds"] for m in members),
             "peak_memory_mb": memory / 2**20 if memory is not None else None,
             "adapter_kb": adapter / 1024 if adapter is not None else None,
+            "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
+            "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
         })
     return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
 
@@ -119,14 +126,16 @@ def _cell(value, spec: str) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| method | config | task | trainable | % | accuracy | macro-F1 | zero-shot | fixed / broken | train s | peak MB | adapter KB |"
-    lines = [head, "|" + "|".join(["---"] * 12) + "|"]
+    head = ("| method | config | task | trainable | % | accuracy | macro-F1 | zero-shot | fixed / broken | train s | peak MB "
+            "| adapter KB | latency x base (merged) |")
+    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
     for r in rows:
         lines.append(
             f"| {r['method']} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
             f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
             f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
-            f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} |"
+            f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
+            f"| {_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -139,7 +148,14 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def plot(rows: list[dict], path: Path, metric: str = "accuracy") -> None:
+def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "trainable_params", title: str | None = None) -> None:
+    """``metric`` (mean ± std over seeds) against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``.
+
+    Rows with ``x`` = 0 (nothing trained) have no place on a log axis: they are horizontal
+    lines, a level to beat.
+    """
+    if x not in AXES:
+        raise ValueError(f"x {x!r} is not one of {sorted(AXES)}")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,17 +163,17 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy") -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
-        if r["trainable_params"] == 0:  # nothing trained: no place on a log axis, a level to beat
+        if not r[x]:
             ax.axhline(r[metric], linestyle="--", linewidth=1, color="gray")
             ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
             continue
-        ax.errorbar(r["trainable_params"], r[metric], yerr=r[f"{metric}_std"], fmt="o", capsize=3)
+        ax.errorbar(r[x], r[metric], yerr=r[f"{metric}_std"], fmt="o", capsize=3)
         label = r["method"] + (f" {r['config']}" if r["config"] else "")
-        ax.annotate(label, (r["trainable_params"], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(label, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (log scale)")
+    ax.set_xlabel(AXES[x])
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} against trainable parameters")
+    ax.set_title(title or f"{metric} against {AXES[x].removesuffix(' (log scale)')}")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")

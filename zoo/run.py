@@ -3,14 +3,16 @@
 A run loads the data and the base model, scores the baselines the task allows on the base
 model (zero-shot; in-context with demonstrations), wraps the model with the method, trains
 it (or fits it, for gradient-free methods) with the task's formulation (prompt or head),
-evaluates, and writes ``metrics.json``, ``flips.jsonl``, the adapter and the head into its
-output folder. ``baseline=<name>`` runs a baseline instead of the method.
+evaluates, times inference against the base model, and writes ``metrics.json``,
+``flips.jsonl``, the adapter and the head into its output folder. ``baseline=<name>`` runs a
+baseline instead of the method. The base model's predictions are cached across runs
+(``predictions_cache``); ``resume=true`` skips a run whose folder holds its finished metrics.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import time
 from pathlib import Path
 
 import hydra
@@ -23,17 +25,22 @@ import zoo
 from zoo.analysis.flips import flips, write_flipped_examples
 from zoo.atomic import write_json
 from zoo.config import store_configs
-from zoo.evaluate import evaluate, predict
+from zoo.evaluate import evaluate
+from zoo.fingerprint import fingerprint
 from zoo.inject import freeze
+from zoo.latency import SAMPLE_BATCHES, latency_record
+from zoo.method import MethodSpec
 from zoo.models.arch import model_kind
 from zoo.models.load import load_model
+from zoo.prediction_cache import cache_key, cached
+from zoo.resume import finished_run, run_identity
 from zoo.tasks import baselines
 from zoo.tasks.config import build_task
 from zoo.tasks.formulation import check_formulation, head_formulation, prompt_formulation
 from zoo.tasks.head import save_head
 from zoo.tasks.prompt import PromptFormat, classification_loss
 from zoo.tasks.splits import demonstrations
-from zoo.train import make_accelerator, train
+from zoo.train import TrainerConfig, make_accelerator, train
 
 log = logging.getLogger("zoo")
 HEAD_LEARNING_RATE = 1e-2
@@ -47,6 +54,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     baselines.check_baseline(baseline, task_cfg)
     method_cfg = None if baseline else OmegaConf.to_object(cfg.method)
     spec = None if baseline else zoo.registry.spec_for_config(method_cfg)
+    trainer_cfg = _method_learning_rate(trainer_cfg, spec, dict(cfg.method_learning_rates))
     formulation = baselines.formulation(baseline, task_cfg)
     set_seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -67,10 +75,13 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     label_ids, scored = _label_ids(zero_shot_fmt, tokenizer, kind, formulation), {}
     if label_ids is not None:
         formats = {"zero_shot": zero_shot_fmt, "in_context": dataclasses.replace(zero_shot_fmt, demonstrations=demos)}
+        model_id = {"name": model_cfg.name, "gguf_file": model_cfg.gguf_file, "dtype": model_cfg.dtype,
+                    "weights": fingerprint(model), "device": str(accelerator.device)}
         for name in ["zero_shot"] + (["in_context"] if demos else []):
             form = prompt_formulation(formats[name], tokenizer, task_cfg.max_length, label_ids)
             eval_batches = form.batches(data.eval, trainer_cfg.batch_size, pad, seed=None)
-            metrics, predictions = evaluate(model, eval_batches, form.scorer, eval_labels, names)
+            metrics, predictions = cached(cfg.predictions_cache, cache_key(model_id, eval_batches, label_ids, names),
+                                          functools.partial(evaluate, model, eval_batches, form.scorer, eval_labels, names))
             scored[name] = (form, eval_batches, metrics, predictions)
             log.info("%s accuracy %.3f", name, metrics["accuracy"])
     own = "in_context" if demos and baseline != "zero_shot" else "zero_shot"
@@ -109,7 +120,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
                 head_bytes = save_head(head, out_dir / "head.safetensors", names)
     head_params = sum(p.numel() for p in head.parameters()) if head is not None else 0
     trainable, total = (n + head_params for n in zoo.count_parameters(trained))
-    latency = _latency(trained, eval_batches[:4], form.scorer)
+    base = load_model(model_cfg)[0].to(accelerator.device) if spec is not None else None  # wrap changed the first copy in place
+    latency = latency_record(trained, eval_batches[:SAMPLE_BATCHES], form.scorer, base)
+    del base
     if before is not None:
         write_flipped_examples(out_dir / "flips.jsonl", data.eval, before, after, names)
 
@@ -119,6 +132,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         "baseline": baseline,
         "formulation": formulation,
         "model": model_cfg.name,
+        "model_config": dataclasses.asdict(model_cfg),
         "task": task_cfg.name,
         "task_config": dataclasses.asdict(task_cfg),
         "label_names": names,
@@ -141,12 +155,14 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         **{name: ({"accuracy": s[2]["accuracy"], "macro_f1": s[2]["macro_f1"]} if (s := scored.get(name)) else None)
            for name in ("zero_shot", "in_context")},
         "flips": flips(before, after, eval_labels, names) if before is not None else None,
-        "eval_seconds_per_batch": latency,
+        "latency": latency,
         "adapter_bytes": adapter_bytes,
         "head_bytes": head_bytes,
         "history": result.history if result else [],
         "zoo_version": zoo.__version__,
         "device": str(accelerator.device),
+        "device_name": torch.cuda.get_device_name(accelerator.device) if accelerator.device.type == "cuda" else None,
+        "run_config": run_identity(cfg),
     }
     if accelerator.is_main_process:
         write_json(out_dir / "metrics.json", record)
@@ -166,11 +182,14 @@ def _label_ids(fmt: PromptFormat, tokenizer, kind: str, formulation: str) -> lis
         return None
 
 
-@torch.no_grad()
-def _latency(model, sample: list[dict], scorer) -> float:
-    start = time.perf_counter()
-    predict(model, sample, scorer)
-    return (time.perf_counter() - start) / max(1, len(sample))
+def _method_learning_rate(trainer_cfg: TrainerConfig, spec: MethodSpec | None, rates: dict[str, float]) -> TrainerConfig:
+    """``trainer_cfg`` with the learning rate ``method_learning_rates`` gives the run's method, where the trainer sets none."""
+    unknown = sorted(set(rates) - set(zoo.list_methods()))
+    if unknown:
+        raise ValueError(f"method_learning_rates names unknown method(s) {unknown}; registered methods: {zoo.list_methods()}")
+    if spec is None or trainer_cfg.learning_rate is not None or spec.name not in rates:
+        return trainer_cfg
+    return dataclasses.replace(trainer_cfg, learning_rate=rates[spec.name])
 
 
 store_configs()
@@ -179,6 +198,10 @@ store_configs()
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
+        print(f"skipped (done): {done['method']} on {done['task']}, seed {done['seed']}: accuracy {done['accuracy']:.3f} "
+              f"-> {out_dir / 'metrics.json'}")
+        return done["accuracy"]
     record = run(cfg, out_dir)
     zero_shot = f"{record['zero_shot']['accuracy']:.3f}" if record["zero_shot"] else "n/a"
     in_context = f", in-context {record['in_context']['accuracy']:.3f}" if record["in_context"] else ""

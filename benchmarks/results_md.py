@@ -1,0 +1,136 @@
+"""RESULTS.md from a benchmark sweep: per-task tables and plots, how they were made, the other benchmarks' tables.
+
+    python benchmarks/results_md.py multirun/benchmark-full --out benchmarks/RESULTS.md
+
+Every figure comes from the run folders (``metrics.json``, aggregated by ``zoo.report``) or
+from the tables the other benchmark scripts wrote into ``benchmarks/results/`` (appended
+verbatim): regenerate this page, never edit its numbers. ``suite.py`` calls
+:func:`write_results` when a suite finishes; its ``suite.json`` gives the command, the
+machine and the wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from zoo.atomic import write_text
+from zoo.report import load_runs, markdown, plot, summarise
+
+LEGEND = (
+    "Mean ± std over seeds. *trainable*: parameters that train (method plus classification head), "
+    "*%* of the base model's. *zero-shot*: the base model's accuracy on the same evaluation set. "
+    "*fixed / broken*: evaluation answers the run got right / wrong that the base model got wrong / right "
+    "(zero-shot; in context for the in-context row). *train s*: training wall time. *peak MB*: peak memory "
+    "while training (the allocator's peak on a GPU; on a CPU the process's resident memory, model included, "
+    "and with it what earlier runs of the same sweep process left allocated). *adapter KB*: the saved "
+    "adapter on disk. *latency x base*: the tuned model's time per evaluation batch over the base model's, "
+    "timed in the same run on the same batches; in brackets after merging the adapter into the weights, for "
+    "methods that merge. *config*: what distinguishes a row beyond its method and seed."
+)
+
+
+def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None) -> str:
+    """Write RESULTS.md at ``path`` (atomically) and its plots beside it; return the markdown."""
+    runs = load_runs(Path(runs_dir))
+    if not runs:
+        raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python benchmarks/suite.py --profile ...)")
+    path = Path(path)
+    rows = summarise(runs)
+    lines = ["# Benchmark results", "",
+             f"Written by `benchmarks/results_md.py` from the run folders of the command below; regenerate, never edit. {LEGEND}", "",
+             *_provenance(runs, suite)]
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = _distinct_configs([r for r in rows if r["task"] == task])
+        for name, x in (("pareto", "trainable_params"), ("time", "train_seconds")):
+            plot(task_rows, path.parent / f"{name}_{task}.png", x=x, title=f"{task}: accuracy against {x.replace('_', ' ')}")
+        lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", markdown(task_rows),
+                  f"![accuracy against trainable parameters](pareto_{task}.png) ![accuracy against training time](time_{task}.png)", ""]
+    lines += _other_tables(tables_dir)
+    text = "\n".join(lines).rstrip() + "\n"
+    write_text(path, text)
+    return text
+
+
+def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
+    """The command, machine, library versions, wall time and the note on quantised weights."""
+    lines = []
+    if suite:
+        m, sessions = suite["machine"], suite["sessions"]
+        versions = ", ".join(f"{name} {version}" for name, version in m["versions"].items())
+        total = sum(s["wall_seconds"] for s in sessions)
+        lines += [f"- Command: `{suite['command']}`",
+                  f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
+                  f"- Suite wall time: {total / 60:.1f} min" + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "") + "."]
+    else:
+        lines.append("- Command and machine: not recorded (no suite.json in the run folder).")
+    devices = sorted({r.get("device_name") or r.get("device", "?") for r in runs})
+    lines.append(f"- Device: {', '.join(devices)}.")
+    for model in {json.dumps(r["model_config"], sort_keys=True): r["model_config"] for r in runs if r.get("model_config")}.values():
+        if model.get("gguf_file"):
+            where = f" from the pip package `{model['gguf_package']}`" if model.get("gguf_package") else ""
+            lines.append(f"- Weights: {model['name']} is the GGUF file `{model['gguf_file']}`{where}, dequantised to "
+                         f"{model['dtype']}. Its quantisation noise stays in the weights, so absolute scores may differ "
+                         f"from the original unquantised (bf16) checkpoint's.")
+    return [*lines, ""]
+
+
+def _settings(runs: list[dict]) -> str:
+    """One line of what a task's runs share: model, data sizes, seeds, steps and batch size."""
+    trained = [r for r in runs if r.get("train_steps")]
+    configs = [r.get("run_config") or {} for r in trained]
+    steps = sorted({r["train_steps"] for r in trained})
+    batch = sorted({c.get("trainer", {}).get("batch_size") for c in configs} - {None})
+    rates = {k: v for c in configs for k, v in (c.get("method_learning_rates") or {}).items()}
+    shots = {r["task_config"]["shots_per_class"] for r in runs} - {None}
+    parts = [f"model {', '.join(sorted({r['model'] for r in runs}))}",
+             f"{_span(r['n_train'] for r in runs)} training examples" + (f" ({_span(shots)} per class)" if shots else ""),
+             f"{_span(r['n_eval'] for r in runs)} evaluation examples ({runs[0]['task_config']['eval_split']} split, fixed)",
+             f"seeds {', '.join(str(s) for s in sorted({r['seed'] for r in runs}))}"]
+    if steps:
+        parts.append(f"{_span(steps)} steps at batch size {_span(batch)}, each method at its own default learning rate"
+                     + (f" except {', '.join(f'{k} {v:g}' for k, v in sorted(rates.items()))}" if rates else ""))
+    return "Settings: " + "; ".join(parts) + "."
+
+
+def _span(values) -> str:
+    """``a`` when every value is ``a``, else ``min-max``; ``?`` when there is none."""
+    values = sorted(set(values))
+    if not values:
+        return "?"
+    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
+
+
+def _distinct_configs(rows: list[dict]) -> list[dict]:
+    """Rows whose ``config`` keeps only the overrides that differ between them (the profile and task are shared)."""
+    tokens = [set((r["config"] or "").split()) for r in rows]
+    common = set.intersection(*tokens) if tokens else set()
+    return [{**r, "config": " ".join(t for t in (r["config"] or "").split() if t not in common)} for r in rows]
+
+
+def _other_tables(folder: Path | None) -> list[str]:
+    """Every ``*.md`` the other benchmark scripts wrote under ``folder``, verbatim, each under a heading naming it."""
+    tables = sorted(Path(folder).rglob("*.md")) if folder and Path(folder).is_dir() else []
+    if not tables:
+        return []
+    lines = ["## Other benchmarks", "", "Verbatim copies of the tables the other scripts in `benchmarks/` wrote (see benchmarks/README.md).", ""]
+    for table in tables:
+        lines += [f"### `{table.relative_to(Path(folder).parent).as_posix()}`", "", table.read_text().rstrip(), ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, help="the suite's sweep folder (multirun/benchmark-<profile>)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    suite_file = args.runs / "suite.json"
+    suite = json.loads(suite_file.read_text()) if suite_file.is_file() else None
+    write_results(args.runs, args.out, args.tables, suite)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""The comparative benchmark in one command: every registered method and the baselines, then RESULTS.md.
+
+    python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct, movie (3 seeds) and tweet tasks (< 2 h on 2 CPU cores)
+    python benchmarks/suite.py --profile quick     # same model and tasks, short runs (about 15 min)
+    python benchmarks/suite.py --profile smoke     # tiny Llama, synthetic task (seconds; CI)
+    python benchmarks/suite.py --profile full trainer.device=cuda            # any Hydra override passes through
+    python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
+
+A profile is a Hydra config, ``conf/benchmark/<profile>.yaml`` (model, steps, data sizes,
+learning rates, sweep folders), plus the tasks and seeds it covers (:data:`PLANS`: the movie
+task gets more seeds than the tweet task, which a single Hydra sweep cannot say). For each
+task the suite launches three multiruns of the ``zoo`` app, one per kind of row
+(:data:`ROWS`): every registered method (``+sweep=all_methods``, so a method registered later
+is in the next run with no edit), the zero-shot and linear-probe baselines, and the
+in-context baseline (which needs demonstrations in the prompt, and the methods do not get
+them). Hydra launchers work unchanged: they are overrides like any other.
+
+Every run writes into ``<out>/<task>/<method or baseline>/seed<seed>`` and the profiles set
+``resume=true``: after an interruption the same command skips what finished ("skipped
+(done)") and runs the rest. Finally ``results_md.py`` writes RESULTS.md from the run folders
+(``benchmarks/RESULTS.md`` for the full profile, ``<out>/RESULTS.md`` for the others).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib.resources import files
+from pathlib import Path
+
+from results_md import write_results
+
+from zoo.atomic import write_json
+
+PLANS = {
+    "full": {"movie_sentiment": "0,1,2", "tweet_sentiment": "0"},
+    "quick": {"movie_sentiment": "0", "tweet_sentiment": "0"},
+    "smoke": {"synthetic_sentiment": "0"},
+}
+"""Per profile: each task and the seeds it runs with (a Hydra sweep value)."""
+ROWS = {
+    "methods": ["+sweep=all_methods"],
+    "baselines": ["baseline=zero_shot,linear_probe"],
+    "in_context": ["baseline=in_context", "task.demonstrations=1", "task.max_length=512"],  # room for a demonstration per class
+}
+"""One multirun per kind of row: the overrides it adds to the profile."""
+PACKAGES = ("torch", "transformers", "peft", "accelerate", "hydra-core", "zoo-peft")
+COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md"}
+"""Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
+
+
+def check_profiles() -> None:
+    """Every profile in :data:`PLANS` has its config in ``conf/benchmark/`` and every config a plan."""
+    configs = {p.name.removesuffix(".yaml") for p in files("zoo.conf").joinpath("benchmark").iterdir() if p.name.endswith(".yaml")}
+    if configs != set(PLANS):
+        raise SystemExit(f"suite: profiles in PLANS {sorted(PLANS)} and configs in conf/benchmark/ {sorted(configs)} differ")
+
+
+def zoo_command() -> list[str]:
+    """The ``zoo`` console script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("zoo")
+    found = str(script) if script.is_file() else shutil.which("zoo")
+    if found is None:
+        raise SystemExit("suite: the `zoo` command is not installed in this environment; run `pip install -e .` first")
+    return [found]
+
+
+def sweeps(profile: str, out: Path, extra: list[str]) -> list[list[str]]:
+    """The ``zoo -m`` command lines of one suite run, extra overrides last (they win)."""
+    return [[*zoo_command(), "-m", f"+benchmark={profile}", *rows, f"task={task}", f"seed={seeds}",
+             f"hydra.sweep.dir={_hydra_value(str(out))}", *extra]
+            for task, seeds in PLANS[profile].items() for rows in ROWS.values()]
+
+
+def _hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value: quoted where Hydra's grammar would read more into it (a comma sweeps)."""
+    return text if re.fullmatch(r"[\w/.:~+@-]+", text) else "'" + text.replace("'", "\\'") + "'"
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU count, platform and library versions."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "machine": platform.machine(),
+            "python": platform.python_version(), "versions": versions}
+
+
+def record_session(out: Path, command: str, profile: str, seconds: float) -> dict:
+    """Append this launch's wall time to ``<out>/suite.json`` (one entry per launch: resumed suites add up)."""
+    path = out / "suite.json"
+    suite = json.loads(path.read_text()) if path.is_file() else {"profile": profile, "sessions": []}
+    suite.update(command=command, machine=machine())
+    suite["sessions"].append({"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "wall_seconds": seconds})
+    write_json(path, suite)
+    return suite
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every run.")
+    parser.add_argument("--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml and PLANS[profile]")
+    parser.add_argument("--out", type=Path, help="the sweep folder (default: multirun/benchmark-<profile>)")
+    parser.add_argument("--results", type=Path, help="RESULTS.md to write (default: benchmarks/RESULTS.md for full, else <out>/RESULTS.md)")
+    parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results",
+                        help="folder of the other benchmarks' tables appended to RESULTS.md (default: benchmarks/results)")
+    args, extra = parser.parse_known_args(argv)
+    check_profiles()
+    unknown = [a for a in extra if a.startswith("--")]
+    if unknown:
+        parser.error(f"unrecognised option(s) {unknown}; Hydra overrides look like key=value")
+    out = (args.out or Path(f"multirun/benchmark-{args.profile}")).resolve()
+    results = args.results or COMMITTED_RESULTS.get(args.profile, out / "RESULTS.md")
+    command = shlex.join(["python", "benchmarks/suite.py", *(argv if argv is not None else sys.argv[1:])])
+
+    start = time.perf_counter()
+    failed = []
+    for cmd in sweeps(args.profile, out, extra):
+        print("suite:", shlex.join(cmd), flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            failed.append(shlex.join(cmd))
+    suite = record_session(out, command, args.profile, time.perf_counter() - start)
+    if failed:
+        print("suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
+              *failed, sep="\n  ", file=sys.stderr)
+        return 1
+    write_results(out, results, args.tables, suite)
+    print(f"suite: wrote {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""The benchmark suite's smoke profile end to end: every method and baseline, RESULTS.md, resume.
+
+This is the CI version of ``python benchmarks/suite.py --profile full``: the same command on
+the tiny Llama and the synthetic task, so the suite cannot silently rot.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo.tasks.baselines import BASELINES
+
+SUITE = Path(__file__).parents[1] / "benchmarks" / "suite.py"
+ROWS = [*zoo.list_methods(), *BASELINES]
+
+
+def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SUITE), "--profile", "smoke", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
+         "--tables", str(tmp_path / "tables"), f"predictions_cache={tmp_path / 'predictions'}", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("suite")
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "step_speed.md").write_text("# Step speed\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    done = _suite(tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp_path, done
+
+
+def test_one_metrics_file_per_row_task_and_seed(suite):
+    tmp_path, _ = suite
+    found = sorted(p.relative_to(tmp_path / "runs").parent.as_posix() for p in (tmp_path / "runs").rglob("metrics.json"))
+    assert found == sorted(f"synthetic_sentiment/{row}/seed0" for row in ROWS)
+    for path in (tmp_path / "runs").rglob("metrics.json"):
+        record = json.loads(path.read_text())
+        assert record["method"] == path.parent.parent.name and record["latency"]["ratio"] > 0
+
+
+def test_results_md_has_a_row_per_method_and_baseline_and_the_other_tables(suite):
+    tmp_path, _ = suite
+    text = (tmp_path / "RESULTS.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert sorted(line.split(" | ")[0].removeprefix("| ") for line in table if "synthetic_sentiment" in line) == sorted(ROWS)
+    assert "python benchmarks/suite.py --profile smoke" in text and "2 steps at batch size 8" in text
+    assert "# Step speed\n\n| a | b |\n|---|---|\n| 1 | 2 |" in text  # appended verbatim
+    for plot in ("pareto_synthetic_sentiment.png", "time_synthetic_sentiment.png"):
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG" and plot in text
+    suite_json = json.loads((tmp_path / "runs" / "suite.json").read_text())
+    assert suite_json["profile"] == "smoke" and suite_json["sessions"][0]["wall_seconds"] > 0
+
+
+def test_restart_skips_finished_runs_and_reruns_the_missing_one(suite):
+    tmp_path, _ = suite
+    runs = tmp_path / "runs" / "synthetic_sentiment"
+    (runs / "zero_shot" / "seed0" / "metrics.json").unlink()  # as if the suite had stopped before this run ended
+    kept = {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")}
+    again = _suite(tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped (done)") == len(ROWS) - 1
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
+    assert (runs / "zero_shot" / "seed0" / "metrics.json").is_file()
+    assert len(json.loads((tmp_path / "runs" / "suite.json").read_text())["sessions"]) == 2
+
+
+def test_unknown_profile_lists_the_valid_ones(tmp_path):
+    done = subprocess.run([sys.executable, str(SUITE), "--profile", "huge"], capture_output=True, text=True)
+    assert done.returncode == 2 and "invalid choice: 'huge'" in done.stderr and "smoke" in done.stderr.split("huge")[-1]

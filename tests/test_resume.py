@@ -1,0 +1,31 @@
+"""Resume: a run's folder holding the metrics of the same config counts as done; another config runs again."""
+from __future__ import annotations
+
+from hydra import compose, initialize_config_module
+
+from zoo.atomic import write_json
+from zoo.config import store_configs
+from zoo.resume import finished_run, run_identity
+
+
+def _cfg(*overrides: str):
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        return compose("config", overrides=["trainer=smoke", *overrides])
+
+
+def test_the_same_config_is_done(tmp_path):
+    write_json(tmp_path / "metrics.json", {"accuracy": 0.75, "run_config": run_identity(_cfg("resume=true"))})
+    assert finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false"))["accuracy"] == 0.75  # progress bars change no result
+
+
+def test_another_config_runs_again_and_says_why(tmp_path, caplog):
+    write_json(tmp_path / "metrics.json", {"accuracy": 0.75, "run_config": run_identity(_cfg())})
+    assert finished_run(tmp_path, _cfg("trainer.max_steps=7")) is None
+    assert "differs in trainer.max_steps" in caplog.text
+
+
+def test_missing_or_unreadable_metrics_run(tmp_path, caplog):
+    assert finished_run(tmp_path, _cfg()) is None
+    (tmp_path / "metrics.json").write_text("{half")
+    assert finished_run(tmp_path, _cfg()) is None and "unreadable" in caplog.text
