@@ -96,7 +96,7 @@ def main(overrides: list[str]) -> int:
         f"{statistics.fmean(r[4] for r in rows):.3f} ± {statistics.stdev(r[4] for r in rows):.3f}.",
     ]
     text = "\n".join(lines) + "\n"
-    name = "zoo_vs_trainer" + ("_" + "_".join(o.split("=")[1] for o in overrides if o.startswith(("model=", "task="))) if overrides else "")
+    name = "_".join(["zoo_vs_trainer", *(o.split("=", 1)[1] for o in overrides if o.startswith(("model=", "task=")))])
     write_text(Path(__file__).parent / "results" / f"{name}.md", text)
     print(text)
     return 0
