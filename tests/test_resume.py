@@ -29,3 +29,14 @@ def test_missing_or_unreadable_metrics_run(tmp_path, caplog):
     assert finished_run(tmp_path, _cfg()) is None
     (tmp_path / "metrics.json").write_text("{half")
     assert finished_run(tmp_path, _cfg()) is None and "unreadable" in caplog.text
+
+
+def test_only_the_runs_own_learning_rate_counts(tmp_path, caplog):
+    """A rate given to another method leaves the run done (records of either form); its own rate reruns it."""
+    old = run_identity(_cfg("method=lora", "+method_learning_rates={full_finetune:5e-5}"))
+    assert old["method_learning_rates"] == {}
+    old["method_learning_rates"] = {"full_finetune": 5e-5}  # as records written before rates were cut to the run's own
+    write_json(tmp_path / "metrics.json", {"accuracy": 0.75, "run_config": old})
+    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}"))["accuracy"] == 0.75
+    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={lora:1e-4}")) is None
+    assert "differs in method_learning_rates.lora" in caplog.text

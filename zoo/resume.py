@@ -3,7 +3,9 @@
 Every run records the config it ran (``run_config`` in metrics.json, written atomically last,
 so its presence means the run finished). With ``resume=true`` a run finds that record and
 returns it instead of running; a record of another config (the sweep was changed between
-the two launches) is run again, with a warning naming what differs.
+the two launches) is run again, with a warning naming what differs. Of ``method_learning_rates``
+only the run's own method's entry counts: giving another method a rate redoes that method's
+runs, not the whole sweep.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+from zoo.registry import spec_for_config
 
 log = logging.getLogger(__name__)
 NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress")
@@ -27,7 +31,21 @@ def run_identity(cfg: DictConfig) -> dict:
         for parent in parents:
             node = node.get(parent, {})
         node.pop(key, None)
-    return json.loads(json.dumps(config, default=str))
+    return _own_learning_rate(json.loads(json.dumps(config, default=str)), _method_name(cfg))
+
+
+def _method_name(cfg: DictConfig) -> str | None:
+    """The registered name of the run's method; None for a baseline run (it trains no method)."""
+    if cfg.get("baseline") or cfg.get("method") is None:
+        return None
+    return spec_for_config(OmegaConf.to_object(cfg.method)).name
+
+
+def _own_learning_rate(config: dict, method: str | None) -> dict:
+    """``config`` with ``method_learning_rates`` cut to ``method``'s entry: the others cannot change its results."""
+    if "method_learning_rates" in config:
+        config["method_learning_rates"] = {k: v for k, v in (config["method_learning_rates"] or {}).items() if k == method}
+    return config
 
 
 def finished_run(out_dir: Path, cfg: DictConfig) -> dict | None:
@@ -40,7 +58,8 @@ def finished_run(out_dir: Path, cfg: DictConfig) -> dict | None:
     except json.JSONDecodeError as err:
         log.warning("%s is unreadable (%s): running again", path, err)
         return None
-    differing = _differences(record.get("run_config") or {}, run_identity(cfg))
+    recorded = _own_learning_rate(dict(record.get("run_config") or {}), _method_name(cfg))
+    differing = _differences(recorded, run_identity(cfg))
     if differing:
         log.warning("%s holds a run of another config (differs in %s): running again", path, ", ".join(differing[:5]))
         return None
