@@ -13,6 +13,8 @@ Sweep mode: every run of a ``zoo`` sweep whose method is mergeable, against its 
 (read from the run's ``.hydra/config.yaml``), scored on its own task::
 
     python benchmarks/structure_analysis.py --sweep multirun/2026-11-22/12-00-00 --out structure-sweep
+    python benchmarks/structure_analysis.py --sweep multirun/benchmark-full/movie_sentiment --runs '*/seed0' \
+        --out benchmarks/results/structure_benchmark          # the benchmark suite's fine-tunes, seed 0
 
 Writes one ``zoo-analyze`` report per fine-tune into ``--out/<name>/`` and ``--out/summary.md``.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fnmatch
 import json
 import statistics
 import time
@@ -101,8 +104,12 @@ def tiny_mode(args) -> list[dict]:
 
 def sweep_mode(args) -> list[dict]:
     results = []
-    for metrics in sorted(args.sweep.rglob("metrics.json")):
-        run_dir = metrics.parent
+    runs = [m.parent for m in sorted(args.sweep.rglob("metrics.json"))]
+    chosen = [r for r in runs if fnmatch.fnmatch(r.relative_to(args.sweep).as_posix(), args.runs)]
+    if runs and not chosen:
+        raise SystemExit(f"--runs {args.runs!r} matches none of the {len(runs)} runs under {args.sweep}, e.g. "
+                         f"{runs[0].relative_to(args.sweep).as_posix()!r}")
+    for run_dir in chosen:
         adapter, config = run_dir / "adapter", run_dir / ".hydra" / "config.yaml"
         if not (adapter / "adapter_config.json").is_file() or not config.is_file():
             print(f"skip {run_dir}: no adapter/ or .hydra/config.yaml")
@@ -150,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("structure-analysis"))
     parser.add_argument("--sweep", type=Path, help="a zoo (multi)run folder: analyse its mergeable runs instead of tiny fine-tunes")
+    parser.add_argument("--runs", default="*",
+                        help="with --sweep: only runs whose folder, relative to it, matches this pattern (e.g. '*/seed0')")
     parser.add_argument("--layers", type=int, default=4, help="depth of the tiny base model")
     parser.add_argument("--methods", type=lambda v: [m for m in v.split(",") if m], default=["lora"],
                         help="mergeable zoo methods to fine-tune besides the full fine-tune (comma-separated)")

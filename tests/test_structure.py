@@ -11,7 +11,7 @@ from conftest import make_model
 from contract_helpers import perturb
 
 import zoo
-from zoo.analysis.cli import main
+from zoo.analysis.cli import main, run_analysis
 from zoo.analysis.structure import analyse, compare, linear_map, summarise, svd
 from zoo.analysis.structure_experiments import apply_experiment, rebuild
 from zoo.models.load import ModelConfig, load_model
@@ -124,6 +124,18 @@ def test_merged_adapter_matrices_are_read_through_the_wrapper(merged_lora):
     assert changes["model.layers.0.self_attn.k_proj"].scale == pytest.approx(1.0)
     kinds = {k.kind: k.layers for k in summarise(list(changes.values()))}
     assert kinds == {"self_attn.q_proj": 2, "self_attn.v_proj": 2, "all": 4}  # untouched matrices say nothing about tuning
+    assert [c.scale for c in analyse(base, wrapped)] == [c.scale for c in changes.values()]  # the zoo model itself reads the same
+
+
+def test_a_head_only_adapter_is_read_through_its_own_wrapper(tmp_path):
+    """closed_form_head nests the LM one wrapper deeper: its merged blocks are found, and none changed."""
+    base, _ = load_model(ModelConfig("tiny-llama"))
+    wrapped = zoo.wrap(copy.deepcopy(base), "closed_form_head", label_token_ids=[5, 6])
+    perturb(wrapped)
+    zoo.save_adapter(wrapped, tmp_path / "adapter")
+    assert main(["--base", "tiny-llama", "--adapter", str(tmp_path / "adapter"), "--out", str(tmp_path / "out"), "--n-eval", "8"]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "matrices.csv").open()))
+    assert len(rows) == 14 and {float(r["relative_change"]) for r in rows} == {0.0}
 
 
 def test_conv1d_weights_are_read_as_out_by_in():
@@ -192,3 +204,11 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--base", "tiny-llama", "--adapter", str(tmp_path), "--experiments", "spin"])
     assert "unknown experiment(s) ['spin']" in capsys.readouterr().err
+
+
+def test_no_block_change_runs_no_intervention(tmp_path):
+    """An adapter that leaves every block matrix alone (a head-only method) gets the analysis but no task scoring."""
+    base, tokenizer = load_model(ModelConfig("tiny-llama"))
+    result = run_analysis(base, copy.deepcopy(base), tmp_path / "out", "unchanged", ["scaled_spectrum"], tokenizer)
+    assert result["kinds"] == [] and result["experiments"] == []
+    assert (tmp_path / "out" / "structure.md").is_file()

@@ -23,3 +23,10 @@ class Delegating(nn.Module):
             return super().__getattr__(name)
         except AttributeError:
             return getattr(super().__getattr__(type(self).delegate_to), name)
+
+
+def innermost(model: nn.Module) -> nn.Module:
+    """The model inside every :class:`Delegating` layer around ``model`` (``model`` itself if none)."""
+    while isinstance(model, Delegating):
+        model = getattr(model, model.delegate_to)
+    return model

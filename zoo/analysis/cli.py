@@ -50,7 +50,7 @@ def run_analysis(
     changes = analyse(base, tuned, seed=seed)
     kinds = summarise(changes)
     results = None
-    if experiments:
+    if experiments and kinds:  # nothing changed in the blocks: every intervention is the tuned model again
         task = task or TaskConfig()
         results = [{"variant": "base", **score(base, tokenizer, task, batch_size)},
                    {"variant": "tuned", **score(tuned, tokenizer, task, batch_size)}]

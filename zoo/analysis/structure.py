@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
+from zoo.delegate import innermost
 from zoo.inject import LINEAR_TYPES, linear_shape
 from zoo.models.arch import blocks
 
@@ -247,18 +248,18 @@ def linear_map(module: nn.Module, d_in: int) -> tuple[Tensor, Tensor | None]:
 def weight_pairs(base: nn.Module, tuned: nn.Module) -> dict[str, tuple[int, str, Tensor, Tensor]]:
     """``{name: (layer, kind, W_base, W_tuned)}`` over the base's block matrices.
 
-    ``tuned`` is a plain model of the same architecture, or the base with merged adapters
-    injected (``zoo_model.model`` after :func:`zoo.merge`): its modules are found by the base's names.
+    ``tuned`` is a plain model of the same architecture, or a merged zoo model (:func:`zoo.merge`;
+    wrappers are looked through with :func:`~zoo.delegate.innermost`): its modules are found by the base's names.
 
     Raises:
         ValueError: ``tuned`` lacks one of the base's block matrices.
     """
     pairs = {}
-    tuned_modules = dict(tuned.named_modules())
+    tuned_modules = dict(innermost(tuned).named_modules())
     for name, (layer, kind, module) in block_linears(base).items():
         if name not in tuned_modules:
             raise ValueError(
-                f"the tuned model has no module {name!r}; analyse two models of one architecture (give the wrapped model's .model)"
+                f"the tuned model has no module {name!r}; analyse two models of one architecture"
             )
         d_in = linear_shape(module)[0]
         pairs[name] = (layer, kind, linear_map(module, d_in)[0], linear_map(tuned_modules[name], d_in)[0])

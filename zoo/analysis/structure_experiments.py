@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
 from zoo.analysis.structure import fit_scale, linear_map, svd, weight_pairs
+from zoo.delegate import innermost
 from zoo.inject import replace_module
 
 EXPERIMENTS = {
@@ -60,7 +61,7 @@ def rebuild(experiment: str, base: Tensor, tuned: Tensor, generator: torch.Gener
 def apply_experiment(base: nn.Module, tuned: nn.Module, experiment: str, seed: int = 0) -> tuple[nn.Module, int]:
     """A copy of ``tuned`` whose changed block matrices are rebuilt by ``experiment``; and how many were.
 
-    ``tuned`` is a plain model or the base with merged adapters (see :func:`weight_pairs`);
+    ``tuned`` is a plain model or a merged zoo model (see :func:`weight_pairs`); the copy is of the model inside its wrappers;
     each rebuilt matrix becomes a plain layer of the base's type, keeping the tuned bias.
 
     Raises:
@@ -68,7 +69,7 @@ def apply_experiment(base: nn.Module, tuned: nn.Module, experiment: str, seed: i
     """
     if experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}; choose from {list(EXPERIMENTS)}")
-    edited = copy.deepcopy(tuned)
+    edited = copy.deepcopy(innermost(tuned))
     generator = torch.Generator().manual_seed(seed)
     rebuilt = 0
     for name, (_, _, w_base, w_tuned) in weight_pairs(base, edited).items():
