@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from zoo.atomic import write_text
@@ -36,6 +37,7 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python benchmarks/suite.py --profile ...)")
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     rows = summarise(runs)
     lines = ["# Benchmark results", "",
              f"Written by `benchmarks/results_md.py` from the run folders of the command below; regenerate, never edit. {LEGEND}", "",
@@ -46,7 +48,7 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
             plot(task_rows, path.parent / f"{name}_{task}.png", x=x, title=f"{task}: accuracy against {x.replace('_', ' ')}")
         lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", markdown(task_rows),
                   f"![accuracy against trainable parameters](pareto_{task}.png) ![accuracy against training time](time_{task}.png)", ""]
-    lines += _other_tables(tables_dir)
+    lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
     return text
@@ -86,7 +88,8 @@ def _settings(runs: list[dict]) -> str:
     parts = [f"model {', '.join(sorted({r['model'] for r in runs}))}",
              f"{_span(r['n_train'] for r in runs)} training examples" + (f" ({_span(shots)} per class)" if shots else ""),
              f"{_span(r['n_eval'] for r in runs)} evaluation examples ({runs[0]['task_config']['eval_split']} split, fixed)",
-             f"seeds {', '.join(str(s) for s in sorted({r['seed'] for r in runs}))}"]
+             f"seeds {', '.join(str(s) for s in sorted({r['seed'] for r in runs}))} (initialisation and batch order: "
+             f"the training sample and evaluation set are drawn once, with data seed {_span(r['task_config'].get('seed') for r in runs)})"]
     if steps:
         parts.append(f"{_span(steps)} steps at batch size {_span(batch)}, each method at its own default learning rate"
                      + (f" except {', '.join(f'{k} {v:g}' for k, v in sorted(rates.items()))}" if rates else ""))
@@ -108,14 +111,29 @@ def _distinct_configs(rows: list[dict]) -> list[dict]:
     return [{**r, "config": " ".join(t for t in (r["config"] or "").split() if t not in common)} for r in rows]
 
 
-def _other_tables(folder: Path | None) -> list[str]:
-    """Every ``*.md`` the other benchmark scripts wrote under ``folder``, verbatim, each under a heading naming it."""
+def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
+    """Every ``*.md`` the other benchmark scripts wrote under ``folder``, verbatim, each under a heading naming it.
+
+    Where a folder holds a ``summary.md``, that summary is copied and the reports below it
+    (one per fine-tune, hundreds of rows each) are linked instead, relative to ``page_dir``.
+    """
     tables = sorted(Path(folder).rglob("*.md")) if folder and Path(folder).is_dir() else []
     if not tables:
         return []
+    summarised = {t.parent for t in tables if t.name == "summary.md"}
+
+    def name(table: Path) -> str:
+        return table.relative_to(Path(folder).parent).as_posix()
+
     lines = ["## Other benchmarks", "", "Verbatim copies of the tables the other scripts in `benchmarks/` wrote (see benchmarks/README.md).", ""]
     for table in tables:
-        lines += [f"### `{table.relative_to(Path(folder).parent).as_posix()}`", "", table.read_text().rstrip(), ""]
+        if table.name != "summary.md" and summarised & set(table.parents):
+            continue  # linked from its folder's summary
+        lines += [f"### `{name(table)}`", "", table.read_text().rstrip(), ""]
+        if table.name == "summary.md":
+            reports = [t for t in tables if t != table and table.parent in t.parents]
+            if reports:
+                lines += ["Full reports: " + ", ".join(f"[{name(t)}]({Path(os.path.relpath(t, page_dir)).as_posix()})" for t in reports), ""]
     return lines
 
 

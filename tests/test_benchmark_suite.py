@@ -32,6 +32,9 @@ def suite(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("suite")
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "step_speed.md").write_text("# Step speed\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (tmp_path / "tables" / "structure" / "lora").mkdir(parents=True)
+    (tmp_path / "tables" / "structure" / "summary.md").write_text("# Structure summary\n")
+    (tmp_path / "tables" / "structure" / "lora" / "structure.md").write_text("# Per-matrix report\n")
     done = _suite(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp_path, done
@@ -53,6 +56,8 @@ def test_results_md_has_a_row_per_method_and_baseline_and_the_other_tables(suite
     assert sorted(line.split(" | ")[0].removeprefix("| ") for line in table if "synthetic_sentiment" in line) == sorted(ROWS)
     assert "python benchmarks/suite.py --profile smoke" in text and "2 steps at batch size 8" in text
     assert "# Step speed\n\n| a | b |\n|---|---|\n| 1 | 2 |" in text  # appended verbatim
+    assert "# Structure summary" in text and "# Per-matrix report" not in text  # a summary stands for its folder's reports
+    assert "[tables/structure/lora/structure.md](tables/structure/lora/structure.md)" in text
     for plot in ("pareto_synthetic_sentiment.png", "time_synthetic_sentiment.png"):
         assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG" and plot in text
     suite_json = json.loads((tmp_path / "runs" / "suite.json").read_text())
@@ -75,3 +80,14 @@ def test_restart_skips_finished_runs_and_reruns_the_missing_one(suite):
 def test_unknown_profile_lists_the_valid_ones(tmp_path):
     done = subprocess.run([sys.executable, str(SUITE), "--profile", "huge"], capture_output=True, text=True)
     assert done.returncode == 2 and "invalid choice: 'huge'" in done.stderr and "smoke" in done.stderr.split("huge")[-1]
+
+
+def test_results_md_regenerates_into_a_new_folder(suite):
+    tmp_path, _ = suite
+    out = tmp_path / "elsewhere" / "deeper" / "RESULTS.md"
+    done = subprocess.run([sys.executable, str(SUITE.parent / "results_md.py"), str(tmp_path / "runs"), "--out", str(out),
+                           "--tables", str(tmp_path / "tables")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    assert "seeds 0 (initialisation and batch order: the training sample and evaluation set are drawn once, with data seed 0)" in text
+    assert (out.parent / "pareto_synthetic_sentiment.png").is_file()
