@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shlex
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -168,12 +169,12 @@ def summarise(runs: list[dict], alphas: list[float]) -> dict:
     return summary
 
 
-def markdown(summary: dict, runs: list[dict], title: str) -> str:
+def markdown(summary: dict, runs: list[dict], title: str, command: str) -> str:
     def cell(mean_std_n: tuple[float, float, int]) -> str:
         mean, std, n = mean_std_n
         return "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}" + (f" (of {n})" if n < len(runs) else "")
 
-    lines = [f"# Proxy-tuning gain recovered: {title}", "", f"Accuracy, mean ± std over {len(runs)} seed(s):", "",
+    lines = [f"# Proxy-tuning gain recovered: {title}", "", f"Command: `{command}`", "", f"Accuracy, mean ± std over {len(runs)} seed(s):", "",
              "| model | accuracy |", "|---|---|"]
     lines += [f"| {role} | {cell(summary['scores'][role])} |" for role in ROLES]
     lines += ["", "| proxy α | accuracy | gain recovered |", "|---|---|---|"]
@@ -219,7 +220,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
     tmp.replace(path)
 
 
-def run(cfg: DictConfig, out: Path) -> dict:
+def run(cfg: DictConfig, out: Path, command: str) -> dict:
     setup: ProxySetup = OmegaConf.to_object(cfg.proxy)
     torch.use_deterministic_algorithms(True, warn_only=True)
     large, tokenizer = large_model(setup)
@@ -228,9 +229,9 @@ def run(cfg: DictConfig, out: Path) -> dict:
     title = f"{setup.large.name} ({len(blocks(large))} layers) steered by its first {setup.small_layers}, {method}"
     runs = [seed_run(cfg, seed, large, small, tokenizer, out / f"seed{seed}") for seed in cfg.seeds]
     summary = summarise(runs, setup.alphas)
-    record = {"title": title, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary, "runs": runs}
+    record = {"title": title, "command": command, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary, "runs": runs}
     write_json(out / "proxy_gain.json", record)
-    write_text(out / "proxy_gain.md", markdown(summary, runs, title))
+    write_text(out / "proxy_gain.md", markdown(summary, runs, title, command))
     plot(summary, out / "proxy_gain.png", title)
     return record
 
@@ -242,7 +243,7 @@ ConfigStore.instance().store(name="proxy_gain_schema", node=ProxyGainConfig)
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="proxy_gain_schema")
 def main(cfg: DictConfig) -> None:
     out = Path(cfg.out_dir) if cfg.out_dir else Path(HydraConfig.get().runtime.output_dir)
-    run(cfg, out)
+    run(cfg, out, shlex.join(["python", "benchmarks/proxy_gain.py", *HydraConfig.get().overrides.task]))
     print((out / "proxy_gain.md").read_text())
     print(f"wrote {out / 'proxy_gain.json'}, {out / 'proxy_gain.md'}, {out / 'proxy_gain.png'}")
 
