@@ -15,6 +15,7 @@ affect both alike.
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 import sys
 import tempfile
@@ -86,20 +87,22 @@ def main(overrides: list[str]) -> int:
             ours = run(cfg, Path(tmp))
         if zoo_first:
             theirs = usual_way(cfg, seed)
-        rows.append((seed, "zoo" if zoo_first else "usual", ours["train_seconds"], ours["accuracy"], theirs["seconds"], theirs["accuracy"]))
+        rows.append({"seed": seed, "first": "zoo" if zoo_first else "usual", "zoo_s": ours["train_seconds"],
+                     "zoo_acc": ours["accuracy"], "usual_s": theirs["seconds"], "usual_acc": theirs["accuracy"]})
         print(rows[-1], file=sys.stderr, flush=True)
-    ratio = statistics.median(r[2] / r[4] for r in rows)
+    ratio = statistics.median(r["zoo_s"] / r["usual_s"] for r in rows)
     lines = [
         "# LoRA: zoo against transformers Trainer + peft", "",
-        f"Command: `python benchmarks/zoo_vs_trainer.py {' '.join(overrides)}`; torch {torch.__version__}, "
+        f"Command: `{shlex.join(['python', 'benchmarks/zoo_vs_trainer.py', *overrides])}`; torch {torch.__version__}, "
         f"transformers {transformers.__version__}, peft {peft.__version__}, {torch.get_num_threads()} threads.", "",
         "| seed | ran first | zoo train s | zoo accuracy | Trainer+peft train s | Trainer+peft accuracy | time zoo/usual |",
         "|---|---|---|---|---|---|---|",
-        *[f"| {s} | {f} | {a:.1f} | {b:.3f} | {c:.1f} | {d:.3f} | {a / c:.2f} |" for s, f, a, b, c, d in rows],
+        *[f"| {r['seed']} | {r['first']} | {r['zoo_s']:.1f} | {r['zoo_acc']:.3f} | {r['usual_s']:.1f} | {r['usual_acc']:.3f} | "
+          f"{r['zoo_s'] / r['usual_s']:.2f} |" for r in rows],
         "",
         f"Median time ratio zoo/usual: **{ratio:.2f}** (target <= 0.67). Mean accuracy zoo "
-        f"{statistics.fmean(r[3] for r in rows):.3f} ± {statistics.stdev(r[3] for r in rows):.3f}, usual "
-        f"{statistics.fmean(r[5] for r in rows):.3f} ± {statistics.stdev(r[5] for r in rows):.3f}.",
+        f"{statistics.fmean(r['zoo_acc'] for r in rows):.3f} ± {statistics.stdev(r['zoo_acc'] for r in rows):.3f}, usual "
+        f"{statistics.fmean(r['usual_acc'] for r in rows):.3f} ± {statistics.stdev(r['usual_acc'] for r in rows):.3f}.",
     ]
     text = "\n".join(lines) + "\n"
     name = "_".join(["zoo_vs_trainer", *(o.split("=", 1)[1] for o in overrides if o.startswith(("model=", "task=")))])
