@@ -3,6 +3,7 @@
     python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct, movie (3 seeds) and tweet tasks (< 2 h on 2 CPU cores)
     python benchmarks/suite.py --profile quick     # same model and tasks, short runs (about 15 min)
     python benchmarks/suite.py --profile smoke     # tiny Llama, synthetic task (seconds; CI)
+    python benchmarks/suite.py --profile default   # what `zoo` runs with no arguments, 3 seeds: the README's figures
     python benchmarks/suite.py --profile full trainer.device=cuda            # any Hydra override passes through
     python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
 
@@ -45,6 +46,7 @@ PLANS = {
     "full": {"movie_sentiment": "0,1,2", "tweet_sentiment": "0"},
     "quick": {"movie_sentiment": "0", "tweet_sentiment": "0"},
     "smoke": {"synthetic_sentiment": "0"},
+    "default": {"synthetic_sentiment": "0,1,2"},
 }
 """Per profile: each task and the seeds it runs with (a Hydra sweep value)."""
 ROWS = {
@@ -54,8 +56,12 @@ ROWS = {
 }
 """One multirun per kind of row: the overrides it adds to the profile."""
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "hydra-core", "zoo-peft")
-COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md"}
+COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md",
+                     "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md"}
 """Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
+TABLES = Path(__file__).parent / "results"
+OWN_TABLES_ONLY = {"default"}
+"""Profiles whose RESULTS.md holds their own runs only, without the other benchmarks' tables from :data:`TABLES`."""
 
 
 def check_profiles() -> None:
@@ -113,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml and PLANS[profile]")
     parser.add_argument("--out", type=Path, help="the sweep folder (default: multirun/benchmark-<profile>)")
     parser.add_argument("--results", type=Path, help="RESULTS.md to write (default: benchmarks/RESULTS.md for full, else <out>/RESULTS.md)")
-    parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results",
-                        help="folder of the other benchmarks' tables appended to RESULTS.md (default: benchmarks/results)")
+    parser.add_argument("--tables", type=Path,
+                        help="folder of the other benchmarks' tables appended to RESULTS.md (default: benchmarks/results, "
+                             f"none for {sorted(OWN_TABLES_ONLY)})")
     args, extra = parser.parse_known_args(argv)
     check_profiles()
     unknown = [a for a in extra if a.startswith("--")]
@@ -135,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print("suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
               *failed, sep="\n  ", file=sys.stderr)
         return 1
-    write_results(out, results, args.tables, suite)
+    tables = args.tables or (None if args.profile in OWN_TABLES_ONLY else TABLES)
+    write_results(out, results, tables, suite)
     print(f"suite: wrote {results}")
     return 0
 

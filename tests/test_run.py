@@ -38,7 +38,7 @@ def test_run_writes_complete_metrics(lora_run):
 def test_lora_learns_the_default_task(lora_run):
     _, record = lora_run
     assert record["accuracy"] >= record["zero_shot"]["accuracy"] + 0.1
-    assert record["accuracy"] > 0.6
+    assert record["accuracy"] > 0.9  # README: 0.97 from the shipped model; 0.55 from a model that never learnt its verdicts
 
 
 def test_flips_file_lists_exactly_the_changed_answers(lora_run):

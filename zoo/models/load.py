@@ -17,7 +17,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from zoo.atomic import replace_dir
-from zoo.models.pretrain import pretrained_tiny
+from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
 from zoo.models.tiny import TINY_CAUSAL, TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.synthetic import VOCABULARY
@@ -40,9 +40,9 @@ class ModelConfig:
     cache_dir: str = "~/.cache/zoo/models"
     seed: int = 0
     """Seed of a tiny model's random weights."""
-    pretrain_steps: int = 3000
-    """Tiny causal models only: next-token steps on the synthetic corpus before the run
-    (zoo.models.pretrain; built once, cached in cache_dir). 0: random weights."""
+    pretrain_steps: int = DEFAULT_STEPS
+    """Tiny causal models only: pretraining steps on the synthetic corpus (zoo.models.pretrain). The default
+    tiny-llama (seed 0, these steps) ships with zoo; other settings are built once and cached in cache_dir. 0: random weights."""
 
     def __post_init__(self) -> None:
         if self.pretrain_steps < 0:
