@@ -2,8 +2,8 @@
 
 A GGUF file is dequantised once into ``cache_dir`` (``save_pretrained``), so later loads take
 a second instead of half a minute; concurrent first loads convert it once (:mod:`zoo.cache_lock`),
-and a conversion with a missing or truncated file is converted again. Loading never touches the network unless ``name`` is a
-hub id that is not cached yet (the path real users take when online).
+and a conversion with a missing or truncated file is converted again. Loading never touches
+the network unless ``name`` is a hub id that is not cached yet (the path real users take when online).
 """
 from __future__ import annotations
 

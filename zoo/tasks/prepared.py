@@ -8,10 +8,11 @@ of a source archive runs its setup code to read its metadata). zoo checks the di
 before reading the file. The examples are split 80/10/10 into train/validation/test
 (stratified, with the fixed :data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's
 data seed so every run sees the same split) and written as ``train.jsonl``,
-``validation.jsonl``, ``test.jsonl`` and, last, ``info.json`` (with every file's size) into
-``<cache_dir>/<name>/`` atomically. Once that folder is complete nothing is downloaded again;
-concurrent first runs take a lock (:mod:`zoo.cache_lock`) so one of them prepares it, and a
-folder with a missing or truncated file is prepared again.
+``validation.jsonl``, ``test.jsonl`` and, last, ``info.json`` (with the examples per split
+and class, which later runs check the files against) into ``<cache_dir>/<name>/``
+atomically. Once that folder is complete nothing is downloaded again; concurrent first runs
+take a lock (:mod:`zoo.cache_lock`) so one of them prepares it, and a folder with a missing
+or truncated file is prepared again.
 """
 from __future__ import annotations
 
@@ -28,13 +29,11 @@ from pathlib import Path
 
 from zoo.atomic import replace_dir, staging_dir, write_json, write_text
 from zoo.cache_lock import building
-from zoo.cache_manifest import file_sizes, size_problem
 from zoo.tasks.data import Example, LabelledSplits
 from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples
 
 log = logging.getLogger(__name__)
-FORMAT = 2
-"""2: info.json records the files' sizes. A folder of another format is prepared again."""
+FORMAT = 1
 OWN_FILES = {"info.json", *(f"{split}.jsonl" for split in SPLIT_FRACTIONS)}
 """What a prepared folder holds; one holding anything else is not replaced."""
 
@@ -97,7 +96,11 @@ def check_digest(archive: Path, data: PreparedSet) -> None:
 
 
 def entry_problem(target: Path) -> str | None:
-    """None when ``target`` holds a complete prepared set of this format; else why it must be prepared (again)."""
+    """None when ``target`` holds a complete prepared set of this format; else why it must be prepared (again).
+
+    Complete: ``info.json`` reads, and each split file has one line per example it counts (a
+    truncated or missing file has fewer).
+    """
     info = target / "info.json"
     if not info.is_file():
         return "absent" if not target.exists() else "info.json is missing"
@@ -105,9 +108,14 @@ def entry_problem(target: Path) -> str | None:
         recorded = json.loads(info.read_text(encoding="utf-8"))
         if recorded.get("format") != FORMAT:
             return f"format {recorded.get('format')} (this zoo writes {FORMAT})"
-        return size_problem(target, recorded["files"])
+        for split, counts in recorded["sizes"].items():
+            path = target / f"{split}.jsonl"
+            lines = path.read_bytes().count(b"\n") if path.is_file() else 0
+            if lines != sum(counts.values()):
+                return f"{path.name} has {lines} complete lines, info.json counts {sum(counts.values())} examples"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         return f"info.json is unreadable ({err})"
+    return None
 
 
 def prepare(data: PreparedSet, cache_dir: str | Path) -> Path:
@@ -150,7 +158,7 @@ def _build(data: PreparedSet, target: Path) -> None:
         write_json(staging / "info.json", {
             "format": FORMAT, "name": data.name, "source": data.requirement, "sha256": data.sha256,
             "description": data.description, "label_names": data.label_names, "split_seed": SPLIT_SEED,
-            "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped, "files": file_sizes(staging),
+            "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped,
             "sizes": {split: {name: sum(e.label == i for e in rows) for i, name in enumerate(data.label_names)} for split, rows in splits.items()},
         })
         replace_dir(staging, target)
