@@ -240,6 +240,15 @@ def test_a_damaged_prepared_set_is_prepared_again(tmp_path, index, caplog, file,
     assert again.splits == first.splits
 
 
+def test_a_folder_prepared_by_an_earlier_zoo_is_reused(tmp_path, index):
+    folder = prepared.prepare(FAKE_SET, tmp_path)
+    info = json.loads((folder / "info.json").read_text())
+    del info["sha256"]  # what zoo wrote before archives were pinned
+    (folder / "info.json").write_text(json.dumps(info))
+    prepared.load_prepared(FAKE_SET, tmp_path)
+    assert index[0] == ["fakeset==1.0"]
+
+
 def test_a_prepared_file_damaged_in_place_names_the_command_to_clear_it(tmp_path, index):
     folder = prepared.prepare(FAKE_SET, tmp_path)
     path = folder / "train.jsonl"
