@@ -53,7 +53,7 @@ def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
 def test_a_recipe_that_does_not_learn_is_refused_and_not_cached(tmp_path):
     tokenizer = word_tokenizer(VOCABULARY)
     with pytest.raises(PretrainingFailedError, match=r"did not learn the polarity.*not cached"):
-        pretrained_tiny("tiny-llama", tokenizer, seed=0, steps=10, cache_dir=tmp_path, progress=False)
+        pretrained_tiny("tiny-llama", tokenizer, seed=0, steps=20, cache_dir=tmp_path, progress=False)
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]
 
 
@@ -71,7 +71,7 @@ def test_another_recipe_is_built_once_then_read_from_the_cache(tmp_path, monkeyp
 
 def test_pretraining_is_deterministic():
     tokenizer = word_tokenizer(VOCABULARY)
-    first, second = (pretrain("tiny-llama", tokenizer, seed=3, steps=4, progress=False) for _ in range(2))
+    first, second = (pretrain("tiny-llama", tokenizer, seed=3, steps=20, progress=False) for _ in range(2))
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -99,8 +99,9 @@ def test_corpus_is_seeded_mixes_the_verdict_formats_and_never_uses_the_task_word
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (dict(name="tiny-llama", pretrain_steps=-1), "pretrain_steps must be >= 0"),
-    (dict(name="tiny-bert", pretrain_steps=10), "model.pretrain_steps=0"),
+    (dict(name="tiny-llama", pretrain_steps=-1), "pretrain_steps must be 0 .random weights. or at least 20, got -1"),
+    (dict(name="tiny-llama", pretrain_steps=5), "at least 20, got 5"),
+    (dict(name="tiny-bert", pretrain_steps=100), "model.pretrain_steps=0"),
 ])
 def test_bad_pretraining_settings_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):

