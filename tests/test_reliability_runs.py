@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
 from zoo.atomic import write_json
 from zoo.config import MAX_NAME_BYTES, launch_token, store_configs, sweep_subdir
@@ -67,6 +68,9 @@ def test_default_run_folders_of_launches_in_the_same_second_differ(monkeypatch):
     assert a.hydra.run.dir == first  # resolved once: every later read of the config gives the same folder
     assert b.hydra.run.dir != first and b.hydra.run.dir.startswith("outputs/2026-01-02/03-04-05-")
     assert a.hydra.sweep.dir == "multirun/2026-01-02/03-04-05-" + first.rsplit("-", 1)[1] != b.hydra.sweep.dir
+    job = _compose("seed=1", hydra_config=True)
+    OmegaConf.copy_cache(from_config=a, to_config=job)  # what Hydra does for each job of a sweep (load_sweep_config)
+    assert job.hydra.sweep.dir == a.hydra.sweep.dir  # so every job of one launch lands in one sweep folder
 
 
 def test_two_runs_in_the_same_second_write_their_own_folders(tmp_path):
@@ -99,7 +103,7 @@ def test_a_widened_resumed_sweep_skips_its_finished_runs_and_keeps_their_folders
     skipped = [line for line in second.stdout.splitlines() if line.startswith("skipped (done)")]
     assert [line.split(", seed ")[1][0] for line in skipped] == ["0", "2"]
     assert second.stdout.count("lora (prompt): accuracy") == 1  # only seed 1 ran
-    names = {p.parent.name: json.loads(p.read_text())["seed"] for p in sweep.glob("*/metrics.json")}
+    names = {p.parent.name: json.loads(p.read_text())["seed"] for p in sweep.glob("*/metrics.json")}  # overrides as Hydra renders them
     assert names == {f"model.pretrain_steps=0,save_adapter=False,seed={s},task.n_eval=16,task.n_train=32,trainer=smoke": s
                      for s in (0, 1, 2)}
     assert all((sweep / name / "metrics.json").read_text() == text for name, text in before.items())  # untouched
