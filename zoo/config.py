@@ -3,11 +3,19 @@
 Every registered method's config (plugins included) is stored in the ConfigStore group
 ``method`` under the method's name, so ``zoo method=<name> method.<field>=...`` needs no YAML.
 YAML files in ``conf/`` choose models, tasks, trainers, sweeps and benchmark profiles; this
-schema types them. The resolver ``zoo.row`` names a run's row (its baseline, else its method)
-for sweep folders: ``hydra.sweep.subdir=${zoo.row:${baseline},${hydra:runtime.choices.method}}``.
+schema types them. Resolvers for folder names (conf/config.yaml, conf/benchmark/):
+
+- ``zoo.unique`` ends the default run and sweep folder names, so that two launches in the
+  same second do not share one;
+- ``zoo.subdir`` makes a sweep job's folder name of its overrides (``hydra.job.override_dirname``);
+- ``zoo.row`` names a run's row (its baseline, else its method):
+  ``hydra.sweep.subdir=${zoo.row:${baseline},${hydra:runtime.choices.method}}``.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import secrets
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
@@ -39,9 +47,41 @@ class RunConfig:
     """Folder of cached base-model predictions (zero-shot, in-context; zoo.prediction_cache); null: no cache."""
 
 
+MAX_NAME_BYTES = 200
+"""Longest sweep folder name kept whole (file systems allow 255 bytes); a longer one is cut and ends in a hash of it."""
+
+
+def launch_token() -> str:
+    """A short token that tells two launches apart: random, or the launcher's process id under torchrun/accelerate.
+
+    Registered with ``use_cache``: OmegaConf keeps the first value for the config it resolves
+    in, Hydra copies that cache into every job of a sweep, so one launch has one token. The
+    processes of a distributed launch compose a config each; they share their parent, the
+    launcher, and so its id and their folder.
+    """
+    return f"p{os.getppid()}" if "LOCAL_RANK" in os.environ else secrets.token_hex(3)
+
+
+def sweep_subdir(override_dirname: str) -> str:
+    """A sweep job's folder name from its sorted overrides (``method=lora,seed=1``): where resume finds the run again.
+
+    No overrides: ``defaults``. ``%`` and ``/`` (in paths given as values) are percent-encoded,
+    so that each run stays one folder and two overrides never map to one name.
+    """
+    if not override_dirname:
+        return "defaults"
+    name = override_dirname.replace("%", "%25").replace("/", "%2F")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = name.encode()[:MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore") + "-" + digest
+    return name
+
+
 def store_configs() -> None:
-    """Store the run schema and every registered method's config; register the ``zoo.row`` resolver."""
+    """Store the run schema and every registered method's config; register the folder-name resolvers."""
     OmegaConf.register_new_resolver("zoo.row", lambda baseline, method: baseline or method, replace=True)
+    OmegaConf.register_new_resolver("zoo.unique", launch_token, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("zoo.subdir", sweep_subdir, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="zoo_schema", node=RunConfig)
     for name in list_methods():

@@ -8,36 +8,43 @@ them), so a sweep of methods alone gets its baselines. Writes ``report.csv`` and
 ``report.png`` (metric against trainable parameters, log scale; untrained baselines as
 horizontal lines) into the folder, and prints the markdown table. Latency is the tuned
 model's time per evaluation batch over the base model's, timed in the same run (unmerged /
-merged, for methods that merge). ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
+merged, for methods that merge). A row with runs that diverged (zoo.divergence) says so after
+its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of report.csv (how
+many of its runs). A metrics.json that is not a run's record is skipped with a warning naming
+it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
-import json
 import statistics
 import sys
 from pathlib import Path
 
 from zoo.atomic import write_text
+from zoo.records import NUMBER, OPTIONAL_DICT, UnusableRecord, read_record
 from zoo.tasks.baselines import UNTRAINED
 
 COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
            "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
            "corrections", "regressions", "train_seconds", "peak_memory_mb", "adapter_kb", "latency_ratio",
-           "merged_latency_ratio"]
+           "merged_latency_ratio", "diverged"]
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
+REPORTED = {"method": str, "model": str, "task": str, "seed": int, "accuracy": NUMBER, "macro_f1": NUMBER,
+            "trainable_params": int, "trainable_percent": NUMBER, "train_seconds": NUMBER,
+            "peak_memory_bytes": (int, type(None)), "zero_shot": OPTIONAL_DICT, "flips": OPTIONAL_DICT}
+"""The keys of a run's record the table is built from, and their types: a record without them is skipped."""
 
 
 def load_runs(folder: Path) -> list[dict]:
     runs = []
     for path in sorted(folder.rglob("metrics.json")):
         try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            print(f"zoo-report: skipping unreadable {path}: {err}", file=sys.stderr)
+            record = read_record(path, REPORTED)
+        except UnusableRecord as err:
+            print(f"zoo-report: {err}; skipped", file=sys.stderr)
             continue
         record["_overrides"] = _overrides(path.parent)
         runs.append(record)
@@ -117,6 +124,7 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
             "adapter_kb": adapter / 1024 if adapter is not None else None,
             "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
             "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
+            "diverged": sum(bool(m.get("diverged")) for m in members),
         })
     return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
 
@@ -130,8 +138,9 @@ def markdown(rows: list[dict]) -> str:
             "| adapter KB | latency x base (merged) |")
     lines = [head, "|" + "|".join(["---"] * 13) + "|"]
     for r in rows:
+        method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
         lines.append(
-            f"| {r['method']} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
+            f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
             f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
             f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
             f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "

@@ -5,7 +5,14 @@ so its presence means the run finished). With ``resume=true`` a run finds that r
 returns it instead of running; a record of another config (the sweep was changed between
 the two launches) is run again, with a warning naming what differs. Of ``method_learning_rates``
 only the run's own method's entry counts: giving another method a rate redoes that method's
-runs, not the whole sweep.
+runs, not the whole sweep. A metrics.json that is not a run's record (zoo.records) is named
+in a warning and run over.
+
+Without ``resume`` a run does not overwrite what it cannot tell is its own: a folder holding
+the metrics.json of another config, or one zoo cannot read, stops the run before it starts
+(:func:`refuse_another_run`); a record of the same config is an earlier run of it, replaced.
+Default run folders are unique (conf/config.yaml), so this guards the folders a user names
+(``hydra.run.dir``, a reused ``hydra.sweep.dir`` whose defaults changed).
 """
 from __future__ import annotations
 
@@ -15,11 +22,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.records import NUMBER, UnusableRecord, read_record
 from zoo.registry import spec_for_config
 
 log = logging.getLogger(__name__)
 NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress")
 """Config keys that cannot change a run's results: a finished run counts whatever they were."""
+RESUMED = {"method": str, "task": str, "seed": int, "accuracy": NUMBER}
+"""What a finished run's record must hold for ``resume`` to report it (``run_config`` may be missing: another config)."""
 
 
 def run_identity(cfg: DictConfig) -> dict:
@@ -54,16 +64,44 @@ def finished_run(out_dir: Path, cfg: DictConfig) -> dict | None:
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        log.warning("%s is unreadable (%s): running again", path, err)
+        record = read_record(path, RESUMED)
+    except UnusableRecord as err:
+        log.warning("%s: running again", err)
         return None
-    recorded = _own_learning_rate(dict(record.get("run_config") or {}), _method_name(cfg))
-    differing = _differences(recorded, run_identity(cfg))
+    differing = _config_differences(record, cfg)
     if differing:
         log.warning("%s holds a run of another config (differs in %s): running again", path, ", ".join(differing[:5]))
         return None
     return record
+
+
+def refuse_another_run(out_dir: Path, cfg: DictConfig) -> None:
+    """Stop a run without ``resume`` before it overwrites a metrics.json in ``out_dir`` that is not an earlier run of ``cfg``.
+
+    Raises:
+        FileExistsError: naming the file, how it differs, and the two ways on.
+    """
+    path = out_dir / "metrics.json"
+    if not path.is_file():
+        return
+    try:
+        differing = _config_differences(read_record(path, RESUMED), cfg)
+    except UnusableRecord as err:
+        why = str(err)
+    else:
+        if not differing:
+            log.info("%s holds an earlier run of this config: running it again replaces it", path)
+            return
+        why = f"{path} holds a run of another config (differs in {', '.join(differing[:5])})"
+    raise FileExistsError(f"{why}; zoo does not overwrite it. Give this run a folder of its own (hydra.run.dir=..., or "
+                          f"hydra.sweep.dir=... for a sweep), or pass resume=true to run this config in its place")
+
+
+def _config_differences(record: dict, cfg: DictConfig) -> list[str]:
+    """Where the config a record ran differs from ``cfg`` (every key, for a record without one)."""
+    recorded = record.get("run_config")
+    recorded = _own_learning_rate(dict(recorded) if isinstance(recorded, dict) else {}, _method_name(cfg))
+    return _differences(recorded, run_identity(cfg))
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

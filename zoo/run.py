@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 from pathlib import Path
 
 import hydra
@@ -33,7 +34,7 @@ from zoo.method import MethodSpec
 from zoo.models.arch import model_kind
 from zoo.models.load import load_model
 from zoo.prediction_cache import cache_key, cached
-from zoo.resume import finished_run, run_identity
+from zoo.resume import finished_run, refuse_another_run, run_identity
 from zoo.tasks import baselines
 from zoo.tasks.config import build_task
 from zoo.tasks.formulation import check_formulation, head_formulation, prompt_formulation
@@ -149,6 +150,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         "train_seconds": result.train_seconds if result else 0.0,
         "peak_memory_bytes": result.peak_memory_bytes if result else None,
         "final_loss": result.final_loss if result else None,
+        "diverged": result.diverged if result else False,
+        "divergence": result.divergence if result else None,
+        "max_abs_weight": result.max_abs_weight if result else None,
         "eval": metrics,
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
@@ -187,6 +191,9 @@ def _method_learning_rate(trainer_cfg: TrainerConfig, spec: MethodSpec | None, r
     unknown = sorted(set(rates) - set(zoo.list_methods()))
     if unknown:
         raise ValueError(f"method_learning_rates names unknown method(s) {unknown}; registered methods: {zoo.list_methods()}")
+    bad = {name: rate for name, rate in rates.items() if not 0 < rate < math.inf}
+    if bad:
+        raise ValueError(f"method_learning_rates must be finite numbers above 0, got {bad}")
     if spec is None or trainer_cfg.learning_rate is not None or spec.name not in rates:
         return trainer_cfg
     return dataclasses.replace(trainer_cfg, learning_rate=rates[spec.name])
@@ -202,14 +209,17 @@ def main(cfg: DictConfig) -> float:
         print(f"skipped (done): {done['method']} on {done['task']}, seed {done['seed']}: accuracy {done['accuracy']:.3f} "
               f"-> {out_dir / 'metrics.json'}")
         return done["accuracy"]
+    if not cfg.resume:
+        refuse_another_run(out_dir, cfg)
     record = run(cfg, out_dir)
     zero_shot = f"{record['zero_shot']['accuracy']:.3f}" if record["zero_shot"] else "n/a"
     in_context = f", in-context {record['in_context']['accuracy']:.3f}" if record["in_context"] else ""
+    diverged = f" (diverged: {record['divergence']})" if record["diverged"] else ""
     print(
         f"{record['method']} ({record['formulation']}): accuracy {record['accuracy']:.3f} (zero-shot {zero_shot}{in_context}), "
         f"macro-F1 {record['macro_f1']:.3f}, {record['trainable_params']:,} trainable "
         f"({record['trainable_percent']:.2f}% of the base model's {record['base_params']:,}), "
-        f"{record['train_seconds']:.1f}s -> {out_dir / 'metrics.json'}"
+        f"{record['train_seconds']:.1f}s{diverged} -> {out_dir / 'metrics.json'}"
     )
     return record["accuracy"]
 

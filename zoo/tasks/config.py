@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,8 +95,8 @@ class TaskConfig:
         for name in ("shots_per_class", "n_eval"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 or null (all), got {getattr(self, name)}")
-        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
-            raise ValueError(f"head_learning_rate must be positive or null (the run's), got {self.head_learning_rate}")
+        if self.head_learning_rate is not None and not 0 < self.head_learning_rate < math.inf:
+            raise ValueError(f"head_learning_rate must be a finite number above 0 (or null: the run's), got {self.head_learning_rate}")
 
 
 def _synthetic(cfg: TaskConfig) -> LabelledSplits:
