@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,14 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def replace_dir(staging: Path, target: Path) -> None:
-    """Move a fully written ``staging`` folder to ``target``, replacing any old one."""
+    """Move a fully written ``staging`` folder to ``target``, replacing any old one.
+
+    The old folder is first moved aside under a name of its own, so that only it is deleted,
+    never a neighbour that happens to be called ``.<target>.old``.
+    """
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = target.with_name(f".{target.name}.old.{uuid.uuid4().hex[:12]}")
         os.replace(target, old)
     os.replace(staging, target)
     if old is not None:
