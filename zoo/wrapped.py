@@ -60,6 +60,10 @@ def build_config(method: str, **overrides) -> MethodConfig:
 def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
     """Wrap ``model`` with a method; after it exactly the method's parameters require grad.
 
+    The wrapped model is returned in eval mode, ready for inference (new modules such as
+    LoRA's dropout would otherwise start in train mode); :func:`zoo.train.train` and the
+    like call ``.train()`` themselves.
+
     Args:
         model: a transformers model (causal LM or encoder). It is modified in place.
         cfg: a method config instance, or a registered method name.
@@ -90,7 +94,7 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
         raise RuntimeError(f"method {spec.name!r} injected no adapter parameters (no module implements adapter_params())")
     for p in params.values():
         p.requires_grad_(True)
-    return ZooModel(wrapped, spec, cfg, base_fingerprint, kind)
+    return ZooModel(wrapped, spec, cfg, base_fingerprint, kind).eval()
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -90,9 +90,9 @@ class PromptEncoder(nn.Module):
         h = cfg.encoder_hidden_size or dim
         g = torch.Generator().manual_seed(cfg.seed)
         if cfg.init == "random":
-            init = torch.randn(p, dim, generator=g) * table.float().std().item()
+            init = torch.randn(p, dim, generator=g).to(table.device) * table.float().std()  # no .item(): load_adapter wraps meta tensors first
         else:
-            init = table.detach()[torch.randint(0, vocab_size, (p,), generator=g).to(table.device)].float().cpu()
+            init = table.detach()[torch.randint(0, vocab_size, (p,), generator=g).to(table.device)].float()
         self.num_virtual_tokens = p
         self.embedding = nn.Parameter(init)  # (P, d)
         with torch.random.fork_rng(devices=[]):  # seeded encoder weights without touching the global stream

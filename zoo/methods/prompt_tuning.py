@@ -78,7 +78,7 @@ class SoftPrompt(nn.Module):
         p, (vocab_size, dim) = cfg.num_virtual_tokens, table.shape
         g = torch.Generator().manual_seed(cfg.seed)
         if cfg.init == "random":
-            init = torch.randn(p, dim, generator=g) * table.float().std().item()
+            init = torch.randn(p, dim, generator=g).to(table.device) * table.float().std()  # no .item(): load_adapter wraps meta tensors first
         else:
             if cfg.init == "vocab":
                 ids = torch.randint(0, vocab_size, (p,), generator=g)
@@ -87,7 +87,7 @@ class SoftPrompt(nn.Module):
                 if bad:
                     raise ValueError(f"init_token_ids {bad} are outside the vocabulary of {vocab_size} tokens")
                 ids = torch.tensor((cfg.init_token_ids * p)[:p])  # repeat, then cut to P
-            init = table.detach()[ids.to(table.device)].float().cpu()
+            init = table.detach()[ids.to(table.device)].float()
         self.num_virtual_tokens = p
         self.embedding = nn.Parameter(init.to(device=table.device, dtype=table.dtype))  # (P, d)
 
