@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,7 @@ def _rebuild(kind: str, write: bool) -> int:
 
     tokenizer = word_tokenizer(VOCABULARY)
     recipe = Recipe(kind, len(tokenizer), seed=0, steps=DEFAULT_STEPS)
-    model = pretrain(kind, tokenizer, recipe.seed, recipe.steps)
+    model = pretrain(kind, tokenizer, recipe.seed, recipe.steps, progress=sys.stderr.isatty())
     scores = check_learnt(model, tokenizer, f"{kind} (shipped recipe)")
     path = SHIPPED[kind]
     with tempfile.TemporaryDirectory() as tmp:
