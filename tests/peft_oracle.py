@@ -4,7 +4,7 @@ transformers 5.24 renamed the cache argument ``past_key_values`` to ``cache`` (s
 zoo/models/cache_kwarg.py); peft (0.21.2 and before) still reads and writes ``past_key_values``:
 - peft's forward stays right but passes its prefix cache as ``past_key_values`` and so warns.
   That warning is peft's: :func:`quiet_peft` silences it around peft's calls only, while the
-  test modules turn it into an error for zoo's own calls (``NO_PAST_KEY_VALUES``).
+  test modules turn it into an error for zoo's own calls (conftest's ``NO_PAST_KEY_VALUES``).
 - peft's ``generate`` goes wrong for the prompt-learning methods: its
   ``prepare_inputs_for_generation`` looks the cache up as ``past_key_values``, finds none, and
   takes every step for the prefill, so prompt tuning and p-tuning prepend the virtual tokens
@@ -19,12 +19,8 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 import torch
 from torch import Tensor, nn
-
-NO_PAST_KEY_VALUES = pytest.mark.filterwarnings("error:.*past_key_values:FutureWarning")
-"""A test (module) mark: transformers' warning about the deprecated cache name fails the test."""
 
 
 @contextmanager

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
-from conftest import make_model
+from conftest import NO_PAST_KEY_VALUES, make_model
 from peft import PromptEncoderConfig, get_peft_model
-from peft_oracle import NO_PAST_KEY_VALUES, peft_greedy
+from peft_oracle import peft_greedy
 
 import zoo
 from zoo.methods.p_tuning import PTuningConfig

@@ -5,10 +5,10 @@ import copy
 
 import pytest
 import torch
-from conftest import make_model
+from conftest import NO_PAST_KEY_VALUES, make_model
 from peft import PrefixTuningConfig as PeftPrefixConfig
 from peft import get_peft_model
-from peft_oracle import NO_PAST_KEY_VALUES, peft_greedy, quiet_peft
+from peft_oracle import peft_greedy, quiet_peft
 from transformers import DynamicCache, LlamaForCausalLM
 
 import zoo

@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_model
+from conftest import NO_PAST_KEY_VALUES, make_model
 from peft import PromptTuningConfig as PeftPromptTuningConfig
 from peft import get_peft_model
-from peft_oracle import NO_PAST_KEY_VALUES, peft_greedy
+from peft_oracle import peft_greedy
 
 import zoo
 from zoo.methods.prompt_tuning import PromptTuningConfig
