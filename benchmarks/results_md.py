@@ -63,6 +63,8 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
         total = sum(s["wall_seconds"] for s in sessions)
         lines += [f"- Command: `{suite['command']}`",
                   f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
+                  "- `constraints.txt`, at the top of the repository, pins the versions of the published figures "
+                  "(benchmarks/RESULTS.md) and the libraries beside them: `pip install -c constraints.txt -e \".[test]\"`.",
                   f"- Suite wall time: {total / 60:.1f} min" + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "") + "."]
     else:
         lines.append("- Command and machine: not recorded (no suite.json in the run folder).")

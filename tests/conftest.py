@@ -9,6 +9,9 @@ from zoo.models.tokenizer import word_tokenizer
 
 WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "it", "was", "."]
 
+# a module mark: transformers >= 5.24 warns when a cache is passed under its old name (zoo/models/cache_kwarg.py)
+NO_PAST_KEY_VALUES = pytest.mark.filterwarnings("error:.*past_key_values:FutureWarning")
+
 
 @pytest.fixture(scope="session")
 def tokenizer():

@@ -8,10 +8,13 @@ import json
 
 import pytest
 import torch
+from conftest import NO_PAST_KEY_VALUES
 from contract_helpers import fresh, labelled, output, perturb, supported, wrap_for_test
 
 import zoo
 from zoo.inject import adapter_parameters
+
+pytestmark = NO_PAST_KEY_VALUES
 
 METHODS = zoo.list_methods()
 

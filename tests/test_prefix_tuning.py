@@ -5,13 +5,17 @@ import copy
 
 import pytest
 import torch
-from conftest import make_model
+from conftest import NO_PAST_KEY_VALUES, make_model
 from peft import PrefixTuningConfig as PeftPrefixConfig
 from peft import get_peft_model
-from transformers import LlamaForCausalLM
+from peft_oracle import peft_greedy, quiet_peft
+from transformers import DynamicCache, LlamaForCausalLM
 
 import zoo
 from zoo.methods.prefix_tuning import PrefixTuningConfig, fold_prefix
+from zoo.models.cache_kwarg import CACHE_KWARG
+
+pytestmark = NO_PAST_KEY_VALUES
 
 P = 5
 ATOL = 1e-5  # float32 on tiny models; the measured difference against peft is 0.0
@@ -46,13 +50,14 @@ def _peft_pair(kind: str, projection: bool):
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2"])
 def test_matches_peft_logits_and_greedy_generate(kind, projection, batch):
     base, peft_model, ours = _peft_pair(kind, projection)
-    with torch.no_grad():
+    with torch.no_grad(), quiet_peft():
         expected = peft_model(**batch).logits
+    with torch.no_grad():
         got = ours(**batch).logits
         torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
         assert (got - base(**batch).logits).abs().max() > 1e-2, "the prefix must change the output"
-    settings = dict(max_new_tokens=5, do_sample=False, pad_token_id=0)
-    assert torch.equal(ours.generate(**batch, **settings), peft_model.generate(**batch, **settings))
+    got = ours.generate(**batch, max_new_tokens=5, do_sample=False, pad_token_id=0)
+    assert torch.equal(got, peft_greedy(peft_model, **batch, max_new_tokens=5, pad_token_id=0, positions_from_mask=True))
 
 
 def test_encoder_matches_peft_once_positions_agree(batch):
@@ -62,10 +67,12 @@ def test_encoder_matches_peft_once_positions_agree(batch):
     with torch.no_grad():
         got = ours(**batch).last_hidden_state
         assert got.shape == (3, length, 64)
-        # peft adds P to given position_ids, so these become 0..T-1 inside peft
-        unshifted = peft_model(**batch, position_ids=torch.arange(length).unsqueeze(0) - P).last_hidden_state
+        with quiet_peft():
+            # peft adds P to given position_ids, so these become 0..T-1 inside peft
+            unshifted = peft_model(**batch, position_ids=torch.arange(length).unsqueeze(0) - P).last_hidden_state
+            shifted = peft_model(**batch).last_hidden_state
         torch.testing.assert_close(got, unshifted, atol=ATOL, rtol=0)
-        assert (got - peft_model(**batch).last_hidden_state).abs().max() > 1e-2
+        assert (got - shifted).abs().max() > 1e-2
 
 
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2"])
@@ -108,10 +115,24 @@ def test_forward_cache_holds_the_prefix_first(batch):
     with torch.no_grad():
         out = model(**batch, use_cache=True)
         table = model.model.prefix_encoder()  # (P, layers·2·kv_heads·head_dim)
-    cache = out.past_key_values
+    cache = getattr(out, CACHE_KWARG)
     assert cache.get_seq_length() == P + batch["input_ids"].shape[1]
     keys = table.view(P, 2, 2, 2, 16)[:, 1, 0]  # layer 1, keys: (P, kv_heads, head_dim)
     torch.testing.assert_close(cache.layers[1].keys[2, :, :P], keys.transpose(0, 1), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+def test_forward_continues_a_cache_under_either_name(name, batch):
+    """A given cache holds the prefix already (no second prefix), whichever name it comes under."""
+    model = _wrap("tiny-llama")
+    step = torch.tensor([[7], [8], [9]])
+    mask = torch.cat([batch["attention_mask"], torch.ones_like(step)], dim=1)
+    with torch.no_grad():
+        cache = getattr(model(**batch, use_cache=True), CACHE_KWARG)
+        nxt = model(input_ids=step, attention_mask=mask, **{name: cache}).logits[:, -1]
+        full = model(input_ids=torch.cat([batch["input_ids"], step], dim=1), attention_mask=mask).logits[:, -1]
+    assert cache.get_seq_length() == P + batch["input_ids"].shape[1] + 1
+    torch.testing.assert_close(nxt, full, atol=1e-5, rtol=0)
 
 
 def _mha_twin(gqa: LlamaForCausalLM) -> LlamaForCausalLM:
@@ -191,5 +212,10 @@ def test_bad_generate_calls_and_fold_targets_are_refused(batch):
         model.generate(**batch, max_new_tokens=2, use_cache=False)
     with pytest.raises(ValueError, match="inputs_embeds is not supported"):
         model.generate(inputs_embeds=torch.zeros(1, 3, 64), max_new_tokens=2)
+    for name in ("cache", "past_key_values"):
+        with pytest.raises(ValueError, match=f"seeds its own cache; do not pass {name}"):
+            model.generate(**batch, max_new_tokens=2, **{name: DynamicCache()})
+    with pytest.raises(ValueError, match="got both cache and past_key_values"):
+        model(**batch, cache=DynamicCache(), past_key_values=DynamicCache())
     with pytest.raises(TypeError, match="fold_prefix needs a model wrapped with 'prefix_tuning'"):
         fold_prefix(zoo.wrap(make_model("tiny-llama"), "lora"))

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import WORDS, make_model
+from conftest import NO_PAST_KEY_VALUES, WORDS, make_model
 from contract_helpers import perturb, supported, wrap_for_test
 
 import zoo
@@ -16,6 +16,8 @@ from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.proxy import ProxyTunedModel, VocabularyMismatchError, check_same_vocabulary, gain_recovered, next_token
 from zoo.tasks.prompt import class_logits
+
+pytestmark = NO_PAST_KEY_VALUES
 
 VOCAB = len(WORDS) + 4
 
@@ -163,9 +165,10 @@ def test_same_module_as_tuned_and_untuned_is_refused():
         ProxyTunedModel(make_model("tiny-llama", 5), small, small)
 
 
-def test_forward_refuses_a_shared_cache():
-    with pytest.raises(ValueError, match="past_key_values"):
-        _proxy()(**_left_padded(), past_key_values=object())
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+def test_forward_refuses_a_shared_cache(name):
+    with pytest.raises(ValueError, match=f"does not take {name}"):
+        _proxy()(**_left_padded(), **{name: object()})
 
 
 def test_gain_recovered():

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from transformers.modeling_outputs import CausalLMOutput
 
 from zoo.adapter_io import load_adapter
+from zoo.models.cache_kwarg import CACHE_KWARG
 
 
 class VocabularyMismatchError(ValueError):
@@ -138,9 +139,9 @@ class ProxyTunedModel(nn.Module):
         cannot be shared by three models: decoding with caches is :meth:`generate`'s job.
 
         Raises:
-            ValueError: ``past_key_values`` or ``labels`` were passed.
+            ValueError: a cache (``cache`` or ``past_key_values``) or ``labels`` were passed.
         """
-        for key in ("past_key_values", "labels"):
+        for key in ("cache", "past_key_values", "labels"):
             if kwargs.get(key) is not None:
                 raise ValueError(
                     f"ProxyTunedModel.forward does not take {key}: use generate() to decode, and compute losses on the logits"
@@ -186,10 +187,10 @@ class ProxyTunedModel(nn.Module):
         finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         for _ in range(max_new_tokens):
             outs = [
-                m(input_ids=step, attention_mask=mask, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                m(input_ids=step, attention_mask=mask, use_cache=True, logits_to_keep=1, **{CACHE_KWARG: cache})
                 for m, cache in zip(self.models, caches)
             ]
-            caches = [o.past_key_values for o in outs]
+            caches = [getattr(o, CACHE_KWARG) for o in outs]
             scores = self.combine(*(o.logits[:, -1] for o in outs))  # (B, V)
             token = next_token(scores, do_sample, temperature, top_k, top_p, generator)  # (B,)
             if eos_token_id is not None:

@@ -18,8 +18,10 @@ Conventions (the caller only ever sees the real tokens):
   back to the real positions, so shapes equal the base's and ``logits[:, -1]`` is the last
   real token (peft returns the virtual positions too). ``attentions`` keep them, and an
   encoder's ``pooler_output`` reads position 0, now the first virtual token (as in peft).
-- A forward that continues a non-empty ``past_key_values`` does not prepend again (the
-  cache holds the virtual tokens); only the mask is extended.
+- A forward that continues a non-empty cache does not prepend again (the cache holds the
+  virtual tokens); only the mask is extended. The cache is taken as ``cache`` or
+  ``past_key_values`` and handed on under the installed transformers' name
+  (:mod:`zoo.models.cache_kwarg`).
 - ``generate`` prepends once, at prefill, by passing ``inputs_embeds`` beside ``input_ids``;
   the returned ids are the real prompt plus the new tokens, never the virtual ones.
 """
@@ -31,14 +33,15 @@ import torch
 from torch import Tensor, nn
 
 from zoo.delegate import Delegating
+from zoo.models.cache_kwarg import CACHE_KWARG, pop_cache
 
 
-def _cache_length(past_key_values: Any) -> int:
-    if past_key_values is None:
+def _cache_length(cache: Any) -> int:
+    if cache is None:
         return 0
-    if hasattr(past_key_values, "get_seq_length"):
-        return int(past_key_values.get_seq_length())
-    return int(past_key_values[0][0].shape[-2])  # legacy tuple cache: (B, heads, S, head_dim)
+    if hasattr(cache, "get_seq_length"):
+        return int(cache.get_seq_length())
+    return int(cache[0][0].shape[-2])  # legacy tuple cache: (B, heads, S, head_dim)
 
 
 class VirtualTokenModel(Delegating):
@@ -87,7 +90,9 @@ class VirtualTokenModel(Delegating):
             attention_mask = self._lead(attention_mask, 1)
         if labels is not None:
             kwargs["labels"] = labels
-        if _cache_length(kwargs.get("past_key_values")) > 0:
+        if (cache := pop_cache(kwargs)) is not None:
+            kwargs[CACHE_KWARG] = cache
+        if _cache_length(cache) > 0:
             return self.base(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
 
         embeds = self._prepend(input_ids, inputs_embeds)  # (B, P+T, d)

@@ -38,6 +38,7 @@ from transformers import DynamicCache
 from zoo.delegate import Delegating
 from zoo.method import MethodConfig
 from zoo.models.arch import model_kind
+from zoo.models.cache_kwarg import CACHE_KWARG, pop_cache
 from zoo.registry import register
 
 
@@ -144,27 +145,27 @@ class PrefixTuningModel(Delegating):
         input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
-        past_key_values: DynamicCache | None = None,
         position_ids: Tensor | None = None,
         **kwargs,
     ):
-        """The base forward with the prefix in the cache. A non-empty ``past_key_values`` is taken
-        to hold the prefix already (it came from an earlier call); ``attention_mask`` always
-        covers only the real tokens."""
+        """The base forward with the prefix in the cache. A given non-empty cache (``cache``, or
+        ``past_key_values`` as before transformers 5.24) is taken to hold the prefix already (it
+        came from an earlier call); ``attention_mask`` always covers only the real tokens."""
         inputs = input_ids if input_ids is not None else inputs_embeds
         if inputs is None:
             raise ValueError("pass input_ids or inputs_embeds; both are None")
-        if past_key_values is None or past_key_values.get_seq_length() == 0:
-            past_key_values = self.seed_cache(inputs.shape[0], past_key_values)
+        cache = pop_cache(kwargs)
+        if cache is None or cache.get_seq_length() == 0:
+            cache = self.seed_cache(inputs.shape[0], cache)
         if attention_mask is not None:
             attention_mask = self._lead_ones(attention_mask)
         if self.is_encoder and position_ids is None:
             position_ids = torch.arange(inputs.shape[1], device=inputs.device).unsqueeze(0)  # (1, T)
         elif not self.is_encoder and position_ids is not None:
             position_ids = position_ids + self.num_virtual_tokens
+        kwargs[CACHE_KWARG] = cache
         return self.base(
-            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-            past_key_values=past_key_values, position_ids=position_ids, **kwargs,
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, position_ids=position_ids, **kwargs,
         )
 
     def generate(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None, **kwargs):
@@ -175,14 +176,15 @@ class PrefixTuningModel(Delegating):
         Without ``attention_mask`` every input token is attended.
 
         Raises:
-            ValueError: ``use_cache=False`` or ``inputs_embeds`` (the prefix lives in the cache).
+            ValueError: ``use_cache=False``, ``inputs_embeds``, or a cache of the caller's (the
+                prefix lives in the cache ``generate`` seeds).
         """
         if kwargs.get("use_cache") is False:
             raise ValueError("prefix tuning generates through the key/value cache; use_cache=False is not supported")
         if input_ids is None or "inputs_embeds" in kwargs:
             raise ValueError("prefix tuning generate needs input_ids (inputs_embeds is not supported)")
-        if "past_key_values" in kwargs:
-            raise ValueError("prefix tuning generate seeds its own cache; do not pass past_key_values")
+        if given := [name for name in ("cache", "past_key_values") if name in kwargs]:
+            raise ValueError(f"prefix tuning generate seeds its own cache; do not pass {given[0]}")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         config = kwargs.get("generation_config") or self.base.generation_config
@@ -190,10 +192,8 @@ class PrefixTuningModel(Delegating):
         returns = kwargs.get("num_return_sequences") or config.num_return_sequences or 1
         # transformers repeats every row for beams / returned sequences but not a given cache
         rows = input_ids.shape[0] * (beams if beams > 1 else returns)
-        return self.base.generate(
-            input_ids=input_ids, attention_mask=self._lead_ones(attention_mask),
-            past_key_values=self.seed_cache(rows), **kwargs,
-        )
+        kwargs[CACHE_KWARG] = self.seed_cache(rows)
+        return self.base.generate(input_ids=input_ids, attention_mask=self._lead_ones(attention_mask), **kwargs)
 
 
 def fold_prefix(model: nn.Module) -> nn.Module:
