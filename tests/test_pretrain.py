@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+import transformers
 
 import zoo.models.default_model as default_model
 from zoo.models.default_model import DEFAULT_STEPS, SHIPPED, Recipe, load_shipped, pretrained_tiny
@@ -78,6 +79,9 @@ def test_pretraining_is_deterministic():
 
 @pytest.mark.slow
 def test_the_recipe_rebuilds_the_shipped_weights_bit_for_bit(capsys):
+    meta = json.loads(SHIPPED["tiny-llama"].with_suffix(".json").read_text())
+    if (torch.__version__, transformers.__version__) != (meta["torch"], meta["transformers"]):
+        pytest.skip(f"bits are reproducible with the versions that made them: torch {meta['torch']}, transformers {meta['transformers']}")
     assert default_model.main(["--check"]) == 0, capsys.readouterr().out
 
 

@@ -8,7 +8,8 @@ same bits. Any other (kind, seed, steps) is pretrained on first use by
 that did not is refused, never cached), and cached in ``cache_dir`` under a file lock, so
 two first runs build it once.
 
-The shipped file is regenerated, bit for bit on the same torch build and CPU, by::
+The shipped file is regenerated, bit for bit with the same torch and transformers versions (its
+``.json`` names them: the random initialisation is transformers') on the same kind of CPU, by::
 
     python -m zoo.models.default_model --check     # rebuild, compare with the shipped bits
     python -m zoo.models.default_model --write     # rebuild and replace them (after a recipe change)
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
@@ -133,7 +135,7 @@ def _rebuild(kind: str, write: bool) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             fresh.replace(path)
             write_json(path.with_suffix(".json"), {"recipe": recipe.__dict__, "sha256": digest, "verdict_accuracy": scores,
-                                                   "torch": torch.__version__})
+                                                   "torch": torch.__version__, "transformers": transformers.__version__})
             print(f"wrote {path} (sha256 {digest}); verdict accuracy {scores}")
             return 0
         shipped = json.loads(path.with_suffix(".json").read_text())
@@ -143,7 +145,8 @@ def _rebuild(kind: str, write: bool) -> int:
         old = load_file(path)
         worst = max((model.state_dict()[k] - v).abs().max().item() for k, v in old.items())
         print(f"{path.name}: rebuilt weights differ (sha256 {digest}, shipped {shipped['sha256']}, largest difference {worst:.3g}; "
-              f"shipped with torch {shipped['torch']}, this is {torch.__version__}); the rebuilt model still learnt: {scores}")
+              f"shipped with torch {shipped['torch']} and transformers {shipped['transformers']}, this is {torch.__version__} and "
+              f"{transformers.__version__}: their random initialisation or kernels may differ); the rebuilt model still learnt: {scores}")
         return 1
 
 
