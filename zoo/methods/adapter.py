@@ -25,8 +25,8 @@ lr 3e-3, the best of 1e-3/3e-3/1e-2/3e-2 on ``zoo method=adapter`` with a *rando
 (500 AdamW steps). The input LayerNorm is on by default because of that measurement: without
 it the adapter learned little there (accuracy ~0.52), since the sub-layer outputs of a randomly
 initialised model are tiny (std-0.02 weights) and Adam needs many steps to grow the
-projections; with it, ~0.61. On the default (pretrained) tiny-llama, seeds 0-2: 0.909 ± 0.005
-from 0.496 zero-shot.
+projections; with it, ~0.61. On the default (pretrained) tiny-llama, seeds 0-2: 0.979 ± 0.008
+from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
 """
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ peft instead trains one vector over the whole fused output, query third included
 
 Defaults: the paper's placement (keys, values, feed-forward inner activation) found by role via
 ``zoo.models.arch``; lr 2e-2, the best of 1e-2/2e-2/3e-2/5e-2/1e-1 on ``zoo method=ia3`` with a random tiny-llama
-(500 AdamW steps); on the default (pretrained) tiny-llama, seeds 0-2: 0.904 ± 0.005 from 0.496
-zero-shot, with 384 parameters. A
+(500 AdamW steps); on the default (pretrained) tiny-llama, seeds 0-2: 0.960 ± 0.009 from 0.512
+zero-shot, with 384 parameters (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``). A
 multiplicative vector near 1 needs far larger steps than an additive update starting at 0
 (the paper uses 3e-3 on T0-3B). Weight decay would pull the vectors towards 0, not towards
 the identity; the default trainer uses none.

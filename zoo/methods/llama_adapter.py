@@ -17,7 +17,7 @@ Supports Llama-style attention (llama, mistral, qwen2) and GPT-2 (fused ``c_attn
 LMs only. Not mergeable. Defaults: 10 prompt tokens (the paper), every layer (the paper:
 top 30 of 32); lr 3e-2 from a sweep over 3e-3..3e-1 on the built-in synthetic task with a
 random tiny-llama (about 0.55 at best there). On the default (pretrained) tiny-llama, seeds
-0-2 reach 0.826 ± 0.029 from 0.496 zero-shot.
+0-2 reach 0.780 ± 0.006 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
 """
 from __future__ import annotations
 

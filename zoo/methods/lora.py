@@ -9,8 +9,8 @@ Each targeted linear map gets a trainable low-rank update beside its frozen weig
 B starts at zero so the wrapped model equals the base; merging adds (alpha/r)·B·A to W.
 Works on ``nn.Linear`` and GPT-2's ``Conv1D`` (whose weight is stored transposed).
 Defaults (r=8, alpha=16, query and value projections, lr 5e-3; the placement follows the
-paper) learn the built-in default task in seconds: 0.914 ± 0.010 from 0.496 zero-shot on the
-default (pretrained) tiny-llama, seeds 0-2.
+paper) learn the built-in default task in seconds: 0.971 ± 0.006 from 0.512 zero-shot on the
+default (pretrained) tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
 """
 from __future__ import annotations
 
