@@ -36,8 +36,8 @@ def _cfg(tmp_path, *overrides: str):
                                             "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}", *overrides])
 
 
-def test_a_step_that_breaks_the_weights_stops_training_before_its_checkpoint(tmp_path):
-    """Step 4's loss is finite but its gradient is NaN: the weights turn NaN, and no checkpoint of them is written."""
+def _nan_gradient_at_call(broken: int):
+    """A wrapped LoRA model, its parameters, a loss whose ``broken``-th call has a finite value but a NaN gradient, and its call count."""
     model = zoo.wrap(make_model("tiny-llama"), "lora")
     own = [p for p in model.parameters() if p.requires_grad]
     calls = {"n": 0}
@@ -45,10 +45,16 @@ def test_a_step_that_breaks_the_weights_stops_training_before_its_checkpoint(tmp
     def loss_fn(m, batch):
         calls["n"] += 1
         loss = _loss(m, batch)
-        if calls["n"] == 4:  # sqrt at 0: the value is 0, its gradient NaN
+        if calls["n"] == broken:  # sqrt at 0: the value is 0, its gradient NaN
             loss = loss + torch.sqrt(sum(((p - p.detach()) ** 2).sum() for p in own))
         return loss
 
+    return model, own, loss_fn, calls
+
+
+def test_a_step_that_breaks_the_weights_stops_training_before_its_checkpoint(tmp_path):
+    """Step 4's loss is finite but its gradient is NaN: the weights turn NaN, and no checkpoint of them is written."""
+    model, own, loss_fn, calls = _nan_gradient_at_call(4)
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
     with pytest.raises(NonFiniteWeightError, match=r"a trainable weight became nan by step 4 \(the loss was still finite\); "
                                                    r"training stopped; the last good adapter \(step 3\) is in"):
@@ -60,14 +66,7 @@ def test_a_step_that_breaks_the_weights_stops_training_before_its_checkpoint(tmp
 
 
 def test_weights_broken_by_the_last_step_fail_the_run(tmp_path):
-    model = zoo.wrap(make_model("tiny-llama"), "lora")
-    own = [p for p in model.parameters() if p.requires_grad]
-    calls = {"n": 0}
-
-    def loss_fn(m, batch):
-        calls["n"] += 1
-        return _loss(m, batch) + (torch.sqrt(sum(((p - p.detach()) ** 2).sum() for p in own)) if calls["n"] == 3 else 0)
-
+    model, _, loss_fn, _ = _nan_gradient_at_call(3)
     cfg = TrainerConfig(max_steps=3, checkpoint_every=0, progress=False, device="cpu")
     with pytest.raises(NonFiniteWeightError, match="by step 3 .* no checkpoint was saved yet"):
         train(model, _batches(), loss_fn, cfg, make_accelerator(cfg), tmp_path)

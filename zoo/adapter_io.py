@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo.adapter_checks import check_shapes, file_shapes, implied_shapes, method_config
-from zoo.atomic import replace_dir, staging_dir, write_json
+from zoo.atomic import write_json, writing_dir
 from zoo.fingerprint import fingerprint, weights_fingerprint
 from zoo.registry import get_method
 from zoo.version import __version__
@@ -84,13 +83,8 @@ def save_adapter(model: ZooModel, path: str | Path) -> Path:
         raise TypeError(f"save_adapter needs a model returned by zoo.wrap, got {type(model).__name__}")
     target = Path(path)
     _refuse_foreign(target)
-    staging = staging_dir(target)
-    try:
+    with writing_dir(target) as staging:
         _write_adapter(model, staging)
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

@@ -14,6 +14,8 @@ import shutil
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,18 @@ def staging_dir(target: Path) -> Path:
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging."))
     os.chmod(staging, dir_mode())
     return staging
+
+
+@contextmanager
+def writing_dir(target: Path) -> Iterator[Path]:
+    """A staging folder to fill in the ``with`` block; it then replaces ``target`` (:func:`replace_dir`), or is removed on error."""
+    staging = staging_dir(target)
+    try:
+        yield staging
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def replace_dir(staging: Path, target: Path) -> None:

@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import json
 import logging
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import transformers
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from zoo.atomic import replace_dir, staging_dir, write_json
+from zoo.atomic import write_json, writing_dir
 from zoo.cache_lock import building
 from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.pretrain import CORPUS_VERSION, check_learnt, pretrain
@@ -85,14 +84,9 @@ def _build(recipe: Recipe, tokenizer, folder: Path, progress: bool) -> None:
     log.info("pretraining %s for %d steps on the synthetic corpus (once; cached in %s)", recipe.kind, recipe.steps, folder)
     model = pretrain(recipe.kind, tokenizer, recipe.seed, recipe.steps, progress)
     check_learnt(model, tokenizer, f"{recipe.kind} pretrained for {recipe.steps} steps with seed {recipe.seed}")
-    staging = staging_dir(folder)
-    try:
+    with writing_dir(folder) as staging:
         model.save_pretrained(staging)
         write_manifest(staging)
-        replace_dir(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def load_shipped(recipe: Recipe) -> PreTrainedModel | None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from zoo.atomic import replace_dir, staging_dir
+from zoo.atomic import writing_dir
 from zoo.cache_lock import building
 from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
@@ -127,12 +126,7 @@ def _convert(path: Path, target: Path) -> None:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.hf_quantizer = None
-    staging = staging_dir(target)
-    try:
+    with writing_dir(target) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         write_manifest(staging, source=str(path))
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.atomic import replace_dir, staging_dir, write_json, write_text
+from zoo.atomic import write_json, write_text, writing_dir
 from zoo.cache_lock import building
 from zoo.tasks.data import Example, LabelledSplits
 from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples
@@ -150,8 +149,7 @@ def _build(data: PreparedSet, target: Path) -> None:
         raise ValueError(f"{data.requirement}: labels {unknown} are not among {data.label_names}")
     examples = [Example(text, index[label]) for text, label in reading.pairs]
     splits = split_examples(examples)
-    staging = staging_dir(target)
-    try:
+    with writing_dir(target) as staging:
         for split, rows in splits.items():
             lines = (json.dumps({"text": e.text, "label": data.label_names[e.label]}, ensure_ascii=False) + "\n" for e in rows)
             write_text(staging / f"{split}.jsonl", "".join(lines))
@@ -161,10 +159,6 @@ def _build(data: PreparedSet, target: Path) -> None:
             "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped,
             "sizes": {split: {name: sum(e.label == i for e in rows) for i, name in enumerate(data.label_names)} for split, rows in splits.items()},
         })
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("%s: %d examples; dropped %s", data.name, len(examples), reading.dropped)
 
 
