@@ -1,5 +1,8 @@
-"""Shared fixtures: tiny random models of three architectures and their tokenizer."""
+"""Shared fixtures: tiny random models of many architecture families and their tokenizer."""
 from __future__ import annotations
+
+import copy
+import functools
 
 import pytest
 import torch
@@ -20,8 +23,14 @@ def kind(request) -> str:
     return request.param
 
 
-def make_model(kind: str, seed: int = 0):
+@functools.cache
+def _built(kind: str, seed: int):
     return tiny_model(kind, vocab_size=len(WORDS) + 4, seed=seed)
+
+
+def make_model(kind: str, seed: int = 0):
+    """A fresh tiny model ``kind``: built once per session, handed out as a deep copy (tests change models in place)."""
+    return copy.deepcopy(_built(kind, seed))
 
 
 @pytest.fixture

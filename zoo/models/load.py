@@ -10,13 +10,14 @@ import hashlib
 import importlib.util
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from zoo.atomic import replace_dir
+from zoo.models.arch import ROLE_NAMES, set_roles
 from zoo.models.pretrain import pretrained_tiny
 from zoo.models.tiny import TINY_CAUSAL, TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
@@ -24,6 +25,39 @@ from zoo.tasks.synthetic import VOCABULARY
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class RolesConfig:
+    """Roles named by hand for an exotic architecture (see zoo.models.arch); None: found by discovery.
+
+    Paths of per-block roles are relative to a block; blocks, embedding, lm_head and final_norm
+    are full module names. ``zoo model.roles.query=attn.wq model.roles.ff_in=[mlp.w1,mlp.w3]``.
+    """
+
+    blocks: str | None = None
+    attention: str | None = None
+    query: str | None = None
+    key: str | None = None
+    value: str | None = None
+    attn_out: str | None = None
+    ff_in: list[str] | None = None
+    ff_out: str | None = None
+    norms: list[str] | None = None
+    query_norm: str | None = None
+    key_norm: str | None = None
+    embedding: str | None = None
+    lm_head: str | None = None
+    final_norm: str | None = None
+    qkv_layout: str | None = None
+    num_heads: int | None = None
+    num_kv_heads: int | None = None
+    head_dim: int | None = None
+    positional: str | None = None
+
+    def given(self) -> dict:
+        """The roles that are set."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
 
 
 @dataclass
@@ -43,6 +77,9 @@ class ModelConfig:
     pretrain_steps: int = 3000
     """Tiny causal models only: next-token steps on the synthetic corpus before the run
     (zoo.models.pretrain; built once, cached in cache_dir). 0: random weights."""
+    roles: RolesConfig = field(default_factory=RolesConfig)
+    """Parts of an exotic architecture that discovery misses, by role (``model.roles.query=attn.wq``).
+    Stored on the loaded model (zoo.models.arch.set_roles), so every method that looks a role up sees them."""
 
     def __post_init__(self) -> None:
         if self.pretrain_steps < 0:
@@ -51,10 +88,21 @@ class ModelConfig:
             raise ValueError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
         if self.kind not in ("auto", "causal_lm", "encoder"):
             raise ValueError(f"kind {self.kind!r} is not one of auto, causal_lm, encoder")
+        if isinstance(self.roles, dict):  # built in Python with a plain dict
+            unknown = sorted(set(self.roles) - {f.name for f in fields(RolesConfig)})
+            if unknown:
+                raise ValueError(f"model.roles names unknown role(s) {unknown}; roles: {list(ROLE_NAMES)}")
+            self.roles = RolesConfig(**self.roles)
 
 
 def load_model(cfg: ModelConfig):
-    """``(model, tokenizer)`` in eval mode. Tokenizers pad on the left (the answer is last)."""
+    """``(model, tokenizer)`` in eval mode, with ``cfg.roles`` set on the model. Tokenizers pad on the left (the answer is last)."""
+    model, tokenizer = _load(cfg)
+    given = cfg.roles.given()
+    return (set_roles(model, **given) if given else model), tokenizer
+
+
+def _load(cfg: ModelConfig):
     if cfg.name in TINY_KINDS:
         tokenizer = word_tokenizer(VOCABULARY)
         if not cfg.pretrain_steps:
