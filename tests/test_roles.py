@@ -14,10 +14,10 @@ import zoo
 from zoo.config import store_configs
 from zoo.inject import linear_shape
 from zoo.methods.lora import LoRALinear
-from zoo.models.arch import ROLES_ATTR, Roles, blocks, roles_of, set_roles
+from zoo.models.arch import ROLES_ATTR, Roles, blocks, model_kind, roles_of, set_roles
 from zoo.models.discover import find_blocks
 from zoo.models.load import ModelConfig, RolesConfig, load_model
-from zoo.models.tiny import TINY_FAMILIES
+from zoo.models.tiny import TINY_FAMILIES, is_causal
 
 
 @pytest.mark.parametrize("kind", TINY_FAMILIES)
@@ -161,3 +161,13 @@ def test_fused_qkv_positions_per_layout():
     assert positions("grouped") == [[0, 1, 4, 5], [2, 6], [3, 7]]  # per kv head: its two query heads, its key, its value
     with pytest.raises(ValueError, match=r"fused q/k/v output of width 9 does not hold 4 query and 2 key/value heads"):
         Roles(blocks="b", qkv_layout="concat", num_heads=4, num_kv_heads=2, head_dim=1).qkv_indices(9)
+
+
+@pytest.mark.parametrize("kind", TINY_FAMILIES)
+def test_every_tiny_family_loads_by_name(kind):
+    model, tokenizer = load_model(ModelConfig(name=kind, pretrain_steps=0))
+    assert model_kind(model) == ("causal_lm" if is_causal(kind) else "encoder")
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    if not is_causal(kind):
+        with pytest.raises(ValueError, match=f"{kind} is an encoder: it is not pretrained here"):
+            load_model(ModelConfig(name=kind, pretrain_steps=10))

@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from zoo.atomic import replace_dir
 from zoo.models.arch import ROLE_NAMES, set_roles
 from zoo.models.pretrain import pretrained_tiny
-from zoo.models.tiny import TINY_CAUSAL, TINY_KINDS, tiny_model
+from zoo.models.tiny import TINY_FAMILIES, is_causal, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.synthetic import VOCABULARY
 
@@ -63,7 +63,8 @@ class RolesConfig:
 @dataclass
 class ModelConfig:
     name: str = "tiny-llama"
-    """tiny-llama, tiny-gpt2 or tiny-bert (built in-process), a hub id, or a local folder."""
+    """A built-in tiny model (tiny-llama, tiny-gpt2, tiny-bert, or any of zoo.models.tiny.TINY_FAMILIES,
+    built in-process), a hub id, or a local folder."""
     gguf_file: str | None = None
     """A .gguf file: a path, or a file name inside ``gguf_package``; dequantised once into cache_dir."""
     gguf_package: str | None = None
@@ -103,11 +104,11 @@ def load_model(cfg: ModelConfig):
 
 
 def _load(cfg: ModelConfig):
-    if cfg.name in TINY_KINDS:
+    if cfg.name in TINY_FAMILIES:
         tokenizer = word_tokenizer(VOCABULARY)
         if not cfg.pretrain_steps:
             model = tiny_model(cfg.name, vocab_size=len(tokenizer), seed=cfg.seed)
-        elif cfg.name in TINY_CAUSAL:
+        elif is_causal(cfg.name):
             model = pretrained_tiny(cfg.name, tokenizer, cfg.seed, cfg.pretrain_steps, cfg.cache_dir)
         else:
             raise ValueError(f"{cfg.name} is an encoder: it is not pretrained here; set model.pretrain_steps=0 (random weights)")

@@ -26,6 +26,11 @@ TINY_FAMILIES = (*TINY_KINDS, *FAMILIES)
 """Every tiny model: the three above and one per family of :mod:`zoo.models.tiny_families`."""
 
 
+def is_causal(kind: str) -> bool:
+    """Whether the tiny model ``kind`` is a causal LM (else an encoder)."""
+    return kind in TINY_CAUSAL or (kind in FAMILIES and FAMILIES[kind].causal)
+
+
 def tiny_model(kind: str, vocab_size: int, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> PreTrainedModel:
     """A randomly initialised model of ``kind`` (one of :data:`TINY_FAMILIES`), seeded.
 
