@@ -1,10 +1,12 @@
-"""How the contract tests build, run and perturb a method, whatever the method."""
+"""How the contract tests build, run and perturb a method, whatever the method, on every tiny family."""
 from __future__ import annotations
 
 import torch
-from conftest import make_model
+from conftest import _built, make_model
 
 import zoo
+from zoo.models.arch import model_kind, refusal
+from zoo.models.tiny import TINY_FAMILIES
 
 LABEL_TOKEN_IDS = [5, 6]
 
@@ -21,9 +23,19 @@ def output(model, batch) -> torch.Tensor:
     return out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
 
 
-def supported(method: str, kind: str) -> bool:
-    model_kind = "encoder" if kind == "tiny-bert" else "causal_lm"
-    return model_kind in zoo.get_method(method).model_kinds
+def refused(method: str, kind: str) -> str | None:
+    """Why ``method`` declares it cannot wrap the tiny family ``kind`` (None: it can)."""
+    return refusal(zoo.get_method(method), _built(kind, 0))
+
+
+def generates(kind: str) -> bool:
+    return model_kind(_built(kind, 0)) == "causal_lm"
+
+
+def cells(methods: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(supported, refused)`` (method, family) pairs over every tiny family."""
+    pairs = [(m, k) for m in methods for k in TINY_FAMILIES]
+    return [p for p in pairs if refused(*p) is None], [p for p in pairs if refused(*p) is not None]
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from transformers.pytorch_utils import Conv1D
 import zoo
 from zoo.inject import linear_shape
 from zoo.methods.adapter import AdapterConfig, BottleneckAdapter
-from zoo.models.arch import arch_of, blocks
+from zoo.models.arch import blocks, roles_of
 
 
 def _randomise(model, seed: int = 0) -> None:
@@ -58,7 +58,7 @@ def test_whole_model_equals_base_with_adapters_hooked_on_sublayer_outputs(kind, 
     wrapped = zoo.wrap(make_model(kind), "adapter", placement=placement, layer_norm=False)
     _randomise(wrapped)
     base = make_model(kind)
-    arch = arch_of(base)
+    arch = roles_of(base)
     roles = [arch.attn_out, arch.ff_out] if placement == "houlsby" else [arch.ff_out]
     adapters = _adapters(wrapped.model)
     for block_name, _ in blocks(base):
@@ -77,7 +77,7 @@ def test_whole_model_equals_base_with_adapters_hooked_on_sublayer_outputs(kind, 
 def test_pfeiffer_places_half_as_many_adapters_as_houlsby(kind):
     houlsby = zoo.wrap(make_model(kind), "adapter", placement="houlsby")
     pfeiffer = zoo.wrap(make_model(kind), "adapter", placement="pfeiffer")
-    arch = arch_of(houlsby.model)
+    arch = roles_of(make_model(kind))
     n_blocks = len(blocks(houlsby.model))
     assert len(_adapters(houlsby.model)) == 2 * n_blocks == 4
     assert len(_adapters(pfeiffer.model)) == n_blocks

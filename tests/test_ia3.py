@@ -10,11 +10,14 @@ import copy
 import peft
 import pytest
 import torch
+from attention_capture import CAPTURED, capturing
 from conftest import make_model
 from contract_helpers import output
 
 import zoo
 from zoo.methods.ia3 import IA3Config, IA3Linear
+from zoo.models.arch import blocks, roles_of
+from zoo.models.tiny import TINY_FAMILIES
 
 ATOL = 1e-5
 
@@ -76,6 +79,31 @@ def test_gpt2_fused_qkv_keeps_the_query_third_at_one():
     torch.testing.assert_close(got[..., :64], base[..., :64], atol=0, rtol=0)
     torch.testing.assert_close(got[..., 64:128], base[..., 64:128] * c_attn.l_k, atol=1e-6, rtol=0)
     torch.testing.assert_close(got[..., 128:], base[..., 128:] * c_attn.l_v, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", [k for k in TINY_FAMILIES if k != "tiny-deberta-v2"])  # DeBERTa's attention is not pluggable
+def test_keys_and_values_are_scaled_inside_the_models_own_attention(kind):
+    """Every family, fused q/k/v included (GPT-2 [q|k|v], Phi-3 with grouped-query widths, GPT-NeoX and ModernBERT):
+    what the model's first attention computes is its base queries, its values times l_v per (kv head, feature)
+    and, where no key norm follows the projection, its keys times l_k at position 0 (rotary leaves it unrotated)."""
+    ids = torch.randint(4, 69, (2, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        capturing(make_model(kind))(input_ids=ids)
+        base_q, base_k, base_v, _ = next(iter(CAPTURED.values()))
+        model = zoo.wrap(make_model(kind), "ia3")
+        _randomise(model)
+        capturing(model.model)(input_ids=ids)
+        q, k, v, _ = next(iter(CAPTURED.values()))
+    roles = roles_of(make_model(kind))
+    modules = _ia3_modules(model)
+    first = blocks(model.model)[0][0]
+    l_k, l_v = modules[f"{first}.{roles.key}"].l_k, modules[f"{first}.{roles.value}"].l_v
+    heads = (1, roles.num_kv_heads, roles.head_dim)
+    torch.testing.assert_close(q, base_q, atol=0, rtol=0)
+    torch.testing.assert_close(v, base_v * l_v.view(*heads).unsqueeze(2), atol=1e-6, rtol=1e-6)
+    if roles.key_norm is None:
+        torch.testing.assert_close(k[:, :, 0], base_k[:, :, 0] * l_k.view(*heads), atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(v, base_v)
 
 
 def test_matches_peft_on_tiny_llama(batch):

@@ -1,17 +1,23 @@
-"""LLaMA-Adapter: exact identity at init, peft as oracle (scalar gate), per-head tanh gates, GQA, errors."""
+"""LLaMA-Adapter: exact identity at init, peft as oracle (scalar gate), per-head tanh gates, GQA, the model's own
+queries and prompt keys on every decoder family, errors."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 import torch
+from attention_capture import CAPTURED, capturing
 from conftest import make_model
+from contract_helpers import generates
 from peft import AdaptionPromptConfig, get_peft_model
 from test_prefix_tuning import _mha_twin
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaForCausalLM
+from torch import nn
+from transformers import LlamaForCausalLM
+from transformers.models.llama.modeling_llama import LlamaAttention
 
 import zoo
 from zoo.methods.llama_adapter import AdaptedAttention, LlamaAdapterConfig
+from zoo.models.tiny import TINY_FAMILIES
 
 ATOL = 1e-5  # float32 on tiny models; measured against peft: about 1e-7
 
@@ -167,13 +173,42 @@ def test_bad_config_is_refused(field, value, match):
         LlamaAdapterConfig(**{field: value})
 
 
-def test_too_many_layers_and_other_architectures_are_refused():
+def test_too_many_layers_and_encoders_are_refused():
     with pytest.raises(ValueError, match="adapter_layers=3 exceeds the 2 layers of this llama model"):
         _wrap("tiny-llama", adapter_layers=3)
-    neox = GPTNeoXForCausalLM(
-        GPTNeoXConfig(vocab_size=69, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
-    )
-    with pytest.raises(ValueError, match=r"model_type 'gpt_neox'; supported: \['gpt2', 'llama', 'mistral', 'qwen2'\]"):
-        zoo.wrap(neox, "llama_adapter")
-    with pytest.raises(ValueError, match="supports"):
+    with pytest.raises(ValueError, match=r"supports \['causal_lm'\] models, not a encoder"):
         zoo.wrap(make_model("tiny-bert"), "llama_adapter")
+
+
+@pytest.mark.parametrize("kind", [k for k in TINY_FAMILIES if generates(k)])
+def test_queries_and_prompt_maps_are_the_models_own(kind):
+    """On every decoder family, against the model's own attention: the wrapper's queries (projected,
+    normed, rotated, scaled) equal the queries the model computes, and a prompt row equal to the
+    first token's hidden state gets that token's key and value (position 0: rotary leaves it unrotated)."""
+    model = zoo.wrap(make_model(kind), "llama_adapter", adapter_len=1, adapter_layers=1).eval()
+    capturing(model.model)
+    (adapted,) = _adapted(model)
+    arguments = {}
+    adapted.register_forward_pre_hook(lambda mod, args, kwargs: arguments.update(kwargs, args=args), with_kwargs=True)
+    ids = torch.randint(4, 69, (2, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model(input_ids=ids)
+        query, key, value, scaling = CAPTURED[adapted.attention]
+        hidden = arguments["hidden_states"] if "hidden_states" in arguments else arguments["args"][0]  # (B, T, d)
+        ours = adapted.queries(hidden, arguments.get("position_embeddings"))
+        torch.testing.assert_close(ours * adapted.scaling, query * scaling, atol=1e-5, rtol=1e-5)
+        adapted.adaption_prompt.copy_(hidden[0, :1])
+        keys, values = adapted.prompt_keys_values()  # (H, 1, hd), kv heads repeated
+        repeat = adapted.num_heads // adapted.kv_heads
+        torch.testing.assert_close(keys[::repeat, 0], key[0, :, 0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(values[::repeat, 0], value[0, :, 0], atol=1e-5, rtol=1e-5)
+
+
+def test_rotary_attention_without_the_models_rotation_is_refused():
+    """A rotary model whose attention code offers no apply_rotary_pos_emb cannot have its queries reproduced."""
+    model = make_model("tiny-llama")
+    attention = model.model.layers[0].self_attn
+    attention.__class__ = type("ForeignAttention", (nn.Module,), {"forward": LlamaAttention.forward, "__module__": __name__})
+    with pytest.raises(ValueError, match=r"ForeignAttention at model.layers.0.self_attn takes no position_embeddings "
+                                         r"or its code \(test_llama_adapter\) has no apply_rotary_pos_emb"):
+        zoo.wrap(model, "llama_adapter")

@@ -6,6 +6,8 @@ import textwrap
 from dataclasses import dataclass
 
 import pytest
+import torch
+from conftest import make_model
 
 import zoo
 from zoo import registry
@@ -65,6 +67,32 @@ def test_unknown_capability_and_model_kind_raise(clean_registry):
         zoo.register("toy", config=ToyConfig, fast=True)
     with pytest.raises(ValueError, match="model_kinds"):
         zoo.register("toy", config=ToyConfig, model_kinds=("seq2seq",))
+
+
+def test_positional_schemes_are_validated_and_refuse_other_models(clean_registry):
+    with pytest.raises(ValueError, match=r"positional_schemes \('learned',\) for 'toy' must be a non-empty subset of "
+                                         r"\('rotary', 'absolute', 'relative', 'alibi'\)"):
+        zoo.register("toy", config=ToyConfig, positional_schemes=("learned",))
+
+    @zoo.register("toy", config=ToyConfig, positional_schemes=("rotary",))
+    def wrap_toy(model, cfg):
+        model.toy = _Toy()
+        return model
+
+    assert zoo.get_method("toy").positional_schemes == ("rotary",)
+    assert zoo.wrap(make_model("tiny-llama"), "toy").method == "toy"
+    with pytest.raises(ValueError, match=r"method 'toy' supports the positional schemes \['rotary'\], not the 'absolute' "
+                                         r"positions of GPT2LMHeadModel: it cannot reproduce"):
+        zoo.wrap(make_model("tiny-gpt2"), "toy")
+
+
+class _Toy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def adapter_params(self) -> list[str]:
+        return ["scale"]
 
 
 def test_register_stores_flags(clean_registry):

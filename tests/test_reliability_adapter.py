@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import make_model
-from contract_helpers import output, perturb, supported, wrap_for_test
+from contract_helpers import output, perturb, refused, wrap_for_test
 from torch import nn
 from transformers import AutoModelForCausalLM, BertModel, LlamaForCausalLM
 
@@ -135,7 +135,7 @@ def test_wrap_and_load_return_eval_mode_so_dropout_is_off(batch, tmp_path):
 
 @pytest.mark.parametrize("method", zoo.list_methods())
 def test_every_method_wraps_into_eval_mode(method):
-    kind = "tiny-llama" if supported(method, "tiny-llama") else "tiny-bert"
+    kind = "tiny-llama" if refused(method, "tiny-llama") is None else "tiny-bert"
     assert _every_module_in_eval(wrap_for_test(method, make_model(kind)))
 
 
@@ -230,7 +230,7 @@ def test_the_dry_run_predicts_every_builtin_methods_tensors(method, kind, caplog
     """Every built-in wrap function runs on the meta device, so no built-in falls back to checking after wrapping."""
     from zoo.adapter_checks import implied_shapes
 
-    if not supported(method, kind):
+    if refused(method, kind) is not None:
         pytest.skip(f"{method} does not support {kind}")
     cfg = wrap_for_test(method, make_model(kind)).method_config
     with caplog.at_level(logging.WARNING, logger="zoo.adapter_checks"):

@@ -14,6 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor, nn
 
 MODEL_KINDS = ("causal_lm", "encoder")
+POSITIONAL_SCHEMES = ("rotary", "absolute", "relative", "alibi")
+"""How a model tells positions apart (found by ``zoo.models.arch``): rotary embeddings, absolute
+position embeddings, relative attention (DeBERTa, T5) or ALiBi biases."""
 
 
 @dataclass
@@ -65,6 +68,9 @@ class MethodSpec:
     mergeable: bool = False
     gradient_free: bool = False
     model_kinds: tuple[str, ...] = MODEL_KINDS
+    positional_schemes: tuple[str, ...] = POSITIONAL_SCHEMES
+    """Positional schemes the method can work with; a method that reproduces part of the model's
+    attention (LLaMA-Adapter) declares those it can reproduce."""
     needs_label_words: bool = False
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""

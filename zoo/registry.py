@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from zoo.method import MODEL_KINDS, MethodConfig, MethodSpec
+from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, MethodConfig, MethodSpec
 
 ENTRY_POINT_GROUP = "zoo.methods"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -33,7 +33,7 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         name: lower-case identifier (``[a-z][a-z0-9_]*``), used as ``method=<name>``.
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
-            ``gradient_free``, ``model_kinds``, ``needs_label_words``, ``learning_rate``).
+            ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``needs_label_words``, ``learning_rate``).
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability.
@@ -55,6 +55,10 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     if not kinds or set(kinds) - set(MODEL_KINDS):
         raise ValueError(f"model_kinds {kinds!r} for {name!r} must be a non-empty subset of {MODEL_KINDS}")
     capabilities["model_kinds"] = kinds
+    schemes = tuple(capabilities.get("positional_schemes", POSITIONAL_SCHEMES))
+    if not schemes or set(schemes) - set(POSITIONAL_SCHEMES):
+        raise ValueError(f"positional_schemes {schemes!r} for {name!r} must be a non-empty subset of {POSITIONAL_SCHEMES}")
+    capabilities["positional_schemes"] = schemes
 
     def decorator(fn: Callable) -> Callable:
         _methods[name] = MethodSpec(name=name, config=config, wrap_fn=fn, source=_current_source, **capabilities)

@@ -11,7 +11,7 @@ from zoo.delegate import Delegating
 from zoo.fingerprint import fingerprint
 from zoo.inject import adapter_modules, adapter_parameters, freeze
 from zoo.method import GradientFree, MethodConfig, MethodSpec
-from zoo.models.arch import model_kind
+from zoo.models.arch import check_supported, model_kind
 from zoo.registry import get_method, list_methods, spec_for_config
 
 
@@ -83,9 +83,8 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
     else:
         raise TypeError(f"cfg must be a method name or a MethodConfig, got {type(cfg).__name__}; methods: {list_methods()}")
     spec = spec_for_config(cfg)
+    check_supported(spec, model)
     kind = model_kind(model)
-    if kind not in spec.model_kinds:
-        raise ValueError(f"method {spec.name!r} supports {list(spec.model_kinds)} models, not a {kind} ({type(model).__name__})")
     base_fingerprint = fingerprint(model)
     freeze(model)
     wrapped = spec.wrap_fn(model, cfg)

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from zoo.inject import linear_shape, replace_module
 from zoo.method import MethodConfig
-from zoo.models.arch import arch_of, blocks
+from zoo.models.arch import blocks, roles_of
 from zoo.registry import register
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu, "tanh": torch.tanh}
@@ -117,11 +117,10 @@ class BottleneckAdapter(nn.Module):
 
 @register("adapter", config=AdapterConfig, identity_at_init=True, mergeable=False, learning_rate=3e-3)
 def wrap_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
-    arch = arch_of(model)
-    roles = [arch.attn_out, arch.ff_out] if cfg.placement == "houlsby" else [arch.ff_out]
+    roles = roles_of(model).require(*(("attn_out", "ff_out") if cfg.placement == "houlsby" else ("ff_out",)))
     for block_name, _ in blocks(model):
-        for role in roles:
-            name = f"{block_name}.{role}"
+        for path in roles:
+            name = f"{block_name}.{path}"
             base = model.get_submodule(name)
             size = cfg.bottleneck_for(linear_shape(base)[1])
             replace_module(model, name, BottleneckAdapter(base, size, cfg.activation, cfg.layer_norm))

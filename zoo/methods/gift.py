@@ -36,7 +36,7 @@ from transformers.pytorch_utils import Conv1D
 
 from zoo.inject import linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
-from zoo.models.arch import arch_of
+from zoo.models.arch import query_value_targets
 from zoo.registry import register
 
 SHARE_MODES = ("all", "per_type")
@@ -51,7 +51,7 @@ class GIFTConfig(MethodConfig):
     """``all``: one θ for every target; ``per_type``: one θ per module-name suffix. Either way,
     targets of different input widths get one θ per width."""
     target_modules: list[str] | None = None
-    """Module names or suffixes (``q_proj``), or ``re:<regex>``; None: the architecture's query and value projections."""
+    """Module names or suffixes (``q_proj``), or ``re:<regex>``; None: every block's query and value projections, as for LoRA."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -136,7 +136,7 @@ def _theta_key(name: str, d_in: int, share: str) -> str:
 def wrap_gift(model: nn.Module, cfg: GIFTConfig) -> nn.Module:
     if hasattr(model, THETAS):
         raise ValueError(f"model already has {THETAS!r}: it is wrapped with GIFT; wrap the base model instead")
-    targets = cfg.target_modules or arch_of(model).default_lora_targets()
+    targets = cfg.target_modules or query_value_targets(model)
     thetas = nn.ModuleDict()
     for name in match_targets(model, targets):
         base = model.get_submodule(name)

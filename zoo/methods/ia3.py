@@ -13,12 +13,15 @@ the input of the feed-forward output projection. All start at one, so the wrappe
 the base; only the vectors train. Merging folds each vector into its projection: l_k, l_v
 multiply the output rows (and bias), l_ff multiplies the input columns; unmerging divides.
 
-GPT-2 fuses q, k and v in one ``c_attn`` (output [q | k | v], 3d wide): zoo scales it by
-[1 | l_k | l_v] with the query third fixed at one and not trained, as the paper has no l_q.
-peft instead trains one vector over the whole fused output, query third included.
+Where one projection computes q, k and v (GPT-2 ``c_attn`` [q | k | v], Phi-3 ``qkv_proj`` with
+grouped-query widths, GPT-NeoX ``query_key_value`` laid out head by head), zoo scales its output
+by l_k on the key positions and l_v on the value positions, the query positions fixed at one and
+not trained, as the paper has no l_q; the layout comes from ``zoo.models.arch``. peft instead
+trains one vector over the whole fused output, query part included.
 
 Defaults: the paper's placement (keys, values, feed-forward inner activation) found by role via
-``zoo.models.arch``; lr 2e-2, the best of 1e-2/2e-2/3e-2/5e-2/1e-1 on ``zoo method=ia3`` with a random tiny-llama
+``zoo.models.arch`` in any architecture (peft's table puts l on the query instead of the key for
+Qwen2/3 and Gemma, and drops the value for OPT); lr 2e-2, the best of 1e-2/2e-2/3e-2/5e-2/1e-1 on ``zoo method=ia3`` with a random tiny-llama
 (500 AdamW steps); on the default (pretrained) tiny-llama, seeds 0-2: 0.960 ± 0.009 from 0.512
 zero-shot, with 384 parameters (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``). A
 multiplicative vector near 1 needs far larger steps than an additive update starting at 0
@@ -35,7 +38,7 @@ from transformers.pytorch_utils import Conv1D
 
 from zoo.inject import linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
-from zoo.models.arch import arch_of, blocks
+from zoo.models.arch import Roles, blocks, roles_of
 from zoo.registry import register
 
 
@@ -58,10 +61,12 @@ class IA3Linear(nn.Module):
     """A frozen linear map whose output (or input) is rescaled by learned vectors.
 
     ``parts`` names the pieces of the scaling vector in order, with their widths; a piece
-    named ``None`` is a fixed block of ones (the query third of a fused q/k/v projection).
+    named ``None`` is a fixed block of ones (the query part of a fused q/k/v projection).
+    ``order``, where given, places the concatenated pieces: feature j is scaled by ``cat(parts)[order[j]]``
+    (a fused projection whose q, k and v are interleaved head by head).
     """
 
-    def __init__(self, base: nn.Module, parts: list[tuple[str | None, int]], on_input: bool):
+    def __init__(self, base: nn.Module, parts: list[tuple[str | None, int]], on_input: bool, order: torch.Tensor | None = None):
         super().__init__()
         d_in, d_out = linear_shape(base)
         if sum(width for _, width in parts) != (d_in if on_input else d_out):
@@ -78,6 +83,7 @@ class IA3Linear(nn.Module):
             else:
                 self.register_parameter(name, nn.Parameter(ones))
             self._parts.append(name)
+        self.register_buffer("order", None if order is None else order.to(base.weight.device), persistent=False)
 
     def adapter_params(self) -> list[str]:
         return [name for name in self._parts if name in self._parameters]
@@ -85,7 +91,8 @@ class IA3Linear(nn.Module):
     def scale(self) -> torch.Tensor:
         if len(self._parts) == 1:  # the common case: no copy, no extra autograd node per call
             return getattr(self, self._parts[0])
-        return torch.cat([getattr(self, name) for name in self._parts])  # (d_in,) or (d_out,)
+        scale = torch.cat([getattr(self, name) for name in self._parts])  # (d_in,) or (d_out,)
+        return scale if self.order is None else scale[self.order]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merged:
@@ -114,25 +121,33 @@ class IA3Linear(nn.Module):
         self.merged = False
 
 
-def _roles(model: nn.Module) -> dict[str, set[str]]:
+def _roles(found: Roles, model: nn.Module) -> dict[str, set[str]]:
     """Full module name -> the roles ({"k", "v", "ff"}) it plays in its block."""
-    arch = arch_of(model)
     roles: dict[str, set[str]] = {}
     for block_name, _ in blocks(model):
-        for role, path in (("k", arch.key), ("v", arch.value), ("ff", arch.ff_out)):
+        for role, path in zip(("k", "v", "ff"), found.require("key", "value", "ff_out")):
             roles.setdefault(f"{block_name}.{path}", set()).add(role)
     return roles
 
 
+def _fused_parts(found: Roles, width: int) -> tuple[list[tuple[str | None, int]], torch.Tensor | None]:
+    """Pieces [1 (queries) | l_k | l_v] of a fused q/k/v output and where they go in it."""
+    q, k, v = found.qkv_indices(width)
+    position = torch.cat([q, k, v])  # piece index -> output feature
+    order = None if torch.equal(position, torch.arange(width, device=position.device)) else position.argsort()
+    return [(None, len(q)), ("l_k", len(k)), ("l_v", len(v))], order
+
+
 @register("ia3", config=IA3Config, identity_at_init=True, mergeable=True, learning_rate=2e-2)
 def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
-    roles = _roles(model)
+    found = roles_of(model)
+    roles = _roles(found, model)
     default_ff = [name for name, r in roles.items() if "ff" in r]
     targets = match_targets(model, cfg.target_modules) if cfg.target_modules else list(roles)
     feedforward = set(match_targets(model, cfg.feedforward_modules) if cfg.feedforward_modules else default_ff)
     if cfg.feedforward_modules and not feedforward <= set(targets):
         raise ValueError(f"feedforward_modules {cfg.feedforward_modules!r} select modules that are not targeted: {sorted(feedforward - set(targets))[:3]}")
-    fused = arch_of(model).fused_qkv
+    fused = found.fused_qkv
     for name in targets:
         base = model.get_submodule(name)
         d_in, d_out = linear_shape(base)
@@ -140,12 +155,11 @@ def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
         if name in feedforward:
             if fused and {"k", "v"} & role:
                 raise ValueError(f"{name} is the fused q/k/v projection; it cannot be a feedforward module")
-            parts, on_input = [("l_ff", d_in)], True
+            parts, on_input, order = [("l_ff", d_in)], True, None
         elif fused and {"k", "v"} <= role:
-            third = d_out // 3
-            parts, on_input = [(None, third), ("l_k", third), ("l_v", third)], False
+            (parts, order), on_input = _fused_parts(found, d_out), False
         else:
             label = "l_k" if role == {"k"} else "l_v" if role == {"v"} else "l"
-            parts, on_input = [(label, d_out)], False
-        replace_module(model, name, IA3Linear(base, parts, on_input))
+            parts, on_input, order = [(label, d_out)], False, None
+        replace_module(model, name, IA3Linear(base, parts, on_input, order))
     return model

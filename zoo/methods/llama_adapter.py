@@ -13,28 +13,36 @@ scaled by a gate that starts at zero, so the wrapped model equals the base exact
 
 What trains: A (``adapter_len × d`` per adapted layer, N(0, 1) like the paper's embedding)
 and the gate. The frozen W_o is applied without its bias, so a zero gate adds exactly 0.
-Supports Llama-style attention (llama, mistral, qwen2) and GPT-2 (fused ``c_attn``); causal
-LMs only. Not mergeable. Defaults: 10 prompt tokens (the paper), every layer (the paper:
+
+Any causal LM: the wrapper sits around the attention module ``zoo.models.arch`` finds and uses
+that model's own pieces: its q/k/v/output projections (separate or fused, any layout), its
+query/key norms where it has them (Qwen3, Gemma 3, OLMo 2), its attention scaling (Gemma's
+``query_pre_attn_scalar``) and its rotary embedding, applied by the ``apply_rotary_pos_emb``
+of the model's own code (partial rotary in GPT-NeoX and Phi-3 included). Absolute and ALiBi
+positions need nothing: the prompt has no position. Relative schemes (DeBERTa, T5) score
+queries against positions inside attention, which the wrapper cannot reproduce: the spec
+declares them unsupported. Not mergeable. Defaults: 10 prompt tokens (the paper), every layer (the paper:
 top 30 of 32); lr 3e-2 from a sweep over 3e-3..3e-1 on the built-in synthetic task with a
 random tiny-llama (about 0.55 at best there). On the default (pretrained) tiny-llama, seeds
 0-2 reach 0.780 ± 0.006 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
 """
 from __future__ import annotations
 
-import math
+import inspect
+import sys
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from transformers.pytorch_utils import Conv1D
 
-from zoo.inject import replace_module
+from zoo.inject import linear_shape, replace_module
 from zoo.method import MethodConfig
-from zoo.models.arch import arch_of, blocks
+from zoo.models.arch import Roles, blocks, roles_of
 from zoo.registry import register
 
 GATES = ("per_head_tanh", "scalar")
-SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "mistral", "qwen2")
 
 
 @dataclass
@@ -56,24 +64,40 @@ class LlamaAdapterConfig(MethodConfig):
             raise ValueError(f"gate must be one of {list(GATES)}, got {self.gate!r}")
 
 
-def _rotate_half(x: Tensor) -> Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+def rotary_function(attention: nn.Module):
+    """The ``apply_rotary_pos_emb(q, k, cos, sin)`` of the code that defines ``attention`` (or a base class), or None."""
+    for cls in type(attention).__mro__:
+        fn = getattr(sys.modules.get(cls.__module__), "apply_rotary_pos_emb", None)
+        if callable(fn):
+            return fn
+    return None
 
 
 class AdaptedAttention(nn.Module):
-    """A frozen self-attention module plus the gated attention to its adaption prompt."""
+    """A frozen self-attention module plus the gated attention to its adaption prompt.
 
-    def __init__(self, attention: nn.Module, config, adapter_len: int, gate: str):
+    The projections and norms stay the attention module's own children; this wrapper keeps
+    their paths inside it (``roles``, relative to the attention module), not a second reference.
+    """
+
+    def __init__(self, attention: nn.Module, roles: Roles, adapter_len: int, gate: str):
         super().__init__()
         self.attention = attention
-        self.fused_qkv = hasattr(attention, "c_attn")
-        self.num_heads: int = config.num_attention_heads
-        self.kv_heads: int = getattr(config, "num_key_value_heads", None) or self.num_heads
-        self.head_dim: int = attention.head_dim
-        weight = self._out_proj().weight
+        inside = len(roles.attention) + 1
+        self.paths = {r: getattr(roles, r)[inside:] if getattr(roles, r) else None
+                      for r in ("query", "key", "value", "attn_out", "query_norm", "key_norm")}
+        self.num_heads, self.kv_heads, self.head_dim = roles.num_heads, roles.num_kv_heads, roles.head_dim
+        self.scaling: float = getattr(attention, "scaling", self.head_dim ** -0.5)
+        self.rotary = rotary_function(attention) if roles.positional == "rotary" else None
+        self._arguments = [p.name for p in inspect.signature(attention.forward).parameters.values()
+                           if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        width, fused_width = linear_shape(attention.get_submodule(self.paths["query"]))
+        indices = roles.qkv_indices(fused_width) if roles.fused_qkv else (None, None, None)
+        for name, index in zip(("q_index", "k_index", "v_index"), indices):
+            self.register_buffer(name, index, persistent=False)
+        weight = attention.get_submodule(self.paths["attn_out"]).weight
         like = dict(dtype=weight.dtype, device=weight.device)
-        self.adaption_prompt = nn.Parameter(torch.randn(adapter_len, config.hidden_size, **like))
+        self.adaption_prompt = nn.Parameter(torch.randn(adapter_len, width, **like))
         # zero: the prompt adds nothing at init, so early training cannot be disturbed by a random prompt
         self.gate = nn.Parameter(torch.zeros(self.num_heads if gate == "per_head_tanh" else 1, **like))
         self.gate_kind = gate
@@ -81,66 +105,83 @@ class AdaptedAttention(nn.Module):
     def adapter_params(self) -> list[str]:
         return ["adaption_prompt", "gate"]
 
-    def _out_proj(self) -> nn.Module:
-        return self.attention.c_proj if self.fused_qkv else self.attention.o_proj
+    def _project(self, role: str, x: Tensor, index: Tensor | None, heads: int) -> Tensor:
+        """``x`` (..., d) through the model's projection and norm for ``role``: (..., heads, head_dim)."""
+        y = self.attention.get_submodule(self.paths[role])(x)
+        if index is not None:  # the role's features of a fused q/k/v output
+            y = y.index_select(-1, index)
+        norm_path = self.paths["query_norm" if role == "query" else "key_norm"] if role != "value" else None
+        norm = self.attention.get_submodule(norm_path) if norm_path else None
+        whole = norm is not None and sum(p.numel() for p in norm.parameters()) == heads * self.head_dim
+        if whole:  # OLMo 2 normalises all heads together, Qwen3 and Gemma 3 each head
+            y = norm(y)
+        y = y.view(*y.shape[:-1], heads, self.head_dim)
+        return norm(y) if norm is not None and not whole else y
 
-    def _queries(self, hidden: Tensor, position_embeddings: tuple[Tensor, Tensor] | None) -> Tensor:
-        batch, length, width = hidden.shape
-        if self.fused_qkv:
-            q = self.attention.c_attn(hidden)[..., :width]
-        else:
-            q = self.attention.q_proj(hidden)
-        q = q.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
-        if position_embeddings is not None:  # rope, as the base attention rotates its queries
-            cos, sin = (t.unsqueeze(1) for t in position_embeddings)  # (B, 1, T, hd)
-            q = q * cos + _rotate_half(q) * sin
+    def queries(self, hidden: Tensor, position_embeddings: tuple[Tensor, Tensor] | None) -> Tensor:
+        """The model's own queries for ``hidden`` (B, T, d): projected, normed, rotated; (B, H, T, hd), unscaled."""
+        q = self._project("query", hidden, self.q_index, self.num_heads).transpose(1, 2)  # (B, H, T, hd)
+        if self.rotary is not None:  # rotate the queries as the model does; the prompt keys keep no position
+            cos, sin = position_embeddings
+            q = self.rotary(q, q, cos, sin)[0]
         return q
 
-    def _prompt_kv(self) -> tuple[Tensor, Tensor]:
+    def prompt_keys_values(self) -> tuple[Tensor, Tensor]:
+        """Keys and values of the adaption prompt, each (H, A, hd): the model's own maps, no position."""
         prompt = self.adaption_prompt  # (A, d)
-        if self.fused_qkv:
-            _, k, v = self.attention.c_attn(prompt).split(prompt.shape[-1], dim=-1)
-        else:
-            k, v = self.attention.k_proj(prompt), self.attention.v_proj(prompt)
-        shape = (prompt.shape[0], self.kv_heads, self.head_dim)
         repeat = self.num_heads // self.kv_heads  # query heads per kv head, as the model's repeat_kv
-        k = k.view(shape).transpose(0, 1).repeat_interleave(repeat, dim=0)  # (H, A, hd)
-        v = v.view(shape).transpose(0, 1).repeat_interleave(repeat, dim=0)  # (H, A, hd)
-        return k, v
+        k = self._project("key", prompt, self.k_index, self.kv_heads).transpose(0, 1)  # (Hkv, A, hd)
+        v = self._project("value", prompt, self.v_index, self.kv_heads).transpose(0, 1)  # (Hkv, A, hd)
+        return k.repeat_interleave(repeat, dim=0), v.repeat_interleave(repeat, dim=0)  # (H, A, hd)
 
     def gate_values(self) -> Tensor:
         """The factor on each head's prompt attention, (H,) or (1,)."""
         return torch.tanh(self.gate) if self.gate_kind == "per_head_tanh" else self.gate
 
     def forward(self, *args, **kwargs):
-        out, *rest = self.attention(*args, **kwargs)
-        hidden = args[0] if args else kwargs["hidden_states"]  # (B, T, d)
-        q = self._queries(hidden, kwargs.get("position_embeddings"))  # (B, H, T, hd)
-        k, v = self._prompt_kv()  # (H, A, hd)
-        scores = torch.matmul(q, k.transpose(-1, -2).to(q.dtype)) / math.sqrt(self.head_dim)  # (B, H, T, A)
+        result = self.attention(*args, **kwargs)
+        out, rest = (result[0], result[1:]) if isinstance(result, tuple) else (result, None)
+        arguments = {**dict(zip(self._arguments, args)), **kwargs}
+        hidden = arguments["hidden_states"] if "hidden_states" in arguments else args[0]  # (B, T, d)
+        q = self.queries(hidden, arguments.get("position_embeddings"))  # (B, H, T, hd)
+        k, v = self.prompt_keys_values()  # (H, A, hd)
+        scores = torch.matmul(q, k.transpose(-1, -2).to(q.dtype)) * self.scaling  # (B, H, T, A)
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
         mixed = torch.matmul(probs, v.to(q.dtype)) * self.gate_values().to(q.dtype).view(1, -1, 1, 1)  # (B, H, T, hd)
-        mixed = mixed.transpose(1, 2).reshape(out.shape)  # (B, T, H·hd)
-        projection = self._out_proj().weight
+        mixed = mixed.transpose(1, 2).reshape(*out.shape[:-1], -1)  # (B, T, H·hd)
+        projection = self.attention.get_submodule(self.paths["attn_out"])
         # Conv1D stores (in, out), nn.Linear (out, in); the bias is already in `out`
-        added = mixed @ projection if self.fused_qkv else F.linear(mixed, projection)
-        return (out + added, *rest)
+        added = mixed @ projection.weight if isinstance(projection, Conv1D) else F.linear(mixed, projection.weight)
+        return out + added if rest is None else (out + added, *rest)
+
+
+def _check(attention: nn.Module, roles: Roles, name: str) -> None:
+    """Refuse, naming the reason, an attention module this wrapper cannot reproduce."""
+    for role in ("query", "key", "value", "attn_out"):
+        if not getattr(roles, role).startswith(roles.attention + "."):
+            raise ValueError(f"llama_adapter: the {role} projection {getattr(roles, role)!r} is not inside the attention "
+                             f"module {roles.attention!r}; name the module holding the projections with model.roles.attention")
+    parameters = inspect.signature(attention.forward).parameters
+    if roles.positional == "rotary" and (rotary_function(attention) is None or "position_embeddings" not in parameters):
+        raise ValueError(
+            f"llama_adapter rotates the queries with the model's own rotary embedding, but {type(attention).__name__} at {name} "
+            f"takes no position_embeddings or its code ({type(attention).__module__}) has no apply_rotary_pos_emb"
+        )
 
 
 @register(
     "llama_adapter", config=LlamaAdapterConfig, identity_at_init=True, mergeable=False,
-    model_kinds=("causal_lm",), learning_rate=3e-2,
+    model_kinds=("causal_lm",), positional_schemes=("rotary", "absolute", "alibi"), learning_rate=3e-2,
 )
 def wrap_llama_adapter(model: nn.Module, cfg: LlamaAdapterConfig) -> nn.Module:
-    model_type = getattr(model.config, "model_type", None)
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(f"llama_adapter does not support model_type {model_type!r}; supported: {list(SUPPORTED_MODEL_TYPES)}")
-    arch = arch_of(model)
+    roles = roles_of(model)
+    roles.require("attention", "query", "key", "value", "attn_out")
     layers = blocks(model)
     count = cfg.adapter_layers or len(layers)
     if count > len(layers):
-        raise ValueError(f"adapter_layers={count} exceeds the {len(layers)} layers of this {model_type} model")
+        raise ValueError(f"adapter_layers={count} exceeds the {len(layers)} layers of this {model.config.model_type} model")
     for name, block in layers[len(layers) - count:]:
-        attention = block.get_submodule(arch.attention)
-        replace_module(model, f"{name}.{arch.attention}", AdaptedAttention(attention, model.config, cfg.adapter_len, cfg.gate))
+        attention = block.get_submodule(roles.attention)
+        _check(attention, roles, f"{name}.{roles.attention}")
+        replace_module(model, f"{name}.{roles.attention}", AdaptedAttention(attention, roles, cfg.adapter_len, cfg.gate))
     return model

@@ -27,7 +27,7 @@ from transformers.pytorch_utils import Conv1D
 
 from zoo.inject import linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
-from zoo.models.arch import arch_of
+from zoo.models.arch import query_value_targets
 from zoo.registry import register
 
 
@@ -40,7 +40,8 @@ class LoRAConfig(MethodConfig):
     dropout: float = 0.0
     """Dropout on the input of A during training."""
     target_modules: list[str] | None = None
-    """Module names or suffixes (``q_proj``), or ``re:<regex>``; None: the architecture's query and value projections."""
+    """Module names or suffixes (``q_proj``), or ``re:<regex>``; None: every block's query and value projections
+    (one fused q/k/v projection where the model has one), found by :func:`zoo.models.arch.roles_of`."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -91,7 +92,7 @@ class LoRALinear(nn.Module):
 
 @register("lora", config=LoRAConfig, identity_at_init=True, mergeable=True, learning_rate=5e-3)
 def wrap_lora(model: nn.Module, cfg: LoRAConfig) -> nn.Module:
-    targets = cfg.target_modules or arch_of(model).default_lora_targets()
+    targets = cfg.target_modules or query_value_targets(model)
     for name in match_targets(model, targets):
         replace_module(model, name, LoRALinear(model.get_submodule(name), cfg.r, cfg.alpha, cfg.dropout))
     return model

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -19,9 +19,10 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from zoo.atomic import writing_dir
 from zoo.cache_lock import building
 from zoo.cache_manifest import manifest_problem, write_manifest
+from zoo.models.arch import ROLE_NAMES, set_roles
 from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
 from zoo.models.pretrain import MIN_STEPS
-from zoo.models.tiny import TINY_CAUSAL, TINY_KINDS, tiny_model
+from zoo.models.tiny import TINY_FAMILIES, is_causal, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.synthetic import VOCABULARY
 
@@ -30,9 +31,43 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 @dataclass
+class RolesConfig:
+    """Roles named by hand for an exotic architecture (see zoo.models.arch); None: found by discovery.
+
+    Paths of per-block roles are relative to a block; blocks, embedding, lm_head and final_norm
+    are full module names. ``zoo model.roles.query=attn.wq model.roles.ff_in=[mlp.w1,mlp.w3]``.
+    """
+
+    blocks: str | None = None
+    attention: str | None = None
+    query: str | None = None
+    key: str | None = None
+    value: str | None = None
+    attn_out: str | None = None
+    ff_in: list[str] | None = None
+    ff_out: str | None = None
+    norms: list[str] | None = None
+    query_norm: str | None = None
+    key_norm: str | None = None
+    embedding: str | None = None
+    lm_head: str | None = None
+    final_norm: str | None = None
+    qkv_layout: str | None = None
+    num_heads: int | None = None
+    num_kv_heads: int | None = None
+    head_dim: int | None = None
+    positional: str | None = None
+
+    def given(self) -> dict:
+        """The roles that are set."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass
 class ModelConfig:
     name: str = "tiny-llama"
-    """tiny-llama, tiny-gpt2 or tiny-bert (built in-process), a hub id, or a local folder."""
+    """A built-in tiny model (tiny-llama, tiny-gpt2, tiny-bert, or any of zoo.models.tiny.TINY_FAMILIES,
+    built in-process), a hub id, or a local folder."""
     gguf_file: str | None = None
     """A .gguf file: a path, or a file name inside ``gguf_package``; dequantised once into cache_dir."""
     gguf_package: str | None = None
@@ -46,6 +81,9 @@ class ModelConfig:
     pretrain_steps: int = DEFAULT_STEPS
     """Tiny causal models only: pretraining steps on the synthetic corpus (zoo.models.pretrain). The default
     tiny-llama (seed 0, these steps) ships with zoo; other settings are built once and cached in cache_dir. 0: random weights."""
+    roles: RolesConfig = field(default_factory=RolesConfig)
+    """Parts of an exotic architecture that discovery misses, by role (``model.roles.query=attn.wq``).
+    Stored on the loaded model (zoo.models.arch.set_roles), so every method that looks a role up sees them."""
 
     def __post_init__(self) -> None:
         if self.pretrain_steps != 0 and self.pretrain_steps < MIN_STEPS:
@@ -54,15 +92,26 @@ class ModelConfig:
             raise ValueError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
         if self.kind not in ("auto", "causal_lm", "encoder"):
             raise ValueError(f"kind {self.kind!r} is not one of auto, causal_lm, encoder")
+        if isinstance(self.roles, dict):  # built in Python with a plain dict
+            unknown = sorted(set(self.roles) - {f.name for f in fields(RolesConfig)})
+            if unknown:
+                raise ValueError(f"model.roles names unknown role(s) {unknown}; roles: {list(ROLE_NAMES)}")
+            self.roles = RolesConfig(**self.roles)
 
 
 def load_model(cfg: ModelConfig):
-    """``(model, tokenizer)`` in eval mode. Tokenizers pad on the left (the answer is last)."""
-    if cfg.name in TINY_KINDS:
+    """``(model, tokenizer)`` in eval mode, with ``cfg.roles`` set on the model. Tokenizers pad on the left (the answer is last)."""
+    model, tokenizer = _load(cfg)
+    given = cfg.roles.given()
+    return (set_roles(model, **given) if given else model), tokenizer
+
+
+def _load(cfg: ModelConfig):
+    if cfg.name in TINY_FAMILIES:
         tokenizer = word_tokenizer(VOCABULARY)
         if not cfg.pretrain_steps:
             model = tiny_model(cfg.name, vocab_size=len(tokenizer), seed=cfg.seed)
-        elif cfg.name in TINY_CAUSAL:
+        elif is_causal(cfg.name):
             model = pretrained_tiny(cfg.name, tokenizer, cfg.seed, cfg.pretrain_steps, cfg.cache_dir)
         else:
             raise ValueError(f"{cfg.name} is an encoder: it is not pretrained here; set model.pretrain_steps=0 (random weights)")

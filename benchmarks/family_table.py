@@ -1,0 +1,127 @@
+"""The README's family × method table, generated from the contract tests (tests/test_contract.py).
+
+    python benchmarks/family_table.py            # run the contract tests, write the table into README.md
+    python benchmarks/family_table.py --check    # exit 1 when README.md's table is not the one the tests plan
+
+A cell is what the contract suite checks for that (method, family) pair: ✓ every contract check
+passes (identity at init where claimed, only the method's parameters change, save/load round
+trip, another base model refused, merge = unmerged where mergeable, generate for decoders);
+— the method's capability flags exclude the pair and the suite checks it is refused; ✗ the
+pair fails (a known gap: the test is an expected failure). Running writes what happened;
+``--check`` (and tests/test_family_table.py) compares the README with the table the tests
+plan, which is what running them gives when they pass. The table sits between the markers
+``<!-- family-table -->`` and ``<!-- /family-table -->``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import test_contract  # noqa: E402  (needs tests/ on the path, as pytest puts it)
+from contract_helpers import _built  # noqa: E402
+
+import zoo  # noqa: E402
+from zoo.atomic import write_text  # noqa: E402
+from zoo.models.arch import model_kind, roles_of  # noqa: E402
+from zoo.models.tiny import TINY_FAMILIES  # noqa: E402
+
+README = ROOT / "README.md"
+BEGIN, END = "<!-- family-table -->", "<!-- /family-table -->"
+PASS, REFUSED, FAILED = "✓", "—", "✗"
+
+
+def planned() -> dict[tuple[str, str], str]:
+    """Each pair's cell when the contract tests pass, from their parametrisation."""
+    cells = {pair: REFUSED for pair in test_contract.REFUSED}
+    cells.update({pair: FAILED if pair in test_contract.KNOWN_GAPS else PASS for pair in test_contract.SUPPORTED})
+    return cells
+
+
+class _Outcomes:
+    """A pytest plugin recording each contract test's outcome under its (method, family) pair."""
+
+    def __init__(self):
+        self.outcomes: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or report.outcome != "passed":
+            pair = tuple(report.nodeid.split("[", 1)[1].rstrip("]").split("-", 1))
+            self.outcomes[pair].add("xfailed" if hasattr(report, "wasxfail") else report.outcome)
+
+
+def measured() -> dict[tuple[str, str], str]:
+    """Each pair's cell from running the contract tests now."""
+    plugin = _Outcomes()
+    pytest.main([str(ROOT / "tests" / "test_contract.py"), "-q", "-p", "no:cacheprovider"], plugins=[plugin])
+    refused = set(test_contract.REFUSED)
+    return {pair: FAILED if found != {"passed"} else REFUSED if pair in refused else PASS for pair, found in plugin.outcomes.items()}
+
+
+def _footnotes() -> list[str]:
+    """Why pairs are refused or fail: one line per distinct reason, with the pairs it covers."""
+    reasons: dict[str, list[str]] = defaultdict(list)
+    for method, kind in test_contract.REFUSED:
+        spec, model = zoo.get_method(method), _built(kind, 0)
+        if model_kind(model) not in spec.model_kinds:
+            why = f"`{method}` declares `model_kinds={spec.model_kinds}`"
+        else:
+            why = f"`{method}` declares `positional_schemes={spec.positional_schemes}`; {kind} has {roles_of(model).positional} positions"
+        reasons[f"{REFUSED} {why}: refused with a ValueError (checked)"].append(kind)
+    for (method, kind), why in test_contract.KNOWN_GAPS.items():
+        reasons[f"{FAILED} `{method}`: {why}"].append(kind)
+    return [f"- {reason} ({', '.join(sorted(set(kinds)))})" for reason, kinds in reasons.items()]
+
+
+def table(cells: dict[tuple[str, str], str]) -> str:
+    """The markdown table (families as rows, methods as columns) and its footnotes, between the markers."""
+    methods = zoo.list_methods()
+    lines = [BEGIN, "", "| family | model class | " + " | ".join(f"`{m}`" for m in methods) + " |",
+             "|---|---|" + "---|" * len(methods)]
+    for kind in TINY_FAMILIES:
+        model = _built(kind, 0)
+        row = [cells.get((m, kind), "?") for m in methods]
+        lines.append(f"| {kind} (`{model.config.model_type}`) | {type(model).__name__} | " + " | ".join(row) + " |")
+    legend = (f"{PASS}: every contract check passes (identity at init where claimed, only the method's parameters "
+              "change, save/load round trip, another base model refused, merge = unmerged where mergeable, "
+              "generate for decoders).")
+    return "\n".join([*lines, "", legend, *_footnotes(), "", END])
+
+
+def write_into(readme: Path, block: str) -> None:
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{readme} has no {BEGIN} ... {END} markers; add them where the table belongs")
+    head, rest = text.split(BEGIN, 1)
+    write_text(readme, head + block + rest.split(END, 1)[1])
+
+
+def readme_block(readme: Path | None = None) -> str:
+    """The table block of ``readme`` (README.md), markers included."""
+    text = (readme or README).read_text()
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare README.md with the planned table; write nothing")
+    args = parser.parse_args(argv)
+    if args.check:
+        same = readme_block() == table(planned())
+        print("README.md family table is up to date" if same else "README.md family table differs: run python benchmarks/family_table.py")
+        return 0 if same else 1
+    cells = measured()
+    write_into(README, table(cells))
+    unexpected = sorted(pair for pair, cell in cells.items() if cell != planned().get(pair))
+    print(f"wrote the family table into {README}" + (f"; unexpected cells: {unexpected}" if unexpected else ""))
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

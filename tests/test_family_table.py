@@ -1,0 +1,44 @@
+"""The README's family × method table is the one benchmarks/family_table.py generates from the contract tests."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "family_table.py"
+
+
+@pytest.fixture(scope="module")
+def family_table():
+    spec = importlib.util.spec_from_file_location("family_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_table_is_the_generated_one(family_table):
+    assert family_table.readme_block() == family_table.table(family_table.planned())
+    assert family_table.main(["--check"]) == 0
+
+
+def test_cells_follow_the_contract_parametrisation(family_table):
+    cells = family_table.planned()
+    rows = [line for line in family_table.table(cells).splitlines() if line.startswith("| tiny-")]
+    assert len(rows) == 16
+    assert cells["lora", "tiny-gemma3"] == cells["ia3", "tiny-gpt-neox"] == cells["llama_adapter", "tiny-phi3"] == "✓"
+    assert cells["llama_adapter", "tiny-bert"] == cells["closed_form_head", "tiny-modernbert"] == "—"
+    assert cells["prefix_tuning", "tiny-deberta-v2"] == "✗"
+
+
+def test_a_stale_readme_is_reported(family_table, tmp_path, monkeypatch):
+    stale = tmp_path / "README.md"
+    stale.write_text(f"intro\n{family_table.BEGIN}\nold\n{family_table.END}\nrest\n")
+    monkeypatch.setattr(family_table, "README", stale)
+    assert family_table.main(["--check"]) == 1
+    family_table.write_into(stale, family_table.table(family_table.planned()))
+    assert stale.read_text().startswith("intro\n") and stale.read_text().endswith("\nrest\n")
+    assert family_table.main(["--check"]) == 0
+    (tmp_path / "plain.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="has no <!-- family-table --> ... <!-- /family-table --> markers"):
+        family_table.write_into(tmp_path / "plain.md", "")
