@@ -5,10 +5,11 @@ import pytest
 import torch
 from conftest import make_model
 from hydra import compose, initialize_config_module
+from hydra.errors import MissingConfigException
 from safetensors.torch import load_file
 
 import zoo
-import zoo.run as run_module
+import zoo.pipeline.steps as steps
 from zoo.config import store_configs
 from zoo.report import main as report_main
 from zoo.run import run
@@ -32,9 +33,9 @@ def _cfg(*overrides: str):
 def test_zero_shot_run_is_the_score_every_run_records(tmp_path):
     method_run = run(_cfg(), tmp_path / "lora")
     baseline = run(_cfg("baseline=zero_shot"), tmp_path / "zero_shot")
-    assert baseline["method"] == "zero_shot" and baseline["method_config"] is None
-    assert baseline["accuracy"] == method_run["zero_shot"]["accuracy"] == baseline["zero_shot"]["accuracy"]
-    assert (baseline["trainable_params"], baseline["train_steps"], baseline["flips"]["flipped"]) == (0, 0, 0)
+    assert baseline.method == "zero_shot" and baseline.method_config is None
+    assert baseline.accuracy == method_run.score("zero_shot")["accuracy"] == baseline.score("zero_shot")["accuracy"]
+    assert (baseline.trainable_params, baseline.train_steps, baseline.flips["flipped"]) == (0, 0, 0)
     assert not (tmp_path / "zero_shot" / "adapter").exists()
 
 
@@ -42,27 +43,28 @@ def test_in_context_needs_demonstrations(tmp_path):
     with pytest.raises(ValueError, match="baseline=in_context needs demonstrations in the context: set task.demonstrations=1"):
         run(_cfg("baseline=in_context"), tmp_path)
     record = run(_cfg("baseline=in_context", "task.demonstrations=1"), tmp_path)
-    assert record["accuracy"] == record["in_context"]["accuracy"] and record["formulation"] == "prompt"
+    assert record.accuracy == record.score("in_context")["accuracy"] and record.formulation == "prompt"
 
 
-def test_unknown_baseline_lists_the_valid_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"baseline 'few_shot' is not one of \('zero_shot', 'in_context', 'linear_probe'\)"):
-        run(_cfg("baseline=few_shot"), tmp_path)
+def test_unknown_baseline_lists_the_valid_ones():
+    with pytest.raises(MissingConfigException, match="Could not find 'baseline/few_shot'") as err:
+        _cfg("baseline=few_shot")
+    assert all(f"\t{name}\n" in str(err.value) for name in ("in_context", "linear_probe", "zero_shot"))
 
 
 def test_linear_probe_trains_the_head_only(tmp_path, monkeypatch):
     seen = {}
-    train = run_module.train
+    train = steps.train
 
-    def spy(model, *args, **kwargs):  # what the trainer got: the base model, untouched so far
-        seen["base"] = {n: p.detach().clone() for n, p in model.named_parameters()}
-        seen["model"] = model
-        return train(model, *args, **kwargs)
+    def spy(classifier, *args, **kwargs):  # what the trainer got: the base model (untouched so far) and the head
+        seen["base"] = {n: p.detach().clone() for n, p in classifier.model.named_parameters()}
+        seen["model"] = classifier.model
+        return train(classifier, *args, **kwargs)
 
-    monkeypatch.setattr(run_module, "train", spy)
+    monkeypatch.setattr(steps, "train", spy)
     record = run(_cfg("baseline=linear_probe"), tmp_path)
-    assert (record["method"], record["formulation"]) == ("linear_probe", "head")
-    assert record["trainable_params"] == 2 * 64 + 2 and record["learning_rate"] is None and record["head_learning_rate"] == 1e-2
+    assert (record.method, record.formulation) == ("linear_probe", "head")
+    assert record.trainable_params == 2 * 64 + 2 and record.learning_rate is None and record.head_learning_rate == 1e-2
     after = dict(seen["model"].named_parameters())
     assert all(torch.equal(after[n], p) for n, p in seen["base"].items())  # the base did not move
     assert load_file(str(tmp_path / "head.safetensors"))["linear.weight"].abs().sum() > 0  # the head did

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo.tasks.baselines import BASELINES
+from zoo.baselines import list_baselines
+from zoo.records import RunRecord
 
 SUITE = Path(__file__).parents[1] / "benchmarks" / "suite.py"
-ROWS = [*zoo.list_methods(), *BASELINES]
+ROWS = [*zoo.list_methods(), *list_baselines()]
 
 
 def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -45,8 +46,8 @@ def test_one_metrics_file_per_row_task_and_seed(suite):
     found = sorted(p.relative_to(tmp_path / "runs").parent.as_posix() for p in (tmp_path / "runs").rglob("metrics.json"))
     assert found == sorted(f"synthetic_sentiment/{row}/seed0" for row in ROWS)
     for path in (tmp_path / "runs").rglob("metrics.json"):
-        record = json.loads(path.read_text())
-        assert record["method"] == path.parent.parent.name and record["latency"]["ratio"] > 0
+        record = RunRecord.read(path)
+        assert record.method == path.parent.parent.name and record.latency["ratio"] > 0
 
 
 def test_results_md_has_a_row_per_method_and_baseline_and_the_other_tables(suite):

@@ -11,13 +11,14 @@ import torch
 from conftest import make_model
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
+from train_helpers import train_adapter
 
 import zoo
 from zoo.config import store_configs
 from zoo.divergence import divergence, largest_weight
 from zoo.report import main as report_main
 from zoo.run import run
-from zoo.train import NonFiniteLossError, NonFiniteWeightError, TrainerConfig, make_accelerator, train
+from zoo.train import NonFiniteLossError, NonFiniteWeightError, TrainerConfig, fit, make_accelerator
 
 
 def _batches():
@@ -57,8 +58,8 @@ def test_a_step_that_breaks_the_weights_stops_training_before_its_checkpoint(tmp
     model, own, loss_fn, calls = _nan_gradient_at_call(4)
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
     with pytest.raises(NonFiniteWeightError, match=r"a trainable weight became nan by step 4 \(the loss was still finite\); "
-                                                   r"training stopped; the last good adapter \(step 3\) is in"):
-        train(model, _batches(), loss_fn, cfg, make_accelerator(cfg), tmp_path)
+                                                   r"training stopped; the last good checkpoint \(step 3\) is in .*checkpoint; try a lower trainer.learning_rate"):
+        train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
     assert not math.isfinite(largest_weight(own))  # the weights did break
     reloaded = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "checkpoint")
     assert math.isfinite(largest_weight(reloaded.adapter_state_dict().values()))
@@ -69,7 +70,7 @@ def test_weights_broken_by_the_last_step_fail_the_run(tmp_path):
     model, _, loss_fn, _ = _nan_gradient_at_call(3)
     cfg = TrainerConfig(max_steps=3, checkpoint_every=0, progress=False, device="cpu")
     with pytest.raises(NonFiniteWeightError, match="by step 3 .* no checkpoint was saved yet"):
-        train(model, _batches(), loss_fn, cfg, make_accelerator(cfg), tmp_path)
+        train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
 
 
 def test_a_non_finite_loss_still_stops_with_the_last_good_checkpoint(tmp_path):
@@ -81,8 +82,8 @@ def test_a_non_finite_loss_still_stops_with_the_last_good_checkpoint(tmp_path):
         return _loss(m, batch) * (float("inf") if calls["n"] == 3 else 1)
 
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
-    with pytest.raises(NonFiniteLossError, match=r"loss became inf at step 3; training stopped; the last good adapter \(step 2\)"):
-        train(model, _batches(), loss_fn, cfg, make_accelerator(cfg), tmp_path)
+    with pytest.raises(NonFiniteLossError, match=r"loss became inf at step 3; training stopped; the last good checkpoint \(step 2\) is in .*checkpoint"):
+        train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
 
 
 def test_a_fit_is_checked_and_recorded_too(tmp_path, monkeypatch):
@@ -90,23 +91,23 @@ def test_a_fit_is_checked_and_recorded_too(tmp_path, monkeypatch):
     model = zoo.wrap(make_model("tiny-llama"), "closed_form_head", label_token_ids=[5, 6])
     cfg = TrainerConfig(progress=False, device="cpu")
 
-    def fit(batches, value):
+    def filling_fit(batches, value):
         list(batches)
         with torch.no_grad():
             next(iter(model.adapter_state_dict().values())).fill_(value)
         return {}
 
-    monkeypatch.setattr(model, "fit", lambda batches: fit(batches, 2.5))
-    assert train(model, _batches(), None, cfg, make_accelerator(cfg), tmp_path).max_abs_weight == 2.5
-    monkeypatch.setattr(model, "fit", lambda batches: fit(batches, float("inf")))
+    monkeypatch.setattr(model, "fit", lambda batches: filling_fit(batches, 2.5))
+    assert fit(model, _batches(), make_accelerator(cfg)).max_abs_weight == 2.5
+    monkeypatch.setattr(model, "fit", lambda batches: filling_fit(batches, float("inf")))
     with pytest.raises(NonFiniteWeightError, match="closed_form_head's fit left a weight inf; nothing was saved"):
-        train(model, _batches(), None, cfg, make_accelerator(cfg), tmp_path)
+        fit(model, _batches(), make_accelerator(cfg))
 
 
 def test_a_huge_learning_rate_is_flagged_by_the_weights(tmp_path, caplog):
     cfg = TrainerConfig(max_steps=10, learning_rate=1e6, checkpoint_every=0, progress=False, device="cpu")
     with caplog.at_level(logging.WARNING, logger="zoo.train"):
-        result = train(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), _loss, cfg, make_accelerator(cfg), tmp_path)
+        result = train_adapter(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), _loss, cfg, tmp_path)
     assert result.diverged and result.max_abs_weight > 1e6
     assert f"largest |weight| {result.max_abs_weight:.4g} > 1000 x max(1, " in result.divergence
     assert "training diverged (largest |weight|" in caplog.text and "was 1000000.0" in caplog.text
@@ -121,13 +122,13 @@ def test_a_rising_loss_is_flagged(tmp_path):
         return _loss(m, batch) * (10 if calls["n"] > 10 else 1)
 
     cfg = TrainerConfig(max_steps=20, learning_rate=1e-6, checkpoint_every=0, progress=False, device="cpu")
-    result = train(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), loss_fn, cfg, make_accelerator(cfg), tmp_path)
+    result = train_adapter(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), loss_fn, cfg, tmp_path)
     assert result.divergence.startswith("mean loss of the last 2 steps") and "> 3 x that of the first 2" in result.divergence
 
 
 def test_an_ordinary_run_is_not_flagged(tmp_path):
     cfg = TrainerConfig(max_steps=20, checkpoint_every=0, progress=False, device="cpu")
-    result = train(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), _loss, cfg, make_accelerator(cfg), tmp_path)
+    result = train_adapter(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), _loss, cfg, tmp_path)
     assert not result.diverged and result.divergence is None
     assert 0 < result.max_abs_weight < 10
 
@@ -151,7 +152,7 @@ def test_a_diverged_run_is_recorded_and_marked_in_the_report(tmp_path, capsys):
     good = run(_cfg(tmp_path), tmp_path / "runs" / "good")
     on_disk = json.loads((tmp_path / "runs" / "bad" / "metrics.json").read_text())
     assert on_disk["diverged"] is True and on_disk["max_abs_weight"] > 1e5 and "largest |weight|" in on_disk["divergence"]
-    assert (good["diverged"], good["divergence"]) == (False, None) and good["max_abs_weight"] < 10
+    assert (good.diverged, good.divergence) == (False, None) and good.max_abs_weight < 10
     assert report_main([str(tmp_path / "runs")]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| lora")]
     assert len(rows) == 1 and rows[0].startswith("| lora [diverged 1/2] |")  # one row: the two runs differ in no override

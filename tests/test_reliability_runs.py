@@ -14,9 +14,11 @@ import yaml
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
+from records_helpers import record_dict
 
 from zoo.atomic import write_json
 from zoo.config import MAX_NAME_BYTES, launch_token, store_configs, sweep_subdir
+from zoo.records import SCHEMA_VERSION, RunRecord
 from zoo.report import main as report_main
 from zoo.resume import NOT_RESULTS, finished_run, refuse_another_run, run_identity
 
@@ -85,9 +87,9 @@ def test_two_runs_in_the_same_second_write_their_own_folders(tmp_path):
         assert folder.name.startswith("03-04-05-")
         hydra_cfg = yaml.safe_load((folder / ".hydra" / "hydra.yaml").read_text())["hydra"]
         assert hydra_cfg["runtime"]["output_dir"] == str(folder)
-        record = json.loads((folder / "metrics.json").read_text())
-        assert f"seed={record['seed']}" in hydra_cfg["overrides"]["task"]
-        seeds.add(record["seed"])
+        record = RunRecord.read(folder / "metrics.json")
+        assert f"seed={record.seed}" in hydra_cfg["overrides"]["task"]
+        seeds.add(record.seed)
     assert seeds == {0, 1}
 
 
@@ -111,8 +113,7 @@ def test_a_widened_resumed_sweep_skips_its_finished_runs_and_keeps_their_folders
 
 def test_a_run_refuses_to_overwrite_another_configs_metrics(tmp_path):
     out = tmp_path / "taken"
-    other = {"method": "lora", "task": "synthetic_sentiment", "seed": 0, "accuracy": 0.9,
-             "run_config": run_identity(_compose(*CHEAP, "trainer.max_steps=7"))}
+    other = record_dict(accuracy=0.9, run_config=run_identity(_compose(*CHEAP, "trainer.max_steps=7")))
     write_json(out / "metrics.json", other)
     done = _zoo(tmp_path, *CHEAP, f"hydra.run.dir={out}")
     assert done.returncode != 0
@@ -124,7 +125,7 @@ def test_a_run_refuses_to_overwrite_another_configs_metrics(tmp_path):
 
 def test_the_same_config_may_run_again_in_its_folder(tmp_path, caplog):
     cfg = _compose(*CHEAP)
-    write_json(tmp_path / "metrics.json", {"method": "lora", "task": "t", "seed": 0, "accuracy": 0.5, "run_config": run_identity(cfg)})
+    write_json(tmp_path / "metrics.json", record_dict(run_config=run_identity(cfg)))
     refuse_another_run(tmp_path, cfg)
     refuse_another_run(tmp_path / "empty", cfg)
     (tmp_path / "metrics.json").write_text("[1, 2]")
@@ -160,14 +161,13 @@ def test_processes_of_one_distributed_launch_share_a_token(monkeypatch):
 
 
 def _record(seed: int, accuracy: float) -> dict:
-    return {"method": "lora", "model": "tiny-llama", "task": "synthetic_sentiment", "seed": seed, "accuracy": accuracy,
-            "macro_f1": accuracy, "trainable_params": 10, "trainable_percent": 1.0, "train_seconds": 1.0,
-            "peak_memory_bytes": None, "zero_shot": None, "flips": None}
+    return record_dict(seed=seed, accuracy=accuracy, macro_f1=accuracy, trainable_percent=1.0)
 
 
 def test_report_skips_malformed_metrics_naming_each(tmp_path, capsys):
     write_json(tmp_path / "good" / "metrics.json", _record(0, 0.75))
-    bad = {"missing": {"method": "lora", "seed": 0}, "list": [1, 2], "truncated": '{"method": "lo', "wrong": {**_record(1, 0.5), "accuracy": None}}
+    missing = {k: v for k, v in _record(1, 0.5).items() if k not in ("accuracy", "flips")}
+    bad = {"missing": missing, "old": {"method": "lora", "seed": 0}, "list": [1, 2], "truncated": '{"method": "lo', "wrong": {**_record(1, 0.5), "accuracy": None}}
     for name, content in bad.items():
         path = tmp_path / name / "metrics.json"
         path.parent.mkdir()
@@ -176,21 +176,22 @@ def test_report_skips_malformed_metrics_naming_each(tmp_path, capsys):
     out, err = capsys.readouterr()
     rows = [line for line in out.splitlines() if line.startswith("| lora")]
     assert len(rows) == 1 and "| 0.750 ± 0.000 |" in rows[0] and "| lora | - | synthetic_sentiment | 10 |" in rows[0]
-    assert f"{tmp_path / 'missing' / 'metrics.json'} lacks accuracy, flips" in err
+    assert f"{tmp_path / 'missing' / 'metrics.json'} lacks accuracy, flips: not a finished run's record" in err
+    assert f"{tmp_path / 'old' / 'metrics.json'} is a record of schema version 1" in err
     assert f"{tmp_path / 'list' / 'metrics.json'} holds a JSON list" in err
     assert f"{tmp_path / 'truncated' / 'metrics.json'} is unreadable" in err
     assert f"{tmp_path / 'wrong' / 'metrics.json'} has values of the wrong type for accuracy (None)" in err
-    assert err.count("; skipped") == 4
+    assert err.count("; skipped") == 5
 
 
 @pytest.mark.parametrize("content,problem", [
     ("[1, 2]", "holds a JSON list"), ("null", "holds a JSON NoneType"), ('"text"', "holds a JSON str"),
-    ("RUN_CONFIG_ONLY", "lacks accuracy, method, seed, task"), ('{"run_config": {"a"', "is unreadable"),
+    ("RUN_CONFIG_ONLY", "lacks method, method_config, baseline"), ('{"run_config": {"a"', "is unreadable"),
 ])
 def test_resume_runs_over_a_malformed_metrics_naming_it(tmp_path, caplog, content, problem):
     cfg = _compose(*CHEAP, "resume=true")
     if content == "RUN_CONFIG_ONLY":  # the right config, but not what a finished run records
-        content = json.dumps({"run_config": run_identity(cfg)})
+        content = json.dumps({"run_config": run_identity(cfg), "schema_version": SCHEMA_VERSION})
     (tmp_path / "metrics.json").write_text(content)
     assert finished_run(tmp_path, cfg) is None
     assert f"{tmp_path / 'metrics.json'} {problem}" in caplog.text and "running again" in caplog.text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from hydra import compose, initialize_config_module
+from records_helpers import record_dict
 
 from zoo.atomic import write_json
 from zoo.config import store_configs
@@ -15,13 +16,13 @@ def _cfg(*overrides: str):
 
 
 def _done(run_config: dict) -> dict:
-    """A finished run's record: what resume reports of it, and the config it ran."""
-    return {"method": "lora", "task": "synthetic_sentiment", "seed": 0, "accuracy": 0.75, "run_config": run_config}
+    """A finished run's record of the config it ran."""
+    return record_dict(accuracy=0.75, run_config=run_config)
 
 
 def test_the_same_config_is_done(tmp_path):
     write_json(tmp_path / "metrics.json", _done(run_identity(_cfg("resume=true"))))
-    assert finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false"))["accuracy"] == 0.75  # progress bars change no result
+    assert finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false")).accuracy == 0.75  # progress bars change no result
 
 
 def test_another_config_runs_again_and_says_why(tmp_path, caplog):
@@ -36,12 +37,19 @@ def test_missing_or_unreadable_metrics_run(tmp_path, caplog):
     assert finished_run(tmp_path, _cfg()) is None and "unreadable" in caplog.text
 
 
-def test_only_the_runs_own_learning_rate_counts(tmp_path, caplog):
-    """A rate given to another method leaves the run done (records of either form); its own rate reruns it."""
-    old = run_identity(_cfg("method=lora", "+method_learning_rates={full_finetune:5e-5}"))
-    assert old["method_learning_rates"] == {}
-    old["method_learning_rates"] = {"full_finetune": 5e-5}  # as records written before rates were cut to the run's own
-    write_json(tmp_path / "metrics.json", _done(old))
-    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}"))["accuracy"] == 0.75
+def test_only_the_learning_rate_the_run_resolves_counts(tmp_path, caplog):
+    """A rate given to another method leaves the run done; a rate for its own method reruns it, naming the rate."""
+    identity = run_identity(_cfg("method=lora", "+method_learning_rates={full_finetune:5e-5}"))
+    assert "method_learning_rates" not in identity and identity["learning_rates"] == {"method": 5e-3, "head": None}
+    write_json(tmp_path / "metrics.json", _done(identity))
+    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}")).accuracy == 0.75
     assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={lora:1e-4}")) is None
-    assert "differs in method_learning_rates.lora" in caplog.text
+    assert "differs in learning_rates.method" in caplog.text
+
+
+def test_an_old_record_runs_again_naming_its_schema(tmp_path, caplog):
+    old = _done(run_identity(_cfg()))
+    del old["schema_version"]  # what zoo wrote before RunRecord
+    write_json(tmp_path / "metrics.json", old)
+    assert finished_run(tmp_path, _cfg()) is None
+    assert f"{tmp_path / 'metrics.json'} is a record of schema version 1, and this zoo reads version 2" in caplog.text

@@ -37,17 +37,17 @@ def test_run_writes_complete_metrics(lora_run):
 
 def test_lora_learns_the_default_task(lora_run):
     _, record = lora_run
-    assert record["accuracy"] >= record["zero_shot"]["accuracy"] + 0.1
-    assert record["accuracy"] > 0.9  # README: 0.97 from the shipped model; 0.55 from a model that never learnt its verdicts
+    assert record.accuracy >= record.score("zero_shot")["accuracy"] + 0.1
+    assert record.accuracy > 0.9  # README: 0.97 from the shipped model; 0.55 from a model that never learnt its verdicts
 
 
 def test_flips_file_lists_exactly_the_changed_answers(lora_run):
     out, record = lora_run
     lines = [json.loads(line) for line in (out / "flips.jsonl").read_text().splitlines()]
-    assert len(lines) == record["flips"]["flipped"]
+    assert len(lines) == record.flips["flipped"]
     assert all(line["before"] != line["after"] for line in lines)
     right_now = sum(line["after"] == line["label"] for line in lines)
-    assert right_now == record["flips"]["corrections"]
+    assert right_now == record.flips["corrections"]
 
 
 def test_saved_adapter_reloads_to_the_same_accuracy(lora_run):
@@ -64,18 +64,18 @@ def test_saved_adapter_reloads_to_the_same_accuracy(lora_run):
     fmt = PromptFormat(task.template, task.label_words)
     ids, labels = encode_examples(fmt, tok, data.eval, task.max_length)
     metrics, _ = evaluate(model, batches(ids, labels, 16, tok.pad_token_id, None), fmt.label_token_ids(tok), labels, data.label_names)
-    assert metrics["accuracy"] == record["accuracy"]
+    assert metrics["accuracy"] == record.accuracy
 
 
 def test_runs_are_deterministic(tmp_path):
     a = run(_cfg("trainer=smoke"), tmp_path / "a")
     b = run(_cfg("trainer=smoke"), tmp_path / "b")
-    assert a["final_loss"] == b["final_loss"] and a["eval"] == b["eval"]
+    assert a.final_loss == b.final_loss and a.eval == b.eval
 
 
 def test_gpt2_style_model_runs(tmp_path):
     record = run(_cfg("trainer=smoke", "model=tiny-gpt2"), tmp_path)
-    assert record["model"] == "tiny-gpt2" and record["trainable_params"] > 0
+    assert record.model == "tiny-gpt2" and record.trainable_params > 0
 
 
 def test_report_over_a_sweep(lora_run, tmp_path, capsys):

@@ -9,7 +9,7 @@ schema types them. Resolvers for folder names (conf/config.yaml, conf/benchmark/
   same second do not share one;
 - ``zoo.subdir`` makes a sweep job's folder name of its overrides (``hydra.job.override_dirname``);
 - ``zoo.row`` names a run's row (its baseline, else its method):
-  ``hydra.sweep.subdir=${zoo.row:${baseline},${hydra:runtime.choices.method}}``.
+  ``hydra.sweep.subdir=${zoo.row:${hydra:runtime.choices.baseline},${hydra:runtime.choices.method}}``.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from zoo.baselines import BaselineConfig, list_baselines
 from zoo.method import MethodConfig
 from zoo.models.load import ModelConfig
 from zoo.registry import get_method, list_methods
@@ -36,8 +37,9 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
     save_adapter: bool = True
-    baseline: str | None = None
-    """zero_shot, in_context or linear_probe: run that baseline instead of the method (zoo.tasks.baselines)."""
+    baseline: BaselineConfig | None = None
+    """A registered baseline (the ``baseline`` group: zero_shot, in_context, linear_probe, ...) run instead of the method
+    (zoo.baselines); ``zoo -m 'baseline=glob(*)'`` runs every one."""
     resume: bool = False
     """Skip the run when its output folder already holds the metrics.json of the same config (zoo.resume)."""
     method_learning_rates: dict[str, float] = field(default_factory=dict)
@@ -78,11 +80,13 @@ def sweep_subdir(override_dirname: str) -> str:
 
 
 def store_configs() -> None:
-    """Store the run schema and every registered method's config; register the folder-name resolvers."""
-    OmegaConf.register_new_resolver("zoo.row", lambda baseline, method: baseline or method, replace=True)
+    """Store the run schema, every registered method's config and every baseline; register the folder-name resolvers."""
+    OmegaConf.register_new_resolver("zoo.row", lambda baseline, method: method if baseline in (None, "null") else baseline, replace=True)
     OmegaConf.register_new_resolver("zoo.unique", launch_token, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("zoo.subdir", sweep_subdir, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="zoo_schema", node=RunConfig)
     for name in list_methods():
         cs.store(group="method", name=name, node=get_method(name).config)
+    for name in list_baselines():
+        cs.store(group="baseline", name=name, node=BaselineConfig(name=name))

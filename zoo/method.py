@@ -30,6 +30,29 @@ class MethodConfig:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def bind(self, task: TaskContext) -> MethodConfig:
+        """This config with what it takes from the task filled in (label token ids, token ids of an init text).
+
+        The runner calls it before wrapping, so a method never sees a tokenizer and a user never
+        types token ids. Return a new config (``dataclasses.replace``) of the same class; the
+        default takes nothing. A method that needs the label words (``needs_label_words``) must override it.
+        """
+        return self
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a method config may take from the run's task (:meth:`MethodConfig.bind`)."""
+
+    label_words: list[str]
+    label_token_ids: list[int] | None
+    """The label words' token ids as the prompt scores them (None: a head formulation, no label words scored)."""
+    tokenizer: Any
+
+    def token_ids(self, text: str) -> list[int]:
+        """``text``'s token ids, without special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
 
 @runtime_checkable
 class Adapter(Protocol):

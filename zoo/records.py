@@ -1,39 +1,122 @@
-"""Reading a run's ``metrics.json`` where one bad file must not stop the rest.
+"""A run's record: the typed ``metrics.json`` that ``zoo`` writes and ``zoo-report``, ``resume`` and the benchmarks read.
 
 zoo writes metrics.json atomically and last, yet a folder can still hold one that a reader
-cannot use: a truncated copy, a hand edit, a record of an older zoo, another tool's file.
-zoo-report over a sweep and a resumed sweep skip such a file with a warning naming it,
-instead of failing on the first KeyError. Each reader names the keys it needs and their types.
+cannot use: a truncated copy, a hand edit, a record of an older zoo (another
+:data:`SCHEMA_VERSION`), another tool's file. :meth:`RunRecord.read` checks the version,
+every field and its type, and raises :class:`UnusableRecord` naming the file and what is
+wrong, so that a reader over a sweep skips it with a warning instead of failing on the first
+KeyError.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-NUMBER = (int, float)
-OPTIONAL_DICT = (dict, type(None))
+from zoo.atomic import write_json
+
+SCHEMA_VERSION = 2
+"""Version 1 was the untyped dict that earlier zoo versions wrote (no ``schema_version`` key)."""
 
 
 class UnusableRecord(ValueError):
-    """A metrics.json that is not a run's record with the keys a reader needs."""
+    """A metrics.json that is not a run's record this zoo can read."""
 
 
-def read_record(path: Path, needs: dict[str, type | tuple[type, ...]]) -> dict:
-    """The record in ``path``, checked to hold every key of ``needs`` with a value of its type(s).
+@dataclass
+class RunRecord:
+    method: str
+    """The method's registered name, or the baseline's."""
+    method_config: dict | None
+    baseline: str | None
+    formulation: str
+    model: str
+    model_config: dict
+    task: str
+    task_config: dict
+    label_names: list
+    n_train: int
+    n_eval: int
+    seed: int
+    learning_rate: float | None
+    """The method's parameters' rate (zoo.learning_rate); None: a baseline."""
+    head_learning_rate: float | None
+    trainable_params: int
+    total_params: int
+    base_params: int
+    trainable_percent: float
+    train_steps: int
+    train_seconds: float
+    peak_memory_bytes: int | None
+    final_loss: float | None
+    diverged: bool
+    divergence: str | None
+    max_abs_weight: float | None
+    eval: dict
+    accuracy: float
+    macro_f1: float
+    baseline_scores: dict
+    """Untrained baselines scored on the base model: name -> {accuracy, macro_f1} (zero_shot, in_context)."""
+    flips: dict | None
+    latency: dict | None
+    adapter_bytes: int | None
+    head_bytes: int | None
+    history: list
+    zoo_version: str
+    device: str
+    device_name: str | None
+    run_config: dict
+    """The config the run ran, without what cannot change its results (zoo.resume.run_identity)."""
+    schema_version: int = field(default=SCHEMA_VERSION)
 
-    Raises:
-        UnusableRecord: naming the file and what is wrong with it.
-    """
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UnusableRecord(f"{path} is unreadable ({err})") from err
-    if not isinstance(record, dict):
-        raise UnusableRecord(f"{path} holds a JSON {type(record).__name__}, not a run's record (an object)")
-    missing = sorted(key for key in needs if key not in record)
-    if missing:
-        raise UnusableRecord(f"{path} lacks {', '.join(missing)}: not a finished run's record")
-    wrong = sorted(key for key, kind in needs.items() if not isinstance(record[key], kind))
-    if wrong:
-        raise UnusableRecord(f"{path} has values of the wrong type for {', '.join(f'{k} ({record[k]!r})' for k in wrong)}")
-    return record
+    def score(self, baseline: str) -> dict | None:
+        """The base model's ``{accuracy, macro_f1}`` under an untrained baseline, or None where the run did not score it."""
+        return self.baseline_scores.get(baseline)
+
+    def write(self, path: Path) -> None:
+        write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> RunRecord:
+        """The record in ``path``.
+
+        Raises:
+            UnusableRecord: naming the file and what is wrong with it.
+        """
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UnusableRecord(f"{path} is unreadable ({err})") from err
+        if not isinstance(data, dict):
+            raise UnusableRecord(f"{path} holds a JSON {type(data).__name__}, not a run's record (an object)")
+        version = data.get("schema_version", 1)
+        if version != SCHEMA_VERSION:
+            raise UnusableRecord(f"{path} is a record of schema version {version!r}, and this zoo reads version {SCHEMA_VERSION} "
+                                 f"(run it again, with resume=true in a sweep)")
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise UnusableRecord(f"{path} lacks {', '.join(missing)}: not a finished run's record")
+        wrong = [f"{name} ({data[name]!r})" for name in names if not _matches(data[name], hints[name])]
+        if wrong:
+            raise UnusableRecord(f"{path} has values of the wrong type for {', '.join(wrong)}")
+        return cls(**{name: data[name] for name in names})
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type: an int is a float too; a bool is no int."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    kind = typing.get_origin(hint) or hint
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)

@@ -59,6 +59,9 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     if not schemes or set(schemes) - set(POSITIONAL_SCHEMES):
         raise ValueError(f"positional_schemes {schemes!r} for {name!r} must be a non-empty subset of {POSITIONAL_SCHEMES}")
     capabilities["positional_schemes"] = schemes
+    if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
+        raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
+                        f"to take the label token ids from the task")
 
     def decorator(fn: Callable) -> Callable:
         _methods[name] = MethodSpec(name=name, config=config, wrap_fn=fn, source=_current_source, **capabilities)

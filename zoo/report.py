@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import statistics
 import sys
 from pathlib import Path
 
 from zoo.atomic import write_text
-from zoo.records import NUMBER, OPTIONAL_DICT, UnusableRecord, read_record
-from zoo.tasks.baselines import UNTRAINED
+from zoo.baselines import untrained_baselines
+from zoo.records import RunRecord, UnusableRecord
 
 COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
            "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
@@ -32,23 +33,24 @@ COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "tr
            "merged_latency_ratio", "diverged"]
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
-REPORTED = {"method": str, "model": str, "task": str, "seed": int, "accuracy": NUMBER, "macro_f1": NUMBER,
-            "trainable_params": int, "trainable_percent": NUMBER, "train_seconds": NUMBER,
-            "peak_memory_bytes": (int, type(None)), "zero_shot": OPTIONAL_DICT, "flips": OPTIONAL_DICT}
-"""The keys of a run's record the table is built from, and their types: a record without them is skipped."""
 
 
 def load_runs(folder: Path) -> list[dict]:
+    """One entry per readable run record under ``folder`` (:func:`_entry`); any other metrics.json is skipped with a warning naming it."""
     runs = []
     for path in sorted(folder.rglob("metrics.json")):
         try:
-            record = read_record(path, REPORTED)
+            record = RunRecord.read(path)
         except UnusableRecord as err:
             print(f"zoo-report: {err}; skipped", file=sys.stderr)
             continue
-        record["_overrides"] = _overrides(path.parent)
-        runs.append(record)
+        runs.append(_entry(record, _overrides(path.parent)))
     return runs
+
+
+def _entry(record: RunRecord, overrides: str) -> dict:
+    """The record's fields, what distinguishes the run from its sweep's others, and its zero-shot score (a column)."""
+    return {**dataclasses.asdict(record), "_overrides": overrides, "zero_shot": record.score("zero_shot")}
 
 
 def _overrides(run_dir: Path) -> str:
@@ -65,8 +67,8 @@ _NOT_BASELINE = ("method", "trainer.", "save_adapter", "task.formulation", "task
 _NOT_ZERO_SHOT = _NOT_BASELINE + ("task.demonstrations", "task.demonstration_separator", "task.shots_per_class")
 
 
-def _baseline_config(overrides: str, baseline: str) -> str:
-    skip = _NOT_ZERO_SHOT if baseline == "zero_shot" else _NOT_BASELINE
+def _baseline_config(overrides: str, demonstrations: bool) -> str:
+    skip = _NOT_BASELINE if demonstrations else _NOT_ZERO_SHOT
     return " ".join(i for i in overrides.split() if not i.lstrip("+~").startswith(skip))
 
 
@@ -75,17 +77,18 @@ def with_baselines(runs: list[dict]) -> list[dict]:
 
     A score seen twice (a sweep scores the same base model once per run) counts once per seed.
     """
+    untrained = {spec.name: spec for spec in untrained_baselines()}
     out, seen = [], set()
     for r in runs:
         records = [r] + [
             {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "_overrides": r["_overrides"],
-             "accuracy": r[name]["accuracy"], "macro_f1": r[name]["macro_f1"], "zero_shot": r["zero_shot"], "flips": None,
+             "accuracy": score["accuracy"], "macro_f1": score["macro_f1"], "zero_shot": r["zero_shot"], "flips": None,
              "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
-            for name in UNTRAINED if r.get(name) and r["method"] != name
+            for name, score in r["baseline_scores"].items() if name in untrained and r["method"] != name
         ]
         for record in records:
-            if record["method"] in UNTRAINED:
-                record = {**record, "_overrides": _baseline_config(record["_overrides"], record["method"])}
+            if record["method"] in untrained:
+                record = {**record, "_overrides": _baseline_config(record["_overrides"], untrained[record["method"]].demonstrations)}
                 key = (record["method"], record["_overrides"], record["model"], record["task"], record["seed"])
                 if key in seen:
                     continue

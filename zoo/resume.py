@@ -3,10 +3,10 @@
 Every run records the config it ran (``run_config`` in metrics.json, written atomically last,
 so its presence means the run finished). With ``resume=true`` a run finds that record and
 returns it instead of running; a record of another config (the sweep was changed between
-the two launches) is run again, with a warning naming what differs. Of ``method_learning_rates``
-only the run's own method's entry counts: giving another method a rate redoes that method's
-runs, not the whole sweep. A metrics.json that is not a run's record (zoo.records) is named
-in a warning and run over.
+the two launches) is run again, with a warning naming what differs. The record holds the
+learning rates the run resolved (zoo.learning_rate) instead of ``method_learning_rates``:
+giving another method a rate redoes that method's runs, not the whole sweep. A metrics.json
+that is not a run's record of this zoo's schema (zoo.records) is named in a warning and run over.
 
 Without ``resume`` a run does not overwrite what it cannot tell is its own: a folder holding
 the metrics.json of another config, or one zoo cannot read, stops the run before it starts
@@ -22,18 +22,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.records import NUMBER, UnusableRecord, read_record
-from zoo.registry import spec_for_config
+from zoo.records import RunRecord, UnusableRecord
 
 log = logging.getLogger(__name__)
-NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress")
-"""Config keys that cannot change a run's results: a finished run counts whatever they were."""
-RESUMED = {"method": str, "task": str, "seed": int, "accuracy": NUMBER}
-"""What a finished run's record must hold for ``resume`` to report it (``run_config`` may be missing: another config)."""
+NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress", "method_learning_rates")
+"""Config keys that cannot change a run's results (a finished run counts whatever they were), and
+``method_learning_rates``, of which only the rate the run resolved counts (``learning_rates`` in the identity)."""
 
 
 def run_identity(cfg: DictConfig) -> dict:
-    """The run's config as plain JSON data, without the keys in :data:`NOT_RESULTS`."""
+    """The run's config as plain JSON data, without the keys in :data:`NOT_RESULTS`, with its resolved learning rates."""
+    from zoo.pipeline.plan import plan_run  # here, not at the top: zoo.pipeline imports this module
+
     config = OmegaConf.to_container(cfg, resolve=True)
     for dotted in NOT_RESULTS:
         *parents, key = dotted.split(".")
@@ -41,30 +41,17 @@ def run_identity(cfg: DictConfig) -> dict:
         for parent in parents:
             node = node.get(parent, {})
         node.pop(key, None)
-    return _own_learning_rate(json.loads(json.dumps(config, default=str)), _method_name(cfg))
+    rates = plan_run(cfg).rates
+    return {**json.loads(json.dumps(config, default=str)), "learning_rates": {"method": rates.method, "head": rates.head}}
 
 
-def _method_name(cfg: DictConfig) -> str | None:
-    """The registered name of the run's method; None for a baseline run (it trains no method)."""
-    if cfg.get("baseline") or cfg.get("method") is None:
-        return None
-    return spec_for_config(OmegaConf.to_object(cfg.method)).name
-
-
-def _own_learning_rate(config: dict, method: str | None) -> dict:
-    """``config`` with ``method_learning_rates`` cut to ``method``'s entry: the others cannot change its results."""
-    if "method_learning_rates" in config:
-        config["method_learning_rates"] = {k: v for k, v in (config["method_learning_rates"] or {}).items() if k == method}
-    return config
-
-
-def finished_run(out_dir: Path, cfg: DictConfig) -> dict | None:
+def finished_run(out_dir: Path, cfg: DictConfig) -> RunRecord | None:
     """The metrics of a finished run of ``cfg`` in ``out_dir``, or None when it has to run."""
     path = out_dir / "metrics.json"
     if not path.is_file():
         return None
     try:
-        record = read_record(path, RESUMED)
+        record = RunRecord.read(path)
     except UnusableRecord as err:
         log.warning("%s: running again", err)
         return None
@@ -85,7 +72,7 @@ def refuse_another_run(out_dir: Path, cfg: DictConfig) -> None:
     if not path.is_file():
         return
     try:
-        differing = _config_differences(read_record(path, RESUMED), cfg)
+        differing = _config_differences(RunRecord.read(path), cfg)
     except UnusableRecord as err:
         why = str(err)
     else:
@@ -97,11 +84,9 @@ def refuse_another_run(out_dir: Path, cfg: DictConfig) -> None:
                           f"hydra.sweep.dir=... for a sweep), or pass resume=true to run this config in its place")
 
 
-def _config_differences(record: dict, cfg: DictConfig) -> list[str]:
-    """Where the config a record ran differs from ``cfg`` (every key, for a record without one)."""
-    recorded = record.get("run_config")
-    recorded = _own_learning_rate(dict(recorded) if isinstance(recorded, dict) else {}, _method_name(cfg))
-    return _differences(recorded, run_identity(cfg))
+def _config_differences(record: RunRecord, cfg: DictConfig) -> list[str]:
+    """Where the config a record ran differs from ``cfg``."""
+    return _differences(record.run_config, run_identity(cfg))
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

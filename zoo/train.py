@@ -1,7 +1,8 @@
-"""One method-agnostic training loop (accelerate), and the gradient-free ``fit`` path.
+"""One training loop (accelerate) that knows no method, head or baseline, and the gradient-free ``fit``.
 
-The loop never asks which method it trains: the spec's ``gradient_free`` flag picks
-``fit`` over gradient steps, and its ``learning_rate`` fills in an unset trainer rate.
+:func:`train` steps parameter groups by a loss; the runner (zoo.pipeline) decides what they
+are, their learning rates (zoo.learning_rate) and what a checkpoint saves, and calls
+:func:`fit` instead for a method whose spec is ``gradient_free``.
 ``accelerate launch zoo ...`` runs the same code on several processes. A NaN or infinite
 loss or weight stops training, and every checkpoint is checked finite before it is written,
 so the one an error points to is good; a run whose loss or weights ran away
@@ -22,7 +23,6 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from zoo.adapter_io import save_adapter
 from zoo.divergence import divergence, largest_weight
 from zoo.memory import PeakMemory
 from zoo.wrapped import ZooModel
@@ -117,101 +117,98 @@ def _cycle(batches: list[Batch]):
 
 
 def train(
-    model: ZooModel,
+    model: nn.Module,
+    groups: list[dict],
     batches: list[Batch],
-    loss_fn: Callable[[ZooModel, Batch], torch.Tensor],
+    loss_fn: Callable[[nn.Module, Batch], torch.Tensor],
     cfg: TrainerConfig,
     accelerator: Accelerator,
-    out_dir: Path,
-    evaluate: Callable[[ZooModel], dict] | None = None,
-    head: nn.Module | None = None,
-    head_learning_rate: float | None = None,
+    *,
+    checkpoint: Callable[[], Path] | None = None,
+    evaluate: Callable[[], dict] | None = None,
+    desc: str = "train",
 ) -> TrainResult:
-    """Train ``model``'s adapter, or ``fit`` it when its method is gradient-free.
+    """Train the parameters of ``groups`` (torch optimiser parameter groups, each with its ``lr``) by ``loss_fn(model, batch)``.
 
-    Args:
-        head: a task's classification head, trained beside the method (it is not part of
-            it: checkpoints hold the adapter only). With a head, ``model`` may also be a
-            frozen base model, and then only the head trains (a linear probe).
-        head_learning_rate: the head's learning rate; None: the method's.
+    ``model`` is what the loss calls (prepared by accelerate, so under several processes its
+    gradients are synchronised: everything that trains must be inside it). The loop knows no
+    method, head or baseline: ``checkpoint()`` (which returns where it wrote) is called every
+    ``checkpoint_every`` steps once the weights are checked finite, ``evaluate()`` every ``eval_every`` steps.
     """
-    spec = getattr(model, "spec", None)  # None: a frozen base model under a head
-    if spec is not None and spec.gradient_free:
-        return _fit(model, batches, accelerator)
-    if head is not None and accelerator.num_processes > 1:
-        raise NotImplementedError("a classification head trains in one process only (its gradients are not synchronised); run without accelerate launch")
-    lr = cfg.learning_rate if cfg.learning_rate is not None else (spec.learning_rate if spec is not None else head_learning_rate)
-    own = [p for p in model.parameters() if p.requires_grad]
-    head_params = list(head.parameters()) if head is not None else []
-    groups = [{"params": own}] if own else []
-    if head_params:
-        groups.append({"params": head_params, "lr": head_learning_rate if head_learning_rate is not None else lr})
-    params = own + head_params
-    if not params or lr is None:
-        raise ValueError("nothing to train or no learning rate: give a wrapped model, or a head and its learning rate")
-    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.weight_decay)
+    params = [p for group in groups for p in group["params"]]
+    if not params or any(group.get("lr") is None for group in groups):
+        raise ValueError(f"nothing to train: give parameter groups with parameters and an lr each, got {_described(groups)}")
+    lr = groups[0]["lr"]
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler(cfg.schedule, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * cfg.max_steps), num_training_steps=cfg.max_steps)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    history, last_good, loss_value, losses = [], None, None, []
+    prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    history, last_good, losses = [], "no checkpoint was saved yet", []
     start_weight = largest_weight(params)
-    bar = tqdm(total=cfg.max_steps, disable=not (cfg.progress and accelerator.is_local_main_process), desc=model_name(model))
+    bar = tqdm(total=cfg.max_steps, disable=not (cfg.progress and accelerator.is_local_main_process), desc=desc)
     start = time.perf_counter()
     with PeakMemory(accelerator.device) as memory:
-        step, micro = 0, _cycle(list(loader))
-        model.train()
-        while step < cfg.max_steps:
-            for _ in range(cfg.gradient_accumulation_steps):
-                batch = next(micro)
-                with accelerator.accumulate(model):
-                    loss = loss_fn(model, batch)
-                    if not torch.isfinite(loss):
-                        raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1}; training stopped; {_kept(last_good, out_dir, lr)}")
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
-            step += 1
-            loss_value = loss.item()
-            losses.append(loss_value)
+        micro = _cycle(list(loader))
+        prepared.train()
+        for step in range(1, cfg.max_steps + 1):
+            loss = _step(prepared, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg, step, f"{last_good}; {_advice(lr)}")
+            losses.append(loss)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-            if spec is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                _check_finite(params, step, last_good, out_dir, lr)  # on every process: they stop together
-                if accelerator.is_main_process:
-                    save_adapter(accelerator.unwrap_model(model), out_dir / "checkpoint")
-                last_good = step
+            bar.set_postfix(loss=f"{loss:.4f}")
+            if checkpoint is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                _check_finite(params, step, f"{last_good}; {_advice(lr)}")  # on every process: they stop together
+                where = checkpoint() if accelerator.is_main_process else "the main process's checkpoint folder"
+                last_good = f"the last good checkpoint (step {step}) is in {where}"
             if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
-                model.eval()
-                history.append({"step": step, "loss": loss_value, **evaluate(accelerator.unwrap_model(model))})
-                model.train()
+                prepared.eval()
+                history.append({"step": step, "loss": loss, **evaluate()})
+                prepared.train()
     bar.close()
+    prepared.eval()
     model.eval()
-    end_weight = _check_finite(params, step, last_good, out_dir, lr)
+    end_weight = _check_finite(params, cfg.max_steps, f"{last_good}; {_advice(lr)}")
     why = divergence(losses, start_weight, end_weight)
     if why:
         log.warning("training diverged (%s); the run is recorded with diverged: true. Try a lower trainer.learning_rate (was %s)", why, lr)
-    return TrainResult(step, time.perf_counter() - start, memory.peak_bytes, loss_value, history, end_weight, why)
+    return TrainResult(cfg.max_steps, time.perf_counter() - start, memory.peak_bytes, losses[-1], history, end_weight, why)
 
 
-def _kept(last_good: int | None, out_dir: Path, lr: float) -> str:
-    """Where the last good checkpoint is, and what to try: the end of a non-finite error's message."""
-    kept = f"the last good adapter (step {last_good}) is in {out_dir / 'checkpoint'}" if last_good else "no checkpoint was saved yet"
-    return f"{kept}. Try a lower trainer.learning_rate (was {lr})"
+def _step(model, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg: TrainerConfig, step: int, kept: str) -> float:
+    """One optimiser step over ``gradient_accumulation_steps`` batches; the last batch's loss."""
+    for _ in range(cfg.gradient_accumulation_steps):
+        batch = next(micro)
+        with accelerator.accumulate(model):
+            loss = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"loss became {loss.item()} at step {step}; training stopped; {kept}")
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+    return loss.item()
 
 
-def _check_finite(params: list[torch.Tensor], step: int, last_good: int | None, out_dir: Path, lr: float) -> float:
+def _described(groups: list[dict]) -> str:
+    return str([{"params": len(list(g.get("params", []))), "lr": g.get("lr")} for g in groups])
+
+
+def _advice(lr: float) -> str:
+    """What to try: the end of a non-finite error's message."""
+    return f"try a lower trainer.learning_rate (was {lr})"
+
+
+def _check_finite(params: list[torch.Tensor], step: int, kept: str) -> float:
     """The largest |weight| of ``params``; raises NonFiniteWeightError where one is NaN or infinite."""
     largest = largest_weight(params)
     if not math.isfinite(largest):
-        raise NonFiniteWeightError(f"a trainable weight became {largest} by step {step} (the loss was still finite); "
-                                   f"training stopped; {_kept(last_good, out_dir, lr)}")
+        raise NonFiniteWeightError(f"a trainable weight became {largest} by step {step} (the loss was still finite); training stopped; {kept}")
     return largest
 
 
-def _fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> TrainResult:
+def fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> TrainResult:
+    """Solve a gradient-free method (its spec's ``gradient_free`` flag) in closed form over ``batches``."""
     model = model.to(accelerator.device)
     model.eval()
     start = time.perf_counter()
@@ -221,8 +218,4 @@ def _fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> Tra
     if not math.isfinite(largest):
         raise NonFiniteWeightError(f"{model.method}'s fit left a weight {largest}; nothing was saved")
     return TrainResult(0, time.perf_counter() - start, memory.peak_bytes, None, [{"fit": summary}], largest)
-
-
-def model_name(model) -> str:
-    return getattr(model, "method", None) or getattr(getattr(model, "module", None), "method", "train")
 

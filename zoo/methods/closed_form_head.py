@@ -32,6 +32,7 @@ No learning rate: the trainer calls ``fit`` instead of an optimiser.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,7 @@ from torch import Tensor, nn
 
 from zoo.delegate import Delegating
 from zoo.inject import replace_module
-from zoo.method import MethodConfig
+from zoo.method import MethodConfig, TaskContext
 from zoo.registry import register
 
 MAX_CONDITION = 1e12  # beyond this a float64 Cholesky solve of the normal equations loses all accuracy
@@ -51,7 +52,7 @@ MAX_CONDITION = 1e12  # beyond this a float64 Cholesky solve of the normal equat
 @dataclass
 class ClosedFormHeadConfig(MethodConfig):
     label_token_ids: list[int] | None = None
-    """One token id per class, in class order; filled by the runner from the task's label words."""
+    """One token id per class, in class order; bound from the task's label words (``bind``) in a run."""
     ridge: float = 1e-3
     """λ relative to the mean eigenvalue of ZᵀZ: λ = ridge · trace(ZᵀZ)/d; 0 gives the minimum-norm solution."""
     label_smoothing: float = 0.05
@@ -69,6 +70,10 @@ class ClosedFormHeadConfig(MethodConfig):
             raise ValueError(f"ridge must be >= 0, got {self.ridge!r}")
         if not 0.0 < self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in (0, 1) so that every log-target is finite, got {self.label_smoothing!r}")
+
+    def bind(self, task: TaskContext) -> ClosedFormHeadConfig:
+        """The task's label token ids, where the prompt scores label words."""
+        return self if task.label_token_ids is None else dataclasses.replace(self, label_token_ids=list(task.label_token_ids))
 
 
 def smoothed_log_targets(labels: Tensor, k: int, smoothing: float) -> Tensor:

@@ -12,9 +12,10 @@ Only ``V`` trains (``P·d`` numbers). Initialisation matters a great deal for so
 (the paper's Fig. 3; peft's own comparison: 6% with a random prompt, 34% with sampled
 vocabulary), hence three choices: ``random`` (normal with the embedding table's std),
 ``vocab`` (rows of the frozen embedding table, sampled with ``seed``) and ``text`` (the
-embeddings of ``init_token_ids``, e.g. the class label words, repeated or cut to ``P``).
-The method never sees a tokenizer: whoever builds the config fills ``init_token_ids`` from
-the text, ``tokenizer(text, add_special_tokens=False).input_ids``.
+embeddings of a text's tokens, repeated or cut to ``P``): ``init_text``, or by default the
+task's label words (``zoo method=prompt_tuning method.init=text``). The method never sees a
+tokenizer: a run binds the config to its task (``bind``), which tokenizes the text into
+``init_token_ids``; in Python, give ``init_token_ids`` yourself.
 
 Prepending, masks, labels, positions, generation and output shapes are shared with p-tuning
 and documented in :mod:`zoo.methods._virtual_tokens`: outputs are cut back to the real
@@ -29,12 +30,13 @@ tiny-llama, pretrained on the synthetic language (``zoo.models.pretrain``), seed
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from zoo.method import MethodConfig
+from zoo.method import MethodConfig, TaskContext
 from zoo.methods._virtual_tokens import VirtualTokenModel
 from zoo.registry import register
 
@@ -47,8 +49,11 @@ class PromptTuningConfig(MethodConfig):
     """Length ``P`` of the soft prompt."""
     init: str = "vocab"
     """``random`` (normal, std of the embedding table), ``vocab`` (sampled rows of the table) or ``text``."""
+    init_text: str | None = None
+    """``init='text'``: the text whose tokens start the prompt; None: the task's label words, space-separated."""
     init_token_ids: list[int] = field(default_factory=list)
-    """Token ids whose embeddings start the prompt, repeated or cut to ``P``; only with ``init='text'``."""
+    """Token ids whose embeddings start the prompt, repeated or cut to ``P``; only with ``init='text'``
+    (a run fills them from ``init_text``; set them yourself when wrapping in Python)."""
     seed: int = 0
     """Seed of the ``random`` and ``vocab`` initialisations."""
 
@@ -59,15 +64,19 @@ class PromptTuningConfig(MethodConfig):
         if self.init not in INITS:
             raise ValueError(f"init must be one of {list(INITS)}, got {self.init!r}")
         ids = list(self.init_token_ids or [])
-        if self.init == "text" and not ids:
-            raise ValueError(
-                "init='text' needs init_token_ids (the token ids of the init text, "
-                "tokenizer(text, add_special_tokens=False).input_ids); got an empty list"
-            )
-        if self.init != "text" and ids:
-            raise ValueError(f"init_token_ids={ids!r} is only used with init='text', not init={self.init!r}")
+        if self.init != "text" and (ids or self.init_text is not None):
+            raise ValueError(f"init_token_ids={ids!r} and init_text={self.init_text!r} are only used with init='text', not init={self.init!r}")
+        if self.init_text is not None and not self.init_text.strip():
+            raise ValueError(f"init_text={self.init_text!r} has no words; give a text, or null for the task's label words")
         if any(not isinstance(i, int) or i < 0 for i in ids):
             raise ValueError(f"init_token_ids must be non-negative integers, got {ids!r}")
+
+    def bind(self, task: TaskContext) -> PromptTuningConfig:
+        """``init='text'``: the token ids of ``init_text``, else of the task's label words (where none are given)."""
+        if self.init != "text" or self.init_token_ids:
+            return self
+        text = self.init_text if self.init_text is not None else " ".join(task.label_words)
+        return dataclasses.replace(self, init_token_ids=task.token_ids(text))
 
 
 class SoftPrompt(nn.Module):
@@ -83,6 +92,9 @@ class SoftPrompt(nn.Module):
             if cfg.init == "vocab":
                 ids = torch.randint(0, vocab_size, (p,), generator=g)
             else:
+                if not cfg.init_token_ids:
+                    raise ValueError("init='text' has no init_token_ids: give them (tokenizer(text, add_special_tokens=False).input_ids), "
+                                     "or run through zoo, which binds init_text or the task's label words to them")
                 bad = [i for i in cfg.init_token_ids if i >= vocab_size]
                 if bad:
                     raise ValueError(f"init_token_ids {bad} are outside the vocabulary of {vocab_size} tokens")

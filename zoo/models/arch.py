@@ -14,7 +14,6 @@ Paths of per-block roles are relative to a block; ``blocks``, ``embedding``, ``l
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -10,15 +10,17 @@ class scores come out of the model (``scorer(model, batch) -> (B, k)``):
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch import nn
 
 from zoo.method import MethodSpec
+from zoo.tasks.config import TaskConfig
 from zoo.tasks.data import Example
 from zoo.tasks.head import ClassificationHead, encode_text
 from zoo.tasks.prompt import LabelWordScorer, PromptFormat, batches
+from zoo.tasks.splits import demonstrations
 
 
 @dataclass
@@ -27,14 +29,44 @@ class Formulation:
     scorer: Callable
     padding_side: str
     head: ClassificationHead | None = None
+    label_token_ids: list[int] | None = None
+    """The label words' token ids a prompt formulation scores (None: a head formulation)."""
 
     def batches(self, examples: list[Example], batch_size: int, pad_id: int, seed: int | None) -> list[dict]:
         encoded = [self.encode(e.text) for e in examples]
         return batches(encoded, [e.label for e in examples], batch_size, pad_id, seed, self.padding_side)
 
 
-def prompt_formulation(fmt: PromptFormat, tokenizer, max_length: int, label_token_ids: list[int]) -> Formulation:
-    return Formulation(fmt.encoder(tokenizer, max_length), LabelWordScorer(label_token_ids), "left")
+def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None = None, train: Sequence[Example] = (),
+                    with_demonstrations: bool = True, model: nn.Module | None = None) -> Formulation:
+    """The one way every caller (the runner, ``zoo-analyze``, proxy tuning, the benchmarks) turns ``task`` into a formulation.
+
+    Args:
+        name: ``prompt`` or ``head``; None: the task's own ``formulation``.
+        train: the training examples the task's demonstrations are drawn from (prompt only).
+        with_demonstrations: False scores the bare template, as the zero-shot baseline does.
+        model: the model a head sits on (head only: its hidden size and device).
+    """
+    name = name or task.formulation
+    check_formulation(name, kind, None)
+    if name == "head":
+        if model is None:
+            raise ValueError("a head formulation needs the model it sits on (model=...)")
+        return head_formulation(model, tokenizer, len(task.label_words), task.max_length, kind)
+    shown = tuple(demonstrations(list(train), task.demonstrations, task.seed)) if with_demonstrations and task.demonstrations else ()
+    if with_demonstrations and task.demonstrations and not shown:
+        raise ValueError(f"task.demonstrations={task.demonstrations} needs the training examples to draw them from (train=...)")
+    return prompt_formulation(prompt_format(task, shown), tokenizer, task.max_length)
+
+
+def prompt_format(task: TaskConfig, shown: tuple[Example, ...] = ()) -> PromptFormat:
+    """The task's prompt: template, label words, chat markup, system turn, and ``shown`` demonstrations."""
+    return PromptFormat(task.template, list(task.label_words), task.chat_template, task.system_prompt, shown, task.demonstration_separator)
+
+
+def prompt_formulation(fmt: PromptFormat, tokenizer, max_length: int) -> Formulation:
+    ids = fmt.label_token_ids(tokenizer)
+    return Formulation(fmt.encoder(tokenizer, max_length), LabelWordScorer(ids), "left", label_token_ids=ids)
 
 
 def head_formulation(model: nn.Module, tokenizer, num_classes: int, max_length: int, kind: str) -> Formulation:

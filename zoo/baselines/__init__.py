@@ -1,0 +1,16 @@
+"""Baselines as registered strategies (:mod:`zoo.baselines.spec`); the built-in ones register on import.
+
+Full fine-tuning, the upper baseline, is a method (``method=full_finetune``), so it trains and
+is saved like any other.
+"""
+from zoo.baselines import in_context, linear_probe, zero_shot  # noqa: F401  (each registers itself)
+from zoo.baselines.spec import (
+    BaselineConfig,
+    BaselineSpec,
+    get_baseline,
+    list_baselines,
+    register_baseline,
+    untrained_baselines,
+)
+
+__all__ = ["BaselineConfig", "BaselineSpec", "get_baseline", "list_baselines", "register_baseline", "untrained_baselines"]

@@ -1,0 +1,85 @@
+"""What a baseline is, and the registry of baselines: the comparison's rows that no method produces.
+
+A baseline is a strategy for a run, registered like a method (``zoo.register``) but with
+its own flags: which formulation it scores with, whether it trains a head on the frozen
+base model, whether its prompt shows the task's demonstrations. The runner reads the flags
+and never a baseline's name, so a new baseline is one file in this package (or a plugin's
+module calling :func:`register_baseline`) and is at once a ``baseline=<name>`` choice, a
+row of ``zoo-report``, and part of ``zoo -m 'baseline=glob(*)'``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from zoo.method import MODEL_KINDS
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_baselines: dict[str, BaselineSpec] = {}
+
+
+@dataclass
+class BaselineConfig:
+    """The ``baseline`` config group's node: which registered baseline the run is (``zoo baseline=zero_shot``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """A registered baseline and its capability flags."""
+
+    name: str
+    formulation: str
+    """``prompt`` (label words after the template) or ``head`` (a classification head on the final hidden state)."""
+    trains_head: bool = False
+    """True: a head trains on the frozen base model (a linear probe); False: nothing trains."""
+    demonstrations: bool = False
+    """The prompt shows ``task.demonstrations`` examples per class (which must then be at least 1)."""
+    model_kinds: tuple[str, ...] = MODEL_KINDS
+    summary: str = ""
+
+    @property
+    def untrained(self) -> bool:
+        """Nothing trains: every run that can (a causal LM and label words) also scores it on its base model."""
+        return not self.trains_head
+
+    def check(self, demonstrations: int) -> None:
+        """Refuse a task this baseline cannot run on, saying what would."""
+        if self.demonstrations and demonstrations < 1:
+            raise ValueError(f"baseline={self.name} needs demonstrations in the context: set task.demonstrations=1 (examples per class)")
+
+
+def register_baseline(spec: BaselineSpec) -> BaselineSpec:
+    """Add ``spec`` to the registry; returns it.
+
+    Raises:
+        ValueError: a bad or taken name, an unknown formulation or model kind, an untrained head baseline.
+    """
+    if not _NAME.match(spec.name):
+        raise ValueError(f"baseline name {spec.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
+    if spec.name in _baselines:
+        raise ValueError(f"baseline {spec.name!r} is already registered")
+    if spec.formulation not in ("prompt", "head"):
+        raise ValueError(f"baseline {spec.name!r}: formulation {spec.formulation!r} is not one of prompt, head")
+    if spec.formulation == "head" and not spec.trains_head:
+        raise ValueError(f"baseline {spec.name!r}: a head formulation has an untrained (zero) head; set trains_head=True")
+    if not spec.model_kinds or set(spec.model_kinds) - set(MODEL_KINDS):
+        raise ValueError(f"baseline {spec.name!r}: model_kinds {spec.model_kinds!r} must be a non-empty subset of {MODEL_KINDS}")
+    _baselines[spec.name] = spec
+    return spec
+
+
+def get_baseline(name: str) -> BaselineSpec:
+    if name not in _baselines:
+        raise ValueError(f"baseline {name!r} is not one of {tuple(_baselines)} (or null: run the method)")
+    return _baselines[name]
+
+
+def list_baselines() -> list[str]:
+    return list(_baselines)
+
+
+def untrained_baselines() -> list[BaselineSpec]:
+    """The baselines every run scores on its base model where it can, those without demonstrations first (zero-shot, in-context)."""
+    return sorted((spec for spec in _baselines.values() if spec.untrained), key=lambda spec: spec.demonstrations)

@@ -1,0 +1,56 @@
+"""The one place a run's learning rates are decided, for the runner and for ``resume`` alike.
+
+In order of precedence, the method's parameters train at ``trainer.learning_rate``, else the
+run's method's entry of ``method_learning_rates``, else the method's own default (its spec's
+``learning_rate``); a baseline's head (the linear probe) at ``trainer.learning_rate``, else
+:data:`HEAD_LEARNING_RATE`. A classification head trains at ``task.head_learning_rate``, else
+at the rate of the method beside it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from zoo.method import MethodSpec
+from zoo.registry import list_methods
+
+HEAD_LEARNING_RATE = 1e-2
+"""A linear probe's learning rate when neither task.head_learning_rate nor trainer.learning_rate is set."""
+
+
+@dataclass(frozen=True)
+class LearningRates:
+    method: float | None
+    """The method's parameters' rate; None: no method trains (a baseline)."""
+    head: float | None
+    """The classification head's rate; None: no head."""
+
+
+def resolve(trainer_rate: float | None, method_rates: dict[str, float], spec: MethodSpec | None, head: bool,
+            head_rate: float | None) -> LearningRates:
+    """The run's rates from its settings (see the module docstring).
+
+    Args:
+        spec: the run's method; None for a baseline.
+        head: whether a classification head trains (the head formulation, the linear probe).
+
+    Raises:
+        ValueError: ``method_learning_rates`` naming an unregistered method or holding a rate that is not a finite number above 0.
+    """
+    check_method_rates(method_rates)
+    if spec is None:
+        method = None
+        base = trainer_rate if trainer_rate is not None else HEAD_LEARNING_RATE
+    else:
+        method = trainer_rate if trainer_rate is not None else method_rates.get(spec.name, spec.learning_rate)
+        base = method
+    return LearningRates(method, (head_rate if head_rate is not None else base) if head else None)
+
+
+def check_method_rates(rates: dict[str, float]) -> None:
+    unknown = sorted(set(rates) - set(list_methods()))
+    if unknown:
+        raise ValueError(f"method_learning_rates names unknown method(s) {unknown}; registered methods: {list_methods()}")
+    bad = {name: rate for name, rate in rates.items() if not 0 < rate < math.inf}
+    if bad:
+        raise ValueError(f"method_learning_rates must be finite numbers above 0, got {bad}")

@@ -1,0 +1,89 @@
+"""Step 2: the base model on its device, and the base model's untrained baselines (zero-shot, in-context)."""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from accelerate import Accelerator
+from torch import nn
+
+import zoo
+from zoo.baselines import untrained_baselines
+from zoo.evaluate import evaluate
+from zoo.fingerprint import fingerprint
+from zoo.models.arch import model_kind
+from zoo.models.load import load_model
+from zoo.pipeline.plan import Plan
+from zoo.prediction_cache import cache_key, cached
+from zoo.tasks.data import ClassificationData
+from zoo.tasks.formulation import Formulation, check_formulation, formulation_for
+from zoo.train import make_accelerator
+
+log = logging.getLogger("zoo")
+
+
+@dataclass
+class Base:
+    model: nn.Module
+    tokenizer: object
+    kind: str
+    """``causal_lm`` or ``encoder`` (zoo.models.arch.model_kind)."""
+    accelerator: Accelerator
+    params: int
+    """The base model's parameter count, before any method adds to it."""
+
+
+@dataclass
+class Score:
+    """A model scored on the evaluation split with one formulation."""
+
+    formulation: Formulation
+    batches: list[dict]
+    metrics: dict
+    predictions: list[int]
+
+
+def load_base(plan: Plan) -> Base:
+    model, tokenizer = load_model(plan.model)
+    kind = model_kind(model)
+    check_formulation(plan.formulation, kind, plan.spec)
+    accelerator = make_accelerator(plan.trainer)
+    model.to(accelerator.device)
+    return Base(model, tokenizer, kind, accelerator, zoo.count_parameters(model)[1])
+
+
+def score_untrained(plan: Plan, data: ClassificationData, base: Base) -> dict[str, Score]:
+    """Every untrained baseline the run can score on its base model (predictions cached across runs), by name.
+
+    A causal LM only, and only where the label words are single tokens: a head run whose label
+    words are not skips them with a warning; a prompt run cannot do without them (the error says why).
+    """
+    if base.kind != "causal_lm":
+        return {}
+    scores = {}
+    for spec in untrained_baselines():
+        if spec.demonstrations and not plan.task.demonstrations:
+            continue
+        try:
+            form = formulation_for(plan.task, base.tokenizer, base.kind, name="prompt", train=data.train,
+                                   with_demonstrations=spec.demonstrations)
+        except ValueError as err:
+            if plan.formulation == "prompt":
+                raise
+            log.warning("no %s baseline for this head run: %s", spec.name, err)
+            continue
+        scores[spec.name] = _score(plan, data, base, form)
+        log.info("%s accuracy %.3f", spec.name, scores[spec.name].metrics["accuracy"])
+    return scores
+
+
+def _score(plan: Plan, data: ClassificationData, base: Base, form: Formulation) -> Score:
+    batches = form.batches(data.eval, plan.trainer.batch_size, base.tokenizer.pad_token_id, seed=None)
+    model_id = {"name": plan.model.name, "gguf_file": plan.model.gguf_file, "dtype": plan.model.dtype,
+                "weights": fingerprint(base.model), "device": str(base.accelerator.device)}
+    labels = [e.label for e in data.eval]
+    key = cache_key(model_id, batches, form.label_token_ids, data.label_names)
+    metrics, predictions = cached(plan.predictions_cache, key,
+                                  functools.partial(evaluate, base.model, batches, form.scorer, labels, data.label_names))
+    return Score(form, batches, metrics, predictions)

@@ -1,0 +1,61 @@
+"""Step 1 of a run: the config, typed and checked, and every decision that needs nothing loaded."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+import zoo
+from zoo.baselines import BaselineSpec, get_baseline
+from zoo.learning_rate import LearningRates, resolve
+from zoo.method import MethodConfig, MethodSpec
+from zoo.models.load import ModelConfig
+from zoo.tasks.config import TaskConfig
+from zoo.train import TrainerConfig
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run does: a method (``spec``) or a baseline, on a model and a task, trained how."""
+
+    model: ModelConfig
+    task: TaskConfig
+    trainer: TrainerConfig
+    method: MethodConfig | None
+    """None: a baseline run."""
+    spec: MethodSpec | None
+    baseline: BaselineSpec | None
+    formulation: str
+    """``prompt`` or ``head``: the baseline's own, else the task's."""
+    rates: LearningRates
+    seed: int
+    save_adapter: bool
+    predictions_cache: str | None
+
+    @property
+    def name(self) -> str:
+        """The row the run is: its method's name, or its baseline's."""
+        return self.baseline.name if self.baseline else self.spec.name
+
+    @property
+    def shows_demonstrations(self) -> bool:
+        """Whether the run's own prompt shows the task's demonstrations (the in-context baseline does; a method with them does)."""
+        return self.baseline.demonstrations if self.baseline else self.task.demonstrations > 0
+
+
+def plan_run(cfg: DictConfig) -> Plan:
+    """The run ``cfg`` describes.
+
+    Raises:
+        ValueError: a baseline that cannot run on the task, or bad ``method_learning_rates``.
+    """
+    model, task, trainer = (OmegaConf.to_object(cfg[k]) for k in ("model", "task", "trainer"))
+    baseline = get_baseline(cfg.baseline.name) if cfg.get("baseline") else None
+    if baseline is not None:
+        baseline.check(task.demonstrations)
+    method = None if baseline else OmegaConf.to_object(cfg.method)
+    spec = None if baseline else zoo.registry.spec_for_config(method)
+    formulation = baseline.formulation if baseline else task.formulation
+    head = formulation == "head"
+    rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, head, task.head_learning_rate)
+    return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache)
