@@ -32,8 +32,8 @@ def folder(request, tmp_path_factory):
 
 @pytest.mark.parametrize("method", zoo.list_methods())
 def test_every_method_runs_on_a_saved_model(folder, method, tmp_path, monkeypatch):
-    monkeypatch.setattr("zoo.run.SAMPLE_BATCHES", 1)  # the latency record is not under test: one batch, one round
-    monkeypatch.setattr("zoo.run.latency_record", functools.partial(latency_record, rounds=1))
+    monkeypatch.setattr("zoo.pipeline.steps.SAMPLE_BATCHES", 1)  # the latency record is not under test: one batch, one round
+    monkeypatch.setattr("zoo.pipeline.steps.latency_record", functools.partial(latency_record, rounds=1))
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=["trainer.progress=false", *CHEAP, f"method={method}", f"model.name={folder}"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 
 import zoo
@@ -28,10 +29,34 @@ def test_a_baseline_is_its_own_base(tmp_path):
     assert latency["ratio"] == 1.0 and latency["merged_ratio"] is None
 
 
-def test_method_learning_rates_apply_where_the_trainer_sets_none(tmp_path):
-    rates = "+method_learning_rates={lora:0.002,ia3:0.5}"
-    assert run(_cfg(tmp_path, rates), tmp_path / "a").learning_rate == 0.002
-    assert run(_cfg(tmp_path, rates, "trainer.learning_rate=0.01"), tmp_path / "b").learning_rate == 0.01
+@pytest.fixture
+def optimiser_rates(monkeypatch) -> list[list[float]]:
+    """The learning rate of each parameter group of every AdamW the run builds: what trains at which rate, not what is recorded."""
+    seen, init = [], torch.optim.AdamW.__init__
+
+    def spy(self, params, *args, **kwargs):
+        params = list(params)
+        seen.append([group["lr"] for group in params])
+        init(self, params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", spy)
+    return seen
+
+
+@pytest.mark.parametrize("overrides,method_rate,head_rate", [
+    ((), 5e-3, None),  # lora's own default
+    (("+method_learning_rates={lora:0.002,ia3:0.5}",), 0.002, None),  # the run's method's entry, not another's
+    (("+method_learning_rates={lora:0.002}", "trainer.learning_rate=0.01"), 0.01, None),  # the trainer's wins
+    (("task.formulation=head",), 5e-3, 5e-3),  # the head trains at the method's rate
+    (("task.formulation=head", "task.head_learning_rate=0.03"), 5e-3, 0.03),
+    (("baseline=linear_probe",), None, 1e-2),  # a probe's head: zoo.learning_rate.HEAD_LEARNING_RATE
+    (("baseline=linear_probe", "trainer.learning_rate=0.2"), None, 0.2),
+])
+def test_the_optimiser_trains_at_the_resolved_rates_and_the_record_says_so(tmp_path, optimiser_rates, overrides, method_rate, head_rate):
+    record = run(_cfg(tmp_path, *overrides), tmp_path)
+    assert optimiser_rates == [[r for r in (method_rate, head_rate) if r is not None]]
+    assert (record.learning_rate, record.head_learning_rate) == (method_rate, head_rate)
+    assert record.run_config["learning_rates"] == {"method": method_rate, "head": head_rate}
 
 
 def test_method_learning_rates_refuse_unknown_methods(tmp_path):

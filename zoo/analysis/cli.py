@@ -7,6 +7,11 @@ mergeable method (merged into the base), matrix by matrix through their SVDs
 
     zoo-analyze --base tiny-llama --adapter outputs/.../adapter --out structure/lora
     zoo-analyze --base path/to/base --tuned path/to/full-finetune --experiments scaled_spectrum,random_rotation
+    zoo-analyze --run outputs/.../<run folder> --experiments all   # the run's base model, adapter and task
+
+With ``--run`` the interventions are scored on exactly the prompts the run trained and
+evaluated on (its task config: template, label words, chat template, system prompt,
+demonstrations), through the same :func:`~zoo.tasks.formulation.formulation_for`.
 """
 from __future__ import annotations
 
@@ -24,17 +29,17 @@ from zoo.analysis.structure_experiments import EXPERIMENTS, apply_experiment
 from zoo.analysis.structure_report import write_report
 from zoo.evaluate import evaluate
 from zoo.models.load import ModelConfig, load_model
+from zoo.records import RunRecord
 from zoo.tasks.config import TaskConfig, build_task
-from zoo.tasks.prompt import PromptFormat, batches, encode_examples
+from zoo.tasks.formulation import formulation_for
 
 
 def score(model: nn.Module, tokenizer, task: TaskConfig, batch_size: int) -> dict:
-    """Accuracy and macro-F1 of ``model`` on the evaluation split of ``task`` (prompt classification)."""
+    """Accuracy and macro-F1 of ``model`` on the evaluation split of ``task`` (its prompt, as a run formulates it)."""
     data = build_task(task)
-    fmt = PromptFormat(task.template, list(task.label_words))
-    ids, labels = encode_examples(fmt, tokenizer, data.eval, task.max_length)
-    metrics, _ = evaluate(model, batches(ids, labels, batch_size, tokenizer.pad_token_id, seed=None),
-                          fmt.label_token_ids(tokenizer), labels, data.label_names)
+    form = formulation_for(task, tokenizer, "causal_lm", name="prompt", train=data.train)
+    batches = form.batches(data.eval, batch_size, tokenizer.pad_token_id, seed=None)
+    metrics, _ = evaluate(model, batches, form.scorer, [e.label for e in data.eval], data.label_names)
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
 
 
@@ -75,17 +80,18 @@ def _experiments(value: str) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo-analyze", description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="base model: tiny-llama / tiny-gpt2 (built in), a hub id, or a local folder")
+    parser.add_argument("--base", help="base model: tiny-llama / tiny-gpt2 (built in), a hub id, or a local folder (not with --run)")
     parser.add_argument("--base-seed", type=int, default=0, help="seed of a built-in tiny base model's weights")
     parser.add_argument("--gguf-file", help="a .gguf file for the base (see model.gguf_file)")
     parser.add_argument("--gguf-package", help="the pip package whose folder holds --gguf-file")
     tuned = parser.add_mutually_exclusive_group(required=True)
     tuned.add_argument("--tuned", help="folder of a fully fine-tuned model (save_pretrained)")
     tuned.add_argument("--adapter", help="folder of a saved zoo adapter of a mergeable method (zoo.save_adapter)")
+    tuned.add_argument("--run", type=Path, help="a zoo run folder: its base model, adapter/ and task (its metrics.json)")
     parser.add_argument("--out", type=Path, default=Path("structure"), help="output folder (default: ./structure)")
     parser.add_argument("--experiments", type=_experiments, default=[],
                         help=f"comma-separated interventions from {list(EXPERIMENTS)}, 'all' or 'none' (default)")
-    parser.add_argument("--task", default="synthetic_sentiment", help="built-in task scoring the interventions")
+    parser.add_argument("--task", default="synthetic_sentiment", help="built-in task scoring the interventions (--run: the run's)")
     parser.add_argument("--n-eval", type=int, default=256, help="evaluation examples of the task")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random rotations and of the chance baseline")
@@ -94,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_pair(args: argparse.Namespace) -> tuple[nn.Module, nn.Module, object, str]:
     """``(base, tuned, tokenizer, title)`` from the command line; an adapter is merged into a copy of the base."""
+    if args.base is None:
+        raise ValueError("give --base (the model the tuned one started from), or --run (a run folder names its base)")
     base_cfg = ModelConfig(name=args.base, seed=args.base_seed, gguf_file=args.gguf_file, gguf_package=args.gguf_package)
     base, tokenizer = load_model(base_cfg)
     if args.adapter:
@@ -103,13 +111,26 @@ def load_pair(args: argparse.Namespace) -> tuple[nn.Module, nn.Module, object, s
     return base, tuned, tokenizer, f"{Path(args.tuned).name} vs {args.base}"
 
 
+def load_run(folder: Path) -> tuple[nn.Module, nn.Module, object, str, TaskConfig]:
+    """``(base, tuned, tokenizer, title, task)`` of a run folder: its record's model and task, its adapter merged."""
+    missing = [name for name in ("adapter", "metrics.json") if not (folder / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a finished run folder with a saved adapter: it lacks {', '.join(missing)}")
+    record = RunRecord.read(folder / "metrics.json")
+    base, tokenizer = load_model(ModelConfig(**record.model_config))
+    wrapped = zoo.merge(zoo.load_adapter(copy.deepcopy(base), folder / "adapter"))
+    return base, wrapped.model, tokenizer, f"{wrapped.method} (merged) vs {record.model}", TaskConfig(**record.task_config)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        base, tuned, tokenizer, title = load_pair(args)
+        if args.run:
+            base, tuned, tokenizer, title, task = load_run(args.run)
+        else:
+            (base, tuned, tokenizer, title), task = load_pair(args), TaskConfig(name=args.task, n_eval=args.n_eval)
         with torch.no_grad():
-            result = run_analysis(base, tuned, args.out, title, args.experiments, tokenizer,
-                                  TaskConfig(name=args.task, n_eval=args.n_eval), args.batch_size, args.seed)
+            result = run_analysis(base, tuned, args.out, title, args.experiments, tokenizer, task, args.batch_size, args.seed)
     except (FileNotFoundError, ValueError, KeyError) as err:
         print(f"zoo-analyze: {err}", file=sys.stderr)
         return 1

@@ -1,0 +1,52 @@
+"""The runner's shape, checked on the source: small functions, and no branching on a method's or baseline's name."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import zoo
+from zoo.baselines import list_baselines
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 60
+
+
+def _sources(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _own_file(path: Path) -> set[str]:
+    """The name a method's or baseline's own file may compare against: its own."""
+    return {path.stem} if path.parent.name in ("methods", "baselines") else set()
+
+
+def test_no_function_in_zoo_is_longer_than_sixty_lines():
+    long = [f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for p in _sources("zoo") for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_LINES]
+    assert not long
+
+
+def _name_comparisons(source: str, names: set[str], own: set[str]) -> list[tuple[int, list[str]]]:
+    """``(line, names)`` of every comparison in ``source`` with one of ``names`` (other than ``own``), in any operand."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            named = {sub.value for side in (node.left, *node.comparators) for sub in ast.walk(side)
+                     if isinstance(sub, ast.Constant) and sub.value in names}
+            if named - own:
+                found.append((node.lineno, sorted(named)))
+    return found
+
+
+def test_nothing_compares_against_a_method_or_baseline_name_outside_its_own_file():
+    names = set(zoo.list_methods()) | set(list_baselines())
+    found = [f"{p.relative_to(ROOT)}:{line} compares with {named}"
+             for p in _sources("zoo", "benchmarks") for line, named in _name_comparisons(p.read_text(), names, _own_file(p))]
+    assert not found
+
+
+def test_the_name_check_finds_each_form_of_branch():
+    source = 'if m == "lora":\n    pass\nx = kind in ("ia3", "other")\ny = "zero_shot" != b\nz = m == "lorax"\n'
+    assert _name_comparisons(source, {"lora", "ia3", "zero_shot"}, set()) == [(1, ["lora"]), (3, ["ia3"]), (4, ["zero_shot"])]
+    assert _name_comparisons(source, {"lora"}, {"lora"}) == []
