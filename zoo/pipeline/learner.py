@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from zoo.baselines import get_baseline
 from zoo.inject import freeze
 from zoo.method import MethodConfig, TaskContext
 from zoo.pipeline.base import Base, Score
@@ -61,7 +62,7 @@ class Learner:
 
 def prepare_learner(plan: Plan, data: ClassificationData, base: Base, scores: dict[str, Score]) -> Learner:
     """Wrap the base model with the run's method, or freeze it for a baseline, in the run's formulation."""
-    own = next((scores[name] for name in scores if zoo.baselines.get_baseline(name).demonstrations == plan.shows_demonstrations), None)
+    own = next((scores[name] for name in scores if get_baseline(name).demonstrations == plan.shows_demonstrations), None)
     if plan.baseline is not None and plan.baseline.untrained:
         freeze(base.model)
         return Learner(base.model, own.formulation, own.batches, [], own, evaluated=own)
