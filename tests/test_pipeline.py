@@ -67,7 +67,8 @@ def test_bind_leaves_a_config_that_takes_nothing_from_the_task():
     (BaselineSpec("Few", "prompt"), "baseline name 'Few' is invalid"),
     (BaselineSpec("zero_shot", "prompt"), "baseline 'zero_shot' is already registered"),
     (BaselineSpec("probe2", "logits"), "formulation 'logits' is not one of prompt, head"),
-    (BaselineSpec("probe2", "head"), "a head formulation has an untrained \\(zero\\) head; set trains_head=True"),
+    (BaselineSpec("probe2", "head"), "trains_head must say whether formulation 'head' trains a head"),
+    (BaselineSpec("probe2", "prompt", trains_head=True), "trains_head must say whether formulation 'prompt' trains a head"),
     (BaselineSpec("probe2", "prompt", model_kinds=("seq2seq",)), "model_kinds \\('seq2seq',\\) must be a non-empty subset"),
 ])
 def test_a_bad_baseline_is_refused_at_registration(spec, message):

@@ -170,4 +170,4 @@ def test_every_tiny_family_loads_by_name(kind):
     assert model.get_input_embeddings().num_embeddings == len(tokenizer)
     if not is_causal(kind):
         with pytest.raises(ValueError, match=f"{kind} is an encoder: it is not pretrained here"):
-            load_model(ModelConfig(name=kind, pretrain_steps=10))
+            load_model(ModelConfig(name=kind, pretrain_steps=20))

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 from zoo.method import MODEL_KINDS
+from zoo.tasks.config import FORMULATIONS
+from zoo.tasks.formulation import trains_head
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _baselines: dict[str, BaselineSpec] = {}
@@ -60,10 +62,11 @@ def register_baseline(spec: BaselineSpec) -> BaselineSpec:
         raise ValueError(f"baseline name {spec.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
     if spec.name in _baselines:
         raise ValueError(f"baseline {spec.name!r} is already registered")
-    if spec.formulation not in ("prompt", "head"):
-        raise ValueError(f"baseline {spec.name!r}: formulation {spec.formulation!r} is not one of prompt, head")
-    if spec.formulation == "head" and not spec.trains_head:
-        raise ValueError(f"baseline {spec.name!r}: a head formulation has an untrained (zero) head; set trains_head=True")
+    if spec.formulation not in FORMULATIONS:
+        raise ValueError(f"baseline {spec.name!r}: formulation {spec.formulation!r} is not one of {', '.join(FORMULATIONS)}")
+    if trains_head(spec.formulation) != spec.trains_head:
+        raise ValueError(f"baseline {spec.name!r}: trains_head must say whether formulation {spec.formulation!r} trains a head "
+                         f"(an untrained head is zero and predicts nothing)")
     if not spec.model_kinds or set(spec.model_kinds) - set(MODEL_KINDS):
         raise ValueError(f"baseline {spec.name!r}: model_kinds {spec.model_kinds!r} must be a non-empty subset of {MODEL_KINDS}")
     _baselines[spec.name] = spec

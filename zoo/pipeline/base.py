@@ -56,22 +56,19 @@ def load_base(plan: Plan) -> Base:
 def score_untrained(plan: Plan, data: ClassificationData, base: Base) -> dict[str, Score]:
     """Every untrained baseline the run can score on its base model (predictions cached across runs), by name.
 
-    A causal LM only, and only where the label words are single tokens: a head run whose label
-    words are not skips them with a warning; a prompt run cannot do without them (the error says why).
+    Those the model cannot run (an encoder has no next-token scores), that need demonstrations the
+    task has none of, or whose label words are not single tokens of this tokenizer are skipped; the
+    last with a warning, and a run that scores the label words itself then stops on the same error.
     """
-    if base.kind != "causal_lm":
-        return {}
     scores = {}
     for spec in untrained_baselines():
-        if spec.demonstrations and not plan.task.demonstrations:
+        if base.kind not in spec.model_kinds or (spec.demonstrations and not plan.task.demonstrations):
             continue
         try:
-            form = formulation_for(plan.task, base.tokenizer, base.kind, name="prompt", train=data.train,
+            form = formulation_for(plan.task, base.tokenizer, base.kind, name=spec.formulation, train=data.train,
                                    with_demonstrations=spec.demonstrations)
         except ValueError as err:
-            if plan.formulation == "prompt":
-                raise
-            log.warning("no %s baseline for this head run: %s", spec.name, err)
+            log.warning("no %s baseline for this run: %s", spec.name, err)
             continue
         scores[spec.name] = _score(plan, data, base, form)
         log.info("%s accuracy %.3f", spec.name, scores[spec.name].metrics["accuracy"])

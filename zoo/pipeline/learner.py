@@ -63,20 +63,16 @@ class Learner:
 def prepare_learner(plan: Plan, data: ClassificationData, base: Base, scores: dict[str, Score]) -> Learner:
     """Wrap the base model with the run's method, or freeze it for a baseline, in the run's formulation."""
     own = next((scores[name] for name in scores if get_baseline(name).demonstrations == plan.shows_demonstrations), None)
-    if plan.baseline is not None and plan.baseline.untrained:
-        freeze(base.model)
-        return Learner(base.model, own.formulation, own.batches, [], own, evaluated=own)
-    if plan.formulation == "prompt":
-        form, eval_batches = own.formulation, own.batches
-    else:
-        form = formulation_for(plan.task, base.tokenizer, base.kind, name="head", model=base.model)
-        eval_batches = form.batches(data.eval, plan.trainer.batch_size, base.tokenizer.pad_token_id, seed=None)
     if plan.baseline is not None:
         freeze(base.model)  # nothing of the base model trains in a baseline
+        if plan.baseline.untrained:
+            return Learner(base.model, own.formulation, own.batches, [], own, evaluated=own)
+    form = formulation_for(plan.task, base.tokenizer, base.kind, name=plan.formulation, train=data.train, model=base.model)
+    eval_batches = form.batches(data.eval, plan.trainer.batch_size, base.tokenizer.pad_token_id, seed=None)
+    if plan.baseline is not None:
         model, groups, bound = base.model, [], None
     else:
-        context = TaskContext(list(plan.task.label_words), form.label_token_ids, base.tokenizer)
-        bound = plan.method.bind(context)
+        bound = plan.method.bind(TaskContext(list(plan.task.label_words), form.label_token_ids, base.tokenizer))
         model = zoo.wrap(base.model, bound).to(base.accelerator.device)
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": plan.rates.method}]
     if form.head is not None:

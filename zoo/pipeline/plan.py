@@ -11,6 +11,7 @@ from zoo.learning_rate import LearningRates, resolve
 from zoo.method import MethodConfig, MethodSpec
 from zoo.models.load import ModelConfig
 from zoo.tasks.config import TaskConfig
+from zoo.tasks.formulation import trains_head
 from zoo.train import TrainerConfig
 
 
@@ -56,6 +57,5 @@ def plan_run(cfg: DictConfig) -> Plan:
     method = None if baseline else OmegaConf.to_object(cfg.method)
     spec = None if baseline else zoo.registry.spec_for_config(method)
     formulation = baseline.formulation if baseline else task.formulation
-    head = formulation == "head"
-    rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, head, task.head_learning_rate)
+    rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate)
     return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache)

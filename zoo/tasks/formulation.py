@@ -43,9 +43,9 @@ def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None 
 
     Args:
         name: ``prompt`` or ``head``; None: the task's own ``formulation``.
-        train: the training examples the task's demonstrations are drawn from (prompt only).
+        train: the training examples the task's demonstrations are drawn from (prompt only; a head ignores them).
         with_demonstrations: False scores the bare template, as the zero-shot baseline does.
-        model: the model a head sits on (head only: its hidden size and device).
+        model: the model a head sits on (head only: its hidden size and device; a prompt ignores it).
     """
     name = name or task.formulation
     check_formulation(name, kind, None)
@@ -76,6 +76,11 @@ def head_formulation(model: nn.Module, tokenizer, num_classes: int, max_length: 
         lambda text: encode_text(tokenizer, text, max_length, encoder), head,
         "right" if encoder else "left", head,  # an encoder reads its first token: right padding keeps positions from 0
     )
+
+
+def trains_head(name: str) -> bool:
+    """Whether formulation ``name`` adds a classification head that trains (beside the method, or alone in a linear probe)."""
+    return name == "head"
 
 
 def check_formulation(formulation: str, kind: str, spec: MethodSpec | None) -> None:
