@@ -49,7 +49,7 @@ def test_the_documented_plugin_passes_the_contract_tests_from_its_own_folder(tmp
     assert {"pyproject.toml", "zoo_scale.py"} <= set(plugin_files(text))
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
-         "--quiet", "--target", str(site), str(project)],
+         "--disable-pip-version-check", "--quiet", "--target", str(site), str(project)],
         capture_output=True, text=True, timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
