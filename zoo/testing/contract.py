@@ -11,6 +11,7 @@ import json
 
 import pytest
 import torch
+from pytest_zoo import selection
 
 import zoo
 from zoo.inject import adapter_parameters
@@ -24,8 +25,6 @@ pytestmark = NO_PAST_KEY_VALUES
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from pytest_zoo import selection
-
     parametrise(metafunc, *selection(metafunc.config))
 
 
