@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import test_contract  # noqa: E402  (needs tests/ on the path, as pytest puts it)
-from contract_helpers import _built  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.atomic import write_text  # noqa: E402
 from zoo.models.arch import model_kind, roles_of  # noqa: E402
 from zoo.models.tiny import TINY_FAMILIES  # noqa: E402
+from zoo.testing.models import built  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- family-table -->", "<!-- /family-table -->"
@@ -68,7 +68,7 @@ def _footnotes() -> list[str]:
     """Why pairs are refused or fail: one line per distinct reason, with the pairs it covers."""
     reasons: dict[str, list[str]] = defaultdict(list)
     for method, kind in test_contract.REFUSED:
-        spec, model = zoo.get_method(method), _built(kind, 0)
+        spec, model = zoo.get_method(method), built(kind)
         if model_kind(model) not in spec.model_kinds:
             why = f"`{method}` declares `model_kinds={spec.model_kinds}`"
         else:
@@ -85,7 +85,7 @@ def table(cells: dict[tuple[str, str], str]) -> str:
     lines = [BEGIN, "", "| family | model class | " + " | ".join(f"`{m}`" for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
     for kind in TINY_FAMILIES:
-        model = _built(kind, 0)
+        model = built(kind)
         row = [cells.get((m, kind), "?") for m in methods]
         lines.append(f"| {kind} (`{model.config.model_type}`) | {type(model).__name__} | " + " | ".join(row) + " |")
     legend = (f"{PASS}: every contract check passes (identity at init where claimed, only the method's parameters "

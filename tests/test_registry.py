@@ -136,7 +136,9 @@ def test_entry_point_plugins_load_and_a_broken_one_is_reported(tmp_path, monkeyp
 
     assert "toy_scale" in names and "lora" in names
     assert zoo.get_method("toy_scale").source == "zoo-toy-plugin"
-    assert registry.load_plugins() == {"zoo-broken-plugin": "ImportError: needs libfoo"}
+    errors = registry.load_plugins()  # plugins installed in the environment load too: only this test's two are asserted
+    assert errors["zoo-broken-plugin"] == "ImportError: needs libfoo"
+    assert "zoo-toy-plugin" not in errors
     assert "zoo-broken-plugin" in caplog.text
     assert zoo.get_method("toy_scale").config(factor=2.0).factor == 2.0
 
