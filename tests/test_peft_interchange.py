@@ -28,6 +28,9 @@ EXPORTS = [  # (method, family, overrides, zoo method after the round trip)
     ("ia3", "tiny-llama", {}, "ia3"),
     ("ia3", "tiny-gpt2", {}, "ia3"),  # fused c_attn: zoo's fixed query ones go into peft's one vector
     ("ia3", "tiny-qwen2", {}, "ia3"),
+    ("ia3", "tiny-gpt-neox", {}, "ia3"),  # fused query_key_value laid out head by head: the ones go where the queries are
+    ("ia3", "tiny-phi3", {}, "ia3"),  # fused qkv_proj with grouped-query widths
+    ("lora", "tiny-gemma3", {"r": 2}, "lora"),
     ("prompt_tuning", "tiny-llama", {"num_virtual_tokens": P}, "prompt_tuning"),
     ("prompt_tuning", "tiny-bert", {"num_virtual_tokens": P}, "prompt_tuning"),
     ("p_tuning", "tiny-llama", {"num_virtual_tokens": P}, "prompt_tuning"),  # peft keeps the encoder's output only

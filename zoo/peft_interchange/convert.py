@@ -74,10 +74,10 @@ def import_peft(base_model: nn.Module, path: str | Path) -> ZooModel:
     task = adapter.config.get("task_type")
     if task is not None and task not in TASK_TYPES.values():
         raise ValueError(f"{str(folder)!r} is a peft adapter for task_type {task!r}; zoo imports {sorted(TASK_TYPES.values())}")
-    record = export_record(folder)
-    if record is not None and record.get("base_fingerprint") not in (None, fingerprint(base_model)):
+    record = export_record(folder)  # a zoo export knows its base model; peft's own folders do not
+    if record is not None and record.get("base_fingerprint") not in (None, found := fingerprint(base_model)):
         raise ValueError(f"{str(folder)!r} was exported by zoo from another base model (fingerprint {record['base_fingerprint']}, "
-                         f"this model's is {fingerprint(base_model)}); load it onto the model it was trained on")
+                         f"this model's is {found}); load it onto the model it was trained on")
     plan = IMPORTS[peft_type](base_model, adapter, folder)
     model = wrap(base_model, plan.method_config)
     weights = plan.weights(model)
