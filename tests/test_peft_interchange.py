@@ -28,6 +28,7 @@ EXPORTS = [  # (method, family, overrides, zoo method after the round trip)
     ("ia3", "tiny-llama", {}, "ia3"),
     ("ia3", "tiny-gpt2", {}, "ia3"),  # fused c_attn: zoo's fixed query ones go into peft's one vector
     ("ia3", "tiny-qwen2", {}, "ia3"),
+    ("ia3", "tiny-bert", {}, "ia3"),
     ("ia3", "tiny-gpt-neox", {}, "ia3"),  # fused query_key_value laid out head by head: the ones go where the queries are
     ("ia3", "tiny-phi3", {}, "ia3"),  # fused qkv_proj with grouped-query widths
     ("lora", "tiny-gemma3", {"r": 2}, "lora"),
@@ -87,6 +88,9 @@ PEFT_ADAPTERS = [  # (id, family, peft config, zoo method it imports as)
     ("ia3", "tiny-llama", lambda: peft.IA3Config(task_type="CAUSAL_LM"), "ia3"),
     ("ia3-query", "tiny-qwen2", lambda: peft.IA3Config(task_type="CAUSAL_LM"), "ia3"),  # peft's table: q, v, down
     ("prompt_tuning", "tiny-llama", lambda: peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P), "prompt_tuning"),
+    ("prompt_tuning-encoder", "tiny-bert", lambda: peft.PromptTuningConfig(task_type="FEATURE_EXTRACTION", num_virtual_tokens=P),
+     "prompt_tuning"),
+    ("ia3-encoder", "tiny-bert", lambda: peft.IA3Config(task_type="FEATURE_EXTRACTION"), "ia3"),
     ("p_tuning-lstm", "tiny-llama", lambda: peft.PromptEncoderConfig(
         task_type="CAUSAL_LM", num_virtual_tokens=P, encoder_reparameterization_type="LSTM", encoder_hidden_size=16),
      "prompt_tuning"),
@@ -163,6 +167,22 @@ def test_peft_options_zoo_lacks_are_refused(config, match, tmp_path):
     peft.get_peft_model(make_model("tiny-llama"), config()).save_pretrained(tmp_path / "peft")
     with pytest.raises(NotConvertible, match=match):
         zoo.load_adapter(make_model("tiny-llama"), tmp_path / "peft")
+
+
+def test_peft_ia3_scaling_a_feedforward_output_is_refused(tmp_path):
+    """With no feedforward_modules zoo scales a feed-forward output projection's input; peft then scales its output."""
+    config = peft.IA3Config(target_modules=["k_proj", "down_proj"], feedforward_modules=[])
+    peft.get_peft_model(make_model("tiny-llama"), config).save_pretrained(tmp_path / "peft")
+    with pytest.raises(NotConvertible, match=r"peft scales the output of 'model\.layers\.0\.mlp\.down_proj' and names no "
+                                             "feedforward_modules"):
+        zoo.load_adapter(make_model("tiny-llama"), tmp_path / "peft")
+
+
+def test_encoder_prefix_is_not_imported(tmp_path):
+    config = peft.PrefixTuningConfig(task_type="FEATURE_EXTRACTION", num_virtual_tokens=P)
+    peft.get_peft_model(make_model("tiny-bert"), config).save_pretrained(tmp_path / "peft")
+    with pytest.raises(NotConvertible, match="prefix tuning on an encoder does not convert: peft shifts"):
+        zoo.load_adapter(make_model("tiny-bert"), tmp_path / "peft")
 
 
 def test_peft_types_zoo_lacks_are_refused(tmp_path):

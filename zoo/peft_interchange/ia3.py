@@ -49,10 +49,10 @@ def import_ia3(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPla
         for name, module in model.model.named_modules():
             if not isinstance(module, IA3Linear):
                 continue
-            if module.on_input != (name in feedforward):
-                sides = ("input", "output") if module.on_input else ("output", "input")
-                raise NotConvertible(f"{source}: peft scales the {sides[1]} of {name!r}, zoo's IA3 would scale its {sides[0]}; "
-                                     "name the module in peft's feedforward_modules exactly when its input is scaled")
+            if module.on_input != (name in feedforward):  # only where peft names no feedforward module: zoo's default then
+                raise NotConvertible(f"{source}: peft scales the output of {name!r} and names no feedforward_modules; zoo's IA3 "
+                                     "then scales the input of every feed-forward output projection (its default), so an "
+                                     "adapter scaling one's output does not convert")
             try:
                 pieces = module.split_scale(vectors[name].flatten().to(module.base.weight.dtype))
             except ValueError as err:
