@@ -54,7 +54,8 @@ def import_ia3(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPla
                                      "then scales the input of every feed-forward output projection (its default), so an "
                                      "adapter scaling one's output does not convert")
             try:
-                pieces = module.split_scale(vectors[name].flatten().to(module.base.weight.dtype))
+                weight = module.base.weight
+                pieces = module.split_scale(vectors[name].flatten().to(device=weight.device, dtype=weight.dtype))
             except ValueError as err:
                 raise NotConvertible(f"{source}: {name}: {err}; an IA3 adapter trained on this fused projection by peft "
                                      "cannot be imported") from err

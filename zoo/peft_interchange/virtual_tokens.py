@@ -35,20 +35,21 @@ def _virtual_tokens(model: ZooModel) -> torch.Tensor:
         prompt.train(was_training)
 
 
-def _shared(model: ZooModel, tokens: torch.Tensor) -> dict:
+def _shared(tokens: torch.Tensor) -> dict:
+    """The config entries peft's prompt-learning methods share, for virtual tokens ``tokens`` (P, d)."""
     return {"num_virtual_tokens": tokens.shape[0], "token_dim": tokens.shape[1], "num_transformer_submodules": 1}
 
 
 def export_prompt_tuning(model: ZooModel) -> PeftAdapter:
     tokens = _virtual_tokens(model)
     # peft's RANDOM init needs no tokenizer at load time; the embeddings loaded over it are what count
-    return PeftAdapter({**_shared(model, tokens), "prompt_tuning_init": "RANDOM"}, {PROMPT: tokens})
+    return PeftAdapter({**_shared(tokens), "prompt_tuning_init": "RANDOM"}, {PROMPT: tokens})
 
 
 def export_p_tuning(model: ZooModel) -> PeftAdapter:
     cfg: PTuningConfig = model.method_config
     tokens = _virtual_tokens(model)
-    config = {**_shared(model, tokens), "encoder_reparameterization_type": cfg.encoder_type.upper(),
+    config = {**_shared(tokens), "encoder_reparameterization_type": cfg.encoder_type.upper(),
               "encoder_hidden_size": cfg.encoder_hidden_size or tokens.shape[1], "encoder_num_layers": cfg.encoder_num_layers,
               "encoder_dropout": cfg.encoder_dropout}
     return PeftAdapter(config, {PROMPT: tokens})
