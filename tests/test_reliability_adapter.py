@@ -72,11 +72,11 @@ def test_save_refuses_a_project_folder_and_leaves_it_untouched(tmp_path):
 
 
 def test_save_refuses_an_adapter_folder_zoo_did_not_write(tmp_path):
-    """A peft adapter uses zoo's two file names; it is still not zoo's to replace."""
+    """A peft adapter uses zoo's two file names; it is still not zoo's to replace (even one zoo exported for peft)."""
     model = zoo.wrap(make_model("tiny-llama"), "lora")
     peft_folder = export_peft(model, tmp_path / "peft-adapter")
     before = _tree(peft_folder)
-    with pytest.raises(FileExistsError, match=r"zoo did not write: \['adapter_config.json', 'adapter_model.safetensors'\]"):
+    with pytest.raises(FileExistsError, match=r"zoo did not write: \['zoo_export.json'\]"):
         zoo.save_adapter(model, peft_folder)
     assert _tree(peft_folder) == before
 

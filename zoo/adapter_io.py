@@ -20,6 +20,7 @@ from torch import nn
 from zoo.adapter_checks import check_shapes, file_shapes, implied_shapes, method_config
 from zoo.atomic import write_json, writing_dir
 from zoo.fingerprint import fingerprint, weights_fingerprint
+from zoo.peft_interchange import import_peft, read_peft_config
 from zoo.registry import get_method
 from zoo.version import __version__
 from zoo.wrapped import ZooModel, wrap
@@ -116,6 +117,10 @@ def read_adapter_config(path: str | Path) -> dict:
         raise ValueError(f"{folder / CONFIG} is corrupt (not valid JSON: {err})") from err
     if not isinstance(meta, dict):
         raise ValueError(f"{folder / CONFIG} is corrupt: it holds a JSON {type(meta).__name__}, not an object")
+    if "format" not in meta and "method" not in meta:
+        raise ValueError(f"{str(folder)!r} is not an adapter folder zoo or peft wrote: its {CONFIG} names neither a zoo "
+                         "'format' and 'method' nor a peft 'peft_type'; expected a folder from zoo.save_adapter, zoo.export_peft "
+                         "or peft's save_pretrained")
     version = meta.get("format")
     if not isinstance(version, int) or version not in _ENTRIES:
         raise ValueError(f"{folder / CONFIG} has format {version!r} (written by zoo {meta.get('zoo_version')!r}); "
@@ -136,6 +141,8 @@ def read_adapter_config(path: str | Path) -> dict:
 def load_adapter(base_model: nn.Module, path: str | Path) -> ZooModel:
     """Wrap ``base_model`` with the adapter saved in ``path`` and load its weights.
 
+    ``path`` is a folder :func:`save_adapter` wrote, or a peft adapter folder (its config names a
+    ``peft_type``), which is converted to the zoo method that reproduces it (:func:`zoo.peft_interchange.import_peft`).
     Returns the model in eval mode, ready for inference (``.train()`` to train it further).
 
     Raises:
@@ -145,6 +152,8 @@ def load_adapter(base_model: nn.Module, path: str | Path) -> ZooModel:
         KeyError: the adapter's method is not registered here.
     """
     folder = Path(path)
+    if read_peft_config(folder) is not None:
+        return import_peft(base_model, folder)
     meta = read_adapter_config(folder)
     spec = get_method(meta["method"])
     cfg = method_config(spec, meta["config"], folder / CONFIG)

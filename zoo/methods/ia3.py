@@ -94,6 +94,21 @@ class IA3Linear(nn.Module):
         scale = torch.cat([getattr(self, name) for name in self._parts])  # (d_in,) or (d_out,)
         return scale if self.order is None else scale[self.order]
 
+    def split_scale(self, scale: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The trained pieces whose :meth:`scale` is ``scale`` (a whole vector, as peft stores one).
+
+        Raises:
+            ValueError: ``scale`` is not 1 where this module fixes it at one (the queries of a fused projection).
+        """
+        joined = scale if self.order is None else scale[self.order.argsort()]
+        widths = [getattr(self, name).numel() for name in self._parts]
+        pieces = dict(zip(self._parts, joined.split(widths)))
+        for name in self._parts:
+            if name not in self._parameters and not bool((pieces.pop(name) == 1).all()):
+                raise ValueError("the scaling vector is not 1 on the query features of this fused q/k/v projection, "
+                                 "which zoo's IA3 fixes at one (it has no l_q)")
+        return pieces
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merged:
             return self.base(x)

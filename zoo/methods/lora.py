@@ -14,14 +14,12 @@ default (pretrained) tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RE
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
@@ -99,33 +97,10 @@ def wrap_lora(model: nn.Module, cfg: LoRAConfig) -> nn.Module:
 
 
 def export_peft(model: nn.Module, path: str | Path) -> Path:
-    """Write a zoo LoRA adapter in peft's format, for ``peft.PeftModel.from_pretrained``."""
+    """Write a zoo LoRA adapter in peft's format, for ``peft.PeftModel.from_pretrained`` (see :func:`zoo.export_peft`)."""
+    from zoo.peft_interchange import export_peft as export
     from zoo.wrapped import ZooModel
 
     if not isinstance(model, ZooModel) or model.method != "lora":
         raise TypeError(f"export_peft needs a model wrapped with zoo's 'lora', got {getattr(model, 'method', type(model).__name__)!r}")
-    if model.merged:
-        raise ValueError("unmerge the model before exporting: peft expects unmerged base weights")
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors, targets, fan_in_fan_out = {}, set(), False
-    for name, module in model.model.named_modules():
-        if isinstance(module, LoRALinear):
-            targets.add(name)
-            fan_in_fan_out |= isinstance(module.base, Conv1D)
-            tensors[f"base_model.model.{name}.lora_A.weight"] = module.lora_A.detach().cpu().contiguous()
-            tensors[f"base_model.model.{name}.lora_B.weight"] = module.lora_B.detach().cpu().contiguous()
-    cfg: LoRAConfig = model.method_config
-    save_file(tensors, str(folder / "adapter_model.safetensors"))
-    (folder / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA",
-        "task_type": "CAUSAL_LM" if model.model_kind == "causal_lm" else "FEATURE_EXTRACTION",
-        "r": cfg.r,
-        "lora_alpha": cfg.alpha,
-        "lora_dropout": cfg.dropout,
-        "target_modules": sorted(targets),
-        "fan_in_fan_out": fan_in_fan_out,
-        "bias": "none",
-        "base_model_name_or_path": getattr(model.config, "_name_or_path", None),
-    }, indent=2))
-    return folder
+    return export(model, path)

@@ -1,0 +1,119 @@
+"""``zoo-export``: a tiny run of every mergeable method, merged into a plain transformers folder that
+``AutoModelForCausalLM`` loads to the wrapped model's logits; ``--peft`` for the exportable methods;
+refusals of non-mergeable methods and of folders zoo did not create."""
+from __future__ import annotations
+
+import json
+
+import peft
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from peft_oracle import quiet_peft
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import zoo
+from zoo.config import store_configs
+from zoo.export_cli import main
+from zoo.export_dir import MARKER
+from zoo.merged_export import read_run
+from zoo.models.load import ModelConfig, load_model
+from zoo.run import run
+
+MERGEABLE = [m for m in zoo.list_methods() if zoo.get_method(m).mergeable]
+ATOL = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))  # the run's prediction cache, never ~/.cache
+
+
+def _run(method: str, out):
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        cfg = compose("config", overrides=["trainer.progress=false", "model.name=tiny-llama", "trainer.max_steps=3",
+                                           f"method={method}"])
+    run(cfg, out)
+    return out
+
+
+def _ids(tokenizer) -> dict[str, torch.Tensor]:
+    return tokenizer(["the movie was good .", "bad"], return_tensors="pt", padding=True)
+
+
+def _wrapped(run_dir):
+    """The run's model as zoo serves it: the base with the saved adapter, not merged."""
+    record = read_run(run_dir)
+    base, tokenizer = load_model(ModelConfig(**record.model_config))
+    return zoo.load_adapter(base, run_dir / "adapter"), tokenizer
+
+
+@pytest.mark.parametrize("method", MERGEABLE)
+def test_merged_export_loads_in_transformers_to_the_wrapped_logits(method, tmp_path, capsys):
+    run_dir = _run(method, tmp_path / "run")
+    assert main([str(run_dir), "--merged", str(tmp_path / "merged")]) == 0
+    assert f"wrote the merged model to {tmp_path / 'merged'}" in capsys.readouterr().out
+
+    wrapped, tokenizer = _wrapped(run_dir)
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    exported_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    batch = _ids(tokenizer)
+    assert torch.equal(exported_tokenizer(["the movie was good .", "bad"], return_tensors="pt", padding=True).input_ids,
+                       batch.input_ids)
+    base, _ = load_model(ModelConfig(**read_run(run_dir).model_config))
+    with torch.no_grad():
+        expected = wrapped(**batch).logits
+        got = plain(**batch).logits
+        assert (expected - base(**batch).logits).abs().max() > 1e-4, "three steps must have changed the model"
+    torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
+    assert type(plain) is type(base) and set(plain.state_dict()) == set(base.state_dict())
+    assert json.loads((tmp_path / "merged" / MARKER).read_text())["method"] == method
+
+
+@pytest.fixture(scope="module")
+def prompt_run(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+        return _run("prompt_tuning", tmp_path_factory.mktemp("prompt_run"))
+
+
+def test_non_mergeable_method_is_named_with_the_mergeable_ones(prompt_run, tmp_path, capsys):
+    assert main([str(prompt_run), "--merged", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "method 'prompt_tuning'" in err and "cannot be merged" in err and f"mergeable methods: {MERGEABLE}" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_peft_export_of_a_run_loads_in_peft(prompt_run, tmp_path):
+    assert main([str(prompt_run), "--peft", str(tmp_path / "peft")]) == 0
+    wrapped, tokenizer = _wrapped(prompt_run)
+    theirs = peft.PeftModel.from_pretrained(load_model(ModelConfig(**read_run(prompt_run).model_config))[0],
+                                            tmp_path / "peft").eval()
+    batch = _ids(tokenizer)
+    with torch.no_grad(), quiet_peft():
+        expected, got = wrapped(**batch).logits, theirs(**batch).logits
+    torch.testing.assert_close(got[:, -expected.shape[1]:], expected, atol=ATOL, rtol=0)
+
+
+def test_never_replaces_a_folder_zoo_did_not_create(tmp_path, capsys):
+    run_dir = _run("lora", tmp_path / "run")
+    mine = tmp_path / "my-model"
+    mine.mkdir()
+    (mine / "config.json").write_text("{}")
+    assert main([str(run_dir), "--merged", str(mine)]) == 1
+    assert f"cannot write a merged model to '{mine}'" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["config.json"] and (mine / "config.json").read_text() == "{}"
+    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 0
+    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 0  # its own export: replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my-model", "out", "run"]  # no staging folder left behind
+
+
+def test_a_folder_that_is_not_a_run_is_named(tmp_path, capsys):
+    assert main([str(tmp_path), "--merged", str(tmp_path / "out")]) == 1
+    assert f"{str(tmp_path)!r} is not a finished zoo run: it has no metrics.json" in capsys.readouterr().err
+
+
+def test_an_output_option_is_required(tmp_path):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path)])
