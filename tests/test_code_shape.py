@@ -50,3 +50,13 @@ def test_the_name_check_finds_each_form_of_branch():
     source = 'if m == "lora":\n    pass\nx = kind in ("ia3", "other")\ny = "zero_shot" != b\nz = m == "lorax"\n'
     assert _name_comparisons(source, {"lora", "ia3", "zero_shot"}, set()) == [(1, ["lora"]), (3, ["ia3"]), (4, ["zero_shot"])]
     assert _name_comparisons(source, {"lora"}, {"lora"}) == []
+
+
+def test_every_package_under_zoo_is_listed_for_setuptools():
+    """pyproject lists packages by hand: one left out installs without it (an editable install hides that)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "zoo").rglob("__init__.py")}
+    found = {"pytest_zoo" if name == "zoo.testing.pytest_zoo" else name for name in found}  # shipped top level (package-dir)
+    assert found - listed == set()

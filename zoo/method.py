@@ -94,6 +94,9 @@ class MethodSpec:
     positional_schemes: tuple[str, ...] = POSITIONAL_SCHEMES
     """Positional schemes the method can work with; a method that reproduces part of the model's
     attention (LLaMA-Adapter) declares those it can reproduce."""
+    uses_cache: bool = False
+    """The method enters through the model's key/value cache (prefix tuning): a model whose ``forward`` takes no
+    cache (DeBERTa-v2, ModernBERT) is refused, saying so."""
     needs_label_words: bool = False
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""

@@ -19,6 +19,8 @@ and the real tokens of a causal LM take positions ``P, P+1, ...`` (transformers 
 positions after the cache; peft does the same), so ``forward`` and ``generate`` agree. An
 encoder keeps positions ``0 .. T-1``, which its absolute position embeddings were trained on
 (peft shifts them by ``P``). Given ``position_ids`` of a causal LM are shifted by ``P``, as peft does.
+A model whose ``forward`` takes no cache at all (DeBERTa-v2, ModernBERT) has nowhere to put the
+prefix: the spec declares ``uses_cache``, and wrapping such a model is refused, saying so.
 ``generate`` seeds the cache once; the returned ids never hold virtual positions. Not
 identity at init, not mergeable. Defaults: 10 virtual tokens and MLP width 512 (the paper's
 code); lr 3e-3, the best of a sweep over 1e-3..5e-2 on the built-in synthetic task with a random
@@ -215,6 +217,6 @@ def fold_prefix(model: nn.Module) -> nn.Module:
     return model
 
 
-@register("prefix_tuning", config=PrefixTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-3)
+@register("prefix_tuning", config=PrefixTuningConfig, identity_at_init=False, mergeable=False, uses_cache=True, learning_rate=3e-3)
 def wrap_prefix_tuning(model: nn.Module, cfg: PrefixTuningConfig) -> nn.Module:
     return PrefixTuningModel(model, cfg)

@@ -14,6 +14,7 @@ Paths of per-block roles are relative to a block; ``blocks``, ``embedding``, ``l
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from zoo.inject import LINEAR_TYPES
 from zoo.method import POSITIONAL_SCHEMES, MethodSpec
+from zoo.models.cache_kwarg import CACHE_KWARG
 from zoo.models.discover import discover, find_blocks
 
 ROLES_ATTR = "zoo_roles"
@@ -194,10 +196,13 @@ def query_value_targets(model: nn.Module) -> list[str]:
 
 
 def refusal(spec: MethodSpec, model: nn.Module) -> str | None:
-    """Why the capability flags of ``spec`` exclude ``model`` (its kind, its positional scheme); None where they do not."""
+    """Why the capability flags of ``spec`` exclude ``model`` (its kind, a cache it cannot take, its positional scheme); None where they do not."""
     kind = model_kind(model)
     if kind not in spec.model_kinds:
         return f"method {spec.name!r} supports {list(spec.model_kinds)} models, not a {kind} ({type(model).__name__})"
+    if spec.uses_cache and CACHE_KWARG not in inspect.signature(model.forward).parameters:
+        return (f"method {spec.name!r} supports models whose forward takes a key/value cache (it enters through it), "
+                f"and {type(model).__name__}'s takes none (no {CACHE_KWARG!r} argument)")
     if set(spec.positional_schemes) == set(POSITIONAL_SCHEMES):
         return None  # every scheme: no need to look at the model
     scheme = roles_of(model).positional
@@ -211,7 +216,7 @@ def check_supported(spec: MethodSpec, model: nn.Module) -> None:
     """Raise the :func:`refusal` of ``spec`` for ``model``, if any.
 
     Raises:
-        ValueError: the method declares it does not support this kind of model or positional scheme.
+        ValueError: the method declares it does not support this kind of model, its lack of a cache, or its positional scheme.
     """
     if (reason := refusal(spec, model)) is not None:
         raise ValueError(reason)

@@ -24,11 +24,7 @@ _EMPTY = {
     "generating": "no selected family is a decoder that a selected method supports",
 }
 
-KNOWN_GAPS: dict[Pair, str] = {
-    (method, kind): "prefix tuning enters through the key/value cache, which this encoder's attention does not take "
-                    "(zoo/methods/prefix_tuning.py declares no such limit yet)"
-    for method, kind in [("prefix_tuning", "tiny-deberta-v2"), ("prefix_tuning", "tiny-modernbert")]
-}
+KNOWN_GAPS: dict[Pair, str] = {}
 """Pairs of zoo's own methods that fail for a reason outside the method contract: where a check runs the model
 forward they are strict expected failures, so a fix turns them into failures to remove here."""
 
