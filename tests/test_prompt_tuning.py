@@ -230,7 +230,8 @@ def test_training_moves_the_answer():
     [
         (dict(num_virtual_tokens=0), "num_virtual_tokens must be a positive integer, got 0"),
         (dict(init="sample"), "init must be one of .*'vocab'.*got 'sample'"),
-        (dict(init="text"), "init='text' needs init_token_ids"),
+        (dict(init="vocab", init_text="bad good"), r"init_text='bad good' are only used with init='text'"),
+        (dict(init="text", init_text=" "), r"init_text=' ' has no words"),
         (dict(init_token_ids=[5]), r"only used with init='text', not init='vocab'"),
         (dict(init="text", init_token_ids=[5, -1]), "non-negative integers"),
     ],
