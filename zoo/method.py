@@ -72,6 +72,9 @@ class MethodSpec:
     """Positional schemes the method can work with; a method that reproduces part of the model's
     attention (LLaMA-Adapter) declares those it can reproduce."""
     needs_label_words: bool = False
+    refuses: Callable[[nn.Module], str | None] | None = None
+    """For a limit the flags above cannot say (a layer type the method has no form for): ``refuses(model)``
+    is why the method cannot wrap ``model`` (the message should read "method ... supports ..."), None where it can."""
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""
     source: str = "zoo"
