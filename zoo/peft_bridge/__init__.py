@@ -68,7 +68,7 @@ def _conv1d_refusal(name: str):
         if not fused:
             return None
         return (f"method {name!r} supports nn.Linear projections only, not the GPT-2-style Conv1D maps ({', '.join(fused)}) "
-                f"of {type(model).__name__}: peft's layer for it takes nn.Linear")
+                f"of {type(model).__name__}: peft's implementation of it does not handle Conv1D")
     return refuses
 
 

@@ -10,8 +10,9 @@ every registered method by tests/test_contract.py): ``identity_at_init`` is Fals
 initialises the update at random by default (FourierFT's spectrum, UniLoRA's and VB-LoRA's
 vector banks); ``mergeable`` is False where peft's layer cannot fold itself into the base
 weight (Lily, OSF; BEFT's bias merge needs a bias the projections of most models lack);
-``conv1d`` is False where peft's layer takes ``nn.Linear`` only, so a model whose projections
-are GPT-2 ``Conv1D`` maps is refused with that reason.
+``conv1d`` is False where peft's layer takes ``nn.Linear`` only (or, for OLoRA, where its
+initialisation does not handle a transposed weight), so a model whose projections are GPT-2
+``Conv1D`` maps is refused with that reason.
 
 ``defaults`` change a peft default that cannot fit a small projection (VB-LoRA's 256-long
 vectors do not divide a 16-wide map) or that is not reproducible (SHiRA's random mask without a
@@ -51,7 +52,7 @@ BRIDGED: tuple[Tuner, ...] = (
     Tuner("peft_pissa", "LORA", "PiSSA (Meng et al. 2024): LoRA initialised on the principal singular vectors; W keeps the rest.",
           preset={"init_lora_weights": "pissa"}, conv1d=True),
     Tuner("peft_olora", "LORA", "OLoRA (Büyükakyüz 2024): LoRA initialised from a QR decomposition of W.",
-          preset={"init_lora_weights": "olora"}, conv1d=True),
+          preset={"init_lora_weights": "olora"}),  # its QR initialisation does not transpose Conv1D's weight
     Tuner("peft_loha", "LOHA", "LoHa (Hyeon-Woo et al. 2022): a Hadamard product of two low-rank updates."),
     Tuner("peft_lokr", "LOKR", "LoKr (Yeh et al. 2024): a Kronecker product update."),
     Tuner("peft_oft", "OFT", "OFT (Qiu et al. 2023): a block-diagonal orthogonal rotation of W's input."),
