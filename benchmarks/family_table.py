@@ -30,10 +30,10 @@ import test_contract  # noqa: E402  (needs tests/ on the path, as pytest puts it
 from contract_helpers import _built  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo.peft_bridge import bridged_methods  # noqa: E402
 from zoo.atomic import write_text  # noqa: E402
 from zoo.models.arch import model_kind, roles_of  # noqa: E402
 from zoo.models.tiny import TINY_FAMILIES  # noqa: E402
+from zoo.peft_bridge import bridged_methods  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- family-table -->", "<!-- /family-table -->"
