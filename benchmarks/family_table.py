@@ -11,7 +11,7 @@ pair fails (a known gap: the test is an expected failure). Running writes what h
 ``--check`` (and tests/test_family_table.py) compares the README with the table the tests
 plan, which is what running them gives when they pass. The table of zoo's own methods (and
 other plugins') sits between the markers ``<!-- family-table -->`` and ``<!-- /family-table -->``;
-the peft bridge's methods (:mod:`zoo.peft_bridge`, 26 more columns) have their own table between
+the peft bridge's methods (:mod:`zoo.peft_bridge`, 34 more columns) have their own table between
 ``<!-- peft-bridge-table -->`` and ``<!-- /peft-bridge-table -->``.
 """
 from __future__ import annotations
@@ -69,14 +69,14 @@ def measured() -> dict[tuple[str, str], str]:
 
 
 def _bridge_footnotes(methods: list[str]) -> list[str]:
-    """The bridge's refusals, one line per reason with the methods and families it covers (26 methods share two)."""
+    """The bridge's refusals, one line per reason with the methods and families it covers (34 methods share a few)."""
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
     for method, kind in (pair for pair in test_contract.REFUSED if pair[0] in methods):
         spec, model = zoo.get_method(method), _built(kind, 0)
         if model_kind(model) not in spec.model_kinds:
             why = f"declare `model_kinds={spec.model_kinds}`"
         else:
-            why = "declare `refuses`: " + spec.refuses(model).split(" supports ", 1)[1]
+            why = "declare `refuses`: they support " + spec.refuses(model).split(" supports ", 1)[1]
         reasons[why, kind].append(method)
     grouped: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
     for (why, kind), names in reasons.items():

@@ -19,7 +19,7 @@ in-context baseline (which needs demonstrations in the prompt, and the methods d
 them). Hydra launchers work unchanged: they are overrides like any other.
 
 The peft bridge's methods (``peft_*``, :mod:`zoo.peft_bridge`) are not in ``+sweep=all_methods``:
-26 more rows would multiply every profile's time. ``--peft-bridge`` adds them as a fourth
+34 more rows would multiply every profile's time. ``--peft-bridge`` adds them as a fourth
 multirun per task (all of them, or the methods its value sweeps), into the same table.
 
 Every run writes into ``<out>/<task>/<method or baseline>/seed<seed>`` and the profiles set

@@ -34,7 +34,7 @@ def test_cells_follow_the_contract_parametrisation(family_table):
     assert cells["peft_boft", "tiny-gpt2"] == cells["peft_dora", "tiny-bert"] == "—"  # Conv1D; an encoder
     bridge = family_table.table(cells, bridge=True)
     assert "`peft_dora`" in bridge and "`lora`" not in bridge and "`peft_dora`" not in family_table.table(cells)
-    assert "`peft_boft`, `peft_c3a`" in bridge and "declare `refuses`: nn.Linear projections only, not the GPT-2-style" in bridge
+    assert "`peft_boft`, `peft_c3a`" in bridge and "declare `refuses`: they support nn.Linear projections only, not the GPT-2-style" in bridge
 
 
 def test_a_stale_readme_is_reported(family_table, tmp_path, monkeypatch):

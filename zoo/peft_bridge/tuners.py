@@ -9,7 +9,8 @@ Capability flags are what peft's tuners do, measured on the tiny families (and c
 every registered method by tests/test_contract.py): ``identity_at_init`` is False where peft
 initialises the update at random by default (FourierFT's spectrum, UniLoRA's and VB-LoRA's
 vector banks); ``mergeable`` is False where peft's layer cannot fold itself into the base
-weight (Lily, OSF; BEFT's bias merge needs a bias the projections of most models lack);
+weight and back (Lily raises on merge; OSF cannot unmerge; BEFT's merge needs a bias the
+projections of most models lack);
 ``conv1d`` is False where peft's layer takes ``nn.Linear`` only (or, for OLoRA, where its
 initialisation does not handle a transposed weight), so a model whose projections are GPT-2
 ``Conv1D`` maps is refused with that reason.
@@ -86,6 +87,16 @@ BRIDGED: tuple[Tuner, ...] = (
     Tuner("peft_hira", "HIRA", "HiRA (openreview TwJrTz9cRS): a Hadamard product of W with a low-rank update.", conv1d=True),
     Tuner("peft_pvera", "PVERA", "PVeRA (arXiv:2512.07703): VeRA with probabilistic scaling vectors.", conv1d=True),
     Tuner("peft_deft", "DEFT", "DEFT: a learned low-rank subspace of W projected out and replaced by a trained injection.", conv1d=True),
+    Tuner("peft_frod", "FROD", "FRoD: a joint decomposition of all targeted layers, sparse trained updates on shared factors.",
+          defaults={"progressbar": False}, conv1d=True),
+    Tuner("peft_glora", "GLORA", "GLoRA: generalised LoRA, low-rank or vector scale, shift and prompt terms on W and its bias."),
+    Tuner("peft_peanut", "PEANUT", "PEANuT: a small trained network of W's input producing the update."),
+    Tuner("peft_psoft", "PSOFT", "PSOFT: orthogonal fine-tuning inside W's principal subspace.", defaults={"r": 8}),
+    Tuner("peft_supertuning", "SUPERTUNING", "SuperTuning: a sparse update on W's entries selected before training."),
+    Tuner("peft_beft", "BEFT", "BEFT: bias tuning, a trained bias added to each targeted projection.", mergeable=False),
+    Tuner("peft_lily", "LILY", "Lily: low-rank experts with shared routed up-projections.", mergeable=False),
+    Tuner("peft_osf", "OSF", "OSF: orthogonal subspace fine-tuning; W's low singular subspace trains, its gradient projected off the top one.",
+          mergeable=False),
 )
 """The bridged methods, one per peft tuner (LoRA: per variant)."""
 
@@ -102,23 +113,11 @@ UNBRIDGED: dict[str, str] = {
     "CARTRIDGE": "a KV-cache prefix trained by self-study distillation from a corpus: a special trainer",
     "ADALORA": "its rank budget is reallocated by `update_and_allocate(step)` every training step: a trainer hook "
                "zoo's method-agnostic loop does not call (without it it is a fixed-rank SVD-parametrised LoRA)",
-    "ADAMSS": "needs scikit-learn (not a zoo dependency) for its subspace clustering, and a warm-up step schedule",
+    "ADAMSS": "needs scikit-learn (not a zoo dependency) for its subspace clustering, and its adaptive subspace allocation "
+              "runs from a transformers Trainer callback (asa_callback) that zoo's loop does not call",
     "POLY": "multi-task routing: every batch must carry task ids",
     "XLORA": "a mixture of already trained LoRA experts: needs their adapters to load",
     "TRAINABLE_TOKENS": "trains chosen rows of the embedding; needs the token ids to train, which are task data",
-    "BEFT": "bias tuning whose peft layer cannot merge (nor start) without a bias in the projection, which most tiny "
-            "families (Llama-style) lack",
-    "LILY": "its layers share routers across the model and peft raises NotImplementedError on merge; the trainable "
-            "routers are not all under the targeted layers",
-    "OSF": "orthogonal subspace fine-tuning for continual learning: it re-projects gradients in an optimizer hook and "
-           "cannot unmerge",
-    "GLORA": "only nn.Linear and its generalised prompt/scale/shift parameters grow with width beyond a small adapter; "
-             "left for a later bridge",
-    "PEANUT": "left for a later bridge: not yet checked against the contract",
-    "PSOFT": "left for a later bridge: not yet checked against the contract",
-    "SUPERTUNING": "left for a later bridge: not yet checked against the contract",
-    "FROD": "its initialisation decomposes all targeted layers jointly and prints a progress bar per wrap; left for a "
-            "later bridge",
     "SHADOW": "fails in peft 0.21.2 on every tiny family ('ShadowCarrier' object has no attribute 'view')",
 }
 """Every other peft type and why it is not bridged."""
