@@ -19,8 +19,13 @@ def family_table():
 
 def test_readme_table_is_the_generated_one(family_table):
     assert family_table.readme_block() == family_table.table(family_table.planned())
-    assert family_table.readme_block(bridge=True) == family_table.table(family_table.planned(), bridge=True)
     assert family_table.main(["--check"]) == 0
+
+
+def test_readme_bridge_table_is_the_generated_one(family_table):
+    if not family_table.bridge_comparable():  # CI's lowest-versions job: peft 0.19 has fewer tuners to bridge
+        pytest.skip(f"README's peft bridge table was generated with another peft than the installed {family_table.peft.__version__}")
+    assert family_table.readme_block(bridge=True) == family_table.table(family_table.planned(), bridge=True)
 
 
 def test_cells_follow_the_contract_parametrisation(family_table):
@@ -30,7 +35,7 @@ def test_cells_follow_the_contract_parametrisation(family_table):
     assert cells["lora", "tiny-gemma3"] == cells["ia3", "tiny-gpt-neox"] == cells["llama_adapter", "tiny-phi3"] == "✓"
     assert cells["llama_adapter", "tiny-bert"] == cells["closed_form_head", "tiny-modernbert"] == "—"
     assert cells["prefix_tuning", "tiny-deberta-v2"] == "✗"
-    assert cells["peft_dora", "tiny-gpt2"] == cells["peft_boft", "tiny-qwen3"] == "✓"
+    assert cells["peft_vera", "tiny-gpt2"] == cells["peft_boft", "tiny-qwen3"] == "✓"
     assert cells["peft_boft", "tiny-gpt2"] == cells["peft_dora", "tiny-bert"] == "—"  # Conv1D; an encoder
     bridge = family_table.table(cells, bridge=True)
     assert "`peft_dora`" in bridge and "`lora`" not in bridge and "`peft_dora`" not in family_table.table(cells)

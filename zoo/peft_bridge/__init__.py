@@ -41,6 +41,7 @@ experts; TRAINABLE_TOKENS the token ids to train, which are task data; SHADOW fa
 from __future__ import annotations
 
 import peft
+from packaging.version import Version
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 from torch import nn
 from transformers.pytorch_utils import Conv1D
@@ -90,7 +91,8 @@ def _register(tuner: Tuner) -> None:
     doc = tuner.summary + (f"\n\nzoo's defaults differ from peft's: {changed} (peft's do not fit small projections)." if changed else "")
     config = generate_config(class_name, peft_config, tuner.preset, doc, defaults=tuner.defaults, module=__name__)
     globals()[class_name] = config  # importable by name, as a config class should be (pickling, Hydra's error messages)
-    capabilities = {"refuses": None if tuner.conv1d else _conv1d_refusal(tuner.name)}
+    conv1d = tuner.conv1d if isinstance(tuner.conv1d, bool) else Version(peft.__version__) >= Version(tuner.conv1d)
+    capabilities = {"refuses": None if conv1d else _conv1d_refusal(tuner.name)}
     register(tuner.name, config=config, identity_at_init=tuner.identity_at_init, mergeable=tuner.mergeable,
              model_kinds=("causal_lm",), learning_rate=tuner.learning_rate, **capabilities)(_wrap_fn(tuner, peft_config))
     _registered.append(tuner.name)

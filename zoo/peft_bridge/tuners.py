@@ -40,14 +40,15 @@ class Tuner:
     """Default targets from the model's roles: ``query_value`` (the LoRA paper's) or ``norms`` (every block's norms)."""
     identity_at_init: bool = True
     mergeable: bool = True
-    conv1d: bool = False
+    conv1d: bool | str = False
+    """Whether peft's layer handles GPT-2's ``Conv1D``; a version string: from that peft release on."""
     learning_rate: float = 5e-3
 
 
 _SMALL = {"vector_length": 16}
 BRIDGED: tuple[Tuner, ...] = (
     Tuner("peft_dora", "LORA", "DoRA (Liu et al. 2024): LoRA on the direction, a learned magnitude per output.",
-          preset={"use_dora": True}, conv1d=True),
+          preset={"use_dora": True}, conv1d="0.21.0"),  # before it, unmerging DoRA on Conv1D fails (weight not transposed)
     Tuner("peft_rslora", "LORA", "rsLoRA (Kalajdzievski 2023): LoRA scaled by alpha/sqrt(r) instead of alpha/r.",
           preset={"use_rslora": True}, conv1d=True),
     Tuner("peft_pissa", "LORA", "PiSSA (Meng et al. 2024): LoRA initialised on the principal singular vectors; W keeps the rest.",
