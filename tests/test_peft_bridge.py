@@ -108,6 +108,15 @@ def test_targets_default_to_the_roles_on_any_family():
     assert len({n.rsplit(".ln_tuning_layers", 1)[0] for n in norms.adapter_state_dict()}) == 4  # 2 norms × 2 blocks
 
 
+def test_given_targets_match_as_in_zoo_suffixes_and_regexes():
+    model = zoo.wrap(make_model("tiny-llama"), "peft_loha", target_modules=[r"re:.*layers\.0\.self_attn\.(q|k)_proj", "o_proj"])
+    wrapped = {n.split(".base_model.model.", 1)[1].rsplit(".hada_", 1)[0] for n in model.adapter_state_dict()}
+    assert wrapped == {"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj",
+                       "model.layers.0.self_attn.o_proj", "model.layers.1.self_attn.o_proj"}
+    with pytest.raises(ValueError, match=r"target_modules=\['nowhere'\] matched no Linear/Conv1D module; targetable names: \["):
+        zoo.wrap(make_model("tiny-llama"), "peft_loha", target_modules=["nowhere"])
+
+
 def test_a_conv1d_model_is_refused_by_a_linear_only_tuner_and_peft_agrees():
     with pytest.raises(ValueError, match="supports nn.Linear projections only, not the GPT-2-style Conv1D maps"):
         zoo.wrap(make_model("tiny-gpt2"), "peft_boft")

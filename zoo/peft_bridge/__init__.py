@@ -47,6 +47,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from zoo import register
+from zoo.inject import LINEAR_TYPES, match_targets
 from zoo.models.arch import block_names, query_value_targets, roles_of
 from zoo.peft_bridge.config import BridgedConfig, generate_config
 from zoo.peft_bridge.model import PeftBridged
@@ -76,7 +77,9 @@ def _conv1d_refusal(name: str):
 
 def _wrap_fn(tuner: Tuner, peft_config: type):
     def wrap(model: nn.Module, cfg: BridgedConfig) -> nn.Module:
-        targets = cfg.target_modules or default_targets(model, tuner.placement)
+        # zoo's matching (suffixes, 're:<regex>', an error listing what could be targeted), handed to peft as full names
+        kinds = LINEAR_TYPES if tuner.placement == "query_value" else (nn.Module,)
+        targets = match_targets(model, cfg.target_modules, kinds) if cfg.target_modules else default_targets(model, tuner.placement)
         config = peft_config(**tuner.preset, **cfg.peft_fields(), target_modules=list(targets), task_type="CAUSAL_LM")
         return PeftBridged(peft.get_peft_model(model, config))
     return wrap
