@@ -9,16 +9,20 @@ trip, another base model refused, merge = unmerged where mergeable, generate for
 — the method's capability flags exclude the pair and the suite checks it is refused; ✗ the
 pair fails (a known gap: the test is an expected failure). Running writes what happened;
 ``--check`` (and tests/test_family_table.py) compares the README with the table the tests
-plan, which is what running them gives when they pass. The table sits between the markers
-``<!-- family-table -->`` and ``<!-- /family-table -->``.
+plan, which is what running them gives when they pass. The table of zoo's own methods (and
+other plugins') sits between the markers ``<!-- family-table -->`` and ``<!-- /family-table -->``;
+the peft bridge's methods (:mod:`zoo.peft_bridge`, 34 more columns) have their own table between
+``<!-- peft-bridge-table -->`` and ``<!-- /peft-bridge-table -->``.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+import peft
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +34,13 @@ import zoo  # noqa: E402
 from zoo.atomic import write_text  # noqa: E402
 from zoo.models.arch import model_kind, roles_of  # noqa: E402
 from zoo.models.tiny import TINY_FAMILIES  # noqa: E402
+from zoo.peft_bridge import bridged_methods  # noqa: E402
 from zoo.testing.models import built  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- family-table -->", "<!-- /family-table -->"
+BRIDGE_BEGIN, BRIDGE_END = "<!-- peft-bridge-table -->", "<!-- /peft-bridge-table -->"
+PEFT_NOTE = "Generated with peft {}: another peft release bridges other tuners (those it has), so its table differs."
 PASS, REFUSED, FAILED = "✓", "—", "✗"
 
 
@@ -64,10 +71,27 @@ def measured() -> dict[tuple[str, str], str]:
     return {pair: FAILED if found != {"passed"} else REFUSED if pair in refused else PASS for pair, found in plugin.outcomes.items()}
 
 
-def _footnotes() -> list[str]:
-    """Why pairs are refused or fail: one line per distinct reason, with the pairs it covers."""
+def _bridge_footnotes(methods: list[str]) -> list[str]:
+    """The bridge's refusals, one line per reason with the methods and families it covers (34 methods share a few)."""
+    reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for method, kind in (pair for pair in test_contract.REFUSED if pair[0] in methods):
+        spec, model = zoo.get_method(method), built(kind)
+        if model_kind(model) not in spec.model_kinds:
+            why = f"declare `model_kinds={spec.model_kinds}`"
+        else:
+            why = "declare `refuses`: they support " + spec.refuses(model).split(" supports ", 1)[1]
+        reasons[why, kind].append(method)
+    grouped: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for (why, kind), names in reasons.items():
+        grouped[why, tuple(sorted(names))].append(kind)
+    return [f"- {REFUSED} {', '.join(f'`{m}`' for m in names)} {why}: refused with a ValueError (checked) ({', '.join(sorted(kinds))})"
+            for (why, names), kinds in grouped.items()]
+
+
+def _footnotes(methods: list[str]) -> list[str]:
+    """Why pairs of ``methods`` are refused or fail: one line per distinct reason, with the pairs it covers."""
     reasons: dict[str, list[str]] = defaultdict(list)
-    for method, kind in test_contract.REFUSED:
+    for method, kind in (pair for pair in test_contract.REFUSED if pair[0] in methods):
         spec, model = zoo.get_method(method), built(kind)
         if model_kind(model) not in spec.model_kinds:
             why = f"`{method}` declares `model_kinds={spec.model_kinds}`"
@@ -75,14 +99,24 @@ def _footnotes() -> list[str]:
             why = f"`{method}` declares `positional_schemes={spec.positional_schemes}`; {kind} has {roles_of(model).positional} positions"
         reasons[f"{REFUSED} {why}: refused with a ValueError (checked)"].append(kind)
     for (method, kind), why in test_contract.KNOWN_GAPS.items():
-        reasons[f"{FAILED} `{method}`: {why}"].append(kind)
+        if method in methods:
+            reasons[f"{FAILED} `{method}`: {why}"].append(kind)
     return [f"- {reason} ({', '.join(sorted(set(kinds)))})" for reason, kinds in reasons.items()]
 
 
-def table(cells: dict[tuple[str, str], str]) -> str:
-    """The markdown table (families as rows, methods as columns) and its footnotes, between the markers."""
-    methods = zoo.list_methods()
-    lines = [BEGIN, "", "| family | model class | " + " | ".join(f"`{m}`" for m in methods) + " |",
+def own_methods() -> list[str]:
+    """The methods of the main table: every registered one but the peft bridge's."""
+    return [m for m in zoo.list_methods() if m not in bridged_methods()]
+
+
+def table(cells: dict[tuple[str, str], str], bridge: bool = False) -> str:
+    """The markdown table (families as rows, methods as columns) and its footnotes, between the markers.
+
+    ``bridge``: the peft bridge's methods' table instead of the main one.
+    """
+    methods = bridged_methods() if bridge else own_methods()
+    begin, end = (BRIDGE_BEGIN, BRIDGE_END) if bridge else (BEGIN, END)
+    lines = [begin, "", "| family | model class | " + " | ".join(f"`{m}`" for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
     for kind in TINY_FAMILIES:
         model = built(kind)
@@ -91,21 +125,37 @@ def table(cells: dict[tuple[str, str], str]) -> str:
     legend = (f"{PASS}: every contract check passes (identity at init where claimed, only the method's parameters "
               "change, save/load round trip, another base model refused, merge = unmerged where mergeable, "
               "generate for decoders).")
-    return "\n".join([*lines, "", legend, *_footnotes(), "", END])
+    notes = [*_bridge_footnotes(methods), "", PEFT_NOTE.format(peft.__version__)] if bridge else _footnotes(methods)
+    return "\n".join([*lines, "", legend, *notes, "", end])
+
+
+def _markers(block: str) -> tuple[str, str]:
+    return (BRIDGE_BEGIN, BRIDGE_END) if block.startswith(BRIDGE_BEGIN) else (BEGIN, END)
 
 
 def write_into(readme: Path, block: str) -> None:
+    begin, end = _markers(block)
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} has no {BEGIN} ... {END} markers; add them where the table belongs")
-    head, rest = text.split(BEGIN, 1)
-    write_text(readme, head + block + rest.split(END, 1)[1])
+    if begin not in text or end not in text:
+        raise ValueError(f"{readme} has no {begin} ... {end} markers; add them where the table belongs")
+    head, rest = text.split(begin, 1)
+    write_text(readme, head + block + rest.split(end, 1)[1])
 
 
-def readme_block(readme: Path | None = None) -> str:
-    """The table block of ``readme`` (README.md), markers included."""
+def readme_block(readme: Path | None = None, bridge: bool = False) -> str:
+    """A table block of ``readme`` (README.md), markers included: the main one, or the peft bridge's."""
+    begin, end = (BRIDGE_BEGIN, BRIDGE_END) if bridge else (BEGIN, END)
     text = (readme or README).read_text()
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
+
+
+def bridge_comparable() -> bool:
+    """Whether the README's bridge table was generated with the installed peft (another one bridges other tuners).
+
+    A block naming no peft version is not one this script wrote: it is compared, and so reported stale.
+    """
+    found = re.search(r"Generated with peft (\S+):", readme_block(bridge=True))
+    return found is None or found.group(1) == peft.__version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,11 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare README.md with the planned table; write nothing")
     args = parser.parse_args(argv)
     if args.check:
-        same = readme_block() == table(planned())
+        same = all(readme_block(bridge=b) == table(planned(), bridge=b) for b in (False, *([True] * bridge_comparable())))
         print("README.md family table is up to date" if same else "README.md family table differs: run python benchmarks/family_table.py")
         return 0 if same else 1
     cells = measured()
-    write_into(README, table(cells))
+    for bridge in (False, True):
+        write_into(README, table(cells, bridge=bridge))
     unexpected = sorted(pair for pair, cell in cells.items() if cell != planned().get(pair))
     print(f"wrote the family table into {README}" + (f"; unexpected cells: {unexpected}" if unexpected else ""))
     return 1 if unexpected else 0

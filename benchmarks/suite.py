@@ -4,6 +4,8 @@
     python benchmarks/suite.py --profile quick     # same model and tasks, short runs (about 15 min)
     python benchmarks/suite.py --profile smoke     # tiny Llama, synthetic task (seconds; CI)
     python benchmarks/suite.py --profile default   # what `zoo` runs with no arguments, 3 seeds: the README's figures
+    python benchmarks/suite.py --profile quick --peft-bridge                 # and every bridged peft tuner (peft_*)
+    python benchmarks/suite.py --profile quick --peft-bridge 'peft_dora,peft_vera'   # or those named (a Hydra sweep value)
     python benchmarks/suite.py --profile full trainer.device=cuda            # any Hydra override passes through
     python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
 
@@ -15,6 +17,10 @@ task the suite launches three multiruns of the ``zoo`` app, one per kind of row
 is in the next run with no edit), the zero-shot and linear-probe baselines, and the
 in-context baseline (which needs demonstrations in the prompt, and the methods do not get
 them). Hydra launchers work unchanged: they are overrides like any other.
+
+The peft bridge's methods (``peft_*``, :mod:`zoo.peft_bridge`) are not in ``+sweep=all_methods``:
+34 more rows would multiply every profile's time. ``--peft-bridge`` adds them as a fourth
+multirun per task (all of them, or the methods its value sweeps), into the same table.
 
 Every run writes into ``<out>/<task>/<method or baseline>/seed<seed>`` and the profiles set
 ``resume=true``: after an interruption the same command skips what finished ("skipped
@@ -80,11 +86,20 @@ def zoo_command() -> list[str]:
     return [found]
 
 
-def sweeps(profile: str, out: Path, extra: list[str]) -> list[list[str]]:
-    """The ``zoo -m`` command lines of one suite run, extra overrides last (they win)."""
-    return [[*zoo_command(), "-m", f"+benchmark={profile}", *rows, f"task={task}", f"seed={seeds}",
+BRIDGED = "glob(peft_*)"
+"""``--peft-bridge`` with no value: every bridged peft tuner."""
+
+
+def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = None) -> list[list[str]]:
+    """The ``zoo -m`` command lines of one suite run, extra overrides last (they win).
+
+    ``peft_bridge``: a Hydra sweep value of bridged methods (``glob(peft_*)``, ``peft_dora,peft_vera``)
+    run as one more row kind; None: none.
+    """
+    rows = {**ROWS, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
+    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", f"seed={seeds}",
              f"hydra.sweep.dir={_hydra_value(str(out))}", *extra]
-            for task, seeds in PLANS[profile].items() for rows in ROWS.values()]
+            for task, seeds in PLANS[profile].items() for kind in rows.values()]
 
 
 def _hydra_value(text: str) -> str:
@@ -122,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", type=Path,
                         help="folder of the other benchmarks' tables appended to RESULTS.md (default: benchmarks/results, "
                              f"none for {sorted(OWN_TABLES_ONLY)})")
+    parser.add_argument("--peft-bridge", nargs="?", const=BRIDGED, metavar="METHODS",
+                        help=f"also run the peft bridge's methods: all ({BRIDGED}) or a Hydra sweep value of them (peft_dora,peft_vera)")
     args, extra = parser.parse_known_args(argv)
     check_profiles()
     unknown = [a for a in extra if a.startswith("--")]
@@ -133,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     failed = []
-    for cmd in sweeps(args.profile, out, extra):
+    for cmd in sweeps(args.profile, out, extra, args.peft_bridge):
         print("suite:", shlex.join(cmd), flush=True)
         if subprocess.run(cmd).returncode != 0:
             failed.append(shlex.join(cmd))

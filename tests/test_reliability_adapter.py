@@ -224,7 +224,7 @@ def test_tensors_the_config_does_not_imply_are_refused_before_wrapping(saved):
     assert not any(isinstance(m, LoRALinear) for m in base.modules())
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", [m for m in zoo.list_methods() if not m.startswith("peft_")])  # the bridge: test_peft_bridge.py
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
 def test_the_dry_run_predicts_every_builtin_methods_tensors(method, kind, caplog):
     """Every built-in wrap function runs on the meta device, so no built-in falls back to checking after wrapping."""

@@ -98,6 +98,9 @@ class MethodSpec:
     """The method enters through the model's key/value cache (prefix tuning): a model whose ``forward`` takes no
     cache (DeBERTa-v2, ModernBERT) is refused, saying so."""
     needs_label_words: bool = False
+    refuses: Callable[[nn.Module], str | None] | None = None
+    """For a limit the flags above cannot say (a layer type the method has no form for): ``refuses(model)``
+    is why the method cannot wrap ``model`` (the message should read "method ... supports ..."), None where it can."""
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""
     source: str = "zoo"

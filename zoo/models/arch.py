@@ -196,13 +196,16 @@ def query_value_targets(model: nn.Module) -> list[str]:
 
 
 def refusal(spec: MethodSpec, model: nn.Module) -> str | None:
-    """Why the capability flags of ``spec`` exclude ``model`` (its kind, a cache it cannot take, its positional scheme); None where they do not."""
+    """Why the capability flags of ``spec`` exclude ``model`` (its kind, a cache it cannot take, its positional scheme, its own
+    ``refuses``); None where they do not."""
     kind = model_kind(model)
     if kind not in spec.model_kinds:
         return f"method {spec.name!r} supports {list(spec.model_kinds)} models, not a {kind} ({type(model).__name__})"
     if spec.uses_cache and CACHE_KWARG not in inspect.signature(model.forward).parameters:
         return (f"method {spec.name!r} supports models whose forward takes a key/value cache (it enters through it), "
                 f"and {type(model).__name__}'s takes none (no {CACHE_KWARG!r} argument)")
+    if spec.refuses is not None and (reason := spec.refuses(model)) is not None:
+        return reason
     if set(spec.positional_schemes) == set(POSITIONAL_SCHEMES):
         return None  # every scheme: no need to look at the model
     scheme = roles_of(model).positional
