@@ -32,7 +32,7 @@ import test_contract  # noqa: E402  (needs tests/ on the path, as pytest puts it
 
 import zoo  # noqa: E402
 from zoo.atomic import write_text  # noqa: E402
-from zoo.models.arch import model_kind, roles_of  # noqa: E402
+from zoo.models.arch import model_kind, refusal, roles_of  # noqa: E402
 from zoo.models.tiny import TINY_FAMILIES  # noqa: E402
 from zoo.peft_bridge import bridged_methods  # noqa: E402
 from zoo.testing.models import built  # noqa: E402
@@ -95,6 +95,8 @@ def _footnotes(methods: list[str]) -> list[str]:
         spec, model = zoo.get_method(method), built(kind)
         if model_kind(model) not in spec.model_kinds:
             why = f"`{method}` declares `model_kinds={spec.model_kinds}`"
+        elif spec.uses_cache and refusal(spec, model) and "key/value cache" in refusal(spec, model):
+            why = f"`{method}` declares `uses_cache` (it enters through the key/value cache), and these models' forward takes none"
         else:
             why = f"`{method}` declares `positional_schemes={spec.positional_schemes}`; {kind} has {roles_of(model).positional} positions"
         reasons[f"{REFUSED} {why}: refused with a ValueError (checked)"].append(kind)
