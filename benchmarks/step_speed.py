@@ -1,7 +1,8 @@
 """zoo against peft, method by method: one training step's time and memory on the same model and batch.
 
-For every zoo method that peft also implements, both versions wrap copies of one base model
-with the same sizes; steps (forward, backward, AdamW) alternate zoo/peft in one process after
+For every zoo method that peft also implements (the table in benchmarks/peft_equivalents.py),
+both versions wrap copies of one base model with the same sizes; steps (forward, backward of
+the classification loss zoo trains with, AdamW) alternate zoo/peft in one process after
 warm-up, and the table gives the median step-time ratio zoo/peft and the memory ratio.
 Memory is exact and deterministic (benchmarks/memory.py): bytes autograd saves for backward
 plus gradients and AdamW state. Methods peft lacks get zoo's own figures.
