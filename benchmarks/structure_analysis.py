@@ -1,16 +1,19 @@
 """What fine-tuning changed in the weight matrices (He & Cao 2025, arXiv:2509.17866), on fine-tunes we make.
 
 Tiny mode (default, no download, a few minutes on 2 CPU cores): a random tiny Llama of
-``--layers`` blocks is fine-tuned on the built-in synthetic task three ways, fully (a plain
-AdamW loop over every weight) and with each method of ``--methods`` through zoo's own
-loop (merged afterwards; LoRA on all seven projections unless ``--lora-targets default``).
-Each is analysed against the base with ``zoo-analyze``'s code and the paper's interventions::
+``--layers`` blocks is fine-tuned on the built-in synthetic task with each mergeable method of
+``--methods`` (default: ``full_finetune`` and ``lora``) through zoo's own loop, then merged.
+What differs between the methods is data, :data:`METHOD_OVERRIDES` (the full fine-tune at a
+constant 1e-3, LoRA on all seven projections so that it is comparable with it), which
+``--method-overrides`` extends or replaces. Each is analysed against the base with
+``zoo-analyze``'s code and the paper's interventions::
 
     python benchmarks/structure_analysis.py --out benchmarks/results/structure
-    python benchmarks/structure_analysis.py --methods lora,ia3,gift --steps 300
+    python benchmarks/structure_analysis.py --methods full_finetune,lora,ia3,gift --steps 300
+    python benchmarks/structure_analysis.py --method-overrides '{"lora": {"method": {"target_modules": null}}}'  # zoo's q/v
 
 Sweep mode: every run of a ``zoo`` sweep whose method is mergeable, against its own base model
-(read from the run's ``.hydra/config.yaml``), scored on its own task::
+(read from the run's record, ``metrics.json``), scored on its own task::
 
     python benchmarks/structure_analysis.py --sweep multirun/2026-11-22/12-00-00 --out structure-sweep
     python benchmarks/structure_analysis.py --sweep multirun/benchmark-full/movie_sentiment --runs '*/seed0' \
@@ -22,63 +25,79 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import fnmatch
 import json
 import statistics
 import time
 from pathlib import Path
 
-import torch
-from omegaconf import OmegaConf
+from accelerate.utils import set_seed
+from finetune import tune
 from torch import nn
 
 import zoo
 from zoo.analysis.cli import run_analysis
 from zoo.analysis.structure_experiments import EXPERIMENTS
 from zoo.atomic import write_text
+from zoo.method import TaskContext
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
+from zoo.records import RunRecord, UnusableRecord
 from zoo.tasks.config import TaskConfig, build_task
-from zoo.tasks.prompt import PromptFormat, batches, classification_loss, encode_examples
+from zoo.tasks.formulation import Formulation, formulation_for
 from zoo.tasks.synthetic import VOCABULARY
-from zoo.train import TrainerConfig, make_accelerator, train
+from zoo.train import TrainerConfig, make_accelerator
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+METHOD_OVERRIDES: dict[str, dict[str, dict]] = {
+    "full_finetune": {"trainer": {"learning_rate": 1e-3, "schedule": "constant_with_warmup", "warmup_ratio": 0.0}},
+    "lora": {"method": {"target_modules": ALL_PROJECTIONS}},
+}
+"""Per method: ``method`` config fields and ``trainer`` settings of its tiny fine-tune, over zoo's defaults."""
+SECTIONS = ("method", "trainer")
 
 
-def task_batches(tokenizer, task: TaskConfig, batch_size: int, seed: int):
-    data = build_task(task)
-    fmt = PromptFormat(task.template, list(task.label_words))
-    ids, labels = encode_examples(fmt, tokenizer, data.train, task.max_length)
-    return batches(ids, labels, batch_size, tokenizer.pad_token_id, seed=seed), fmt.label_token_ids(tokenizer)
+def merged_overrides(extra: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    """:data:`METHOD_OVERRIDES` with ``extra`` laid over it, section by section (a field in ``extra`` wins).
+
+    Raises:
+        ValueError: ``extra`` names an unregistered method or a section other than ``method`` and ``trainer``.
+    """
+    unknown = sorted(set(extra) - set(zoo.list_methods()))
+    if unknown:
+        raise ValueError(f"--method-overrides names unknown method(s) {unknown}; registered methods: {zoo.list_methods()}")
+    merged = {name: {section: dict(fields) for section, fields in sections.items()} for name, sections in METHOD_OVERRIDES.items()}
+    for name, sections in extra.items():
+        if not isinstance(sections, dict) or set(sections) - set(SECTIONS):
+            raise ValueError(f"--method-overrides[{name!r}] must be an object with keys among {list(SECTIONS)}, got {sections!r}")
+        for section, fields in sections.items():
+            merged.setdefault(name, {}).setdefault(section, {}).update(fields)
+    return merged
 
 
-def full_finetune(base: nn.Module, train_batches, label_ids: list[int], steps: int, lr: float, seed: int) -> nn.Module:
-    """A copy of ``base`` with every weight trained by AdamW on the label-word cross-entropy (constant lr)."""
-    torch.manual_seed(seed)
-    model = copy.deepcopy(base).train()
-    for p in model.parameters():
-        p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    loss_fn = classification_loss(torch.tensor(label_ids))
-    for step in range(steps):
-        loss = loss_fn(model, train_batches[step % len(train_batches)])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-    return model.eval().requires_grad_(False)
+def _json_object(value: str) -> dict:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"{value!r} is not JSON ({err}); e.g. '{{\"lora\": {{\"method\": {{\"r\": 4}}}}}}'") from err
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"{value!r} is a JSON {type(parsed).__name__}, not an object of method name -> overrides")
+    return parsed
 
 
-def method_finetune(base: nn.Module, method: str, train_batches, label_ids, steps: int, lora_targets: str, out: Path):
-    """``base`` tuned with ``method`` through zoo's loop, then merged; returns the model with merged adapters."""
-    overrides = {"target_modules": ALL_PROJECTIONS} if method == "lora" and lora_targets == "all" else {}
-    wrapped = zoo.wrap(copy.deepcopy(base), method, **overrides)
-    trainer = TrainerConfig(max_steps=steps, batch_size=len(train_batches[0]["labels"]), checkpoint_every=0, progress=False)
-    accelerator = make_accelerator(trainer)
-    train(wrapped, train_batches, classification_loss(torch.tensor(label_ids)), trainer, accelerator, out)
-    wrapped = zoo.merge(accelerator.unwrap_model(wrapped).eval())
+def method_finetune(base: nn.Module, method: str, formulation: Formulation, context: TaskContext, train_batches: list[dict],
+                    overrides: dict[str, dict], trainer: TrainerConfig, seed: int, out: Path) -> nn.Module:
+    """A copy of ``base`` tuned with ``method`` by ``zoo.train.train`` (``fit`` for a gradient-free one), merged; its model.
+
+    The merged adapter is saved to ``out/adapter``.
+    """
+    set_seed(seed)
+    trainer = dataclasses.replace(trainer, **overrides.get("trainer", {}))
+    wrapped = zoo.wrap(copy.deepcopy(base), zoo.get_method(method).config(**overrides.get("method", {})).bind(context))
+    tune(wrapped, formulation, train_batches, trainer, make_accelerator(trainer), desc=method)
+    wrapped = zoo.merge(wrapped.eval())
     zoo.save_adapter(wrapped, out / "adapter")
     return wrapped.model
 
@@ -87,19 +106,17 @@ def tiny_mode(args) -> list[dict]:
     tokenizer = word_tokenizer(VOCABULARY)
     base = tiny_model("tiny-llama", len(tokenizer), seed=args.seed, layers=args.layers)
     task = TaskConfig(n_eval=args.n_eval)
-    train_batches, label_ids = task_batches(tokenizer, task, args.batch_size, args.seed)
-    experiments = list(EXPERIMENTS)
-    results = []
+    data = build_task(task)
+    formulation = formulation_for(task, tokenizer, "causal_lm", train=data.train)
+    train_batches = formulation.batches(data.train, args.batch_size, tokenizer.pad_token_id, seed=args.seed)
+    context = TaskContext(list(task.label_words), formulation.label_token_ids, tokenizer)
+    trainer = TrainerConfig(max_steps=args.steps, batch_size=args.batch_size, checkpoint_every=0, progress=False)
     start = time.perf_counter()
-    tuned = {"full": full_finetune(base, train_batches, label_ids, args.steps, args.full_lr, args.seed)}
-    for method in args.methods:
-        tuned[method] = method_finetune(base, method, train_batches, label_ids, args.steps, args.lora_targets, args.out / method)
+    tuned = {method: method_finetune(base, method, formulation, context, train_batches, args.method_overrides.get(method, {}), trainer,
+                                     args.seed, args.out / method) for method in args.methods}
     print(f"fine-tuning took {time.perf_counter() - start:.0f}s")
-    for name, model in tuned.items():
-        label = "full fine-tune" if name == "full" else f"{name} (merged)"
-        title = f"{label} vs random tiny-llama ({args.layers} layers)"
-        results.append(run_analysis(base, model, args.out / name, title, experiments, tokenizer, task, args.batch_size, args.seed))
-    return results
+    return [run_analysis(base, model, args.out / name, f"{name} (merged) vs random tiny-llama ({args.layers} layers)", list(EXPERIMENTS),
+                         tokenizer, task, args.batch_size, args.seed) for name, model in tuned.items()]
 
 
 def sweep_mode(args) -> list[dict]:
@@ -110,21 +127,23 @@ def sweep_mode(args) -> list[dict]:
         raise SystemExit(f"--runs {args.runs!r} matches none of the {len(runs)} runs under {args.sweep}, e.g. "
                          f"{runs[0].relative_to(args.sweep).as_posix()!r}")
     for run_dir in chosen:
-        adapter, config = run_dir / "adapter", run_dir / ".hydra" / "config.yaml"
-        if not (adapter / "adapter_config.json").is_file() or not config.is_file():
-            print(f"skip {run_dir}: no adapter/ or .hydra/config.yaml")
+        adapter = run_dir / "adapter"
+        try:
+            record = RunRecord.read(run_dir / "metrics.json")
+        except UnusableRecord as err:
+            print(f"skip {run_dir}: {err}")
             continue
-        method = json.loads((adapter / "adapter_config.json").read_text())["method"]
-        if not zoo.get_method(method).mergeable:
-            print(f"skip {run_dir}: {method} is not mergeable")
+        if not (adapter / "adapter_config.json").is_file():
+            print(f"skip {run_dir}: no adapter/ ({record.method} saved none)")
             continue
-        cfg = OmegaConf.load(config)
-        base, tokenizer = load_model(ModelConfig(**OmegaConf.to_container(cfg.model, resolve=True)))
+        if not zoo.get_method(record.method).mergeable:
+            print(f"skip {run_dir}: {record.method} is not mergeable")
+            continue
+        base, tokenizer = load_model(ModelConfig(**record.model_config))
         tuned = zoo.merge(zoo.load_adapter(copy.deepcopy(base), adapter)).model
-        task = TaskConfig(**OmegaConf.to_container(cfg.task, resolve=True))
         name = run_dir.relative_to(args.sweep).as_posix().replace("/", "_") or run_dir.name
-        results.append(run_analysis(base, tuned, args.out / name, f"{method} (merged) vs {cfg.model.name}, {name}",
-                                    list(EXPERIMENTS), tokenizer, task, args.batch_size, args.seed))
+        results.append(run_analysis(base, tuned, args.out / name, f"{record.method} (merged) vs {record.model}, {name}",
+                                    list(EXPERIMENTS), tokenizer, TaskConfig(**record.task_config), args.batch_size, args.seed))
     return results
 
 
@@ -160,16 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="*",
                         help="with --sweep: only runs whose folder, relative to it, matches this pattern (e.g. '*/seed0')")
     parser.add_argument("--layers", type=int, default=4, help="depth of the tiny base model")
-    parser.add_argument("--methods", type=lambda v: [m for m in v.split(",") if m], default=["lora"],
-                        help="mergeable zoo methods to fine-tune besides the full fine-tune (comma-separated)")
-    parser.add_argument("--lora-targets", choices=["all", "default"], default="all",
-                        help="LoRA on all seven projections (comparable with the full fine-tune) or zoo's default q/v")
+    parser.add_argument("--methods", type=lambda v: [m for m in v.split(",") if m], default=["full_finetune", "lora"],
+                        help="mergeable zoo methods to fine-tune (comma-separated)")
+    parser.add_argument("--method-overrides", type=_json_object, default={},
+                        help='JSON over METHOD_OVERRIDES: {"<method>": {"method": {field: value}, "trainer": {field: value}}}')
     parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--full-lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-eval", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    try:
+        args.method_overrides = merged_overrides(args.method_overrides)
+    except ValueError as err:
+        parser.error(str(err))
     for method in args.methods:
         if not zoo.get_method(method).mergeable:
             mergeable = [m for m in zoo.list_methods() if zoo.get_method(m).mergeable]

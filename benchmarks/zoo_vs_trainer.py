@@ -31,10 +31,11 @@ from omegaconf import OmegaConf
 from zoo.atomic import write_text
 from zoo.config import store_configs
 from zoo.evaluate import evaluate
+from zoo.models.arch import model_kind
 from zoo.models.load import load_model
 from zoo.run import run
 from zoo.tasks.config import build_task
-from zoo.tasks.prompt import PromptFormat, batches, encode_examples
+from zoo.tasks.formulation import formulation_for
 
 
 def usual_way(cfg, seed: int) -> dict:
@@ -42,10 +43,12 @@ def usual_way(cfg, seed: int) -> dict:
     task, trainer_cfg, lora = (OmegaConf.to_object(cfg[k]) for k in ("task", "trainer", "method"))
     data = build_task(task)
     model, tokenizer = load_model(OmegaConf.to_object(cfg.model))
-    fmt = PromptFormat(task.template, list(task.label_words))
-    label_ids = fmt.label_token_ids(tokenizer)
-    prompts, labels = encode_examples(fmt, tokenizer, data.train, task.max_length)
-    train_set = [{"input_ids": p + [label_ids[y]], "labels": [-100] * len(p) + [label_ids[y]]} for p, y in zip(prompts, labels)]
+    # the very prompts zoo trains on (template, chat markup, system turn, demonstrations); only the batching is the usual way's
+    formulation = formulation_for(task, tokenizer, model_kind(model), name="prompt", train=data.train)
+    train_set = []
+    for example in data.train:
+        prompt, answer = formulation.encode(example.text), formulation.label_token_ids[example.label]
+        train_set.append({"input_ids": prompt + [answer], "labels": [-100] * len(prompt) + [answer]})
     targets = lora.target_modules or ["q_proj", "v_proj"]
     transformers.set_seed(seed)  # peft draws LoRA's A here: the same init whichever run came first
     model = peft.get_peft_model(model, peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
@@ -65,10 +68,9 @@ def usual_way(cfg, seed: int) -> dict:
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-    tokenizer.padding_side = "left"
-    eval_ids, eval_labels = encode_examples(fmt, tokenizer, data.eval, task.max_length)
-    eval_batches = batches(eval_ids, eval_labels, trainer_cfg.batch_size, tokenizer.pad_token_id, seed=None)
-    metrics, _ = evaluate(model.to(next(model.parameters()).device).eval(), eval_batches, label_ids, eval_labels, data.label_names)
+    eval_batches = formulation.batches(data.eval, trainer_cfg.batch_size, tokenizer.pad_token_id, seed=None)
+    metrics, _ = evaluate(model.to(next(model.parameters()).device).eval(), eval_batches, formulation.scorer,
+                          [e.label for e in data.eval], data.label_names)
     return {"seconds": seconds, "accuracy": metrics["accuracy"]}
 
 
@@ -87,8 +89,8 @@ def main(overrides: list[str]) -> int:
             ours = run(cfg, Path(tmp))
         if zoo_first:
             theirs = usual_way(cfg, seed)
-        rows.append({"seed": seed, "first": "zoo" if zoo_first else "usual", "zoo_s": ours["train_seconds"],
-                     "zoo_acc": ours["accuracy"], "usual_s": theirs["seconds"], "usual_acc": theirs["accuracy"]})
+        rows.append({"seed": seed, "first": "zoo" if zoo_first else "usual", "zoo_s": ours.train_seconds,
+                     "zoo_acc": ours.accuracy, "usual_s": theirs["seconds"], "usual_acc": theirs["accuracy"]})
         print(rows[-1], file=sys.stderr, flush=True)
     ratio = statistics.median(r["zoo_s"] / r["usual_s"] for r in rows)
     lines = [

@@ -1,0 +1,28 @@
+"""A wrapped model tuned the way a zoo run tunes it, for benchmarks that tune several models in one process.
+
+The runner's own step (zoo.pipeline.steps.train_learner) needs a whole run's plan; the
+benchmarks that tune a pair of models (proxy_gain.py) or one model several ways
+(structure_analysis.py) call the same pieces directly: the learning rate from
+zoo.learning_rate, ``fit`` for a gradient-free method (its spec's flag), else ``zoo.train.train``
+on the classification loss of the formulation's scores.
+"""
+from __future__ import annotations
+
+from accelerate import Accelerator
+
+import zoo
+from zoo.learning_rate import resolve
+from zoo.pipeline.learner import Classifier, classification_loss
+from zoo.tasks.formulation import Formulation
+from zoo.train import TrainerConfig, TrainResult, fit, train
+
+
+def tune(wrapped: zoo.ZooModel, formulation: Formulation, batches: list[dict], trainer: TrainerConfig, accelerator: Accelerator,
+         desc: str = "train") -> TrainResult:
+    """Train (or fit) ``wrapped``'s own parameters on ``batches``, in place; the loop's result."""
+    spec = wrapped.spec
+    if spec.gradient_free:
+        return fit(wrapped, batches, accelerator)
+    rate = resolve(trainer.learning_rate, {}, spec, head=False, head_rate=None).method
+    groups = [{"params": [p for p in wrapped.parameters() if p.requires_grad], "lr": rate}]
+    return train(Classifier(wrapped, formulation), groups, batches, classification_loss, trainer, accelerator, desc=desc)
