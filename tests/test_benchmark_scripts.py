@@ -2,42 +2,15 @@
 from __future__ import annotations
 
 import copy
-import functools
-import importlib.util
 import json
-import re
-import sys
-from pathlib import Path
 
 import peft
 import pytest
 import torch
 import transformers
+from benchmark_loader import load_script as _load
 
 import zoo
-
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
-
-
-@functools.cache
-def _load(name: str):
-    """A benchmark script as a module, with benchmarks/ importable as it is when the script runs."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
-def test_no_benchmark_branches_on_a_method_name():
-    names = "|".join(map(re.escape, zoo.list_methods()))
-    branch = re.compile(rf"""[!=]=\s*["']({names})["']|["']({names})["']\s*[!=]=""")
-    found = [f"{path.name}:{i}: {line.strip()}" for path in sorted(BENCHMARKS.glob("*.py"))
-             for i, line in enumerate(path.read_text().splitlines(), 1) if branch.search(line)]
-    assert found == []
 
 
 @pytest.fixture(scope="module")

@@ -60,3 +60,34 @@ def test_zoo_analyze_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch
     tokens = [t for t in chat_tokenizer(VOCABULARY).convert_ids_to_tokens(scored[0].tolist()) if t != "<pad>"]
     assert tokens[:4] == ["SYSTEM", "be", "terse", "END"] and tokens[-1] == "ASSISTANT"  # the system turn, the answer's turn
     assert tokens.count("USER") == tokens.count("review") == 1 + len(record.label_names)  # a turn per demonstration, then the query
+
+
+def test_the_proxy_benchmark_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch, chat_tokenizer):
+    """benchmarks/proxy_gain.py tunes and scores its models through the same formulation as a zoo run of its task."""
+    from benchmark_loader import load_script
+    from omegaconf import OmegaConf
+
+    from zoo.methods.lora import LoRAConfig
+    from zoo.models.tiny import tiny_model
+    from zoo.tasks.config import TaskConfig
+    from zoo.train import TrainerConfig
+
+    proxy_gain = load_script("proxy_gain")
+    task = TaskConfig(n_train=16, n_eval=8, chat_template=True, system_prompt="be terse", demonstrations=1, max_length=256)
+    trainer = TrainerConfig(max_steps=1, batch_size=16, checkpoint_every=0, progress=False, device="cpu")
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        cfg = compose("config", overrides=["trainer=smoke", "trainer.progress=false", "model.pretrain_steps=0", "task.n_train=16",
+                                           "task.n_eval=8", "task.chat_template=true", "task.system_prompt=be terse",
+                                           "task.demonstrations=1", "task.max_length=256", "predictions_cache=null"])
+    run_batches = _spy_batches(monkeypatch, zoo.pipeline.steps)
+    run(cfg, tmp_path / "run")
+
+    tokenizer = chat_tokenizer(VOCABULARY)
+    large = tiny_model("tiny-llama", vocab_size=len(tokenizer), seed=0)
+    scored = _spy_batches(monkeypatch, proxy_gain)
+    setup = OmegaConf.create({"method": OmegaConf.structured(LoRAConfig()), "task": OmegaConf.structured(task),
+                              "trainer": OmegaConf.structured(trainer), "proxy": {"alphas": [1.0]}})
+    proxy_gain.seed_run(setup, 0, large, proxy_gain.truncated_copy(large, 1), tokenizer, tmp_path / "proxy")
+    trained_on = torch.cat([b["input_ids"] for b in run_batches[-1]])
+    assert all(torch.equal(trained_on, torch.cat([b["input_ids"] for b in batches])) for batches in scored) and len(scored) == 5
