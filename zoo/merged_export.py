@@ -66,12 +66,23 @@ def _restore(model: nn.Module, snapshot: list[tuple[nn.Module, dict[str, nn.Modu
             for name in list(module.parametrizations):
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
     for module, children in snapshot:
+        now = dict(module._modules)
         module._modules.clear()
-        module._modules.update(children)
+        module._modules.update({name: _merged_base(now.get(name), child) for name, child in children.items()})
     found = set(model.state_dict())
     if found != keys:
         raise RuntimeError(f"the merged model does not have the base model's tensors again: extra {sorted(found - keys)[:5]}, "
                            f"missing {sorted(keys - found)[:5]}; the method changed the base model in a way merging cannot undo")
+
+
+def _merged_base(current: nn.Module | None, original: nn.Module) -> nn.Module:
+    """What stands at a base module's place once merged: the module itself, or, where a peft layer swapped it for a
+    tuned copy on merging (LN tuning), the layer its wrapper now calls (peft's ``get_base_layer``)."""
+    get_base = getattr(current, "get_base_layer", None)
+    if current is None or current is original or not callable(get_base):
+        return original
+    merged = get_base()
+    return merged if type(merged) is type(original) else original
 
 
 def merged_model(run_dir: Path) -> tuple[nn.Module, Any, RunRecord]:

@@ -13,7 +13,7 @@ unit everything else is keyed by. A sweep row, a RESULTS.md line, an adapter fol
 ``method`` entry, the README's family table and the contract tests each name one method, and
 capability flags (identity at init, mergeable, Conv1D support) are per method; a single
 ``peft`` method would need every one of them to look inside its config, its config would be
-the union of 34 unrelated field sets, and ``method=peft,peft`` sweeps over tuners would
+the union of 33 unrelated field sets, and ``method=peft,peft`` sweeps over tuners would
 all be one row. Per-tuner names also keep Hydra's ``method=peft_*`` globs and
 ``method.<field>=`` overrides typed per tuner.
 
@@ -27,7 +27,7 @@ peft_rslora, peft_pissa, peft_olora (LoRA variants), peft_loha, peft_lokr, peft_
 peft_hra, peft_vera, peft_fourierft, peft_vblora, peft_shira, peft_ln_tuning, peft_miss,
 peft_randlora, peft_road, peft_c3a, peft_waveft, peft_delora, peft_unilora, peft_tinylora,
 peft_gralora, peft_hira, peft_pvera, peft_deft, peft_frod, peft_glora, peft_peanut, peft_psoft,
-peft_supertuning, peft_beft, peft_lily, peft_osf.
+peft_supertuning, peft_beft, peft_osf.
 
 Not bridged, with the reason (also :data:`~zoo.peft_bridge.tuners.UNBRIDGED`, which a test
 checks covers every other peft type): LORA, IA3, PROMPT_TUNING, P_TUNING, PREFIX_TUNING,
@@ -36,7 +36,8 @@ ids; CPT needs its token-type mask from the task's examples and its own loss; CA
 trained by self-study distillation; ADALORA needs a per-step ``update_and_allocate`` trainer
 hook and ADAMSS a transformers Trainer callback (and scikit-learn); XLORA needs trained LoRA
 experts; TRAINABLE_TOKENS the token ids to train, which are task data; SHADOW fails in peft
-0.21.2 on every tiny family.
+0.21.2 on every tiny family; LILY decodes with a key/value cache to other logits than its own
+full forward pass.
 """
 from __future__ import annotations
 
