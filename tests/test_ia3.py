@@ -10,7 +10,7 @@ import copy
 import peft
 import pytest
 import torch
-from attention_capture import CAPTURED, capturing
+from attention_capture import CAPTURED, captured_first, capturing
 from conftest import make_model
 from contract_helpers import output
 
@@ -89,7 +89,7 @@ def test_keys_and_values_are_scaled_inside_the_models_own_attention(kind):
     ids = torch.randint(4, 69, (2, 6), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         capturing(make_model(kind))(input_ids=ids)
-        base_q, base_k, base_v, _ = next(iter(CAPTURED.values()))
+        base_q, base_k, base_v, _ = captured_first(kind)
         model = zoo.wrap(make_model(kind), "ia3")
         _randomise(model)
         capturing(model.model)(input_ids=ids)
