@@ -97,9 +97,9 @@ def test_a_fit_is_checked_and_recorded_too(tmp_path, monkeypatch):
             next(iter(model.adapter_state_dict().values())).fill_(value)
         return {}
 
-    monkeypatch.setattr(model, "fit", lambda batches: filling_fit(batches, 2.5))
+    monkeypatch.setattr(model, "fit", lambda batches, reduce=None: filling_fit(batches, 2.5))
     assert fit(model, _batches(), make_accelerator(cfg)).max_abs_weight == 2.5
-    monkeypatch.setattr(model, "fit", lambda batches: filling_fit(batches, float("inf")))
+    monkeypatch.setattr(model, "fit", lambda batches, reduce=None: filling_fit(batches, float("inf")))
     with pytest.raises(NonFiniteWeightError, match="closed_form_head's fit left a weight inf; nothing was saved"):
         fit(model, _batches(), make_accelerator(cfg))
 

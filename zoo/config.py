@@ -8,6 +8,8 @@ schema types them. Resolvers for folder names (conf/config.yaml, conf/benchmark/
 - ``zoo.unique`` ends the default run and sweep folder names, so that two launches in the
   same second do not share one;
 - ``zoo.subdir`` makes a sweep job's folder name of its overrides (``hydra.job.override_dirname``);
+- ``zoo.main_process_only`` keeps a value in the main process of a distributed launch only
+  (``hydra.output_subdir``: the other processes write no ``.hydra`` folder);
 - ``zoo.row`` names a run's row (its baseline, else its method):
   ``hydra.sweep.subdir=${zoo.row:${hydra:runtime.choices.baseline},${hydra:runtime.choices.method}}``.
 """
@@ -22,6 +24,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from zoo.baselines import BaselineConfig, list_baselines
+from zoo.distributed import main_process_only
 from zoo.method import MethodConfig
 from zoo.models.load import ModelConfig
 from zoo.registry import get_method, list_methods
@@ -84,6 +87,7 @@ def store_configs() -> None:
     OmegaConf.register_new_resolver("zoo.row", lambda baseline, method: method if baseline in (None, "null") else baseline, replace=True)
     OmegaConf.register_new_resolver("zoo.unique", launch_token, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("zoo.subdir", sweep_subdir, replace=True)
+    OmegaConf.register_new_resolver("zoo.main_process_only", main_process_only, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="zoo_schema", node=RunConfig)
     for name in list_methods():

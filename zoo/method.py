@@ -66,15 +66,22 @@ class Adapter(Protocol):
     def adapter_params(self) -> list[str]: ...
 
 
+Reduce = Callable[[Tensor], Tensor]
+"""A tensor -> its sum over the processes of a distributed run (zoo.distributed.summed)."""
+
+
 @runtime_checkable
 class GradientFree(Protocol):
     """A wrapped model that is solved in closed form instead of trained.
 
     ``fit`` takes batches with ``input_ids``, ``attention_mask`` (left padded: the answer
     position is the last) and ``labels`` (class indices), and returns summary numbers.
+    Under several processes each sees its share of the batches, and ``reduce`` (a tensor ->
+    its sum over the processes) must be applied to the statistics the solution is built from,
+    so that every process solves the same system; with one process it is the identity or None.
     """
 
-    def fit(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, float]: ...
+    def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)

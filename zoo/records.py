@@ -5,7 +5,8 @@ cannot use: a truncated copy, a hand edit, a record of an older zoo (another
 :data:`SCHEMA_VERSION`), another tool's file. :meth:`RunRecord.read` checks the version,
 every field and its type, and raises :class:`UnusableRecord` naming the file and what is
 wrong, so that a reader over a sweep skips it with a warning instead of failing on the first
-KeyError.
+KeyError. A field added with a default within a version (``processes``) takes its default
+when an older record of that version lacks it.
 """
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ class RunRecord:
     device_name: str | None
     run_config: dict
     """The config the run ran, without what cannot change its results (zoo.resume.run_identity)."""
+    processes: int = 1
+    """How many processes trained it (accelerate launch); ``peak_memory_bytes`` is the main process's."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:
@@ -99,13 +102,13 @@ class RunRecord:
                                  f"(run it again, with resume=true in a sweep)")
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in data]
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING]
         if missing:
             raise UnusableRecord(f"{path} lacks {', '.join(missing)}: not a finished run's record")
-        wrong = [f"{name} ({data[name]!r})" for name in names if not _matches(data[name], hints[name])]
+        wrong = [f"{name} ({data[name]!r})" for name in names if name in data and not _matches(data[name], hints[name])]
         if wrong:
             raise UnusableRecord(f"{path} has values of the wrong type for {', '.join(wrong)}")
-        return cls(**{name: data[name] for name in names})
+        return cls(**{name: data[name] for name in names if name in data})
 
 
 def _matches(value: Any, hint: Any) -> bool:

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from zoo.config import store_configs
+from zoo.distributed import launch_rank, quiet_other_processes
 from zoo.pipeline import run
 from zoo.records import RunRecord
 from zoo.resume import finished_run, refuse_another_run
@@ -41,13 +42,15 @@ store_configs()
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    quiet_other_processes()
     if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
         print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: accuracy {done.accuracy:.3f} -> {out_dir / 'metrics.json'}")
         return done.accuracy
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)
     record = run(cfg, out_dir)
-    print(summary(record, out_dir / "metrics.json"))
+    if launch_rank() == 0:
+        print(summary(record, out_dir / "metrics.json"))
     return record.accuracy
 
 

@@ -3,7 +3,9 @@
 :func:`train` steps parameter groups by a loss; the runner (zoo.pipeline) decides what they
 are, their learning rates (zoo.learning_rate) and what a checkpoint saves, and calls
 :func:`fit` instead for a method whose spec is ``gradient_free``.
-``accelerate launch zoo ...`` runs the same code on several processes. A NaN or infinite
+``accelerate launch --multi_gpu --num_processes N -m zoo.run ...`` runs the same code on N
+processes (GPUs, or CPU processes over gloo): every batch is a global batch that the
+processes split (zoo.distributed), so the run follows the single-process one. A NaN or infinite
 loss or weight stops training, and every checkpoint is checked finite before it is written,
 so the one an error points to is good; a run whose loss or weights ran away
 (zoo.divergence) ends but is recorded as diverged, with a warning.
@@ -19,10 +21,12 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from zoo.distributed import batch_slice, dealt, summed
 from zoo.divergence import divergence, largest_weight
 from zoo.memory import PeakMemory
 from zoo.wrapped import ZooModel
@@ -108,7 +112,10 @@ def make_accelerator(cfg: TrainerConfig) -> Accelerator:
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
-    return Accelerator(cpu=cpu, gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision)
+    # split_batches: each global batch is split among the processes (zoo.distributed), so the
+    # scheduler steps once per optimiser step, not once per process
+    return Accelerator(cpu=cpu, gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
+                       dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
 def _cycle(batches: list[Batch]):
@@ -141,14 +148,13 @@ def train(
     lr = groups[0]["lr"]
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler(cfg.schedule, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * cfg.max_steps), num_training_steps=cfg.max_steps)
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
-    prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    prepared, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     history, last_good, losses = [], "no checkpoint was saved yet", []
     start_weight = largest_weight(params)
     bar = tqdm(total=cfg.max_steps, disable=not (cfg.progress and accelerator.is_local_main_process), desc=desc)
     start = time.perf_counter()
     with PeakMemory(accelerator.device) as memory:
-        micro = _cycle(list(loader))
+        micro = _cycle(batches)
         prepared.train()
         for step in range(1, cfg.max_steps + 1):
             loss = _step(prepared, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg, step, f"{last_good}; {_advice(lr)}")
@@ -174,20 +180,21 @@ def train(
 
 
 def _step(model, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg: TrainerConfig, step: int, kept: str) -> float:
-    """One optimiser step over ``gradient_accumulation_steps`` batches; the last batch's loss."""
+    """One optimiser step over ``gradient_accumulation_steps`` global batches; the last one's mean loss (over all processes)."""
     for _ in range(cfg.gradient_accumulation_steps):
-        batch = next(micro)
+        rows, weight = batch_slice(next(micro), accelerator)
         with accelerator.accumulate(model):
-            loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"loss became {loss.item()} at step {step}; training stopped; {kept}")
+            loss = loss_fn(model, rows) * weight
+            mean = accelerator.reduce(loss.detach(), reduction="mean")  # the same on every process: they stop together
+            if not torch.isfinite(mean):
+                raise NonFiniteLossError(f"loss became {mean.item()} at step {step}; training stopped; {kept}")
             accelerator.backward(loss)
             if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-    return loss.item()
+    return mean.item()
 
 
 def _described(groups: list[dict]) -> str:
@@ -208,12 +215,17 @@ def _check_finite(params: list[torch.Tensor], step: int, kept: str) -> float:
 
 
 def fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> TrainResult:
-    """Solve a gradient-free method (its spec's ``gradient_free`` flag) in closed form over ``batches``."""
+    """Solve a gradient-free method (its spec's ``gradient_free`` flag) in closed form over ``batches``.
+
+    Under several processes each reads its share of the batches and the fit sums its
+    statistics across them (``reduce``), so every process solves the same system.
+    """
     model = model.to(accelerator.device)
     model.eval()
     start = time.perf_counter()
+    mine = ({k: v.to(accelerator.device) for k, v in b.items()} for b in dealt(batches, accelerator))
     with PeakMemory(accelerator.device) as memory:
-        summary = model.fit({k: v.to(accelerator.device) for k, v in b.items()} for b in batches)
+        summary = model.fit(mine, reduce=lambda t: summed(t, accelerator))
     largest = largest_weight(model.adapter_state_dict().values())
     if not math.isfinite(largest):
         raise NonFiniteWeightError(f"{model.method}'s fit left a weight {largest}; nothing was saved")

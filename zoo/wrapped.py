@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from zoo.delegate import Delegating
 from zoo.fingerprint import fingerprint
 from zoo.inject import adapter_modules, adapter_parameters, freeze
-from zoo.method import GradientFree, MethodConfig, MethodSpec
+from zoo.method import GradientFree, MethodConfig, MethodSpec, Reduce
 from zoo.models.arch import check_supported, model_kind
 from zoo.registry import get_method, list_methods, spec_for_config
 
@@ -40,11 +40,11 @@ class ZooModel(Delegating):
         """Only the method's tensors, keyed relative to ``self.model``."""
         return {name: p.detach() for name, p in adapter_parameters(self.model).items()}
 
-    def fit(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, float]:
+    def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]:
         """Solve a gradient-free method in closed form (see :class:`zoo.method.GradientFree`)."""
         if not self.spec.gradient_free or not isinstance(self.model, GradientFree):
             raise TypeError(f"method {self.method!r} is trained by gradient steps and has no fit()")
-        return self.model.fit(batches)
+        return self.model.fit(batches, reduce=reduce)
 
 
 def build_config(method: str, **overrides) -> MethodConfig:

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from zoo.delegate import Delegating
 from zoo.inject import replace_module
-from zoo.method import MethodConfig, TaskContext
+from zoo.method import MethodConfig, Reduce, TaskContext
 from zoo.registry import register
 
 MAX_CONDITION = 1e12  # beyond this a float64 Cholesky solve of the normal equations loses all accuracy
@@ -164,8 +164,11 @@ class ClosedFormHead(Delegating):
         self.last_solver: str | None = None
 
     @torch.no_grad()
-    def fit(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, float]:
+    def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]:
         """Solve W from labelled, left-padded batches in one pass; copy it into the head.
+
+        ``reduce`` sums the statistics (ZᵀZ, ZᵀR, counts) over the processes of a distributed
+        run, each of which read its share of the batches (zoo.method.GradientFree).
 
         Returns ``n_examples``, ``base_accuracy``, ``residual_before`` and ``train_residual``
         (mean squared error of log P − L before and after, per example), ``ridge_lambda``
@@ -176,9 +179,11 @@ class ClosedFormHead(Delegating):
         """
         if self.head.merged:
             raise ValueError("fit needs the unmerged model: call zoo.unmerge first")
-        k = self.head.label_ids.numel()
-        ztz = ztr = None
-        rtr, n, base_correct = 0.0, 0, 0
+        k, d = self.head.label_ids.numel(), self.head.base.in_features
+        device = self.head.base.weight.device
+        ztz = torch.zeros(d, d, dtype=torch.float64, device=device)
+        ztr = torch.zeros(d, k, dtype=torch.float64, device=device)
+        counts = torch.zeros(3, dtype=torch.float64, device=device)  # sum of squared residuals, examples, base-correct
         captured: list[Tensor] = []
         hook = self.head.base.register_forward_pre_hook(lambda mod, args: captured.append(args[0][:, -1]))
         was_training = self.training
@@ -199,14 +204,15 @@ class ClosedFormHead(Delegating):
                 labels = labels.to(z.device)
                 resid = smoothed_log_targets(labels, k, self.label_smoothing) - logp  # (B, k)
                 z64 = z.double()
-                ztz = z64.T @ z64 if ztz is None else ztz + z64.T @ z64
-                ztr = z64.T @ resid if ztr is None else ztr + z64.T @ resid
-                rtr += float((resid ** 2).sum())
-                n += labels.shape[0]
-                base_correct += int((logp.argmax(-1) == labels).sum())
+                ztz += z64.T @ z64
+                ztr += z64.T @ resid
+                counts += torch.stack([(resid ** 2).sum(), resid.new_tensor(labels.shape[0]), (logp.argmax(-1) == labels).sum().double()])
         finally:
             hook.remove()
             self.train(was_training)
+        if reduce is not None:
+            ztz, ztr, counts = reduce(ztz), reduce(ztr), reduce(counts)
+        rtr, n, base_correct = float(counts[0]), int(counts[1]), int(counts[2])
         if n == 0:
             raise ValueError("fit received no examples")
         w, solver = solve_ridge(ztz, ztr, self.ridge)  # (d, k)

@@ -36,7 +36,7 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     scores = score_untrained(plan, data, base)
     learner = prepare_learner(plan, data, base, scores)
     result = train_learner(plan, learner, data, base, out_dir)
-    after = evaluate_learner(learner, data)
+    after = evaluate_learner(learner, data, base)
     saved = save_learnt(plan, learner, data, base, out_dir)
     latency = time_learner(plan, learner, base)
     record = make_record(plan, data, base, scores, learner, result, after, saved, latency, run_identity(cfg))

@@ -81,6 +81,9 @@ def _score(plan: Plan, data: ClassificationData, base: Base, form: Formulation) 
                 "weights": fingerprint(base.model), "device": str(base.accelerator.device)}
     labels = [e.label for e in data.eval]
     key = cache_key(model_id, batches, form.label_token_ids, data.label_names)
-    metrics, predictions = cached(plan.predictions_cache, key,
-                                  functools.partial(evaluate, base.model, batches, form.scorer, labels, data.label_names))
+    # the cache serves single-process runs: the processes of a distributed one must agree on scoring
+    # together (they gather), which one process finding a file another process wrote could break
+    folder = plan.predictions_cache if base.accelerator.num_processes == 1 else None
+    metrics, predictions = cached(folder, key,
+                                  functools.partial(evaluate, base.model, batches, form.scorer, labels, data.label_names, base.accelerator))
     return Score(form, batches, metrics, predictions)

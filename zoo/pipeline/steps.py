@@ -28,15 +28,16 @@ def train_learner(plan: Plan, learner: Learner, data: ClassificationData, base: 
     return train(
         Classifier(learner.model, learner.formulation), learner.groups, batches, classification_loss, plan.trainer, base.accelerator,
         checkpoint=(lambda: zoo.save_adapter(adapter, out_dir / "checkpoint")) if adapter is not None else None,
-        evaluate=lambda: evaluate_learner(learner, data).metrics, desc=plan.name,
+        evaluate=lambda: evaluate_learner(learner, data, base).metrics, desc=plan.name,
     )
 
 
-def evaluate_learner(learner: Learner, data: ClassificationData) -> Score:
+def evaluate_learner(learner: Learner, data: ClassificationData, base: Base) -> Score:
+    """The learner's score on the evaluation split, its batches shared among the processes."""
     if learner.evaluated is not None:
         return learner.evaluated
     metrics, predictions = evaluate(learner.model, learner.eval_batches, learner.formulation.scorer,
-                                    [e.label for e in data.eval], data.label_names)
+                                    [e.label for e in data.eval], data.label_names, base.accelerator)
     return Score(learner.formulation, learner.eval_batches, metrics, predictions)
 
 
