@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.records import RunRecord, UnusableRecord
 
 log = logging.getLogger(__name__)
-NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress", "method_learning_rates")
+NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress", "trainer.log_with", "method_learning_rates")
 """Config keys that cannot change a run's results (a finished run counts whatever they were), and
 ``method_learning_rates``, of which only the rate the run resolved counts (``learning_rates`` in the identity)."""
 

@@ -12,6 +12,7 @@ so the one an error points to is good; a run whose loss or weights ran away
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration
+from accelerate.tracking import get_available_trackers
+from accelerate.utils import DataLoaderConfiguration, LoggerType, ProjectConfiguration
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -33,6 +35,7 @@ from zoo.wrapped import ZooModel
 
 log = logging.getLogger(__name__)
 SCHEDULES = ("linear", "cosine", "constant_with_warmup")
+TRACKERS = tuple(str(t) for t in LoggerType if str(t) != "all")
 Batch = dict[str, torch.Tensor]
 
 
@@ -58,6 +61,9 @@ class TrainerConfig:
     """auto (GPU when present), cpu or cuda."""
     mixed_precision: str = "no"
     progress: bool = True
+    log_with: str | None = None
+    """An experiment tracker, through accelerate (its package installed): tensorboard, wandb, mlflow, aim, comet_ml,
+    clearml, dvclive, ...; None: none. Logs go to the run folder's ``logs/`` (wandb offline: ``WANDB_MODE=offline``)."""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -77,6 +83,8 @@ class TrainerConfig:
         for name in ("eval_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0: never), got {getattr(self, name)}")
+        if self.log_with is not None and self.log_with not in TRACKERS:
+            raise ValueError(f"log_with {self.log_with!r} is not one of accelerate's trackers {TRACKERS} (or null: none)")
 
 
 class NonFiniteError(RuntimeError):
@@ -108,14 +116,22 @@ class TrainResult:
         return self.divergence is not None
 
 
-def make_accelerator(cfg: TrainerConfig) -> Accelerator:
+def make_accelerator(cfg: TrainerConfig, project_dir: Path | None = None) -> Accelerator:
+    """The run's accelerator; ``project_dir`` (the run folder) holds a tracker's ``logs/``."""
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
+    if cfg.log_with is not None and cfg.log_with not in {str(t) for t in get_available_trackers()}:
+        raise ImportError(f"trainer.log_with={cfg.log_with} needs its package, which is not installed: "
+                          f"pip install {cfg.log_with.replace('_', '-')} (or trainer.log_with=null)")
+    if cfg.log_with is not None and project_dir is None:
+        raise ValueError(f"trainer.log_with={cfg.log_with} needs a folder for its logs (make_accelerator's project_dir)")
+    tracking = {} if cfg.log_with is None else {
+        "log_with": cfg.log_with, "project_config": ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(project_dir / "logs"))}
     # split_batches: each global batch is split among the processes (zoo.distributed), so the
     # scheduler steps once per optimiser step, not once per process
     return Accelerator(cpu=cpu, gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
-                       dataloader_config=DataLoaderConfiguration(split_batches=True))
+                       dataloader_config=DataLoaderConfiguration(split_batches=True), **tracking)
 
 
 def _cycle(batches: list[Batch]):
@@ -152,6 +168,7 @@ def train(
     history, last_good, losses = [], "no checkpoint was saved yet", []
     start_weight = largest_weight(params)
     bar = tqdm(total=cfg.max_steps, disable=not (cfg.progress and accelerator.is_local_main_process), desc=desc)
+    _start_tracking(accelerator, cfg, desc)
     start = time.perf_counter()
     with PeakMemory(accelerator.device) as memory:
         micro = _cycle(batches)
@@ -159,6 +176,7 @@ def train(
         for step in range(1, cfg.max_steps + 1):
             loss = _step(prepared, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg, step, f"{last_good}; {_advice(lr)}")
             losses.append(loss)
+            accelerator.log({"train/loss": loss, "train/learning_rate": scheduler.get_last_lr()[0]}, step=step)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
             if checkpoint is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
@@ -166,10 +184,10 @@ def train(
                 where = checkpoint() if accelerator.is_main_process else "the main process's checkpoint folder"
                 last_good = f"the last good checkpoint (step {step}) is in {where}"
             if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
-                prepared.eval()
-                history.append({"step": step, "loss": loss, **evaluate()})
-                prepared.train()
+                history.append(_evaluated(prepared, evaluate, accelerator, step, loss))
     bar.close()
+    if accelerator.log_with:
+        accelerator.end_training()
     prepared.eval()
     model.eval()
     end_weight = _check_finite(params, cfg.max_steps, f"{last_good}; {_advice(lr)}")
@@ -177,6 +195,21 @@ def train(
     if why:
         log.warning("training diverged (%s); the run is recorded with diverged: true. Try a lower trainer.learning_rate (was %s)", why, lr)
     return TrainResult(cfg.max_steps, time.perf_counter() - start, memory.peak_bytes, losses[-1], history, end_weight, why)
+
+
+def _start_tracking(accelerator: Accelerator, cfg: TrainerConfig, desc: str) -> None:
+    """Start the accelerator's trackers (trainer.log_with), if any, with the trainer's settings as the run's config."""
+    if accelerator.log_with:
+        accelerator.init_trackers("zoo", config={"run": desc, **{k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}})
+
+
+def _evaluated(model: nn.Module, evaluate: Callable[[], dict], accelerator: Accelerator, step: int, loss: float) -> dict:
+    """A history entry: ``evaluate()`` at ``step`` in eval mode, its numbers also sent to the trackers."""
+    model.eval()
+    entry = {"step": step, "loss": loss, **evaluate()}
+    accelerator.log({f"eval/{k}": v for k, v in entry.items() if isinstance(v, float)}, step=step)
+    model.train()
+    return entry
 
 
 def _step(model, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg: TrainerConfig, step: int, kept: str) -> float:

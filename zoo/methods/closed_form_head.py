@@ -167,8 +167,7 @@ class ClosedFormHead(Delegating):
     def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]:
         """Solve W from labelled, left-padded batches in one pass; copy it into the head.
 
-        ``reduce`` sums the statistics (ZᵀZ, ZᵀR, counts) over the processes of a distributed
-        run, each of which read its share of the batches (zoo.method.GradientFree).
+        ``reduce`` sums ZᵀZ, ZᵀR and the counts over the processes of a distributed run (zoo.method.GradientFree).
 
         Returns ``n_examples``, ``base_accuracy``, ``residual_before`` and ``train_residual``
         (mean squared error of log P − L before and after, per example), ``ridge_lambda``
@@ -179,11 +178,9 @@ class ClosedFormHead(Delegating):
         """
         if self.head.merged:
             raise ValueError("fit needs the unmerged model: call zoo.unmerge first")
-        k, d = self.head.label_ids.numel(), self.head.base.in_features
-        device = self.head.base.weight.device
-        ztz = torch.zeros(d, d, dtype=torch.float64, device=device)
-        ztr = torch.zeros(d, k, dtype=torch.float64, device=device)
-        counts = torch.zeros(3, dtype=torch.float64, device=device)  # sum of squared residuals, examples, base-correct
+        k, d, zeros = self.head.label_ids.numel(), self.head.base.in_features, self.head.base.weight.new_zeros
+        ztz, ztr = zeros(d, d, dtype=torch.float64), zeros(d, k, dtype=torch.float64)
+        counts = zeros(3, dtype=torch.float64)  # sum of squared residuals, examples, base-correct
         captured: list[Tensor] = []
         hook = self.head.base.register_forward_pre_hook(lambda mod, args: captured.append(args[0][:, -1]))
         was_training = self.training

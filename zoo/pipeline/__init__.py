@@ -32,7 +32,7 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     set_seed(plan.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = build_task(plan.task)
-    base = load_base(plan)
+    base = load_base(plan, out_dir)
     scores = score_untrained(plan, data, base)
     learner = prepare_learner(plan, data, base, scores)
     result = train_learner(plan, learner, data, base, out_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from accelerate import Accelerator
 from torch import nn
@@ -44,11 +45,12 @@ class Score:
     predictions: list[int]
 
 
-def load_base(plan: Plan) -> Base:
+def load_base(plan: Plan, out_dir: Path) -> Base:
+    """The base model and tokenizer, and the accelerator the run trains with (its tracker logs in ``out_dir``)."""
     model, tokenizer = load_model(plan.model)
     kind = model_kind(model)
     check_formulation(plan.formulation, kind, plan.spec)
-    accelerator = make_accelerator(plan.trainer)
+    accelerator = make_accelerator(plan.trainer, project_dir=out_dir)
     model.to(accelerator.device)
     return Base(model, tokenizer, kind, accelerator, zoo.count_parameters(model)[1])
 
