@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from zoo.config import store_configs
+from zoo.cpu_threads import set_cpu_threads
 from zoo.pipeline import run
 from zoo.records import RunRecord
 from zoo.resume import finished_run, refuse_another_run
@@ -46,6 +47,7 @@ def main(cfg: DictConfig) -> float:
         return done.accuracy
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)
+    set_cpu_threads(cfg.cpu_threads)
     record = run(cfg, out_dir)
     print(summary(record, out_dir / "metrics.json"))
     return record.accuracy
