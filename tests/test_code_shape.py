@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import glob
 from pathlib import Path
 
 import zoo
@@ -64,7 +65,6 @@ def test_every_package_under_zoo_is_listed_for_setuptools():
 
 def test_every_config_under_conf_is_shipped():
     """package-data lists conf/'s YAML by glob, one per folder depth: a deeper folder (hydra/launcher/) needs its own."""
-    import glob
     import tomllib
 
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["zoo.conf"]
