@@ -2,8 +2,8 @@
 
 Both runs train the same config with the same global batch (``trainer.batch_size``), so they
 take the same steps (tests/test_distributed.py checks their equality); only the processes
-differ. On a CPU machine the cores are shared out: one process uses every core (torch's
-threads), each of N processes ``cores / N``. The table gives each run's training time (the
+differ. On a CPU machine the cores are shared out (zoo.cpu_threads): one process uses a
+thread per physical core, each of N processes ``cores / N``. The table gives each run's training time (the
 record's ``train_seconds``), the speed-up against one process, and each process's peak
 resident memory (the main process's record: every process holds a whole copy of the model).
 
@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from zoo.atomic import write_text
+from zoo.cpu_threads import physical_cores
 from zoo.records import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,13 +36,11 @@ def _free_port() -> int:
 
 
 def run_once(out: Path, processes: int, overrides: list[str]) -> RunRecord:
-    """``zoo`` on ``processes`` processes, the machine's cores divided among them; its record."""
-    threads = max(1, (os.cpu_count() or 1) // processes)
+    """``zoo`` on ``processes`` processes, the machine's cores divided among them (zoo.cpu_threads); its record."""
     launcher = [] if processes == 1 else ["-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
                                           "--num_processes", str(processes), "--main_process_port", str(_free_port())]
     command = [sys.executable, *launcher, "-m", "zoo.run", *overrides, f"hydra.run.dir={out}"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"processes: {' '.join(command)} failed:\n{done.stderr[-3000:]}")
     return RunRecord.read(out / "metrics.json")
@@ -52,12 +51,12 @@ def table(records: dict[int, RunRecord], overrides: list[str]) -> str:
     lines = [
         "# One run on one and on several processes (data parallel, accelerate)", "",
         f"`python benchmarks/processes.py {' '.join(overrides)}`: the same config and global batch; the cores "
-        f"({os.cpu_count()}) shared out among the processes. {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
+        f"({physical_cores()} physical) shared out among the processes. {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
         "", "| processes | threads each | train seconds | speed-up | peak memory per process (MB) | accuracy | final loss |",
         "|---|---|---|---|---|---|---|",
     ]
     for n, r in sorted(records.items()):
-        lines.append(f"| {n} | {max(1, (os.cpu_count() or 1) // n)} | {r.train_seconds:.1f} | {one.train_seconds / r.train_seconds:.2f} "
+        lines.append(f"| {n} | {max(1, physical_cores() // n)} | {r.train_seconds:.1f} | {one.train_seconds / r.train_seconds:.2f} "
                      f"| {(r.peak_memory_bytes or 0) / 2**20:.0f} | {r.accuracy:.3f} | {r.final_loss:.4f} |")
     return "\n".join(lines) + "\n"
 

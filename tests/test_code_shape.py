@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import glob
 from pathlib import Path
 
 import zoo
@@ -60,3 +61,13 @@ def test_every_package_under_zoo_is_listed_for_setuptools():
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "zoo").rglob("__init__.py")}
     found = {"pytest_zoo" if name == "zoo.testing.pytest_zoo" else name for name in found}  # shipped top level (package-dir)
     assert found - listed == set()
+
+
+def test_every_config_under_conf_is_shipped():
+    """package-data lists conf/'s YAML by glob, one per folder depth: a deeper folder (hydra/launcher/) needs its own."""
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["zoo.conf"]
+    shipped = {name for pattern in patterns for name in glob.glob(pattern, root_dir=ROOT / "conf")}
+    configs = {p.relative_to(ROOT / "conf").as_posix() for p in (ROOT / "conf").rglob("*.yaml")}
+    assert "hydra/launcher/zoo_slurm.yaml" in configs and configs - shipped == set()

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from zoo.config import store_configs
+from zoo.cpu_threads import set_cpu_threads
 from zoo.distributed import launch_rank, quiet_other_processes
 from zoo.pipeline import run
 from zoo.records import RunRecord
@@ -48,6 +49,7 @@ def main(cfg: DictConfig) -> float:
         return done.accuracy
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)
+    set_cpu_threads(cfg.cpu_threads)
     record = run(cfg, out_dir)
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
