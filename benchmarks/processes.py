@@ -13,7 +13,6 @@ resident memory (the main process's record: every process holds a whole copy of 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import socket
 import subprocess
