@@ -10,11 +10,10 @@ statistics). With one process every function here returns its input unchanged.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
-
 import logging
 import os
+from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from accelerate import Accelerator
