@@ -7,11 +7,11 @@ is missing, empty, or holds that file, so a user's model folder is never overwri
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from zoo.atomic import write_json
+from zoo.json_marker import read_marked
 from zoo.version import __version__
 
 MARKER = "zoo_export.json"
@@ -42,8 +42,4 @@ def write_record(folder: Path, record: dict[str, Any]) -> None:
 
 def export_record(folder: Path) -> dict[str, Any] | None:
     """The record of an export zoo wrote into ``folder``, or None where there is none (or it is unreadable)."""
-    try:
-        record = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and "zoo_version" in record else None
+    return read_marked(folder / MARKER, "zoo_version")

@@ -7,7 +7,6 @@ Injected adapters (LoRA, IA3, adaption prompts) key their tensors by the module'
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from safetensors.torch import load_file
 from torch import Tensor
 
+from zoo.json_marker import read_marked
 from zoo.method import MethodConfig
 from zoo.wrapped import ZooModel
 
@@ -51,11 +51,7 @@ class NotConvertible(ValueError):
 
 def read_peft_config(folder: Path) -> dict[str, Any] | None:
     """``folder``'s adapter config if peft wrote it (it names a ``peft_type``), else None."""
-    try:
-        config = json.loads((folder / CONFIG).read_text())
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) and "peft_type" in config else None
+    return read_marked(folder / CONFIG, "peft_type")
 
 
 def read_peft_folder(folder: Path) -> PeftAdapter:
