@@ -45,11 +45,11 @@ def run_once(out: Path, processes: int, overrides: list[str]) -> RunRecord:
     return RunRecord.read(out / "metrics.json")
 
 
-def table(records: dict[int, RunRecord], overrides: list[str]) -> str:
+def table(records: dict[int, RunRecord], command: str) -> str:
     one = records[1]
     lines = [
         "# One run on one and on several processes (data parallel, accelerate)", "",
-        f"`python benchmarks/processes.py {' '.join(overrides)}`: the same config and global batch; the cores "
+        f"`python benchmarks/processes.py {command}`: the same config and global batch; the cores "
         f"({physical_cores()} physical) shared out among the processes. {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
         "", "| processes | threads each | train seconds | speed-up | peak memory per process (MB) | accuracy | final loss |",
         "|---|---|---|---|---|---|---|",
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                  "trainer.checkpoint_every=0", "trainer.progress=false", "trainer.device=cpu", "predictions_cache=null", "save_adapter=false"]
     with tempfile.TemporaryDirectory() as scratch:
         records = {n: run_once(Path(scratch) / f"p{n}", n, overrides) for n in (1, args.processes)}
-    text = table(records, overrides)
+    text = table(records, " ".join(sys.argv[1:] if argv is None else argv))
     write_text(args.out, text)
     print(text)
     return 0
