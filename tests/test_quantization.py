@@ -66,7 +66,7 @@ def _step_changes_only_the_adapter(model: zoo.ZooModel, batch: dict) -> None:
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     model.train()
     out = output(model, batch).float()
-    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(0)).to(out.device)).sum().backward()
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     adapter = {"model." + n for n in model.adapter_state_dict()}
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
