@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
@@ -19,6 +20,22 @@ def linear_shape(module: nn.Module) -> tuple[int, int]:
     if isinstance(module, Conv1D):
         return module.weight.shape[0], module.weight.shape[1]
     raise TypeError(f"{type(module).__name__} is neither nn.Linear nor Conv1D")
+
+
+def quantized(module: nn.Module) -> bool:
+    """Whether ``module`` or one of its submodules stores its weight packed in integers (bitsandbytes' 4- and 8-bit layers):
+    such a weight cannot be read as a matrix, changed or merged into, only called."""
+    return any(isinstance(w := getattr(m, "weight", None), torch.Tensor) and not w.dtype.is_floating_point for m in module.modules())
+
+
+def adapter_factory(base: nn.Module) -> dict:
+    """``device`` and ``dtype`` for new adapter tensors beside the layer ``base``: its weight's, float32 where that is packed.
+
+    A quantized layer's adapter trains in float32 as QLoRA's does; the adapter casts its input to that and its result
+    back to the activations' dtype, which for any other layer are its own, so nothing is cast there.
+    """
+    weight = base.weight
+    return {"device": weight.device, "dtype": weight.dtype if weight.dtype.is_floating_point else torch.float32}
 
 
 def match_targets(model: nn.Module, target_modules: list[str], types: tuple[type, ...] = LINEAR_TYPES) -> list[str]:

@@ -13,7 +13,7 @@ import time
 import torch
 
 from zoo.evaluate import predict
-from zoo.wrapped import ZooModel, merge, unmerge
+from zoo.wrapped import ZooModel, can_merge, merge, unmerge
 
 SAMPLE_BATCHES = 2
 """Evaluation batches timed per pass."""
@@ -43,7 +43,7 @@ def latency_record(model, batches: list[dict], scorer, base=None, rounds: int = 
     """Seconds per batch of ``model`` and of ``base`` (the base model, untouched) on ``batches``, and their ratio.
 
     ``base`` None: ``model`` is the base model itself (a baseline), whose ratio is 1. Where
-    ``model``'s method merges, it is also timed merged, then unmerged again.
+    ``model``'s method merges (and its base is not quantized), it is also timed merged, then unmerged again.
     """
     n = max(1, len(batches))
     if base is None:
@@ -52,7 +52,7 @@ def latency_record(model, batches: list[dict], scorer, base=None, rounds: int = 
                 "merged_seconds_per_batch": None, "ratio": 1.0, "merged_ratio": None}
     base_seconds, tuned = _alternate([base, model], batches, scorer, rounds)
     base_merged, merged = None, None
-    if isinstance(model, ZooModel) and model.spec.mergeable:
+    if isinstance(model, ZooModel) and can_merge(model):
         merge(model)
         try:
             base_merged, merged = _alternate([base, model], batches, scorer, rounds)  # each ratio against its own base passes

@@ -105,6 +105,9 @@ class MethodSpec:
     """The method enters through the model's key/value cache (prefix tuning): a model whose ``forward`` takes no
     cache (DeBERTa-v2, ModernBERT) is refused, saying so."""
     needs_label_words: bool = False
+    quantized_base: bool = False
+    """The method trains on a bitsandbytes 4-/8-bit base (``model.quantization``, QLoRA): its modules read only a layer's
+    shape, never its packed weight, and keep their own parameters in float. Others are refused such a base."""
     refuses: Callable[[nn.Module], str | None] | None = None
     """For a limit the flags above cannot say (a layer type the method has no form for): ``refuses(model)``
     is why the method cannot wrap ``model`` (the message should read "method ... supports ..."), None where it can."""

@@ -33,7 +33,8 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         name: lower-case identifier (``[a-z][a-z0-9_]*``), used as ``method=<name>``.
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
-            ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``needs_label_words``, ``learning_rate``, ``refuses``).
+            ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
+            ``quantized_base``, ``learning_rate``, ``refuses``).
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability.

@@ -36,6 +36,7 @@ from zoo.wrapped import ZooModel
 log = logging.getLogger(__name__)
 SCHEDULES = ("linear", "cosine", "constant_with_warmup")
 TRACKERS = tuple(str(t) for t in LoggerType if str(t) != "all")
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
 Batch = dict[str, torch.Tensor]
 
 
@@ -60,6 +61,7 @@ class TrainerConfig:
     device: str = "auto"
     """auto (GPU when present), cpu or cuda."""
     mixed_precision: str = "no"
+    """no, bf16 (accelerate's autocast, on CPU too) or fp16 (autocast with loss scaling, CUDA only)."""
     progress: bool = True
     log_with: str | None = None
     """An experiment tracker, through accelerate (its package installed): tensorboard, wandb, mlflow, aim, comet_ml,
@@ -70,6 +72,8 @@ class TrainerConfig:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device {self.device!r} is not one of auto, cpu, cuda")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"mixed_precision {self.mixed_precision!r} is not one of {MIXED_PRECISIONS}")
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -121,6 +125,9 @@ def make_accelerator(cfg: TrainerConfig, project_dir: Path | None = None) -> Acc
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
+    if cpu and cfg.mixed_precision == "fp16":  # accelerate accepts it, then trains in float32 on CPU without a word
+        raise ValueError("trainer.mixed_precision='fp16' needs a CUDA device (this run trains on the CPU, where accelerate does "
+                         "not autocast to float16); use trainer.mixed_precision=bf16 or no on CPU")
     if cfg.log_with is not None and cfg.log_with not in {str(t) for t in get_available_trackers()}:
         raise ImportError(f"trainer.log_with={cfg.log_with} needs its package, which is not installed: "
                           f"pip install {cfg.log_with.replace('_', '-')} (or trainer.log_with=null)")

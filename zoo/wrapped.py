@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from zoo.delegate import Delegating
 from zoo.fingerprint import fingerprint
-from zoo.inject import adapter_modules, adapter_parameters, freeze
+from zoo.inject import adapter_modules, adapter_parameters, freeze, quantized
 from zoo.method import GradientFree, MethodConfig, MethodSpec, Reduce
 from zoo.models.arch import check_supported, model_kind
 from zoo.registry import get_method, list_methods, spec_for_config
@@ -108,12 +108,21 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def can_merge(model: ZooModel) -> bool:
+    """Whether :func:`merge` can fold ``model``'s adapter into its base: a mergeable method on full-precision base weights."""
+    return model.spec.mergeable and not quantized(model.model)
+
+
 def _mergeable(model: nn.Module, action: str) -> ZooModel:
     if not isinstance(model, ZooModel):
         raise TypeError(f"{action} needs a model returned by zoo.wrap, got {type(model).__name__}")
     if not model.spec.mergeable:
         can = [m for m in list_methods() if get_method(m).mergeable]
         raise ValueError(f"method {model.method!r} cannot be merged into the base weights; mergeable methods: {can}")
+    if quantized(model.model):
+        raise ValueError(f"{action}: the base model's weights are quantized (packed integers, bitsandbytes' 4-/8-bit), so the "
+                         f"adapter cannot be folded into them; save it, load it onto the base in full precision "
+                         f"(model.quantization=null) and {action} there")
     return model
 
 

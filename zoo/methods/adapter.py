@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zoo.inject import linear_shape, replace_module
+from zoo.inject import adapter_factory, linear_shape, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import blocks, roles_of
 from zoo.registry import register
@@ -96,7 +96,7 @@ class BottleneckAdapter(nn.Module):
     def __init__(self, base: nn.Module, bottleneck_size: int, activation: str, layer_norm: bool):
         super().__init__()
         width = linear_shape(base)[1]
-        factory = dict(device=base.weight.device, dtype=base.weight.dtype)
+        factory = adapter_factory(base)  # float32 beside a quantized (packed) weight, which is never read
         self.base = base
         self.norm = nn.LayerNorm(width, **factory) if layer_norm else None
         self.down = nn.Linear(width, bottleneck_size, **factory)
@@ -111,11 +111,12 @@ class BottleneckAdapter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.base(x)  # (B, T, d)
-        z = self.norm(h) if self.norm is not None else h
-        return h + self.up(ACTIVATIONS[self.activation](self.down(z)))  # (B, T, d) via (B, T, b)
+        z = h.to(self.down.weight.dtype)  # the casts do nothing unless the base is quantized (a float32 adapter)
+        z = self.norm(z) if self.norm is not None else z
+        return h + self.up(ACTIVATIONS[self.activation](self.down(z))).to(h.dtype)  # (B, T, d) via (B, T, b)
 
 
-@register("adapter", config=AdapterConfig, identity_at_init=True, mergeable=False, learning_rate=3e-3)
+@register("adapter", config=AdapterConfig, identity_at_init=True, mergeable=False, quantized_base=True, learning_rate=3e-3)
 def wrap_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
     roles = roles_of(model).require(*(("attn_out", "ff_out") if cfg.placement == "houlsby" else ("ff_out",)))
     for block_name, _ in blocks(model):

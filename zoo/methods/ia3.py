@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from zoo.inject import linear_shape, match_targets, replace_module
+from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import Roles, blocks, roles_of
 from zoo.registry import register
@@ -76,7 +76,7 @@ class IA3Linear(nn.Module):
         self.merged = False
         self._parts: list[str] = []
         for i, (name, width) in enumerate(parts):
-            ones = torch.ones(width, device=base.weight.device, dtype=base.weight.dtype)
+            ones = torch.ones(width, **adapter_factory(base))  # float32 beside a quantized (packed) weight
             if name is None:
                 name = f"fixed_ones_{i}"
                 self.register_buffer(name, ones, persistent=False)  # not trained, not saved: it is always one
@@ -112,9 +112,11 @@ class IA3Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merged:
             return self.base(x)
+        # the casts back to the activations' dtype do nothing unless the base is quantized (float32 vectors)
         if self.on_input:
-            return self.base(x * self.scale())  # x: (B, T, d_in)
-        return self.base(x) * self.scale()  # (B, T, d_out)
+            return self.base((x * self.scale()).to(x.dtype))  # x: (B, T, d_in)
+        out = self.base(x)
+        return (out * self.scale()).to(out.dtype)  # (B, T, d_out)
 
     def _fold(self, factor: torch.Tensor) -> None:
         """Multiply the base weight (and, for output scaling, the bias) by ``factor``."""
@@ -153,7 +155,7 @@ def _fused_parts(found: Roles, width: int) -> tuple[list[tuple[str | None, int]]
     return [(None, len(q)), ("l_k", len(k)), ("l_v", len(v))], order
 
 
-@register("ia3", config=IA3Config, identity_at_init=True, mergeable=True, learning_rate=2e-2)
+@register("ia3", config=IA3Config, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=2e-2)
 def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
     found = roles_of(model)
     roles = _roles(found, model)

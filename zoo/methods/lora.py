@@ -7,7 +7,8 @@ Each targeted linear map gets a trainable low-rank update beside its frozen weig
     └─► dropout ─► A ─► B ─┘      A: (r, d_in), B: (d_out, r), B = 0 at init
 
 B starts at zero so the wrapped model equals the base; merging adds (alpha/r)·B·A to W.
-Works on ``nn.Linear`` and GPT-2's ``Conv1D`` (whose weight is stored transposed).
+Works on ``nn.Linear``, GPT-2's ``Conv1D`` (whose weight is stored transposed) and bitsandbytes' 4- and 8-bit
+layers (QLoRA, ``model.quantization``): A and B are then float32, and merging is refused.
 Defaults (r=8, alpha=16, query and value projections, lr 5e-3; the placement follows the
 paper) learn the built-in default task in seconds: 0.971 ± 0.006 from 0.512 zero-shot on the
 default (pretrained) tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from zoo.inject import linear_shape, match_targets, replace_module
+from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import query_value_targets
 from zoo.registry import register
@@ -57,9 +58,10 @@ class LoRALinear(nn.Module):
     def __init__(self, base: nn.Module, r: int, alpha: float, dropout: float):
         super().__init__()
         d_in, d_out = linear_shape(base)
+        factory = adapter_factory(base)  # float32 beside a quantized (packed) weight, which is never read
         self.base = base
-        self.lora_A = nn.Parameter(torch.empty(r, d_in, device=base.weight.device, dtype=base.weight.dtype))
-        self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=base.weight.device, dtype=base.weight.dtype))
+        self.lora_A = nn.Parameter(torch.empty(r, d_in, **factory))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, r, **factory))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # as nn.Linear inits a (d_in -> r) map
         self.scaling = alpha / r
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -72,7 +74,8 @@ class LoRALinear(nn.Module):
         out = self.base(x)
         if self.merged:
             return out
-        return out + F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scaling
+        update = F.linear(F.linear(self.dropout(x.to(self.lora_A.dtype)), self.lora_A), self.lora_B) * self.scaling
+        return out + update.to(out.dtype)  # the casts do nothing unless the base is quantized
 
     def delta_weight(self) -> torch.Tensor:
         """The update in the base weight's own layout."""
@@ -88,7 +91,7 @@ class LoRALinear(nn.Module):
         self.merged = False
 
 
-@register("lora", config=LoRAConfig, identity_at_init=True, mergeable=True, learning_rate=5e-3)
+@register("lora", config=LoRAConfig, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=5e-3)
 def wrap_lora(model: nn.Module, cfg: LoRAConfig) -> nn.Module:
     targets = cfg.target_modules or query_value_targets(model)
     for name in match_targets(model, targets):

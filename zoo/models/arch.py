@@ -21,9 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.inject import LINEAR_TYPES
+from zoo.inject import LINEAR_TYPES, quantized
 from zoo.method import POSITIONAL_SCHEMES, MethodSpec
 from zoo.models.cache_kwarg import CACHE_KWARG
+from zoo.models.checkpointing import checkpointing
 from zoo.models.discover import discover, find_blocks
 
 ROLES_ATTR = "zoo_roles"
@@ -196,14 +197,20 @@ def query_value_targets(model: nn.Module) -> list[str]:
 
 
 def refusal(spec: MethodSpec, model: nn.Module) -> str | None:
-    """Why the capability flags of ``spec`` exclude ``model`` (its kind, a cache it cannot take, its positional scheme, its own
-    ``refuses``); None where they do not."""
+    """Why the capability flags of ``spec`` exclude ``model`` (its kind, a cache it cannot take, quantized weights, gradient
+    checkpointing that drops its cache, its positional scheme, its own ``refuses``); None where they do not."""
     kind = model_kind(model)
     if kind not in spec.model_kinds:
         return f"method {spec.name!r} supports {list(spec.model_kinds)} models, not a {kind} ({type(model).__name__})"
     if spec.uses_cache and CACHE_KWARG not in inspect.signature(model.forward).parameters:
         return (f"method {spec.name!r} supports models whose forward takes a key/value cache (it enters through it), "
                 f"and {type(model).__name__}'s takes none (no {CACHE_KWARG!r} argument)")
+    if not spec.quantized_base and quantized(model):
+        return (f"method {spec.name!r} supports full-precision base models, not the quantized {type(model).__name__} (packed integer "
+                f"weights, bitsandbytes' 4-/8-bit): it does not declare quantized_base; use model.quantization=null")
+    if spec.uses_cache and checkpointing(model):
+        return (f"method {spec.name!r} supports models without gradient checkpointing: it enters through the key/value cache, "
+                f"which transformers drops in checkpointed blocks; use model.gradient_checkpointing=false")
     if spec.refuses is not None and (reason := spec.refuses(model)) is not None:
         return reason
     if set(spec.positional_schemes) == set(POSITIONAL_SCHEMES):

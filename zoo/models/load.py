@@ -20,8 +20,10 @@ from zoo.atomic import writing_dir
 from zoo.cache_lock import building
 from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.arch import ROLE_NAMES, set_roles
+from zoo.models.checkpointing import enable_gradient_checkpointing
 from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
 from zoo.models.pretrain import MIN_STEPS
+from zoo.models.quantization import QUANTIZATIONS, quantization_config, quantized_device_map
 from zoo.models.tiny import TINY_FAMILIES, is_causal, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.synthetic import VOCABULARY
@@ -81,6 +83,16 @@ class ModelConfig:
     pretrain_steps: int = DEFAULT_STEPS
     """Tiny causal models only: pretraining steps on the synthetic corpus (zoo.models.pretrain). The default
     tiny-llama (seed 0, these steps) ships with zoo; other settings are built once and cached in cache_dir. 0: random weights."""
+    gradient_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass instead of keeping them (transformers' gradient
+    checkpointing, non-reentrant so that adapters in a frozen base train): less memory, more time per step."""
+    device_map: str | None = None
+    """Hub/local models: transformers' ``device_map`` (``auto``, ``cuda``, ``cpu``, ``balanced``, ...), which places the
+    model as it loads; the run then leaves it there. None: loaded on the CPU, then moved to the trainer's device."""
+    quantization: str | None = None
+    """Hub/local models on CUDA: ``4bit`` (NF4, double quantisation, bf16 compute: QLoRA) or ``8bit`` (LLM.int8) base
+    weights through bitsandbytes (``pip install zoo-peft[gpu]``), for the methods that declare ``quantized_base``
+    (zoo.models.quantization). None: full precision."""
     roles: RolesConfig = field(default_factory=RolesConfig)
     """Parts of an exotic architecture that discovery misses, by role (``model.roles.query=attn.wq``).
     Stored on the loaded model (zoo.models.arch.set_roles), so every method that looks a role up sees them."""
@@ -92,16 +104,31 @@ class ModelConfig:
             raise ValueError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
         if self.kind not in ("auto", "causal_lm", "encoder"):
             raise ValueError(f"kind {self.kind!r} is not one of auto, causal_lm, encoder")
+        if self.quantization is not None and self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization {self.quantization!r} is not one of {QUANTIZATIONS} (or null: full precision)")
+        for name in ("device_map", "quantization"):
+            if getattr(self, name) is not None and self.name in TINY_FAMILIES:
+                raise ValueError(f"model.{name}={getattr(self, name)!r} applies to hub and local models, which transformers' "
+                                 f"from_pretrained loads; {self.name} is built in-process (trainer.device places it): "
+                                 f"use model.{name}=null, or save it and load its folder")
         if isinstance(self.roles, dict):  # built in Python with a plain dict
             unknown = sorted(set(self.roles) - {f.name for f in fields(RolesConfig)})
             if unknown:
                 raise ValueError(f"model.roles names unknown role(s) {unknown}; roles: {list(ROLE_NAMES)}")
             self.roles = RolesConfig(**self.roles)
 
+    @property
+    def placed_on_load(self) -> bool:
+        """Whether from_pretrained places the model (``device_map``, ``quantization``): the run then leaves it where it is."""
+        return self.device_map is not None or self.quantization is not None
+
 
 def load_model(cfg: ModelConfig):
-    """``(model, tokenizer)`` in eval mode, with ``cfg.roles`` set on the model. Tokenizers pad on the left (the answer is last)."""
+    """``(model, tokenizer)`` in eval mode, with ``cfg.roles`` set on the model and its gradient checkpointing on where
+    ``cfg`` asks. Tokenizers pad on the left (the answer is last)."""
     model, tokenizer = _load(cfg)
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     given = cfg.roles.given()
     return (set_roles(model, **given) if given else model), tokenizer
 
@@ -116,13 +143,21 @@ def _load(cfg: ModelConfig):
         else:
             raise ValueError(f"{cfg.name} is an encoder: it is not pretrained here; set model.pretrain_steps=0 (random weights)")
         return model.to(DTYPES[cfg.dtype]), tokenizer
+    placement = _placement(cfg)  # first: a quantization this machine cannot run fails before any conversion
     folder = _gguf_folder(cfg) if cfg.gguf_file else cfg.name
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = _auto_class(cfg, folder).from_pretrained(folder, dtype=DTYPES[cfg.dtype])
+    model = _auto_class(cfg, folder).from_pretrained(folder, dtype=DTYPES[cfg.dtype], **placement)
     return model.eval(), tokenizer
+
+
+def _placement(cfg: ModelConfig) -> dict:
+    """from_pretrained's ``device_map`` and ``quantization_config`` for ``cfg`` (none: loaded on the CPU in full precision)."""
+    if cfg.quantization is None:
+        return {} if cfg.device_map is None else {"device_map": cfg.device_map}
+    return {"quantization_config": quantization_config(cfg.quantization), "device_map": cfg.device_map or quantized_device_map()}
 
 
 def _auto_class(cfg: ModelConfig, folder: str):

@@ -15,6 +15,8 @@ from zoo.evaluate import evaluate
 from zoo.fingerprint import fingerprint
 from zoo.models.arch import model_kind
 from zoo.models.load import load_model
+from zoo.models.placement import to_device
+from zoo.models.quantization import check_quantized_base
 from zoo.pipeline.plan import Plan
 from zoo.prediction_cache import cache_key, cached
 from zoo.tasks.data import ClassificationData
@@ -47,11 +49,12 @@ class Score:
 
 def load_base(plan: Plan, out_dir: Path) -> Base:
     """The base model and tokenizer, and the accelerator the run trains with (its tracker logs in ``out_dir``)."""
+    check_quantized_base(plan.model.quantization, plan.spec)  # before a model that cannot be used loads
     model, tokenizer = load_model(plan.model)
     kind = model_kind(model)
     check_formulation(plan.formulation, kind, plan.spec)
     accelerator = make_accelerator(plan.trainer, project_dir=out_dir)
-    model.to(accelerator.device)
+    model = to_device(model, accelerator.device, plan.model.placed_on_load)  # left where model.device_map/quantization put it
     return Base(model, tokenizer, kind, accelerator, zoo.count_parameters(model)[1])
 
 

@@ -10,6 +10,7 @@ import zoo
 from zoo.baselines import get_baseline
 from zoo.inject import freeze
 from zoo.method import MethodConfig, TaskContext
+from zoo.models.placement import to_device
 from zoo.pipeline.base import Base, Score
 from zoo.pipeline.plan import Plan
 from zoo.tasks.data import ClassificationData
@@ -73,7 +74,7 @@ def prepare_learner(plan: Plan, data: ClassificationData, base: Base, scores: di
         model, groups, bound = base.model, [], None
     else:
         bound = plan.method.bind(TaskContext(list(plan.task.label_words), form.label_token_ids, base.tokenizer))
-        model = zoo.wrap(base.model, bound).to(base.accelerator.device)
+        model = to_device(zoo.wrap(base.model, bound), base.accelerator.device, plan.model.placed_on_load)
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": plan.rates.method}]
     if form.head is not None:
         groups.append({"params": list(form.head.parameters()), "lr": plan.rates.head})

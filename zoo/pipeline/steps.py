@@ -8,6 +8,7 @@ import zoo
 from zoo.evaluate import evaluate
 from zoo.latency import SAMPLE_BATCHES, latency_record
 from zoo.models.load import load_model
+from zoo.models.placement import to_device
 from zoo.pipeline.base import Base, Score
 from zoo.pipeline.learner import Classifier, Learner, classification_loss
 from zoo.pipeline.plan import Plan
@@ -59,5 +60,7 @@ def save_learnt(plan: Plan, learner: Learner, data: ClassificationData, base: Ba
 
 def time_learner(plan: Plan, learner: Learner, base: Base) -> dict:
     """Seconds per evaluation batch against the base model, timed in this process; a fresh base, as wrapping changed the first."""
-    fresh = load_model(plan.model)[0].to(base.accelerator.device) if plan.spec is not None else None
+    fresh = None
+    if plan.spec is not None:
+        fresh = to_device(load_model(plan.model)[0], base.accelerator.device, plan.model.placed_on_load)
     return latency_record(learner.model, learner.eval_batches[:SAMPLE_BATCHES], learner.formulation.scorer, fresh)

@@ -76,7 +76,7 @@ def test_one_step_changes_only_the_method_parameters(method, kind, batch):
         model.train()
         out = output(model, batch).float()
         # a fixed random projection: the square of a LayerNorm output (BERT) is constant and has ~no gradient
-        probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(0))
+        probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(0)).to(out.device)
         (out * probe).sum().backward()
         torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     adapter = {"model." + n for n in model.adapter_state_dict()}

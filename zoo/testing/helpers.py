@@ -40,4 +40,4 @@ def perturb(model: zoo.ZooModel, seed: int = 0) -> None:
     """Move every adapter tensor off its initial value, so zero inits cannot hide a bug."""
     g = torch.Generator().manual_seed(seed)
     for p in model.adapter_state_dict().values():
-        p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype).to(p.device))  # drawn on the CPU: the same on any device
