@@ -43,10 +43,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _zoo(out: Path, overrides: list[str], processes: int, home: Path) -> subprocess.CompletedProcess:
+def _zoo(out: Path, overrides: list[str], processes: int, home: Path, sweep: bool = False) -> subprocess.CompletedProcess:
     launcher = [] if processes == 1 else ["-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
                                           "--main_process_port", str(_free_port())]
-    command = [sys.executable, *launcher, "-m", "zoo.run", *COMMON, *overrides, f"hydra.run.dir={out}"]
+    folder = f"hydra.sweep.dir={out}" if sweep else f"hydra.run.dir={out}"
+    command = [sys.executable, *launcher, "-m", "zoo.run", *(["-m"] if sweep else []), *COMMON, *overrides, folder]
     env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -104,6 +105,23 @@ def test_only_the_main_process_writes(pair):
     assert stdout.count("zero_shot accuracy") == 1 and stdout.count(" trainable (") == 1, stdout  # the main process's lines only
     log = (two / "run.log").read_text()
     assert log.count("zero_shot accuracy") == 1, log
+
+
+def test_every_registered_method_trains_on_two_processes_as_on_one(tmp_path):
+    """A 2-step sweep over every method (``+sweep=all_methods``) on 1 and on 2 processes: the same adapters and predictions."""
+    for processes in (1, 2):
+        _zoo(tmp_path / f"p{processes}", ["+sweep=all_methods", "trainer.max_steps=2", "trainer.eval_every=0"], processes,
+             tmp_path / "home", sweep=True)
+    runs = sorted(p.parent.name for p in (tmp_path / "p1").glob("*/metrics.json"))
+    assert len(runs) >= 10 and runs == sorted(p.parent.name for p in (tmp_path / "p2").glob("*/metrics.json"))
+    for run in runs:
+        one, two = tmp_path / "p1" / run, tmp_path / "p2" / run
+        a, b = _adapter(one), _adapter(two)
+        assert a.keys() == b.keys() and a, run
+        for name in a:
+            torch.testing.assert_close(b[name], a[name], atol=2e-5, rtol=1e-4, msg=f"{run}: {name} differs between 1 and 2 processes")
+        r1, r2 = RunRecord.read(one / "metrics.json"), RunRecord.read(two / "metrics.json")
+        assert (r2.processes, r2.eval, r2.flips) == (2, r1.eval, r1.flips), run
 
 
 def test_the_shipped_accelerate_configs_load():
