@@ -73,18 +73,24 @@ def _step_changes_only_the_adapter(model: zoo.ZooModel, batch: dict) -> None:
     assert changed == adapter, f"changed outside the adapter: {sorted(changed - adapter)[:3]}; unchanged: {sorted(adapter - changed)[:3]}"
 
 
-@pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2"])
-@pytest.mark.parametrize("method", DECLARING)
-def test_declaring_methods_train_on_a_quantized_layer(method, kind):
-    """Float32 adapters read the layer's shape, never its packed weight; the base equals itself at init and stays frozen."""
-    base = _int8(kind)
-    batch = tiny_batch()
+def _wrapped_and_trained(method: str, base, batch):
+    """``base`` wrapped with ``method``: float32 adapters, the base's outputs at init, one step that changes only the adapter."""
     expected = output(base, batch)
     model = wrap_for_test(method, base)
     assert {t.dtype for t in model.adapter_state_dict().values()} == {torch.float32}
     torch.testing.assert_close(output(model, batch), expected, atol=1e-6, rtol=0)
     perturb(model)
     _step_changes_only_the_adapter(model, batch)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2"])
+@pytest.mark.parametrize("method", DECLARING)
+def test_declaring_methods_train_on_a_quantized_layer(method, kind):
+    """Float32 adapters read the layer's shape, never its packed weight; the base equals itself at init and stays frozen."""
+    base = _int8(kind)
+    batch = tiny_batch()
+    _wrapped_and_trained(method, base, batch)
 
 
 @pytest.mark.parametrize("method", ["lora", "ia3"])
@@ -183,12 +189,7 @@ def test_declaring_methods_train_on_bitsandbytes_layers(method, bits, folder, cp
     assert isinstance(base.model.layers[0].self_attn.v_proj, layer) and base.model.layers[0].self_attn.v_proj.weight.dtype in (
         torch.uint8, torch.int8)
     batch = {k: v.to(base.device) for k, v in tiny_batch().items()}
-    expected = output(base, batch)
-    model = wrap_for_test(method, base)
-    assert {t.dtype for t in model.adapter_state_dict().values()} == {torch.float32}
-    torch.testing.assert_close(output(model, batch), expected, atol=1e-6, rtol=0)
-    perturb(model)
-    _step_changes_only_the_adapter(model, batch)
+    model = _wrapped_and_trained(method, base, batch)
     if model.spec.mergeable:
         with pytest.raises(ValueError, match="the base model's weights are quantized"):
             zoo.merge(model)
