@@ -31,10 +31,12 @@ def _tar_bytes(files: dict[str, bytes]) -> bytes:
 
 
 def fake_vader_sdist(folder: Path, n: int = 40) -> Path:
-    """vaderSentiment's layout: an sdist holding a tarball holding the movie-snippet file (latin-1, CRLF)."""
+    """vaderSentiment's layout: an sdist holding a tarball holding the movie- and NYT-snippet files (latin-1, CRLF)."""
     lines = [f"{i}\t{(-1) ** i * (1 + i % 3) / 2:.5f}\tsnippet {i} caf\xe9" for i in range(1, n + 1)]
     lines += [f"{n + 1}\t0.0\ta snippet nobody rated either way", f"{n + 2}\t2.5\tsnippet 2 caf\xe9"]  # a zero, a repeat
-    inner = _tar_bytes({"hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt": "\r\n".join(lines).encode("latin-1")})
+    nyt = [f"{i}\t{(-1) ** i * 0.5:.5f}\tEditorial sentence number {i}." for i in range(1, n + 1)]
+    inner = _tar_bytes({"hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt": "\r\n".join(lines).encode("latin-1"),
+                        "hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt": "\r\n".join(nyt).encode("latin-1")})
     path = folder / "vaderSentiment-3.3.2.tar.gz"
     path.write_bytes(_tar_bytes({"vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz": inner}))
     return path

@@ -25,6 +25,7 @@ from omegaconf import MISSING, OmegaConf
 
 from zoo.baselines import BaselineConfig, list_baselines
 from zoo.distributed import main_process_only
+from zoo.forgetting import ForgettingConfig
 from zoo.method import MethodConfig
 from zoo.models.load import ModelConfig
 from zoo.registry import get_method, list_methods
@@ -38,6 +39,8 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    """The general text a method run's next-token loss is measured on before and after training (zoo.forgetting)."""
     seed: int = 0
     save_adapter: bool = True
     baseline: BaselineConfig | None = None

@@ -74,6 +74,13 @@ class RunRecord:
     """The config the run ran, without what cannot change its results (zoo.resume.run_identity)."""
     processes: int = 1
     """How many processes trained it (accelerate launch); ``peak_memory_bytes`` is the main process's."""
+    train_tokens: int | None = None
+    """Input tokens (not padding) of the batches trained or fitted on; None: nothing trained (or a record from before zoo counted)."""
+    train_examples: int | None = None
+    """Examples trained or fitted on, once per time seen."""
+    forgetting: dict | None = None
+    """The next-token loss on held-out general text before and after training (zoo.forgetting): text, tokens, loss_before,
+    loss_after, delta; None: not measured (a baseline, an encoder, forgetting.text=none)."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:

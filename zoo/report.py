@@ -29,7 +29,7 @@ from zoo.records import RunRecord, UnusableRecord
 
 COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
            "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
-           "corrections", "regressions", "train_seconds", "peak_memory_mb", "adapter_kb", "latency_ratio",
+           "corrections", "regressions", "forgetting", "train_seconds", "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio",
            "merged_latency_ratio", "diverged"]
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
@@ -122,7 +122,9 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
             "zero_shot_accuracy": _mean([(m["zero_shot"] or {}).get("accuracy") for m in members]),
             "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
             "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
+            "forgetting": _mean([(m.get("forgetting") or {}).get("delta") for m in members]),
             "train_seconds": statistics.fmean(m["train_seconds"] for m in members),
+            "train_tokens": _mean([m.get("train_tokens") for m in members]),
             "peak_memory_mb": memory / 2**20 if memory is not None else None,
             "adapter_kb": adapter / 1024 if adapter is not None else None,
             "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
@@ -132,21 +134,26 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
     return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
 
 
+def _thousands(value: float | None) -> float | None:
+    return None if value is None else value / 1000
+
+
 def _cell(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| method | config | task | trainable | % | accuracy | macro-F1 | zero-shot | fixed / broken | train s | peak MB "
-            "| adapter KB | latency x base (merged) |")
-    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
+    head = ("| method | config | task | trainable | % | accuracy | macro-F1 | zero-shot | fixed / broken | forgetting | train s "
+            "| train k-tokens | peak MB | adapter KB | latency x base (merged) |")
+    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
     for r in rows:
         method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
         lines.append(
             f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
             f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
             f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
-            f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
+            f"| {_cell(r.get('forgetting'), '+.3f')} | {r['train_seconds']:.1f} | {_cell(_thousands(r.get('train_tokens')), '.1f')} "
+            f"| {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
             f"| {_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}) |"
         )
     return "\n".join(lines) + "\n"

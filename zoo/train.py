@@ -13,6 +13,7 @@ so the one an error points to is good; a run whose loss or weights ran away
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -26,8 +27,8 @@ from accelerate.tracking import get_available_trackers
 from accelerate.utils import DataLoaderConfiguration, LoggerType, ProjectConfiguration
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import get_scheduler
 
+from zoo.budget import BUDGETS, Budget, Seen
 from zoo.distributed import batch_slice, dealt, summed
 from zoo.divergence import divergence, largest_weight
 from zoo.memory import PeakMemory
@@ -43,13 +44,17 @@ Batch = dict[str, torch.Tensor]
 @dataclass
 class TrainerConfig:
     max_steps: int = 500
-    """Optimiser steps (each over ``gradient_accumulation_steps`` batches)."""
+    """Optimiser steps (each over ``gradient_accumulation_steps`` batches); not used under ``budget=time``."""
+    budget: str = "steps"
+    """steps: train for ``max_steps``; time: for ``max_seconds`` of training time, as many steps as fit (zoo.budget)."""
+    max_seconds: float | None = None
+    """``budget=time`` only: seconds of training (evaluations and checkpoint writes not counted)."""
     batch_size: int = 16
     learning_rate: float | None = None
     """None: the method's own default (its spec's ``learning_rate``); else a finite number above 0."""
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
-    """The fraction of ``max_steps`` over which the rate warms up from 0, in [0, 1]."""
+    """The fraction of the budget (``max_steps``, or ``max_seconds``) over which the rate warms up from 0, in [0, 1]."""
     schedule: str = "linear"
     gradient_accumulation_steps: int = 1
     max_grad_norm: float = 1.0
@@ -80,13 +85,20 @@ class TrainerConfig:
         if self.learning_rate is not None and not 0 < self.learning_rate < math.inf:
             raise ValueError(f"learning_rate must be a finite number above 0 (or null: the method's default), got {self.learning_rate}")
         if not 0 <= self.warmup_ratio <= 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1] (a fraction of max_steps), got {self.warmup_ratio}")
+            raise ValueError(f"warmup_ratio must be in [0, 1] (a fraction of the budget), got {self.warmup_ratio}")
         for name in ("weight_decay", "max_grad_norm"):
             if not 0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         for name in ("eval_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0: never), got {getattr(self, name)}")
+        if self.budget not in BUDGETS:
+            raise ValueError(f"budget {self.budget!r} is not one of {BUDGETS}")
+        if self.budget == "time" and (self.max_seconds is None or not 0 < self.max_seconds < math.inf):
+            raise ValueError(f"budget=time needs max_seconds, a finite number of seconds above 0, got {self.max_seconds}")
+        if self.budget == "steps" and self.max_seconds is not None:
+            raise ValueError(f"max_seconds={self.max_seconds} is used only with budget=time (this run's budget is steps: max_steps="
+                             f"{self.max_steps}); set trainer.budget=time or trainer.max_seconds=null")
         if self.log_with is not None and self.log_with not in TRACKERS:
             raise ValueError(f"log_with {self.log_with!r} is not one of accelerate's trackers {TRACKERS} (or null: none)")
 
@@ -114,6 +126,10 @@ class TrainResult:
     """The largest |trainable weight| at the end."""
     divergence: str | None = None
     """Why the run counts as diverged (zoo.divergence); None: it did not."""
+    tokens: int = 0
+    """Tokens (not padding) of the batches trained or fitted on, over all processes."""
+    examples: int = 0
+    """Examples trained or fitted on, counted once per pass (an example seen twice counts twice)."""
 
     @property
     def diverged(self) -> bool:
@@ -170,38 +186,57 @@ def train(
         raise ValueError(f"nothing to train: give parameter groups with parameters and an lr each, got {_described(groups)}")
     lr = groups[0]["lr"]
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    scheduler = get_scheduler(cfg.schedule, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * cfg.max_steps), num_training_steps=cfg.max_steps)
+    budget = Budget(cfg.budget, cfg.max_steps, cfg.max_seconds, accelerator)
+    scheduler = budget.scheduler(optimizer, cfg.schedule, cfg.warmup_ratio)
     prepared, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    history, last_good, losses = [], "no checkpoint was saved yet", []
+    history, last_good, losses, seen = [], "no checkpoint was saved yet", [], Seen()
     start_weight = largest_weight(params)
-    bar = tqdm(total=cfg.max_steps, disable=not (cfg.progress and accelerator.is_local_main_process), desc=desc)
+    bar = tqdm(total=budget.last_step, disable=not (cfg.progress and accelerator.is_local_main_process), desc=desc)
     _start_tracking(accelerator, cfg, desc)
     start = time.perf_counter()
     with PeakMemory(accelerator.device) as memory:
-        micro = _cycle(batches)
+        micro = seen.counting(_cycle(batches))
         prepared.train()
-        for step in range(1, cfg.max_steps + 1):
-            loss = _step(prepared, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg, step, f"{last_good}; {_advice(lr)}")
+        budget.begin()
+        for step in itertools.count(1):
+            loss = _step(prepared, micro, loss_fn, accelerator, optimizer, params, cfg, step, f"{last_good}; {_advice(lr)}")
+            last = budget.done(step)  # before the scheduler steps: a time budget sets the next rate by the time spent
+            scheduler.step()
             losses.append(loss)
             accelerator.log({"train/loss": loss, "train/learning_rate": scheduler.get_last_lr()[0]}, step=step)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
             if checkpoint is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                _check_finite(params, step, f"{last_good}; {_advice(lr)}")  # on every process: they stop together
-                where = checkpoint() if accelerator.is_main_process else "the main process's checkpoint folder"
-                last_good = f"the last good checkpoint (step {step}) is in {where}"
-            if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
-                history.append(_evaluated(prepared, evaluate, accelerator, step, loss))
+                with budget.paused():
+                    last_good = _checkpointed(checkpoint, params, step, f"{last_good}; {_advice(lr)}", accelerator)
+            if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and not last:
+                with budget.paused():
+                    history.append(_evaluated(prepared, evaluate, accelerator, step, loss))
+            if last:
+                break
     bar.close()
     if accelerator.log_with:
         accelerator.end_training()
-    prepared.eval()
-    model.eval()
-    end_weight = _check_finite(params, cfg.max_steps, f"{last_good}; {_advice(lr)}")
+    prepared.eval()  # and with it the model inside
+    end_weight = _check_finite(params, step, f"{last_good}; {_advice(lr)}")
+    why = _diverged(losses, start_weight, end_weight, lr)
+    return TrainResult(step, time.perf_counter() - start, memory.peak_bytes, losses[-1], history, end_weight, why,
+                       tokens=seen.tokens, examples=seen.examples)
+
+
+def _checkpointed(checkpoint: Callable[[], Path], params: list[torch.Tensor], step: int, kept: str, accelerator: Accelerator) -> str:
+    """Save a checkpoint once the weights are checked finite; what an error then says about it."""
+    _check_finite(params, step, kept)  # on every process: they stop together
+    where = checkpoint() if accelerator.is_main_process else "the main process's checkpoint folder"
+    return f"the last good checkpoint (step {step}) is in {where}"
+
+
+def _diverged(losses: list[float], start_weight: float, end_weight: float, lr: float) -> str | None:
+    """Why the run counts as diverged (zoo.divergence), warned about; None: it did not."""
     why = divergence(losses, start_weight, end_weight)
     if why:
         log.warning("training diverged (%s); the run is recorded with diverged: true. Try a lower trainer.learning_rate (was %s)", why, lr)
-    return TrainResult(cfg.max_steps, time.perf_counter() - start, memory.peak_bytes, losses[-1], history, end_weight, why)
+    return why
 
 
 def _start_tracking(accelerator: Accelerator, cfg: TrainerConfig, desc: str) -> None:
@@ -219,7 +254,7 @@ def _evaluated(model: nn.Module, evaluate: Callable[[], dict], accelerator: Acce
     return entry
 
 
-def _step(model, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg: TrainerConfig, step: int, kept: str) -> float:
+def _step(model, micro, loss_fn, accelerator, optimizer, params, cfg: TrainerConfig, step: int, kept: str) -> float:
     """One optimiser step over ``gradient_accumulation_steps`` global batches; the last one's mean loss (over all processes)."""
     for _ in range(cfg.gradient_accumulation_steps):
         rows, weight = batch_slice(next(micro), accelerator)
@@ -232,7 +267,6 @@ def _step(model, micro, loss_fn, accelerator, optimizer, scheduler, params, cfg:
             if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
-            scheduler.step()
             optimizer.zero_grad()
     return mean.item()
 
@@ -269,5 +303,9 @@ def fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> Trai
     largest = largest_weight(model.adapter_state_dict().values())
     if not math.isfinite(largest):
         raise NonFiniteWeightError(f"{model.method}'s fit left a weight {largest}; nothing was saved")
-    return TrainResult(0, time.perf_counter() - start, memory.peak_bytes, None, [{"fit": summary}], largest)
+    seen = Seen()
+    for batch in batches:
+        seen.add(batch)
+    return TrainResult(0, time.perf_counter() - start, memory.peak_bytes, None, [{"fit": summary}], largest,
+                       tokens=seen.tokens, examples=seen.examples)
 

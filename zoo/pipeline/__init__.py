@@ -1,8 +1,9 @@
 """One run as a pipeline of named steps, each a small function with typed inputs and outputs.
 
-plan the config -> load the data -> load the base model -> score the untrained baselines on it
--> prepare the learner (wrap the method, or freeze the base for a baseline) -> train or fit it
--> evaluate -> save what it learnt -> time it against the base model -> record.
+plan the config -> load the data -> load the base model -> its loss on general text -> score
+the untrained baselines on it -> prepare the learner (wrap the method, or freeze the base for a
+baseline) -> train or fit it -> evaluate -> save what it learnt -> time it against the base
+model -> the general text's loss again (forgetting) -> record.
 
 No step knows a method, a baseline or a formulation by name: they read the registries' flags
 (zoo.method.MethodSpec, zoo.baselines.BaselineSpec) and the :class:`~zoo.pipeline.plan.Plan`.
@@ -16,7 +17,7 @@ from accelerate.utils import set_seed
 from omegaconf import DictConfig
 
 from zoo.analysis.flips import write_flipped_examples
-from zoo.pipeline.base import load_base, score_untrained
+from zoo.pipeline.base import load_base, measure_general_text, score_untrained
 from zoo.pipeline.learner import prepare_learner
 from zoo.pipeline.plan import plan_run
 from zoo.pipeline.record import make_record
@@ -33,13 +34,15 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = build_task(plan.task)
     base = load_base(plan, out_dir)
+    general = measure_general_text(plan, base)
     scores = score_untrained(plan, data, base)
     learner = prepare_learner(plan, data, base, scores)
     result = train_learner(plan, learner, data, base, out_dir)
     after = evaluate_learner(learner, data, base)
     saved = save_learnt(plan, learner, data, base, out_dir)
     latency = time_learner(plan, learner, base)
-    record = make_record(plan, data, base, scores, learner, result, after, saved, latency, run_identity(cfg))
+    forgetting = general.after(learner.model) if general is not None else None
+    record = make_record(plan, data, base, scores, learner, result, after, saved, latency, forgetting, run_identity(cfg))
     if base.accelerator.is_main_process:
         if learner.before is not None:
             write_flipped_examples(out_dir / "flips.jsonl", data.eval, learner.before.predictions, after.predictions, data.label_names)

@@ -13,6 +13,7 @@ import zoo
 from zoo.baselines import untrained_baselines
 from zoo.evaluate import evaluate
 from zoo.fingerprint import fingerprint
+from zoo.forgetting import Forgetting
 from zoo.models.arch import model_kind
 from zoo.models.load import load_model
 from zoo.models.placement import to_device
@@ -56,6 +57,16 @@ def load_base(plan: Plan, out_dir: Path) -> Base:
     accelerator = make_accelerator(plan.trainer, project_dir=out_dir)
     model = to_device(model, accelerator.device, plan.model.placed_on_load)  # left where model.device_map/quantization put it
     return Base(model, tokenizer, kind, accelerator, zoo.count_parameters(model)[1])
+
+
+def measure_general_text(plan: Plan, base: Base) -> Forgetting | None:
+    """The base model's next-token loss on general text (zoo.forgetting), for a method run of a causal LM; else None.
+
+    A baseline changes no weight of the language model, and an encoder predicts no next token.
+    """
+    if plan.spec is None or base.kind != "causal_lm":
+        return None
+    return Forgetting.before(plan.forgetting, base.model, base.tokenizer, plan.task.cache_dir)
 
 
 def score_untrained(plan: Plan, data: ClassificationData, base: Base) -> dict[str, Score]:

@@ -7,6 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import zoo
 from zoo.baselines import BaselineSpec, get_baseline
+from zoo.forgetting import ForgettingConfig
 from zoo.learning_rate import LearningRates, resolve
 from zoo.method import MethodConfig, MethodSpec
 from zoo.models.load import ModelConfig
@@ -32,6 +33,7 @@ class Plan:
     seed: int
     save_adapter: bool
     predictions_cache: str | None
+    forgetting: ForgettingConfig
 
     @property
     def name(self) -> str:
@@ -58,4 +60,6 @@ def plan_run(cfg: DictConfig) -> Plan:
     spec = None if baseline else zoo.registry.spec_for_config(method)
     formulation = baseline.formulation if baseline else task.formulation
     rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate)
-    return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache)
+    forgetting = OmegaConf.to_object(cfg.forgetting)
+    return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
+                forgetting)

@@ -17,7 +17,8 @@ from zoo.train import TrainResult
 
 
 def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[str, Score], learner: Learner,
-                result: TrainResult | None, after: Score, saved: Saved, latency: dict, identity: dict) -> RunRecord:
+                result: TrainResult | None, after: Score, saved: Saved, latency: dict, forgetting: dict | None,
+                identity: dict) -> RunRecord:
     head_params = sum(p.numel() for p in learner.head.parameters()) if learner.head is not None else 0
     trainable, total = (n + head_params for n in zoo.count_parameters(learner.model))
     device = base.accelerator.device
@@ -39,5 +40,6 @@ def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[s
         latency=latency, adapter_bytes=saved.adapter_bytes, head_bytes=saved.head_bytes, history=result.history if result else [],
         zoo_version=zoo.__version__, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
-        processes=base.accelerator.num_processes,
+        processes=base.accelerator.num_processes, train_tokens=result.tokens if result else None,
+        train_examples=result.examples if result else None, forgetting=forgetting,
     )
