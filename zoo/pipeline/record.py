@@ -12,7 +12,7 @@ from zoo.pipeline.learner import Learner
 from zoo.pipeline.plan import Plan
 from zoo.pipeline.steps import Saved
 from zoo.records import RunRecord
-from zoo.tasks.data import ClassificationData
+from zoo.tasks.data import ClassificationData, examples_fingerprint
 from zoo.train import TrainResult
 
 
@@ -40,4 +40,6 @@ def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[s
         zoo_version=zoo.__version__, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
         processes=base.accelerator.num_processes,
+        eval_correct=[p == e.label for p, e in zip(after.predictions, data.eval, strict=True)],
+        eval_fingerprint=examples_fingerprint(data.eval),
     )
