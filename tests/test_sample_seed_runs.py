@@ -1,15 +1,19 @@
 """Runs with a sample seed: per-example answers in the record, folders of their own in a profile's sweep, resume."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
+from records_helpers import record_dict
 
+from zoo.atomic import write_json
 from zoo.config import store_configs
 from zoo.records import RunRecord
+from zoo.resume import finished_run, run_identity
 from zoo.run import run
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.data import examples_fingerprint
@@ -51,3 +55,36 @@ def test_a_profiles_sample_seeds_run_in_folders_of_their_own_and_resume(tmp_path
     assert records["seed0"].task_config["sample_seed"] is None and records["seed0-sample1"].task_config["sample_seed"] == 1
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("skipped (done)") == 2, again.stdout[-2000:]
+
+
+def test_the_full_profile_runs_three_seeds_and_two_more_training_samples_per_task(tmp_path):
+    """Per task: seeds 0-2 at the data seed's sample, then sample seeds 1-2 at seed 0, each as the three kinds of row."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("suite", Path(__file__).parents[1] / "benchmarks" / "suite.py")
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    commands = suite.sweeps("full", tmp_path, ["trainer.device=cpu"])
+    seeds = [[a for a in cmd if a.startswith(("seed=", "task.sample_seed=", "task=", "+sweep=", "baseline="))] for cmd in commands]
+    for task, at in (("movie_sentiment", 0), ("tweet_sentiment", 6)):
+        assert seeds[at:at + 6] == [
+            ["+sweep=all_methods", f"task={task}", "seed=0,1,2"], ["baseline=zero_shot,linear_probe", f"task={task}", "seed=0,1,2"],
+            ["baseline=in_context", f"task={task}", "seed=0,1,2"],
+            ["+sweep=all_methods", f"task={task}", "seed=0", "task.sample_seed=1,2"],
+            ["baseline=zero_shot,linear_probe", f"task={task}", "seed=0", "task.sample_seed=1,2"],
+            ["baseline=in_context", f"task={task}", "seed=0", "task.sample_seed=1,2"],
+        ]
+    assert len(commands) == 12 and all(cmd[-1] == "trainer.device=cpu" for cmd in commands)  # overrides last: they win
+    smoke = suite.sweeps("smoke", tmp_path, [])  # the other profiles: one seed sweep, no sample seeds
+    assert len(smoke) == 3 and all("seed=0" in cmd and not any("sample_seed" in a for a in cmd) for cmd in smoke)
+
+
+def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
+    """A finished run of an older zoo (no task.sample_seed in its config, no per-example answers) is still done."""
+    cfg = _cfg(tmp_path)
+    identity = run_identity(cfg)
+    del identity["task"]["sample_seed"]
+    old = {k: v for k, v in record_dict(run_config=identity).items() if k not in ("eval_correct", "eval_fingerprint")}
+    write_json(tmp_path / "metrics.json", old)
+    done = finished_run(tmp_path, cfg)
+    assert done is not None and (done.eval_correct, done.eval_fingerprint) == (None, None)
+    assert finished_run(tmp_path, _cfg(tmp_path, "task.sample_seed=0")) is None  # a sample seed given is another config
