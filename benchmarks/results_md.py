@@ -20,9 +20,9 @@ from zoo.report import load_runs, markdown, plot, summarise
 
 LEGEND = (
     "*accuracy*: the mean over a row's runs and, in brackets, its 95% bootstrap confidence interval (two levels: "
-    "the runs drawn with replacement, then each drawn run's evaluation examples; 10,000 resamples with a fixed "
-    "generator seed, so the page regenerates to the same digits; ± std instead for runs that did not record their "
-    "answers per example). *sd seed / sample*: the standard deviation of accuracy over run seeds (initialisation and "
+    "the runs drawn with replacement, then the evaluation examples, drawn once for all the drawn runs, which share "
+    "them; 10,000 resamples with a fixed generator seed, so the page regenerates to the same digits; ± std instead "
+    "for runs that did not record their answers per example). *sd seed / sample*: the standard deviation of accuracy over run seeds (initialisation and "
     "batch order) on the first training sample, and over training samples (`task.sample_seed`) at the first seed; "
     "- where there is one. *≠* after the interval: the row's accuracy differs from the `lora` row's of the same task "
     "at the 5% level, by a paired bootstrap on the same evaluation examples (each row's runs drawn with replacement, "

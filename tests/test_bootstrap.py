@@ -14,7 +14,7 @@ def _run(right: int, n: int) -> list[bool]:
 
 def test_a_run_right_or_wrong_everywhere_has_no_uncertainty():
     assert accuracy_interval([[True] * 50]) == (1.0, 1.0)
-    assert accuracy_interval([[False] * 50, [False] * 20]) == (0.0, 0.0)
+    assert accuracy_interval([[False] * 50, [False] * 50]) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("n", [100, 400, 1600])
@@ -36,6 +36,12 @@ def test_spread_between_seeds_widens_the_interval():
     alike = accuracy_interval([_run(280, 400), _run(280, 400)])
     assert together[1] - together[0] > 2 * (alike[1] - alike[0])
     assert together[0] < 0.62 and together[1] > 0.78  # the resamples of both runs from one seed reach either one's level
+
+
+def test_runs_that_agree_on_every_example_are_as_uncertain_as_one():
+    """The examples are drawn once for all runs: five copies of a run do not make its evaluation set five times larger."""
+    run = [i % 3 != 0 for i in range(150)]
+    assert accuracy_interval([run] * 5) == accuracy_interval([run])
 
 
 def test_the_same_inputs_give_the_same_interval():
@@ -73,7 +79,9 @@ def test_other_evaluation_sets_are_refused():
         paired_difference([run], [run], fingerprints=({"aaa"}, {"bbb"}))
     with pytest.raises(ValueError, match=r"fingerprints \['aaa', 'ccc'\] and \['aaa'\]"):  # a row of two evaluation sets
         paired_difference([run, run], [run], fingerprints=({"aaa", "ccc"}, {"aaa"}))
-    with pytest.raises(ValueError, match=r"runs have \[19, 20\] evaluation examples"):
+    with pytest.raises(ValueError, match=r"the rows' runs have 20 and 19 evaluation examples"):
         paired_difference([run], [run[:19]])
+    with pytest.raises(ValueError, match=r"the runs have \[19, 20\] evaluation examples; the bootstrap needs one evaluation set"):
+        accuracy_interval([run, run[:19]])
     with pytest.raises(ValueError, match="at least one run with at least one evaluation example, got 0 runs"):
         accuracy_interval([])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import statistics
+import sys
+from pathlib import Path
 
 import matplotlib.axes
 import pytest
@@ -19,7 +21,7 @@ LORA = [i % 2 == 0 for i in range(N)]  # 150 right
 
 def _write(folder, method: str, seed: int, correct: list[bool] | None, sample_seed: int | None = None, fingerprint: str = "evalset"):
     accuracy = sum(LORA if correct is None else correct) / N
-    task = {"seed": 0, "sample_seed": sample_seed}
+    task = {"seed": 0, "sample_seed": sample_seed, "shots_per_class": 16, "eval_split": "test"}
     name = f"seed{seed}" + (f"-sample{sample_seed}" if sample_seed is not None else "")
     write_json(folder / method / name / "metrics.json", record_dict(
         method=method, seed=seed, task_config=task, accuracy=accuracy, macro_f1=accuracy, n_eval=N,
@@ -116,3 +118,15 @@ def test_the_plot_draws_the_interval_as_error_bars(sweep, tmp_path, monkeypatch)
     assert bars[ia3["accuracy"]] == [[pytest.approx(ia3["accuracy"] - ia3["accuracy_low"])],
                                      [pytest.approx(ia3["accuracy_high"] - ia3["accuracy"])]]
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
+    folder, _ = sweep
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from results_md import LEGEND, write_results
+
+    text = write_results(folder, folder / "RESULTS.md", None)
+    assert ("seeds 0, 1, 2 (initialisation and batch order) on the training sample of data seed 0, and sample seeds 1, 2 "
+            "(other training samples and their demonstrations) at seed 0; the evaluation set is drawn once, with data seed 0") in text
+    assert "| accuracy [95% CI] | sd seed / sample |" in text and "] ≠ |" in text
+    assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*≠*", "*?*", "paired bootstrap"))

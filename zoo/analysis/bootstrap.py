@@ -5,15 +5,17 @@ training sample) trains another model, and another evaluation set of the same si
 otherwise. Both come from the records alone: every run stores which evaluation examples it got
 right (``RunRecord.eval_correct``).
 
-- :func:`accuracy_interval` is a two-level bootstrap: draw the row's runs with replacement, then
-  each drawn run's examples with replacement, and take the mean accuracy; the 2.5 and 97.5
-  percentiles of that mean over the resamples are the 95% interval. Resampling the ``n`` 0/1
-  answers of a run with ``k`` right has exactly the distribution of Binomial(n, k/n) right
-  answers, so the second level draws that count instead of ``n`` indices (same result, no
-  n-sized arrays).
-- :func:`paired_difference` compares two rows on the same evaluation examples: each row's runs
-  are drawn with replacement (the two rows' runs are not paired), the examples once for both
-  (they are), and the mean accuracy difference is taken per resample. Two rows are
+Both functions here are two-level bootstraps. Each resample draws a row's runs with
+replacement, then the evaluation examples with replacement, and takes the mean accuracy of
+the drawn runs on the drawn examples. The examples are drawn once per resample, for all the
+drawn runs (and, in a paired test, for both rows): the runs of a task share one evaluation
+set, and runs tend to get the same examples right, so drawing examples for each run on its own
+would average their evaluation noise away and narrow the interval by up to √runs for an
+uncertainty the runs do not reduce.
+
+- :func:`accuracy_interval`: the 2.5 and 97.5 percentiles of a row's resampled accuracy.
+- :func:`paired_difference`: row A's accuracy minus row B's, the two rows' runs drawn each on
+  their own (they are not paired) and the examples drawn once for both (they are); the rows are
   distinguishable at 5% when the 95% interval of the difference excludes 0. Rows scored on other
   examples (another ``eval_fingerprint``) are refused: pairing them would be meaningless.
 
@@ -30,14 +32,36 @@ RESAMPLES = 10_000
 SEED = 0
 LEVEL = 0.95
 CHUNK = 1000
-"""Resamples drawn at once by :func:`paired_difference`: its (chunk, examples) arrays stay a few MB."""
+"""Resamples drawn at once: the (chunk, examples) arrays stay a few MB."""
 
 
-def _runs(correct: list[list[bool]]) -> list[np.ndarray]:
-    if not correct or any(len(run) == 0 for run in correct):
-        raise ValueError(f"need at least one run with at least one evaluation example, got {len(correct)} runs "
-                         f"of {[len(run) for run in correct]} examples")
-    return [np.asarray(run, dtype=bool) for run in correct]
+def _runs(correct: list[list[bool]]) -> np.ndarray:
+    """The runs' correctness as a (runs, examples) array of 0/1.
+
+    Raises:
+        ValueError: no runs, a run without examples, or runs of different numbers of examples.
+    """
+    sizes = sorted({len(run) for run in correct})
+    if not correct or 0 in sizes:
+        raise ValueError(f"need at least one run with at least one evaluation example, got {len(correct)} runs of {sizes} examples")
+    if len(sizes) > 1:
+        raise ValueError(f"the runs have {sizes} evaluation examples; the bootstrap needs one evaluation set, the same examples in every run")
+    return np.asarray(correct, dtype=float)
+
+
+def _resampled_accuracies(rows: list[np.ndarray], resamples: int, seed: int) -> np.ndarray:
+    """(resamples, rows): each row's mean accuracy over its runs drawn with replacement, on examples drawn once for all rows."""
+    rng = np.random.default_rng(seed)
+    n = rows[0].shape[1]
+    out = np.empty((resamples, len(rows)))
+    for start in range(0, resamples, CHUNK):
+        size = min(CHUNK, resamples - start)
+        examples = rng.integers(0, n, size=(size, n))  # (chunk, n): the examples of each resample
+        for j, runs in enumerate(rows):
+            counts = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=size)  # (chunk, S): how often each run is drawn
+            per_example = counts @ runs / len(runs)  # (chunk, n): the drawn runs' mean correctness on each example
+            out[start:start + size, j] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
+    return out
 
 
 def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -53,15 +77,9 @@ def accuracy_interval(correct: list[list[bool]], level: float = LEVEL, resamples
         correct: one list per run (seed), ``True`` where the run answered that evaluation example right.
 
     Raises:
-        ValueError: no runs, or a run without examples.
+        ValueError: no runs, a run without examples, or runs of different numbers of examples.
     """
-    runs = _runs(correct)
-    rng = np.random.default_rng(seed)
-    sizes = np.array([len(r) for r in runs])
-    rates = np.array([r.mean() for r in runs])
-    chosen = rng.integers(0, len(runs), size=(resamples, len(runs)))  # (B, S): the runs of each resample
-    right = rng.binomial(sizes[chosen], rates[chosen])  # (B, S): each drawn run's examples, resampled
-    return _percentiles((right / sizes[chosen]).mean(axis=1), level)
+    return _percentiles(_resampled_accuracies([_runs(correct)], resamples, seed)[:, 0], level)
 
 
 @dataclass(frozen=True)
@@ -92,23 +110,9 @@ def paired_difference(a: list[list[bool]], b: list[list[bool]], fingerprints: tu
         raise ValueError(f"the rows were evaluated on other examples (evaluation-set fingerprints {sorted(map(str, fingerprints[0]))} "
                          f"and {sorted(map(str, fingerprints[1]))}); a paired test needs one evaluation set for both")
     runs_a, runs_b = _runs(a), _runs(b)
-    sizes = {len(r) for r in runs_a + runs_b}
-    if len(sizes) != 1:
-        raise ValueError(f"the rows' runs have {sorted(sizes)} evaluation examples; a paired test needs the same examples in every run")
-    runs_a, runs_b = np.stack(runs_a).astype(float), np.stack(runs_b).astype(float)  # (S_a, n), (S_b, n)
-    rng = np.random.default_rng(seed)
-    n = runs_a.shape[1]
-    diffs = np.empty(resamples)
-    for start in range(0, resamples, CHUNK):
-        size = min(CHUNK, resamples - start)
-        per_example = _resampled_runs(rng, runs_a, size) - _resampled_runs(rng, runs_b, size)  # (chunk, n)
-        examples = rng.integers(0, n, size=(size, n))  # (chunk, n): the examples of each resample, one draw for both rows
-        diffs[start:start + size] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
-    low, high = _percentiles(diffs, level)
+    if runs_a.shape[1] != runs_b.shape[1]:
+        raise ValueError(f"the rows' runs have {runs_a.shape[1]} and {runs_b.shape[1]} evaluation examples; "
+                         f"a paired test needs the same examples in every run")
+    resampled = _resampled_accuracies([runs_a, runs_b], resamples, seed)
+    low, high = _percentiles(resampled[:, 0] - resampled[:, 1], level)
     return Paired(float(runs_a.mean() - runs_b.mean()), low, high)
-
-
-def _resampled_runs(rng: np.random.Generator, runs: np.ndarray, size: int) -> np.ndarray:
-    """``size`` resamples of the runs (rows of ``runs``, S x n) with replacement, each as its per-example mean (size x n)."""
-    counts = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=size)  # (size, S): how often each run is drawn
-    return counts @ runs / len(runs)

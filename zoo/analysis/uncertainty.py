@@ -42,7 +42,12 @@ def _std(values: list[float]) -> float | None:
 def row_uncertainty(runs: list[dict]) -> dict:
     """``accuracy_low``/``accuracy_high`` (95% interval; None without per-example records) and the two spreads."""
     correct = [r.get("eval_correct") for r in _ordered(runs)]
-    low, high = accuracy_interval(correct) if None not in correct else (None, None)
+    low, high = None, None
+    if None not in correct:
+        try:
+            low, high = accuracy_interval(correct)
+        except ValueError as err:
+            print(f"zoo-report: {runs[0]['method']} on {runs[0]['task']} gets no interval: {err}", file=sys.stderr)
     first_sample, first_seed = min(_sample(r) for r in runs), min(r["seed"] for r in runs)
     return {
         "accuracy_low": low, "accuracy_high": high,
