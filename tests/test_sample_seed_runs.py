@@ -45,7 +45,8 @@ def test_every_run_records_its_answers_per_example_and_the_evaluation_set(tmp_pa
 def test_a_profiles_sample_seeds_run_in_folders_of_their_own_and_resume(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "home")}
     args = [sys.executable, "-m", "zoo.run", "-m", "+benchmark=smoke", "method=lora", "seed=0", "task.sample_seed=null,1",
-            "model.pretrain_steps=0", "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}", f"hydra.sweep.dir={tmp_path / 'runs'}"]
+            "model.pretrain_steps=0", "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}",
+            f"hydra.sweep.dir={tmp_path / 'runs'}"]
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     folders = sorted(p.parent.relative_to(tmp_path / "runs").as_posix() for p in (tmp_path / "runs").rglob("metrics.json"))

@@ -45,7 +45,8 @@ def _runs(correct: list[list[bool]]) -> np.ndarray:
     if not correct or 0 in sizes:
         raise ValueError(f"need at least one run with at least one evaluation example, got {len(correct)} runs of {sizes} examples")
     if len(sizes) > 1:
-        raise ValueError(f"the runs have {sizes} evaluation examples; the bootstrap needs one evaluation set, the same examples in every run")
+        raise ValueError(f"the runs have {sizes} evaluation examples; the bootstrap needs one evaluation set, "
+                         f"the same examples in every run")
     return np.asarray(correct, dtype=float)
 
 
@@ -58,7 +59,7 @@ def _resampled_accuracies(rows: list[np.ndarray], resamples: int, seed: int) -> 
         size = min(CHUNK, resamples - start)
         examples = rng.integers(0, n, size=(size, n))  # (chunk, n): the examples of each resample
         for j, runs in enumerate(rows):
-            counts = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=size)  # (chunk, S): how often each run is drawn
+            counts = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=size)  # (chunk, S): each run's draws
             per_example = counts @ runs / len(runs)  # (chunk, n): the drawn runs' mean correctness on each example
             out[start:start + size, j] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
     return out
@@ -70,7 +71,8 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def accuracy_interval(correct: list[list[bool]], level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
+def accuracy_interval(correct: list[list[bool]], level: float = LEVEL, resamples: int = RESAMPLES,
+                      seed: int = SEED) -> tuple[float, float]:
     """The ``level`` bootstrap interval of the mean accuracy of runs whose per-example correctness is ``correct``.
 
     Args:
