@@ -19,7 +19,17 @@ from zoo.atomic import write_text
 from zoo.report import load_runs, markdown, plot, summarise
 
 LEGEND = (
-    "Mean ± std over seeds. *trainable*: parameters that train (method plus classification head), "
+    "*accuracy*: the mean over a row's runs and, in brackets, its 95% bootstrap confidence interval (two levels: "
+    "the runs drawn with replacement, then the evaluation examples, drawn once for all the drawn runs, which share "
+    "them; 10,000 resamples with a fixed generator seed, so the page regenerates to the same digits; ± std instead "
+    "for runs that did not record their answers per example). *sd seed / sample*: the standard deviation of accuracy "
+    "over run seeds (initialisation and batch order) on the first training sample, and over training samples "
+    "(`task.sample_seed`) at the first seed; - where a row has one such run. *≠* after the interval: the row's "
+    "accuracy differs from the `lora` row's of the same task at the 5% level, by a paired bootstrap on the same "
+    "evaluation examples (each row's runs drawn with replacement, the examples drawn once for both) whose 95% "
+    "interval of the difference excludes 0; no mark: not distinguishable at 5%; *?*: not tested, the two rows "
+    "were evaluated on other examples. *macro-F1*: mean ± std "
+    "over the runs. *trainable*: parameters that train (method plus classification head), "
     "*%* of the base model's. *zero-shot*: the base model's accuracy on the same evaluation set. "
     "*fixed / broken*: evaluation answers the run got right / wrong that the base model got wrong / right "
     "(zero-shot; in context for the in-context row). *forgetting*: the change in next-token loss (nats per token) "
@@ -95,12 +105,25 @@ def _settings(runs: list[dict]) -> str:
     parts = [f"model {', '.join(sorted({r['model'] for r in runs}))}",
              f"{_span(r['n_train'] for r in runs)} training examples" + (f" ({_span(shots)} per class)" if shots else ""),
              f"{_span(r['n_eval'] for r in runs)} evaluation examples ({runs[0]['task_config']['eval_split']} split, fixed)",
-             f"seeds {', '.join(str(s) for s in sorted({r['seed'] for r in runs}))} (initialisation and batch order: "
-             f"the training sample and evaluation set are drawn once, with data seed {_span(r['task_config'].get('seed') for r in runs)})"]
+             _seeds(runs)]
     if steps:
         parts.append(f"{_span(steps)} steps at batch size {_span(batch)}, each method at its own default learning rate"
                      + (f" except {', '.join(f'{k} {v:g}' for k, v in sorted(rates.items()))}" if rates else ""))
     return "Settings: " + "; ".join(parts) + "."
+
+
+def _seeds(runs: list[dict]) -> str:
+    """Which run seeds and sample seeds a task's runs used, and the data seed of its evaluation set."""
+    data_seed = _span(r["task_config"].get("seed") for r in runs)
+    sampled = [r for r in runs if r["task_config"].get("sample_seed") is not None]
+    seeds = ", ".join(str(s) for s in sorted({r["seed"] for r in runs if r["task_config"].get("sample_seed") is None}))
+    if not sampled:
+        return (f"seeds {seeds} (initialisation and batch order: the training sample and evaluation set are drawn once, "
+                f"with data seed {data_seed})")
+    samples = ", ".join(str(s) for s in sorted({r["task_config"]["sample_seed"] for r in sampled}))
+    return (f"seeds {seeds} (initialisation and batch order) on the training sample of data seed {data_seed}, and sample seeds "
+            f"{samples} (other training samples and their demonstrations) at seed {_span(r['seed'] for r in sampled)}; the "
+            f"evaluation set is drawn once, with data seed {data_seed}")
 
 
 def _span(values) -> str:

@@ -1,6 +1,6 @@
 """The comparative benchmark in one command: every registered method and the baselines, then RESULTS.md.
 
-    python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct, movie (3 seeds) and tweet tasks (< 2 h on 2 CPU cores)
+    python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct, movie and tweet tasks, 5 runs a row (< 3 h on 2 CPU cores)
     python benchmarks/suite.py --profile quick     # same model and tasks, short runs (about 15 min)
     python benchmarks/suite.py --profile smoke     # tiny Llama, synthetic task (seconds; CI)
     python benchmarks/suite.py --profile default   # what `zoo` runs with no arguments, 3 seeds: the README's figures
@@ -10,9 +10,10 @@
     python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 A profile is a Hydra config, ``conf/benchmark/<profile>.yaml`` (model, steps, data sizes,
-learning rates, sweep folders), plus the tasks and seeds it covers (:data:`PLANS`: the movie
-task gets more seeds than the tweet task, which a single Hydra sweep cannot say). For each
-task the suite launches three multiruns of the ``zoo`` app, one per kind of row
+learning rates, sweep folders), plus the tasks and seeds it covers (:data:`PLANS`: per task,
+one or more seed sweeps, which a single Hydra sweep cannot say: the full profile runs three run
+seeds on one training sample and two more training samples, ``task.sample_seed``, at seed 0).
+For each task and seed sweep the suite launches three multiruns of the ``zoo`` app, one per kind of row
 (:data:`ROWS`): every registered method (``+sweep=all_methods``, so a method registered later
 is in the next run with no edit), the zero-shot and linear-probe baselines, and the
 in-context baseline (which needs demonstrations in the prompt, and the methods do not get
@@ -22,7 +23,8 @@ The peft bridge's methods (``peft_*``, :mod:`zoo.peft_bridge`) are not in ``+swe
 34 more rows would multiply every profile's time. ``--peft-bridge`` adds them as a fourth
 multirun per task (all of them, or the methods its value sweeps), into the same table.
 
-Every run writes into ``<out>/<task>/<method or baseline>/seed<seed>`` and the profiles set
+Every run writes into ``<out>/<task>/<method or baseline>/seed<seed>`` (``seed<seed>-sample<sample seed>``
+with a sample seed) and the profiles set
 ``resume=true``: after an interruption the same command skips what finished ("skipped
 (done)") and runs the rest. Finally ``results_md.py`` writes RESULTS.md from the run folders
 (``benchmarks/RESULTS.md`` for the full profile, ``<out>/RESULTS.md`` for the others).
@@ -48,13 +50,16 @@ from results_md import write_results
 
 from zoo.atomic import write_json
 
+SEEDS_AND_SAMPLES = ("seed=0,1,2", "seed=0 task.sample_seed=1,2")
+"""Five runs a row: run seeds 0-2 (initialisation, batch order) on the data seed's training sample, then two other
+training samples at seed 0, all on one evaluation set; zoo.report gives the spread over each and a 95% interval."""
 PLANS = {
-    "full": {"movie_sentiment": "0,1,2", "tweet_sentiment": "0"},
-    "quick": {"movie_sentiment": "0", "tweet_sentiment": "0"},
-    "smoke": {"synthetic_sentiment": "0"},
-    "default": {"synthetic_sentiment": "0,1,2"},
+    "full": {"movie_sentiment": SEEDS_AND_SAMPLES, "tweet_sentiment": SEEDS_AND_SAMPLES},
+    "quick": {"movie_sentiment": ("seed=0",), "tweet_sentiment": ("seed=0",)},
+    "smoke": {"synthetic_sentiment": ("seed=0",)},
+    "default": {"synthetic_sentiment": ("seed=0,1,2",)},
 }
-"""Per profile: each task and the seeds it runs with (a Hydra sweep value)."""
+"""Per profile: each task and its seed sweeps, each the overrides of one multirun per kind of row (Hydra sweep values)."""
 ROWS = {
     "methods": ["+sweep=all_methods"],
     "baselines": ["baseline=zero_shot,linear_probe"],
@@ -97,9 +102,9 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
     run as one more row kind; None: none.
     """
     rows = {**ROWS, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
-    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", f"seed={seeds}",
+    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *seeds.split(),
              f"hydra.sweep.dir={_hydra_value(str(out))}", *extra]
-            for task, seeds in PLANS[profile].items() for kind in rows.values()]
+            for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows.values()]
 
 
 def _hydra_value(text: str) -> str:

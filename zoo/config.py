@@ -11,7 +11,10 @@ schema types them. Resolvers for folder names (conf/config.yaml, conf/benchmark/
 - ``zoo.main_process_only`` keeps a value in the main process of a distributed launch only
   (``hydra.output_subdir``: the other processes write no ``.hydra`` folder);
 - ``zoo.row`` names a run's row (its baseline, else its method):
-  ``hydra.sweep.subdir=${zoo.row:${hydra:runtime.choices.baseline},${hydra:runtime.choices.method}}``.
+  ``hydra.sweep.subdir=${zoo.row:${hydra:runtime.choices.baseline},${hydra:runtime.choices.method}}``;
+- ``zoo.seed_folder`` names a run's seeds: ``seed0``, or ``seed0-sample1`` with a ``task.sample_seed``
+  (``${zoo.seed_folder:${seed},${task.sample_seed}}``), so the runs of a sample-seed sweep keep folders of
+  their own and the folders of runs without one stay what they were.
 """
 from __future__ import annotations
 
@@ -88,12 +91,18 @@ def sweep_subdir(override_dirname: str) -> str:
     return name
 
 
+def seed_folder(seed: int, sample_seed: int | None) -> str:
+    """``seed<seed>``, and ``-sample<sample_seed>`` after it when the run draws its training sample with a seed of its own."""
+    return f"seed{seed}" if sample_seed in (None, "null") else f"seed{seed}-sample{sample_seed}"
+
+
 def store_configs() -> None:
     """Store the run schema, every registered method's config and every baseline; register the folder-name resolvers."""
     OmegaConf.register_new_resolver("zoo.row", lambda baseline, method: method if baseline in (None, "null") else baseline, replace=True)
     OmegaConf.register_new_resolver("zoo.unique", launch_token, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("zoo.subdir", sweep_subdir, replace=True)
     OmegaConf.register_new_resolver("zoo.main_process_only", main_process_only, replace=True)
+    OmegaConf.register_new_resolver("zoo.seed_folder", seed_folder, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="zoo_schema", node=RunConfig)
     for name in list_methods():

@@ -5,7 +5,7 @@ cannot use: a truncated copy, a hand edit, a record of an older zoo (another
 :data:`SCHEMA_VERSION`), another tool's file. :meth:`RunRecord.read` checks the version,
 every field and its type, and raises :class:`UnusableRecord` naming the file and what is
 wrong, so that a reader over a sweep skips it with a warning instead of failing on the first
-KeyError. A field added with a default within a version (``processes``) takes its default
+KeyError. A field added with a default within a version (``processes``, ``eval_correct``) takes its default
 when an older record of that version lacks it.
 """
 from __future__ import annotations
@@ -81,6 +81,12 @@ class RunRecord:
     forgetting: dict | None = None
     """The next-token loss on held-out general text before and after training (zoo.forgetting): text, tokens, loss_before,
     loss_after, delta; None: not measured (a baseline, an encoder, forgetting.text=none)."""
+    eval_correct: list[bool] | None = None
+    """Per evaluation example, in ``eval_fingerprint``'s order, whether the run answered it right: what confidence
+    intervals resample and paired tests pair (zoo.analysis.bootstrap). None: a record of an older zoo."""
+    eval_fingerprint: str | None = None
+    """A digest of the evaluation examples, texts and labels in order (zoo.tasks.data.examples_fingerprint): two runs
+    with the same one were scored on the same examples, so their ``eval_correct`` pair up."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:

@@ -1,6 +1,9 @@
 """``zoo-report <folder>``: every ``metrics.json`` under a (multi)run folder -> one table and a plot.
 
-Runs that differ only in their seed are one row (mean ± std over seeds). Baselines are rows
+Runs that differ only in their seed or training sample (``task.sample_seed``) are one row: mean
+accuracy with a 95% bootstrap interval over runs and evaluation examples, the std over seeds and
+over training samples, and a mark where the row differs from LoRA's on the same examples
+(zoo.analysis.uncertainty); macro-F1 as mean ± std over the runs. Baselines are rows
 too: a run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``) is a row like a
 method's, and ``--baseline-rows`` adds zero-shot and in-context rows from the scores of the
 base model that every run records (one row per model, task and the options that change
@@ -23,12 +26,14 @@ import statistics
 import sys
 from pathlib import Path
 
+from zoo.analysis.uncertainty import compare_with_lora, row_uncertainty
 from zoo.atomic import write_text
 from zoo.baselines import untrained_baselines
 from zoo.records import RunRecord, UnusableRecord
 
 COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
-           "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
+           "accuracy", "accuracy_std", "accuracy_low", "accuracy_high", "accuracy_seed_std", "accuracy_sample_std",
+           "vs_lora", "vs_lora_low", "vs_lora_high", "lora_test", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
            "corrections", "regressions", "forgetting", "train_seconds", "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio",
            "merged_latency_ratio", "diverged"]
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
@@ -54,12 +59,13 @@ def _entry(record: RunRecord, overrides: str) -> dict:
 
 
 def _overrides(run_dir: Path) -> str:
-    """The run's command-line overrides other than the method and seed (what distinguishes it)."""
+    """The run's command-line overrides other than the method and seeds (what distinguishes it)."""
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    return " ".join(i for i in items if not i.startswith(("method=", "seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=")))
+    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=")
+    return " ".join(i for i in items if not i.startswith(skip))
 
 
 # overrides that cannot change an untrained baseline's score: what trains, and how
@@ -75,13 +81,14 @@ def _baseline_config(overrides: str, demonstrations: bool) -> str:
 def with_baselines(runs: list[dict]) -> list[dict]:
     """``runs`` plus one record per untrained baseline score each run holds, configs reduced to what changes them.
 
-    A score seen twice (a sweep scores the same base model once per run) counts once per seed.
+    A score seen twice (a sweep scores the same base model once per run) counts once per seed and training sample.
     """
     untrained = {spec.name: spec for spec in untrained_baselines()}
     out, seen = [], set()
     for r in runs:
         records = [r] + [
-            {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "_overrides": r["_overrides"],
+            {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "task_config": r["task_config"],
+             "_overrides": r["_overrides"],
              "accuracy": score["accuracy"], "macro_f1": score["macro_f1"], "zero_shot": r["zero_shot"], "flips": None,
              "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
             for name, score in r["baseline_scores"].items() if name in untrained and r["method"] != name
@@ -89,7 +96,8 @@ def with_baselines(runs: list[dict]) -> list[dict]:
         for record in records:
             if record["method"] in untrained:
                 record = {**record, "_overrides": _baseline_config(record["_overrides"], untrained[record["method"]].demonstrations)}
-                key = (record["method"], record["_overrides"], record["model"], record["task"], record["seed"])
+                key = (record["method"], record["_overrides"], record["model"], record["task"], record["seed"],
+                       record["task_config"].get("sample_seed"))
                 if key in seen:
                     continue
                 seen.add(key)
@@ -118,7 +126,7 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
         rows.append({
             "method": method, "config": overrides, "model": model, "task": task, "seeds": len(members),
             "trainable_params": members[0]["trainable_params"], "trainable_percent": members[0]["trainable_percent"],
-            "accuracy": acc, "accuracy_std": acc_sd, "macro_f1": f1, "macro_f1_std": f1_sd,
+            "accuracy": acc, "accuracy_std": acc_sd, **row_uncertainty(members), "macro_f1": f1, "macro_f1_std": f1_sd,
             "zero_shot_accuracy": _mean([(m["zero_shot"] or {}).get("accuracy") for m in members]),
             "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
             "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
@@ -131,6 +139,7 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
             "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
             "diverged": sum(bool(m.get("diverged")) for m in members),
         })
+    rows = compare_with_lora(rows, list(groups.values()))
     return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
 
 
@@ -142,15 +151,26 @@ def _cell(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+LORA_MARKS = {"differs": " ≠", "unpaired": " ?"}
+"""What follows a row's accuracy for its paired test against LoRA (zoo.analysis.uncertainty): differs at 5%, or not tested."""
+
+
+def _accuracy_cell(r: dict) -> str:
+    """Mean accuracy, its 95% interval where the runs recorded their answers (else ± std), and the mark against LoRA."""
+    spread = f"[{r['accuracy_low']:.3f}, {r['accuracy_high']:.3f}]" if r.get("accuracy_low") is not None else f"± {r['accuracy_std']:.3f}"
+    return f"{r['accuracy']:.3f} {spread}{LORA_MARKS.get(r.get('lora_test'), '')}"
+
+
 def markdown(rows: list[dict]) -> str:
-    head = ("| method | config | task | trainable | % | accuracy | macro-F1 | zero-shot | fixed / broken | forgetting | train s "
-            "| train k-tokens | peak MB | adapter KB | latency x base (merged) |")
-    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
+    head = ("| method | config | task | trainable | % | accuracy [95% CI] | sd seed / sample | macro-F1 | zero-shot | fixed / broken "
+            "| forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |")
+    lines = [head, "|" + "|".join(["---"] * 16) + "|"]
     for r in rows:
         method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
         lines.append(
             f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
-            f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
+            f"| {_accuracy_cell(r)} | {_cell(r.get('accuracy_seed_std'), '.3f')} / {_cell(r.get('accuracy_sample_std'), '.3f')} "
+            f"| {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
             f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
             f"| {_cell(r.get('forgetting'), '+.3f')} | {r['train_seconds']:.1f} | {_cell(_thousands(r.get('train_tokens')), '.1f')} "
             f"| {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
@@ -168,10 +188,11 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "trainable_params", title: str | None = None) -> None:
-    """``metric`` (mean ± std over seeds) against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``.
+    """``metric`` against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``.
 
-    Rows with ``x`` = 0 (nothing trained) have no place on a log axis: they are horizontal
-    lines, a level to beat.
+    Error bars: the 95% bootstrap interval where the row has one (accuracy of runs that recorded
+    their answers), else ± std over the runs. Rows with ``x`` = 0 (nothing trained) have no place
+    on a log axis: they are horizontal lines, a level to beat.
     """
     if x not in AXES:
         raise ValueError(f"x {x!r} is not one of {sorted(AXES)}")
@@ -186,7 +207,7 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "train
             ax.axhline(r[metric], linestyle="--", linewidth=1, color="gray")
             ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
             continue
-        ax.errorbar(r[x], r[metric], yerr=r[f"{metric}_std"], fmt="o", capsize=3)
+        ax.errorbar(r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3)
         label = r["method"] + (f" {r['config']}" if r["config"] else "")
         ax.annotate(label, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
@@ -199,6 +220,14 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "train
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(path)
+
+
+def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
+    """The interval around ``row[metric]`` as matplotlib's (below, above) distances, else its std."""
+    low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
+    if low is None or high is None:
+        return row[f"{metric}_std"]
+    return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
 def report(folder: Path, baseline_rows: bool = False) -> str:

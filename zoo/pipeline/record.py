@@ -12,7 +12,7 @@ from zoo.pipeline.learner import Learner
 from zoo.pipeline.plan import Plan
 from zoo.pipeline.steps import Saved
 from zoo.records import RunRecord
-from zoo.tasks.data import ClassificationData
+from zoo.tasks.data import ClassificationData, examples_fingerprint
 from zoo.train import TrainResult
 
 
@@ -42,4 +42,6 @@ def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[s
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
         processes=base.accelerator.num_processes, train_tokens=result.tokens if result else None,
         train_examples=result.examples if result else None, forgetting=forgetting,
+        eval_correct=[p == e.label for p, e in zip(after.predictions, data.eval, strict=True)],
+        eval_fingerprint=examples_fingerprint(data.eval),
     )

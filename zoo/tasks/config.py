@@ -2,7 +2,9 @@
 
 Data comes from a built-in task (``name``), a local file or folder (``path``) or a Hugging
 Face dataset (``dataset``); then ``shots_per_class`` examples of each class are drawn for
-training and ``n_eval`` examples of ``eval_split`` for evaluation, both with the data seed.
+training with the sample seed and ``n_eval`` examples of ``eval_split`` for evaluation with the
+data seed. The two seeds are one unless ``sample_seed`` is set: then every run of a task is
+evaluated on the same examples (paired comparisons stay valid) while the training sample varies.
 """
 from __future__ import annotations
 
@@ -74,7 +76,13 @@ class TaskConfig:
     head_learning_rate: float | None = None
     """formulation=head: the head's learning rate; None: the run's."""
     seed: int = 0
-    """Seed of the data itself (few-shot sample, evaluation subset, demonstrations), separate from the run's seed."""
+    """Seed of the data itself (evaluation subset; and the training sample and demonstrations unless ``sample_seed``
+    is set), separate from the run's seed."""
+    sample_seed: int | None = None
+    """Seed of the training sample alone: the ``shots_per_class`` draw (synthetic_sentiment: the generated training
+    split) and the demonstrations, which come from that sample; the evaluation set stays the data seed's, the same
+    for every sample seed. None: the data seed (``sample_seed=seed`` draws the same data as None). The benchmark
+    suite sweeps it beside the run's seed to measure how much a score owes to which few examples were drawn."""
     cache_dir: str = "~/.cache/zoo/data"
     """Where built-in real data sets are prepared once."""
 
@@ -98,10 +106,17 @@ class TaskConfig:
         if self.head_learning_rate is not None and not 0 < self.head_learning_rate < math.inf:
             raise ValueError(f"head_learning_rate must be a finite number above 0 (or null: the run's), got {self.head_learning_rate}")
 
+    @property
+    def training_seed(self) -> int:
+        """The seed the training sample and the demonstrations are drawn with: ``sample_seed``, else the data seed."""
+        return self.seed if self.sample_seed is None else self.sample_seed
+
 
 def _synthetic(cfg: TaskConfig) -> LabelledSplits:
+    """The generated splits: training examples of the sample seed's data, evaluation examples of the data seed's."""
     data = synthetic_sentiment(cfg.n_train, cfg.n_eval or 256, cfg.seed)
-    return LabelledSplits({"train": data.train, "test": data.eval}, data.label_names, "synthetic_sentiment")
+    sample = data if cfg.training_seed == cfg.seed else synthetic_sentiment(cfg.n_train, cfg.n_eval or 256, cfg.training_seed)
+    return LabelledSplits({"train": sample.train, "test": data.eval}, data.label_names, "synthetic_sentiment")
 
 
 TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
@@ -135,7 +150,7 @@ def build_task(cfg: TaskConfig) -> ClassificationData:
     names = splits.label_names
     if len(cfg.label_words) != len(names):
         raise ValueError(f"task {cfg.name!r} has {len(names)} classes {names} but {len(cfg.label_words)} label words {cfg.label_words}")
-    train = shots_per_class(splits.split("train"), cfg.shots_per_class, cfg.seed)
+    train = shots_per_class(splits.split("train"), cfg.shots_per_class, cfg.training_seed)
     short = {names[c]: n for c in range(len(names)) if (n := sum(e.label == c for e in train)) < (cfg.shots_per_class or 0)}
     if short:
         log.warning("task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short)

@@ -1,6 +1,8 @@
 """The data a classification task hands to the runner."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 
@@ -8,6 +10,11 @@ from dataclasses import dataclass
 class Example:
     text: str
     label: int
+
+
+def examples_fingerprint(examples: list[Example]) -> str:
+    """A hex digest of ``examples``' texts and labels in order: equal digests, the same examples in the same order."""
+    return hashlib.sha256(json.dumps([[e.text, e.label] for e in examples]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

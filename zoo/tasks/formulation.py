@@ -53,7 +53,7 @@ def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None 
         if model is None:
             raise ValueError("a head formulation needs the model it sits on (model=...)")
         return head_formulation(model, tokenizer, len(task.label_words), task.max_length, kind)
-    shown = tuple(demonstrations(list(train), task.demonstrations, task.seed)) if with_demonstrations and task.demonstrations else ()
+    shown = tuple(demonstrations(list(train), task.demonstrations, task.training_seed)) if with_demonstrations and task.demonstrations else ()
     if with_demonstrations and task.demonstrations and not shown:
         raise ValueError(f"task.demonstrations={task.demonstrations} needs the training examples to draw them from (train=...)")
     return prompt_formulation(prompt_format(task, shown), tokenizer, task.max_length)

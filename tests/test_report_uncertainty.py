@@ -1,0 +1,132 @@
+"""zoo-report's uncertainty: intervals and both spreads per row, the paired test against LoRA, error bars in the plot."""
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from pathlib import Path
+
+import matplotlib.axes
+import pytest
+from records_helpers import record_dict
+
+from zoo.analysis.bootstrap import accuracy_interval, paired_difference
+from zoo.atomic import write_json
+from zoo.report import load_runs, markdown, plot, summarise
+from zoo.report import main as report_main
+
+N = 300
+LORA = [i % 2 == 0 for i in range(N)]  # 150 right
+
+
+def _write(folder, method: str, seed: int, correct: list[bool] | None, sample_seed: int | None = None, fingerprint: str = "evalset"):
+    accuracy = sum(LORA if correct is None else correct) / N
+    task = {"seed": 0, "sample_seed": sample_seed, "shots_per_class": 16, "eval_split": "test"}
+    name = f"seed{seed}" + (f"-sample{sample_seed}" if sample_seed is not None else "")
+    write_json(folder / method / name / "metrics.json", record_dict(
+        method=method, seed=seed, task_config=task, accuracy=accuracy, macro_f1=accuracy, n_eval=N,
+        eval_correct=correct, eval_fingerprint=fingerprint if correct is not None else None))
+
+
+def _shifted(extra: int, offset: int = 1) -> list[bool]:
+    """LoRA's answers, and ``extra`` of its wrong ones right as well (from ``offset`` on)."""
+    fixed = set(range(offset, offset + 2 * extra, 2))
+    return [right or i in fixed for i, right in enumerate(LORA)]
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """lora at seeds 0-2 (sample 0) and samples 1-2 (seed 0); ia3 right on 40 more; prompt_tuning as lora; bitfit elsewhere."""
+    lora_runs = {(0, None): LORA, (1, None): _shifted(3), (2, None): _shifted(6, 101), (0, 1): _shifted(9), (0, 2): _shifted(1, 201)}
+    for (seed, sample), correct in lora_runs.items():
+        _write(tmp_path, "lora", seed, correct, sample)
+        _write(tmp_path, "prompt_tuning", seed, correct, sample)
+    for seed in (0, 1):
+        _write(tmp_path, "ia3", seed, _shifted(40))
+    _write(tmp_path, "bitfit", 0, LORA, fingerprint="other")
+    _write(tmp_path, "adapter", 0, None)  # a record of an older zoo: no per-example answers
+    return tmp_path, lora_runs
+
+
+def _rows(folder) -> dict[str, dict]:
+    return {r["method"]: r for r in summarise(load_runs(folder))}
+
+
+def test_a_row_has_the_bootstrap_interval_and_both_spreads(sweep):
+    folder, lora_runs = sweep
+    lora = _rows(folder)["lora"]
+    accuracy = {key: sum(c) / N for key, c in lora_runs.items()}
+    assert lora["seeds"] == 5 and lora["config"] == ""  # the sample seeds are runs of the same row
+    in_order = [lora_runs[key] for key in ((0, None), (0, 1), (0, 2), (1, None), (2, None))]  # by seed, then sample
+    assert (lora["accuracy_low"], lora["accuracy_high"]) == accuracy_interval(in_order)
+    assert lora["accuracy_low"] < lora["accuracy"] < lora["accuracy_high"]
+    assert lora["accuracy_seed_std"] == pytest.approx(statistics.stdev(accuracy[(s, None)] for s in (0, 1, 2)))
+    assert lora["accuracy_sample_std"] == pytest.approx(statistics.stdev([accuracy[(0, None)], accuracy[(0, 1)], accuracy[(0, 2)]]))
+    ia3 = _rows(folder)["ia3"]
+    assert ia3["accuracy_seed_std"] == 0.0 and ia3["accuracy_sample_std"] is None  # one training sample: no sample spread
+
+
+def test_rows_are_tested_against_lora_on_the_same_examples(sweep, capsys):
+    folder, lora_runs = sweep
+    rows = _rows(folder)
+    assert rows["ia3"]["lora_test"] == "differs" and rows["ia3"]["vs_lora"] > 0
+    in_order = [lora_runs[key] for key in ((0, None), (0, 1), (0, 2), (1, None), (2, None))]
+    expected = paired_difference([_shifted(40)] * 2, in_order)
+    assert (rows["ia3"]["vs_lora"], rows["ia3"]["vs_lora_low"], rows["ia3"]["vs_lora_high"]) == (expected.difference, expected.low,
+                                                                                               expected.high)
+    assert rows["prompt_tuning"]["lora_test"] == "alike" and rows["prompt_tuning"]["vs_lora"] == 0.0
+    assert rows["lora"]["lora_test"] is None and rows["adapter"]["lora_test"] is None
+    assert rows["bitfit"]["lora_test"] == "unpaired"
+    err = capsys.readouterr().err
+    assert ("bitfit (no overrides) on synthetic_sentiment is not tested against lora: the rows were evaluated on other examples "
+            "(evaluation-set fingerprints ['other'] and ['evalset'])") in err
+
+
+def test_the_table_shows_intervals_spreads_and_marks(sweep):
+    folder, _ = sweep
+    rows = summarise(load_runs(folder))
+    lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(rows).splitlines()[2:]}
+    ia3 = next(r for r in rows if r["method"] == "ia3")
+    assert f"| {ia3['accuracy']:.3f} [{ia3['accuracy_low']:.3f}, {ia3['accuracy_high']:.3f}] ≠ | 0.000 / - |" in lines["ia3"]
+    assert "≠" not in lines["prompt_tuning"] and "?" not in lines["prompt_tuning"]
+    assert "] ? |" in lines["bitfit"]
+    assert "| 0.500 ± 0.000 | - / - |" in lines["adapter"]  # no per-example answers: the std, as before
+
+
+def test_the_csv_holds_the_new_columns(sweep):
+    folder, _ = sweep
+    assert report_main([str(folder)]) == 0
+    rows = {r["method"]: r for r in csv.DictReader((folder / "report.csv").open())}
+    assert rows["ia3"]["lora_test"] == "differs" and float(rows["ia3"]["accuracy_low"]) < float(rows["ia3"]["accuracy"])
+    assert rows["adapter"]["accuracy_low"] == ""
+
+
+def test_the_plot_draws_the_interval_as_error_bars(sweep, tmp_path, monkeypatch):
+    folder, _ = sweep
+    rows = summarise(load_runs(folder))
+    drawn = []
+    original = matplotlib.axes.Axes.errorbar
+
+    def spy(self, x, y, yerr=None, **kwargs):
+        drawn.append((y, yerr))
+        return original(self, x, y, yerr=yerr, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", spy)
+    plot(rows, tmp_path / "pareto.png")
+    bars = dict(drawn)
+    ia3 = next(r for r in rows if r["method"] == "ia3")
+    assert bars[ia3["accuracy"]] == [[pytest.approx(ia3["accuracy"] - ia3["accuracy_low"])],
+                                     [pytest.approx(ia3["accuracy_high"] - ia3["accuracy"])]]
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
+    folder, _ = sweep
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from results_md import LEGEND, write_results
+
+    text = write_results(folder, folder / "RESULTS.md", None)
+    assert ("seeds 0, 1, 2 (initialisation and batch order) on the training sample of data seed 0, and sample seeds 1, 2 "
+            "(other training samples and their demonstrations) at seed 0; the evaluation set is drawn once, with data seed 0") in text
+    assert "| accuracy [95% CI] | sd seed / sample |" in text and "] ≠ |" in text
+    assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*≠*", "*?*", "paired bootstrap"))

@@ -1,0 +1,91 @@
+"""Runs with a sample seed: per-example answers in the record, folders of their own in a profile's sweep, resume."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from records_helpers import record_dict
+
+from zoo.atomic import write_json
+from zoo.config import store_configs
+from zoo.records import RunRecord
+from zoo.resume import finished_run, run_identity
+from zoo.run import run
+from zoo.tasks.config import TaskConfig, build_task
+from zoo.tasks.data import examples_fingerprint
+
+CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=32", "task.n_eval=16", "save_adapter=false"]
+
+
+def _cfg(tmp_path: Path, *overrides: str):
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        return compose("config", overrides=["trainer.progress=false", f"predictions_cache={tmp_path / 'cache'}", *CHEAP, *overrides])
+
+
+def test_every_run_records_its_answers_per_example_and_the_evaluation_set(tmp_path):
+    trained = run(_cfg(tmp_path), tmp_path / "lora")
+    resampled = run(_cfg(tmp_path, "task.sample_seed=1"), tmp_path / "sample1")
+    baseline = run(_cfg(tmp_path, "baseline=zero_shot"), tmp_path / "zero_shot")
+    expected = examples_fingerprint(build_task(TaskConfig(n_train=32, n_eval=16)).eval)
+    for record in (trained, resampled, baseline):
+        assert len(record.eval_correct) == record.n_eval == 16
+        assert sum(record.eval_correct) / 16 == record.accuracy
+        assert record.eval_fingerprint == expected  # one evaluation set for every row and sample seed
+    on_disk = RunRecord.read(tmp_path / "sample1" / "metrics.json")
+    assert on_disk.eval_correct == resampled.eval_correct and on_disk.task_config["sample_seed"] == 1
+    assert trained.task_config["sample_seed"] is None
+    assert examples_fingerprint(build_task(TaskConfig(n_train=32, n_eval=16, seed=1)).eval) != expected
+
+
+def test_a_profiles_sample_seeds_run_in_folders_of_their_own_and_resume(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    args = [sys.executable, "-m", "zoo.run", "-m", "+benchmark=smoke", "method=lora", "seed=0", "task.sample_seed=null,1",
+            "model.pretrain_steps=0", "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}",
+            f"hydra.sweep.dir={tmp_path / 'runs'}"]
+    first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    folders = sorted(p.parent.relative_to(tmp_path / "runs").as_posix() for p in (tmp_path / "runs").rglob("metrics.json"))
+    assert folders == ["synthetic_sentiment/lora/seed0", "synthetic_sentiment/lora/seed0-sample1"]
+    records = {name: RunRecord.read(tmp_path / "runs" / "synthetic_sentiment" / "lora" / name / "metrics.json")
+               for name in ("seed0", "seed0-sample1")}
+    assert records["seed0"].task_config["sample_seed"] is None and records["seed0-sample1"].task_config["sample_seed"] == 1
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("skipped (done)") == 2, again.stdout[-2000:]
+
+
+def test_the_full_profile_runs_three_seeds_and_two_more_training_samples_per_task(tmp_path):
+    """Per task: seeds 0-2 at the data seed's sample, then sample seeds 1-2 at seed 0, each as the three kinds of row."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("suite", Path(__file__).parents[1] / "benchmarks" / "suite.py")
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    commands = suite.sweeps("full", tmp_path, ["trainer.device=cpu"])
+    seeds = [[a for a in cmd if a.startswith(("seed=", "task.sample_seed=", "task=", "+sweep=", "baseline="))] for cmd in commands]
+    for task, at in (("movie_sentiment", 0), ("tweet_sentiment", 6)):
+        assert seeds[at:at + 6] == [
+            ["+sweep=all_methods", f"task={task}", "seed=0,1,2"], ["baseline=zero_shot,linear_probe", f"task={task}", "seed=0,1,2"],
+            ["baseline=in_context", f"task={task}", "seed=0,1,2"],
+            ["+sweep=all_methods", f"task={task}", "seed=0", "task.sample_seed=1,2"],
+            ["baseline=zero_shot,linear_probe", f"task={task}", "seed=0", "task.sample_seed=1,2"],
+            ["baseline=in_context", f"task={task}", "seed=0", "task.sample_seed=1,2"],
+        ]
+    assert len(commands) == 12 and all(cmd[-1] == "trainer.device=cpu" for cmd in commands)  # overrides last: they win
+    smoke = suite.sweeps("smoke", tmp_path, [])  # the other profiles: one seed sweep, no sample seeds
+    assert len(smoke) == 3 and all("seed=0" in cmd and not any("sample_seed" in a for a in cmd) for cmd in smoke)
+
+
+def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
+    """A finished run of an older zoo (no task.sample_seed in its config, no per-example answers) is still done."""
+    cfg = _cfg(tmp_path)
+    identity = run_identity(cfg)
+    del identity["task"]["sample_seed"]
+    old = {k: v for k, v in record_dict(run_config=identity).items() if k not in ("eval_correct", "eval_fingerprint")}
+    write_json(tmp_path / "metrics.json", old)
+    done = finished_run(tmp_path, cfg)
+    assert done is not None and (done.eval_correct, done.eval_fingerprint) == (None, None)
+    assert finished_run(tmp_path, _cfg(tmp_path, "task.sample_seed=0")) is None  # a sample seed given is another config
