@@ -74,6 +74,8 @@ class RunRecord:
     """The config the run ran, without what cannot change its results (zoo.resume.run_identity)."""
     processes: int = 1
     """How many processes trained it (accelerate launch); ``peak_memory_bytes`` is the main process's."""
+    splits_read: list[str] = field(default_factory=list)
+    """The task's splits the run drew examples from (train, and validation or test): a search on validation never reads test."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:

@@ -39,5 +39,5 @@ def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[s
         latency=latency, adapter_bytes=saved.adapter_bytes, head_bytes=saved.head_bytes, history=result.history if result else [],
         zoo_version=zoo.__version__, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
-        processes=base.accelerator.num_processes,
+        processes=base.accelerator.num_processes, splits_read=list(data.splits_read),
     )

@@ -20,7 +20,7 @@ from zoo.tasks.hub import load_hub
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
 from zoo.tasks.prepared import load_prepared
 from zoo.tasks.splits import shots_per_class, stratified_sample
-from zoo.tasks.synthetic import synthetic_sentiment
+from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,10 @@ class TaskConfig:
 
 
 def _synthetic(cfg: TaskConfig) -> LabelledSplits:
-    data = synthetic_sentiment(cfg.n_train, cfg.n_eval or 256, cfg.seed)
-    return LabelledSplits({"train": data.train, "test": data.eval}, data.label_names, "synthetic_sentiment")
+    n_eval = cfg.n_eval or 256
+    data = synthetic_sentiment(cfg.n_train, n_eval, cfg.seed)
+    splits = {"train": data.train, "validation": synthetic_validation(n_eval, cfg.seed), "test": data.eval}
+    return LabelledSplits(splits, data.label_names, "synthetic_sentiment")
 
 
 TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
@@ -140,4 +142,4 @@ def build_task(cfg: TaskConfig) -> ClassificationData:
     if short:
         log.warning("task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short)
     evaluation = stratified_sample(splits.split(cfg.eval_split), cfg.n_eval, cfg.seed)
-    return ClassificationData(train, evaluation, names)
+    return ClassificationData(train, evaluation, names, tuple(dict.fromkeys(splits.read)))

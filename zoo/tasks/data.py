@@ -1,7 +1,7 @@
 """The data a classification task hands to the runner."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,13 @@ class LabelledSplits:
     label_names: list[str]
     source: str
     """Where the data came from, for error messages."""
+    read: list[str] = field(default_factory=list, compare=False, repr=False)
+    """The splits :meth:`split` handed out, in order (a run records them: a search on validation can show it never read test)."""
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
             raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
+        self.read.append(name)
         return self.splits[name]
 
 
@@ -32,6 +35,8 @@ class ClassificationData:
     train: list[Example]
     eval: list[Example]
     label_names: list[str]
+    splits_read: tuple[str, ...] = ()
+    """The source's splits these examples were drawn from (zoo.tasks.config.build_task), each once."""
 
     def __post_init__(self) -> None:
         k = len(self.label_names)
