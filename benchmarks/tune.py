@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
 from suite import PLANS, _hydra_value, check_profiles, zoo_command
 from tuned import DEFAULT_DIR, tuned_path, write_tuned
@@ -41,9 +42,6 @@ import zoo
 from zoo.atomic import write_text
 from zoo.records import RunRecord, UnusableRecord
 from zoo.train import TrainerConfig
-
-SEARCH = "search"
-"""The search's folder under the suite's ``--out``; RESULTS.md never reads it."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every trial.")
     parser.add_argument("--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml, conf/search/<profile>.yaml")
     parser.add_argument("--out", type=Path, help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)")
-    parser.add_argument("--tuned", type=Path, help="folder of the chosen configs (default: benchmarks/tuned/<profile>)")
+    parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     args, extra = parser.parse_known_args(argv)
     check_profiles()
     unknown = [a for a in extra if a.startswith("--")]
@@ -179,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognised option(s) {unknown}; Hydra overrides look like key=value")
     space = load_space(space_path(args.profile))
     out = (args.out or Path(f"multirun/benchmark-{args.profile}")).resolve()
-    tuned_dir = args.tuned or DEFAULT_DIR / args.profile
+    tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed = []
     for cmd in search_sweeps(args.profile, space, out, extra):
         print("tune:", shlex.join(cmd), flush=True)
@@ -192,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in PLANS[args.profile]:
         chosen = tune_task(out, tuned_dir, args.profile, task, space)
         print(f"tune: {task}: " + "; ".join(f"{m} {t.name} ({t.accuracy:.3f})" for m, t in sorted(chosen.items())))
-    print(f"tune: wrote {tuned_dir}; next: python benchmarks/suite.py --profile {args.profile} --tuned {tuned_dir}")
+    print(f"tune: wrote {tuned_dir}; next: python benchmarks/suite.py --profile {args.profile} --tuned --tuned-dir {tuned_dir}")
     return 0
 
 

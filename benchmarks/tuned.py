@@ -38,7 +38,7 @@ def read_tuned(path: Path) -> dict[str, dict]:
     """
     if not path.is_file():
         raise SystemExit(f"suite: no tuned config at {path}; run `python benchmarks/tune.py --profile <profile>` first "
-                         f"(or give --tuned the folder it wrote)")
+                         f"(or give --tuned-dir the folder it wrote)")
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict) or not all(
         isinstance(v, dict) and v and all(isinstance(x, int | float | str | bool) for x in v.values()) for v in data.values()

@@ -104,7 +104,8 @@ class RunRecord:
                                  f"(run it again, with resume=true in a sweep)")
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING]
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if missing:
             raise UnusableRecord(f"{path} lacks {', '.join(missing)}: not a finished run's record")
         wrong = [f"{name} ({data[name]!r})" for name in names if name in data and not _matches(data[name], hints[name])]
