@@ -81,7 +81,8 @@ def load_space(path: Path, methods: list[str] | None = None) -> SearchSpace:
     grids = {m: own.get(m, data["default"]) for m in methods}
     for method, grid in grids.items():
         if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
-            raise SystemExit(f"tune: {path}: the grid of {method} must map override keys to non-empty lists of values, got {grid!r}")
+            raise SystemExit(f"tune: {path}: the grid of {method} must map override keys to non-empty lists of values, "
+                             f"got {grid!r}")
     counts = {m: trial_count(g) for m, g in grids.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{m} {n}" for m, n in sorted(counts.items(), key=lambda item: (item[1], item[0])))

@@ -110,7 +110,7 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
 
 
 def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:
-    """The ``zoo -m`` command lines of the tuned rows: per task, one per set of chosen overrides (its methods swept), extra last."""
+    """The ``zoo -m`` command lines of the tuned rows: per task, one per set of chosen overrides (its methods swept); extra last."""
     commands = []
     for task, seeds in PLANS[profile].items():
         groups: dict[tuple, list[str]] = {}

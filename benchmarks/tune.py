@@ -15,8 +15,8 @@ profiles set ``resume=true``: a search started again skips the trials that finis
 Per method and task the chosen trial is the one of best validation accuracy; ties go to the
 smaller change from the defaults (the sum over the grid's keys of |log(value / default)|, a
 default being the schema's: scale 1, the method config's field default), then to the lower
-learning rate, then to the earlier trial of the grid. Before choosing, every trial's record must show that it read no ``test`` split
-(``splits_read``): a search that did is refused. The choices go to
+learning rate, then to the earlier trial of the grid. Before choosing, every trial's record must
+show that it read no ``test`` split (``splits_read``): a search that did is refused. The choices go to
 ``benchmarks/tuned/<profile>/<task>.yaml`` (:mod:`tuned`), atomically, and every trial's
 validation accuracy to ``<task>.trials.md`` beside it. These validation scores choose; they
 are never the tuned rows' figures, which ``suite.py --tuned`` measures on the test split.
@@ -93,7 +93,8 @@ def collect(task_dir: Path, method: str, grid: Grid) -> list[Trial]:
     kept = [t for t in found if t.values in wanted]
     missing = [w for w in wanted if w not in [t.values for t in kept]]
     if missing:
-        raise SystemExit(f"tune: {method} on {task_dir.name} has no finished trial for {missing} under {task_dir / method}; run the search again")
+        raise SystemExit(f"tune: {method} on {task_dir.name} has no finished trial for {missing} under {task_dir / method}; "
+                         f"run the search again")
     return sorted(kept, key=lambda t: wanted.index(t.values))
 
 
@@ -140,7 +141,8 @@ def trials_table(task: str, profile: str, by_method: dict[str, list[Trial]], cho
              "Written by `benchmarks/tune.py`; regenerate, never edit. Validation accuracy of every trial "
              "(task.eval_split=validation), the same number of trials per method. The chosen trial (bold) has the best; "
              "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
-             "rate, then to the earlier trial of the grid. Not test figures: the tuned rows of RESULTS.md are measured on the test split.", "",
+             "rate, then to the earlier trial of the grid. Not test figures: the tuned rows of RESULTS.md are measured on the "
+             "test split.", "",
              "| method | trial | learning rate | validation accuracy |", "|---|---|---|---|"]
     for method, found in sorted(by_method.items()):
         for t in found:
@@ -160,15 +162,19 @@ def tune_task(out: Path, tuned_dir: Path, profile: str, task: str, space: Search
     write_tuned(path, {m: t.values for m, t in chosen.items()},
                 f"Chosen by `python benchmarks/tune.py --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
                 f"per method ({space.path.name} in conf/search/); the trials: {path.stem}.trials.md. Regenerate, never edit.\n"
-                f"Read by `python benchmarks/suite.py --profile {profile} --tuned`: each method's tuned row runs with these overrides.")
+                f"Read by `python benchmarks/suite.py --profile {profile} --tuned`: each method's tuned row runs with these\n"
+                f"overrides.")
     write_text(path.with_name(f"{task}.trials.md"), trials_table(task, profile, by_method, chosen))
     return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every trial.")
-    parser.add_argument("--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml, conf/search/<profile>.yaml")
-    parser.add_argument("--out", type=Path, help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="Other arguments are Hydra overrides, passed to every trial.")
+    parser.add_argument("--profile", required=True, choices=sorted(PLANS),
+                        help="conf/benchmark/<profile>.yaml and conf/search/<profile>.yaml")
+    parser.add_argument("--out", type=Path,
+                        help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     args, extra = parser.parse_known_args(argv)
     check_profiles()

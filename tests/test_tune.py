@@ -42,8 +42,7 @@ def test_the_scale_multiplies_the_method_rate_wherever_it_came_from():
     assert resolve(None, {}, lora, False, None, 3.0).method == pytest.approx(3 * lora.learning_rate)
     assert resolve(None, {"lora": 1e-4}, lora, False, None, 0.5).method == pytest.approx(5e-5)
     assert resolve(2e-2, {"lora": 1e-4}, lora, False, None, 0.5).method == pytest.approx(1e-2)
-    assert resolve(None, {}, lora, True, None, 2.0) == resolve(None, {}, lora, True, None, 2.0)  # the head follows the scaled rate
-    assert resolve(None, {}, lora, True, None, 2.0).head == pytest.approx(2 * lora.learning_rate)
+    assert resolve(None, {}, lora, True, None, 2.0).head == pytest.approx(2 * lora.learning_rate)  # the head follows the method
     assert resolve(None, {}, lora, True, 1e-1, 2.0).head == 1e-1  # a head rate of its own is not scaled
     assert resolve(None, {}, None, True, None, 2.0).head == HEAD_LEARNING_RATE  # a baseline has no method rate to scale
     assert resolve(None, {}, lora, False, None).method == lora.learning_rate
@@ -60,7 +59,9 @@ def test_a_scale_that_is_not_a_positive_number_is_refused(scale):
 def test_resume_compares_the_scaled_rate_and_records_from_before_the_scale_still_resume(tmp_path, caplog):
     identity = run_identity(_cfg("method=lora", "trainer.learning_rate_scale=3"))
     assert "learning_rate_scale" not in identity["trainer"] and identity["learning_rates"]["method"] == pytest.approx(1.5e-2)
-    write_json(tmp_path / "metrics.json", record_dict(accuracy=0.75, run_config=run_identity(_cfg("method=lora"))))
+    before = run_identity(_cfg("method=lora"))
+    before["trainer"].pop("learning_rate_scale", None)  # as a zoo without the scale recorded it
+    write_json(tmp_path / "metrics.json", record_dict(accuracy=0.75, run_config=before))
     assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=1")).accuracy == 0.75
     assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=3")) is None
     assert "differs in learning_rates.method" in caplog.text
@@ -132,7 +133,8 @@ def test_every_profile_has_a_search_space_of_equal_budgets(profile):
 
 
 def _trial(method: str, accuracy: float, rate: float, **values) -> tune.Trial:
-    return tune.Trial(method, {k.replace("__", "."): v for k, v in values.items()}, Path(method), accuracy, rate, ["train", "validation"])
+    values = {k.replace("__", "."): v for k, v in values.items()}
+    return tune.Trial(method, values, Path(method), accuracy, rate, ["train", "validation"])
 
 
 def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lower_rate():
@@ -194,28 +196,29 @@ def test_the_chosen_values_are_written_and_read_back(tuned_suite):
     path = tmp_path / "tuned" / f"{TASK}.yaml"
     chosen = tuned.read_tuned(path)
     loaded = space.load_space(space.space_path("smoke"))
-    assert chosen == {m: tune.choose(tune.collect(tmp_path / "runs" / "search" / TASK, m, grid)).values for m, grid in loaded.grids.items()}
+    search = tmp_path / "runs" / "search" / TASK
+    assert chosen == {m: tune.choose(tune.collect(search, m, grid)).values for m, grid in loaded.grids.items()}
     for method, records in _trials(tmp_path).items():
-        best = max(r.accuracy for r in records)
-        assert tune.choose(tune.collect(tmp_path / "runs" / "search" / TASK, method, loaded.grids[method])).accuracy == best
+        assert tune.choose(tune.collect(search, method, loaded.grids[method])).accuracy == max(r.accuracy for r in records)
     assert set(chosen["lora"]) == {"method.r"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
     assert path.read_text().startswith("# Chosen by `python benchmarks/tune.py --profile smoke`")
     table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
-    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 2 * len(chosen) and table.count("**") == 4 * len(chosen)
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 2 * len(chosen)  # the header, then every trial
+    assert table.count("**") == 4 * len(chosen)  # one chosen trial per method, its name and score in bold
 
 
 def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
     tmp_path, _ = tuned_suite
     chosen = tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml")
-    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in (tmp_path / "RESULTS.md").read_text().splitlines()
-            if line.startswith("| ") and TASK in line}
+    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
+    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in lines if line.startswith("| ") and TASK in line}
     assert {f"{m} (tuned)" for m in chosen} <= set(rows) and set(chosen) <= set(rows)
     assert len(rows) == 2 * len(chosen) + len(list_baselines())  # no search trial is a row
     for method, values in chosen.items():
         record = RunRecord.read(tmp_path / "runs" / "tuned" / TASK / method / "seed0" / "metrics.json")
         assert record.task_config["eval_split"] == "test" and record.splits_read == ["train", "test"]
         assert rows[f"{method} (tuned)"][1] == " ".join(tuned.overrides(values))
-        assert rows[f"{method} (tuned)"][5].startswith(f"{record.accuracy:.3f}")  # the test score, not the trials' validation ones
+        assert rows[f"{method} (tuned)"][5].startswith(f"{record.accuracy:.3f}")  # the test score, no trial's validation one
     assert "Rows marked *(tuned)*" in (tmp_path / "RESULTS.md").read_text()
 
 
@@ -228,6 +231,6 @@ def test_a_second_search_skips_every_finished_trial(tuned_suite):
 
 
 def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "suite.py"), "--profile", "smoke", "--tuned", "--tuned-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "suite.py"), "--profile", "smoke", "--tuned", "--tuned-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python benchmarks/tune.py" in done.stderr
