@@ -82,6 +82,8 @@ def collect(task_dir: Path, method: str, grid: Grid) -> list[Trial]:
     """
     found = []
     for path in sorted((task_dir / method).glob("*/metrics.json")):
+        if [part.partition("=")[0] for part in path.parent.name.split(",")] != list(grid):
+            continue  # a trial of another grid's keys (search_sweeps names a folder by its grid's keys, in order)
         config = OmegaConf.load(path.parent / ".hydra" / "config.yaml")
         values = {key: OmegaConf.select(config, key) for key in grid}
         try:

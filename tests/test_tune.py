@@ -4,6 +4,7 @@ the search space's equal budgets, the tie rule, and benchmarks/tune.py then suit
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import subprocess
 import sys
@@ -150,6 +151,22 @@ def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lowe
     assert tune.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
 
 
+def _fake_trial(folder: Path, accuracy: float, config: dict) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+    write_json(folder / "metrics.json", record_dict(accuracy=accuracy, splits_read=["train", "validation"]))
+
+
+def test_collect_keeps_the_grids_trials_in_its_order_and_names_a_missing_one(tmp_path):
+    for name, r, scale, accuracy in [("method.r=16", 16, 1.0, 0.6), ("method.r=4", 4, 1.0, 0.7), ("method.r=2", 2, 1.0, 0.9),
+                                     ("trainer.learning_rate_scale=1.0,method.r=4", 4, 1.0, 0.8)]:
+        _fake_trial(tmp_path / "lora" / name, accuracy, {"method": {"r": r}, "trainer": {"learning_rate_scale": scale}})
+    found = tune.collect(tmp_path, "lora", {"method.r": [4, 16]})  # not r=2 (off the grid), nor the folder of another grid
+    assert [(t.values, t.accuracy) for t in found] == [({"method.r": 4}, 0.7), ({"method.r": 16}, 0.6)]
+    with pytest.raises(SystemExit, match=r"lora on .* has no finished trial for \[\{'method.r': 8\}\]"):
+        tune.collect(tmp_path, "lora", {"method.r": [4, 8, 16]})
+
+
 def test_a_search_whose_trials_read_test_is_refused():
     tune.check_no_test([_trial("lora", 0.7, 5e-3, method__r=4)])
     leaked = tune.Trial("lora", {"method.r": 4}, Path("runs/lora/method.r=4"), 0.9, 5e-3, ["train", "test"])
@@ -160,7 +177,7 @@ def test_a_search_whose_trials_read_test_is_refused():
 def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--profile", "smoke", "--out", str(tmp_path / "runs"),
                            "--tuned-dir", str(tmp_path / "tuned"), f"predictions_cache={tmp_path / 'predictions'}", *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=1200)  # generous: the CPU cores here are shared
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
