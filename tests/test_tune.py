@@ -228,7 +228,7 @@ def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
     tmp_path, _ = tuned_suite
     chosen = tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml")
     lines = (tmp_path / "RESULTS.md").read_text().splitlines()
-    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in lines if line.startswith("| ") and TASK in line}
+    rows = {ln.split(" | ")[0].removeprefix("| "): ln.split(" | ") for ln in lines if ln.startswith("| ") and TASK in ln}
     assert {f"{m} (tuned)" for m in chosen} <= set(rows) and set(chosen) <= set(rows)
     assert len(rows) == 2 * len(chosen) + len(list_baselines())  # no search trial is a row
     for method, values in chosen.items():
