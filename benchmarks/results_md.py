@@ -33,7 +33,8 @@ SEARCH, TUNED = "search", "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
 TUNED_NOTE = ("Rows marked *(tuned)*: the method at the values `benchmarks/tune.py` chose on the validation split, "
-              "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), scored here on the test split.")
+              "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), "
+              "scored here on the test split.")
 
 
 def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None) -> str:
