@@ -44,11 +44,17 @@ LEGEND = (
     "timed in the same run on the same batches; in brackets after merging the adapter into the weights, for "
     "methods that merge. *config*: what distinguishes a row beyond its method and seed."
 )
+SEARCH, TUNED = "search", "tuned"
+"""Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
+``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
+TUNED_NOTE = ("Rows marked *(tuned)*: the method at the values `benchmarks/tune.py` chose on the validation split, "
+              "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), "
+              "scored here on the test split.")
 
 
 def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None) -> str:
     """Write RESULTS.md at ``path`` (atomically) and its plots beside it; return the markdown."""
-    runs = load_runs(Path(runs_dir))
+    runs = load_runs(Path(runs_dir), skip=(SEARCH, TUNED)) + _tuned_runs(Path(runs_dir) / TUNED)
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python benchmarks/suite.py --profile ...)")
     path = Path(path)
@@ -61,12 +67,18 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
         task_rows = _distinct_configs([r for r in rows if r["task"] == task])
         for name, x in (("pareto", "trainable_params"), ("time", "train_seconds")):
             plot(task_rows, path.parent / f"{name}_{task}.png", x=x, title=f"{task}: accuracy against {x.replace('_', ' ')}")
-        lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", markdown(task_rows),
+        notes = [TUNED_NOTE, ""] if any(r["method"].endswith(" (tuned)") for r in task_rows) else []
+        lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", *notes, markdown(task_rows),
                   f"![accuracy against trainable parameters](pareto_{task}.png) ![accuracy against training time](time_{task}.png)", ""]
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
     return text
+
+
+def _tuned_runs(folder: Path) -> list[dict]:
+    """The tuned rows' runs (``suite.py --tuned``), each method named ``<method> (tuned)`` so that it is a row of its own."""
+    return [{**r, "method": f"{r['method']} (tuned)"} for r in load_runs(folder)] if folder.is_dir() else []
 
 
 def _provenance(runs: list[dict], suite: dict | None) -> list[str]:

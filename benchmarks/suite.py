@@ -8,6 +8,7 @@
     python benchmarks/suite.py --profile quick --peft-bridge 'peft_dora,peft_vera'   # or those named (a Hydra sweep value)
     python benchmarks/suite.py --profile full trainer.device=cuda            # any Hydra override passes through
     python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
+    python benchmarks/suite.py --profile full --tuned    # and every method's tuned row (after benchmarks/tune.py)
 
 A profile is a Hydra config, ``conf/benchmark/<profile>.yaml`` (model, steps, data sizes,
 learning rates, sweep folders), plus the tasks and seeds it covers (:data:`PLANS`: per task,
@@ -28,6 +29,11 @@ with a sample seed) and the profiles set
 ``resume=true``: after an interruption the same command skips what finished ("skipped
 (done)") and runs the rest. Finally ``results_md.py`` writes RESULTS.md from the run folders
 (``benchmarks/RESULTS.md`` for the full profile, ``<out>/RESULTS.md`` for the others).
+
+``--tuned`` adds the tuned rows: every method of a task's tuned config (``benchmarks/tuned/<profile>/<task>.yaml``,
+written by ``benchmarks/tune.py`` from a search on the validation split) run at its chosen values,
+on the test split, with the plan's seeds, into ``<out>/tuned/<task>/<method>/seed<seed>``: one
+multirun per task and set of chosen values. RESULTS.md shows them beside the default rows, as ``<method> (tuned)``.
 """
 from __future__ import annotations
 
@@ -46,7 +52,8 @@ from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
 
-from results_md import write_results
+from results_md import TUNED, write_results
+from tuned import DEFAULT_DIR, overrides, read_tuned, tuned_path
 
 from zoo.atomic import write_json
 
@@ -107,6 +114,19 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
             for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows.values()]
 
 
+def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:
+    """The ``zoo -m`` command lines of the tuned rows: per task, one per set of chosen overrides (its methods swept); extra last."""
+    commands = []
+    for task, seeds in PLANS[profile].items():
+        groups: dict[tuple, list[str]] = {}
+        for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
+            groups.setdefault(tuple(overrides(values)), []).append(method)
+        commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *chosen, f"task={task}",
+                      f"seed={seeds}", f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
+                     for chosen, methods in groups.items()]
+    return commands
+
+
 def _hydra_value(text: str) -> str:
     """``text`` as a Hydra override value: quoted where Hydra's grammar would read more into it (a comma sweeps)."""
     return text if re.fullmatch(r"[\w/.:~+@-]+", text) else "'" + text.replace("'", "\\'") + "'"
@@ -144,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"none for {sorted(OWN_TABLES_ONLY)})")
     parser.add_argument("--peft-bridge", nargs="?", const=BRIDGED, metavar="METHODS",
                         help=f"also run the peft bridge's methods: all ({BRIDGED}) or a Hydra sweep value of them (peft_dora,peft_vera)")
+    parser.add_argument("--tuned", action="store_true", help="also run every method at the values benchmarks/tune.py chose")
+    parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     args, extra = parser.parse_known_args(argv)
     check_profiles()
     unknown = [a for a in extra if a.startswith("--")]
@@ -155,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     failed = []
-    for cmd in sweeps(args.profile, out, extra, args.peft_bridge):
+    tuned = tuned_sweeps(args.profile, out, extra, args.tuned_dir or DEFAULT_DIR / args.profile) if args.tuned else []
+    for cmd in sweeps(args.profile, out, extra, args.peft_bridge) + tuned:
         print("suite:", shlex.join(cmd), flush=True)
         if subprocess.run(cmd).returncode != 0:
             failed.append(shlex.join(cmd))

@@ -87,6 +87,8 @@ class RunRecord:
     eval_fingerprint: str | None = None
     """A digest of the evaluation examples, texts and labels in order (zoo.tasks.data.examples_fingerprint): two runs
     with the same one were scored on the same examples, so their ``eval_correct`` pair up."""
+    splits_read: list[str] = field(default_factory=list)
+    """The task's splits the run drew examples from (train, and validation or test): a search on validation never reads test."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:
@@ -115,7 +117,8 @@ class RunRecord:
                                  f"(run it again, with resume=true in a sweep)")
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING]
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if missing:
             raise UnusableRecord(f"{path} lacks {', '.join(missing)}: not a finished run's record")
         wrong = [f"{name} ({data[name]!r})" for name in names if name in data and not _matches(data[name], hints[name])]

@@ -40,10 +40,15 @@ AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds":
 """What :func:`plot` can put on its x axis, and the axis label."""
 
 
-def load_runs(folder: Path) -> list[dict]:
-    """One entry per readable run record under ``folder`` (:func:`_entry`); any other metrics.json is skipped with a warning naming it."""
+def load_runs(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
+    """One entry per readable run record under ``folder`` (:func:`_entry`); any other metrics.json is skipped with a warning naming it.
+
+    ``skip``: folders directly under ``folder`` not read (a benchmark's search trials, its tuned rows).
+    """
     runs = []
     for path in sorted(folder.rglob("metrics.json")):
+        if path.relative_to(folder).parts[0] in skip:
+            continue
         try:
             record = RunRecord.read(path)
         except UnusableRecord as err:

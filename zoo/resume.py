@@ -4,9 +4,10 @@ Every run records the config it ran (``run_config`` in metrics.json, written ato
 so its presence means the run finished). With ``resume=true`` a run finds that record and
 returns it instead of running; a record of another config (the sweep was changed between
 the two launches) is run again, with a warning naming what differs. The record holds the
-learning rates the run resolved (zoo.learning_rate) instead of ``method_learning_rates``:
-giving another method a rate redoes that method's runs, not the whole sweep. A metrics.json
-that is not a run's record of this zoo's schema (zoo.records) is named in a warning and run over.
+learning rates the run resolved (zoo.learning_rate) instead of ``method_learning_rates`` and
+``trainer.learning_rate_scale``: giving another method a rate redoes that method's runs, not the
+whole sweep. A metrics.json that is not a run's record of this zoo's schema (zoo.records) is
+named in a warning and run over.
 
 Without ``resume`` a run does not overwrite what it cannot tell is its own: a folder holding
 the metrics.json of another config, or one zoo cannot read, stops the run before it starts
@@ -28,14 +29,18 @@ log = logging.getLogger(__name__)
 NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress", "trainer.log_with", "method_learning_rates")
 """Config keys that cannot change a run's results (a finished run counts whatever they were), and
 ``method_learning_rates``, of which only the rate the run resolved counts (``learning_rates`` in the identity)."""
+SCALES_THE_RATE = ("trainer.learning_rate_scale",)
+"""Config keys whose whole effect is the resolved rate in the identity, yet which name sweep folders (a search sweeps them):
+left out of the identity like :data:`NOT_RESULTS`, so that records written before the key existed still resume."""
 
 
 def run_identity(cfg: DictConfig) -> dict:
-    """The run's config as plain JSON data, without the keys in :data:`NOT_RESULTS`, with its resolved learning rates."""
+    """The run's config as plain JSON data, without the keys in :data:`NOT_RESULTS` and :data:`SCALES_THE_RATE`, with its resolved
+    learning rates."""
     from zoo.pipeline.plan import plan_run  # here, not at the top: zoo.pipeline imports this module
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    for dotted in NOT_RESULTS:
+    for dotted in NOT_RESULTS + SCALES_THE_RATE:
         *parents, key = dotted.split(".")
         node = config
         for parent in parents:

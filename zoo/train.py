@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from zoo.budget import BUDGETS, Budget, Seen
 from zoo.distributed import batch_slice, dealt, summed
 from zoo.divergence import divergence, largest_weight
+from zoo.learning_rate import check_scale
 from zoo.memory import PeakMemory
 from zoo.wrapped import ZooModel
 
@@ -52,6 +53,8 @@ class TrainerConfig:
     batch_size: int = 16
     learning_rate: float | None = None
     """None: the method's own default (its spec's ``learning_rate``); else a finite number above 0."""
+    learning_rate_scale: float = 1.0
+    """Multiplies the method's resolved rate (zoo.learning_rate): one sweep of it searches every method around its own rate."""
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
     """The fraction of the budget (``max_steps``, or ``max_seconds``) over which the rate warms up from 0, in [0, 1]."""
@@ -84,6 +87,7 @@ class TrainerConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.learning_rate is not None and not 0 < self.learning_rate < math.inf:
             raise ValueError(f"learning_rate must be a finite number above 0 (or null: the method's default), got {self.learning_rate}")
+        check_scale(self.learning_rate_scale)
         if not 0 <= self.warmup_ratio <= 1:
             raise ValueError(f"warmup_ratio must be in [0, 1] (a fraction of the budget), got {self.warmup_ratio}")
         for name in ("weight_decay", "max_grad_norm"):

@@ -59,7 +59,8 @@ def plan_run(cfg: DictConfig) -> Plan:
     method = None if baseline else OmegaConf.to_object(cfg.method)
     spec = None if baseline else zoo.registry.spec_for_config(method)
     formulation = baseline.formulation if baseline else task.formulation
-    rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate)
+    rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate,
+                    trainer.learning_rate_scale)
     forgetting = OmegaConf.to_object(cfg.forgetting)
     return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
                 forgetting)

@@ -41,7 +41,7 @@ def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[s
         zoo_version=zoo.__version__, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
         processes=base.accelerator.num_processes, train_tokens=result.tokens if result else None,
-        train_examples=result.examples if result else None, forgetting=forgetting,
+        train_examples=result.examples if result else None, forgetting=forgetting, splits_read=list(data.splits_read),
         eval_correct=[p == e.label for p, e in zip(after.predictions, data.eval, strict=True)],
         eval_fingerprint=examples_fingerprint(data.eval),
     )

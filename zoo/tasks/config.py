@@ -22,7 +22,7 @@ from zoo.tasks.hub import load_hub
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
 from zoo.tasks.prepared import load_prepared
 from zoo.tasks.splits import shots_per_class, stratified_sample
-from zoo.tasks.synthetic import synthetic_sentiment
+from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,12 @@ class TaskConfig:
 
 
 def _synthetic(cfg: TaskConfig) -> LabelledSplits:
-    """The generated splits: training examples of the sample seed's data, evaluation examples of the data seed's."""
-    data = synthetic_sentiment(cfg.n_train, cfg.n_eval or 256, cfg.seed)
-    sample = data if cfg.training_seed == cfg.seed else synthetic_sentiment(cfg.n_train, cfg.n_eval or 256, cfg.training_seed)
-    return LabelledSplits({"train": sample.train, "test": data.eval}, data.label_names, "synthetic_sentiment")
+    """The generated splits: training examples of the sample seed's data, validation and evaluation examples of the data seed's."""
+    n_eval = cfg.n_eval or 256
+    data = synthetic_sentiment(cfg.n_train, n_eval, cfg.seed)
+    sample = data if cfg.training_seed == cfg.seed else synthetic_sentiment(cfg.n_train, n_eval, cfg.training_seed)
+    splits = {"train": sample.train, "validation": synthetic_validation(n_eval, cfg.seed), "test": data.eval}
+    return LabelledSplits(splits, data.label_names, "synthetic_sentiment")
 
 
 TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
@@ -155,4 +157,4 @@ def build_task(cfg: TaskConfig) -> ClassificationData:
     if short:
         log.warning("task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short)
     evaluation = stratified_sample(splits.split(cfg.eval_split), cfg.n_eval, cfg.seed)
-    return ClassificationData(train, evaluation, names)
+    return ClassificationData(train, evaluation, names, tuple(dict.fromkeys(splits.read)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,13 @@ class LabelledSplits:
     label_names: list[str]
     source: str
     """Where the data came from, for error messages."""
+    read: list[str] = field(default_factory=list, compare=False, repr=False)
+    """The splits :meth:`split` handed out, in order (a run records them: a search on validation can show it never read test)."""
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
             raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
+        self.read.append(name)
         return self.splits[name]
 
 
@@ -39,6 +42,8 @@ class ClassificationData:
     train: list[Example]
     eval: list[Example]
     label_names: list[str]
+    splits_read: tuple[str, ...] = ()
+    """The source's splits these examples were drawn from (zoo.tasks.config.build_task), each once."""
 
     def __post_init__(self) -> None:
         k = len(self.label_names)

@@ -41,13 +41,20 @@ def review(rng: random.Random, positive: bool) -> str:
     return " ".join(words)
 
 
+def _reviews(rng: random.Random, n: int) -> list[Example]:
+    """``n`` balanced examples in a shuffled order, drawn from ``rng``."""
+    labels = [i % 2 for i in range(n)]
+    rng.shuffle(labels)
+    return [Example(review(rng, label == 1), label) for label in labels]
+
+
 def synthetic_sentiment(n_train: int = 512, n_eval: int = 256, seed: int = 0) -> ClassificationData:
-    """Balanced binary sentiment data; the same seed gives the same examples."""
+    """Balanced binary sentiment data (train, then the test examples, from one stream); the same seed gives the same examples."""
     rng = random.Random(seed)
+    train = _reviews(rng, n_train)
+    return ClassificationData(train=train, eval=_reviews(rng, n_eval), label_names=["negative", "positive"])
 
-    def split(n: int) -> list[Example]:
-        labels = [i % 2 for i in range(n)]
-        rng.shuffle(labels)
-        return [Example(review(rng, label == 1), label) for label in labels]
 
-    return ClassificationData(train=split(n_train), eval=split(n_eval), label_names=["negative", "positive"])
+def synthetic_validation(n: int = 256, seed: int = 0) -> list[Example]:
+    """``n`` validation examples (to tune on) from a stream of their own, so train and test are what they were without them."""
+    return _reviews(random.Random(f"validation:{seed}"), n)

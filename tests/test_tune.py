@@ -1,0 +1,254 @@
+"""The tuned protocol: trainer.learning_rate_scale, the synthetic task's validation split, the splits a run read,
+the search space's equal budgets, the tie rule, and benchmarks/tune.py then suite.py --tuned end to end on the smoke profile.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from benchmark_loader import load_script
+from hydra import compose, initialize_config_module
+from records_helpers import record_dict
+
+import zoo
+from zoo.atomic import write_json
+from zoo.baselines import list_baselines
+from zoo.config import store_configs
+from zoo.learning_rate import HEAD_LEARNING_RATE, resolve
+from zoo.records import RunRecord
+from zoo.resume import finished_run, run_identity
+from zoo.tasks.config import TaskConfig, build_task
+from zoo.tasks.data import LabelledSplits
+from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
+from zoo.train import TrainerConfig
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+TASK = "synthetic_sentiment"
+space, tune, tuned = (load_script(name) for name in ("search_space", "tune", "tuned"))
+
+
+def _cfg(*overrides: str):
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        return compose("config", overrides=["trainer=smoke", *overrides])
+
+
+def test_the_scale_multiplies_the_method_rate_wherever_it_came_from():
+    lora = zoo.get_method("lora")
+    assert resolve(None, {}, lora, False, None, 3.0).method == pytest.approx(3 * lora.learning_rate)
+    assert resolve(None, {"lora": 1e-4}, lora, False, None, 0.5).method == pytest.approx(5e-5)
+    assert resolve(2e-2, {"lora": 1e-4}, lora, False, None, 0.5).method == pytest.approx(1e-2)
+    assert resolve(None, {}, lora, True, None, 2.0).head == pytest.approx(2 * lora.learning_rate)  # the head follows the method
+    assert resolve(None, {}, lora, True, 1e-1, 2.0).head == 1e-1  # a head rate of its own is not scaled
+    assert resolve(None, {}, None, True, None, 2.0).head == HEAD_LEARNING_RATE  # a baseline has no method rate to scale
+    assert resolve(None, {}, lora, False, None).method == lora.learning_rate
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, math.inf, math.nan, True])
+def test_a_scale_that_is_not_a_positive_number_is_refused(scale):
+    with pytest.raises(ValueError, match=r"learning_rate_scale must be a finite number above 0 .*got"):
+        TrainerConfig(learning_rate_scale=scale)
+    with pytest.raises(ValueError, match=r"learning_rate_scale must be a finite number above 0"):
+        resolve(None, {}, zoo.get_method("lora"), False, None, scale)
+
+
+def test_resume_compares_the_scaled_rate_and_records_from_before_the_scale_still_resume(tmp_path, caplog):
+    identity = run_identity(_cfg("method=lora", "trainer.learning_rate_scale=3"))
+    assert "learning_rate_scale" not in identity["trainer"] and identity["learning_rates"]["method"] == pytest.approx(1.5e-2)
+    before = run_identity(_cfg("method=lora"))
+    before["trainer"].pop("learning_rate_scale", None)  # as a zoo without the scale recorded it
+    write_json(tmp_path / "metrics.json", record_dict(accuracy=0.75, run_config=before))
+    assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=1")).accuracy == 0.75
+    assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=3")) is None
+    assert "differs in learning_rates.method" in caplog.text
+
+
+def _digest(examples) -> str:
+    return hashlib.sha256("\n".join(f"{e.label}\t{e.text}" for e in examples).encode()).hexdigest()[:16]
+
+
+def test_the_synthetic_train_and_test_splits_are_what_they_were_before_the_validation_split():
+    # digests of the examples zoo generated before it had a validation split
+    default, small = synthetic_sentiment(512, 256, 0), synthetic_sentiment(32, 16, 3)
+    assert (_digest(default.train), _digest(default.eval)) == ("2b4caf267dd5143f", "2263e54f4c46f33f")
+    assert (_digest(small.train), _digest(small.eval)) == ("304363f875e76f65", "fbcc6ee6288b8d97")
+
+
+def test_the_synthetic_validation_split_is_seeded_balanced_and_apart_from_test():
+    validation = synthetic_validation(16, 3)
+    assert len(validation) == 16 and sum(e.label for e in validation) == 8
+    assert _digest(validation) == _digest(synthetic_validation(16, 3)) != _digest(synthetic_validation(16, 4))
+    assert _digest(validation) != _digest(synthetic_sentiment(32, 16, 3).eval)
+    data = build_task(TaskConfig(n_train=32, n_eval=16, seed=3, eval_split="validation"))
+    assert [e.text for e in data.eval] == [e.text for e in validation]  # n_eval of 16: the whole split, in its order
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_splits_read_are_the_splits_build_task_asked_for(monkeypatch, split):
+    calls = []
+    real = LabelledSplits.split
+
+    def spy(self, name):
+        calls.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(LabelledSplits, "split", spy)
+    data = build_task(TaskConfig(n_train=16, n_eval=8, eval_split=split))
+    assert data.splits_read == tuple(dict.fromkeys(calls)) == ("train", split)
+
+
+def test_a_record_written_before_splits_read_reads_as_none_read(tmp_path):
+    old = record_dict()
+    del old["splits_read"]
+    write_json(tmp_path / "metrics.json", old)
+    assert RunRecord.read(tmp_path / "metrics.json").splits_read == []
+
+
+def _space(tmp_path: Path, text: str, methods=("lora", "ia3", "gift")):
+    (tmp_path / "space.yaml").write_text(text)
+    return space.load_space(tmp_path / "space.yaml", list(methods))
+
+
+def test_unequal_trial_budgets_are_refused_naming_the_methods(tmp_path):
+    with pytest.raises(SystemExit, match=r"unequal trial budgets \(gift 2, ia3 2, lora 3\); every method needs the same number"):
+        _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {lora: {method.r: [4, 8, 16]}}\n")
+    with pytest.raises(SystemExit, match=r"grids for \['llama'\], which are not searched methods"):
+        _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {llama: {method.r: [4, 8]}}\n")
+    with pytest.raises(SystemExit, match=r"the grid of lora must map override keys to non-empty lists"):
+        _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {lora: {method.r: []}}\n")
+    equal = _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {lora: {method.r: [4, 16]}}\n")
+    assert equal.trials == 2 and equal.groups() == [(["lora"], {"method.r": [4, 16]}),
+                                                    (["ia3", "gift"], {"trainer.learning_rate_scale": [0.3, 3]})]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full", "default"])
+def test_every_profile_has_a_search_space_of_equal_budgets(profile):
+    loaded = space.load_space(space.space_path(profile))
+    assert set(loaded.grids) == {m for m in zoo.list_methods() if not m.startswith("peft_")}
+    assert loaded.trials == {"smoke": 2, "quick": 2, "full": 4, "default": 4}[profile]
+
+
+def _trial(method: str, accuracy: float, rate: float, **values) -> tune.Trial:
+    values = {k.replace("__", "."): v for k, v in values.items()}
+    return tune.Trial(method, values, Path(method), accuracy, rate, ["train", "validation"])
+
+
+def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lower_rate():
+    best = _trial("ia3", 0.8, 6e-2, trainer__learning_rate_scale=3.0)
+    assert tune.choose([_trial("ia3", 0.7, 2e-2, trainer__learning_rate_scale=1.0), best]) is best
+    near = _trial("ia3", 0.7, 6e-2, trainer__learning_rate_scale=3.0)  # |log 3| < |log 0.3|
+    assert tune.choose([_trial("ia3", 0.7, 6e-3, trainer__learning_rate_scale=0.3), near]) is near
+    low = _trial("ia3", 0.7, 1e-2, trainer__learning_rate_scale=0.5)  # |log 0.5| == |log 2|: the lower rate
+    assert tune.choose([_trial("ia3", 0.7, 4e-2, trainer__learning_rate_scale=2.0), low]) is low
+    small = _trial("lora", 0.7, 5e-3, method__r=4)  # |log 4/8| == |log 16/8|, one rate: the grid's first
+    assert tune.choose([small, _trial("lora", 0.7, 5e-3, method__r=16)]) is small
+    default = _trial("lora", 0.7, 5e-3, method__r=8, trainer__learning_rate_scale=1.0)
+    assert tune.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
+
+
+def _fake_trial(folder: Path, accuracy: float, config: dict) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+    write_json(folder / "metrics.json", record_dict(accuracy=accuracy, splits_read=["train", "validation"]))
+
+
+def test_collect_keeps_the_grids_trials_in_its_order_and_names_a_missing_one(tmp_path):
+    for name, r, scale, accuracy in [("method.r=16", 16, 1.0, 0.6), ("method.r=4", 4, 1.0, 0.7), ("method.r=2", 2, 1.0, 0.9),
+                                     ("trainer.learning_rate_scale=1.0,method.r=4", 4, 1.0, 0.8)]:
+        _fake_trial(tmp_path / "lora" / name, accuracy, {"method": {"r": r}, "trainer": {"learning_rate_scale": scale}})
+    found = tune.collect(tmp_path, "lora", {"method.r": [4, 16]})  # not r=2 (off the grid), nor the folder of another grid
+    assert [(t.values, t.accuracy) for t in found] == [({"method.r": 4}, 0.7), ({"method.r": 16}, 0.6)]
+    with pytest.raises(SystemExit, match=r"lora on .* has no finished trial for \[\{'method.r': 8\}\]"):
+        tune.collect(tmp_path, "lora", {"method.r": [4, 8, 16]})
+
+
+def test_a_search_whose_trials_read_test_is_refused():
+    tune.check_no_test([_trial("lora", 0.7, 5e-3, method__r=4)])
+    leaked = tune.Trial("lora", {"method.r": 4}, Path("runs/lora/method.r=4"), 0.9, 5e-3, ["train", "test"])
+    with pytest.raises(SystemExit, match=r"read the test split.*\n  lora method.r=4 \(runs/lora/method.r=4\)"):
+        tune.check_no_test([_trial("lora", 0.7, 5e-3, method__r=16), leaked])
+
+
+def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--profile", "smoke", "--out", str(tmp_path / "runs"),
+                           "--tuned-dir", str(tmp_path / "tuned"), f"predictions_cache={tmp_path / 'predictions'}", *args],
+                          capture_output=True, text=True, timeout=1200)  # generous: the CPU cores here are shared
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def tuned_suite(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("tuned")
+    searched = _run("tune.py", tmp_path)
+    (tmp_path / "tables").mkdir()
+    _run("suite.py", tmp_path, "--tuned", "--results", str(tmp_path / "RESULTS.md"), "--tables", str(tmp_path / "tables"))
+    return tmp_path, searched
+
+
+def _trials(tmp_path: Path) -> dict[str, list[RunRecord]]:
+    search = tmp_path / "runs" / "search" / TASK
+    return {m.name: [RunRecord.read(p) for p in sorted(m.glob("*/metrics.json"))] for m in search.iterdir()}
+
+
+def test_the_search_ran_every_method_twice_on_validation_and_never_read_test(tuned_suite):
+    tmp_path, _ = tuned_suite
+    trials = _trials(tmp_path)
+    assert set(trials) == set(space.searched_methods()) and {len(records) for records in trials.values()} == {2}
+    for records in trials.values():
+        for record in records:
+            assert record.splits_read == ["train", "validation"]  # what the run read, recorded in its own process
+            assert record.task_config["eval_split"] == "validation"
+    default_rate = zoo.get_method("ia3").learning_rate
+    assert sorted(r.learning_rate for r in trials["ia3"]) == pytest.approx([0.3 * default_rate, 3 * default_rate])
+    assert sorted(r.method_config["r"] for r in trials["lora"]) == [4, 16]
+
+
+def test_the_chosen_values_are_written_and_read_back(tuned_suite):
+    tmp_path, _ = tuned_suite
+    path = tmp_path / "tuned" / f"{TASK}.yaml"
+    chosen = tuned.read_tuned(path)
+    loaded = space.load_space(space.space_path("smoke"))
+    search = tmp_path / "runs" / "search" / TASK
+    assert chosen == {m: tune.choose(tune.collect(search, m, grid)).values for m, grid in loaded.grids.items()}
+    for method, records in _trials(tmp_path).items():
+        assert tune.choose(tune.collect(search, method, loaded.grids[method])).accuracy == max(r.accuracy for r in records)
+    assert set(chosen["lora"]) == {"method.r"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
+    assert path.read_text().startswith("# Chosen by `python benchmarks/tune.py --profile smoke`")
+    table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 2 * len(chosen)  # the header, then every trial
+    assert table.count("**") == 4 * len(chosen)  # one chosen trial per method, its name and score in bold
+
+
+def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
+    tmp_path, _ = tuned_suite
+    chosen = tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml")
+    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
+    rows = {ln.split(" | ")[0].removeprefix("| "): ln.split(" | ") for ln in lines if ln.startswith("| ") and TASK in ln}
+    assert {f"{m} (tuned)" for m in chosen} <= set(rows) and set(chosen) <= set(rows)
+    assert len(rows) == 2 * len(chosen) + len(list_baselines())  # no search trial is a row
+    for method, values in chosen.items():
+        record = RunRecord.read(tmp_path / "runs" / "tuned" / TASK / method / "seed0" / "metrics.json")
+        assert record.task_config["eval_split"] == "test" and record.splits_read == ["train", "test"]
+        assert rows[f"{method} (tuned)"][1] == " ".join(tuned.overrides(values))
+        assert rows[f"{method} (tuned)"][5].startswith(f"{record.accuracy:.3f}")  # the test score, no trial's validation one
+    assert "Rows marked *(tuned)*" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_a_second_search_skips_every_finished_trial(tuned_suite):
+    tmp_path, _ = tuned_suite
+    kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "search").rglob("metrics.json")}
+    again = _run("tune.py", tmp_path)
+    assert again.stdout.count("skipped (done)") == len(kept) == 2 * len(space.searched_methods())
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
+
+
+def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "suite.py"), "--profile", "smoke", "--tuned", "--tuned-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python benchmarks/tune.py" in done.stderr
