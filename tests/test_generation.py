@@ -19,7 +19,8 @@ from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt
 from zoo.tasks.generation_metrics import exact_match, generation_metrics, normalise, rouge_l
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.pairs import GenerationData, Pair
-from zoo.tasks.synthetic_generation import sentiment_words, synthetic_generation
+from zoo.tasks.synthetic import NEGATIVE, POSITIVE
+from zoo.tasks.synthetic_generation import synthetic_generation
 from zoo.testing.models import make_model
 
 TEMPLATE = "review : {text} . answer : {answer}"
@@ -36,13 +37,21 @@ def tiny_llama():
     return load_model(ModelConfig())
 
 
-def test_the_response_is_the_reviews_sentiment_words_with_their_negations():
-    assert sentiment_words("the plot is not dull and its music witty") == "not dull witty"
-    assert sentiment_words("not the film fun") == "fun"  # "not" negates the word right after it only
+def _majority_is_positive(text: str) -> bool:
+    """The review's polarity, counted here independently: each polar word, flipped by a "not" right before it."""
+    words, score = text.split(), 0
+    for i, w in enumerate(words):
+        if w in POSITIVE or w in NEGATIVE:
+            score += 1 if (w in POSITIVE) != (i > 0 and words[i - 1] == "not") else -1
+    return score > 0
+
+
+def test_the_response_is_the_reviews_verdict_in_two_words():
     train, evaluation = synthetic_generation(40, 10, seed=3)
     assert (train, evaluation) == synthetic_generation(40, 10, seed=3) and train != synthetic_generation(40, 10, seed=4)[0]
     assert len(train) == 40 and len(evaluation) == 10
-    assert all(p.response == sentiment_words(p.text) and 1 <= len(p.response.replace("not ", "").split()) <= 3 for p in train)
+    assert [p.response for p in train].count("positive yes") == 20 and {p.response for p in train} == {"positive yes", "negative no"}
+    assert all(p.response == ("positive yes" if _majority_is_positive(p.text) else "negative no") for p in train + evaluation)
 
 
 def test_a_generation_task_draws_its_pairs_with_the_data_seed():

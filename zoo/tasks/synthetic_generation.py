@@ -1,37 +1,36 @@
 """``synthetic_generation``: the built-in generation task, generated in-process (no download).
 
 The prompt is a synthetic review (zoo.tasks.synthetic) in the template
-``review : {text} . answer : {answer}``; the response is the review's sentiment words in
-the order they occur, each with its negation: ``the plot is not dull and its music witty``
--> ``not dull witty``. It is a copy-and-select task over the default tiny model's own
-vocabulary: the model knows these words and their polarity (zoo.models.pretrain) but was
-never asked to write them out, so zero-shot it writes something else and a method has a
-sequence to learn, with its end (the end-of-sequence token) after one to three words.
+``review : {text} . answer : {answer}``; the response is the review's verdict written as two
+words and a stop: ``positive yes`` or ``negative no`` (the majority polarity after negations,
+as the sentiment task's label). The default tiny model was pretrained on these reviews followed
+by ``verdict : positive`` or ``liked ? yes`` (zoo.models.pretrain), never by both words, never
+after ``answer :`` and never by the end-of-sequence token: zero-shot it writes on (``positive .
+verdict : ...``) and matches no response, while a method has a short sequence to learn, its
+words' polarity to read, and where to stop. LoRA learns it with the default trainer (README).
+
+A harder response, the review's sentiment words copied in order (``not dull witty``), was
+tried first: in 500 steps LoRA reached an exact match of 0.01-0.03 and full fine-tuning 0.16 on
+tiny-llama, which learns to write polar words of the right polarity but not to copy them.
 """
 from __future__ import annotations
 
 import random
 
 from zoo.tasks.pairs import Pair
-from zoo.tasks.synthetic import NEGATION, NEGATIVE, POSITIVE, review
+from zoo.tasks.synthetic import review
 
-POLAR = set(POSITIVE) | set(NEGATIVE)
-
-
-def sentiment_words(text: str) -> str:
-    """The polar words of ``text`` in order, each after its ``not`` where it has one."""
-    words = text.split()
-    kept = [(f"{words[i - 1]} {w}" if i and words[i - 1] in NEGATION else w) for i, w in enumerate(words) if w in POLAR]
-    return " ".join(kept)
+RESPONSES = ("negative no", "positive yes")
+"""The response of a negative and of a positive review."""
 
 
 def synthetic_generation(n_train: int = 512, n_eval: int = 256, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
-    """Train and evaluation pairs (review, its sentiment words), balanced between polarities; the same seed gives the same pairs."""
+    """Train and evaluation pairs (review, its verdict), balanced between polarities; the same seed gives the same pairs."""
     rng = random.Random(f"synthetic_generation:{seed}")
 
     def split(n: int) -> list[Pair]:
-        texts = [review(rng, i % 2 == 1) for i in range(n)]
-        rng.shuffle(texts)
-        return [Pair(t, sentiment_words(t)) for t in texts]
+        labels = [i % 2 for i in range(n)]
+        rng.shuffle(labels)
+        return [Pair(review(rng, label == 1), RESPONSES[label]) for label in labels]
 
     return split(n_train), split(n_eval)
