@@ -13,9 +13,8 @@ from transformers.modeling_outputs import CausalLMOutput
 from zoo.evaluate_generation import evaluate_generation, generate_responses
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_CAUSAL
-from zoo.pipeline.generation import generation_formulation
 from zoo.tasks.config import TaskConfig, recorded_task
-from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt, response_loss
+from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt, generation_formulation, response_loss
 from zoo.tasks.generation_metrics import exact_match, generation_metrics, normalise, rouge_l
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.pairs import GenerationData, Pair

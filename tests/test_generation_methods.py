@@ -16,9 +16,8 @@ import zoo
 from zoo.evaluate_generation import evaluate_generation
 from zoo.models.arch import refusal
 from zoo.models.load import ModelConfig, load_model
-from zoo.pipeline.generation import generation_formulation
 from zoo.tasks.config import TaskConfig
-from zoo.tasks.generation import response_loss
+from zoo.tasks.generation import generation_formulation, response_loss
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.train import TrainerConfig, make_accelerator, train
 

@@ -33,9 +33,8 @@ from zoo.pipeline.base import Base, load_base
 from zoo.pipeline.plan import Plan
 from zoo.pipeline.steps import Saved
 from zoo.records import RunRecord
-from zoo.tasks.config import TaskConfig
-from zoo.tasks.generation import GenerationFormulation, GenerationPrompt, response_loss
-from zoo.tasks.generation_tasks import build_generation_task, sample
+from zoo.tasks.generation import GenerationFormulation, generation_formulation, response_loss
+from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.pairs import GenerationData
 from zoo.train import TrainResult, train
 
@@ -46,16 +45,6 @@ class Generated:
 
     metrics: dict
     responses: list[str]
-
-
-def generation_formulation(task: TaskConfig, tokenizer, train: list, with_demonstrations: bool = True) -> GenerationFormulation:
-    """The one way a run (and proxy tuning, zoo.proxy_generation) turns a generation task into prompts and batches.
-
-    ``with_demonstrations``: show ``task.demonstrations`` training pairs (drawn with the data seed) before each query.
-    """
-    shown = tuple(sample(train, task.demonstrations, "demonstrations", task.seed)) if with_demonstrations and task.demonstrations else ()
-    prompt = GenerationPrompt(task.template, task.chat_template, task.system_prompt, shown, task.demonstration_separator)
-    return GenerationFormulation(prompt, tokenizer, task.max_length - task.max_new_tokens, task.max_new_tokens)
 
 
 def _next_token_logits(model: nn.Module, batch: dict) -> torch.Tensor:

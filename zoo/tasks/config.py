@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.tasks.bbc_news import BBC_TOPIC
 from zoo.tasks.columns import ColumnMapping
 from zoo.tasks.data import ClassificationData, LabelledSplits
-from zoo.tasks.bbc_news import BBC_TOPIC
 from zoo.tasks.files import load_files
 from zoo.tasks.generation_tasks import GENERATION_TASKS
 from zoo.tasks.hub import load_hub

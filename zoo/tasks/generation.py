@@ -17,12 +17,17 @@ are right padded, so that every sequence starts at position 0 as a decoded promp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from zoo.tasks.generation_tasks import sample
 from zoo.tasks.pairs import Pair
 from zoo.tasks.prompt import _SLOT, PromptEncoder, length_grouped
+
+if TYPE_CHECKING:
+    from zoo.tasks.config import TaskConfig
 
 IGNORE = -100
 """The label of a position that gets no loss (the prompt, padding): torch's cross-entropy ``ignore_index``."""
@@ -125,6 +130,16 @@ class GenerationFormulation:
         if self.eos_token_id in new_tokens:
             new_tokens = new_tokens[: new_tokens.index(self.eos_token_id)]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def generation_formulation(task: TaskConfig, tokenizer, train: list[Pair], with_demonstrations: bool = True) -> GenerationFormulation:
+    """The one way a run, proxy tuning (zoo.proxy.score_generation) and the tests turn a generation task into prompts and batches.
+
+    ``with_demonstrations``: show ``task.demonstrations`` training pairs (drawn with the data seed) before each query.
+    """
+    shown = tuple(sample(train, task.demonstrations, "demonstrations", task.seed)) if with_demonstrations and task.demonstrations else ()
+    prompt = GenerationPrompt(task.template, task.chat_template, task.system_prompt, shown, task.demonstration_separator)
+    return GenerationFormulation(prompt, tokenizer, task.max_length - task.max_new_tokens, task.max_new_tokens)
 
 
 def token_log_likelihoods(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
