@@ -117,14 +117,22 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
 def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:
     """The ``zoo -m`` command lines of the tuned rows: per task, one per set of chosen overrides (its methods swept); extra last."""
     commands = []
-    for task, seeds in PLANS[profile].items():
+    for task, seed_sweeps in PLANS[profile].items():
         groups: dict[tuple, list[str]] = {}
         for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
             groups.setdefault(tuple(overrides(values)), []).append(method)
         commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *chosen, f"task={task}",
-                      f"seed={seeds}", f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
-                     for chosen, methods in groups.items()]
+                      *seeds.split(), f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
+                     for seeds in seed_sweeps for chosen, methods in groups.items()]
     return commands
+
+
+def first_seed(seed_sweeps: tuple[str, ...]) -> str:
+    """The run seed of a task's first run (``seed=0,1,2`` -> ``0``): the one the tuned protocol's search runs with."""
+    for override in seed_sweeps[0].split():
+        if override.startswith("seed="):
+            return override.removeprefix("seed=").split(",")[0]
+    raise ValueError(f"the plan's first seed sweep {seed_sweeps[0]!r} sets no seed=")
 
 
 def _hydra_value(text: str) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
-from suite import PLANS, _hydra_value, check_profiles, zoo_command
+from suite import PLANS, _hydra_value, check_profiles, first_seed, zoo_command
 from tuned import DEFAULT_DIR, tuned_path, write_tuned
 
 import zoo
@@ -63,11 +63,11 @@ class Trial:
 def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str]) -> list[list[str]]:
     """The ``zoo -m`` command lines of a search: per task, one per group of methods sharing a grid; extra overrides last."""
     commands = []
-    for task, seeds in PLANS[profile].items():
+    for task, seed_sweeps in PLANS[profile].items():
         for methods, grid in space.groups():
             trial_dir = ",".join(f"{key}=${{{key}}}" for key in grid)
             commands.append([*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
-                             f"seed={seeds.split(',')[0]}", "task.eval_split=validation", "save_adapter=false",
+                             f"seed={first_seed(seed_sweeps)}", "task.eval_split=validation", "save_adapter=false",
                              *(f"{key}={','.join(str(v) for v in values)}" for key, values in grid.items()),
                              f"hydra.sweep.dir={_hydra_value(str(out / SEARCH))}",
                              f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/{trial_dir}'", *extra])

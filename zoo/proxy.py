@@ -29,7 +29,11 @@ from torch import Tensor, nn
 from transformers.modeling_outputs import CausalLMOutput
 
 from zoo.adapter_io import load_adapter
+from zoo.evaluate_generation import evaluate_generation
 from zoo.models.cache_kwarg import CACHE_KWARG
+from zoo.tasks.config import TaskConfig
+from zoo.tasks.generation import generation_formulation
+from zoo.tasks.pairs import GenerationData
 
 
 class VocabularyMismatchError(ValueError):
@@ -254,3 +258,20 @@ def gain_recovered(proxy: float, base: float, tuned: float) -> float:
     if tuned == base:
         return math.nan
     return (proxy - base) / (tuned - base)
+
+
+def score_generation(model: nn.Module, tokenizer, task: TaskConfig, data: GenerationData, batch_size: int = 8,
+                     with_demonstrations: bool = True) -> tuple[dict, list[str]]:
+    """``(metrics, responses)`` of ``model`` on a generation task's evaluation pairs: what a run records for its learner.
+
+    ``model`` is typically a :class:`ProxyTunedModel` (its ``generate`` decodes greedily from the combined
+    logits, its ``forward`` gives them for the teacher-forced log-likelihood), or the large model alone or truly
+    tuned, for the two ends of :func:`gain_recovered`: e.g. ``gain_recovered(proxy["rouge_l"], base["rouge_l"],
+    tuned["rouge_l"])``. ``task`` is the run's :class:`~zoo.tasks.config.TaskConfig` (``kind: generation``) and
+    ``data`` its :class:`~zoo.tasks.pairs.GenerationData` (zoo.tasks.generation_tasks.build_generation_task); the
+    prompts, demonstrations and metrics are a run's (zoo.tasks.generation, zoo.tasks.generation_metrics).
+    """
+    if task.kind != "generation":
+        raise ValueError(f"task {task.name!r} is a {task.kind} task; score_generation scores generation tasks (task.kind=generation)")
+    form = generation_formulation(task, tokenizer, data.train, with_demonstrations)
+    return evaluate_generation(model, data.eval, form, batch_size)

@@ -7,6 +7,13 @@ every field and its type, and raises :class:`UnusableRecord` naming the file and
 wrong, so that a reader over a sweep skips it with a warning instead of failing on the first
 KeyError. A field added with a default within a version (``processes``, ``eval_correct``) takes its default
 when an older record of that version lacks it.
+
+A run of a generation task (``task_kind: generation``) holds its scores in ``generation``
+(exact match, ROUGE-L F, response log-likelihood per token; zoo.tasks.generation_metrics),
+and, so that readers ranking runs by ``accuracy`` and ``macro_f1`` rank it too, its exact
+match in ``accuracy`` and its ROUGE-L F in ``macro_f1``: ``task_kind`` says which they are.
+A classification run's record leaves ``task_kind`` and ``generation`` out (:data:`GENERATION_FIELDS`):
+it reads as it did before generation tasks existed.
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ from zoo.atomic import write_json
 
 SCHEMA_VERSION = 2
 """Version 1 was the untyped dict that earlier zoo versions wrote (no ``schema_version`` key)."""
+GENERATION_FIELDS = ("task_kind", "generation")
+"""Fields a classification run's metrics.json leaves out (their defaults)."""
 
 
 class UnusableRecord(ValueError):
@@ -59,9 +68,12 @@ class RunRecord:
     max_abs_weight: float | None
     eval: dict
     accuracy: float
+    """Classification: accuracy. Generation (``task_kind``): exact match after normalisation."""
     macro_f1: float
+    """Classification: macro-F1. Generation: mean ROUGE-L F."""
     baseline_scores: dict
-    """Untrained baselines scored on the base model: name -> {accuracy, macro_f1} (zero_shot, in_context)."""
+    """Untrained baselines scored on the base model: name -> {accuracy, macro_f1} (zero_shot, in_context);
+    a generation run's also hold its ``generation`` metrics' names."""
     flips: dict | None
     latency: dict | None
     adapter_bytes: int | None
@@ -89,14 +101,26 @@ class RunRecord:
     with the same one were scored on the same examples, so their ``eval_correct`` pair up."""
     splits_read: list[str] = field(default_factory=list)
     """The task's splits the run drew examples from (train, and validation or test): a search on validation never reads test."""
+    task_kind: str = "classification"
+    """classification, or generation (``task.kind``): what ``accuracy`` and ``macro_f1`` mean."""
+    generation: dict | None = None
+    """A generation run's scores: exact_match, rouge_l, log_likelihood_per_token, response_tokens, n; None: classification."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:
         """The base model's ``{accuracy, macro_f1}`` under an untrained baseline, or None where the run did not score it."""
         return self.baseline_scores.get(baseline)
 
+    @property
+    def is_generation(self) -> bool:
+        return self.task_kind == "generation"
+
     def write(self, path: Path) -> None:
-        write_json(path, dataclasses.asdict(self))
+        data = dataclasses.asdict(self)
+        if not self.is_generation:
+            for name in GENERATION_FIELDS:
+                del data[name]
+        write_json(path, data)
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:

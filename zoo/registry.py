@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, MethodConfig, MethodSpec
+from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, TASK_KINDS, MethodConfig, MethodSpec
 
 ENTRY_POINT_GROUP = "zoo.methods"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -34,7 +34,7 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
             ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
-            ``quantized_base``, ``learning_rate``, ``refuses``).
+            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``).
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability.
@@ -60,6 +60,10 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     if not schemes or set(schemes) - set(POSITIONAL_SCHEMES):
         raise ValueError(f"positional_schemes {schemes!r} for {name!r} must be a non-empty subset of {POSITIONAL_SCHEMES}")
     capabilities["positional_schemes"] = schemes
+    tasks = tuple(capabilities.get("task_kinds", TASK_KINDS))
+    if not tasks or set(tasks) - set(TASK_KINDS):
+        raise ValueError(f"task_kinds {tasks!r} for {name!r} must be a non-empty subset of {TASK_KINDS}")
+    capabilities["task_kinds"] = tasks
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
         raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
                         f"to take the label token ids from the task")

@@ -15,6 +15,11 @@ merged, for methods that merge). A row with runs that diverged (zoo.divergence) 
 its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of report.csv (how
 many of its runs). A metrics.json that is not a run's record is skipped with a warning naming
 it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
+
+Runs of generation tasks (zoo.records: exact match in ``accuracy``, ROUGE-L F in ``macro_f1``)
+get a table of their own, headed exact match / ROUGE-L / log-likelihood per token, after the
+classification table; report.csv then has the columns :data:`GENERATION_COLUMNS` too, whose
+``task_kind`` says what a row's ``accuracy`` and ``macro_f1`` are.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "tr
            "vs_lora", "vs_lora_low", "vs_lora_high", "lora_test", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
            "corrections", "regressions", "forgetting", "train_seconds", "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio",
            "merged_latency_ratio", "diverged"]
+GENERATION_COLUMNS = ["task_kind", "log_likelihood_per_token", "zero_shot_rouge_l"]
+"""report.csv's extra columns where a generation run is among the rows."""
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
 
@@ -95,7 +102,8 @@ def with_baselines(runs: list[dict]) -> list[dict]:
             {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "task_config": r["task_config"],
              "_overrides": r["_overrides"],
              "accuracy": score["accuracy"], "macro_f1": score["macro_f1"], "zero_shot": r["zero_shot"], "flips": None,
-             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
+             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None,
+             "task_kind": r["task_kind"], "generation": score if r["task_kind"] == "generation" else None}
             for name, score in r["baseline_scores"].items() if name in untrained and r["method"] != name
         ]
         for record in records:
@@ -143,6 +151,7 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
             "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
             "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
             "diverged": sum(bool(m.get("diverged")) for m in members),
+            **(_generation_columns(members) if members[0].get("task_kind") == "generation" else {}),
         })
     rows = compare_with_lora(rows, list(groups.values()))
     return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
@@ -150,6 +159,15 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
 
 def _thousands(value: float | None) -> float | None:
     return None if value is None else value / 1000
+
+
+def _generation_columns(members: list[dict]) -> dict:
+    """A generation row's own columns: its kind, the mean response log-likelihood per token, the zero-shot ROUGE-L."""
+    return {
+        "task_kind": "generation",
+        "log_likelihood_per_token": _mean([(m.get("generation") or {}).get("log_likelihood_per_token") for m in members]),
+        "zero_shot_rouge_l": _mean([(m["zero_shot"] or {}).get("rouge_l") for m in members]),
+    }
 
 
 def _cell(value, spec: str) -> str:
@@ -167,6 +185,31 @@ def _accuracy_cell(r: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
+    """The classification rows' table, then the generation rows' (each only where it has rows)."""
+    classification = [r for r in rows if r.get("task_kind") != "generation"]
+    generation = [r for r in rows if r.get("task_kind") == "generation"]
+    tables = ([_classification_table(classification)] if classification or not generation else []) + (
+        [_generation_table(generation)] if generation else [])
+    return "\n".join(tables)
+
+
+def _generation_table(rows: list[dict]) -> str:
+    head = ("| method | config | task | trainable | % | exact match | ROUGE-L | log-lik / token | zero-shot EM / ROUGE-L "
+            "| train s | peak MB | adapter KB | latency x base (merged) |")
+    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
+    for r in rows:
+        method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
+        lines.append(
+            f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
+            f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
+            f"| {_cell(r['log_likelihood_per_token'], '.3f')} | {_cell(r['zero_shot_accuracy'], '.3f')} / {_cell(r['zero_shot_rouge_l'], '.3f')} "
+            f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
+            f"| {_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _classification_table(rows: list[dict]) -> str:
     head = ("| method | config | task | trainable | % | accuracy [95% CI] | sd seed / sample | macro-F1 | zero-shot | fixed / broken "
             "| forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |")
     lines = [head, "|" + "|".join(["---"] * 16) + "|"]
@@ -186,7 +229,8 @@ def markdown(rows: list[dict]) -> str:
 
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    generation = any(r.get("task_kind") == "generation" for r in rows)
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS + GENERATION_COLUMNS if generation else COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -243,7 +287,8 @@ def report(folder: Path, baseline_rows: bool = False) -> str:
     table = markdown(rows)
     write_text(folder / "report.md", table)
     write_text(folder / "report.csv", to_csv(rows))
-    plot(rows, folder / "report.png")
+    generation = all(r.get("task_kind") == "generation" for r in rows)
+    plot(rows, folder / "report.png", title="exact match against trainable parameters" if generation else None)
     return table
 
 

@@ -28,11 +28,17 @@ __all__ = ["main", "run"]
 
 
 def summary(record: RunRecord, path: Path) -> str:
-    """The line a run prints: its accuracy against the base model's, its size and time, and where its record is."""
+    """The line a run prints: its score against the base model's, its size and time, and where its record is.
+
+    Classification: accuracy and macro-F1; generation: exact match and ROUGE-L (and the response log-likelihood per token).
+    """
+    first, second = ("exact match", "ROUGE-L") if record.is_generation else ("accuracy", "macro-F1")
     scores = ", ".join(f"{name.replace('_', '-')} {s['accuracy']:.3f}" for name, s in record.baseline_scores.items()) or "zero-shot n/a"
     diverged = f" (diverged: {record.divergence})" if record.diverged else ""
-    return (f"{record.method} ({record.formulation}): accuracy {record.accuracy:.3f} ({scores}), "
-            f"macro-F1 {record.macro_f1:.3f}, {record.trainable_params:,} trainable "
+    likelihood = f", log-likelihood/token {record.generation['log_likelihood_per_token']:.3f}" if record.is_generation else ""
+    kind = "generation" if record.is_generation else record.formulation
+    return (f"{record.method} ({kind}): {first} {record.accuracy:.3f} ({scores}), "
+            f"{second} {record.macro_f1:.3f}{likelihood}, {record.trainable_params:,} trainable "
             f"({record.trainable_percent:.2f}% of the base model's {record.base_params:,}), "
             f"{record.train_seconds:.1f}s{diverged} -> {path}")
 
@@ -45,7 +51,8 @@ def main(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     quiet_other_processes()
     if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
-        print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: accuracy {done.accuracy:.3f} -> {out_dir / 'metrics.json'}")
+        score = "exact match" if done.is_generation else "accuracy"
+        print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {score} {done.accuracy:.3f} -> {out_dir / 'metrics.json'}")
         return done.accuracy
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)

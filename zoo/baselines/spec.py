@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from zoo.method import MODEL_KINDS
+from zoo.method import MODEL_KINDS, TASK_KINDS
 from zoo.tasks.config import FORMULATIONS
 from zoo.tasks.formulation import trains_head
 
@@ -39,6 +39,8 @@ class BaselineSpec:
     demonstrations: bool = False
     """The prompt shows ``task.demonstrations`` examples per class (which must then be at least 1)."""
     model_kinds: tuple[str, ...] = MODEL_KINDS
+    task_kinds: tuple[str, ...] = TASK_KINDS
+    """The task kinds it can run on: a linear probe's head picks a class and cannot write, so it declares ``("classification",)``."""
     summary: str = ""
 
     @property
@@ -69,6 +71,8 @@ def register_baseline(spec: BaselineSpec) -> BaselineSpec:
                          f"(an untrained head is zero and predicts nothing)")
     if not spec.model_kinds or set(spec.model_kinds) - set(MODEL_KINDS):
         raise ValueError(f"baseline {spec.name!r}: model_kinds {spec.model_kinds!r} must be a non-empty subset of {MODEL_KINDS}")
+    if not spec.task_kinds or set(spec.task_kinds) - set(TASK_KINDS):
+        raise ValueError(f"baseline {spec.name!r}: task_kinds {spec.task_kinds!r} must be a non-empty subset of {TASK_KINDS}")
     _baselines[spec.name] = spec
     return spec
 

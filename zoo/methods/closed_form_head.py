@@ -227,7 +227,7 @@ class ClosedFormHead(Delegating):
 
 @register(
     "closed_form_head", config=ClosedFormHeadConfig, identity_at_init=True, mergeable=True,
-    gradient_free=True, model_kinds=("causal_lm",), needs_label_words=True,
+    gradient_free=True, model_kinds=("causal_lm",), needs_label_words=True, task_kinds=("classification",),
 )
 def wrap_closed_form_head(model: nn.Module, cfg: ClosedFormHeadConfig) -> nn.Module:
     ids = cfg.label_token_ids

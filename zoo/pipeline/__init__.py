@@ -7,6 +7,7 @@ model -> the general text's loss again (forgetting) -> record.
 
 No step knows a method, a baseline or a formulation by name: they read the registries' flags
 (zoo.method.MethodSpec, zoo.baselines.BaselineSpec) and the :class:`~zoo.pipeline.plan.Plan`.
+A generation task (``task.kind: generation``) runs the same steps for responses (zoo.pipeline.generation).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 
 from zoo.analysis.flips import write_flipped_examples
 from zoo.pipeline.base import load_base, measure_general_text, score_untrained
+from zoo.pipeline.generation import run_generation
 from zoo.pipeline.learner import prepare_learner
 from zoo.pipeline.plan import plan_run
 from zoo.pipeline.record import make_record
@@ -32,6 +34,8 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     plan = plan_run(cfg)
     set_seed(plan.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if plan.task.kind == "generation":
+        return run_generation(plan, out_dir, run_identity(cfg))
     data = build_task(plan.task)
     base = load_base(plan, out_dir)
     general = measure_general_text(plan, base)

@@ -50,7 +50,7 @@ def plan_run(cfg: DictConfig) -> Plan:
     """The run ``cfg`` describes.
 
     Raises:
-        ValueError: a baseline that cannot run on the task, or bad ``method_learning_rates``.
+        ValueError: a baseline or method that cannot run on the task (its kind, its demonstrations), or bad ``method_learning_rates``.
     """
     model, task, trainer = (OmegaConf.to_object(cfg[k]) for k in ("model", "task", "trainer"))
     baseline = get_baseline(cfg.baseline.name) if cfg.get("baseline") else None
@@ -58,9 +58,18 @@ def plan_run(cfg: DictConfig) -> Plan:
         baseline.check(task.demonstrations)
     method = None if baseline else OmegaConf.to_object(cfg.method)
     spec = None if baseline else zoo.registry.spec_for_config(method)
+    check_task_kind(task, baseline or spec)
     formulation = baseline.formulation if baseline else task.formulation
     rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate,
                     trainer.learning_rate_scale)
     forgetting = OmegaConf.to_object(cfg.forgetting)
     return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
                 forgetting)
+
+
+def check_task_kind(task: TaskConfig, spec: MethodSpec | BaselineSpec) -> None:
+    """Refuse a method or baseline on a task of a kind it does not declare (``task_kinds``), naming the kinds it supports."""
+    if task.kind not in spec.task_kinds:
+        what = "baseline" if isinstance(spec, BaselineSpec) else "method"
+        raise ValueError(f"{what} {spec.name!r} supports {' and '.join(spec.task_kinds)} tasks only, and task {task.name!r} is a "
+                         f"{task.kind} task; choose another {what} (zoo.list_methods(), zoo.baselines.list_baselines())")

@@ -12,6 +12,7 @@ from zoo.pipeline.learner import Learner
 from zoo.pipeline.plan import Plan
 from zoo.pipeline.steps import Saved
 from zoo.records import RunRecord
+from zoo.tasks.config import recorded_task
 from zoo.tasks.data import ClassificationData, examples_fingerprint
 from zoo.train import TrainResult
 
@@ -26,7 +27,8 @@ def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[s
     return RunRecord(
         method=plan.name, method_config=dataclasses.asdict(learner.method) if learner.method is not None else None,
         baseline=plan.baseline.name if plan.baseline else None, formulation=plan.formulation,
-        model=plan.model.name, model_config=dataclasses.asdict(plan.model), task=plan.task.name, task_config=dataclasses.asdict(plan.task),
+        model=plan.model.name, model_config=dataclasses.asdict(plan.model), task=plan.task.name,
+        task_config=recorded_task(dataclasses.asdict(plan.task)),
         label_names=data.label_names, n_train=len(data.train), n_eval=len(data.eval), seed=plan.seed,
         learning_rate=plan.rates.method, head_learning_rate=plan.rates.head if learner.head is not None else None,
         trainable_params=trainable, total_params=total, base_params=base.params, trainable_percent=100.0 * trainable / base.params,

@@ -1,5 +1,7 @@
 """Task configuration, the table of built-in tasks, and the data a run trains and evaluates on.
 
+A task is of one of two kinds (``kind``): ``classification`` (the default; what follows) or
+``generation``, whose built-in tasks (zoo.tasks.generation_tasks) are (text, response) pairs.
 Data comes from a built-in task (``name``), a local file or folder (``path``) or a Hugging
 Face dataset (``dataset``); then ``shots_per_class`` examples of each class are drawn for
 training with the sample seed and ``n_eval`` examples of ``eval_split`` for evaluation with the
@@ -15,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.tasks.bbc_news import BBC_TOPIC
 from zoo.tasks.columns import ColumnMapping
 from zoo.tasks.data import ClassificationData, LabelledSplits
 from zoo.tasks.files import load_files
+from zoo.tasks.generation_tasks import GENERATION_TASKS
 from zoo.tasks.hub import load_hub
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
 from zoo.tasks.prepared import load_prepared
@@ -27,12 +31,20 @@ from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
 
 log = logging.getLogger(__name__)
 FORMULATIONS = ("prompt", "head")
+TASK_KINDS = ("classification", "generation")
+GENERATION_FIELDS = ("kind", "max_new_tokens")
+"""Fields that only a generation task sets: a classification task's record and identity leave them out (:func:`recorded_task`),
+so that they read as they did before generation tasks existed."""
 
 
 @dataclass
 class TaskConfig:
     name: str = "synthetic_sentiment"
-    """A built-in task (zoo.tasks.config.TASKS), or a name of your choice for data from ``path`` or ``dataset``."""
+    """A built-in task (zoo.tasks.config.TASKS, or GENERATION_TASKS with ``kind: generation``), or a name of your choice
+    for data from ``path`` or ``dataset``."""
+    kind: str = "classification"
+    """classification, or generation: the model writes a response (built-in generation tasks only, conf/task/*.yaml set it);
+    trained by the response tokens' causal-LM loss, scored by exact match and ROUGE-L of its greedy decoding."""
     path: str | None = None
     """A local .csv/.tsv/.jsonl file (split 80/10/10 by zoo) or a folder of train/validation/test files."""
     dataset: str | None = None
@@ -52,27 +64,31 @@ class TaskConfig:
     formulation: str = "prompt"
     """prompt: the LM scores the label words after the template; head: a new linear head on the final hidden state."""
     template: str = "review : {text} . it was {answer}"
-    """Prompt with {text} and {answer}; a causal LM predicts the answer as the next token."""
+    """Prompt with {text} and {answer}; a causal LM predicts the answer as the next token (generation: writes the response)."""
     label_words: list[str] = field(default_factory=lambda: ["bad", "good"])
-    """One single-token word per class, in class order."""
+    """One single-token word per class, in class order (generation tasks have none: ignored)."""
     chat_template: bool = False
     """Render the prompt as the user turn of the tokenizer's chat template; the answer starts the assistant turn."""
     system_prompt: str | None = None
     """Chat mode only: None keeps the chat template's default system turn; "" gives an empty one (fewer tokens)."""
     demonstrations: int = 0
-    """Training examples per class put before each query, rendered with the template and label word (LM-BFF)."""
+    """Training examples per class put before each query, rendered with the template and label word (LM-BFF).
+    Generation: this many training pairs, with their responses."""
     demonstration_separator: str = "\n"
     shots_per_class: int | None = None
-    """Training examples drawn per class with the data seed; None: the whole training split."""
+    """Training examples drawn per class with the data seed; None: the whole training split. Generation: training pairs drawn."""
     n_train: int = 512
-    """synthetic_sentiment only: how many training examples to generate."""
+    """synthetic_sentiment and synthetic_generation only: how many training examples to generate."""
     n_eval: int | None = 256
     """Evaluation examples, drawn from eval_split with the data seed, stratified (class proportions kept); None: all.
-    synthetic_sentiment generates this many (256 when None)."""
+    synthetic_sentiment generates this many (256 when None). Generation: a random sample of pairs."""
     eval_split: str = "test"
     """The split evaluated: test, or validation (to tune on)."""
     max_length: int = 128
-    """Longest input in tokens; longer texts are cut, never the template, demonstrations' markup or answer position."""
+    """Longest input in tokens; longer texts are cut, never the template, demonstrations' markup or answer position.
+    Generation: the prompt gets ``max_length - max_new_tokens`` of them (texts cut), the response is never cut."""
+    max_new_tokens: int = 32
+    """Generation only: the most tokens a greedy decoding writes (it stops earlier at the end-of-sequence token)."""
     head_learning_rate: float | None = None
     """formulation=head: the head's learning rate; None: the run's."""
     seed: int = 0
@@ -89,6 +105,9 @@ class TaskConfig:
     def __post_init__(self) -> None:
         if self.formulation not in FORMULATIONS:
             raise ValueError(f"formulation {self.formulation!r} is not one of {FORMULATIONS}")
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"task.kind {self.kind!r} is not one of {TASK_KINDS}")
+        self._check_kind()
         try:
             codecs.lookup(self.encoding)
         except LookupError:
@@ -97,7 +116,7 @@ class TaskConfig:
             raise ValueError(f"give task.path ({self.path!r}) or task.dataset ({self.dataset!r}), not both")
         if (self.path is not None or self.dataset is not None) and self.name in TASKS:
             raise ValueError(f"task.name={self.name!r} is a built-in task with its own data; name your data (task.name=my_task) to load task.path or task.dataset")
-        for name, low in (("demonstrations", 0), ("n_train", 1), ("max_length", 2)):
+        for name, low in (("demonstrations", 0), ("n_train", 1), ("max_length", 2), ("max_new_tokens", 1)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
         for name in ("shots_per_class", "n_eval"):
@@ -105,6 +124,21 @@ class TaskConfig:
                 raise ValueError(f"{name} must be at least 1 or null (all), got {getattr(self, name)}")
         if self.head_learning_rate is not None and not 0 < self.head_learning_rate < math.inf:
             raise ValueError(f"head_learning_rate must be a finite number above 0 (or null: the run's), got {self.head_learning_rate}")
+        if self.kind == "generation" and self.max_new_tokens >= self.max_length:
+            raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be below max_length ({self.max_length}): the prompt gets the rest")
+
+    def _check_kind(self) -> None:
+        """A generation task is a built-in one written as the template's prompt; a built-in generation task needs kind generation."""
+        if self.kind == "classification" and self.name in GENERATION_TASKS:
+            raise ValueError(f"task {self.name!r} is a generation task: set task.kind=generation (conf/task/{self.name}.yaml does; "
+                             f"use task={self.name})")
+        if self.kind != "generation":
+            return
+        if self.path is not None or self.dataset is not None or self.name not in GENERATION_TASKS:
+            raise ValueError(f"task.kind=generation reads the built-in generation tasks {sorted(GENERATION_TASKS)}, got task.name="
+                             f"{self.name!r}" + (" with task.path/task.dataset" if self.path or self.dataset else ""))
+        if self.formulation != "prompt":
+            raise ValueError(f"a generation task writes its response after the prompt: task.formulation must be prompt, got {self.formulation!r}")
 
     @property
     def training_seed(self) -> int:
@@ -125,7 +159,15 @@ TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
     "synthetic_sentiment": _synthetic,
     "movie_sentiment": lambda cfg: load_prepared(MOVIE_SENTIMENT, cfg.cache_dir),
     "tweet_sentiment": lambda cfg: load_prepared(TWEET_SENTIMENT, cfg.cache_dir),
+    "bbc_topic": lambda cfg: load_prepared(BBC_TOPIC, cfg.cache_dir),
 }
+
+
+def recorded_task(config: dict) -> dict:
+    """A task's config as its run's record and identity hold it: a classification task's without :data:`GENERATION_FIELDS`."""
+    if config.get("kind", "classification") != "classification":
+        return dict(config)
+    return {k: v for k, v in config.items() if k not in GENERATION_FIELDS}
 
 
 def load_splits(cfg: TaskConfig) -> LabelledSplits:

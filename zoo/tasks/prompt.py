@@ -152,16 +152,8 @@ def batches(
     """
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side {padding_side!r} is not one of left, right")
-    order = list(range(len(encoded)))
-    if seed is not None:
-        random.Random(seed).shuffle(order)
-    window = batch_size * 32  # sort inside windows: lengths group, the order stays random
-    order = [i for s in range(0, len(order), window) for i in sorted(order[s:s + window], key=lambda j: len(encoded[j]))]
-    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    if seed is not None:
-        random.Random(seed + 1).shuffle(chunks)
     out = []
-    for chunk in chunks:
+    for chunk in length_grouped([len(e) for e in encoded], batch_size, seed):
         width = max(len(encoded[i]) for i in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -175,6 +167,19 @@ def batches(
             "labels": torch.tensor([labels[i] for i in chunk]), "index": torch.tensor(chunk),
         })
     return out
+
+
+def length_grouped(lengths: list[int], batch_size: int, seed: int | None) -> list[list[int]]:
+    """Indices of ``lengths`` in chunks of ``batch_size`` of similar length; in a seeded random order when ``seed`` is set."""
+    order = list(range(len(lengths)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    window = batch_size * 32  # sort inside windows: lengths group, the order stays random
+    order = [i for s in range(0, len(order), window) for i in sorted(order[s:s + window], key=lambda j: lengths[j])]
+    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    if seed is not None:
+        random.Random(seed + 1).shuffle(chunks)
+    return chunks
 
 
 def encode_examples(fmt: PromptFormat, tokenizer, examples: list[Example], max_length: int) -> tuple[list[list[int]], list[int]]:

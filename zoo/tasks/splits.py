@@ -6,8 +6,11 @@ changing how many examples one step takes never changes what another step draws.
 from __future__ import annotations
 
 import random
+from typing import TypeVar
 
 from zoo.tasks.data import Example
+
+T = TypeVar("T")
 
 SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 SPLIT_SEED = 0
@@ -23,9 +26,19 @@ def _by_class(examples: list[Example]) -> dict[int, list[Example]]:
 
 def split_examples(examples: list[Example], seed: int = SPLIT_SEED, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict[str, list[Example]]:
     """Stratified split: each class is shuffled and cut by ``fractions``, so every split keeps the class proportions."""
+    return _split_groups(list(_by_class(examples).values()), seed, fractions)
+
+
+def split_unlabelled(items: list[T], seed: int = SPLIT_SEED, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict[str, list[T]]:
+    """The split of :func:`split_examples` for items without classes (a generation task's pairs): shuffled and cut once."""
+    return _split_groups([items], seed, fractions)
+
+
+def _split_groups(groups: list[list[T]], seed: int, fractions: dict[str, float]) -> dict[str, list[T]]:
+    """Each group shuffled and cut by ``fractions``, the pieces of each split joined and shuffled."""
     rng = random.Random(f"split:{seed}")
-    out: dict[str, list[Example]] = {name: [] for name in fractions}
-    for group in _by_class(examples).values():
+    out: dict[str, list[T]] = {name: [] for name in fractions}
+    for group in groups:
         group = group[:]
         rng.shuffle(group)
         start = 0

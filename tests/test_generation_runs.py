@@ -1,0 +1,109 @@
+"""Runs of a generation task through the Hydra config: the record, generations.jsonl, baselines, refusals, resume, report."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from zoo.config import store_configs
+from zoo.pipeline.plan import plan_run
+from zoo.records import GENERATION_FIELDS as GENERATION_FIELDS_OF_RECORDS
+from zoo.records import RunRecord
+from zoo.report import report
+from zoo.resume import finished_run, run_identity
+from zoo.run import run, summary
+from zoo.tasks.config import GENERATION_FIELDS, TaskConfig
+
+SMALL = ["task=synthetic_generation", "trainer=smoke", "task.n_train=32", "task.n_eval=12", "predictions_cache=null"]
+
+
+def _cfg(*overrides: str):
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        return compose("config", overrides=["trainer.progress=false", *overrides])
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("generation")
+    return out, run(_cfg(*SMALL), out)
+
+
+def test_a_generation_run_records_its_kind_and_scores(lora_run):
+    out, record = lora_run
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["task_kind"] == "generation" and on_disk["method"] == "lora" and on_disk["train_steps"] == 5
+    scores = on_disk["generation"]
+    assert sorted(scores) == ["exact_match", "log_likelihood_per_token", "n", "response_tokens", "rouge_l"] and scores["n"] == 12
+    assert on_disk["accuracy"] == scores["exact_match"] and on_disk["macro_f1"] == scores["rouge_l"] and on_disk["eval"] == scores
+    zero_shot = on_disk["baseline_scores"]["zero_shot"]
+    assert zero_shot["accuracy"] == zero_shot["exact_match"] and zero_shot["macro_f1"] == zero_shot["rouge_l"]
+    assert on_disk["task_config"]["kind"] == "generation" and on_disk["task_config"]["max_new_tokens"] == 4
+    assert on_disk["flips"] is None and on_disk["label_names"] == [] and on_disk["latency"]["ratio"] > 0
+    assert on_disk["adapter_bytes"] == sum(f.stat().st_size for f in (out / "adapter").iterdir())
+    assert RunRecord.read(out / "metrics.json") == record
+
+
+def test_generations_file_lists_each_reference_and_both_responses(lora_run):
+    out, record = lora_run
+    rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in rows] == list(range(12))
+    assert all(r["reference"] and isinstance(r["response"], str) and isinstance(r["zero_shot"], str) for r in rows)
+    from zoo.tasks.generation_metrics import rouge_l
+    assert sum(rouge_l(r["response"], r["reference"]) for r in rows) / 12 == pytest.approx(record.macro_f1)
+    assert sum(rouge_l(r["zero_shot"], r["reference"]) for r in rows) / 12 == pytest.approx(record.score("zero_shot")["rouge_l"])
+
+
+def test_the_summary_line_names_exact_match_and_rouge(lora_run):
+    out, record = lora_run
+    line = summary(record, out / "metrics.json")
+    assert line.startswith(f"lora (generation): exact match {record.accuracy:.3f} (zero-shot ")
+    assert f"ROUGE-L {record.macro_f1:.3f}, log-likelihood/token " in line and "accuracy" not in line
+
+
+def test_a_finished_generation_run_is_found_by_resume(lora_run):
+    out, record = lora_run
+    assert finished_run(out, _cfg(*SMALL, "resume=true")) == record
+    assert finished_run(out, _cfg(*SMALL, "task.max_new_tokens=3")) is None  # a generation task records its own fields
+
+
+def test_the_report_gives_generation_runs_their_own_columns(lora_run):
+    out, record = lora_run
+    table = report(out, baseline_rows=True)
+    header, _, *rows = table.splitlines()
+    assert "| exact match | ROUGE-L | log-lik / token | zero-shot EM / ROUGE-L |" in header and "| accuracy |" not in header
+    assert len(rows) == 2 and rows[0].startswith("| lora |") and rows[1].startswith("| zero_shot |")
+    assert f"| {record.accuracy:.3f} ± 0.000 | {record.macro_f1:.3f} ± 0.000 |" in rows[0]
+    csv_header = (out / "report.csv").read_text().splitlines()[0]
+    assert csv_header.endswith(",diverged,task_kind,log_likelihood_per_token,zero_shot_rouge_l")
+
+
+def test_in_context_shows_training_pairs_and_is_its_own_baseline(tmp_path):
+    record = run(_cfg(*SMALL, "baseline=in_context", "task.demonstrations=2", "task.max_length=96"), tmp_path)
+    assert record.method == "in_context" and record.trainable_params == 0 and record.train_steps == 0
+    assert sorted(record.baseline_scores) == ["in_context", "zero_shot"]
+    assert record.generation == {k: v for k, v in record.baseline_scores["in_context"].items() if k not in ("accuracy", "macro_f1")}
+    assert not (tmp_path / "adapter").exists() and record.latency["ratio"] == 1.0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["method=closed_form_head"], r"method 'closed_form_head' supports classification tasks only, and task 'synthetic_generation' "
+                                  r"is a generation task"),
+    (["baseline=linear_probe"], r"baseline 'linear_probe' supports classification tasks only"),
+])
+def test_what_cannot_write_is_refused_before_anything_loads(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        plan_run(_cfg(*SMALL, *overrides))
+
+
+def test_a_classification_run_is_recorded_as_before_generation_tasks(tmp_path):
+    record = run(_cfg("trainer=smoke", "task.n_eval=16", "predictions_cache=null"), tmp_path)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert not set(GENERATION_FIELDS) & set(on_disk) and not {"task_kind", "generation"} & set(on_disk)
+    old_fields = {f.name for f in dataclasses.fields(TaskConfig)} - set(GENERATION_FIELDS)
+    assert set(on_disk["task_config"]) == old_fields and set(on_disk["run_config"]["task"]) == old_fields
+    assert on_disk == {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(record))).items() if k not in GENERATION_FIELDS_OF_RECORDS}
+    assert RunRecord.read(tmp_path / "metrics.json") == record and record.task_kind == "classification" and record.generation is None
+    assert set(run_identity(_cfg("trainer=smoke"))["task"]) == old_fields

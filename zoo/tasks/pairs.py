@@ -1,0 +1,44 @@
+"""The data a generation task hands to the runner: (text, response) pairs.
+
+A pair's ``text`` fills the template's ``{text}`` (with demonstrations and chat markup, the
+prompt) and its ``response`` is what the model is to write after it, in place of ``{answer}``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pair:
+    text: str
+    response: str
+
+
+@dataclass(frozen=True)
+class PairedSplits:
+    """A source's named splits of pairs (``train`` and ``validation`` and/or ``test``) before sampling."""
+
+    splits: dict[str, list[Pair]]
+    source: str
+    """Where the data came from, for error messages."""
+
+    def split(self, name: str) -> list[Pair]:
+        if name not in self.splits:
+            raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
+        return self.splits[name]
+
+
+@dataclass(frozen=True)
+class GenerationData:
+    """Train and evaluation pairs of a generation task."""
+
+    train: list[Pair]
+    eval: list[Pair]
+
+    def __post_init__(self) -> None:
+        for split, pairs in (("train", self.train), ("eval", self.eval)):
+            if not pairs:
+                raise ValueError(f"the {split} split is empty")
+            empty = [i for i, p in enumerate(pairs) if not p.response.strip()]
+            if empty:
+                raise ValueError(f"{split} pairs {empty[:10]} have an empty response: nothing to learn or score")
