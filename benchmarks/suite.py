@@ -1,6 +1,6 @@
 """The comparative benchmark in one command: every registered method and the baselines, then RESULTS.md.
 
-    python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct, movie and tweet tasks, 5 runs a row (< 3 h on 2 CPU cores)
+    python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct, movie and tweet tasks (5 runs a row), BBC headlines (not yet timed)
     python benchmarks/suite.py --profile quick     # same model and tasks, short runs (about 15 min)
     python benchmarks/suite.py --profile smoke     # tiny Llama, synthetic task (seconds; CI)
     python benchmarks/suite.py --profile default   # what `zoo` runs with no arguments, 3 seeds: the README's figures
@@ -9,11 +9,15 @@
     python benchmarks/suite.py --profile full trainer.device=cuda            # any Hydra override passes through
     python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
     python benchmarks/suite.py --profile full --tuned    # and every method's tuned row (after benchmarks/tune.py)
+    python benchmarks/suite.py --profile full --out multirun/benchmark-full-time budget=time trainer.max_seconds=30
+                                                   # equal training time (zoo.budget) instead of equal steps: another --out
 
 A profile is a Hydra config, ``conf/benchmark/<profile>.yaml`` (model, steps, data sizes,
 learning rates, sweep folders), plus the tasks and seeds it covers (:data:`PLANS`: per task,
 one or more seed sweeps, which a single Hydra sweep cannot say: the full profile runs three run
 seeds on one training sample and two more training samples, ``task.sample_seed``, at seed 0).
+A task of another kind than classification (``bbc_headlines``, a generation task) gets the rows of
+the methods and baselines that declare its kind (:mod:`task_kinds`).
 For each task and seed sweep the suite launches three multiruns of the ``zoo`` app, one per kind of row
 (:data:`ROWS`): every registered method (``+sweep=all_methods``, so a method registered later
 is in the next run with no edit), the zero-shot and linear-probe baselines, and the
@@ -53,6 +57,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from results_md import TUNED, write_results
+from task_kinds import methods_for, plain_baselines, task_kind
 from tuned import DEFAULT_DIR, overrides, read_tuned, tuned_path
 
 from zoo.atomic import write_json
@@ -60,8 +65,11 @@ from zoo.atomic import write_json
 SEEDS_AND_SAMPLES = ("seed=0,1,2", "seed=0 task.sample_seed=1,2")
 """Five runs a row: run seeds 0-2 (initialisation, batch order) on the data seed's training sample, then two other
 training samples at seed 0, all on one evaluation set; zoo.report gives the spread over each and a 95% interval."""
+HEADLINES = ("seed=0 task.n_eval=60",)
+"""BBC headlines in the full profile: one seed and 60 articles, since every evaluation decodes each headline twice
+(the run's and the zero-shot base model's), a prompt of up to 320 tokens each."""
 PLANS = {
-    "full": {"movie_sentiment": SEEDS_AND_SAMPLES, "tweet_sentiment": SEEDS_AND_SAMPLES},
+    "full": {"movie_sentiment": SEEDS_AND_SAMPLES, "tweet_sentiment": SEEDS_AND_SAMPLES, "bbc_headlines": HEADLINES},
     "quick": {"movie_sentiment": ("seed=0",), "tweet_sentiment": ("seed=0",)},
     "smoke": {"synthetic_sentiment": ("seed=0",)},
     "default": {"synthetic_sentiment": ("seed=0,1,2",)},
@@ -108,10 +116,20 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
     ``peft_bridge``: a Hydra sweep value of bridged methods (``glob(peft_*)``, ``peft_dora,peft_vera``)
     run as one more row kind; None: none.
     """
-    rows = {**ROWS, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
     return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *seeds.split(),
              f"hydra.sweep.dir={_hydra_value(str(out))}", *extra]
-            for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows.values()]
+            for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows_for(task, peft_bridge).values()]
+
+
+def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:
+    """:data:`ROWS` for a classification task; on another kind, the methods and baselines that declare it (task_kinds)."""
+    kind = task_kind(task)
+    rows = dict(ROWS) if kind == "classification" else {
+        "methods": [f"method={','.join(m for m in methods_for(kind) if not m.startswith('peft_'))}"],
+        "baselines": [f"baseline={','.join(plain_baselines(kind))}"],
+        "in_context": ROWS["in_context"],
+    }
+    return {**rows, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
 
 
 def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:

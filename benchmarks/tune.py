@@ -36,6 +36,7 @@ from omegaconf import OmegaConf
 from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
 from suite import PLANS, _hydra_value, check_profiles, first_seed, zoo_command
+from task_kinds import methods_for, task_kind
 from tuned import DEFAULT_DIR, tuned_path, write_tuned
 
 import zoo
@@ -64,7 +65,11 @@ def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str])
     """The ``zoo -m`` command lines of a search: per task, one per group of methods sharing a grid; extra overrides last."""
     commands = []
     for task, seed_sweeps in PLANS[profile].items():
+        runnable = set(methods_for(task_kind(task)))
         for methods, grid in space.groups():
+            methods = [m for m in methods if m in runnable]
+            if not methods:
+                continue
             trial_dir = ",".join(f"{key}=${{{key}}}" for key in grid)
             commands.append([*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
                              f"seed={first_seed(seed_sweeps)}", "task.eval_split=validation", "save_adapter=false",
@@ -156,7 +161,8 @@ def trials_table(task: str, profile: str, by_method: dict[str, list[Trial]], cho
 
 def tune_task(out: Path, tuned_dir: Path, profile: str, task: str, space: SearchSpace) -> dict[str, Trial]:
     """Collect a task's trials, check they never read test, choose and write the choices; return them."""
-    by_method = {m: collect(out / SEARCH / task, m, grid) for m, grid in space.grids.items()}
+    runnable = set(methods_for(task_kind(task)))
+    by_method = {m: collect(out / SEARCH / task, m, grid) for m, grid in space.grids.items() if m in runnable}
     check_no_test([t for found in by_method.values() for t in found])
     chosen = {m: choose(found) for m, found in by_method.items()}
     path = tuned_path(tuned_dir, task)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from test_tasks_prepared import fake_vader_sdist
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
-from test_tasks_prepared import fake_vader_sdist
 from zoo.config import store_configs
 from zoo.forgetting import ForgettingConfig, general_texts, next_token_loss, text_batches, text_source
 from zoo.models.load import ModelConfig, load_model

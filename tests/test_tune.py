@@ -133,6 +133,15 @@ def test_every_profile_has_a_search_space_of_equal_budgets(profile):
     assert loaded.trials == {"smoke": 2, "quick": 2, "full": 4, "default": 4}[profile]
 
 
+def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path):
+    """BBC headlines (full profile): every method but the closed-form head (classification only), on validation, at seed 0."""
+    loaded = space.load_space(space.space_path("full"))
+    commands = [c for c in tune.search_sweeps("full", loaded, tmp_path, []) if "task=bbc_headlines" in c]
+    searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
+    assert searched == set(loaded.grids) - {"closed_form_head"}
+    assert all("seed=0" in c and "task.eval_split=validation" in c for c in commands)
+
+
 def _trial(method: str, accuracy: float, rate: float, **values) -> tune.Trial:
     values = {k.replace("__", "."): v for k, v in values.items()}
     return tune.Trial(method, values, Path(method), accuracy, rate, ["train", "validation"])

@@ -136,4 +136,5 @@ def generation_record(plan: Plan, data: GenerationData, base: Base, scores: dict
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
         processes=base.accelerator.num_processes, task_kind="generation", generation=after.metrics,
         train_tokens=result.tokens if result else None, train_examples=result.examples if result else None, forgetting=forgetting,
+        splits_read=list(data.splits_read),
     )

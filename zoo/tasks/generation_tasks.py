@@ -1,7 +1,8 @@
 """The built-in generation tasks (``task.kind: generation``) and the pairs a run of one trains and evaluates on.
 
 Sampling follows the classification tasks' (zoo.tasks.config), without classes: ``shots_per_class``
-training pairs and ``n_eval`` evaluation pairs of ``eval_split``, each drawn with the data seed.
+training pairs drawn with the sample seed (``task.sample_seed``, else the data seed) and ``n_eval``
+evaluation pairs of ``eval_split`` drawn with the data seed; the data records which splits it read.
 """
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ from typing import TYPE_CHECKING
 from zoo.tasks.bbc_news import BBC_HEADLINES
 from zoo.tasks.pairs import GenerationData, Pair, PairedSplits
 from zoo.tasks.prepared import load_prepared_pairs
-from zoo.tasks.synthetic_generation import synthetic_generation
+from zoo.tasks.synthetic_generation import synthetic_generation, synthetic_generation_validation
 
 if TYPE_CHECKING:
     from zoo.tasks.config import TaskConfig
 
 
 def _synthetic(cfg: TaskConfig) -> PairedSplits:
-    train, evaluation = synthetic_generation(cfg.n_train, cfg.n_eval or 256, cfg.seed)
-    return PairedSplits({"train": train, "test": evaluation}, "synthetic_generation")
+    """Training pairs of the sample seed's data; validation and evaluation pairs of the data seed's."""
+    n_eval = cfg.n_eval or 256
+    train, evaluation = synthetic_generation(cfg.n_train, n_eval, cfg.seed)
+    if cfg.training_seed != cfg.seed:
+        train = synthetic_generation(cfg.n_train, n_eval, cfg.training_seed)[0]
+    return PairedSplits({"train": train, "validation": synthetic_generation_validation(n_eval, cfg.seed), "test": evaluation},
+                        "synthetic_generation")
 
 
 GENERATION_TASKS: dict[str, Callable[[TaskConfig], PairedSplits]] = {
@@ -45,5 +51,6 @@ def build_generation_task(cfg: TaskConfig) -> GenerationData:
     if cfg.kind != "generation" or cfg.name not in GENERATION_TASKS:
         raise ValueError(f"task {cfg.name!r} (kind {cfg.kind}) is not one of the generation tasks {sorted(GENERATION_TASKS)}")
     splits = GENERATION_TASKS[cfg.name](cfg)
-    return GenerationData(sample(splits.split("train"), cfg.shots_per_class, "shots", cfg.seed),
-                          sample(splits.split(cfg.eval_split), cfg.n_eval, "eval", cfg.seed))
+    train = sample(splits.split("train"), cfg.shots_per_class, "shots", cfg.training_seed)
+    evaluation = sample(splits.split(cfg.eval_split), cfg.n_eval, "eval", cfg.seed)
+    return GenerationData(train, evaluation, tuple(dict.fromkeys(splits.read)))

@@ -5,7 +5,7 @@ prompt) and its ``response`` is what the model is to write after it, in place of
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,13 @@ class PairedSplits:
     splits: dict[str, list[Pair]]
     source: str
     """Where the data came from, for error messages."""
+    read: list[str] = field(default_factory=list, compare=False, repr=False)
+    """The splits :meth:`split` handed out, in order (as zoo.tasks.data.LabelledSplits records them)."""
 
     def split(self, name: str) -> list[Pair]:
         if name not in self.splits:
             raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
+        self.read.append(name)
         return self.splits[name]
 
 
@@ -34,6 +37,8 @@ class GenerationData:
 
     train: list[Pair]
     eval: list[Pair]
+    splits_read: tuple[str, ...] = ()
+    """The source's splits these pairs were drawn from (a search on validation never reads test)."""
 
     def __post_init__(self) -> None:
         for split, pairs in (("train", self.train), ("eval", self.eval)):

@@ -34,3 +34,8 @@ def synthetic_generation(n_train: int = 512, n_eval: int = 256, seed: int = 0) -
         return [Pair(review(rng, label == 1), RESPONSES[label]) for label in labels]
 
     return split(n_train), split(n_eval)
+
+
+def synthetic_generation_validation(n: int = 256, seed: int = 0) -> list[Pair]:
+    """``n`` validation pairs (to tune on) from a stream of their own: train and test stay what they were without them."""
+    return synthetic_generation(0, n, f"validation:{seed}")[1]
