@@ -165,7 +165,7 @@ def test_a_diverged_run_is_recorded_and_marked_in_the_report(tmp_path, capsys):
     ("learning_rate", -1e-3, "learning_rate must be a finite number above 0 .*, got -0.001"),
     ("learning_rate", math.nan, "learning_rate must be .*, got nan"),
     ("learning_rate", math.inf, "learning_rate must be .*, got inf"),
-    ("warmup_ratio", -1.0, r"warmup_ratio must be in \[0, 1\] \(a fraction of max_steps\), got -1.0"),
+    ("warmup_ratio", -1.0, r"warmup_ratio must be in \[0, 1\] \(a fraction of the budget\), got -1.0"),
     ("warmup_ratio", 1.5, r"warmup_ratio must be in \[0, 1\] .*, got 1.5"),
     ("weight_decay", -0.1, "weight_decay must be a finite number >= 0, got -0.1"),
     ("max_grad_norm", -1.0, "max_grad_norm must be a finite number >= 0, got -1.0"),

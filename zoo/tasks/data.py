@@ -42,7 +42,7 @@ class ClassificationData:
     train: list[Example]
     eval: list[Example]
     label_names: list[str]
-    splits_read: tuple[str, ...] = ()
+    splits_read: tuple[str, ...] = field(default=(), compare=False)
     """The source's splits these examples were drawn from (zoo.tasks.config.build_task), each once."""
 
     def __post_init__(self) -> None:

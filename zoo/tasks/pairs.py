@@ -37,7 +37,7 @@ class GenerationData:
 
     train: list[Pair]
     eval: list[Pair]
-    splits_read: tuple[str, ...] = ()
+    splits_read: tuple[str, ...] = field(default=(), compare=False)
     """The source's splits these pairs were drawn from (a search on validation never reads test)."""
 
     def __post_init__(self) -> None:
