@@ -180,6 +180,16 @@ def record_session(out: Path, command: str, profile: str, seconds: float) -> dic
     return suite
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], Path]:
+    """``(options, Hydra overrides, the sweep folder)`` of a benchmark script taking ``--profile`` and ``--out``."""
+    args, extra = parser.parse_known_args(argv)
+    check_profiles()
+    unknown = [a for a in extra if a.startswith("--")]
+    if unknown:
+        parser.error(f"unrecognised option(s) {unknown}; Hydra overrides look like key=value")
+    return args, extra, (args.out or Path(f"multirun/benchmark-{args.profile}")).resolve()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every run.")
     parser.add_argument("--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml and PLANS[profile]")
@@ -192,12 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"also run the peft bridge's methods: all ({BRIDGED}) or a Hydra sweep value of them (peft_dora,peft_vera)")
     parser.add_argument("--tuned", action="store_true", help="also run every method at the values benchmarks/tune.py chose")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
-    args, extra = parser.parse_known_args(argv)
-    check_profiles()
-    unknown = [a for a in extra if a.startswith("--")]
-    if unknown:
-        parser.error(f"unrecognised option(s) {unknown}; Hydra overrides look like key=value")
-    out = (args.out or Path(f"multirun/benchmark-{args.profile}")).resolve()
+    args, extra, out = parse_arguments(parser, argv)
     results = args.results or COMMITTED_RESULTS.get(args.profile, out / "RESULTS.md")
     command = shlex.join(["python", "benchmarks/suite.py", *(argv if argv is not None else sys.argv[1:])])
 

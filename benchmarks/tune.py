@@ -35,7 +35,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
-from suite import PLANS, _hydra_value, check_profiles, first_seed, zoo_command
+from suite import PLANS, _hydra_value, first_seed, parse_arguments, zoo_command
 from task_kinds import methods_for, task_kind
 from tuned import DEFAULT_DIR, tuned_path, write_tuned
 
@@ -184,13 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path,
                         help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
-    args, extra = parser.parse_known_args(argv)
-    check_profiles()
-    unknown = [a for a in extra if a.startswith("--")]
-    if unknown:
-        parser.error(f"unrecognised option(s) {unknown}; Hydra overrides look like key=value")
+    args, extra, out = parse_arguments(parser, argv)
     space = load_space(space_path(args.profile))
-    out = (args.out or Path(f"multirun/benchmark-{args.profile}")).resolve()
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed = []
     for cmd in search_sweeps(args.profile, space, out, extra):
