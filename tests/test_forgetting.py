@@ -13,6 +13,7 @@ from test_tasks_prepared import fake_vader_sdist
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
+import zoo.pipeline.base
 from zoo.config import store_configs
 from zoo.forgetting import ForgettingConfig, general_texts, next_token_loss, text_batches, text_source
 from zoo.models.load import ModelConfig, load_model
@@ -87,3 +88,18 @@ def test_a_method_run_records_the_loss_before_and_after(tmp_path, tiny):
 @pytest.mark.parametrize("overrides", [("baseline=zero_shot",), ("forgetting.text=none",)])
 def test_nothing_is_recorded_for_a_baseline_or_when_off(tmp_path, overrides):
     assert run(_cfg(*overrides), tmp_path).forgetting is None
+
+
+def test_the_base_models_loss_is_read_from_the_cache_by_the_next_run(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    first = run(_cfg(f"predictions_cache={cache}"), tmp_path / "first").forgetting
+
+    def computed_again(*args):
+        raise AssertionError("the base model's loss was computed again")
+
+    monkeypatch.setattr(zoo.pipeline.base, "next_token_loss", computed_again)
+    second = run(_cfg(f"predictions_cache={cache}"), tmp_path / "second").forgetting
+    assert (second["loss_before"], second["tokens"]) == (first["loss_before"], first["tokens"])
+    assert second["loss_after"] == pytest.approx(first["loss_after"], rel=1e-6)
+    with pytest.raises(AssertionError, match="computed again"):
+        run(_cfg("predictions_cache=null"), tmp_path / "uncached")

@@ -7,6 +7,7 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
+import zoo.pipeline.generation
 from zoo.config import store_configs
 from zoo.pipeline.plan import plan_run
 from zoo.records import GENERATION_FIELDS as GENERATION_FIELDS_OF_RECORDS
@@ -107,3 +108,19 @@ def test_a_classification_run_is_recorded_as_before_generation_tasks(tmp_path):
     assert on_disk == {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(record))).items() if k not in GENERATION_FIELDS_OF_RECORDS}
     assert RunRecord.read(tmp_path / "metrics.json") == record and record.task_kind == "classification" and record.generation is None
     assert set(run_identity(_cfg("trainer=smoke"))["task"]) == old_fields
+
+
+def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_path, monkeypatch):
+    cached = [*SMALL[:-1], f"predictions_cache={tmp_path / 'cache'}", "baseline=zero_shot"]
+    first = run(_cfg(*cached), tmp_path / "first")
+    first_rows = (tmp_path / "first" / "generations.jsonl").read_text()
+
+    def decoded_again(*args, **kwargs):
+        raise AssertionError("the base model decoded again")
+
+    monkeypatch.setattr(zoo.pipeline.generation, "evaluate_generation", decoded_again)
+    second = run(_cfg(*cached), tmp_path / "second")
+    assert second.score("zero_shot") == first.score("zero_shot") and second.accuracy == first.accuracy
+    assert (tmp_path / "second" / "generations.jsonl").read_text() == first_rows
+    with pytest.raises(AssertionError, match="decoded again"):
+        run(_cfg(*cached, "task.n_eval=11"), tmp_path / "other_examples")  # other prompts: another key

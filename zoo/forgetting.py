@@ -19,10 +19,14 @@ The texts are the same for every run of a model, so the deltas of a table's rows
 Virtual-token methods are measured with their tokens in place and the closed-form head with
 its change to the LM head: the loss is that of the model the run produced. Encoders (no
 next-token prediction) and baselines, which change no weight of the language model, record none.
+The base model's loss is the same for every run of a model, so the pipeline keeps it in the
+predictions cache (``predictions_cache``) beside the zero-shot predictions.
 """
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -78,6 +82,7 @@ def text_batches(texts: list[str], tokenizer, max_length: int, batch_size: int) 
     """Right-padded batches (the padding follows the text, so causal attention never sees it) with a mask of real tokens."""
     encoded = [ids[:max_length] for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     encoded = [ids for ids in encoded if len(ids) >= 2]  # a text of one token predicts nothing
+    encoded.sort(key=len)  # texts of like length share a batch: less padding to run through the vocabulary's logits
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = []
     for start in range(0, len(encoded), batch_size):
@@ -116,13 +121,17 @@ class Forgetting:
     tokens: int
 
     @classmethod
-    def before(cls, cfg: ForgettingConfig, model: nn.Module, tokenizer, cache_dir: str) -> Forgetting | None:
-        """The measurement on the base ``model``; None where it is off (``none``)."""
+    def before(cls, cfg: ForgettingConfig, model: nn.Module, tokenizer, cache_dir: str,
+               measure: Callable[[list[dict[str, torch.Tensor]]], tuple[float, int]] | None = None) -> Forgetting | None:
+        """The measurement on the base ``model``; None where it is off (``none``).
+
+        ``measure``: ``next_token_loss`` of the base model on the batches, by another route (a cache); None: computed here.
+        """
         source = text_source(cfg, tokenizer)
         if source == "none":
             return None
         batches = text_batches(general_texts(source, cfg.n_texts, cache_dir), tokenizer, cfg.max_length, cfg.batch_size)
-        loss, tokens = next_token_loss(model, batches)
+        loss, tokens = (measure or functools.partial(next_token_loss, model))(batches)
         return cls(source, batches, loss, tokens)
 
     def after(self, model: nn.Module) -> dict:

@@ -13,7 +13,7 @@ import zoo
 from zoo.baselines import untrained_baselines
 from zoo.evaluate import evaluate
 from zoo.fingerprint import fingerprint
-from zoo.forgetting import Forgetting
+from zoo.forgetting import Forgetting, next_token_loss
 from zoo.models.arch import model_kind
 from zoo.models.load import load_model
 from zoo.models.placement import to_device
@@ -66,7 +66,14 @@ def measure_general_text(plan: Plan, base: Base) -> Forgetting | None:
     """
     if plan.spec is None or base.kind != "causal_lm":
         return None
-    return Forgetting.before(plan.forgetting, base.model, base.tokenizer, plan.task.cache_dir)
+
+    def measure(batches: list[dict]) -> tuple[float, int]:  # the base model's loss, the same in every run: cached
+        key = cache_key(model_id(plan, base), batches, ["next_token_loss"], [])
+        metrics, _ = cached(cache_folder(plan, base), key,
+                            lambda: (dict(zip(("loss", "tokens"), next_token_loss(base.model, batches))), []))
+        return metrics["loss"], metrics["tokens"]
+
+    return Forgetting.before(plan.forgetting, base.model, base.tokenizer, plan.task.cache_dir, measure)
 
 
 def score_untrained(plan: Plan, data: ClassificationData, base: Base) -> dict[str, Score]:
@@ -93,13 +100,23 @@ def score_untrained(plan: Plan, data: ClassificationData, base: Base) -> dict[st
 
 def _score(plan: Plan, data: ClassificationData, base: Base, form: Formulation) -> Score:
     batches = form.batches(data.eval, plan.trainer.batch_size, base.tokenizer.pad_token_id, seed=None)
-    model_id = {"name": plan.model.name, "gguf_file": plan.model.gguf_file, "dtype": plan.model.dtype,
-                "weights": fingerprint(base.model), "device": str(base.accelerator.device)}
     labels = [e.label for e in data.eval]
-    key = cache_key(model_id, batches, form.label_token_ids, data.label_names)
-    # the cache serves single-process runs: the processes of a distributed one must agree on scoring
-    # together (they gather), which one process finding a file another process wrote could break
-    folder = plan.predictions_cache if base.accelerator.num_processes == 1 else None
-    metrics, predictions = cached(folder, key,
+    key = cache_key(model_id(plan, base), batches, form.label_token_ids, data.label_names)
+    metrics, predictions = cached(cache_folder(plan, base), key,
                                   functools.partial(evaluate, base.model, batches, form.scorer, labels, data.label_names, base.accelerator))
     return Score(form, batches, metrics, predictions)
+
+
+def model_id(plan: Plan, base: Base) -> dict:
+    """What a cached answer of the base model depends on besides its inputs (zoo.prediction_cache)."""
+    return {"name": plan.model.name, "gguf_file": plan.model.gguf_file, "dtype": plan.model.dtype,
+            "weights": fingerprint(base.model), "device": str(base.accelerator.device)}
+
+
+def cache_folder(plan: Plan, base: Base) -> str | None:
+    """The predictions cache, for a single-process run only.
+
+    The processes of a distributed run must agree on scoring together (they gather), which one
+    process finding a file another process wrote could break.
+    """
+    return plan.predictions_cache if base.accelerator.num_processes == 1 else None

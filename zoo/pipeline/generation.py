@@ -3,7 +3,8 @@
 load the pairs -> load the base model -> score the untrained baselines (the base model writing
 after the bare prompt, zero-shot; after demonstrations, in-context) -> wrap the method, or freeze
 the base for a baseline -> train on the response tokens' causal-LM loss (zoo.tasks.generation) ->
-decode greedily and score (zoo.evaluate_generation) -> save the adapter -> time a prompt's
+decode greedily and score (zoo.evaluate_generation; the base model's responses come from the
+predictions cache where an earlier run wrote them) -> save the adapter -> time a prompt's
 forward pass against the base model -> record, and ``generations.jsonl``: each evaluation
 pair's reference and the responses of the learner and the zero-shot base model.
 
@@ -29,9 +30,10 @@ from zoo.latency import SAMPLE_BATCHES, latency_record
 from zoo.method import MethodConfig, TaskContext
 from zoo.models.load import load_model
 from zoo.models.placement import to_device
-from zoo.pipeline.base import Base, load_base, measure_general_text
+from zoo.pipeline.base import Base, cache_folder, load_base, measure_general_text, model_id
 from zoo.pipeline.plan import Plan
 from zoo.pipeline.steps import Saved
+from zoo.prediction_cache import cache_key, cached
 from zoo.records import RunRecord
 from zoo.tasks.generation import GenerationFormulation, generation_formulation, response_loss
 from zoo.tasks.generation_tasks import build_generation_task
@@ -63,8 +65,8 @@ def run_generation(plan: Plan, out_dir: Path, identity: dict) -> RunRecord:
     scores = {}
     for spec in untrained_baselines():
         if "generation" in spec.task_kinds and base.kind in spec.model_kinds and (plan.task.demonstrations or not spec.demonstrations):
-            form = generation_formulation(plan.task, base.tokenizer, data.train, spec.demonstrations)
-            scores[spec.name] = Generated(*evaluate_generation(base.model, data.eval, form, size, base.accelerator))
+            scores[spec.name] = _score_base(plan, data, base, generation_formulation(plan.task, base.tokenizer, data.train,
+                                                                                       spec.demonstrations))
     form = generation_formulation(plan.task, base.tokenizer, data.train, plan.shows_demonstrations)
     result, bound, model = None, None, base.model
     if plan.baseline is not None:
@@ -86,6 +88,20 @@ def run_generation(plan: Plan, out_dir: Path, identity: dict) -> RunRecord:
         _write_generations(out_dir / "generations.jsonl", data, after, scores.get("zero_shot"))
         record.write(out_dir / "metrics.json")
     return record
+
+
+def _score_base(plan: Plan, data: GenerationData, base: Base, form: GenerationFormulation) -> Generated:
+    """The untrained base model's responses after ``form``'s prompts, read from the predictions cache where another run wrote them.
+
+    The key holds the prompts' and the teacher-forced references' tokens, the decoding's
+    settings and the reference texts: everything the responses and their scores depend on.
+    """
+    size = plan.trainer.batch_size
+    inputs = form.prompt_batches(data.eval, size) + form.training_batches(data.eval, size, seed=None)
+    key = cache_key(model_id(plan, base), inputs, ["generate", form.max_new_tokens, form.eos_token_id, form.pad_token_id],
+                    [p.response for p in data.eval])
+    return Generated(*cached(cache_folder(plan, base), key,
+                             lambda: evaluate_generation(base.model, data.eval, form, size, base.accelerator)))
 
 
 def _train(plan: Plan, model: nn.Module, form: GenerationFormulation, data: GenerationData, base: Base, out_dir: Path) -> TrainResult:
