@@ -1,7 +1,7 @@
 """The tuned protocol's search: per method and task, the best of an equal number of trials on the validation split.
 
     python benchmarks/tune.py --profile smoke     # 2 trials per method (seconds; CI)
-    python benchmarks/tune.py --profile full      # 4 trials per method and task
+    python benchmarks/tune.py --profile full      # 2 trials per method and task
     python benchmarks/suite.py --profile full --tuned    # then: default and tuned rows, on the test split
 
 The search space is ``conf/search/<profile>.yaml`` (:mod:`search_space`): a learning-rate grid
@@ -9,7 +9,9 @@ The search space is ``conf/search/<profile>.yaml`` (:mod:`search_space`): a lear
 for every method, and for the methods a size knob matters to, a grid of rate and knob of the
 same size. Every trial is a run of the ``zoo`` app through Hydra's basic sweeper: one
 ``zoo -m`` per task and group of methods sharing a grid, with ``task.eval_split=validation``
-and the first seed of the profile's plan, into ``<out>/search/<task>/<method>/<trial>``. The
+at the task's first run of the profile's plan (its seed and settings: ``suite.first_run``) and no
+forgetting measurement (``forgetting.text=none``: a trial is scored on its accuracy alone), into
+``<out>/search/<task>/<method>/<trial>``. The
 profiles set ``resume=true``: a search started again skips the trials that finished.
 
 Per method and task the chosen trial is the one of best validation accuracy; ties go to the
@@ -35,7 +37,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
-from suite import PLANS, _hydra_value, first_seed, parse_arguments, zoo_command
+from suite import PLANS, _hydra_value, first_run, parse_arguments, zoo_command
 from task_kinds import methods_for, task_kind
 from tuned import DEFAULT_DIR, tuned_path, write_tuned
 
@@ -72,7 +74,7 @@ def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str])
                 continue
             trial_dir = ",".join(f"{key}=${{{key}}}" for key in grid)
             commands.append([*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
-                             f"seed={first_seed(seed_sweeps)}", "task.eval_split=validation", "save_adapter=false",
+                             *first_run(seed_sweeps), "task.eval_split=validation", "save_adapter=false", "forgetting.text=none",
                              *(f"{key}={','.join(str(v) for v in values)}" for key, values in grid.items()),
                              f"hydra.sweep.dir={_hydra_value(str(out / SEARCH))}",
                              f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/{trial_dir}'", *extra])

@@ -29,7 +29,7 @@ from zoo.train import TrainerConfig
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TASK = "synthetic_sentiment"
-space, tune, tuned = (load_script(name) for name in ("search_space", "tune", "tuned"))
+space, suite, tune, tuned = (load_script(name) for name in ("search_space", "suite", "tune", "tuned"))
 
 
 def _cfg(*overrides: str):
@@ -130,7 +130,7 @@ def test_unequal_trial_budgets_are_refused_naming_the_methods(tmp_path):
 def test_every_profile_has_a_search_space_of_equal_budgets(profile):
     loaded = space.load_space(space.space_path(profile))
     assert set(loaded.grids) == {m for m in zoo.list_methods() if not m.startswith("peft_")}
-    assert loaded.trials == {"smoke": 2, "quick": 2, "full": 4, "default": 4}[profile]
+    assert loaded.trials == {"smoke": 2, "quick": 2, "full": 2, "default": 4}[profile]
 
 
 def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path):
@@ -139,7 +139,22 @@ def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path
     commands = [c for c in tune.search_sweeps("full", loaded, tmp_path, []) if "task=bbc_headlines" in c]
     searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
     assert searched == set(loaded.grids) - {"closed_form_head"}
-    assert all("seed=0" in c and "task.eval_split=validation" in c for c in commands)
+    settings = ["seed=0", "task.n_eval=24", "task.max_length=128", "trainer.batch_size=4", "trainer.max_steps=15"]
+    assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c for c in commands)
+
+
+@pytest.mark.parametrize(("sweeps", "expected"), [
+    (("seed=0,1", "seed=0 task.sample_seed=1"), ["seed=0"]),
+    (("seed=2 task.n_eval=24 trainer.batch_size=4",), ["seed=2", "task.n_eval=24", "trainer.batch_size=4"]),
+    (("task.sample_seed=3,4 seed=1,2",), ["seed=1"]),
+])
+def test_the_first_run_is_the_first_sweeps_first_values_without_a_sample_seed(sweeps, expected):
+    assert suite.first_run(sweeps) == expected
+
+
+def test_a_plan_whose_first_sweep_sets_no_seed_is_refused():
+    with pytest.raises(ValueError, match="sets no seed="):
+        suite.first_run(("task.n_eval=24",))
 
 
 def _trial(method: str, accuracy: float, rate: float, **values) -> tune.Trial:
@@ -261,3 +276,13 @@ def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / "suite.py"), "--profile", "smoke", "--tuned", "--tuned-dir",
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python benchmarks/tune.py" in done.stderr
+
+
+def test_the_tuned_rows_run_each_tasks_first_run_only(tmp_path):
+    for task in suite.PLANS["full"]:
+        tuned.write_tuned(tuned.tuned_path(tmp_path, task), {"lora": {"trainer.learning_rate_scale": 0.3}}, "test")
+    commands = suite.tuned_sweeps("full", tmp_path / "out", [], tmp_path)
+    by_task = {next(a for a in c if a.startswith("task=")): c for c in commands}
+    assert len(commands) == len(suite.PLANS["full"]) == len(by_task)
+    assert all("seed=0" in c and not any("sample_seed" in a or a == "seed=0,1" for a in c) for c in commands)
+    assert "task.n_eval=24" in by_task["task=bbc_headlines"] and "trainer.learning_rate_scale=0.3" in by_task["task=movie_sentiment"]
