@@ -88,11 +88,13 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
         m, sessions = suite["machine"], suite["sessions"]
         versions = ", ".join(f"{name} {version}" for name, version in m["versions"].items())
         total = sum(s["wall_seconds"] for s in sessions)
-        lines += [f"- Command: `{suite['command']}`",
+        searched = sum(s["wall_seconds"] for s in sessions if "tune.py" in s.get("command", ""))
+        lines += [f"- Command: `{suite.get('command', '-')}`",
                   f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
                   "- `constraints.txt`, at the top of the repository, pins the versions of the published figures "
                   "(benchmarks/RESULTS.md) and the libraries beside them: `pip install -c constraints.txt -e \".[test]\"`.",
-                  f"- Suite wall time: {total / 60:.1f} min" + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "") + "."]
+                  f"- Suite wall time: {total / 60:.1f} min" + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "")
+                  + (f", of which the search (`benchmarks/tune.py`) {searched / 60:.1f} min" if searched else "") + "."]
     else:
         lines.append("- Command and machine: not recorded (no suite.json in the run folder).")
     devices = sorted({r.get("device_name") or r.get("device", "?") for r in runs})

@@ -137,14 +137,15 @@ def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:
 
 def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:
     """The ``zoo -m`` command lines of the tuned rows: per task, one per set of chosen overrides (its methods swept), at the
-    task's first run (:func:`first_run`); extra overrides last."""
+    task's first run (:func:`first_run`), not timed (``latency=false``: the search changes rates and the ridge, which the
+    latency does not depend on; the default row has it); extra overrides last."""
     commands = []
     for task, seed_sweeps in PLANS[profile].items():
         groups: dict[tuple, list[str]] = {}
         for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
             groups.setdefault(tuple(overrides(values)), []).append(method)
         commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *chosen, f"task={task}",
-                      *first_run(seed_sweeps), f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
+                      *first_run(seed_sweeps), "latency=false", f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
                      for chosen, methods in groups.items()]
     return commands
 
@@ -180,11 +181,14 @@ def machine() -> dict:
 
 
 def record_session(out: Path, command: str, profile: str, seconds: float) -> dict:
-    """Append this launch's wall time to ``<out>/suite.json`` (one entry per launch: resumed suites add up)."""
+    """Append this launch's wall time to ``<out>/suite.json`` (one entry per launch of suite.py or tune.py: they add up)."""
     path = out / "suite.json"
     suite = json.loads(path.read_text()) if path.is_file() else {"profile": profile, "sessions": []}
-    suite.update(command=command, machine=machine())
-    suite["sessions"].append({"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "wall_seconds": seconds})
+    suite["machine"] = machine()
+    if "tune.py" not in command:
+        suite["command"] = command  # the suite's own, which RESULTS.md names
+    suite["sessions"].append({"command": command, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "wall_seconds": seconds})
     write_json(path, suite)
     return suite
 

@@ -9,8 +9,9 @@ The search space is ``conf/search/<profile>.yaml`` (:mod:`search_space`): a lear
 for every method, and for the methods a size knob matters to, a grid of rate and knob of the
 same size. Every trial is a run of the ``zoo`` app through Hydra's basic sweeper: one
 ``zoo -m`` per task and group of methods sharing a grid, with ``task.eval_split=validation``
-at the task's first run of the profile's plan (its seed and settings: ``suite.first_run``) and no
-forgetting measurement (``forgetting.text=none``: a trial is scored on its accuracy alone), into
+at the task's first run of the profile's plan (its seed and settings: ``suite.first_run``) and
+neither the forgetting nor the latency passes (``forgetting.text=none latency=false``: a trial is
+scored on its accuracy alone), into
 ``<out>/search/<task>/<method>/<trial>``. The
 profiles set ``resume=true``: a search started again skips the trials that finished.
 
@@ -31,13 +32,14 @@ import math
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
 from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
-from suite import PLANS, _hydra_value, first_run, parse_arguments, zoo_command
+from suite import PLANS, _hydra_value, first_run, parse_arguments, record_session, zoo_command
 from task_kinds import methods_for, task_kind
 from tuned import DEFAULT_DIR, tuned_path, write_tuned
 
@@ -75,6 +77,7 @@ def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str])
             trial_dir = ",".join(f"{key}=${{{key}}}" for key in grid)
             commands.append([*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
                              *first_run(seed_sweeps), "task.eval_split=validation", "save_adapter=false", "forgetting.text=none",
+                             "latency=false",
                              *(f"{key}={','.join(str(v) for v in values)}" for key, values in grid.items()),
                              f"hydra.sweep.dir={_hydra_value(str(out / SEARCH))}",
                              f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/{trial_dir}'", *extra])
@@ -189,11 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     args, extra, out = parse_arguments(parser, argv)
     space = load_space(space_path(args.profile))
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
-    failed = []
+    failed, start = [], time.perf_counter()
     for cmd in search_sweeps(args.profile, space, out, extra):
         print("tune:", shlex.join(cmd), flush=True)
         if subprocess.run(cmd).returncode != 0:
             failed.append(shlex.join(cmd))
+    record_session(out, shlex.join(["python", "benchmarks/tune.py", *(argv if argv is not None else sys.argv[1:])]), args.profile,
+                   time.perf_counter() - start)  # the suite's wall time in RESULTS.md includes the search's
     if failed:
         print("tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
               *failed, sep="\n  ", file=sys.stderr)

@@ -6,6 +6,8 @@ import torch
 from hydra import compose, initialize_config_module
 
 import zoo
+import zoo.pipeline.generation
+import zoo.pipeline.steps
 from zoo.config import store_configs
 from zoo.run import run
 
@@ -27,6 +29,19 @@ def test_latency_against_the_base_model_merged_where_the_method_merges(tmp_path,
 def test_a_baseline_is_its_own_base(tmp_path):
     latency = run(_cfg(tmp_path, "baseline=zero_shot"), tmp_path).latency
     assert latency["ratio"] == 1.0 and latency["merged_ratio"] is None
+
+
+@pytest.mark.parametrize("task", ["synthetic_sentiment", "synthetic_generation"])
+def test_latency_false_times_nothing_and_records_null(tmp_path, monkeypatch, task):
+    def timed(*args, **kwargs):
+        raise AssertionError("latency was timed")
+
+    for module in (zoo.pipeline.steps, zoo.pipeline.generation):
+        monkeypatch.setattr(module, "latency_record", timed)
+    record = run(_cfg(tmp_path, f"task={task}", "latency=false"), tmp_path / "off")
+    assert record.latency is None and record.run_config["latency"] is False and record.accuracy is not None
+    with pytest.raises(AssertionError, match="latency was timed"):
+        run(_cfg(tmp_path, f"task={task}"), tmp_path / "on")
 
 
 @pytest.fixture

@@ -140,7 +140,8 @@ def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path
     searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
     assert searched == set(loaded.grids) - {"closed_form_head"}
     settings = ["seed=0", "task.n_eval=24", "task.max_length=128", "trainer.batch_size=4", "trainer.max_steps=15"]
-    assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c for c in commands)
+    assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c
+               and "latency=false" in c for c in commands)
 
 
 @pytest.mark.parametrize(("sweeps", "expected"), [
@@ -262,6 +263,18 @@ def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
         assert rows[f"{method} (tuned)"][1] == " ".join(tuned.overrides(values))
         assert rows[f"{method} (tuned)"][5].startswith(f"{record.accuracy:.3f}")  # the test score, no trial's validation one
     assert "Rows marked *(tuned)*" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_the_wall_time_in_results_md_counts_the_search_and_the_suite(tuned_suite):
+    tmp_path, _ = tuned_suite
+    suite = json.loads((tmp_path / "runs" / "suite.json").read_text())
+    sessions = suite["sessions"]
+    assert [s["command"].split()[1] for s in sessions[:2]] == ["benchmarks/tune.py", "benchmarks/suite.py"]
+    assert suite["command"] == sessions[1]["command"] and all(s["wall_seconds"] > 0 for s in sessions)
+    minutes = sum(s["wall_seconds"] for s in sessions[:2]) / 60
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert f"- Suite wall time: {minutes:.1f} min over 2 launches" in text
+    assert f"of which the search (`benchmarks/tune.py`) {sessions[0]['wall_seconds'] / 60:.1f} min" in text
 
 
 def test_a_second_search_skips_every_finished_trial(tuned_suite):

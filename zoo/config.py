@@ -56,6 +56,9 @@ class RunConfig:
     does not suit the model (a sweep over every method on a pretrained model: ``{full_finetune: 5e-5}``)."""
     predictions_cache: str | None = "~/.cache/zoo/predictions"
     """Folder of cached base-model predictions (zero-shot, in-context; zoo.prediction_cache); null: no cache."""
+    latency: bool = True
+    """Time the tuned model against the base model after training (zoo.latency); false: no timing passes, the record's
+    latency is null (a search trial, scored on its accuracy alone)."""
     cpu_threads: int | None = None
     """torch's CPU threads for the run; null: one per physical core the process may run on, whatever OMP_NUM_THREADS
     says, so that a sweep's records are the same under every launcher (zoo.cpu_threads)."""

@@ -71,12 +71,12 @@ def _entry(record: RunRecord, overrides: str) -> dict:
 
 
 def _overrides(run_dir: Path) -> str:
-    """The run's command-line overrides other than the method and seeds (what distinguishes it)."""
+    """The run's command-line overrides other than the method, the seeds and whether it was timed (what distinguishes its scores)."""
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=")
+    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=")
     return " ".join(i for i in items if not i.startswith(skip))
 
 

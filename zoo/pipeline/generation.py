@@ -80,14 +80,19 @@ def run_generation(plan: Plan, out_dir: Path, identity: dict) -> RunRecord:
     saved = Saved()
     if plan.save_adapter and plan.baseline is None and base.accelerator.is_main_process:
         saved = Saved(sum(f.stat().st_size for f in zoo.save_adapter(model, out_dir / "adapter").iterdir()))
-    fresh = to_device(load_model(plan.model)[0], base.accelerator.device, plan.model.placed_on_load) if plan.spec is not None else None
-    latency = latency_record(model, form.prompt_batches(data.eval, size)[:SAMPLE_BATCHES], _next_token_logits, fresh)
+    latency = _time(plan, model, form, data, base) if plan.latency else None
     forgetting = general.after(model) if general is not None else None
     record = generation_record(plan, data, base, scores, model, bound, result, after, saved, latency, forgetting, identity)
     if base.accelerator.is_main_process:
         _write_generations(out_dir / "generations.jsonl", data, after, scores.get("zero_shot"))
         record.write(out_dir / "metrics.json")
     return record
+
+
+def _time(plan: Plan, model: nn.Module, form: GenerationFormulation, data: GenerationData, base: Base) -> dict:
+    """A prompt's forward pass against a fresh base model's (wrapping changed the first), as zoo.latency times it."""
+    fresh = to_device(load_model(plan.model)[0], base.accelerator.device, plan.model.placed_on_load) if plan.spec is not None else None
+    return latency_record(model, form.prompt_batches(data.eval, plan.trainer.batch_size)[:SAMPLE_BATCHES], _next_token_logits, fresh)
 
 
 def _score_base(plan: Plan, data: GenerationData, base: Base, form: GenerationFormulation) -> Generated:
@@ -130,7 +135,7 @@ def _scores(metrics: dict) -> dict:
 
 
 def generation_record(plan: Plan, data: GenerationData, base: Base, scores: dict[str, Generated], model: nn.Module,
-                      bound: MethodConfig | None, result: TrainResult | None, after: Generated, saved: Saved, latency: dict,
+                      bound: MethodConfig | None, result: TrainResult | None, after: Generated, saved: Saved, latency: dict | None,
                       forgetting: dict | None, identity: dict) -> RunRecord:
     trainable, total = zoo.count_parameters(model)
     device = base.accelerator.device

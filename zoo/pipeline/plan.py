@@ -34,6 +34,8 @@ class Plan:
     save_adapter: bool
     predictions_cache: str | None
     forgetting: ForgettingConfig
+    latency: bool
+    """Whether the run times the tuned model against the base model (zoo.latency)."""
 
     @property
     def name(self) -> str:
@@ -64,7 +66,7 @@ def plan_run(cfg: DictConfig) -> Plan:
                     trainer.learning_rate_scale)
     forgetting = OmegaConf.to_object(cfg.forgetting)
     return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
-                forgetting)
+                forgetting, cfg.latency)
 
 
 def check_task_kind(task: TaskConfig, spec: MethodSpec | BaselineSpec) -> None:

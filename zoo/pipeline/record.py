@@ -18,7 +18,7 @@ from zoo.train import TrainResult
 
 
 def make_record(plan: Plan, data: ClassificationData, base: Base, scores: dict[str, Score], learner: Learner,
-                result: TrainResult | None, after: Score, saved: Saved, latency: dict, forgetting: dict | None,
+                result: TrainResult | None, after: Score, saved: Saved, latency: dict | None, forgetting: dict | None,
                 identity: dict) -> RunRecord:
     head_params = sum(p.numel() for p in learner.head.parameters()) if learner.head is not None else 0
     trainable, total = (n + head_params for n in zoo.count_parameters(learner.model))
