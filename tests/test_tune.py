@@ -139,7 +139,7 @@ def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path
     commands = [c for c in tune.search_sweeps("full", loaded, tmp_path, []) if "task=bbc_headlines" in c]
     searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
     assert searched == set(loaded.grids) - {"closed_form_head"}
-    settings = ["seed=0", "task.n_eval=24", "task.max_length=128", "trainer.batch_size=4", "trainer.max_steps=15"]
+    settings = ["seed=0", "task.n_eval=16", "task.max_length=96", "trainer.batch_size=4", "trainer.max_steps=10"]
     assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c
                and "latency=false" in c for c in commands)
 
@@ -298,4 +298,4 @@ def test_the_tuned_rows_run_each_tasks_first_run_only(tmp_path):
     by_task = {next(a for a in c if a.startswith("task=")): c for c in commands}
     assert len(commands) == len(suite.PLANS["full"]) == len(by_task)
     assert all("seed=0" in c and not any("sample_seed" in a or a == "seed=0,1" for a in c) for c in commands)
-    assert "task.n_eval=24" in by_task["task=bbc_headlines"] and "trainer.learning_rate_scale=0.3" in by_task["task=movie_sentiment"]
+    assert "task.n_eval=16" in by_task["task=bbc_headlines"] and "trainer.learning_rate_scale=0.3" in by_task["task=movie_sentiment"]
