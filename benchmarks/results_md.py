@@ -49,7 +49,8 @@ SEARCH, TUNED = "search", "tuned"
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
 TUNED_NOTE = ("Rows marked *(tuned)*: the method at the values `benchmarks/tune.py` chose on the validation split, "
               "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), "
-              "scored here on the test split.")
+              "scored here on the test split. Where the chosen values are the method's defaults, the tuned row is the "
+              "default row's first run (the same configuration, not run twice).")
 
 
 def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None) -> str:

@@ -38,7 +38,9 @@ with a sample seed) and the profiles set
 written by ``benchmarks/tune.py`` from a search on the validation split) run at its chosen values,
 on the test split, at the task's first run (:func:`first_run`: one run a row, as the search's), into
 ``<out>/tuned/<task>/<method>/seed<seed>``: one
-multirun per task and set of chosen values. RESULTS.md shows them beside the default rows, as ``<method> (tuned)``.
+multirun per task and set of chosen values. A method whose chosen values are its defaults is not run a second time: its
+tuned row is its default row's first run, copied (:func:`reuse_first_runs`). RESULTS.md shows the tuned rows beside the
+default ones, as ``<method> (tuned)``.
 """
 from __future__ import annotations
 
@@ -57,22 +59,27 @@ from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
 
+import yaml
 from results_md import TUNED, write_results
 from task_kinds import methods_for, plain_baselines, task_kind
-from tuned import DEFAULT_DIR, overrides, read_tuned, tuned_path
+from tuned import DEFAULT_DIR, change, overrides, read_tuned, tuned_path
 
-from zoo.atomic import write_json
+from zoo.atomic import write_json, write_text
+from zoo.config import seed_folder
 
-SEEDS_AND_SAMPLES = ("seed=0,1", "seed=0 task.sample_seed=1")
+SEEDS_AND_SAMPLES = ("seed=0,1", "seed=0 task.sample_seed=1 latency=false")
 """Three runs a row: run seeds 0 and 1 (initialisation, batch order) on the data seed's training sample, then another
-training sample at seed 0, all on one evaluation set; zoo.report gives the spread over each kind and a 95% interval."""
-HEADLINES = ("seed=0 task.n_eval=16 task.max_length=96 trainer.batch_size=4 trainer.max_steps=10",)
+training sample at seed 0, all on one evaluation set; zoo.report gives the spread over each kind and a 95% interval.
+The latency passes time the first two runs only: a method's latency does not depend on which examples it trained on."""
+TWEETS = ("seed=0 latency=false",)
+"""Tweets in the full profile: one seed, untimed (the movie reviews' rows have each method's latency)."""
+HEADLINES = ("seed=0 task.n_eval=16 task.max_length=96 trainer.batch_size=4 trainer.max_steps=10 latency=false",)
 """BBC headlines in the full profile: one seed, 16 test articles cut to 96 tokens of prompt and headline (the lede),
 10 steps at batch 4. Decoding and the response loss over the vocabulary make a step of this task several times a
 classification step on 2 CPU cores (13 s at batch 8 and 192 tokens, measured), so it is sized down to what the 3-hour
-budget holds."""
+budget holds. Untimed, as the tweets."""
 PLANS = {
-    "full": {"movie_sentiment": SEEDS_AND_SAMPLES, "tweet_sentiment": ("seed=0",), "bbc_headlines": HEADLINES},
+    "full": {"movie_sentiment": SEEDS_AND_SAMPLES, "tweet_sentiment": TWEETS, "bbc_headlines": HEADLINES},
     "quick": {"movie_sentiment": ("seed=0",)},
     "smoke": {"synthetic_sentiment": ("seed=0",)},
     "default": {"synthetic_sentiment": ("seed=0,1,2",)},
@@ -144,24 +151,49 @@ def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> 
     for task, seed_sweeps in PLANS[profile].items():
         groups: dict[tuple, list[str]] = {}
         for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
-            groups.setdefault(tuple(overrides(values)), []).append(method)
+            if change(method, values) > 0:  # the others are their default row's first run (reuse_first_runs)
+                groups.setdefault(tuple(overrides(values)), []).append(method)
         commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *chosen, f"task={task}",
                       *first_run(seed_sweeps), "latency=false", f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
                      for chosen, methods in groups.items()]
     return commands
 
 
-def first_run(seed_sweeps: tuple[str, ...]) -> list[str]:
-    """The overrides of a task's first run: its first seed sweep with each swept value cut to its first, no sample seed.
+def reuse_first_runs(profile: str, out: Path, tuned_dir: Path) -> list[str]:
+    """The tuned rows whose chosen values are the method's defaults (:func:`tuned.change` 0): the same configuration as
+    the default row's first run, so that run is their record, copied rather than run twice. Into the tuned row's folder go
+    its ``metrics.json``, its ``.hydra/overrides.yaml`` with the chosen values added (the tuned row's *config*) and
+    ``same_run_as``, naming the run copied. Returns what could not be copied: a default first run that is missing."""
+    missing = []
+    for task, seed_sweeps in PLANS[profile].items():
+        folder = seed_folder(dict(o.split("=", 1) for o in first_run(seed_sweeps))["seed"], None)
+        for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
+            source, target = out / task / method / folder, out / TUNED / task / method / folder
+            if change(method, values) > 0 or (target / "metrics.json").is_file():
+                continue
+            if not (source / "metrics.json").is_file() or not (source / ".hydra" / "overrides.yaml").is_file():
+                missing.append(f"{task} {method} (tuned): its chosen values are the defaults, but no default first run at {source}")
+                continue
+            runs_with = yaml.safe_load((source / ".hydra" / "overrides.yaml").read_text()) + overrides(values)
+            (target / ".hydra").mkdir(parents=True, exist_ok=True)
+            write_text(target / ".hydra" / "overrides.yaml", yaml.safe_dump(runs_with))
+            write_text(target / "same_run_as", f"{source.relative_to(out)}\n")
+            write_text(target / "metrics.json", (source / "metrics.json").read_text())  # last: what resume and the report look for
+    return missing
 
-    ``("seed=0,1", "seed=0 task.sample_seed=1")`` -> ``["seed=0"]``; ``("seed=0 task.n_eval=24",)`` -> ``["seed=0",
-    "task.n_eval=24"]``: what the tuned protocol's search (on validation) and its tuned rows (on test) run with.
+
+def first_run(seed_sweeps: tuple[str, ...]) -> list[str]:
+    """The overrides of a task's first run: its first seed sweep with each swept value cut to its first, no sample seed
+    and no ``latency=`` (the search and the tuned rows set their own).
+
+    ``("seed=0,1", "seed=0 task.sample_seed=1")`` -> ``["seed=0"]``; ``("seed=0 task.n_eval=24 latency=false",)`` ->
+    ``["seed=0", "task.n_eval=24"]``: what the tuned protocol's search (on validation) and its tuned rows (on test) run with.
     """
     keys = [o.partition("=")[0] for o in seed_sweeps[0].split()]
     if "seed" not in keys:
         raise ValueError(f"the plan's first seed sweep {seed_sweeps[0]!r} sets no seed=")
     return [f"{key}={value.split(',')[0]}" for key, _, value in (o.partition("=") for o in seed_sweeps[0].split())
-            if key != "task.sample_seed"]
+            if key not in ("task.sample_seed", "latency")]
 
 
 def _hydra_value(text: str) -> str:
@@ -222,12 +254,16 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     failed = []
-    tuned = tuned_sweeps(args.profile, out, extra, args.tuned_dir or DEFAULT_DIR / args.profile) if args.tuned else []
-    for cmd in sweeps(args.profile, out, extra, args.peft_bridge) + tuned:
-        print("suite:", shlex.join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:
-            failed.append(shlex.join(cmd))
-    suite = record_session(out, command, args.profile, time.perf_counter() - start)
+    tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
+    try:
+        for cmd in sweeps(args.profile, out, extra, args.peft_bridge) + (tuned_sweeps(args.profile, out, extra, tuned_dir) if args.tuned else []):
+            print("suite:", shlex.join(cmd), flush=True)
+            if subprocess.run(cmd).returncode != 0:
+                failed.append(shlex.join(cmd))
+        if args.tuned:
+            failed += reuse_first_runs(args.profile, out, tuned_dir)
+    finally:  # an interrupted launch's time counts too
+        suite = record_session(out, command, args.profile, time.perf_counter() - start)
     if failed:
         print("suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
               *failed, sep="\n  ", file=sys.stderr)

@@ -27,8 +27,6 @@ are never the tuned rows' figures, which ``suite.py --tuned`` measures on the te
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
 import shlex
 import subprocess
 import sys
@@ -41,12 +39,10 @@ from results_md import SEARCH
 from search_space import Grid, SearchSpace, load_space, space_path, trials
 from suite import PLANS, _hydra_value, first_run, parse_arguments, record_session, zoo_command
 from task_kinds import methods_for, task_kind
-from tuned import DEFAULT_DIR, tuned_path, write_tuned
+from tuned import DEFAULT_DIR, change, tuned_path, write_tuned
 
-import zoo
 from zoo.atomic import write_text
 from zoo.records import RunRecord, UnusableRecord
-from zoo.train import TrainerConfig
 
 
 @dataclass(frozen=True)
@@ -118,29 +114,6 @@ def check_no_test(found: list[Trial]) -> None:
                          "validation):\n  " + "\n  ".join(read_test))
 
 
-def default_value(method: str, key: str):
-    """What ``key`` is when the search does not set it: the schema's default (None: unknown, e.g. a nested key)."""
-    section, _, name = key.partition(".")
-    schema = {"trainer": TrainerConfig, "method": zoo.get_method(method).config}.get(section)
-    fields = {f.name: f for f in dataclasses.fields(schema)} if schema else {}
-    if name not in fields:
-        return None
-    f = fields[name]
-    return f.default if f.default is not dataclasses.MISSING else None
-
-
-def change(method: str, values: dict) -> float:
-    """How far a trial is from the defaults: the sum of |log(value / default)| (0 where equal; inf where not comparable)."""
-    total = 0.0
-    for key, value in values.items():
-        default = default_value(method, key)
-        if value == default:
-            continue
-        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in (value, default))
-        total += abs(math.log(value / default)) if numbers else math.inf
-    return total
-
-
 def choose(found: list[Trial]) -> Trial:
     """The best validation accuracy; ties: the smaller change from the defaults, then the lower learning rate, then the
     earlier trial of ``found`` (the grid's order: values listed smallest first give the smaller model)."""
@@ -193,12 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space(space_path(args.profile))
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed, start = [], time.perf_counter()
-    for cmd in search_sweeps(args.profile, space, out, extra):
-        print("tune:", shlex.join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:
-            failed.append(shlex.join(cmd))
-    record_session(out, shlex.join(["python", "benchmarks/tune.py", *(argv if argv is not None else sys.argv[1:])]), args.profile,
-                   time.perf_counter() - start)  # the suite's wall time in RESULTS.md includes the search's
+    try:
+        for cmd in search_sweeps(args.profile, space, out, extra):
+            print("tune:", shlex.join(cmd), flush=True)
+            if subprocess.run(cmd).returncode != 0:
+                failed.append(shlex.join(cmd))
+    finally:  # an interrupted search's time counts too: the suite's wall time in RESULTS.md includes the search's
+        record_session(out, shlex.join(["python", "benchmarks/tune.py", *(argv if argv is not None else sys.argv[1:])]),
+                       args.profile, time.perf_counter() - start)
     if failed:
         print("tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
               *failed, sep="\n  ", file=sys.stderr)

@@ -10,11 +10,15 @@ method absent from the file has no tuned row. The file maps a method to ``{overr
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 
 import yaml
 
+import zoo
 from zoo.atomic import write_text
+from zoo.train import TrainerConfig
 
 DEFAULT_DIR = Path(__file__).parent / "tuned"
 """Where ``tune.py`` writes and ``suite.py --tuned`` reads, one folder per profile."""
@@ -54,3 +58,26 @@ def overrides(values: dict) -> list[str]:
 
 def _hydra(value) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def default_value(method: str, key: str):
+    """What ``key`` is when the search does not set it: the schema's default (None: unknown, e.g. a nested key)."""
+    section, _, name = key.partition(".")
+    schema = {"trainer": TrainerConfig, "method": zoo.get_method(method).config}.get(section)
+    fields = {f.name: f for f in dataclasses.fields(schema)} if schema else {}
+    if name not in fields:
+        return None
+    f = fields[name]
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
+def change(method: str, values: dict) -> float:
+    """How far a trial is from the defaults: the sum of |log(value / default)| (0 where equal; inf where not comparable)."""
+    total = 0.0
+    for key, value in values.items():
+        default = default_value(method, key)
+        if value == default:
+            continue
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in (value, default))
+        total += abs(math.log(value / default)) if numbers else math.inf
+    return total

@@ -148,8 +148,9 @@ def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path
     (("seed=0,1", "seed=0 task.sample_seed=1"), ["seed=0"]),
     (("seed=2 task.n_eval=24 trainer.batch_size=4",), ["seed=2", "task.n_eval=24", "trainer.batch_size=4"]),
     (("task.sample_seed=3,4 seed=1,2",), ["seed=1"]),
+    (("seed=0 latency=false task.n_eval=16",), ["seed=0", "task.n_eval=16"]),  # the search and the tuned rows set their own
 ])
-def test_the_first_run_is_the_first_sweeps_first_values_without_a_sample_seed(sweeps, expected):
+def test_the_first_run_is_the_first_sweeps_first_values_without_a_sample_seed_or_latency(sweeps, expected):
     assert suite.first_run(sweeps) == expected
 
 
@@ -299,3 +300,29 @@ def test_the_tuned_rows_run_each_tasks_first_run_only(tmp_path):
     assert len(commands) == len(suite.PLANS["full"]) == len(by_task)
     assert all("seed=0" in c and not any("sample_seed" in a or a == "seed=0,1" for a in c) for c in commands)
     assert "task.n_eval=16" in by_task["task=bbc_headlines"] and "trainer.learning_rate_scale=0.3" in by_task["task=movie_sentiment"]
+
+
+def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_run_again(tmp_path):
+    out, chosen = tmp_path / "out", {"lora": {"trainer.learning_rate_scale": 1}, "ia3": {"trainer.learning_rate_scale": 0.3}}
+    for task in suite.PLANS["full"]:
+        tuned.write_tuned(tuned.tuned_path(tmp_path, task), chosen, "test")
+    commands = suite.tuned_sweeps("full", out, [], tmp_path)
+    assert len(commands) == len(suite.PLANS["full"]) and all("method=ia3" in c for c in commands)  # lora is not run again
+    source = out / "movie_sentiment" / "lora" / "seed0"
+    (source / ".hydra").mkdir(parents=True)
+    (source / ".hydra" / "overrides.yaml").write_text("- +benchmark=full\n- +sweep=all_methods\n- task=movie_sentiment\n- seed=0\n- method=lora\n")
+    write_json(source / "metrics.json", record_dict(accuracy=0.8125, task="movie_sentiment"))
+
+    missing = suite.reuse_first_runs("full", out, tmp_path)
+
+    target = out / "tuned" / "movie_sentiment" / "lora" / "seed0"
+    assert (target / "metrics.json").read_bytes() == (source / "metrics.json").read_bytes()
+    assert (target / "same_run_as").read_text() == "movie_sentiment/lora/seed0\n"
+    assert (target / ".hydra" / "overrides.yaml").read_text().splitlines()[-1] == "- trainer.learning_rate_scale=1"
+    assert [m.split(":")[0] for m in missing] == ["tweet_sentiment lora (tuned)", "bbc_headlines lora (tuned)"]
+    assert "no default first run at" in missing[0] and not (out / "tuned" / "movie_sentiment" / "ia3").exists()
+    report = load_script("results_md")
+    (entry,) = [r for r in report._tuned_runs(out / "tuned")]
+    assert (entry["method"], entry["accuracy"], entry["_overrides"]) == ("lora (tuned)", 0.8125,
+                                                                          "+benchmark=full task=movie_sentiment trainer.learning_rate_scale=1")
+    assert suite.reuse_first_runs("full", out, tmp_path) == missing  # copied once: a second call leaves it as it is
