@@ -11,17 +11,18 @@ same size. Every trial is a run of the ``zoo`` app through Hydra's basic sweeper
 ``zoo -m`` per task and group of methods sharing a grid, with ``task.eval_split=validation``
 at the task's first run of the profile's plan (its seed and settings: ``suite.first_run``) and
 neither the forgetting nor the latency passes (``forgetting.text=none latency=false``: a trial is
-scored on its accuracy alone), into
+scored on its validation score alone), into
 ``<out>/search/<task>/<method>/<trial>``. The
 profiles set ``resume=true``: a search started again skips the trials that finished.
 
-Per method and task the chosen trial is the one of best validation accuracy; ties go to the
+Per method and task the chosen trial is the one of best validation score (``RunRecord.objective``: accuracy, or
+ROUGE-L F on a generation task, whose exact match is 0 for nearly every trial); ties go to the
 smaller change from the defaults (the sum over the grid's keys of |log(value / default)|, a
 default being the schema's: scale 1, the method config's field default), then to the lower
 learning rate, then to the earlier trial of the grid. Before choosing, every trial's record must
 show that it read no ``test`` split (``splits_read``): a search that did is refused. The choices go to
 ``benchmarks/tuned/<profile>/<task>.yaml`` (:mod:`tuned`), atomically, and every trial's
-validation accuracy to ``<task>.trials.md`` beside it. These validation scores choose; they
+validation score to ``<task>.trials.md`` beside it. These validation scores choose; they
 are never the tuned rows' figures, which ``suite.py --tuned`` measures on the test split.
 """
 from __future__ import annotations
@@ -51,8 +52,8 @@ class Trial:
     values: dict
     """The grid's key -> the value this trial ran with."""
     folder: Path
-    accuracy: float
-    """On the validation split."""
+    score: float
+    """On the validation split: ``RunRecord.objective`` (accuracy; ROUGE-L F on a generation task)."""
     learning_rate: float | None
     splits_read: list[str]
 
@@ -96,7 +97,7 @@ def collect(task_dir: Path, method: str, grid: Grid) -> list[Trial]:
             record = RunRecord.read(path)
         except UnusableRecord as err:
             raise SystemExit(f"tune: {err}; run the search again") from None
-        found.append(Trial(method, values, path.parent, record.accuracy, record.learning_rate, record.splits_read))
+        found.append(Trial(method, values, path.parent, record.objective, record.learning_rate, record.splits_read))
     wanted = trials(grid)
     kept = [t for t in found if t.values in wanted]
     missing = [w for w in wanted if w not in [t.values for t in kept]]
@@ -115,25 +116,25 @@ def check_no_test(found: list[Trial]) -> None:
 
 
 def choose(found: list[Trial]) -> Trial:
-    """The best validation accuracy; ties: the smaller change from the defaults, then the lower learning rate, then the
+    """The best validation score; ties: the smaller change from the defaults, then the lower learning rate, then the
     earlier trial of ``found`` (the grid's order: values listed smallest first give the smaller model)."""
-    return min(found, key=lambda t: (-t.accuracy, change(t.method, t.values),
+    return min(found, key=lambda t: (-t.score, change(t.method, t.values),
                                      t.learning_rate if t.learning_rate is not None else 0.0, found.index(t)))
 
 
 def trials_table(task: str, profile: str, by_method: dict[str, list[Trial]], chosen: dict[str, Trial]) -> str:
     lines = [f"# Search trials: {task} ({profile} profile)", "",
-             "Written by `benchmarks/tune.py`; regenerate, never edit. Validation accuracy of every trial "
-             "(task.eval_split=validation), the same number of trials per method. The chosen trial (bold) has the best; "
+             "Written by `benchmarks/tune.py`; regenerate, never edit. Validation score of every trial "
+             f"({'ROUGE-L F' if task_kind(task) == 'generation' else 'accuracy'}; task.eval_split=validation), the same number of trials per method. The chosen trial (bold) has the best; "
              "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
              "rate, then to the earlier trial of the grid. Not test figures: the tuned rows of RESULTS.md are measured on the "
              "test split.", "",
-             "| method | trial | learning rate | validation accuracy |", "|---|---|---|---|"]
+             "| method | trial | learning rate | validation score |", "|---|---|---|---|"]
     for method, found in sorted(by_method.items()):
         for t in found:
             bold = "**" if t is chosen[method] else ""
             rate = "-" if t.learning_rate is None else f"{t.learning_rate:.3g}"
-            lines.append(f"| {method} | {bold}{t.name}{bold} | {rate} | {bold}{t.accuracy:.3f}{bold} |")
+            lines.append(f"| {method} | {bold}{t.name}{bold} | {rate} | {bold}{t.score:.3f}{bold} |")
     return "\n".join(lines) + "\n"
 
 
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for task in PLANS[args.profile]:
         chosen = tune_task(out, tuned_dir, args.profile, task, space)
-        print(f"tune: {task}: " + "; ".join(f"{m} {t.name} ({t.accuracy:.3f})" for m, t in sorted(chosen.items())))
+        print(f"tune: {task}: " + "; ".join(f"{m} {t.name} ({t.score:.3f})" for m, t in sorted(chosen.items())))
     print(f"tune: wrote {tuned_dir}; next: python benchmarks/suite.py --profile {args.profile} --tuned --tuned-dir {tuned_dir}")
     return 0
 

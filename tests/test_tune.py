@@ -188,9 +188,22 @@ def test_collect_keeps_the_grids_trials_in_its_order_and_names_a_missing_one(tmp
                                      ("trainer.learning_rate_scale=1.0,method.r=4", 4, 1.0, 0.8)]:
         _fake_trial(tmp_path / "lora" / name, accuracy, {"method": {"r": r}, "trainer": {"learning_rate_scale": scale}})
     found = tune.collect(tmp_path, "lora", {"method.r": [4, 16]})  # not r=2 (off the grid), nor the folder of another grid
-    assert [(t.values, t.accuracy) for t in found] == [({"method.r": 4}, 0.7), ({"method.r": 16}, 0.6)]
+    assert [(t.values, t.score) for t in found] == [({"method.r": 4}, 0.7), ({"method.r": 16}, 0.6)]
     with pytest.raises(SystemExit, match=r"lora on .* has no finished trial for \[\{'method.r': 8\}\]"):
         tune.collect(tmp_path, "lora", {"method.r": [4, 8, 16]})
+
+
+def test_a_generation_trial_is_scored_by_its_rouge_l_as_every_exact_match_is_zero(tmp_path):
+    for scale, rouge in ((0.3, 0.25), (1.0, 0.21)):
+        folder = tmp_path / "lora" / f"trainer.learning_rate_scale={scale}"
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "config.yaml").write_text(json.dumps({"trainer": {"learning_rate_scale": scale}}))
+        write_json(folder / "metrics.json", record_dict(accuracy=0.0, macro_f1=rouge, task_kind="generation", splits_read=["train", "validation"],
+                                                        generation={"exact_match": 0.0, "rouge_l": rouge}))
+    found = tune.collect(tmp_path, "lora", {"trainer.learning_rate_scale": [0.3, 1.0]})
+    assert [t.score for t in found] == [0.25, 0.21] and tune.choose(found).values == {"trainer.learning_rate_scale": 0.3}
+    assert RunRecord.read(tmp_path / "lora" / "trainer.learning_rate_scale=1.0" / "metrics.json").objective == 0.21
+    assert RunRecord(**record_dict(accuracy=0.75, macro_f1=0.5)).objective == 0.75  # classification: accuracy
 
 
 def test_a_search_whose_trials_read_test_is_refused():
@@ -243,7 +256,7 @@ def test_the_chosen_values_are_written_and_read_back(tuned_suite):
     search = tmp_path / "runs" / "search" / TASK
     assert chosen == {m: tune.choose(tune.collect(search, m, grid)).values for m, grid in loaded.grids.items()}
     for method, records in _trials(tmp_path).items():
-        assert tune.choose(tune.collect(search, method, loaded.grids[method])).accuracy == max(r.accuracy for r in records)
+        assert tune.choose(tune.collect(search, method, loaded.grids[method])).score == max(r.accuracy for r in records)
     assert set(chosen["lora"]) == {"method.r"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
     assert path.read_text().startswith("# Chosen by `python benchmarks/tune.py --profile smoke`")
     table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()

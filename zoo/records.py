@@ -115,6 +115,12 @@ class RunRecord:
     def is_generation(self) -> bool:
         return self.task_kind == "generation"
 
+    @property
+    def objective(self) -> float:
+        """The score a search maximises, which ``zoo`` returns to a Hydra sweeper: accuracy on classification, ROUGE-L F on
+        generation (the exact match of a written headline is 0 for nearly every run: it would tie every trial)."""
+        return self.macro_f1 if self.is_generation else self.accuracy
+
     def write(self, path: Path) -> None:
         data = dataclasses.asdict(self)
         if not self.is_generation:

@@ -53,14 +53,14 @@ def main(cfg: DictConfig) -> float:
     if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
         score = "exact match" if done.is_generation else "accuracy"
         print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {score} {done.accuracy:.3f} -> {out_dir / 'metrics.json'}")
-        return done.accuracy
+        return done.objective
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)
     set_cpu_threads(cfg.cpu_threads)
     record = run(cfg, out_dir)
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
-    return record.accuracy
+    return record.objective
 
 
 if __name__ == "__main__":
