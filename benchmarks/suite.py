@@ -127,9 +127,16 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
     ``peft_bridge``: a Hydra sweep value of bridged methods (``glob(peft_*)``, ``peft_dora,peft_vera``)
     run as one more row kind; None: none.
     """
-    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *seeds.split(),
+    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *_unless_set(seeds.split(), kind),
              f"hydra.sweep.dir={_hydra_value(str(out))}", *extra]
             for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows_for(task, peft_bridge).values()]
+
+
+def _unless_set(overrides: list[str], kind: list[str]) -> list[str]:
+    """The plan's overrides but those of a key the kind of row sets: the in-context row's ``task.max_length=512`` (room for
+    its demonstrations) beats BBC headlines' 96, where a demonstration would not fit."""
+    keys = {o.partition("=")[0] for o in kind}
+    return [o for o in overrides if o.partition("=")[0] not in keys]
 
 
 def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:

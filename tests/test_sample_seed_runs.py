@@ -105,3 +105,5 @@ def test_a_generation_task_gets_only_the_methods_and_baselines_that_declare_it(t
     assert methods_for("generation") == [m for m in zoo.list_methods() if m != "closed_form_head"]  # the bridge's peft_* too
     assert baselines == ["baseline=zero_shot", "seed=0", "task.n_eval=16"]
     assert in_context == ["baseline=in_context", "seed=0", "task.n_eval=16"]
+    lengths = [[a for a in cmd if a.startswith("task.max_length=")] for cmd in commands]
+    assert lengths == [["task.max_length=96"], ["task.max_length=96"], ["task.max_length=512"]]  # room for a demonstration
