@@ -66,11 +66,13 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
              *_provenance(runs, suite)]
     for task in sorted({r["task"] for r in rows}):
         task_rows = _distinct_configs([r for r in rows if r["task"] == task])
+        metric, label = ("macro_f1", "ROUGE-L") if any(r.get("task_kind") == "generation" for r in task_rows) else ("accuracy", "accuracy")
         for name, x in (("pareto", "trainable_params"), ("time", "train_seconds")):
-            plot(task_rows, path.parent / f"{name}_{task}.png", x=x, title=f"{task}: accuracy against {x.replace('_', ' ')}")
+            plot(task_rows, path.parent / f"{name}_{task}.png", metric=metric, x=x, title=f"{task}: {label} against {x.replace('_', ' ')}",
+                 ylabel=label)
         notes = [TUNED_NOTE, ""] if any(r["method"].endswith(" (tuned)") for r in task_rows) else []
         lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", *notes, markdown(task_rows),
-                  f"![accuracy against trainable parameters](pareto_{task}.png) ![accuracy against training time](time_{task}.png)", ""]
+                  f"![{label} against trainable parameters](pareto_{task}.png) ![{label} against training time](time_{task}.png)", ""]
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)

@@ -124,3 +124,24 @@ def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_p
     assert (tmp_path / "second" / "generations.jsonl").read_text() == first_rows
     with pytest.raises(AssertionError, match="decoded again"):
         run(_cfg(*cached, "task.n_eval=11"), tmp_path / "other_examples")  # other prompts: another key
+
+
+def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch):
+    """Exact match is 0 for nearly every written headline: the plots of a generation task show ROUGE-L, named so."""
+    from benchmark_loader import load_script
+    from records_helpers import record_dict
+
+    from zoo.atomic import write_json
+    from zoo.tasks.config import TaskConfig
+
+    results_md = load_script("results_md")
+    calls = []
+    monkeypatch.setattr(results_md, "plot", lambda rows, path, **kw: calls.append((path.name, kw["metric"], kw["ylabel"])))
+    for method, rouge in (("lora", 0.25), ("ia3", 0.2)):
+        write_json(tmp_path / "runs" / "bbc_headlines" / method / "seed0" / "metrics.json",
+                   record_dict(method=method, task="bbc_headlines", task_config=dataclasses.asdict(TaskConfig()), accuracy=0.0,
+                               macro_f1=rouge, task_kind="generation",
+                               generation={"exact_match": 0.0, "rouge_l": rouge, "log_likelihood_per_token": -4.0}))
+    text = results_md.write_results(tmp_path / "runs", tmp_path / "RESULTS.md", None)
+    assert calls == [("pareto_bbc_headlines.png", "macro_f1", "ROUGE-L"), ("time_bbc_headlines.png", "macro_f1", "ROUGE-L")]
+    assert "![ROUGE-L against trainable parameters](pareto_bbc_headlines.png)" in text

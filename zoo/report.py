@@ -236,8 +236,9 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "trainable_params", title: str | None = None) -> None:
-    """``metric`` against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``.
+def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "trainable_params", title: str | None = None,
+         ylabel: str | None = None) -> None:
+    """``metric`` against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``, its axis named ``ylabel`` (default: ``metric``).
 
     Error bars: the 95% bootstrap interval where the row has one (accuracy of runs that recorded
     their answers), else ± std over the runs. Rows with ``x`` = 0 (nothing trained) have no place
@@ -261,7 +262,7 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "train
         ax.annotate(label, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(AXES[x])
-    ax.set_ylabel(metric)
+    ax.set_ylabel(ylabel or metric)
     ax.set_title(title or f"{metric} against {AXES[x].removesuffix(' (log scale)')}")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -288,7 +289,8 @@ def report(folder: Path, baseline_rows: bool = False) -> str:
     write_text(folder / "report.md", table)
     write_text(folder / "report.csv", to_csv(rows))
     generation = all(r.get("task_kind") == "generation" for r in rows)
-    plot(rows, folder / "report.png", title="exact match against trainable parameters" if generation else None)
+    plot(rows, folder / "report.png", metric="macro_f1" if generation else "accuracy",  # ROUGE-L: exact match is 0 for most written text
+         title="ROUGE-L against trainable parameters" if generation else None, ylabel="ROUGE-L" if generation else None)
     return table
 
 
