@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from zoo.atomic import write_text
-from zoo.report import load_runs, markdown, plot, summarise
+from zoo.report import GENERATION_SCORE, load_runs, markdown, plot, summarise
 
 LEGEND = (
     "*accuracy*: the mean over a row's runs and, in brackets, its 95% bootstrap confidence interval (two levels: "
@@ -66,7 +66,7 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
              *_provenance(runs, suite)]
     for task in sorted({r["task"] for r in rows}):
         task_rows = _distinct_configs([r for r in rows if r["task"] == task])
-        metric, label = ("macro_f1", "ROUGE-L") if any(r.get("task_kind") == "generation" for r in task_rows) else ("accuracy", "accuracy")
+        metric, label = GENERATION_SCORE if any(r.get("task_kind") == "generation" for r in task_rows) else ("accuracy", "accuracy")
         for name, x in (("pareto", "trainable_params"), ("time", "train_seconds")):
             plot(task_rows, path.parent / f"{name}_{task}.png", metric=metric, x=x, title=f"{task}: {label} against {x.replace('_', ' ')}",
                  ylabel=label)

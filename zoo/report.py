@@ -236,6 +236,11 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+GENERATION_SCORE = ("macro_f1", "ROUGE-L")
+"""What a plot shows for a generation task (its record's key and the axis name): ROUGE-L F, ``RunRecord.objective`` of
+such a run, as exact match is 0 for most written text."""
+
+
 def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "trainable_params", title: str | None = None,
          ylabel: str | None = None) -> None:
     """``metric`` against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``, its axis named ``ylabel`` (default: ``metric``).
@@ -289,8 +294,8 @@ def report(folder: Path, baseline_rows: bool = False) -> str:
     write_text(folder / "report.md", table)
     write_text(folder / "report.csv", to_csv(rows))
     generation = all(r.get("task_kind") == "generation" for r in rows)
-    plot(rows, folder / "report.png", metric="macro_f1" if generation else "accuracy",  # ROUGE-L: exact match is 0 for most written text
-         title="ROUGE-L against trainable parameters" if generation else None, ylabel="ROUGE-L" if generation else None)
+    metric, label = GENERATION_SCORE if generation else ("accuracy", None)
+    plot(rows, folder / "report.png", metric=metric, title=f"{label} against trainable parameters" if generation else None, ylabel=label)
     return table
 
 
