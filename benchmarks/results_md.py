@@ -42,7 +42,12 @@ LEGEND = (
     "and with it what earlier runs of the same sweep process left allocated). *adapter KB*: the saved "
     "adapter on disk. *latency x base*: the tuned model's time per evaluation batch over the base model's, "
     "timed in the same run on the same batches; in brackets after merging the adapter into the weights, for "
-    "methods that merge. *config*: what distinguishes a row beyond its method and seed."
+    "methods that merge. *config*: what distinguishes a row beyond its method and seed. "
+    "Generation tasks (BBC headlines) have a table of their own: *exact match* (after normalisation) and *ROUGE-L* "
+    "(F of the longest common word subsequence, `rouge-score`) of the written responses, each with its 95% interval "
+    "as accuracy's; there *≠* compares ROUGE-L with the `lora` row's, as the exact match of written text is 0 for "
+    "nearly every row. *log-lik / token*: the reference responses' mean log-probability per token under teacher "
+    "forcing; *zero-shot EM / ROUGE-L*: the base model's."
 )
 SEARCH, TUNED = "search", "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 
 import pytest
@@ -14,8 +15,9 @@ from zoo.evaluate_generation import evaluate_generation, generate_responses
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_CAUSAL
 from zoo.tasks.config import TaskConfig, recorded_task
+from zoo.tasks.data import Example, examples_fingerprint
 from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt, generation_formulation, response_loss
-from zoo.tasks.generation_metrics import exact_match, generation_metrics, normalise, rouge_l
+from zoo.tasks.generation_metrics import exact_match, example_scores, generation_metrics, normalise, rouge_l
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.pairs import GenerationData, Pair
 from zoo.tasks.synthetic import NEGATIVE, POSITIVE
@@ -216,3 +218,17 @@ def test_a_model_that_writes_the_references_scores_one_and_its_likelihood_is_rea
     tokens = sum(len(form.encode_response(p.response)) for p in data.eval)
     assert metrics["response_tokens"] == tokens
     assert metrics["log_likelihood_per_token"] == pytest.approx(math.log(0.5))
+
+
+def test_example_scores_are_each_responses_exact_match_and_rouge_l_in_order():
+    matches, rouge = example_scores(["A b!", "c", ""], ["a b", "c d", "e"])
+    assert matches == [True, False, False] and rouge == [1.0, pytest.approx(2 / 3), 0.0]
+    with pytest.raises(ValueError, match="equally long, non-empty predictions and references, got 1 and 2"):
+        example_scores(["a"], ["a", "b"])
+
+
+def test_the_fingerprint_of_pairs_tells_other_references_apart():
+    pairs = [Pair("an article", "its headline"), Pair("another", "its own")]
+    assert examples_fingerprint(pairs) == examples_fingerprint(list(pairs))
+    assert examples_fingerprint(pairs) != examples_fingerprint([pairs[0], Pair("another", "a rewritten one")])
+    assert examples_fingerprint([Example("a", 1)]) == hashlib.sha256(b'[["a", 1]]').hexdigest()[:16]  # as records before pairs had

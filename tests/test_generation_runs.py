@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 import zoo.pipeline.generation
+from zoo.analysis.bootstrap import accuracy_interval
 from zoo.config import store_configs
 from zoo.pipeline.plan import plan_run
 from zoo.records import GENERATION_FIELDS as GENERATION_FIELDS_OF_RECORDS
@@ -57,6 +58,21 @@ def test_generations_file_lists_each_reference_and_both_responses(lora_run):
     assert sum(rouge_l(r["zero_shot"], r["reference"]) for r in rows) / 12 == pytest.approx(record.score("zero_shot")["rouge_l"])
 
 
+def test_a_generation_run_records_each_examples_exact_match_and_rouge_l(lora_run):
+    """What the intervals and the paired test resample: the per-example scores of the responses generations.jsonl lists."""
+    from zoo.tasks.data import examples_fingerprint
+    from zoo.tasks.generation_metrics import exact_match, rouge_l
+    from zoo.tasks.generation_tasks import build_generation_task
+
+    out, record = lora_run
+    rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert record.eval_rouge_l == [rouge_l(r["response"], r["reference"]) for r in rows]
+    assert record.eval_correct == [exact_match(r["response"], r["reference"]) for r in rows]
+    assert sum(record.eval_rouge_l) / 12 == pytest.approx(record.macro_f1) and sum(record.eval_correct) / 12 == record.accuracy
+    assert record.eval_fingerprint == examples_fingerprint(build_generation_task(plan_run(_cfg(*SMALL)).task).eval)
+    assert json.loads((out / "metrics.json").read_text())["eval_rouge_l"] == record.eval_rouge_l
+
+
 def test_the_summary_line_names_exact_match_and_rouge(lora_run):
     out, record = lora_run
     line = summary(record, out / "metrics.json")
@@ -74,11 +90,17 @@ def test_the_report_gives_generation_runs_their_own_columns(lora_run):
     out, record = lora_run
     table = report(out, baseline_rows=True)
     header, _, *rows = table.splitlines()
-    assert "| exact match | ROUGE-L | log-lik / token | zero-shot EM / ROUGE-L |" in header and "| accuracy |" not in header
+    assert ("| exact match [95% CI] | ROUGE-L [95% CI] | log-lik / token | zero-shot EM / ROUGE-L | forgetting |" in header
+            and "| accuracy |" not in header)
     assert len(rows) == 2 and rows[0].startswith("| lora |") and rows[1].startswith("| zero_shot |")
-    assert f"| {record.accuracy:.3f} ± 0.000 | {record.macro_f1:.3f} ± 0.000 |" in rows[0]
+    em, rouge = accuracy_interval([record.eval_correct]), accuracy_interval([record.eval_rouge_l])
+    assert (f"| {record.accuracy:.3f} [{em[0]:.3f}, {em[1]:.3f}] | {record.macro_f1:.3f} [{rouge[0]:.3f}, {rouge[1]:.3f}] "
+            f"| {record.generation['log_likelihood_per_token']:.3f} |") in rows[0]
+    assert f"| {record.forgetting['delta']:+.3f} |" in rows[0]
+    zero_shot = record.score("zero_shot")  # its row comes from the record's scores: no per-example list, so ± std; no weight moved
+    assert f"| {zero_shot['accuracy']:.3f} ± 0.000 | {zero_shot['macro_f1']:.3f} ± 0.000 |" in rows[1] and "| - | 0.0 |" in rows[1]
     csv_header = (out / "report.csv").read_text().splitlines()[0]
-    assert csv_header.endswith(",diverged,task_kind,log_likelihood_per_token,zero_shot_rouge_l")
+    assert csv_header.endswith(",diverged,task_kind,macro_f1_low,macro_f1_high,log_likelihood_per_token,zero_shot_rouge_l")
 
 
 def test_in_context_shows_training_pairs_and_is_its_own_baseline(tmp_path):

@@ -130,3 +130,46 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
             "(other training samples and their demonstrations) at seed 0; the evaluation set is drawn once, with data seed 0") in text
     assert "| accuracy [95% CI] | sd seed / sample |" in text and "] ≠ |" in text
     assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*≠*", "*?*", "paired bootstrap"))
+
+
+def _write_generation(folder, method: str, seed: int, rouge: list[float]):
+    """A generation run's record: exact match 0 on every example (as for written headlines), ROUGE-L F per example."""
+    write_json(folder / method / f"seed{seed}" / "metrics.json", record_dict(
+        method=method, seed=seed, task="bbc_headlines", task_config={"seed": 0, "sample_seed": None}, n_eval=len(rouge),
+        accuracy=0.0, macro_f1=sum(rouge) / len(rouge), task_kind="generation", baseline_scores={"zero_shot": {"rouge_l": 0.1}},
+        generation={"exact_match": 0.0, "rouge_l": sum(rouge) / len(rouge), "log_likelihood_per_token": -4.0},
+        eval_correct=[False] * len(rouge), eval_rouge_l=rouge, eval_fingerprint="headlines",
+        forgetting={"delta": 0.25}, train_tokens=2000))
+
+
+def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_lora_by_it(tmp_path):
+    """Exact match is 0 everywhere: the paired test compares ROUGE-L F, which tells a better headline writer apart."""
+    lora = [0.2 + 0.1 * (i % 3) for i in range(60)]
+    better = [r + 0.15 for r in lora]
+    for seed in (0, 1):
+        _write_generation(tmp_path, "lora", seed, lora)
+        _write_generation(tmp_path, "prefix_tuning", seed, better)
+    _write_generation(tmp_path, "ia3", 0, [r + (0.1 if i % 2 else -0.1) for i, r in enumerate(lora)])  # as good, on other headlines
+    rows = {r["method"]: r for r in summarise(load_runs(tmp_path))}
+    prefix = rows["prefix_tuning"]
+    assert (prefix["macro_f1_low"], prefix["macro_f1_high"]) == accuracy_interval([better, better])
+    assert prefix["macro_f1_low"] < prefix["macro_f1"] < prefix["macro_f1_high"]
+    assert (prefix["accuracy_low"], prefix["accuracy_high"]) == (0.0, 0.0)
+    expected = paired_difference([better] * 2, [lora] * 2)
+    assert prefix["lora_test"] == "differs" and prefix["vs_lora"] == pytest.approx(0.15) and prefix["vs_lora_low"] == expected.low
+    assert rows["ia3"]["lora_test"] == "alike" and rows["lora"]["lora_test"] is None
+    lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(list(rows.values())).splitlines()[2:]}
+    assert (f"| 0.000 [0.000, 0.000] | {prefix['macro_f1']:.3f} [{prefix['macro_f1_low']:.3f}, {prefix['macro_f1_high']:.3f}] ≠ "
+            f"| -4.000 | - / 0.100 | +0.250 | 1.0 | 2.0 |") in lines["prefix_tuning"]
+    assert "≠" not in lines["ia3"]
+
+
+def test_a_generation_plot_draws_the_rouge_l_interval(tmp_path, monkeypatch):
+    _write_generation(tmp_path, "lora", 0, [0.1, 0.3, 0.5, 0.2])
+    rows = summarise(load_runs(tmp_path))
+    drawn = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda self, x, y, yerr=None, **kwargs: drawn.append((y, yerr)))
+    plot(rows, tmp_path / "pareto.png", metric="macro_f1")
+    (row,) = rows
+    assert drawn == [(row["macro_f1"], [[pytest.approx(row["macro_f1"] - row["macro_f1_low"])],
+                                        [pytest.approx(row["macro_f1_high"] - row["macro_f1"])]])]

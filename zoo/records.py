@@ -12,7 +12,8 @@ A run of a generation task (``task_kind: generation``) holds its scores in ``gen
 (exact match, ROUGE-L F, response log-likelihood per token; zoo.tasks.generation_metrics),
 and, so that readers ranking runs by ``accuracy`` and ``macro_f1`` rank it too, its exact
 match in ``accuracy`` and its ROUGE-L F in ``macro_f1``: ``task_kind`` says which they are.
-A classification run's record leaves ``task_kind`` and ``generation`` out (:data:`GENERATION_FIELDS`):
+Per example it holds its exact match in ``eval_correct`` and its ROUGE-L F in ``eval_rouge_l``.
+A classification run's record leaves ``task_kind``, ``generation`` and ``eval_rouge_l`` out (:data:`GENERATION_FIELDS`):
 it reads as it did before generation tasks existed.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from zoo.atomic import write_json
 
 SCHEMA_VERSION = 2
 """Version 1 was the untyped dict that earlier zoo versions wrote (no ``schema_version`` key)."""
-GENERATION_FIELDS = ("task_kind", "generation")
+GENERATION_FIELDS = ("task_kind", "generation", "eval_rouge_l")
 """Fields a classification run's metrics.json leaves out (their defaults)."""
 
 
@@ -94,8 +95,9 @@ class RunRecord:
     """The next-token loss on held-out general text before and after training (zoo.forgetting): text, tokens, loss_before,
     loss_after, delta; None: not measured (a baseline, an encoder, forgetting.text=none)."""
     eval_correct: list[bool] | None = None
-    """Per evaluation example, in ``eval_fingerprint``'s order, whether the run answered it right: what confidence
-    intervals resample and paired tests pair (zoo.analysis.bootstrap). None: a record of an older zoo."""
+    """Per evaluation example, in ``eval_fingerprint``'s order, whether the run answered it right (on a generation task: its
+    exact match): what confidence intervals resample and paired tests pair (zoo.analysis.bootstrap). None: a record of an
+    older zoo."""
     eval_fingerprint: str | None = None
     """A digest of the evaluation examples, texts and labels in order (zoo.tasks.data.examples_fingerprint): two runs
     with the same one were scored on the same examples, so their ``eval_correct`` pair up."""
@@ -105,6 +107,9 @@ class RunRecord:
     """classification, or generation (``task.kind``): what ``accuracy`` and ``macro_f1`` mean."""
     generation: dict | None = None
     """A generation run's scores: exact_match, rouge_l, log_likelihood_per_token, response_tokens, n; None: classification."""
+    eval_rouge_l: list[float] | None = None
+    """A generation run's ROUGE-L F per evaluation example, in ``eval_fingerprint``'s order: what its ROUGE-L interval and
+    its paired test against LoRA resample (zoo.analysis.uncertainty). None: classification, or an older record."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def score(self, baseline: str) -> dict | None:

@@ -18,8 +18,10 @@ it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
 
 Runs of generation tasks (zoo.records: exact match in ``accuracy``, ROUGE-L F in ``macro_f1``)
 get a table of their own, headed exact match / ROUGE-L / log-likelihood per token, after the
-classification table; report.csv then has the columns :data:`GENERATION_COLUMNS` too, whose
-``task_kind`` says what a row's ``accuracy`` and ``macro_f1`` are.
+classification table: both scores with their 95% intervals (from the records' ``eval_correct`` and
+``eval_rouge_l``), the mark against LoRA after ROUGE-L, which it tests. report.csv then has the
+columns :data:`GENERATION_COLUMNS` too, whose ``task_kind`` says what a row's ``accuracy`` and
+``macro_f1`` are.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "tr
            "vs_lora", "vs_lora_low", "vs_lora_high", "lora_test", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
            "corrections", "regressions", "forgetting", "train_seconds", "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio",
            "merged_latency_ratio", "diverged"]
-GENERATION_COLUMNS = ["task_kind", "log_likelihood_per_token", "zero_shot_rouge_l"]
+GENERATION_COLUMNS = ["task_kind", "macro_f1_low", "macro_f1_high", "log_likelihood_per_token", "zero_shot_rouge_l"]
 """report.csv's extra columns where a generation run is among the rows."""
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
@@ -178,10 +180,12 @@ LORA_MARKS = {"differs": " ≠", "unpaired": " ?"}
 """What follows a row's accuracy for its paired test against LoRA (zoo.analysis.uncertainty): differs at 5%, or not tested."""
 
 
-def _accuracy_cell(r: dict) -> str:
-    """Mean accuracy, its 95% interval where the runs recorded their answers (else ± std), and the mark against LoRA."""
-    spread = f"[{r['accuracy_low']:.3f}, {r['accuracy_high']:.3f}]" if r.get("accuracy_low") is not None else f"± {r['accuracy_std']:.3f}"
-    return f"{r['accuracy']:.3f} {spread}{LORA_MARKS.get(r.get('lora_test'), '')}"
+def _score_cell(r: dict, score: str = "accuracy", marked: bool = True) -> str:
+    """A row's mean ``score``, its 95% interval where the runs recorded it per example (else ± std), and, where ``marked``,
+    the mark against LoRA."""
+    low, high = r.get(f"{score}_low"), r.get(f"{score}_high")
+    spread = f"[{low:.3f}, {high:.3f}]" if low is not None else f"± {r[f'{score}_std']:.3f}"
+    return f"{r[score]:.3f} {spread}" + (LORA_MARKS.get(r.get("lora_test"), "") if marked else "")
 
 
 def markdown(rows: list[dict]) -> str:
@@ -194,16 +198,19 @@ def markdown(rows: list[dict]) -> str:
 
 
 def _generation_table(rows: list[dict]) -> str:
-    head = ("| method | config | task | trainable | % | exact match | ROUGE-L | log-lik / token | zero-shot EM / ROUGE-L "
-            "| train s | peak MB | adapter KB | latency x base (merged) |")
-    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
+    """The generation rows' table: exact match and ROUGE-L with their intervals, the mark against LoRA after ROUGE-L (which
+    the paired test compares on this kind)."""
+    head = ("| method | config | task | trainable | % | exact match [95% CI] | ROUGE-L [95% CI] | log-lik / token "
+            "| zero-shot EM / ROUGE-L | forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |")
+    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
     for r in rows:
         method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
         lines.append(
             f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
-            f"| {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
+            f"| {_score_cell(r, marked=False)} | {_score_cell(r, 'macro_f1')} "
             f"| {_cell(r['log_likelihood_per_token'], '.3f')} | {_cell(r['zero_shot_accuracy'], '.3f')} / {_cell(r['zero_shot_rouge_l'], '.3f')} "
-            f"| {r['train_seconds']:.1f} | {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
+            f"| {_cell(r.get('forgetting'), '+.3f')} | {r['train_seconds']:.1f} | {_cell(_thousands(r.get('train_tokens')), '.1f')} "
+            f"| {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
             f"| {_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}) |"
         )
     return "\n".join(lines) + "\n"
@@ -217,7 +224,7 @@ def _classification_table(rows: list[dict]) -> str:
         method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
         lines.append(
             f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
-            f"| {_accuracy_cell(r)} | {_cell(r.get('accuracy_seed_std'), '.3f')} / {_cell(r.get('accuracy_sample_std'), '.3f')} "
+            f"| {_score_cell(r)} | {_cell(r.get('accuracy_seed_std'), '.3f')} / {_cell(r.get('accuracy_sample_std'), '.3f')} "
             f"| {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
             f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
             f"| {_cell(r.get('forgetting'), '+.3f')} | {r['train_seconds']:.1f} | {_cell(_thousands(r.get('train_tokens')), '.1f')} "

@@ -3,7 +3,9 @@
 A benchmark cell's accuracy is uncertain twice over: another seed (initialisation, batch order,
 training sample) trains another model, and another evaluation set of the same size scores it
 otherwise. Both come from the records alone: every run stores which evaluation examples it got
-right (``RunRecord.eval_correct``).
+right (``RunRecord.eval_correct``), and a generation run its ROUGE-L F on each
+(``RunRecord.eval_rouge_l``). Either works here: a per-example score is resampled as 0/1
+correctness is, and the mean taken is then the mean score.
 
 Both functions here are two-level bootstraps. Each resample draws a row's runs with
 replacement, then the evaluation examples with replacement, and takes the mean accuracy of
@@ -35,8 +37,8 @@ CHUNK = 1000
 """Resamples drawn at once: the (chunk, examples) arrays stay a few MB."""
 
 
-def _runs(correct: list[list[bool]]) -> np.ndarray:
-    """The runs' correctness as a (runs, examples) array of 0/1.
+def _runs(correct: list[list[bool]] | list[list[float]]) -> np.ndarray:
+    """The runs' correctness (or per-example scores) as a (runs, examples) array of floats.
 
     Raises:
         ValueError: no runs, a run without examples, or runs of different numbers of examples.
@@ -71,12 +73,13 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def accuracy_interval(correct: list[list[bool]], level: float = LEVEL, resamples: int = RESAMPLES,
+def accuracy_interval(correct: list[list[bool]] | list[list[float]], level: float = LEVEL, resamples: int = RESAMPLES,
                       seed: int = SEED) -> tuple[float, float]:
     """The ``level`` bootstrap interval of the mean accuracy of runs whose per-example correctness is ``correct``.
 
     Args:
-        correct: one list per run (seed), ``True`` where the run answered that evaluation example right.
+        correct: one list per run (seed), ``True`` where the run answered that evaluation example right, or the run's
+            score on each example (ROUGE-L F) for the interval of the mean score.
 
     Raises:
         ValueError: no runs, a run without examples, or runs of different numbers of examples.
@@ -97,12 +100,12 @@ class Paired:
         return self.low > 0 or self.high < 0
 
 
-def paired_difference(a: list[list[bool]], b: list[list[bool]], fingerprints: tuple[set, set] | None = None,
+def paired_difference(a: list[list[bool]] | list[list[float]], b: list[list[bool]] | list[list[float]], fingerprints: tuple[set, set] | None = None,
                       level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED) -> Paired:
     """Row ``a``'s mean accuracy minus row ``b``'s, with a paired bootstrap interval (runs drawn per row, examples shared).
 
     Args:
-        a, b: per run of each row, the correctness of every evaluation example, in the same example order.
+        a, b: per run of each row, the correctness (or score) of every evaluation example, in the same example order.
         fingerprints: the ``eval_fingerprint`` values of each row's runs; pairing needs one, the same for both rows.
 
     Raises:

@@ -35,7 +35,9 @@ from zoo.pipeline.plan import Plan
 from zoo.pipeline.steps import Saved
 from zoo.prediction_cache import cache_key, cached
 from zoo.records import RunRecord
+from zoo.tasks.data import examples_fingerprint
 from zoo.tasks.generation import GenerationFormulation, generation_formulation, response_loss
+from zoo.tasks.generation_metrics import example_scores
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.pairs import GenerationData
 from zoo.train import TrainResult, train
@@ -139,6 +141,7 @@ def generation_record(plan: Plan, data: GenerationData, base: Base, scores: dict
                       forgetting: dict | None, identity: dict) -> RunRecord:
     trainable, total = zoo.count_parameters(model)
     device = base.accelerator.device
+    matches, rouge = example_scores(after.responses, [p.response for p in data.eval])
     return RunRecord(
         method=plan.name, method_config=dataclasses.asdict(bound) if bound is not None else None,
         baseline=plan.baseline.name if plan.baseline else None, formulation=plan.formulation,
@@ -157,5 +160,5 @@ def generation_record(plan: Plan, data: GenerationData, base: Base, scores: dict
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
         processes=base.accelerator.num_processes, task_kind="generation", generation=after.metrics,
         train_tokens=result.tokens if result else None, train_examples=result.examples if result else None, forgetting=forgetting,
-        splits_read=list(data.splits_read),
+        splits_read=list(data.splits_read), eval_correct=matches, eval_rouge_l=rouge, eval_fingerprint=examples_fingerprint(data.eval),
     )

@@ -1,6 +1,7 @@
 """The data a classification task hands to the runner."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -12,9 +13,10 @@ class Example:
     label: int
 
 
-def examples_fingerprint(examples: list[Example]) -> str:
-    """A hex digest of ``examples``' texts and labels in order: equal digests, the same examples in the same order."""
-    return hashlib.sha256(json.dumps([[e.text, e.label] for e in examples]).encode()).hexdigest()[:16]
+def examples_fingerprint(examples: list) -> str:
+    """A hex digest of ``examples``' fields in order (an :class:`Example`'s text and label, a generation pair's text and
+    response): equal digests, the same examples in the same order."""
+    return hashlib.sha256(json.dumps([list(dataclasses.astuple(e)) for e in examples]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,17 @@ def rouge_l(prediction: str, reference: str) -> float:
     return _ROUGE.score(reference, prediction)["rougeL"].fmeasure
 
 
+def example_scores(predictions: list[str], references: list[str]) -> tuple[list[bool], list[float]]:
+    """Per example, in order: whether the response matches its reference exactly (normalised), and its ROUGE-L F.
+
+    Raises:
+        ValueError: the lists differ in length or are empty.
+    """
+    if len(predictions) != len(references) or not references:
+        raise ValueError(f"need equally long, non-empty predictions and references, got {len(predictions)} and {len(references)}")
+    return ([exact_match(p, r) for p, r in zip(predictions, references)], [rouge_l(p, r) for p, r in zip(predictions, references)])
+
+
 def generation_metrics(predictions: list[str], references: list[str], log_likelihood: float, response_tokens: int) -> dict:
     """Mean exact match and ROUGE-L F over the examples, and the response log-likelihood per token.
 
@@ -37,14 +48,13 @@ def generation_metrics(predictions: list[str], references: list[str], log_likeli
     forcing (end-of-sequence tokens included) over ``response_tokens`` tokens: the per-token
     figure weighs every token alike, so longer responses count for more.
     """
-    if len(predictions) != len(references) or not references:
-        raise ValueError(f"need equally long, non-empty predictions and references, got {len(predictions)} and {len(references)}")
     if response_tokens < 1:
         raise ValueError(f"response_tokens must be at least 1, got {response_tokens}")
+    matches, rouge = example_scores(predictions, references)
     n = len(references)
     return {
-        "exact_match": sum(exact_match(p, r) for p, r in zip(predictions, references)) / n,
-        "rouge_l": sum(rouge_l(p, r) for p, r in zip(predictions, references)) / n,
+        "exact_match": sum(matches) / n,
+        "rouge_l": sum(rouge) / n,
         "log_likelihood_per_token": log_likelihood / response_tokens,
         "response_tokens": response_tokens,
         "n": n,
