@@ -15,7 +15,8 @@ from accelerate import Accelerator
 
 from zoo.distributed import dealt, gathered
 from zoo.tasks.generation import GenerationFormulation, token_log_likelihoods
-from zoo.tasks.generation_metrics import generation_metrics
+from zoo.tasks.generation_metrics import example_scores, generation_metrics
+from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.pairs import Pair
 
 
@@ -47,8 +48,9 @@ def response_log_likelihood(model, batches: list[dict]) -> tuple[float, int]:
 
 
 def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormulation, batch_size: int,
-                        accelerator: Accelerator | None = None) -> tuple[dict, list[str]]:
-    """``(metrics, responses in example order)`` of ``model`` on ``pairs`` (zoo.tasks.generation_metrics).
+                        accelerator: Accelerator | None = None) -> Evaluation:
+    """``model`` scored on ``pairs`` (zoo.tasks.generation_metrics): ROUGE-L F, exact match and the response log-likelihood
+    per token, each example's ROUGE-L F and exact match, its responses in example order.
 
     With an ``accelerator`` of several processes each scores its share of the batches and the
     results are gathered, on every process; each example must be decoded exactly once.
@@ -71,4 +73,9 @@ def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormula
         raise RuntimeError(f"evaluation decoded {len(decoded)} responses for {len(pairs)} examples: duplicated "
                            f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(pairs))) - set(seen))[:10]}")
     responses = [text for _, text in sorted(decoded)]
-    return generation_metrics(responses, [p.response for p in pairs], total, count), responses
+    references = [p.response for p in pairs]
+    metrics = generation_metrics(responses, references, total, count)
+    matches, rouge = example_scores(responses, references)
+    return Evaluation({name: metrics[name] for name in ("rouge_l", "exact_match", "log_likelihood_per_token")},
+                      {"rouge_l": rouge, "exact_match": [int(m) for m in matches]}, responses,
+                      {"response_tokens": metrics["response_tokens"], "n": metrics["n"]})

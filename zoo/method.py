@@ -14,8 +14,6 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor, nn
 
 MODEL_KINDS = ("causal_lm", "encoder")
-TASK_KINDS = ("classification", "generation")
-"""What a task asks of a model (``task.kind``): a class of each text, or a written response (zoo.tasks.generation)."""
 POSITIONAL_SCHEMES = ("rotary", "absolute", "relative", "alibi")
 """How a model tells positions apart (found by ``zoo.models.arch``): rotary embeddings, absolute
 position embeddings, relative attention (DeBERTa, T5) or ALiBi biases."""
@@ -107,9 +105,10 @@ class MethodSpec:
     """The method enters through the model's key/value cache (prefix tuning): a model whose ``forward`` takes no
     cache (DeBERTa-v2, ModernBERT) is refused, saying so."""
     needs_label_words: bool = False
-    task_kinds: tuple[str, ...] = TASK_KINDS
-    """The task kinds the method can learn: a method that only ever changes the label words' scores (the closed-form head)
-    cannot make a model write, and declares ``("classification",)``; a run of it on another kind stops before loading anything."""
+    task_kinds: tuple[str, ...] | None = None
+    """The task kinds the method can learn (zoo.tasks.kinds); None: every kind, a plug-in's too. A method that only ever changes
+    the label words' scores (the closed-form head) cannot make a model write, and declares ``("classification",)``; a run of
+    it on another kind stops before loading anything."""
     quantized_base: bool = False
     """The method trains on a bitsandbytes 4-/8-bit base (``model.quantization``, QLoRA): its modules read only a layer's
     shape, never its packed weight, and keep their own parameters in float. Others are refused such a base."""

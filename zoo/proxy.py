@@ -29,11 +29,10 @@ from torch import Tensor, nn
 from transformers.modeling_outputs import CausalLMOutput
 
 from zoo.adapter_io import load_adapter
-from zoo.evaluate_generation import evaluate_generation
 from zoo.models.cache_kwarg import CACHE_KWARG
 from zoo.tasks.config import TaskConfig
-from zoo.tasks.generation import generation_formulation
-from zoo.tasks.pairs import GenerationData
+from zoo.tasks.evaluation import Evaluation
+from zoo.tasks.kinds import TaskData, get_task_kind
 
 
 class VocabularyMismatchError(ValueError):
@@ -260,18 +259,18 @@ def gain_recovered(proxy: float, base: float, tuned: float) -> float:
     return (proxy - base) / (tuned - base)
 
 
-def score_generation(model: nn.Module, tokenizer, task: TaskConfig, data: GenerationData, batch_size: int = 8,
-                     with_demonstrations: bool = True) -> tuple[dict, list[str]]:
-    """``(metrics, responses)`` of ``model`` on a generation task's evaluation pairs: what a run records for its learner.
+def score_task(model: nn.Module, tokenizer, task: TaskConfig, data: TaskData, batch_size: int = 8,
+               with_demonstrations: bool = True) -> Evaluation:
+    """``model`` scored on a task's evaluation examples by the task's kind (zoo.tasks.kinds), as a run scores its learner.
 
-    ``model`` is typically a :class:`ProxyTunedModel` (its ``generate`` decodes greedily from the combined
-    logits, its ``forward`` gives them for the teacher-forced log-likelihood), or the large model alone or truly
-    tuned, for the two ends of :func:`gain_recovered`: e.g. ``gain_recovered(proxy["rouge_l"], base["rouge_l"],
-    tuned["rouge_l"])``. ``task`` is the run's :class:`~zoo.tasks.config.TaskConfig` (``kind: generation``) and
-    ``data`` its :class:`~zoo.tasks.pairs.GenerationData` (zoo.tasks.generation_tasks.build_generation_task); the
-    prompts, demonstrations and metrics are a run's (zoo.tasks.generation, zoo.tasks.generation_metrics).
+    ``model`` is typically a :class:`ProxyTunedModel` (on a generation task its ``generate`` decodes greedily from the
+    combined logits, its ``forward`` gives them for the teacher-forced log-likelihood), or the large model alone or truly
+    tuned, for the two ends of :func:`gain_recovered`: e.g. ``gain_recovered(proxy.scores["rouge_l"], base.scores["rouge_l"],
+    tuned.scores["rouge_l"])``. ``task`` is the run's :class:`~zoo.tasks.config.TaskConfig` and ``data`` its examples
+    (``get_task_kind(task.kind).load(task)``); the prompts, demonstrations and metrics are a run's.
     """
-    if task.kind != "generation":
-        raise ValueError(f"task {task.name!r} is a {task.kind} task; score_generation scores generation tasks (task.kind=generation)")
-    form = generation_formulation(task, tokenizer, data.train, with_demonstrations)
-    return evaluate_generation(model, data.eval, form, batch_size)
+    kind = get_task_kind(task.kind)
+    kind.check_task(task)
+    form = kind.formulate(task, tokenizer, "causal_lm", name=task.formulation, data=data, demonstrations=with_demonstrations,
+                          model=model)  # proxy tuning combines causal LMs' next-token logits
+    return form.evaluate(model, data.eval, batch_size)

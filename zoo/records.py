@@ -1,20 +1,20 @@
 """A run's record: the typed ``metrics.json`` that ``zoo`` writes and ``zoo-report``, ``resume`` and the benchmarks read.
 
 zoo writes metrics.json atomically and last, yet a folder can still hold one that a reader
-cannot use: a truncated copy, a hand edit, a record of an older zoo (another
+cannot use: a truncated copy, a hand edit, a record of another zoo (another
 :data:`SCHEMA_VERSION`), another tool's file. :meth:`RunRecord.read` checks the version,
 every field and its type, and raises :class:`UnusableRecord` naming the file and what is
 wrong, so that a reader over a sweep skips it with a warning instead of failing on the first
-KeyError. A field added with a default within a version (``processes``, ``eval_correct``) takes its default
+KeyError. A field added with a default within a version (``processes``) takes its default
 when an older record of that version lacks it.
 
-A run of a generation task (``task_kind: generation``) holds its scores in ``generation``
-(exact match, ROUGE-L F, response log-likelihood per token; zoo.tasks.generation_metrics),
-and, so that readers ranking runs by ``accuracy`` and ``macro_f1`` rank it too, its exact
-match in ``accuracy`` and its ROUGE-L F in ``macro_f1``: ``task_kind`` says which they are.
-Per example it holds its exact match in ``eval_correct`` and its ROUGE-L F in ``eval_rouge_l``.
-A classification run's record leaves ``task_kind``, ``generation`` and ``eval_rouge_l`` out (:data:`GENERATION_FIELDS`):
-it reads as it did before generation tasks existed.
+Scores are held by what they mean: ``scores`` maps each metric the task's kind declares
+(zoo.tasks.kinds: accuracy and macro-F1 for classification; ROUGE-L, exact match and the
+response log-likelihood per token for generation) to its value, ``example_scores`` holds each
+evaluation example's value of the metrics that are means over examples, and
+``objective_metric`` names the one a search maximises. A record of schema 2 (which held a
+generation run's exact match in ``accuracy`` and its ROUGE-L in ``macro_f1``) is read through
+its kind's :meth:`~zoo.tasks.kinds.TaskKind.upgrade_v2`.
 """
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from zoo.atomic import write_json
+from zoo.tasks.config import TaskConfig
+from zoo.tasks.kinds import get_task_kind
 
-SCHEMA_VERSION = 2
-"""Version 1 was the untyped dict that earlier zoo versions wrote (no ``schema_version`` key)."""
-GENERATION_FIELDS = ("task_kind", "generation", "eval_rouge_l")
-"""Fields a classification run's metrics.json leaves out (their defaults)."""
+SCHEMA_VERSION = 3
+"""Version 1 was the untyped dict that earlier zoo versions wrote (no ``schema_version`` key); version 2 held every score in
+``accuracy`` and ``macro_f1``, whatever the task's kind (read through an upgrade)."""
+UPGRADABLE = (2,)
 
 
 class UnusableRecord(ValueError):
@@ -49,7 +51,8 @@ class RunRecord:
     model_config: dict
     task: str
     task_config: dict
-    label_names: list
+    task_kind: str
+    """The task's kind (``task.kind``, zoo.tasks.kinds): which metrics ``scores`` holds."""
     n_train: int
     n_eval: int
     seed: int
@@ -67,15 +70,18 @@ class RunRecord:
     diverged: bool
     divergence: str | None
     max_abs_weight: float | None
-    eval: dict
-    accuracy: float
-    """Classification: accuracy. Generation (``task_kind``): exact match after normalisation."""
-    macro_f1: float
-    """Classification: macro-F1. Generation: mean ROUGE-L F."""
+    objective_metric: str
+    """The metric of ``scores`` a search maximises and a report ranks by: the kind's first."""
+    scores: dict
+    """Metric name -> its value on the evaluation examples, for every metric the kind declares."""
+    example_scores: dict
+    """Metric name -> its value on each evaluation example, in ``eval_fingerprint``'s order, for the metrics that are means
+    over the examples: what confidence intervals resample and paired tests pair (zoo.analysis.bootstrap)."""
+    eval_details: dict
+    """What else the evaluation measured: per-class figures and the confusion matrix (classification), the response tokens
+    counted (generation)."""
     baseline_scores: dict
-    """Untrained baselines scored on the base model: name -> {accuracy, macro_f1} (zero_shot, in_context);
-    a generation run's also hold its ``generation`` metrics' names."""
-    flips: dict | None
+    """Untrained baselines scored on the base model (zero_shot, in_context): name -> {metric: value}, as ``scores``."""
     latency: dict | None
     adapter_bytes: int | None
     head_bytes: int | None
@@ -94,44 +100,25 @@ class RunRecord:
     forgetting: dict | None = None
     """The next-token loss on held-out general text before and after training (zoo.forgetting): text, tokens, loss_before,
     loss_after, delta; None: not measured (a baseline, an encoder, forgetting.text=none)."""
-    eval_correct: list[bool] | None = None
-    """Per evaluation example, in ``eval_fingerprint``'s order, whether the run answered it right (on a generation task: its
-    exact match): what confidence intervals resample and paired tests pair (zoo.analysis.bootstrap). None: a record of an
-    older zoo."""
     eval_fingerprint: str | None = None
     """A digest of the evaluation examples, texts and labels in order (zoo.tasks.data.examples_fingerprint): two runs
-    with the same one were scored on the same examples, so their ``eval_correct`` pair up."""
+    with the same one were scored on the same examples, so their ``example_scores`` pair up."""
     splits_read: list[str] = field(default_factory=list)
     """The task's splits the run drew examples from (train, and validation or test): a search on validation never reads test."""
-    task_kind: str = "classification"
-    """classification, or generation (``task.kind``): what ``accuracy`` and ``macro_f1`` mean."""
-    generation: dict | None = None
-    """A generation run's scores: exact_match, rouge_l, log_likelihood_per_token, response_tokens, n; None: classification."""
-    eval_rouge_l: list[float] | None = None
-    """A generation run's ROUGE-L F per evaluation example, in ``eval_fingerprint``'s order: what its ROUGE-L interval and
-    its paired test against LoRA resample (zoo.analysis.uncertainty). None: classification, or an older record."""
+    label_names: list = field(default_factory=list)
+    """The task's classes in class order, where its kind has classes."""
+    flips: dict | None = None
+    """The answers that changed against the base model's with the run's own prompt (zoo.analysis.flips), where the kind
+    counts them; None: not counted (another kind, a run with no untrained score)."""
     schema_version: int = field(default=SCHEMA_VERSION)
-
-    def score(self, baseline: str) -> dict | None:
-        """The base model's ``{accuracy, macro_f1}`` under an untrained baseline, or None where the run did not score it."""
-        return self.baseline_scores.get(baseline)
-
-    @property
-    def is_generation(self) -> bool:
-        return self.task_kind == "generation"
 
     @property
     def objective(self) -> float:
-        """The score a search maximises, which ``zoo`` returns to a Hydra sweeper: accuracy on classification, ROUGE-L F on
-        generation (the exact match of a written headline is 0 for nearly every run: it would tie every trial)."""
-        return self.macro_f1 if self.is_generation else self.accuracy
+        """The score a search maximises, which ``zoo`` returns to a Hydra sweeper: ``scores[objective_metric]``."""
+        return self.scores[self.objective_metric]
 
     def write(self, path: Path) -> None:
-        data = dataclasses.asdict(self)
-        if not self.is_generation:
-            for name in GENERATION_FIELDS:
-                del data[name]
-        write_json(path, data)
+        write_json(path, dataclasses.asdict(self))
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:
@@ -147,9 +134,11 @@ class RunRecord:
         if not isinstance(data, dict):
             raise UnusableRecord(f"{path} holds a JSON {type(data).__name__}, not a run's record (an object)")
         version = data.get("schema_version", 1)
-        if version != SCHEMA_VERSION:
-            raise UnusableRecord(f"{path} is a record of schema version {version!r}, and this zoo reads version {SCHEMA_VERSION} "
-                                 f"(run it again, with resume=true in a sweep)")
+        if version in UPGRADABLE:
+            data = _upgrade(path, data)
+        elif version != SCHEMA_VERSION:
+            raise UnusableRecord(f"{path} is a record of schema version {version!r}, and this zoo reads versions "
+                                 f"{', '.join(map(str, (*UPGRADABLE, SCHEMA_VERSION)))} (run it again, with resume=true in a sweep)")
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [f.name for f in dataclasses.fields(cls)
@@ -160,6 +149,15 @@ class RunRecord:
         if wrong:
             raise UnusableRecord(f"{path} has values of the wrong type for {', '.join(wrong)}")
         return cls(**{name: data[name] for name in names if name in data})
+
+
+def _upgrade(path: Path, data: dict) -> dict:
+    """A schema-2 record as schema 3 holds it, by its task kind (a classification record of schema 2 names none: the default)."""
+    kind = data.get("task_kind") or TaskConfig.kind
+    try:
+        return {**get_task_kind(kind).upgrade_v2(dict(data, task_kind=kind)), "schema_version": SCHEMA_VERSION}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise UnusableRecord(f"{path} is a record of schema version 2 that cannot be read as version {SCHEMA_VERSION} ({err!r})") from err
 
 
 def _matches(value: Any, hint: Any) -> bool:

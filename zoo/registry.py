@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, TASK_KINDS, MethodConfig, MethodSpec
+from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, MethodConfig, MethodSpec
 
 ENTRY_POINT_GROUP = "zoo.methods"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -60,10 +60,8 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     if not schemes or set(schemes) - set(POSITIONAL_SCHEMES):
         raise ValueError(f"positional_schemes {schemes!r} for {name!r} must be a non-empty subset of {POSITIONAL_SCHEMES}")
     capabilities["positional_schemes"] = schemes
-    tasks = tuple(capabilities.get("task_kinds", TASK_KINDS))
-    if not tasks or set(tasks) - set(TASK_KINDS):
-        raise ValueError(f"task_kinds {tasks!r} for {name!r} must be a non-empty subset of {TASK_KINDS}")
-    capabilities["task_kinds"] = tasks
+    if capabilities.get("task_kinds") is not None:
+        capabilities["task_kinds"] = kind_names(capabilities["task_kinds"], f"method {name!r}")
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
         raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
                         f"to take the label token ids from the task")
@@ -73,6 +71,19 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         return fn
 
     return decorator
+
+
+def kind_names(kinds, owner: str) -> tuple[str, ...]:
+    """``kinds`` (task kinds a method or baseline declares) as a tuple of names; checked against the registered kinds when a
+    run is planned, as a plug-in's kind may register later.
+
+    Raises:
+        ValueError: not a non-empty collection of lower-case names.
+    """
+    names = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not names or not all(isinstance(k, str) and _NAME.match(k) for k in names):
+        raise ValueError(f"{owner}: task_kinds {kinds!r} must be a non-empty tuple of task kind names (or None: every kind)")
+    return names
 
 
 def unregister(name: str) -> None:

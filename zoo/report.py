@@ -1,27 +1,23 @@
-"""``zoo-report <folder>``: every ``metrics.json`` under a (multi)run folder -> one table and a plot.
+"""``zoo-report <folder>``: every ``metrics.json`` under a (multi)run folder -> one table per task kind and a plot.
 
-Runs that differ only in their seed or training sample (``task.sample_seed``) are one row: mean
-accuracy with a 95% bootstrap interval over runs and evaluation examples, the std over seeds and
-over training samples, and a mark where the row differs from LoRA's on the same examples
-(zoo.analysis.uncertainty); macro-F1 as mean ± std over the runs. Baselines are rows
-too: a run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``) is a row like a
-method's, and ``--baseline-rows`` adds zero-shot and in-context rows from the scores of the
-base model that every run records (one row per model, task and the options that change
-them), so a sweep of methods alone gets its baselines. Writes ``report.csv`` and
-``report.png`` (metric against trainable parameters, log scale; untrained baselines as
-horizontal lines) into the folder, and prints the markdown table. Latency is the tuned
-model's time per evaluation batch over the base model's, timed in the same run (unmerged /
-merged, for methods that merge). A row with runs that diverged (zoo.divergence) says so after
-its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of report.csv (how
-many of its runs). A metrics.json that is not a run's record is skipped with a warning naming
-it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
-
-Runs of generation tasks (zoo.records: exact match in ``accuracy``, ROUGE-L F in ``macro_f1``)
-get a table of their own, headed exact match / ROUGE-L / log-likelihood per token, after the
-classification table: both scores with their 95% intervals (from the records' ``eval_correct`` and
-``eval_rouge_l``), the mark against LoRA after ROUGE-L, which it tests. report.csv then has the
-columns :data:`GENERATION_COLUMNS` too, whose ``task_kind`` says what a row's ``accuracy`` and
-``macro_f1`` are.
+Runs that differ only in their seed or training sample (``task.sample_seed``) are one row. Its
+columns come from the metrics its records' task kind declares (zoo.tasks.kinds.metric): the
+objective first, mean with a 95% bootstrap interval over runs and evaluation examples, the std
+over seeds and over training samples, and a mark where the row differs from the reference row
+(``--reference``, LoRA by default) on the same examples (zoo.analysis.uncertainty); then every
+other metric, with its interval where it is a mean over examples, else as mean ± std over the
+runs. Baselines are rows too: a run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``)
+is a row like a method's, and ``--baseline-rows`` adds a row per untrained baseline from the
+scores of the base model that every run records (one row per model, task and the options that
+change them), so a sweep of methods alone gets its baselines; the baseline that declares
+``report_column`` (zero-shot) is also a column beside every row. Writes ``report.md``,
+``report.csv`` and ``report.png`` (the objective against trainable parameters, log scale;
+untrained baselines as horizontal lines) into the folder, and prints the tables. Latency is the
+tuned model's time per evaluation batch over the base model's, timed in the same run
+(unmerged / merged, for methods that merge). A row with runs that diverged (zoo.divergence)
+says so after its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of
+report.csv (how many of its runs). A metrics.json that is not a run's record is skipped with a
+warning naming it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
 """
 from __future__ import annotations
 
@@ -33,18 +29,18 @@ import statistics
 import sys
 from pathlib import Path
 
-from zoo.analysis.uncertainty import compare_with_lora, row_uncertainty
+from zoo.analysis.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
 from zoo.atomic import write_text
-from zoo.baselines import untrained_baselines
+from zoo.baselines import report_column, untrained_baselines
 from zoo.records import RunRecord, UnusableRecord
+from zoo.tasks.kinds import get_metric
 
-COLUMNS = ["method", "config", "model", "task", "seeds", "trainable_params", "trainable_percent",
-           "accuracy", "accuracy_std", "accuracy_low", "accuracy_high", "accuracy_seed_std", "accuracy_sample_std",
-           "vs_lora", "vs_lora_low", "vs_lora_high", "lora_test", "macro_f1", "macro_f1_std", "zero_shot_accuracy",
-           "corrections", "regressions", "forgetting", "train_seconds", "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio",
-           "merged_latency_ratio", "diverged"]
-GENERATION_COLUMNS = ["task_kind", "macro_f1_low", "macro_f1_high", "log_likelihood_per_token", "zero_shot_rouge_l"]
-"""report.csv's extra columns where a generation run is among the rows."""
+REFERENCE = "lora"
+"""The method each row is tested against unless ``--reference`` names another."""
+COLUMNS = ["method", "config", "model", "task", "task_kind", "objective_metric", "seeds", "trainable_params", "trainable_percent",
+           "seed_std", "sample_std", *TEST_COLUMNS, "base_score", "corrections", "regressions", "forgetting", "train_seconds",
+           "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio", "merged_latency_ratio", "diverged"]
+"""report.csv's columns besides each metric's (``<metric>``, ``<metric>_std``, ``<metric>_low``, ``<metric>_high``)."""
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
 
@@ -68,8 +64,11 @@ def load_runs(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
 
 
 def _entry(record: RunRecord, overrides: str) -> dict:
-    """The record's fields, what distinguishes the run from its sweep's others, and its zero-shot score (a column)."""
-    return {**dataclasses.asdict(record), "_overrides": overrides, "zero_shot": record.score("zero_shot")}
+    """The record's fields, what distinguishes the run from its sweep's others, and its score under the baseline reports show
+    beside every row (``base``)."""
+    shown = report_column()
+    return {**dataclasses.asdict(record), "_overrides": overrides,
+            "base": record.baseline_scores.get(shown.name) if shown is not None else None}
 
 
 def _overrides(run_dir: Path) -> str:
@@ -102,10 +101,9 @@ def with_baselines(runs: list[dict]) -> list[dict]:
     for r in runs:
         records = [r] + [
             {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "task_config": r["task_config"],
-             "_overrides": r["_overrides"],
-             "accuracy": score["accuracy"], "macro_f1": score["macro_f1"], "zero_shot": r["zero_shot"], "flips": None,
-             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None,
-             "task_kind": r["task_kind"], "generation": score if r["task_kind"] == "generation" else None}
+             "_overrides": r["_overrides"], "task_kind": r["task_kind"], "objective_metric": r["objective_metric"],
+             "scores": score, "example_scores": {}, "base": r["base"], "flips": None,
+             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
             for name, score in r["baseline_scores"].items() if name in untrained and r["method"] != name
         ]
         for record in records:
@@ -129,20 +127,30 @@ def _mean(values: list) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
+def _metric_columns(members: list[dict]) -> dict:
+    """Each metric the runs score: its mean over the runs and their std, under ``<metric>`` and ``<metric>_std``."""
+    columns = {}
+    for metric in members[0]["scores"]:
+        columns[metric], columns[f"{metric}_std"] = _mean_std([m["scores"][metric] for m in members])
+    return columns
+
+
+def summarise(runs: list[dict], baseline_rows: bool = False, reference: str = REFERENCE) -> list[dict]:
+    """One row per configuration, tested against the ``reference`` method's row; sorted by task, then best objective first."""
     groups: dict[tuple, list[dict]] = {}
     for r in with_baselines(runs) if baseline_rows else runs:
         groups.setdefault((r["method"], r["_overrides"], r["model"], r["task"]), []).append(r)
     rows = []
     for (method, overrides, model, task), members in groups.items():
-        acc, acc_sd = _mean_std([m["accuracy"] for m in members])
-        f1, f1_sd = _mean_std([m["macro_f1"] for m in members])
+        first = members[0]
+        objective = first["objective_metric"]
         adapter, memory = _mean([m.get("adapter_bytes") for m in members]), _mean([m["peak_memory_bytes"] for m in members])
         rows.append({
-            "method": method, "config": overrides, "model": model, "task": task, "seeds": len(members),
-            "trainable_params": members[0]["trainable_params"], "trainable_percent": members[0]["trainable_percent"],
-            "accuracy": acc, "accuracy_std": acc_sd, **row_uncertainty(members), "macro_f1": f1, "macro_f1_std": f1_sd,
-            "zero_shot_accuracy": _mean([(m["zero_shot"] or {}).get("accuracy") for m in members]),
+            "method": method, "config": overrides, "model": model, "task": task, "task_kind": first["task_kind"],
+            "objective_metric": objective, "metrics": list(first["scores"]), "seeds": len(members),
+            "trainable_params": first["trainable_params"], "trainable_percent": first["trainable_percent"],
+            **_metric_columns(members), **row_uncertainty(members),
+            "base_score": _mean([(m["base"] or {}).get(objective) for m in members]),
             "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
             "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
             "forgetting": _mean([(m.get("forgetting") or {}).get("delta") for m in members]),
@@ -153,108 +161,95 @@ def summarise(runs: list[dict], baseline_rows: bool = False) -> list[dict]:
             "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
             "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
             "diverged": sum(bool(m.get("diverged")) for m in members),
-            **(_generation_columns(members) if members[0].get("task_kind") == "generation" else {}),
         })
-    rows = compare_with_lora(rows, list(groups.values()))
-    return sorted(rows, key=lambda r: (r["task"], -r["accuracy"]))
+    rows = compare_with_reference(rows, list(groups.values()), reference)
+    return sorted(rows, key=lambda r: (r["task"], -objective_value(r)))
+
+
+def objective_value(row: dict) -> float:
+    """The row's objective, signed so that larger is better (its metric's direction)."""
+    value = row[row["objective_metric"]]
+    return value if get_metric(row["objective_metric"]).higher_is_better else -value
 
 
 def _thousands(value: float | None) -> float | None:
     return None if value is None else value / 1000
 
 
-def _generation_columns(members: list[dict]) -> dict:
-    """A generation row's own columns: its kind, the mean response log-likelihood per token, the zero-shot ROUGE-L."""
-    return {
-        "task_kind": "generation",
-        "log_likelihood_per_token": _mean([(m.get("generation") or {}).get("log_likelihood_per_token") for m in members]),
-        "zero_shot_rouge_l": _mean([(m["zero_shot"] or {}).get("rouge_l") for m in members]),
-    }
-
-
 def _cell(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-LORA_MARKS = {"differs": " ≠", "unpaired": " ?"}
-"""What follows a row's accuracy for its paired test against LoRA (zoo.analysis.uncertainty): differs at 5%, or not tested."""
+REFERENCE_MARKS = {"differs": " ≠", "unpaired": " ?"}
+"""What follows a row's objective for its paired test against the reference row (zoo.analysis.uncertainty): differs at 5%,
+or not tested."""
 
 
-def _score_cell(r: dict, score: str = "accuracy", marked: bool = True) -> str:
-    """A row's mean ``score``, its 95% interval where the runs recorded it per example (else ± std), and, where ``marked``,
-    the mark against LoRA."""
-    low, high = r.get(f"{score}_low"), r.get(f"{score}_high")
-    spread = f"[{low:.3f}, {high:.3f}]" if low is not None else f"± {r[f'{score}_std']:.3f}"
-    return f"{r[score]:.3f} {spread}" + (LORA_MARKS.get(r.get("lora_test"), "") if marked else "")
+def score_cell(r: dict, metric: str, marked: bool = False) -> str:
+    """A row's mean ``metric``, its 95% interval where the runs recorded it per example (else ± std), and, where ``marked``,
+    the mark against the reference row."""
+    spec, low, high = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high")
+    spread = f"[{spec.cell(low)}, {spec.cell(high)}]" if low is not None else f"± {spec.cell(r[f'{metric}_std'])}"
+    return f"{spec.cell(r[metric])} {spread}" + (REFERENCE_MARKS.get(r.get("reference_test"), "") if marked else "")
+
+
+def _header(metric: str) -> str:
+    spec = get_metric(metric)
+    return f"{spec.label} [95% CI]" if spec.per_example else spec.label
+
+
+def table(rows: list[dict]) -> str:
+    """The rows' table (rows of one task kind): the objective and its spreads, every other metric, the report column's
+    baseline, what flipped, forgetting, cost and latency; its columns from the kind's metric specs."""
+    objective, others = rows[0]["objective_metric"], [m for m in rows[0]["metrics"] if m != rows[0]["objective_metric"]]
+    shown, flips = report_column(), any(r["corrections"] is not None for r in rows)
+    head = (["method", "config", "task", "trainable", "%", _header(objective), "sd seed / sample", *map(_header, others)]
+            + ([shown.name.replace("_", "-")] if shown else []) + (["fixed / broken"] if flips else [])
+            + ["forgetting", "train s", "train k-tokens", "peak MB", "adapter KB", "latency x base (merged)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for r in rows:
+        method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
+        cells = [method, r["config"] or "-", r["task"], f"{r['trainable_params']:,}", f"{r['trainable_percent']:.3f}",
+                 score_cell(r, objective, marked=True), f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
+                 *(score_cell(r, m) for m in others)]
+        cells += [get_metric(objective).cell(r["base_score"])] if shown else []
+        cells += [f"{_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')}"] if flips else []
+        cells += [_cell(r.get("forgetting"), "+.3f"), f"{r['train_seconds']:.1f}", _cell(_thousands(r.get("train_tokens")), ".1f"),
+                  _cell(r["peak_memory_mb"], ".0f"), _cell(r["adapter_kb"], ".1f"),
+                  f"{_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def by_kind(rows: list[dict]) -> list[list[dict]]:
+    """``rows`` split by task kind (each kind's metrics are a table's columns), kinds in order of their first row."""
+    kinds: dict[str, list[dict]] = {}
+    for r in rows:
+        kinds.setdefault(r["task_kind"], []).append(r)
+    return list(kinds.values())
 
 
 def markdown(rows: list[dict]) -> str:
-    """The classification rows' table, then the generation rows' (each only where it has rows)."""
-    classification = [r for r in rows if r.get("task_kind") != "generation"]
-    generation = [r for r in rows if r.get("task_kind") == "generation"]
-    tables = ([_classification_table(classification)] if classification or not generation else []) + (
-        [_generation_table(generation)] if generation else [])
-    return "\n".join(tables)
-
-
-def _generation_table(rows: list[dict]) -> str:
-    """The generation rows' table: exact match and ROUGE-L with their intervals, the mark against LoRA after ROUGE-L (which
-    the paired test compares on this kind)."""
-    head = ("| method | config | task | trainable | % | exact match [95% CI] | ROUGE-L [95% CI] | log-lik / token "
-            "| zero-shot EM / ROUGE-L | forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |")
-    lines = [head, "|" + "|".join(["---"] * 15) + "|"]
-    for r in rows:
-        method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
-        lines.append(
-            f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
-            f"| {_score_cell(r, marked=False)} | {_score_cell(r, 'macro_f1')} "
-            f"| {_cell(r['log_likelihood_per_token'], '.3f')} | {_cell(r['zero_shot_accuracy'], '.3f')} / {_cell(r['zero_shot_rouge_l'], '.3f')} "
-            f"| {_cell(r.get('forgetting'), '+.3f')} | {r['train_seconds']:.1f} | {_cell(_thousands(r.get('train_tokens')), '.1f')} "
-            f"| {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
-            f"| {_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}) |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _classification_table(rows: list[dict]) -> str:
-    head = ("| method | config | task | trainable | % | accuracy [95% CI] | sd seed / sample | macro-F1 | zero-shot | fixed / broken "
-            "| forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |")
-    lines = [head, "|" + "|".join(["---"] * 16) + "|"]
-    for r in rows:
-        method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
-        lines.append(
-            f"| {method} | {r['config'] or '-'} | {r['task']} | {r['trainable_params']:,} | {r['trainable_percent']:.3f} "
-            f"| {_score_cell(r)} | {_cell(r.get('accuracy_seed_std'), '.3f')} / {_cell(r.get('accuracy_sample_std'), '.3f')} "
-            f"| {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
-            f"| {_cell(r['zero_shot_accuracy'], '.3f')} | {_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')} "
-            f"| {_cell(r.get('forgetting'), '+.3f')} | {r['train_seconds']:.1f} | {_cell(_thousands(r.get('train_tokens')), '.1f')} "
-            f"| {_cell(r['peak_memory_mb'], '.0f')} | {_cell(r['adapter_kb'], '.1f')} "
-            f"| {_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}) |"
-        )
-    return "\n".join(lines) + "\n"
+    """One table per task kind among the rows."""
+    return "\n".join(table(group) for group in by_kind(rows))
 
 
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    generation = any(r.get("task_kind") == "generation" for r in rows)
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS + GENERATION_COLUMNS if generation else COLUMNS)
+    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    fields = COLUMNS[:9] + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_low", "_high")] + COLUMNS[9:]
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
 
 
-GENERATION_SCORE = ("macro_f1", "ROUGE-L")
-"""What a plot shows for a generation task (its record's key and the axis name): ROUGE-L F, ``RunRecord.objective`` of
-such a run, as exact match is 0 for most written text."""
+def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str | None = None) -> None:
+    """The first row's objective against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``: the rows that score it.
 
-
-def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "trainable_params", title: str | None = None,
-         ylabel: str | None = None) -> None:
-    """``metric`` against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``, its axis named ``ylabel`` (default: ``metric``).
-
-    Error bars: the 95% bootstrap interval where the row has one (accuracy of runs that recorded
-    their answers), else ± std over the runs. Rows with ``x`` = 0 (nothing trained) have no place
-    on a log axis: they are horizontal lines, a level to beat.
+    Error bars: the 95% bootstrap interval where the row has one (a metric that is a mean over
+    examples, of runs that recorded them), else ± std over the runs. Rows with ``x`` = 0
+    (nothing trained) have no place on a log axis: they are horizontal lines, a level to beat.
     """
     if x not in AXES:
         raise ValueError(f"x {x!r} is not one of {sorted(AXES)}")
@@ -263,8 +258,10 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "train
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric = rows[0]["objective_metric"]
+    label = get_metric(metric).label
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
+    for r in (r for r in rows if metric in r):
         if not r[x]:
             ax.axhline(r[metric], linestyle="--", linewidth=1, color="gray")
             ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
@@ -274,8 +271,8 @@ def plot(rows: list[dict], path: Path, metric: str = "accuracy", x: str = "train
         ax.annotate(label, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(AXES[x])
-    ax.set_ylabel(ylabel or metric)
-    ax.set_title(title or f"{metric} against {AXES[x].removesuffix(' (log scale)')}")
+    ax.set_ylabel(label)
+    ax.set_title(title or f"{label} against {AXES[x].removesuffix(' (log scale)')}")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -292,18 +289,16 @@ def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
     return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
-def report(folder: Path, baseline_rows: bool = False) -> str:
+def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE) -> str:
     runs = load_runs(folder)
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
-    rows = summarise(runs, baseline_rows)
-    table = markdown(rows)
-    write_text(folder / "report.md", table)
+    rows = summarise(runs, baseline_rows, reference)
+    tables = markdown(rows)
+    write_text(folder / "report.md", tables)
     write_text(folder / "report.csv", to_csv(rows))
-    generation = all(r.get("task_kind") == "generation" for r in rows)
-    metric, label = GENERATION_SCORE if generation else ("accuracy", None)
-    plot(rows, folder / "report.png", metric=metric, title=f"{label} against trainable parameters" if generation else None, ylabel=label)
-    return table
+    plot(rows, folder / "report.png")
+    return tables
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,11 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="a run or multirun output folder")
     parser.add_argument("--baseline-rows", action="store_true",
                         help="add zero-shot and in-context rows from the base-model scores every run records")
+    parser.add_argument("--reference", default=REFERENCE, metavar="METHOD",
+                        help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{str(args.folder)!r} is not a folder")
     try:
-        print(report(args.folder, args.baseline_rows), end="")
+        print(report(args.folder, args.baseline_rows, args.reference), end="")
     except FileNotFoundError as err:
         print(f"zoo-report: {err}", file=sys.stderr)
         return 1

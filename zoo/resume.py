@@ -24,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.records import RunRecord, UnusableRecord
-from zoo.tasks.config import recorded_task
+from zoo.tasks.kinds import get_task_kind
 
 log = logging.getLogger(__name__)
 NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress", "trainer.log_with", "method_learning_rates")
@@ -41,7 +41,7 @@ def run_identity(cfg: DictConfig) -> dict:
     from zoo.pipeline.plan import plan_run  # here, not at the top: zoo.pipeline imports this module
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    config["task"] = recorded_task(config["task"])  # a classification task's as before generation tasks existed
+    config["task"] = get_task_kind(config["task"]["kind"]).recorded_task(config["task"])  # as the kind records it
     for dotted in NOT_RESULTS + SCALES_THE_RATE:
         *parents, key = dotted.split(".")
         node = config

@@ -23,23 +23,29 @@ from zoo.distributed import launch_rank, quiet_other_processes
 from zoo.pipeline import run
 from zoo.records import RunRecord
 from zoo.resume import finished_run, refuse_another_run
+from zoo.tasks.kinds import get_metric
 
 __all__ = ["main", "run"]
 
 
-def summary(record: RunRecord, path: Path) -> str:
-    """The line a run prints: its score against the base model's, its size and time, and where its record is.
+def _score(record: RunRecord, name: str, scores: dict | None = None) -> str:
+    metric = get_metric(name)
+    return f"{metric.label} {metric.cell((record.scores if scores is None else scores).get(name))}"
 
-    Classification: accuracy and macro-F1; generation: exact match and ROUGE-L (and the response log-likelihood per token).
+
+def summary(record: RunRecord, path: Path) -> str:
+    """The line a run prints: its objective against the untrained baselines' (zoo.tasks.kinds), its other scores, its size
+    and time, and where its record is.
+
+    Classification: ``lora (prompt): accuracy 0.980 (zero-shot 0.512), macro-F1 0.980, ...``.
     """
-    first, second = ("exact match", "ROUGE-L") if record.is_generation else ("accuracy", "macro-F1")
-    scores = ", ".join(f"{name.replace('_', '-')} {s['accuracy']:.3f}" for name, s in record.baseline_scores.items()) or "zero-shot n/a"
+    objective = record.objective_metric
+    untrained = ", ".join(f"{name.replace('_', '-')} {get_metric(objective).cell(s.get(objective))}"
+                          for name, s in record.baseline_scores.items()) or "zero-shot n/a"
+    others = "".join(f", {_score(record, name)}" for name in record.scores if name != objective)
     diverged = f" (diverged: {record.divergence})" if record.diverged else ""
-    likelihood = f", log-likelihood/token {record.generation['log_likelihood_per_token']:.3f}" if record.is_generation else ""
-    kind = "generation" if record.is_generation else record.formulation
-    return (f"{record.method} ({kind}): {first} {record.accuracy:.3f} ({scores}), "
-            f"{second} {record.macro_f1:.3f}{likelihood}, {record.trainable_params:,} trainable "
-            f"({record.trainable_percent:.2f}% of the base model's {record.base_params:,}), "
+    return (f"{record.method} ({record.formulation}): {_score(record, objective)} ({untrained}){others}, "
+            f"{record.trainable_params:,} trainable ({record.trainable_percent:.2f}% of the base model's {record.base_params:,}), "
             f"{record.train_seconds:.1f}s{diverged} -> {path}")
 
 
@@ -51,8 +57,8 @@ def main(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     quiet_other_processes()
     if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
-        score = "exact match" if done.is_generation else "accuracy"
-        print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {score} {done.accuracy:.3f} -> {out_dir / 'metrics.json'}")
+        print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
+              f"-> {out_dir / 'metrics.json'}")
         return done.objective
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)

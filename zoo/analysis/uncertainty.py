@@ -1,19 +1,20 @@
-"""The uncertainty columns of a report row: accuracy interval, the two spreads, and the paired test against LoRA.
+"""The uncertainty columns of a report row: the intervals of its scores, the two spreads, and the paired test against a reference row.
 
 A row of ``zoo-report`` (zoo.report.summarise) is every run of one configuration. Its runs
 differ in the run's ``seed`` (initialisation, batch order) and, in the benchmark suite, in
 ``task.sample_seed`` (which training examples were drawn; zoo.tasks.config). Each spread is
-the standard deviation over runs that differ in that one seed alone: over seeds at the row's
-first training sample, and over training samples at the row's first seed. The interval
-resamples both runs and evaluation examples (zoo.analysis.bootstrap), so it needs every run's
-``eval_correct``; records of an older zoo lack it, and their rows get none. A generation row gets a
-second interval, of its ROUGE-L F, from every run's ``eval_rouge_l``.
+the standard deviation of the row's objective (``RunRecord.objective_metric``) over runs that
+differ in that one seed alone: over seeds at the row's first training sample, and over
+training samples at the row's first seed. Every metric that is a mean over evaluation examples
+(``MetricSpec.per_example``, zoo.tasks.kinds.metric) gets a 95% interval that resamples both
+runs and examples (zoo.analysis.bootstrap), from every run's ``example_scores``; a row whose
+runs lack them (records of an older zoo) gets none.
 
-The paired test compares each row with the ``lora`` row of the same model and task (of the
-same config where there are several) on the same evaluation examples, by accuracy on
-classification and by ROUGE-L F on generation (:data:`PER_EXAMPLE`). ``lora_test`` says how
-it came out: ``differs`` (the 95% interval of the difference excludes 0), ``alike``,
-or ``unpaired`` (the rows were scored on other evaluation sets: refused, with a warning).
+The paired test compares each row's objective with the reference row's (``--reference``: a
+method's name, ``lora`` by default) of the same model and task (of the same config where there
+are several) on the same evaluation examples. ``reference_test`` says how it came out:
+``differs`` (the 95% interval of the difference excludes 0), ``alike``, or ``unpaired`` (the
+rows were scored on other evaluation sets: refused, with a warning).
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import statistics
 import sys
 
 from zoo.analysis.bootstrap import accuracy_interval, paired_difference
+from zoo.tasks.kinds import get_metric
 
-REFERENCE = "lora"
-"""The method every row is tested against."""
+TEST_COLUMNS = ("vs_reference", "vs_reference_low", "vs_reference_high", "reference_test")
+"""The columns :func:`compare_with_reference` adds to every row."""
 
 
 def _sample(run: dict) -> int:
@@ -41,72 +43,71 @@ def _std(values: list[float]) -> float | None:
     return statistics.stdev(values) if len(values) > 1 else None
 
 
-PER_EXAMPLE = {"classification": "eval_correct", "generation": "eval_rouge_l"}
-"""Per task kind, the record's per-example list that the paired test against LoRA pairs: what the kind's runs are chosen
-by (``RunRecord.objective``), correctness on classification and ROUGE-L F on generation, where exact match is 0 for
-nearly every written headline and would find no row distinguishable."""
+def _examples(runs: list[dict], metric: str) -> list | None:
+    """Every run's per-example values of ``metric``, or None where a run lacks them."""
+    values = [(r.get("example_scores") or {}).get(metric) for r in runs]
+    return None if None in values else values
 
 
-def _kind(runs: list[dict]) -> str:
-    return runs[0].get("task_kind") or "classification"
-
-
-def _interval(runs: list[dict], key: str, score: str) -> tuple[float | None, float | None]:
-    """The 95% interval of the mean of ``key`` (a per-example list every run records; runs in :func:`_ordered` order), or
-    ``(None, None)`` where a run lacks it."""
-    values = [r.get(key) for r in runs]
-    if None in values:
+def _interval(runs: list[dict], metric: str) -> tuple[float | None, float | None]:
+    """The 95% interval of the mean of ``metric`` over runs and examples (runs in :func:`_ordered` order), or ``(None, None)``."""
+    values = _examples(runs, metric)
+    if values is None:
         return None, None
     try:
         return accuracy_interval(values)
     except ValueError as err:
-        print(f"zoo-report: {runs[0]['method']} on {runs[0]['task']} gets no {score} interval: {err}", file=sys.stderr)
+        print(f"zoo-report: {runs[0]['method']} on {runs[0]['task']} gets no {get_metric(metric).label} interval: {err}", file=sys.stderr)
         return None, None
 
 
 def row_uncertainty(runs: list[dict]) -> dict:
-    """``accuracy_low``/``accuracy_high`` (95% interval; None without per-example records) and the two spreads; a
-    generation row's ROUGE-L interval too, as ``macro_f1_low``/``macro_f1_high`` (its record's ROUGE-L is ``macro_f1``)."""
+    """``<metric>_low``/``<metric>_high`` (95% intervals) of every per-example metric the runs score, and the objective's
+    two spreads, ``seed_std`` and ``sample_std``."""
     runs = _ordered(runs)
-    low, high = _interval(runs, "eval_correct", "accuracy")
+    objective = runs[0]["objective_metric"]
+    intervals = {}
+    for metric in runs[0]["scores"]:
+        if get_metric(metric).per_example:
+            intervals[f"{metric}_low"], intervals[f"{metric}_high"] = _interval(runs, metric)
     first_sample, first_seed = min(_sample(r) for r in runs), min(r["seed"] for r in runs)
-    rouge = dict(zip(("macro_f1_low", "macro_f1_high"), _interval(runs, "eval_rouge_l", "ROUGE-L"))) if _kind(runs) == "generation" else {}
     return {
-        "accuracy_low": low, "accuracy_high": high,
-        "accuracy_seed_std": _std([r["accuracy"] for r in runs if _sample(r) == first_sample]),
-        "accuracy_sample_std": _std([r["accuracy"] for r in runs if r["seed"] == first_seed]),
-        **rouge,
+        **intervals,
+        "seed_std": _std([r["scores"][objective] for r in runs if _sample(r) == first_sample]),
+        "sample_std": _std([r["scores"][objective] for r in runs if r["seed"] == first_seed]),
     }
 
 
-def _reference(row: dict, rows: list[dict]) -> int | None:
-    """The index of the LoRA row ``row`` is tested against: same model and task, the same config where several are."""
-    candidates = [i for i, r in enumerate(rows) if r["method"] == REFERENCE and (r["model"], r["task"]) == (row["model"], row["task"])]
+def _reference(row: dict, rows: list[dict], reference: str) -> int | None:
+    """The index of the reference row ``row`` is tested against: same model and task, the same config where several are."""
+    candidates = [i for i, r in enumerate(rows) if r["method"] == reference and (r["model"], r["task"]) == (row["model"], row["task"])]
     same = [i for i in candidates if rows[i]["config"] == row["config"]]
     return same[0] if same else candidates[0] if len(candidates) == 1 else None
 
 
-def compare_with_lora(rows: list[dict], runs: list[list[dict]]) -> list[dict]:
-    """``rows`` with ``vs_lora`` (the score of :data:`PER_EXAMPLE` minus LoRA's), its interval and ``lora_test``; ``runs[i]``
-    are row i's runs.
+def compare_with_reference(rows: list[dict], runs: list[list[dict]], reference: str) -> list[dict]:
+    """``rows`` with :data:`TEST_COLUMNS`: the objective minus the ``reference`` row's, its interval and the test's outcome;
+    ``runs[i]`` are row i's runs.
 
-    Rows that cannot be tested (LoRA itself, no LoRA row, runs without per-example records) get None.
+    Rows that cannot be tested (the reference itself, no reference row, runs without per-example scores) get None.
     """
     out = []
     runs = [_ordered(members) for members in runs]
     for row, members in zip(rows, runs, strict=True):
-        test = {"vs_lora": None, "vs_lora_low": None, "vs_lora_high": None, "lora_test": None}
-        ref, key = _reference(row, rows), PER_EXAMPLE[_kind(members)]
-        if ref is not None and row["method"] != REFERENCE and all(m.get(key) is not None for m in members + runs[ref]):
+        test = dict.fromkeys(TEST_COLUMNS)
+        ref, objective = _reference(row, rows, reference), row["objective_metric"]
+        mine = _examples(members, objective)
+        theirs = _examples(runs[ref], objective) if ref is not None and rows[ref]["objective_metric"] == objective else None
+        if row["method"] != reference and mine is not None and theirs is not None:
             fingerprints = ({m.get("eval_fingerprint") for m in members}, {m.get("eval_fingerprint") for m in runs[ref]})
             try:
-                paired = paired_difference([m[key] for m in members], [m[key] for m in runs[ref]], fingerprints)
+                paired = paired_difference(mine, theirs, fingerprints)
             except ValueError as err:
                 print(f"zoo-report: {row['method']} ({row['config'] or 'no overrides'}) on {row['task']} is not tested against "
-                      f"{REFERENCE}: {err}", file=sys.stderr)
-                test["lora_test"] = "unpaired"
+                      f"{reference}: {err}", file=sys.stderr)
+                test["reference_test"] = "unpaired"
             else:
-                test = {"vs_lora": paired.difference, "vs_lora_low": paired.low, "vs_lora_high": paired.high,
-                        "lora_test": "differs" if paired.distinguishable else "alike"}
+                test = {"vs_reference": paired.difference, "vs_reference_low": paired.low, "vs_reference_high": paired.high,
+                        "reference_test": "differs" if paired.distinguishable else "alike"}
         out.append({**row, **test})
     return out

@@ -5,12 +5,15 @@ is saved like any other.
 """
 from zoo.baselines import in_context, linear_probe, zero_shot  # noqa: F401  (each registers itself)
 from zoo.baselines.spec import (
+    ENTRY_POINT_GROUP,
     BaselineConfig,
     BaselineSpec,
     get_baseline,
     list_baselines,
     register_baseline,
+    report_column,
     untrained_baselines,
 )
 
-__all__ = ["BaselineConfig", "BaselineSpec", "get_baseline", "list_baselines", "register_baseline", "untrained_baselines"]
+__all__ = ["ENTRY_POINT_GROUP", "BaselineConfig", "BaselineSpec", "get_baseline", "list_baselines", "register_baseline",
+           "report_column", "untrained_baselines"]

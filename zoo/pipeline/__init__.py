@@ -5,9 +5,10 @@ the untrained baselines on it -> prepare the learner (wrap the method, or freeze
 baseline) -> train or fit it -> evaluate -> save what it learnt -> time it against the base
 model -> the general text's loss again (forgetting) -> record.
 
-No step knows a method, a baseline or a formulation by name: they read the registries' flags
-(zoo.method.MethodSpec, zoo.baselines.BaselineSpec) and the :class:`~zoo.pipeline.plan.Plan`.
-A generation task (``task.kind: generation``) runs the same steps for responses (zoo.pipeline.generation).
+No step knows a method, a baseline, a task kind or a formulation by name: they read the
+registries' flags (zoo.method.MethodSpec, zoo.baselines.BaselineSpec) and the task's kind
+(zoo.tasks.kinds: its data, formulation, loss, metrics and record fields) from the
+:class:`~zoo.pipeline.plan.Plan`.
 """
 from __future__ import annotations
 
@@ -17,38 +18,33 @@ import torch
 from accelerate.utils import set_seed
 from omegaconf import DictConfig
 
-from zoo.analysis.flips import write_flipped_examples
 from zoo.pipeline.base import load_base, measure_general_text, score_untrained
-from zoo.pipeline.generation import run_generation
 from zoo.pipeline.learner import prepare_learner
 from zoo.pipeline.plan import plan_run
 from zoo.pipeline.record import make_record
 from zoo.pipeline.steps import evaluate_learner, save_learnt, time_learner, train_learner
 from zoo.records import RunRecord
 from zoo.resume import run_identity
-from zoo.tasks.config import build_task
 
 
 def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
-    """Execute the run ``cfg`` describes; write its ``metrics.json`` and ``flips.jsonl`` into ``out_dir``; return its record."""
+    """Execute the run ``cfg`` describes; write its ``metrics.json`` and its kind's per-example answers (``flips.jsonl``,
+    ``generations.jsonl``) into ``out_dir``; return its record."""
     plan = plan_run(cfg)
     set_seed(plan.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    if plan.task.kind == "generation":
-        return run_generation(plan, out_dir, run_identity(cfg))
-    data = build_task(plan.task)
+    data = plan.kind.load(plan.task)
     base = load_base(plan, out_dir)
     general = measure_general_text(plan, base)
     scores = score_untrained(plan, data, base)
     learner = prepare_learner(plan, data, base, scores)
     result = train_learner(plan, learner, data, base, out_dir)
-    after = evaluate_learner(learner, data, base)
+    after = evaluate_learner(plan, learner, data, base)
     saved = save_learnt(plan, learner, data, base, out_dir)
-    latency = time_learner(plan, learner, base) if plan.latency else None
+    latency = time_learner(plan, learner, data, base) if plan.latency else None
     forgetting = general.after(learner.model) if general is not None else None
     record = make_record(plan, data, base, scores, learner, result, after, saved, latency, forgetting, run_identity(cfg))
     if base.accelerator.is_main_process:
-        if learner.before is not None:
-            write_flipped_examples(out_dir / "flips.jsonl", data.eval, learner.before.predictions, after.predictions, data.label_names)
+        plan.kind.write_outputs(out_dir, data, learner.before.evaluation if learner.before is not None else None, after.evaluation)
         record.write(out_dir / "metrics.json")
     return record

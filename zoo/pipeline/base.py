@@ -1,7 +1,6 @@
 """Step 2: the base model on its device, and the base model's untrained baselines (zero-shot, in-context)."""
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +9,7 @@ from accelerate import Accelerator
 from torch import nn
 
 import zoo
-from zoo.baselines import untrained_baselines
-from zoo.evaluate import evaluate
+from zoo.baselines import BaselineSpec, untrained_baselines
 from zoo.fingerprint import fingerprint
 from zoo.forgetting import Forgetting, next_token_loss
 from zoo.models.arch import model_kind
@@ -20,8 +18,8 @@ from zoo.models.placement import to_device
 from zoo.models.quantization import check_quantized_base
 from zoo.pipeline.plan import Plan
 from zoo.prediction_cache import cache_key, cached
-from zoo.tasks.data import ClassificationData
-from zoo.tasks.formulation import Formulation, check_formulation, formulation_for
+from zoo.tasks.evaluation import Evaluation
+from zoo.tasks.kinds import Formulation, TaskData
 from zoo.train import make_accelerator
 
 log = logging.getLogger("zoo")
@@ -40,12 +38,10 @@ class Base:
 
 @dataclass
 class Score:
-    """A model scored on the evaluation split with one formulation."""
+    """A model scored on the evaluation examples with one formulation."""
 
     formulation: Formulation
-    batches: list[dict]
-    metrics: dict
-    predictions: list[int]
+    evaluation: Evaluation
 
 
 def load_base(plan: Plan, out_dir: Path) -> Base:
@@ -53,7 +49,7 @@ def load_base(plan: Plan, out_dir: Path) -> Base:
     check_quantized_base(plan.model.quantization, plan.spec)  # before a model that cannot be used loads
     model, tokenizer = load_model(plan.model)
     kind = model_kind(model)
-    check_formulation(plan.formulation, kind, plan.spec)
+    plan.kind.check_model(plan.formulation, kind, plan.spec)
     accelerator = make_accelerator(plan.trainer, project_dir=out_dir)
     model = to_device(model, accelerator.device, plan.model.placed_on_load)  # left where model.device_map/quantization put it
     return Base(model, tokenizer, kind, accelerator, zoo.count_parameters(model)[1])
@@ -76,35 +72,42 @@ def measure_general_text(plan: Plan, base: Base) -> Forgetting | None:
     return Forgetting.before(plan.forgetting, base.model, base.tokenizer, plan.task.cache_dir, measure)
 
 
-def score_untrained(plan: Plan, data: ClassificationData, base: Base) -> dict[str, Score]:
-    """Every untrained baseline the run can score on its base model (predictions cached across runs), by name.
+def scores_untrained(spec: BaselineSpec, plan: Plan, base: Base) -> bool:
+    """Whether the run scores untrained baseline ``spec`` on its base model: one the model, the task's kind and its
+    demonstrations allow."""
+    kinds_ok = spec.task_kinds is None or plan.kind.name in spec.task_kinds
+    return kinds_ok and base.kind in spec.model_kinds and (plan.task.demonstrations > 0 or not spec.demonstrations)
 
-    Those the model cannot run (an encoder has no next-token scores), that need demonstrations the
-    task has none of, or whose label words are not single tokens of this tokenizer are skipped; the
-    last with a warning, and a run that scores the label words itself then stops on the same error.
+
+def score_untrained(plan: Plan, data: TaskData, base: Base) -> dict[str, Score]:
+    """Every untrained baseline the run can score on its base model (answers cached across runs), by name.
+
+    Those the model, the task's kind or its demonstrations rule out are skipped; so, with a
+    warning, is one the kind cannot formulate (label words that are not single tokens of this
+    tokenizer), and a run that formulates the task the same way then stops on the same error.
     """
     scores = {}
     for spec in untrained_baselines():
-        if base.kind not in spec.model_kinds or (spec.demonstrations and not plan.task.demonstrations):
+        if not scores_untrained(spec, plan, base):
             continue
         try:
-            form = formulation_for(plan.task, base.tokenizer, base.kind, name=spec.formulation, train=data.train,
-                                   with_demonstrations=spec.demonstrations)
+            form = plan.kind.formulate(plan.task, base.tokenizer, base.kind, name=spec.formulation, data=data,
+                                       demonstrations=spec.demonstrations, model=base.model)
         except ValueError as err:
             log.warning("no %s baseline for this run: %s", spec.name, err)
             continue
-        scores[spec.name] = _score(plan, data, base, form)
-        log.info("%s accuracy %.3f", spec.name, scores[spec.name].metrics["accuracy"])
+        scores[spec.name] = Score(form, _evaluate_base(plan, data, base, form))
+        log.info("%s %s %.3f", spec.name, plan.kind.objective.label, scores[spec.name].evaluation.scores[plan.kind.objective.name])
     return scores
 
 
-def _score(plan: Plan, data: ClassificationData, base: Base, form: Formulation) -> Score:
-    batches = form.batches(data.eval, plan.trainer.batch_size, base.tokenizer.pad_token_id, seed=None)
-    labels = [e.label for e in data.eval]
-    key = cache_key(model_id(plan, base), batches, form.label_token_ids, data.label_names)
-    metrics, predictions = cached(cache_folder(plan, base), key,
-                                  functools.partial(evaluate, base.model, batches, form.scorer, labels, data.label_names, base.accelerator))
-    return Score(form, batches, metrics, predictions)
+def _evaluate_base(plan: Plan, data: TaskData, base: Base, form: Formulation) -> Evaluation:
+    """The untrained base model's evaluation with ``form``, read from the predictions cache where another run wrote it."""
+    size = plan.trainer.batch_size
+    batches, settings = form.cache_identity(data.eval, size)
+    key = cache_key(model_id(plan, base), batches, [plan.kind.name, *settings], [])
+    return Evaluation.from_cache(*cached(cache_folder(plan, base), key,
+                                         lambda: form.evaluate(base.model, data.eval, size, base.accelerator).cached()))
 
 
 def model_id(plan: Plan, base: Base) -> dict:

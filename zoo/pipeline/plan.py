@@ -13,6 +13,7 @@ from zoo.method import MethodConfig, MethodSpec
 from zoo.models.load import ModelConfig
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import trains_head
+from zoo.tasks.kinds import TaskKind, get_task_kind, list_task_kinds
 from zoo.train import TrainerConfig
 
 
@@ -22,6 +23,8 @@ class Plan:
 
     model: ModelConfig
     task: TaskConfig
+    kind: TaskKind
+    """The task's kind (``task.kind``): its data, formulation, loss, metrics and record fields."""
     trainer: TrainerConfig
     method: MethodConfig | None
     """None: a baseline run."""
@@ -52,9 +55,11 @@ def plan_run(cfg: DictConfig) -> Plan:
     """The run ``cfg`` describes.
 
     Raises:
-        ValueError: a baseline or method that cannot run on the task (its kind, its demonstrations), or bad ``method_learning_rates``.
+        ValueError: a task its kind refuses, a baseline or method that cannot run on the task (its kind, its demonstrations),
+            or bad ``method_learning_rates``.
     """
     model, task, trainer = (OmegaConf.to_object(cfg[k]) for k in ("model", "task", "trainer"))
+    kind = task_kind(task)
     baseline = get_baseline(cfg.baseline.name) if cfg.get("baseline") else None
     if baseline is not None:
         baseline.check(task.demonstrations)
@@ -65,13 +70,25 @@ def plan_run(cfg: DictConfig) -> Plan:
     rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate,
                     trainer.learning_rate_scale)
     forgetting = OmegaConf.to_object(cfg.forgetting)
-    return Plan(model, task, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
+    return Plan(model, task, kind, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
                 forgetting, cfg.latency)
+
+
+def task_kind(task: TaskConfig) -> TaskKind:
+    """The task's registered kind, once it has checked the task; a built-in task of another kind is refused, naming its kind."""
+    kind = get_task_kind(task.kind)
+    if task.path is None and task.dataset is None and task.name not in kind.builtin_tasks:
+        for other in map(get_task_kind, list_task_kinds()):
+            if task.name in other.builtin_tasks:
+                raise ValueError(f"task {task.name!r} is a {other.name} task: set task.kind={other.name} "
+                                 f"(conf/task/{task.name}.yaml does; use task={task.name})")
+    kind.check_task(task)
+    return kind
 
 
 def check_task_kind(task: TaskConfig, spec: MethodSpec | BaselineSpec) -> None:
     """Refuse a method or baseline on a task of a kind it does not declare (``task_kinds``), naming the kinds it supports."""
-    if task.kind not in spec.task_kinds:
+    if spec.task_kinds is not None and task.kind not in spec.task_kinds:
         what = "baseline" if isinstance(spec, BaselineSpec) else "method"
         raise ValueError(f"{what} {spec.name!r} supports {' and '.join(spec.task_kinds)} tasks only, and task {task.name!r} is a "
                          f"{task.kind} task; choose another {what} (zoo.list_methods(), zoo.baselines.list_baselines())")

@@ -1,8 +1,9 @@
 """Task configuration, the table of built-in tasks, and the data a run trains and evaluates on.
 
-A task is of one of two kinds (``kind``): ``classification`` (the default; what follows) or
-``generation``, whose built-in tasks (zoo.tasks.generation_tasks) are (text, response) pairs.
-Data comes from a built-in task (``name``), a local file or folder (``path``) or a Hugging
+A task is of a registered kind (``kind``, zoo.tasks.kinds): ``classification`` (the default; what
+follows), ``generation``, whose built-in tasks (zoo.tasks.generation_tasks) are (text, response)
+pairs, or a plug-in's; the kind checks the fields it reads when the run is planned. Data comes
+from a built-in task (``name``), a local file or folder (``path``) or a Hugging
 Face dataset (``dataset``); then ``shots_per_class`` examples of each class are drawn for
 training with the sample seed and ``n_eval`` examples of ``eval_split`` for evaluation with the
 data seed. The two seeds are one unless ``sample_seed`` is set: then every run of a task is
@@ -21,7 +22,6 @@ from zoo.tasks.bbc_news import BBC_TOPIC
 from zoo.tasks.columns import ColumnMapping
 from zoo.tasks.data import ClassificationData, LabelledSplits
 from zoo.tasks.files import load_files
-from zoo.tasks.generation_tasks import GENERATION_TASKS
 from zoo.tasks.hub import load_hub
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
 from zoo.tasks.prepared import load_prepared
@@ -31,20 +31,17 @@ from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
 
 log = logging.getLogger(__name__)
 FORMULATIONS = ("prompt", "head")
-TASK_KINDS = ("classification", "generation")
-GENERATION_FIELDS = ("kind", "max_new_tokens")
-"""Fields that only a generation task sets: a classification task's record and identity leave them out (:func:`recorded_task`),
-so that they read as they did before generation tasks existed."""
 
 
 @dataclass
 class TaskConfig:
     name: str = "synthetic_sentiment"
-    """A built-in task (zoo.tasks.config.TASKS, or GENERATION_TASKS with ``kind: generation``), or a name of your choice
-    for data from ``path`` or ``dataset``."""
+    """A built-in task (zoo.tasks.config.TASKS, or a built-in task of another kind with its ``kind``), or a name of your
+    choice for data from ``path`` or ``dataset``."""
     kind: str = "classification"
-    """classification, or generation: the model writes a response (built-in generation tasks only, conf/task/*.yaml set it);
-    trained by the response tokens' causal-LM loss, scored by exact match and ROUGE-L of its greedy decoding."""
+    """The task kind (zoo.tasks.kinds.list_task_kinds()): classification, or generation: the model writes a response (built-in
+    generation tasks only, conf/task/*.yaml set it), trained by the response tokens' causal-LM loss, scored by ROUGE-L and
+    exact match of its greedy decoding; or a plug-in's kind."""
     path: str | None = None
     """A local .csv/.tsv/.jsonl file (split 80/10/10 by zoo) or a folder of train/validation/test files."""
     dataset: str | None = None
@@ -105,9 +102,6 @@ class TaskConfig:
     def __post_init__(self) -> None:
         if self.formulation not in FORMULATIONS:
             raise ValueError(f"formulation {self.formulation!r} is not one of {FORMULATIONS}")
-        if self.kind not in TASK_KINDS:
-            raise ValueError(f"task.kind {self.kind!r} is not one of {TASK_KINDS}")
-        self._check_kind()
         try:
             codecs.lookup(self.encoding)
         except LookupError:
@@ -124,21 +118,6 @@ class TaskConfig:
                 raise ValueError(f"{name} must be at least 1 or null (all), got {getattr(self, name)}")
         if self.head_learning_rate is not None and not 0 < self.head_learning_rate < math.inf:
             raise ValueError(f"head_learning_rate must be a finite number above 0 (or null: the run's), got {self.head_learning_rate}")
-        if self.kind == "generation" and self.max_new_tokens >= self.max_length:
-            raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be below max_length ({self.max_length}): the prompt gets the rest")
-
-    def _check_kind(self) -> None:
-        """A generation task is a built-in one written as the template's prompt; a built-in generation task needs kind generation."""
-        if self.kind == "classification" and self.name in GENERATION_TASKS:
-            raise ValueError(f"task {self.name!r} is a generation task: set task.kind=generation (conf/task/{self.name}.yaml does; "
-                             f"use task={self.name})")
-        if self.kind != "generation":
-            return
-        if self.path is not None or self.dataset is not None or self.name not in GENERATION_TASKS:
-            raise ValueError(f"task.kind=generation reads the built-in generation tasks {sorted(GENERATION_TASKS)}, got task.name="
-                             f"{self.name!r}" + (" with task.path/task.dataset" if self.path or self.dataset else ""))
-        if self.formulation != "prompt":
-            raise ValueError(f"a generation task writes its response after the prompt: task.formulation must be prompt, got {self.formulation!r}")
 
     @property
     def training_seed(self) -> int:
@@ -161,13 +140,6 @@ TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
     "tweet_sentiment": lambda cfg: load_prepared(TWEET_SENTIMENT, cfg.cache_dir),
     "bbc_topic": lambda cfg: load_prepared(BBC_TOPIC, cfg.cache_dir),
 }
-
-
-def recorded_task(config: dict) -> dict:
-    """A task's config as its run's record and identity hold it: a classification task's without :data:`GENERATION_FIELDS`."""
-    if config.get("kind", "classification") != "classification":
-        return dict(config)
-    return {k: v for k, v in config.items() if k not in GENERATION_FIELDS}
 
 
 def load_splits(cfg: TaskConfig) -> LabelledSplits:

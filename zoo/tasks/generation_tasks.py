@@ -1,4 +1,4 @@
-"""The built-in generation tasks (``task.kind: generation``) and the pairs a run of one trains and evaluates on.
+"""The built-in generation tasks (``task.kind: generation``, zoo.tasks.kinds.generation) and the pairs a run of one trains and evaluates on.
 
 Sampling follows the classification tasks' (zoo.tasks.config), without classes: ``shots_per_class``
 training pairs drawn with the sample seed (``task.sample_seed``, else the data seed) and ``n_eval``
@@ -48,8 +48,8 @@ def build_generation_task(cfg: TaskConfig) -> GenerationData:
     Raises:
         ValueError: a task that is not a built-in generation task, or a missing split.
     """
-    if cfg.kind != "generation" or cfg.name not in GENERATION_TASKS:
-        raise ValueError(f"task {cfg.name!r} (kind {cfg.kind}) is not one of the generation tasks {sorted(GENERATION_TASKS)}")
+    if cfg.name not in GENERATION_TASKS:
+        raise ValueError(f"task {cfg.name!r} is not one of the generation tasks {sorted(GENERATION_TASKS)}")
     splits = GENERATION_TASKS[cfg.name](cfg)
     train = sample(splits.split("train"), cfg.shots_per_class, "shots", cfg.training_seed)
     evaluation = sample(splits.split(cfg.eval_split), cfg.n_eval, "eval", cfg.seed)
