@@ -12,8 +12,8 @@ from accelerate import Accelerator
 
 import zoo
 from zoo.learning_rate import resolve
-from zoo.pipeline.learner import Classifier, classification_loss
 from zoo.tasks.formulation import Formulation
+from zoo.tasks.kinds.classification import Classifier, classification_loss
 from zoo.train import TrainerConfig, TrainResult, fit, train
 
 

@@ -22,6 +22,7 @@ import torch
 import transformers
 
 from zoo.atomic import write_text
+from zoo.tasks.kinds import get_metric
 
 FAILURES_LISTED = 40
 
@@ -84,18 +85,20 @@ def contract(xml: Path, out: Path, title: str) -> dict[str, int]:
 
 def runs(out: Path, folders: list[Path]) -> None:
     """A markdown table of the runs in ``folders`` (each with the ``metrics.json`` zoo wrote; a folder without one: failed)."""
-    lines = ["| run | device | steps | accuracy | train (s) | peak memory (MB) | options |", "|---|---|---|---|---|---|---|"]
+    lines = ["| run | device | steps | score | train (s) | peak memory (MB) | options |", "|---|---|---|---|---|---|---|"]
     for folder in folders:
         metrics = folder / "metrics.json"
         if not metrics.is_file():
             lines.append(f"| {folder.name} | - | - | - | - | - | failed: no metrics.json (see the log) |")
             continue
         r = json.loads(metrics.read_text())
+        metric = get_metric(r["objective_metric"])
         model, trainer = r["run_config"]["model"], r["run_config"]["trainer"]
         options = ", ".join(f"{k}={v}" for k, v in {**model, **trainer}.items()
                             if k in ("dtype", "gradient_checkpointing", "quantization", "mixed_precision"))
         peak = f"{r['peak_memory_bytes'] / 2**20:.1f}" if r.get("peak_memory_bytes") else "-"
-        lines.append(f"| {folder.name} | {r.get('device_name') or r['device']} | {r['train_steps']} | {r['accuracy']:.3f} | "
+        lines.append(f"| {folder.name} | {r.get('device_name') or r['device']} | {r['train_steps']} | "
+                     f"{metric.label} {metric.cell(r['scores'][metric.name])} | "
                      f"{r['train_seconds']:.1f} | {peak} | {options} |")
     write_text(out, "\n".join(lines) + "\n")
 

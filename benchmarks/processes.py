@@ -23,6 +23,7 @@ from pathlib import Path
 from zoo.atomic import write_text
 from zoo.cpu_threads import physical_cores
 from zoo.records import RunRecord
+from zoo.tasks.kinds import get_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIG = ROOT / "conf" / "accelerate" / "two_processes.yaml"
@@ -51,12 +52,13 @@ def table(records: dict[int, RunRecord], command: str) -> str:
         "# One run on one and on several processes (data parallel, accelerate)", "",
         f"`python benchmarks/processes.py {command}`: the same config and global batch; the cores "
         f"({physical_cores()} physical) shared out among the processes. {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
-        "", "| processes | threads each | train seconds | speed-up | peak memory per process (MB) | accuracy | final loss |",
+        "", "| processes | threads each | train seconds | speed-up | peak memory per process (MB) | score | final loss |",
         "|---|---|---|---|---|---|---|",
     ]
     for n, r in sorted(records.items()):
         lines.append(f"| {n} | {max(1, physical_cores() // n)} | {r.train_seconds:.1f} | {one.train_seconds / r.train_seconds:.2f} "
-                     f"| {(r.peak_memory_bytes or 0) / 2**20:.0f} | {r.accuracy:.3f} | {r.final_loss:.4f} |")
+                     f"| {(r.peak_memory_bytes or 0) / 2**20:.0f} "
+                     f"| {get_metric(r.objective_metric).label} {r.objective:.3f} | {r.final_loss:.4f} |")
     return "\n".join(lines) + "\n"
 
 

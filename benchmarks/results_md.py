@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from zoo.atomic import write_text
-from zoo.report import GENERATION_SCORE, load_runs, markdown, plot, summarise
+from zoo.report import load_runs, markdown, plot, summarise
+from zoo.tasks.kinds import get_metric
 
 LEGEND = (
     "*accuracy*: the mean over a row's runs and, in brackets, its 95% bootstrap confidence interval (two levels: "
@@ -43,11 +44,11 @@ LEGEND = (
     "adapter on disk. *latency x base*: the tuned model's time per evaluation batch over the base model's, "
     "timed in the same run on the same batches; in brackets after merging the adapter into the weights, for "
     "methods that merge. *config*: what distinguishes a row beyond its method and seed. "
-    "Generation tasks (BBC headlines) have a table of their own: *exact match* (after normalisation) and *ROUGE-L* "
-    "(F of the longest common word subsequence, `rouge-score`) of the written responses, each with its 95% interval "
-    "as accuracy's; there *≠* compares ROUGE-L with the `lora` row's, as the exact match of written text is 0 for "
-    "nearly every row. *log-lik / token*: the reference responses' mean log-probability per token under teacher "
-    "forcing; *zero-shot EM / ROUGE-L*: the base model's."
+    "Generation tasks (BBC headlines) have a table of their own, whose first score is *ROUGE-L* (F of the longest common "
+    "word subsequence, `rouge-score`) of the written responses, with its 95% interval as accuracy's and the *≠* mark "
+    "against the `lora` row's, then *exact match* (after normalisation; 0 for nearly every row of written text) with its "
+    "interval, and *log-lik / token*: the reference responses' mean log-probability per token under teacher forcing; "
+    "*zero-shot*: the base model's ROUGE-L."
 )
 SEARCH, TUNED = "search", "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
@@ -71,10 +72,9 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
              *_provenance(runs, suite)]
     for task in sorted({r["task"] for r in rows}):
         task_rows = _distinct_configs([r for r in rows if r["task"] == task])
-        metric, label = GENERATION_SCORE if any(r.get("task_kind") == "generation" for r in task_rows) else ("accuracy", "accuracy")
+        label = get_metric(task_rows[0]["objective_metric"]).label
         for name, x in (("pareto", "trainable_params"), ("time", "train_seconds")):
-            plot(task_rows, path.parent / f"{name}_{task}.png", metric=metric, x=x, title=f"{task}: {label} against {x.replace('_', ' ')}",
-                 ylabel=label)
+            plot(task_rows, path.parent / f"{name}_{task}.png", x=x, title=f"{task}: {label} against {x.replace('_', ' ')}")
         notes = [TUNED_NOTE, ""] if any(r["method"].endswith(" (tuned)") for r in task_rows) else []
         lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", *notes, markdown(task_rows),
                   f"![{label} against trainable parameters](pareto_{task}.png) ![{label} against training time](time_{task}.png)", ""]

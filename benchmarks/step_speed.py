@@ -33,9 +33,9 @@ from zoo.atomic import write_text
 from zoo.memory import PeakMemory
 from zoo.models.load import DTYPES, ModelConfig, load_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.pipeline.learner import Classifier, classification_loss
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import Formulation, formulation_for
+from zoo.tasks.kinds.classification import Classifier, classification_loss
 from zoo.tasks.synthetic import VOCABULARY
 
 

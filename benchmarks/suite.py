@@ -19,7 +19,7 @@ runs two run seeds on one training sample and another training sample, ``task.sa
 A task of another kind than classification (``bbc_headlines``, a generation task) gets the rows of
 the methods and baselines that declare its kind (:mod:`task_kinds`).
 For each task and seed sweep the suite launches three multiruns of the ``zoo`` app, one per kind of row
-(:data:`ROWS`): every registered method (``+sweep=all_methods``, so a method registered later
+(:func:`rows_for`): every registered method (``+sweep=all_methods``, so a method registered later
 is in the next run with no edit), the zero-shot and linear-probe baselines, and the
 in-context baseline (which needs demonstrations in the prompt, and the methods do not get
 them). Hydra launchers work unchanged: they are overrides like any other.
@@ -64,6 +64,7 @@ from results_md import TUNED, write_results
 from task_kinds import methods_for, plain_baselines, task_kind
 from tuned import DEFAULT_DIR, change, overrides, read_tuned, tuned_path
 
+import zoo
 from zoo.atomic import write_json, write_text
 from zoo.config import seed_folder
 
@@ -86,12 +87,8 @@ PLANS = {
 }
 """Per profile: each task and its seed sweeps, each the overrides of one multirun per kind of row (Hydra sweep values).
 The tuned protocol's search and tuned rows run a task's first run only (:func:`first_run`)."""
-ROWS = {
-    "methods": ["+sweep=all_methods"],
-    "baselines": ["baseline=zero_shot,linear_probe"],
-    "in_context": ["baseline=in_context", "task.demonstrations=1", "task.max_length=512"],  # room for a demonstration per class
-}
-"""One multirun per kind of row: the overrides it adds to the profile."""
+IN_CONTEXT = ["baseline=in_context", "task.demonstrations=1", "task.max_length=512"]  # room for a demonstration per class
+"""The in-context row's overrides: its baseline, and the demonstrations it shows."""
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "hydra-core", "zoo-peft")
 COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md",
                      "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md"}
@@ -140,13 +137,14 @@ def _unless_set(overrides: list[str], kind: list[str]) -> list[str]:
 
 
 def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:
-    """:data:`ROWS` for a classification task; on another kind, the methods and baselines that declare it (task_kinds)."""
+    """One multirun per kind of row, the overrides it adds to the profile: the methods and the baselines that declare the
+    task's kind (``task_kinds``; ``+sweep=all_methods`` where that is every method, so a method registered later joins), the
+    in-context baseline, and the bridged peft tuners where asked."""
     kind = task_kind(task)
-    rows = dict(ROWS) if kind == "classification" else {
-        "methods": [f"method={','.join(m for m in methods_for(kind) if not m.startswith('peft_'))}"],
-        "baselines": [f"baseline={','.join(plain_baselines(kind))}"],
-        "in_context": ROWS["in_context"],
-    }
+    own = [m for m in zoo.list_methods() if not m.startswith("peft_")]
+    methods = [m for m in methods_for(kind) if not m.startswith("peft_")]
+    rows = {"methods": ["+sweep=all_methods"] if methods == own else [f"method={','.join(methods)}"],
+            "baselines": [f"baseline={','.join(plain_baselines(kind))}"], "in_context": IN_CONTEXT}
     return {**rows, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
 
 

@@ -15,8 +15,8 @@ scored on its validation score alone), into
 ``<out>/search/<task>/<method>/<trial>``. The
 profiles set ``resume=true``: a search started again skips the trials that finished.
 
-Per method and task the chosen trial is the one of best validation score (``RunRecord.objective``: accuracy, or
-ROUGE-L F on a generation task, whose exact match is 0 for nearly every trial); ties go to the
+Per method and task the chosen trial is the one of best validation score (``RunRecord.objective``, the task kind's
+objective: accuracy, or ROUGE-L F on a generation task, whose exact match is 0 for nearly every trial); ties go to the
 smaller change from the defaults (the sum over the grid's keys of |log(value / default)|, a
 default being the schema's: scale 1, the method config's field default), then to the lower
 learning rate, then to the earlier trial of the grid. Before choosing, every trial's record must
@@ -44,6 +44,7 @@ from tuned import DEFAULT_DIR, change, tuned_path, write_tuned
 
 from zoo.atomic import write_text
 from zoo.records import RunRecord, UnusableRecord
+from zoo.tasks.kinds import get_task_kind
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Trial:
     """The grid's key -> the value this trial ran with."""
     folder: Path
     score: float
-    """On the validation split: ``RunRecord.objective`` (accuracy; ROUGE-L F on a generation task)."""
+    """On the validation split: ``RunRecord.objective`` (the task kind's objective: accuracy; ROUGE-L F on a generation task)."""
     learning_rate: float | None
     splits_read: list[str]
 
@@ -125,7 +126,8 @@ def choose(found: list[Trial]) -> Trial:
 def trials_table(task: str, profile: str, by_method: dict[str, list[Trial]], chosen: dict[str, Trial]) -> str:
     lines = [f"# Search trials: {task} ({profile} profile)", "",
              "Written by `benchmarks/tune.py`; regenerate, never edit. Validation score of every trial "
-             f"({'ROUGE-L F' if task_kind(task) == 'generation' else 'accuracy'}; task.eval_split=validation), the same number of trials per method. The chosen trial (bold) has the best; "
+             f"({get_task_kind(task_kind(task)).objective.label}; task.eval_split=validation), the same number of trials per "
+             "method. The chosen trial (bold) has the best; "
              "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
              "rate, then to the earlier trial of the grid. Not test figures: the tuned rows of RESULTS.md are measured on the "
              "test split.", "",

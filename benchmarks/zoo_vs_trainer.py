@@ -90,7 +90,7 @@ def main(overrides: list[str]) -> int:
         if zoo_first:
             theirs = usual_way(cfg, seed)
         rows.append({"seed": seed, "first": "zoo" if zoo_first else "usual", "zoo_s": ours.train_seconds,
-                     "zoo_acc": ours.accuracy, "usual_s": theirs["seconds"], "usual_acc": theirs["accuracy"]})
+                     "zoo_acc": ours.scores["accuracy"], "usual_s": theirs["seconds"], "usual_acc": theirs["accuracy"]})
         print(rows[-1], file=sys.stderr, flush=True)
     ratio = statistics.median(r["zoo_s"] / r["usual_s"] for r in rows)
     lines = [

@@ -34,7 +34,8 @@ def test_zero_shot_run_is_the_score_every_run_records(tmp_path):
     method_run = run(_cfg(), tmp_path / "lora")
     baseline = run(_cfg("baseline=zero_shot"), tmp_path / "zero_shot")
     assert baseline.method == "zero_shot" and baseline.method_config is None
-    assert baseline.accuracy == method_run.score("zero_shot")["accuracy"] == baseline.score("zero_shot")["accuracy"]
+    assert (baseline.scores["accuracy"] == method_run.baseline_scores["zero_shot"]["accuracy"]
+            == baseline.baseline_scores["zero_shot"]["accuracy"])
     assert (baseline.trainable_params, baseline.train_steps, baseline.flips["flipped"]) == (0, 0, 0)
     assert not (tmp_path / "zero_shot" / "adapter").exists()
 
@@ -43,7 +44,7 @@ def test_in_context_needs_demonstrations(tmp_path):
     with pytest.raises(ValueError, match="baseline=in_context needs demonstrations in the context: set task.demonstrations=1"):
         run(_cfg("baseline=in_context"), tmp_path)
     record = run(_cfg("baseline=in_context", "task.demonstrations=1"), tmp_path)
-    assert record.accuracy == record.score("in_context")["accuracy"] and record.formulation == "prompt"
+    assert record.scores["accuracy"] == record.baseline_scores["in_context"]["accuracy"] and record.formulation == "prompt"
 
 
 def test_unknown_baseline_lists_the_valid_ones():

@@ -1,4 +1,4 @@
-"""The runner's shape, checked on the source: small functions, and no branching on a method's or baseline's name."""
+"""The runner's shape, checked on the source: small functions, and no branching on a method's, baseline's or task kind's name."""
 from __future__ import annotations
 
 import ast
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import zoo
 from zoo.baselines import list_baselines
+from zoo.tasks.kinds import list_task_kinds
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
@@ -45,6 +46,55 @@ def test_nothing_compares_against_a_method_or_baseline_name_outside_its_own_file
     found = [f"{p.relative_to(ROOT)}:{line} compares with {named}"
              for p in _sources("zoo", "benchmarks") for line, named in _name_comparisons(p.read_text(), names, _own_file(p))]
     assert not found
+
+
+_LOOKUPS = ("get", "pop", "setdefault", "startswith", "endswith")
+
+
+def _name_uses(source: str, names: set[str], own: set[str]) -> list[tuple[int, list[str]]]:
+    """``(line, names)`` of every use of one of ``names`` (other than ``own``) as a branch or a key: a comparison in any
+    operand (``==``, ``!=``, ``in``, ``is``), a dict's key, a subscript (``x["name"]``), a lookup call (``.get("name")``),
+    a ``match`` case."""
+    found = [(line, named) for line, named in _name_comparisons(source, names, own)]
+    for node in ast.walk(ast.parse(source)):
+        keys = []
+        if isinstance(node, ast.Dict):
+            keys = node.keys
+        elif isinstance(node, ast.Subscript):
+            keys = [node.slice]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _LOOKUPS:
+            keys = node.args[:1]
+        elif isinstance(node, ast.MatchValue):
+            keys = [node.value]
+        named = {k.value for k in keys if isinstance(k, ast.Constant) and k.value in names} - own
+        if named:
+            found.append((node.lineno, sorted(named)))
+    return sorted(found)
+
+
+def _kind_file(path: Path) -> set[str]:
+    """The names a task kind's own file may use: its own."""
+    return {path.stem} if path.parent.name == "kinds" else set()
+
+
+def test_nothing_in_zoo_uses_a_task_kinds_name_outside_its_own_file():
+    names = set(list_task_kinds())
+    found = [f"{p.relative_to(ROOT)}:{line} uses {named}"
+             for p in _sources("zoo", "benchmarks") for line, named in _name_uses(p.read_text(), names, _kind_file(p))]
+    assert not found
+
+
+def test_no_per_kind_flag_or_field_list_is_left_in_zoo():
+    leftovers = [f"{p.relative_to(ROOT)}: {word}" for p in _sources("zoo", "benchmarks") for word in ("is_generation", "GENERATION_FIELDS")
+                 if word in p.read_text()]
+    assert not leftovers
+
+
+def test_the_kind_check_finds_every_form_of_use():
+    source = ('if k == "generation":\n    pass\nx = {"generation": 1}\ny = scores["generation"]\nz = d.get("generation")\n'
+              'w = "generation" in kinds\nmatch k:\n    case "generation":\n        pass\nv = "generations.jsonl"\n')
+    assert [line for line, _ in _name_uses(source, {"generation"}, set())] == [1, 3, 4, 5, 6, 8]
+    assert _name_uses(source, {"generation"}, {"generation"}) == []
 
 
 def test_the_name_check_finds_each_form_of_branch():

@@ -63,6 +63,6 @@ def _never_moved(*args, **kwargs):
 def test_a_run_never_moves_a_model_its_device_map_placed(folder, tmp_path, monkeypatch):
     monkeypatch.setattr(transformers.PreTrainedModel, "to", _never_moved)
     record = run(_cfg(folder, "model.device_map=cpu"), tmp_path)
-    assert record.train_steps == 2 and 0.0 <= record.accuracy <= 1.0
+    assert record.train_steps == 2 and 0.0 <= record.scores["accuracy"] <= 1.0
     with pytest.raises(AssertionError, match="moved the base model"):  # without a device_map the run moves it: the spy sees that
         run(_cfg(folder), tmp_path / "moved")

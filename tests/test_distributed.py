@@ -85,7 +85,8 @@ def test_losses_evaluations_and_predictions_agree(pair):
     r1, r2 = RunRecord.read(one / "metrics.json"), RunRecord.read(two / "metrics.json")
     assert (r1.processes, r2.processes) == (1, 2)
     assert r2.n_eval == r1.n_eval == 13
-    assert r2.eval == r1.eval and r2.flips == r1.flips  # every example predicted once, the same way
+    assert r2.scores == r1.scores and r2.example_scores == r1.example_scores  # every example predicted once, the same way
+    assert r2.eval_details == r1.eval_details and r2.flips == r1.flips
     assert r2.baseline_scores == r1.baseline_scores
     assert len(r2.history) == len(r1.history)
     for h1, h2 in zip(r1.history, r2.history):
@@ -121,7 +122,8 @@ def test_every_registered_method_trains_on_two_processes_as_on_one(tmp_path):
         for name in a:
             torch.testing.assert_close(b[name], a[name], atol=2e-5, rtol=1e-4, msg=f"{run}: {name} differs between 1 and 2 processes")
         r1, r2 = RunRecord.read(one / "metrics.json"), RunRecord.read(two / "metrics.json")
-        assert (r2.processes, r2.eval, r2.flips) == (2, r1.eval, r1.flips), run
+        evaluation = lambda r: (r.scores, r.example_scores, r.eval_details, r.flips)  # noqa: E731
+        assert (r2.processes, evaluation(r2)) == (2, evaluation(r1)), run
 
 
 def test_the_shipped_accelerate_configs_load():

@@ -34,17 +34,17 @@ def _run(tmp_path, *overrides: str, task: tuple[str, ...] = ("task.name=in_memor
 def test_prompt(tmp_path):
     record = _run(tmp_path)
     assert (record.formulation, record.n_train, record.n_eval) == ("prompt", 48, 24)
-    assert record.score("zero_shot") is not None and record.score("in_context") is None
-    assert record.flips["before"]["accuracy"] == record.score("zero_shot")["accuracy"]
+    assert record.baseline_scores.get("zero_shot") is not None and record.baseline_scores.get("in_context") is None
+    assert record.flips["before"]["accuracy"] == record.baseline_scores["zero_shot"]["accuracy"]
     assert not (tmp_path / "head.safetensors").exists()
 
 
 def test_prompt_with_demonstrations(tmp_path):
     record = _run(tmp_path, "task.demonstrations=1", "task.shots_per_class=8")
     assert record.n_train == 16
-    assert record.score("in_context") is not None and record.score("zero_shot") is not None
+    assert record.baseline_scores.get("in_context") is not None and record.baseline_scores.get("zero_shot") is not None
     # the run starts from the in-context answers: its flips are measured against them
-    assert record.flips["before"]["accuracy"] == record.score("in_context")["accuracy"]
+    assert record.flips["before"]["accuracy"] == record.baseline_scores["in_context"]["accuracy"]
 
 
 def test_head_on_a_causal_lm(tmp_path):
@@ -54,14 +54,14 @@ def test_head_on_a_causal_lm(tmp_path):
     assert record.trainable_params == 3584 + 2 * 64 + 2  # LoRA's own plus the head's
     assert record.adapter_bytes > 0 and record.head_bytes == (tmp_path / "head.safetensors").stat().st_size
     assert head["linear.weight"].abs().sum() > 0  # the head trained (it starts at zero)
-    assert record.score("zero_shot") is not None  # the base model's prompt answers stay the reference
+    assert record.baseline_scores.get("zero_shot") is not None  # the base model's prompt answers stay the reference
 
 
 def test_head_on_an_encoder(tmp_path):
     record = _run(tmp_path, "task.formulation=head", "model=tiny-bert")
     assert record.formulation == "head" and record.model == "tiny-bert"
-    assert record.score("zero_shot") is None and record.flips is None  # an encoder has no prompt answers
-    assert json.loads((tmp_path / "metrics.json").read_text())["eval"]["confusion"]
+    assert record.baseline_scores.get("zero_shot") is None and record.flips is None  # an encoder has no prompt answers
+    assert json.loads((tmp_path / "metrics.json").read_text())["eval_details"]["confusion"]
 
 
 @pytest.mark.parametrize("model", ["tiny-llama", "tiny-bert"])
@@ -69,7 +69,7 @@ def test_head_formulation_learns(tmp_path, model):
     """Full fine-tuning with a head learns the built-in task (256 evaluation examples: chance is 0.50 ± 0.03)."""
     record = _run(tmp_path, "task.formulation=head", "method=full_finetune", f"model={model}", "trainer.max_steps=400", "trainer.batch_size=16",
                   "save_adapter=false", task=())
-    assert record.accuracy >= 0.65, record.accuracy
+    assert record.scores["accuracy"] >= 0.65, record.scores["accuracy"]
 
 
 def test_prompt_on_an_encoder_is_refused(tmp_path):
@@ -85,7 +85,7 @@ def test_label_word_methods_need_the_prompt(tmp_path):
 @pytest.mark.parametrize("method", ["prompt_tuning", "prefix_tuning", "closed_form_head"])
 def test_prompt_style_methods_run_on_the_template(tmp_path, method):
     record = _run(tmp_path, f"method={method}", "task.demonstrations=1")
-    assert record.method == method and 0.0 <= record.accuracy <= 1.0
+    assert record.method == method and 0.0 <= record.scores["accuracy"] <= 1.0
 
 
 def test_prompt_tuning_with_a_head(tmp_path):
@@ -96,7 +96,7 @@ def test_prompt_tuning_with_a_head(tmp_path):
 def test_runs_with_a_head_are_deterministic(tmp_path):
     a = _run(tmp_path / "a", "task.formulation=head")
     b = _run(tmp_path / "b", "task.formulation=head")
-    assert a.final_loss == b.final_loss and a.eval == b.eval
+    assert a.final_loss == b.final_loss and (a.scores, a.example_scores, a.eval_details) == (b.scores, b.example_scores, b.eval_details)
     assert torch.equal(load_file(str(tmp_path / "a" / "head.safetensors"))["linear.weight"],
                        load_file(str(tmp_path / "b" / "head.safetensors"))["linear.weight"])
 
@@ -116,4 +116,4 @@ def test_every_method_with_every_formulation_it_can(tmp_path, method, formulatio
         pytest.skip(f"{method} declares it cannot run {formulation} on {model}; the refusals are tested above")
     record = _run(tmp_path, f"method={method}", f"task.formulation={formulation}", f"model={model}", "trainer.max_steps=2")
     assert record.method == method and record.formulation == formulation
-    assert record.trainable_params > 0 and 0.0 <= record.accuracy <= 1.0
+    assert record.trainable_params > 0 and 0.0 <= record.scores["accuracy"] <= 1.0

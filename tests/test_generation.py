@@ -14,11 +14,13 @@ from transformers.modeling_outputs import CausalLMOutput
 from zoo.evaluate_generation import evaluate_generation, generate_responses
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_CAUSAL
-from zoo.tasks.config import TaskConfig, recorded_task
+from zoo.pipeline.plan import task_kind
+from zoo.tasks.config import TaskConfig
 from zoo.tasks.data import Example, examples_fingerprint
 from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt, generation_formulation, response_loss
 from zoo.tasks.generation_metrics import exact_match, example_scores, generation_metrics, normalise, rouge_l
 from zoo.tasks.generation_tasks import build_generation_task
+from zoo.tasks.kinds import get_task_kind
 from zoo.tasks.pairs import GenerationData, Pair
 from zoo.tasks.synthetic import NEGATIVE, POSITIVE
 from zoo.tasks.synthetic_generation import synthetic_generation
@@ -63,22 +65,25 @@ def test_a_generation_task_draws_its_pairs_with_the_data_seed():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"kind": "translation"}, r"task.kind 'translation' is not one of \('classification', 'generation'\)"),
+    ({"kind": "translation"}, r"task.kind 'translation' is not a registered task kind\. Registered: classification, generation"),
     ({"kind": "classification"}, r"task 'synthetic_generation' is a generation task: set task.kind=generation"),
-    ({"name": "synthetic_sentiment"}, r"task.kind=generation reads the built-in generation tasks \['bbc_headlines', 'synthetic_generation'\]"),
+    ({"name": "synthetic_sentiment"}, r"task 'synthetic_sentiment' is a classification task: set task.kind=classification"),
+    ({"name": "my_headlines"}, r"task.kind=generation reads the built-in generation tasks \['bbc_headlines', 'synthetic_generation'\]"),
     ({"formulation": "head"}, r"task.formulation must be prompt, got 'head'"),
     ({"max_new_tokens": 48}, r"max_new_tokens \(48\) must be below max_length \(48\)"),
 ])
 def test_bad_generation_task_configs_are_refused_naming_what_would_do(overrides, message):
+    """The task's kind checks it when the run is planned (zoo.pipeline.plan.task_kind), not the config's constructor."""
+    task = _task(**overrides)
     with pytest.raises(ValueError, match=message):
-        _task(**overrides)
+        task_kind(task)
 
 
 def test_a_classification_task_is_recorded_without_the_generation_fields():
     classification = {"name": "synthetic_sentiment", "kind": "classification", "max_new_tokens": 32, "seed": 0}
-    assert recorded_task(classification) == {"name": "synthetic_sentiment", "seed": 0}
+    assert get_task_kind("classification").recorded_task(classification) == {"name": "synthetic_sentiment", "seed": 0}
     generation = {"name": "synthetic_generation", "kind": "generation", "max_new_tokens": 8}
-    assert recorded_task(generation) == generation
+    assert get_task_kind("generation").recorded_task(generation) == generation
 
 
 def test_empty_responses_are_refused():
@@ -212,12 +217,15 @@ def test_a_model_that_writes_the_references_scores_one_and_its_likelihood_is_rea
     _, tok = tiny_llama
     data = build_generation_task(_task(n_eval=9))
     form = generation_formulation(_task(), tok, data.train)
-    metrics, responses = evaluate_generation(Oracle(form, data.eval, len(tok)), data.eval, form, batch_size=4)
-    assert responses == [p.response for p in data.eval]
-    assert metrics["exact_match"] == 1.0 and metrics["rouge_l"] == 1.0 and metrics["n"] == 9
+    evaluation = evaluate_generation(Oracle(form, data.eval, len(tok)), data.eval, form, batch_size=4)
+    assert evaluation.outputs == [p.response for p in data.eval]
+    scores, details = evaluation.scores, evaluation.details
+    assert sorted(scores) == ["exact_match", "log_likelihood_per_token", "rouge_l"]
+    assert scores["exact_match"] == 1.0 and scores["rouge_l"] == 1.0 and details["n"] == 9
+    assert evaluation.example_scores == {"rouge_l": [1.0] * 9, "exact_match": [1] * 9}
     tokens = sum(len(form.encode_response(p.response)) for p in data.eval)
-    assert metrics["response_tokens"] == tokens
-    assert metrics["log_likelihood_per_token"] == pytest.approx(math.log(0.5))
+    assert details["response_tokens"] == tokens
+    assert scores["log_likelihood_per_token"] == pytest.approx(math.log(0.5))
 
 
 def test_example_scores_are_each_responses_exact_match_and_rouge_l_in_order():

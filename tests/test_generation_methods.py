@@ -24,7 +24,8 @@ from zoo.train import TrainerConfig, make_accelerator, train
 TASK = TaskConfig(name="synthetic_generation", kind="generation", template="review : {text} . answer : {answer}", max_new_tokens=6,
                   max_length=40, n_train=32, n_eval=3)
 TRAINER = TrainerConfig(max_steps=10, batch_size=8, progress=False, checkpoint_every=0, warmup_ratio=0.0)
-GENERATING = [name for name in zoo.list_methods() if "generation" in zoo.get_method(name).task_kinds]
+GENERATING = [name for name in zoo.list_methods() if "generation" in (zoo.get_method(name).task_kinds or ("generation",))]
+"""The methods that declare generation, or every kind (``task_kinds`` None)."""
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,7 @@ def test_the_method_learns_the_responses_and_generates(method, setting):
                               do_sample=False, eos_token_id=form.eos_token_id, pad_token_id=form.pad_token_id)
     width = prompt["input_ids"].shape[1]
     assert tokens[0, :width].tolist() == prompt["input_ids"][0].tolist() and 1 <= tokens.shape[1] - width <= form.max_new_tokens
-    metrics, responses = evaluate_generation(wrapped, data.eval, form, batch_size=3)
+    evaluation = evaluate_generation(wrapped, data.eval, form, batch_size=3)
+    responses, scores = evaluation.outputs, evaluation.scores
     assert len(responses) == 3 and all(isinstance(r, str) for r in responses) and any(responses)
-    assert 0 <= metrics["rouge_l"] <= 1 and metrics["log_likelihood_per_token"] < 0
+    assert 0 <= scores["rouge_l"] <= 1 and scores["log_likelihood_per_token"] < 0

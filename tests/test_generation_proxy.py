@@ -1,4 +1,4 @@
-"""Proxy tuning scored by generation (zoo.proxy.score_generation) on tiny models: the run's metrics, from the combined logits."""
+"""Proxy tuning scored by a task's kind (zoo.proxy.score_task) on tiny models: the run's metrics, from the combined logits."""
 from __future__ import annotations
 
 import copy
@@ -8,8 +8,10 @@ import pytest
 import torch
 
 import zoo
-from zoo.proxy import ProxyTunedModel, score_generation
+from zoo.proxy import ProxyTunedModel, score_task
 from zoo.tasks.config import TaskConfig
+from zoo.tasks.data import ClassificationData, Example
+from zoo.tasks.formulation import formulation_for
 from zoo.tasks.generation import generation_formulation
 from zoo.tasks.generation_metrics import generation_metrics
 from zoo.tasks.pairs import GenerationData, Pair
@@ -54,7 +56,8 @@ def _reference(proxy: ProxyTunedModel, tokenizer) -> tuple[list[str], float, int
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
 def test_a_proxy_is_scored_on_its_own_greedy_responses_and_likelihood(alpha, tokenizer):
     proxy = _proxy(alpha)
-    metrics, responses = score_generation(proxy, tokenizer, TASK, DATA, batch_size=3)
+    evaluation = score_task(proxy, tokenizer, TASK, DATA, batch_size=3)
+    responses, metrics = evaluation.outputs, {**evaluation.scores, **evaluation.details}
     expected, total, count = _reference(proxy, tokenizer)
     assert responses == expected and any(responses)
     assert metrics == pytest.approx(generation_metrics(expected, [p.response for p in PAIRS], total, count), rel=1e-4)
@@ -63,13 +66,26 @@ def test_a_proxy_is_scored_on_its_own_greedy_responses_and_likelihood(alpha, tok
 
 def test_alpha_zero_scores_as_the_large_model_alone(tokenizer):
     proxy = _proxy(0.0)
-    metrics, responses = score_generation(proxy, tokenizer, TASK, DATA, batch_size=5)
-    alone, alone_responses = score_generation(proxy.large, tokenizer, TASK, DATA, batch_size=5)
-    assert responses == alone_responses and metrics == pytest.approx(alone, rel=1e-5)
-    steered, _ = score_generation(_proxy(1.0), tokenizer, TASK, DATA, batch_size=5)
-    assert steered["log_likelihood_per_token"] != pytest.approx(alone["log_likelihood_per_token"], rel=1e-3)
+    proxied = score_task(proxy, tokenizer, TASK, DATA, batch_size=5)
+    alone = score_task(proxy.large, tokenizer, TASK, DATA, batch_size=5)
+    assert proxied.outputs == alone.outputs and proxied.scores == pytest.approx(alone.scores, rel=1e-5)
+    steered = score_task(_proxy(1.0), tokenizer, TASK, DATA, batch_size=5)
+    assert steered.scores["log_likelihood_per_token"] != pytest.approx(alone.scores["log_likelihood_per_token"], rel=1e-3)
 
 
-def test_a_classification_task_is_refused(tokenizer):
-    with pytest.raises(ValueError, match="task 'synthetic_sentiment' is a classification task; score_generation scores generation"):
-        score_generation(_proxy(1.0), tokenizer, TaskConfig(), DATA)
+@torch.no_grad()
+def test_a_classification_task_is_scored_by_the_label_words_of_the_combined_logits(tokenizer):
+    """score_task scores any kind: a classification task by the label words' combined logits after the template, one
+    unpadded prompt at a time here."""
+    task = TaskConfig(template="w1 w2 {text} . it was {answer}", max_length=24)
+    examples = [Example(p.text, i % 2) for i, p in enumerate(PAIRS)]
+    data = ClassificationData(examples[:2], examples, ["negative", "positive"])
+    proxy = _proxy(1.0)
+    evaluation = score_task(proxy, tokenizer, task, data, batch_size=3)
+    form = formulation_for(task, tokenizer, "causal_lm", train=data.train)
+    words = tokenizer.convert_tokens_to_ids(["bad", "good"])
+    expected = [proxy(input_ids=torch.tensor([form.encode(e.text)])).logits[0, -1, words].argmax().item() for e in examples]
+    assert form.label_token_ids == words and evaluation.outputs == expected
+    correct = [int(p == e.label) for p, e in zip(expected, examples, strict=True)]
+    assert evaluation.example_scores == {"accuracy": correct} and evaluation.scores["accuracy"] == sum(correct) / 5
+    assert 0.0 <= evaluation.scores["macro_f1"] <= 1.0

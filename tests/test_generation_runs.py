@@ -7,17 +7,18 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
-import zoo.pipeline.generation
+import zoo.tasks.kinds.generation
 from zoo.analysis.bootstrap import accuracy_interval
 from zoo.config import store_configs
 from zoo.pipeline.plan import plan_run
-from zoo.records import GENERATION_FIELDS as GENERATION_FIELDS_OF_RECORDS
 from zoo.records import RunRecord
 from zoo.report import report
 from zoo.resume import finished_run, run_identity
 from zoo.run import run, summary
-from zoo.tasks.config import GENERATION_FIELDS, TaskConfig
+from zoo.tasks.config import TaskConfig
 
+GENERATION_FIELDS = ("kind", "max_new_tokens")
+"""Task fields only a generation task reads: a classification run's record and identity leave them out, as before generation tasks."""
 SMALL = ["task=synthetic_generation", "trainer=smoke", "task.n_train=32", "task.n_eval=12", "predictions_cache=null"]
 
 
@@ -37,11 +38,11 @@ def test_a_generation_run_records_its_kind_and_scores(lora_run):
     out, record = lora_run
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["task_kind"] == "generation" and on_disk["method"] == "lora" and on_disk["train_steps"] == 5
-    scores = on_disk["generation"]
-    assert sorted(scores) == ["exact_match", "log_likelihood_per_token", "n", "response_tokens", "rouge_l"] and scores["n"] == 12
-    assert on_disk["accuracy"] == scores["exact_match"] and on_disk["macro_f1"] == scores["rouge_l"] and on_disk["eval"] == scores
-    zero_shot = on_disk["baseline_scores"]["zero_shot"]
-    assert zero_shot["accuracy"] == zero_shot["exact_match"] and zero_shot["macro_f1"] == zero_shot["rouge_l"]
+    scores = on_disk["scores"]
+    assert sorted(scores) == ["exact_match", "log_likelihood_per_token", "rouge_l"] and on_disk["eval_details"]["n"] == 12
+    assert sorted(on_disk["eval_details"]) == ["n", "response_tokens"] and on_disk["objective_metric"] == "rouge_l"
+    assert record.objective == scores["rouge_l"] and not {"accuracy", "macro_f1", "eval", "generation"} & set(on_disk)
+    assert sorted(on_disk["baseline_scores"]["zero_shot"]) == sorted(scores)
     assert on_disk["task_config"]["kind"] == "generation" and on_disk["task_config"]["max_new_tokens"] == 4
     assert on_disk["flips"] is None and on_disk["label_names"] == [] and on_disk["latency"]["ratio"] > 0
     assert on_disk["adapter_bytes"] == sum(f.stat().st_size for f in (out / "adapter").iterdir())
@@ -52,10 +53,11 @@ def test_generations_file_lists_each_reference_and_both_responses(lora_run):
     out, record = lora_run
     rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
     assert [r["index"] for r in rows] == list(range(12))
-    assert all(r["reference"] and isinstance(r["response"], str) and isinstance(r["zero_shot"], str) for r in rows)
+    assert all(r["reference"] and isinstance(r["response"], str) and isinstance(r["before"], str) for r in rows)
     from zoo.tasks.generation_metrics import rouge_l
-    assert sum(rouge_l(r["response"], r["reference"]) for r in rows) / 12 == pytest.approx(record.macro_f1)
-    assert sum(rouge_l(r["zero_shot"], r["reference"]) for r in rows) / 12 == pytest.approx(record.score("zero_shot")["rouge_l"])
+    assert sum(rouge_l(r["response"], r["reference"]) for r in rows) / 12 == pytest.approx(record.scores["rouge_l"])
+    # "before": the base model's responses with the run's own prompt, here the bare template's: the zero-shot baseline's
+    assert sum(rouge_l(r["before"], r["reference"]) for r in rows) / 12 == pytest.approx(record.baseline_scores["zero_shot"]["rouge_l"])
 
 
 def test_a_generation_run_records_each_examples_exact_match_and_rouge_l(lora_run):
@@ -66,18 +68,24 @@ def test_a_generation_run_records_each_examples_exact_match_and_rouge_l(lora_run
 
     out, record = lora_run
     rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
-    assert record.eval_rouge_l == [rouge_l(r["response"], r["reference"]) for r in rows]
-    assert record.eval_correct == [exact_match(r["response"], r["reference"]) for r in rows]
-    assert sum(record.eval_rouge_l) / 12 == pytest.approx(record.macro_f1) and sum(record.eval_correct) / 12 == record.accuracy
+    per_example = record.example_scores
+    assert sorted(per_example) == ["exact_match", "rouge_l"]
+    assert per_example["rouge_l"] == [rouge_l(r["response"], r["reference"]) for r in rows]
+    assert per_example["exact_match"] == [exact_match(r["response"], r["reference"]) for r in rows]
+    assert (sum(per_example["rouge_l"]) / 12 == pytest.approx(record.scores["rouge_l"])
+            and sum(per_example["exact_match"]) / 12 == record.scores["exact_match"])
     assert record.eval_fingerprint == examples_fingerprint(build_generation_task(plan_run(_cfg(*SMALL)).task).eval)
-    assert json.loads((out / "metrics.json").read_text())["eval_rouge_l"] == record.eval_rouge_l
+    assert json.loads((out / "metrics.json").read_text())["example_scores"] == per_example
 
 
 def test_the_summary_line_names_exact_match_and_rouge(lora_run):
+    """The objective (ROUGE-L) first, against the zero-shot base model's, then the kind's other metrics."""
     out, record = lora_run
     line = summary(record, out / "metrics.json")
-    assert line.startswith(f"lora (generation): exact match {record.accuracy:.3f} (zero-shot ")
-    assert f"ROUGE-L {record.macro_f1:.3f}, log-likelihood/token " in line and "accuracy" not in line
+    zero_shot = record.baseline_scores["zero_shot"]["rouge_l"]
+    assert line.startswith(f"lora (prompt): ROUGE-L {record.scores['rouge_l']:.3f} (zero-shot {zero_shot:.3f}), ")
+    assert (f", exact match {record.scores['exact_match']:.3f}, log-lik / token {record.scores['log_likelihood_per_token']:.3f}, "
+            in line and "accuracy" not in line)
 
 
 def test_a_finished_generation_run_is_found_by_resume(lora_run):
@@ -90,24 +98,30 @@ def test_the_report_gives_generation_runs_their_own_columns(lora_run):
     out, record = lora_run
     table = report(out, baseline_rows=True)
     header, _, *rows = table.splitlines()
-    assert ("| exact match [95% CI] | ROUGE-L [95% CI] | log-lik / token | zero-shot EM / ROUGE-L | forgetting |" in header
-            and "| accuracy |" not in header)
+    assert ("| ROUGE-L [95% CI] | sd seed / sample | exact match [95% CI] | log-lik / token | zero-shot | forgetting |" in header
+            and "accuracy" not in header)
     assert len(rows) == 2 and rows[0].startswith("| lora |") and rows[1].startswith("| zero_shot |")
-    em, rouge = accuracy_interval([record.eval_correct]), accuracy_interval([record.eval_rouge_l])
-    assert (f"| {record.accuracy:.3f} [{em[0]:.3f}, {em[1]:.3f}] | {record.macro_f1:.3f} [{rouge[0]:.3f}, {rouge[1]:.3f}] "
-            f"| {record.generation['log_likelihood_per_token']:.3f} |") in rows[0]
+    scores, per_example = record.scores, record.example_scores
+    em, rouge = accuracy_interval([per_example["exact_match"]]), accuracy_interval([per_example["rouge_l"]])
+    zero_shot = record.baseline_scores["zero_shot"]  # its row comes from the record's scores: no per-example list, so ± std
+    assert (f"| {scores['rouge_l']:.3f} [{rouge[0]:.3f}, {rouge[1]:.3f}] | - / - | {scores['exact_match']:.3f} [{em[0]:.3f}, "
+            f"{em[1]:.3f}] | {scores['log_likelihood_per_token']:.3f} ± 0.000 | {zero_shot['rouge_l']:.3f} |") in rows[0]
     assert f"| {record.forgetting['delta']:+.3f} |" in rows[0]
-    zero_shot = record.score("zero_shot")  # its row comes from the record's scores: no per-example list, so ± std; no weight moved
-    assert f"| {zero_shot['accuracy']:.3f} ± 0.000 | {zero_shot['macro_f1']:.3f} ± 0.000 |" in rows[1] and "| - | 0.0 |" in rows[1]
-    csv_header = (out / "report.csv").read_text().splitlines()[0]
-    assert csv_header.endswith(",diverged,task_kind,macro_f1_low,macro_f1_high,log_likelihood_per_token,zero_shot_rouge_l")
+    assert (f"| {zero_shot['rouge_l']:.3f} ± 0.000 | - / - | {zero_shot['exact_match']:.3f} ± 0.000 | "
+            f"{zero_shot['log_likelihood_per_token']:.3f} ± 0.000 |") in rows[1] and "| - | 0.0 |" in rows[1]  # no weight moved
+    csv_lines = (out / "report.csv").read_text().splitlines()
+    columns = csv_lines[0].split(",")
+    assert {"task_kind", "objective_metric", "base_score", "diverged"} <= set(columns) and "accuracy" not in columns
+    assert {f"{m}{suffix}" for m in scores for suffix in ("", "_std", "_low", "_high")} <= set(columns)
+    lora = dict(zip(columns, csv_lines[1].split(","), strict=True))
+    assert (lora["objective_metric"], float(lora["rouge_l_low"]), float(lora["base_score"])) == ("rouge_l", rouge[0], zero_shot["rouge_l"])
 
 
 def test_in_context_shows_training_pairs_and_is_its_own_baseline(tmp_path):
     record = run(_cfg(*SMALL, "baseline=in_context", "task.demonstrations=2", "task.max_length=96"), tmp_path)
     assert record.method == "in_context" and record.trainable_params == 0 and record.train_steps == 0
     assert sorted(record.baseline_scores) == ["in_context", "zero_shot"]
-    assert record.generation == {k: v for k, v in record.baseline_scores["in_context"].items() if k not in ("accuracy", "macro_f1")}
+    assert record.scores == record.baseline_scores["in_context"]
     assert not (tmp_path / "adapter").exists() and record.latency["ratio"] == 1.0
 
 
@@ -122,13 +136,17 @@ def test_what_cannot_write_is_refused_before_anything_loads(overrides, message):
 
 
 def test_a_classification_run_is_recorded_as_before_generation_tasks(tmp_path):
+    """Its task config and identity leave the generation fields out, as before generation tasks (resume finds older runs);
+    its record names its kind and holds its scores by metric (schema 3)."""
     record = run(_cfg("trainer=smoke", "task.n_eval=16", "predictions_cache=null"), tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
-    assert not set(GENERATION_FIELDS) & set(on_disk) and not {"task_kind", "generation"} & set(on_disk)
+    assert not set(GENERATION_FIELDS) & set(on_disk) and not {"generation", "eval_rouge_l", "accuracy", "macro_f1"} & set(on_disk)
+    assert (on_disk["task_kind"], on_disk["objective_metric"], sorted(on_disk["scores"])) == ("classification", "accuracy",
+                                                                                             ["accuracy", "macro_f1"])
     old_fields = {f.name for f in dataclasses.fields(TaskConfig)} - set(GENERATION_FIELDS)
     assert set(on_disk["task_config"]) == old_fields and set(on_disk["run_config"]["task"]) == old_fields
-    assert on_disk == {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(record))).items() if k not in GENERATION_FIELDS_OF_RECORDS}
-    assert RunRecord.read(tmp_path / "metrics.json") == record and record.task_kind == "classification" and record.generation is None
+    assert on_disk == json.loads(json.dumps(dataclasses.asdict(record)))
+    assert RunRecord.read(tmp_path / "metrics.json") == record and record.task_kind == "classification"
     assert set(run_identity(_cfg("trainer=smoke"))["task"]) == old_fields
 
 
@@ -140,9 +158,10 @@ def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_p
     def decoded_again(*args, **kwargs):
         raise AssertionError("the base model decoded again")
 
-    monkeypatch.setattr(zoo.pipeline.generation, "evaluate_generation", decoded_again)
+    monkeypatch.setattr(zoo.tasks.kinds.generation, "evaluate_generation", decoded_again)
     second = run(_cfg(*cached), tmp_path / "second")
-    assert second.score("zero_shot") == first.score("zero_shot") and second.accuracy == first.accuracy
+    assert second.baseline_scores["zero_shot"] == first.baseline_scores["zero_shot"] and second.scores == first.scores
+    assert second.example_scores == first.example_scores
     assert (tmp_path / "second" / "generations.jsonl").read_text() == first_rows
     with pytest.raises(AssertionError, match="decoded again"):
         run(_cfg(*cached, "task.n_eval=11"), tmp_path / "other_examples")  # other prompts: another key
@@ -150,6 +169,7 @@ def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_p
 
 def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch):
     """Exact match is 0 for nearly every written headline: the plots of a generation task show ROUGE-L, named so."""
+    import matplotlib.figure
     from benchmark_loader import load_script
     from records_helpers import record_dict
 
@@ -157,13 +177,21 @@ def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch
     from zoo.tasks.config import TaskConfig
 
     results_md = load_script("results_md")
-    calls = []
-    monkeypatch.setattr(results_md, "plot", lambda rows, path, **kw: calls.append((path.name, kw["metric"], kw["ylabel"])))
+    calls, savefig = [], matplotlib.figure.Figure.savefig
+
+    def saved(fig, fname, *args, **kwargs):  # each plot's points and names, as drawn
+        ax = fig.axes[0]
+        points = sorted({float(y) for line in ax.lines for y in line.get_ydata()})
+        calls.append((fname.name.removeprefix(".").removesuffix(".tmp.png"), points, ax.get_ylabel(), ax.get_title()))
+        return savefig(fig, fname, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", saved)
     for method, rouge in (("lora", 0.25), ("ia3", 0.2)):
         write_json(tmp_path / "runs" / "bbc_headlines" / method / "seed0" / "metrics.json",
-                   record_dict(method=method, task="bbc_headlines", task_config=dataclasses.asdict(TaskConfig()), accuracy=0.0,
-                               macro_f1=rouge, task_kind="generation",
-                               generation={"exact_match": 0.0, "rouge_l": rouge, "log_likelihood_per_token": -4.0}))
+                   record_dict(method=method, task="bbc_headlines", task_config=dataclasses.asdict(TaskConfig()), task_kind="generation",
+                               objective_metric="rouge_l", scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -4.0},
+                               label_names=[]))
     text = results_md.write_results(tmp_path / "runs", tmp_path / "RESULTS.md", None)
-    assert calls == [("pareto_bbc_headlines.png", "macro_f1", "ROUGE-L"), ("time_bbc_headlines.png", "macro_f1", "ROUGE-L")]
+    assert calls == [("pareto_bbc_headlines.png", [0.2, 0.25], "ROUGE-L", "bbc_headlines: ROUGE-L against trainable params"),
+                     ("time_bbc_headlines.png", [0.2, 0.25], "ROUGE-L", "bbc_headlines: ROUGE-L against train seconds")]
     assert "![ROUGE-L against trainable parameters](pareto_bbc_headlines.png)" in text

@@ -78,13 +78,14 @@ def test_the_runs_table_reads_metrics_and_marks_failed_runs(tmp_path):
     gpu_check = load_script("gpu_check")
     (tmp_path / "bf16").mkdir()
     (tmp_path / "broken").mkdir()
-    metrics = {"device": "cuda", "device_name": "NVIDIA H200", "train_steps": 20, "accuracy": 0.84, "train_seconds": 3.25,
+    metrics = {"device": "cuda", "device_name": "NVIDIA H200", "train_steps": 20, "objective_metric": "accuracy",
+               "scores": {"accuracy": 0.84, "macro_f1": 0.83}, "train_seconds": 3.25,
                "peak_memory_bytes": 3 * 2**20, "run_config": {"model": {"dtype": "float32", "gradient_checkpointing": True},
                                                                "trainer": {"mixed_precision": "bf16", "max_steps": 20}}}
     (tmp_path / "bf16" / "metrics.json").write_text(json.dumps(metrics))
     gpu_check.runs(tmp_path / "runs.md", [tmp_path / "bf16", tmp_path / "broken"])
     rows = (tmp_path / "runs.md").read_text().splitlines()[2:]
-    assert rows == ["| bf16 | NVIDIA H200 | 20 | 0.840 | 3.2 | 3.0 | dtype=float32, gradient_checkpointing=True, mixed_precision=bf16 |",
+    assert rows == ["| bf16 | NVIDIA H200 | 20 | accuracy 0.840 | 3.2 | 3.0 | dtype=float32, gradient_checkpointing=True, mixed_precision=bf16 |",
                     "| broken | - | - | - | - | - | failed: no metrics.json (see the log) |"]
 
 

@@ -57,7 +57,7 @@ def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes
     assert {(r.method, r.seed) for r in records.values()} == expected
     for folder, record in records.items():
         assert f"method={record.method}," in folder and f"seed={record.seed}," in folder
-        assert record.train_steps == 2 and record.n_eval == 16 and 0 <= record.accuracy <= 1
+        assert record.train_steps == 2 and record.n_eval == 16 and 0 <= record.scores["accuracy"] <= 1
     assert first.stdout.count(" -> ") == 4  # each worker's result line reaches the launch's output
 
     written = {path: path.read_bytes() for path in launches[0].glob("*/metrics.json")}

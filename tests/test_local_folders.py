@@ -42,6 +42,6 @@ def test_every_method_runs_on_a_saved_model(folder, method, tmp_path, monkeypatc
     assert on_disk["method"] == method and on_disk["model"] == str(folder)
     spec = zoo.get_method(method)
     assert record.train_steps == (0 if spec.gradient_free else 2)
-    assert record.trainable_params > 0 and 0.0 <= record.accuracy <= 1.0
+    assert record.trainable_params > 0 and 0.0 <= record.scores["accuracy"] <= 1.0
     meta = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert meta["method"] == method

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_module
 
 import zoo.analysis.cli as analysis_cli
 import zoo.models.load
-import zoo.pipeline.steps
+import zoo.tasks.kinds.classification as classification
 from zoo.config import store_configs
 from zoo.models.tokenizer import word_tokenizer
 from zoo.run import run
@@ -49,7 +49,7 @@ def test_zoo_analyze_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch
                  "predictions_cache=null"]
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=overrides)
-    run_batches = _spy_batches(monkeypatch, zoo.pipeline.steps)
+    run_batches = _spy_batches(monkeypatch, classification)
     record = run(cfg, tmp_path / "run")
     analysed = _spy_batches(monkeypatch, analysis_cli)
     assert analysis_cli.main(["--run", str(tmp_path / "run"), "--out", str(tmp_path / "structure"), "--experiments", "all"]) == 0
@@ -80,7 +80,7 @@ def test_the_proxy_benchmark_scores_the_prompts_the_run_trained_on(tmp_path, mon
         cfg = compose("config", overrides=["trainer=smoke", "trainer.progress=false", "model.pretrain_steps=0", "task.n_train=16",
                                            "task.n_eval=8", "task.chat_template=true", "task.system_prompt=be terse",
                                            "task.demonstrations=1", "task.max_length=256", "predictions_cache=null"])
-    run_batches = _spy_batches(monkeypatch, zoo.pipeline.steps)
+    run_batches = _spy_batches(monkeypatch, classification)
     run(cfg, tmp_path / "run")
 
     tokenizer = chat_tokenizer(VOCABULARY)

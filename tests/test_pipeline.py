@@ -90,8 +90,8 @@ def test_every_registered_baseline_is_a_sweep_choice(tmp_path):
 
 def test_a_record_of_the_wrong_types_is_refused_naming_each_field(tmp_path):
     path = tmp_path / "metrics.json"
-    path.write_text(json.dumps(record_dict(seed="0", accuracy=True, learning_rate=1)))  # a str, a bool for a float, an int for a float
-    with pytest.raises(UnusableRecord, match=r"wrong type for seed \('0'\), accuracy \(True\)$"):
+    path.write_text(json.dumps(record_dict(seed="0", trainable_percent=True, learning_rate=1)))  # a str, a bool for a float, an int for a float
+    with pytest.raises(UnusableRecord, match=r"wrong type for seed \('0'\), trainable_percent \(True\)$"):
         RunRecord.read(path)
-    path.write_text(json.dumps(record_dict(accuracy=0.25)))
-    assert RunRecord.read(path).accuracy == 0.25
+    path.write_text(json.dumps(record_dict(scores={"accuracy": 0.25, "macro_f1": 0.2})))
+    assert RunRecord.read(path).scores["accuracy"] == RunRecord.read(path).objective == 0.25

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_module
 
-import zoo.pipeline.base
-import zoo.pipeline.steps
+import zoo.tasks.kinds.classification
 from zoo.config import store_configs
 from zoo.run import run
 
@@ -21,14 +20,14 @@ def _cfg(tmp_path, *overrides: str):
 def forward_passes(monkeypatch):
     """How many times ``run`` evaluated a model (each evaluation is a pass over the evaluation set)."""
     calls = []
-    evaluate = zoo.pipeline.steps.evaluate
+    evaluate = zoo.tasks.kinds.classification.evaluate
 
     def counting(model, *args, **kwargs):
         calls.append(type(model).__name__)
         return evaluate(model, *args, **kwargs)
 
-    for step in (zoo.pipeline.base, zoo.pipeline.steps):  # the base model's baselines, the learner
-        monkeypatch.setattr(step, "evaluate", counting)
+    # what the classification kind's formulation scores with, for the base model's baselines and the learner alike
+    monkeypatch.setattr(zoo.tasks.kinds.classification, "evaluate", counting)
     return calls
 
 
@@ -39,14 +38,16 @@ def test_second_run_reuses_the_base_predictions(tmp_path, forward_passes):
     second = run(_cfg(tmp_path, "baseline=in_context", "task.demonstrations=1", "seed=1"), tmp_path / "b")
     assert len(forward_passes) == 2  # nothing scored again
     assert second.baseline_scores == first.baseline_scores and set(first.baseline_scores) == {"zero_shot", "in_context"}
-    assert second.eval == first.eval
+    assert second.scores == first.scores and second.example_scores == first.example_scores
+    assert second.eval_details == first.eval_details
 
 
 def test_a_method_run_scores_only_its_own_model_after_a_baseline(tmp_path, forward_passes):
     run(_cfg(tmp_path, "baseline=zero_shot"), tmp_path / "zero_shot")
     record = run(_cfg(tmp_path, "method=ia3"), tmp_path / "ia3")
     assert forward_passes == ["LlamaForCausalLM", "ZooModel"]  # the base once, then the tuned model
-    assert record.score("zero_shot")["accuracy"] == run(_cfg(tmp_path, "baseline=zero_shot", "predictions_cache=null"), tmp_path / "fresh").accuracy
+    fresh = run(_cfg(tmp_path, "baseline=zero_shot", "predictions_cache=null"), tmp_path / "fresh")
+    assert record.baseline_scores["zero_shot"]["accuracy"] == fresh.scores["accuracy"]
 
 
 def test_other_inputs_are_other_entries(tmp_path, forward_passes):

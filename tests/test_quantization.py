@@ -204,6 +204,6 @@ def test_a_qlora_run_trains_and_saves_its_adapter(folder, cpu_quantization, tmp_
             "predictions_cache=null", f"model.name={folder}", "model.quantization=4bit", f"model.device_map={_device_map()}",
             "model.gradient_checkpointing=true", f"trainer.device={_device_map()}", "method=lora"])
     record = run(cfg, tmp_path)
-    assert record.train_steps == 2 and 0.0 <= record.accuracy <= 1.0
+    assert record.train_steps == 2 and 0.0 <= record.scores["accuracy"] <= 1.0
     meta = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert meta["method"] == "lora"

@@ -1,6 +1,7 @@
 """The registry: names, duplicates, lookups, and third-party plugins through entry points."""
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from conftest import make_model
 
 import zoo
 from zoo import registry
+from zoo.baselines import BaselineSpec, get_baseline, register_baseline
+from zoo.baselines import spec as baselines_spec
 from zoo.methods.lora import LoRAConfig
 
 
@@ -103,6 +106,26 @@ def test_register_stores_flags(clean_registry):
     spec = zoo.get_method("toy")
     assert (spec.mergeable, spec.model_kinds, spec.learning_rate, spec.wrap_fn) == (True, ("encoder",), 0.5, wrap_toy)
     assert registry.spec_for_config(ToyConfig()) is spec
+
+
+@pytest.mark.parametrize("kinds", [(), ("Generation",), ("generation", 3)])
+def test_task_kinds_must_be_names_of_kinds(kinds, clean_registry):
+    with pytest.raises(ValueError, match=rf"method 'toy': task_kinds {re.escape(repr(kinds))} must be a non-empty tuple of task "
+                                         r"kind names \(or None: every kind\)"):
+        zoo.register("toy", config=ToyConfig, task_kinds=kinds)
+    assert "toy" not in zoo.list_methods()
+
+
+def test_task_kinds_default_to_every_kind_and_a_name_alone_is_a_tuple(monkeypatch, clean_registry):
+    """None: every kind, a plug-in's too; a kind not registered yet is accepted (checked when a run is planned)."""
+    assert zoo.get_method("lora").task_kinds is None and zoo.get_method("closed_form_head").task_kinds == ("classification",)
+    zoo.register("toy", config=ToyConfig, task_kinds="generation")(lambda model, cfg: model)
+    assert zoo.get_method("toy").task_kinds == ("generation",)
+    monkeypatch.setattr(baselines_spec, "_baselines", dict(baselines_spec._baselines))
+    spec = register_baseline(BaselineSpec("toy_baseline", "prompt", task_kinds="translation"))
+    assert spec.task_kinds == ("translation",) and get_baseline("toy_baseline") == spec
+    with pytest.raises(ValueError, match=r"baseline 'toy_bad': task_kinds \(\) must be a non-empty tuple of task kind names"):
+        register_baseline(BaselineSpec("toy_bad", "prompt", task_kinds=()))
 
 
 def _install_fake_distribution(root, dist: str, module: str, source: str) -> None:

@@ -191,7 +191,7 @@ def test_a_run_survives_an_unwritable_prediction_cache(tmp_path, monkeypatch, ca
                                            "baseline=zero_shot", f"predictions_cache={tmp_path / 'cache'}"])
     with caplog.at_level(logging.WARNING, logger="zoo.prediction_cache"):
         record = run(cfg, tmp_path / "out")
-    assert 0.0 <= record.accuracy <= 1.0 and record.score("zero_shot")["accuracy"] == record.accuracy
+    assert 0.0 <= record.scores["accuracy"] <= 1.0 and record.baseline_scores["zero_shot"]["accuracy"] == record.scores["accuracy"]
     assert "Read-only file system" in caplog.text
 
 

@@ -113,7 +113,7 @@ def test_a_widened_resumed_sweep_skips_its_finished_runs_and_keeps_their_folders
 
 def test_a_run_refuses_to_overwrite_another_configs_metrics(tmp_path):
     out = tmp_path / "taken"
-    other = record_dict(accuracy=0.9, run_config=run_identity(_compose(*CHEAP, "trainer.max_steps=7")))
+    other = record_dict(scores={"accuracy": 0.9, "macro_f1": 0.5}, run_config=run_identity(_compose(*CHEAP, "trainer.max_steps=7")))
     write_json(out / "metrics.json", other)
     done = _zoo(tmp_path, *CHEAP, f"hydra.run.dir={out}")
     assert done.returncode != 0
@@ -161,13 +161,13 @@ def test_processes_of_one_distributed_launch_share_a_token(monkeypatch):
 
 
 def _record(seed: int, accuracy: float) -> dict:
-    return record_dict(seed=seed, accuracy=accuracy, macro_f1=accuracy, trainable_percent=1.0)
+    return record_dict(seed=seed, scores={"accuracy": accuracy, "macro_f1": accuracy}, trainable_percent=1.0)
 
 
 def test_report_skips_malformed_metrics_naming_each(tmp_path, capsys):
     write_json(tmp_path / "good" / "metrics.json", _record(0, 0.75))
-    missing = {k: v for k, v in _record(1, 0.5).items() if k not in ("accuracy", "flips")}
-    bad = {"missing": missing, "old": {"method": "lora", "seed": 0}, "list": [1, 2], "truncated": '{"method": "lo', "wrong": {**_record(1, 0.5), "accuracy": None}}
+    missing = {k: v for k, v in _record(1, 0.5).items() if k not in ("scores", "objective_metric", "flips")}  # flips has a default
+    bad = {"missing": missing, "old": {"method": "lora", "seed": 0}, "list": [1, 2], "truncated": '{"method": "lo', "wrong": {**_record(1, 0.5), "scores": None}}
     for name, content in bad.items():
         path = tmp_path / name / "metrics.json"
         path.parent.mkdir()
@@ -176,11 +176,11 @@ def test_report_skips_malformed_metrics_naming_each(tmp_path, capsys):
     out, err = capsys.readouterr()
     rows = [line for line in out.splitlines() if line.startswith("| lora")]
     assert len(rows) == 1 and "| 0.750 ± 0.000 |" in rows[0] and "| lora | - | synthetic_sentiment | 10 |" in rows[0]
-    assert f"{tmp_path / 'missing' / 'metrics.json'} lacks accuracy, flips: not a finished run's record" in err
+    assert f"{tmp_path / 'missing' / 'metrics.json'} lacks objective_metric, scores: not a finished run's record" in err
     assert f"{tmp_path / 'old' / 'metrics.json'} is a record of schema version 1" in err
     assert f"{tmp_path / 'list' / 'metrics.json'} holds a JSON list" in err
     assert f"{tmp_path / 'truncated' / 'metrics.json'} is unreadable" in err
-    assert f"{tmp_path / 'wrong' / 'metrics.json'} has values of the wrong type for accuracy (None)" in err
+    assert f"{tmp_path / 'wrong' / 'metrics.json'} has values of the wrong type for scores (None)" in err
     assert err.count("; skipped") == 5
 
 

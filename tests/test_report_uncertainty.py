@@ -1,4 +1,5 @@
-"""zoo-report's uncertainty: intervals and both spreads per row, the paired test against LoRA, error bars in the plot."""
+"""zoo-report's uncertainty: intervals and both spreads per row, the paired test against the reference row (LoRA), error bars
+in the plot."""
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,9 @@ def _write(folder, method: str, seed: int, correct: list[bool] | None, sample_se
     task = {"seed": 0, "sample_seed": sample_seed, "shots_per_class": 16, "eval_split": "test"}
     name = f"seed{seed}" + (f"-sample{sample_seed}" if sample_seed is not None else "")
     write_json(folder / method / name / "metrics.json", record_dict(
-        method=method, seed=seed, task_config=task, accuracy=accuracy, macro_f1=accuracy, n_eval=N,
-        eval_correct=correct, eval_fingerprint=fingerprint if correct is not None else None))
+        method=method, seed=seed, task_config=task, scores={"accuracy": accuracy, "macro_f1": accuracy}, n_eval=N,
+        example_scores={"accuracy": [int(c) for c in correct]} if correct is not None else {},
+        eval_fingerprint=fingerprint if correct is not None else None))
 
 
 def _shifted(extra: int, offset: int = 1) -> list[bool]:
@@ -60,23 +62,23 @@ def test_a_row_has_the_bootstrap_interval_and_both_spreads(sweep):
     in_order = [lora_runs[key] for key in ((0, None), (0, 1), (0, 2), (1, None), (2, None))]  # by seed, then sample
     assert (lora["accuracy_low"], lora["accuracy_high"]) == accuracy_interval(in_order)
     assert lora["accuracy_low"] < lora["accuracy"] < lora["accuracy_high"]
-    assert lora["accuracy_seed_std"] == pytest.approx(statistics.stdev(accuracy[(s, None)] for s in (0, 1, 2)))
-    assert lora["accuracy_sample_std"] == pytest.approx(statistics.stdev([accuracy[(0, None)], accuracy[(0, 1)], accuracy[(0, 2)]]))
+    assert lora["seed_std"] == pytest.approx(statistics.stdev(accuracy[(s, None)] for s in (0, 1, 2)))
+    assert lora["sample_std"] == pytest.approx(statistics.stdev([accuracy[(0, None)], accuracy[(0, 1)], accuracy[(0, 2)]]))
     ia3 = _rows(folder)["ia3"]
-    assert ia3["accuracy_seed_std"] == 0.0 and ia3["accuracy_sample_std"] is None  # one training sample: no sample spread
+    assert ia3["seed_std"] == 0.0 and ia3["sample_std"] is None  # one training sample: no sample spread
 
 
-def test_rows_are_tested_against_lora_on_the_same_examples(sweep, capsys):
+def test_rows_are_tested_against_the_reference_lora_on_the_same_examples(sweep, capsys):
     folder, lora_runs = sweep
     rows = _rows(folder)
-    assert rows["ia3"]["lora_test"] == "differs" and rows["ia3"]["vs_lora"] > 0
+    assert rows["ia3"]["reference_test"] == "differs" and rows["ia3"]["vs_reference"] > 0
     in_order = [lora_runs[key] for key in ((0, None), (0, 1), (0, 2), (1, None), (2, None))]
     expected = paired_difference([_shifted(40)] * 2, in_order)
-    assert (rows["ia3"]["vs_lora"], rows["ia3"]["vs_lora_low"], rows["ia3"]["vs_lora_high"]) == (expected.difference, expected.low,
+    assert (rows["ia3"]["vs_reference"], rows["ia3"]["vs_reference_low"], rows["ia3"]["vs_reference_high"]) == (expected.difference, expected.low,
                                                                                                expected.high)
-    assert rows["prompt_tuning"]["lora_test"] == "alike" and rows["prompt_tuning"]["vs_lora"] == 0.0
-    assert rows["lora"]["lora_test"] is None and rows["adapter"]["lora_test"] is None
-    assert rows["bitfit"]["lora_test"] == "unpaired"
+    assert rows["prompt_tuning"]["reference_test"] == "alike" and rows["prompt_tuning"]["vs_reference"] == 0.0
+    assert rows["lora"]["reference_test"] is None and rows["adapter"]["reference_test"] is None
+    assert rows["bitfit"]["reference_test"] == "unpaired"
     err = capsys.readouterr().err
     assert ("bitfit (no overrides) on synthetic_sentiment is not tested against lora: the rows were evaluated on other examples "
             "(evaluation-set fingerprints ['other'] and ['evalset'])") in err
@@ -97,7 +99,7 @@ def test_the_csv_holds_the_new_columns(sweep):
     folder, _ = sweep
     assert report_main([str(folder)]) == 0
     rows = {r["method"]: r for r in csv.DictReader((folder / "report.csv").open())}
-    assert rows["ia3"]["lora_test"] == "differs" and float(rows["ia3"]["accuracy_low"]) < float(rows["ia3"]["accuracy"])
+    assert rows["ia3"]["reference_test"] == "differs" and float(rows["ia3"]["accuracy_low"]) < float(rows["ia3"]["accuracy"])
     assert rows["adapter"]["accuracy_low"] == ""
 
 
@@ -136,13 +138,14 @@ def _write_generation(folder, method: str, seed: int, rouge: list[float]):
     """A generation run's record: exact match 0 on every example (as for written headlines), ROUGE-L F per example."""
     write_json(folder / method / f"seed{seed}" / "metrics.json", record_dict(
         method=method, seed=seed, task="bbc_headlines", task_config={"seed": 0, "sample_seed": None}, n_eval=len(rouge),
-        accuracy=0.0, macro_f1=sum(rouge) / len(rouge), task_kind="generation", baseline_scores={"zero_shot": {"rouge_l": 0.1}},
-        generation={"exact_match": 0.0, "rouge_l": sum(rouge) / len(rouge), "log_likelihood_per_token": -4.0},
-        eval_correct=[False] * len(rouge), eval_rouge_l=rouge, eval_fingerprint="headlines",
-        forgetting={"delta": 0.25}, train_tokens=2000))
+        task_kind="generation", objective_metric="rouge_l", label_names=[], baseline_scores={"zero_shot": {"rouge_l": 0.1}},
+        scores={"rouge_l": sum(rouge) / len(rouge), "exact_match": 0.0, "log_likelihood_per_token": -4.0},
+        example_scores={"rouge_l": rouge, "exact_match": [0] * len(rouge)},
+        eval_details={"n": len(rouge), "response_tokens": 3 * len(rouge)},
+        eval_fingerprint="headlines", forgetting={"delta": 0.25}, train_tokens=2000))
 
 
-def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_lora_by_it(tmp_path):
+def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_the_reference_by_it(tmp_path):
     """Exact match is 0 everywhere: the paired test compares ROUGE-L F, which tells a better headline writer apart."""
     lora = [0.2 + 0.1 * (i % 3) for i in range(60)]
     better = [r + 0.15 for r in lora]
@@ -152,15 +155,15 @@ def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_lora_by_
     _write_generation(tmp_path, "ia3", 0, [r + (0.1 if i % 2 else -0.1) for i, r in enumerate(lora)])  # as good, on other headlines
     rows = {r["method"]: r for r in summarise(load_runs(tmp_path))}
     prefix = rows["prefix_tuning"]
-    assert (prefix["macro_f1_low"], prefix["macro_f1_high"]) == accuracy_interval([better, better])
-    assert prefix["macro_f1_low"] < prefix["macro_f1"] < prefix["macro_f1_high"]
-    assert (prefix["accuracy_low"], prefix["accuracy_high"]) == (0.0, 0.0)
+    assert (prefix["rouge_l_low"], prefix["rouge_l_high"]) == accuracy_interval([better, better])
+    assert prefix["rouge_l_low"] < prefix["rouge_l"] < prefix["rouge_l_high"]
+    assert (prefix["exact_match_low"], prefix["exact_match_high"]) == (0.0, 0.0)
     expected = paired_difference([better] * 2, [lora] * 2)
-    assert prefix["lora_test"] == "differs" and prefix["vs_lora"] == pytest.approx(0.15) and prefix["vs_lora_low"] == expected.low
-    assert rows["ia3"]["lora_test"] == "alike" and rows["lora"]["lora_test"] is None
+    assert prefix["reference_test"] == "differs" and prefix["vs_reference"] == pytest.approx(0.15) and prefix["vs_reference_low"] == expected.low
+    assert rows["ia3"]["reference_test"] == "alike" and rows["lora"]["reference_test"] is None
     lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(list(rows.values())).splitlines()[2:]}
-    assert (f"| 0.000 [0.000, 0.000] | {prefix['macro_f1']:.3f} [{prefix['macro_f1_low']:.3f}, {prefix['macro_f1_high']:.3f}] ≠ "
-            f"| -4.000 | - / 0.100 | +0.250 | 1.0 | 2.0 |") in lines["prefix_tuning"]
+    assert (f"| {prefix['rouge_l']:.3f} [{prefix['rouge_l_low']:.3f}, {prefix['rouge_l_high']:.3f}] ≠ | 0.000 / - "
+            f"| 0.000 [0.000, 0.000] | -4.000 ± 0.000 | 0.100 | +0.250 | 1.0 | 2.0 |") in lines["prefix_tuning"]
     assert "≠" not in lines["ia3"]
 
 
@@ -169,7 +172,14 @@ def test_a_generation_plot_draws_the_rouge_l_interval(tmp_path, monkeypatch):
     rows = summarise(load_runs(tmp_path))
     drawn = []
     monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda self, x, y, yerr=None, **kwargs: drawn.append((y, yerr)))
-    plot(rows, tmp_path / "pareto.png", metric="macro_f1")
+    named = {}
+    for axis_text in ("set_ylabel", "set_title"):
+        original = getattr(matplotlib.axes.Axes, axis_text)
+        monkeypatch.setattr(matplotlib.axes.Axes, axis_text,
+                            lambda self, text, *a, _name=axis_text, _original=original, **k: (named.setdefault(_name, text),
+                                                                                                _original(self, text, *a, **k))[1])
+    plot(rows, tmp_path / "pareto.png")  # the rows' objective: ROUGE-L
     (row,) = rows
-    assert drawn == [(row["macro_f1"], [[pytest.approx(row["macro_f1"] - row["macro_f1_low"])],
-                                        [pytest.approx(row["macro_f1_high"] - row["macro_f1"])]])]
+    assert drawn == [(row["rouge_l"], [[pytest.approx(row["rouge_l"] - row["rouge_l_low"])],
+                                       [pytest.approx(row["rouge_l_high"] - row["rouge_l"])]])]
+    assert named == {"set_ylabel": "ROUGE-L", "set_title": "ROUGE-L against trainable parameters"}  # the metric's label, not a row's

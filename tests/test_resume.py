@@ -17,12 +17,12 @@ def _cfg(*overrides: str):
 
 def _done(run_config: dict) -> dict:
     """A finished run's record of the config it ran."""
-    return record_dict(accuracy=0.75, run_config=run_config)
+    return record_dict(scores={"accuracy": 0.75, "macro_f1": 0.5}, run_config=run_config)
 
 
 def test_the_same_config_is_done(tmp_path):
     write_json(tmp_path / "metrics.json", _done(run_identity(_cfg("resume=true"))))
-    assert finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false")).accuracy == 0.75  # progress bars change no result
+    assert finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false")).scores["accuracy"] == 0.75  # progress bars change no result
 
 
 def test_another_config_runs_again_and_says_why(tmp_path, caplog):
@@ -42,7 +42,7 @@ def test_only_the_learning_rate_the_run_resolves_counts(tmp_path, caplog):
     identity = run_identity(_cfg("method=lora", "+method_learning_rates={full_finetune:5e-5}"))
     assert "method_learning_rates" not in identity and identity["learning_rates"] == {"method": 5e-3, "head": None}
     write_json(tmp_path / "metrics.json", _done(identity))
-    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}")).accuracy == 0.75
+    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}")).scores["accuracy"] == 0.75
     assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={lora:1e-4}")) is None
     assert "differs in learning_rates.method" in caplog.text
 
@@ -52,4 +52,4 @@ def test_an_old_record_runs_again_naming_its_schema(tmp_path, caplog):
     del old["schema_version"]  # what zoo wrote before RunRecord
     write_json(tmp_path / "metrics.json", old)
     assert finished_run(tmp_path, _cfg()) is None
-    assert f"{tmp_path / 'metrics.json'} is a record of schema version 1, and this zoo reads version 2" in caplog.text
+    assert f"{tmp_path / 'metrics.json'} is a record of schema version 1, and this zoo reads versions 2, 3" in caplog.text

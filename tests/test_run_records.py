@@ -1,14 +1,20 @@
-"""What a run records beyond its scores: latency against the base model, per-method learning rates."""
+"""What a run records beyond its scores: latency against the base model, per-method learning rates; records of schema 2
+read as schema 3."""
 from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_module
 
 import zoo
-import zoo.pipeline.generation
 import zoo.pipeline.steps
 from zoo.config import store_configs
+from zoo.records import SCHEMA_VERSION, RunRecord
+from zoo.report import report
 from zoo.run import run
 
 
@@ -36,10 +42,9 @@ def test_latency_false_times_nothing_and_records_null(tmp_path, monkeypatch, tas
     def timed(*args, **kwargs):
         raise AssertionError("latency was timed")
 
-    for module in (zoo.pipeline.steps, zoo.pipeline.generation):
-        monkeypatch.setattr(module, "latency_record", timed)
+    monkeypatch.setattr(zoo.pipeline.steps, "latency_record", timed)  # one pipeline for every task kind
     record = run(_cfg(tmp_path, f"task={task}", "latency=false"), tmp_path / "off")
-    assert record.latency is None and record.run_config["latency"] is False and record.accuracy is not None
+    assert record.latency is None and record.run_config["latency"] is False and record.objective is not None
     with pytest.raises(AssertionError, match="latency was timed"):
         run(_cfg(tmp_path, f"task={task}"), tmp_path / "on")
 
@@ -77,3 +82,72 @@ def test_the_optimiser_trains_at_the_resolved_rates_and_the_record_says_so(tmp_p
 def test_method_learning_rates_refuse_unknown_methods(tmp_path):
     with pytest.raises(ValueError, match=r"method_learning_rates names unknown method\(s\) \['lroa'\]; registered methods: \["):
         run(_cfg(tmp_path, "+method_learning_rates={lroa:0.1}"), tmp_path)
+
+
+V2 = Path(__file__).parent / "fixtures" / "records_v2"
+"""Records of schema 2, written by zoo before records were typed by metric (commit 6150e7f): a classification sweep with a
+zero-shot run, and a generation task's lora and ia3."""
+
+
+def test_a_classification_record_of_schema_2_reads_with_its_scores_by_metric():
+    path = V2 / "classification" / "lora-seed0" / "metrics.json"
+    old, record = json.loads(path.read_text()), RunRecord.read(path)
+    assert old["schema_version"] == 2 and record.schema_version == SCHEMA_VERSION == 3
+    assert record.task_kind == "classification" and record.objective_metric == "accuracy"
+    assert record.scores == {"accuracy": old["accuracy"], "macro_f1": old["macro_f1"]}
+    assert record.objective == old["accuracy"] == 0.984375
+    assert record.example_scores == {"accuracy": [int(c) for c in old["eval_correct"]]}
+    assert all(type(v) is int for v in record.example_scores["accuracy"]) and sum(record.example_scores["accuracy"]) == 63
+    assert record.eval_details == {"per_class": old["eval"]["per_class"], "confusion": old["eval"]["confusion"]}
+    assert record.baseline_scores == old["baseline_scores"]
+    assert record.baseline_scores == {"zero_shot": {"accuracy": 0.53125, "macro_f1": 0.4545454545454546}}
+    assert record.label_names == ["negative", "positive"] and record.flips == old["flips"]
+
+
+def test_a_generation_record_of_schema_2_reads_its_rouge_l_and_exact_match_where_they_belong():
+    """Schema 2 held a generation run's ROUGE-L in ``macro_f1`` and its exact match in ``accuracy``."""
+    path = V2 / "generation" / "lora" / "metrics.json"
+    old, record = json.loads(path.read_text()), RunRecord.read(path)
+    assert record.task_kind == "generation" and record.objective_metric == "rouge_l"
+    assert record.scores["rouge_l"] == old["macro_f1"] == 0.7124999999999999
+    assert record.scores["exact_match"] == old["accuracy"] == 0.0
+    assert record.scores == {"rouge_l": old["macro_f1"], "exact_match": old["accuracy"],
+                             "log_likelihood_per_token": old["generation"]["log_likelihood_per_token"]}
+    assert record.objective == old["macro_f1"]
+    for scores in (record.scores, *record.baseline_scores.values()):
+        assert "accuracy" not in scores and "macro_f1" not in scores
+    assert record.baseline_scores == {"zero_shot": {"rouge_l": 0.4708333333333334, "exact_match": 0.0,
+                                                    "log_likelihood_per_token": -5.486930847167969}}
+    assert record.example_scores["rouge_l"] == old["eval_rouge_l"]
+    assert record.example_scores["exact_match"] == [int(m) for m in old["eval_correct"]] == [0] * 16
+    assert record.eval_details == {"n": 16, "response_tokens": 48}
+    assert record.label_names == [] and record.flips is None
+
+
+CLASSIFICATION_V2_TABLE = """\
+| method | config | task | trainable | % | accuracy [95% CI] | sd seed / sample | macro-F1 | zero-shot | fixed / broken | forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| lora | - | synthetic_sentiment | 3,584 | 4.338 | 0.977 [0.938, 1.000] | 0.011 / - | 0.977 ± 0.011 | 0.531 | 30 / 1 | +0.174 | 4.3 | 13.6 | 491 | 15.2 | 0.54 (0.52) |
+| gift | - | synthetic_sentiment | 1,024 | 1.239 | 0.812 [0.711, 0.906] ≠ | 0.022 / - | 0.812 ± 0.023 | 0.531 | 25 / 7 | +0.404 | 4.5 | 13.6 | 495 | 4.6 | 1.13 (3.33) |
+| zero_shot | - | synthetic_sentiment | 0 | 0.000 | 0.531 ± 0.000 | 0.000 / - | 0.455 ± 0.000 | 0.531 | - / - | - | 0.0 | - | - | - | - (-) |
+"""
+"""What zoo-report --baseline-rows printed for these records under schema 2 (the zoo that wrote them)."""
+GENERATION_V2_TABLE = """\
+| method | config | task | trainable | % | ROUGE-L [95% CI] | sd seed / sample | exact match [95% CI] | log-lik / token | zero-shot | forgetting | train s | train k-tokens | peak MB | adapter KB | latency x base (merged) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| lora | - | synthetic_generation | 3,584 | 4.338 | 0.712 [0.650, 0.767] | - / - | 0.000 [0.000, 0.000] | -2.569 ± 0.000 | 0.471 | +0.429 | 2.9 | 10.8 | 490 | 15.2 | 4.33 (0.94) |
+| ia3 | - | synthetic_generation | 384 | 0.465 | 0.579 [0.517, 0.640] ≠ | - / - | 0.000 [0.000, 0.000] | -3.618 ± 0.000 | 0.471 | +0.061 | 6.4 | 10.8 | 493 | 2.4 | 3.27 (3.02) |
+"""
+"""The same figures as the schema-2 zoo printed (ROUGE-L and its interval, the mark against LoRA, exact match, log-likelihood,
+zero-shot), in the columns of the generation kind's metrics."""
+
+
+@pytest.mark.parametrize("kind,baseline_rows,expected", [
+    ("classification", True, CLASSIFICATION_V2_TABLE),
+    ("generation", False, GENERATION_V2_TABLE),
+])
+def test_zoo_report_prints_schema_2_records_with_the_figures_it_printed_then(tmp_path, kind, baseline_rows, expected):
+    folder = tmp_path / kind
+    shutil.copytree(V2 / kind, folder)
+    assert report(folder, baseline_rows=baseline_rows) == expected
+    assert (folder / "report.md").read_text() == expected and (folder / "report.png").is_file()

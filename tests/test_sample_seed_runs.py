@@ -35,11 +35,11 @@ def test_every_run_records_its_answers_per_example_and_the_evaluation_set(tmp_pa
     baseline = run(_cfg(tmp_path, "baseline=zero_shot"), tmp_path / "zero_shot")
     expected = examples_fingerprint(build_task(TaskConfig(n_train=32, n_eval=16)).eval)
     for record in (trained, resampled, baseline):
-        assert len(record.eval_correct) == record.n_eval == 16
-        assert sum(record.eval_correct) / 16 == record.accuracy
+        assert len(record.example_scores["accuracy"]) == record.n_eval == 16
+        assert sum(record.example_scores["accuracy"]) / 16 == record.scores["accuracy"]
         assert record.eval_fingerprint == expected  # one evaluation set for every row and sample seed
     on_disk = RunRecord.read(tmp_path / "sample1" / "metrics.json")
-    assert on_disk.eval_correct == resampled.eval_correct and on_disk.task_config["sample_seed"] == 1
+    assert on_disk.example_scores == resampled.example_scores and on_disk.task_config["sample_seed"] == 1
     assert trained.task_config["sample_seed"] is None
     assert examples_fingerprint(build_task(TaskConfig(n_train=32, n_eval=16, seed=1)).eval) != expected
 
@@ -84,14 +84,19 @@ def test_the_full_profile_runs_two_seeds_and_another_training_sample_on_movie_re
 
 
 def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
-    """A finished run of an older zoo (no task.sample_seed in its config, no per-example answers) is still done."""
+    """A finished run of an older zoo (a record of schema 2, no task.sample_seed in its config, no per-example answers) is
+    still done."""
     cfg = _cfg(tmp_path)
     identity = run_identity(cfg)
     del identity["task"]["sample_seed"]
-    old = {k: v for k, v in record_dict(run_config=identity).items() if k not in ("eval_correct", "eval_fingerprint")}
+    new_only = ("task_kind", "objective_metric", "scores", "example_scores", "eval_details", "eval_fingerprint")
+    old = {k: v for k, v in record_dict(run_config=identity).items() if k not in new_only}
+    old.update(schema_version=2, accuracy=0.5, macro_f1=0.5,
+               eval={"accuracy": 0.5, "macro_f1": 0.5, "confusion": [[2, 2], [2, 2]]})
     write_json(tmp_path / "metrics.json", old)
     done = finished_run(tmp_path, cfg)
-    assert done is not None and (done.eval_correct, done.eval_fingerprint) == (None, None)
+    assert done is not None and (done.example_scores, done.eval_fingerprint) == ({}, None)
+    assert done.scores == {"accuracy": 0.5, "macro_f1": 0.5} and done.eval_details == {"confusion": [[2, 2], [2, 2]]}
     assert finished_run(tmp_path, _cfg(tmp_path, "task.sample_seed=0")) is None  # a sample seed given is another config
 
 

@@ -62,8 +62,8 @@ def test_resume_compares_the_scaled_rate_and_records_from_before_the_scale_still
     assert "learning_rate_scale" not in identity["trainer"] and identity["learning_rates"]["method"] == pytest.approx(1.5e-2)
     before = run_identity(_cfg("method=lora"))
     before["trainer"].pop("learning_rate_scale", None)  # as a zoo without the scale recorded it
-    write_json(tmp_path / "metrics.json", record_dict(accuracy=0.75, run_config=before))
-    assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=1")).accuracy == 0.75
+    write_json(tmp_path / "metrics.json", record_dict(scores={"accuracy": 0.75, "macro_f1": 0.7}, run_config=before))
+    assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=1")).objective == 0.75
     assert finished_run(tmp_path, _cfg("method=lora", "trainer.learning_rate_scale=3")) is None
     assert "differs in learning_rates.method" in caplog.text
 
@@ -180,7 +180,7 @@ def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lowe
 def _fake_trial(folder: Path, accuracy: float, config: dict) -> None:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-    write_json(folder / "metrics.json", record_dict(accuracy=accuracy, splits_read=["train", "validation"]))
+    write_json(folder / "metrics.json", record_dict(scores={"accuracy": accuracy, "macro_f1": 0.5}, splits_read=["train", "validation"]))
 
 
 def test_collect_keeps_the_grids_trials_in_its_order_and_names_a_missing_one(tmp_path):
@@ -198,12 +198,12 @@ def test_a_generation_trial_is_scored_by_its_rouge_l_as_every_exact_match_is_zer
         folder = tmp_path / "lora" / f"trainer.learning_rate_scale={scale}"
         (folder / ".hydra").mkdir(parents=True)
         (folder / ".hydra" / "config.yaml").write_text(json.dumps({"trainer": {"learning_rate_scale": scale}}))
-        write_json(folder / "metrics.json", record_dict(accuracy=0.0, macro_f1=rouge, task_kind="generation", splits_read=["train", "validation"],
-                                                        generation={"exact_match": 0.0, "rouge_l": rouge}))
+        write_json(folder / "metrics.json", record_dict(task_kind="generation", objective_metric="rouge_l", splits_read=["train", "validation"],
+                                                        scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -2.0}))
     found = tune.collect(tmp_path, "lora", {"trainer.learning_rate_scale": [0.3, 1.0]})
     assert [t.score for t in found] == [0.25, 0.21] and tune.choose(found).values == {"trainer.learning_rate_scale": 0.3}
     assert RunRecord.read(tmp_path / "lora" / "trainer.learning_rate_scale=1.0" / "metrics.json").objective == 0.21
-    assert RunRecord(**record_dict(accuracy=0.75, macro_f1=0.5)).objective == 0.75  # classification: accuracy
+    assert RunRecord(**record_dict(scores={"accuracy": 0.75, "macro_f1": 0.5})).objective == 0.75  # classification: accuracy
 
 
 def test_a_search_whose_trials_read_test_is_refused():
@@ -256,7 +256,7 @@ def test_the_chosen_values_are_written_and_read_back(tuned_suite):
     search = tmp_path / "runs" / "search" / TASK
     assert chosen == {m: tune.choose(tune.collect(search, m, grid)).values for m, grid in loaded.grids.items()}
     for method, records in _trials(tmp_path).items():
-        assert tune.choose(tune.collect(search, method, loaded.grids[method])).score == max(r.accuracy for r in records)
+        assert tune.choose(tune.collect(search, method, loaded.grids[method])).score == max(r.scores["accuracy"] for r in records)
     assert set(chosen["lora"]) == {"method.r"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
     assert path.read_text().startswith("# Chosen by `python benchmarks/tune.py --profile smoke`")
     table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
@@ -275,7 +275,7 @@ def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
         record = RunRecord.read(tmp_path / "runs" / "tuned" / TASK / method / "seed0" / "metrics.json")
         assert record.task_config["eval_split"] == "test" and record.splits_read == ["train", "test"]
         assert rows[f"{method} (tuned)"][1] == " ".join(tuned.overrides(values))
-        assert rows[f"{method} (tuned)"][5].startswith(f"{record.accuracy:.3f}")  # the test score, no trial's validation one
+        assert rows[f"{method} (tuned)"][5].startswith(f"{record.scores['accuracy']:.3f}")  # the test score, no trial's validation one
     assert "Rows marked *(tuned)*" in (tmp_path / "RESULTS.md").read_text()
 
 
@@ -324,7 +324,7 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     source = out / "movie_sentiment" / "lora" / "seed0"
     (source / ".hydra").mkdir(parents=True)
     (source / ".hydra" / "overrides.yaml").write_text("- +benchmark=full\n- +sweep=all_methods\n- task=movie_sentiment\n- seed=0\n- method=lora\n")
-    write_json(source / "metrics.json", record_dict(accuracy=0.8125, task="movie_sentiment"))
+    write_json(source / "metrics.json", record_dict(scores={"accuracy": 0.8125, "macro_f1": 0.8}, task="movie_sentiment"))
 
     missing = suite.reuse_first_runs("full", out, tmp_path)
 
@@ -336,6 +336,6 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     assert "no default first run at" in missing[0] and not (out / "tuned" / "movie_sentiment" / "ia3").exists()
     report = load_script("results_md")
     (entry,) = [r for r in report._tuned_runs(out / "tuned")]
-    assert (entry["method"], entry["accuracy"], entry["_overrides"]) == ("lora (tuned)", 0.8125,
+    assert (entry["method"], entry["scores"]["accuracy"], entry["_overrides"]) == ("lora (tuned)", 0.8125,
                                                                           "+benchmark=full task=movie_sentiment trainer.learning_rate_scale=1")
     assert suite.reuse_first_runs("full", out, tmp_path) == missing  # copied once: a second call leaves it as it is

@@ -14,9 +14,9 @@ import torch
 from accelerate import Accelerator
 
 from zoo.distributed import dealt, gathered
+from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.generation import GenerationFormulation, token_log_likelihoods
 from zoo.tasks.generation_metrics import example_scores, generation_metrics
-from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.pairs import Pair
 
 

@@ -267,8 +267,8 @@ def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str |
             ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
             continue
         ax.errorbar(r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3)
-        label = r["method"] + (f" {r['config']}" if r["config"] else "")
-        ax.annotate(label, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        name = r["method"] + (f" {r['config']}" if r["config"] else "")  # not ``label``: that names the y axis
+        ax.annotate(name, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(AXES[x])
     ax.set_ylabel(label)

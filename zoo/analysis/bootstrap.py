@@ -2,10 +2,10 @@
 
 A benchmark cell's accuracy is uncertain twice over: another seed (initialisation, batch order,
 training sample) trains another model, and another evaluation set of the same size scores it
-otherwise. Both come from the records alone: every run stores which evaluation examples it got
-right (``RunRecord.eval_correct``), and a generation run its ROUGE-L F on each
-(``RunRecord.eval_rouge_l``). Either works here: a per-example score is resampled as 0/1
-correctness is, and the mean taken is then the mean score.
+otherwise. Both come from the records alone: every run stores, for each metric that is a mean
+over evaluation examples, each example's value (``RunRecord.example_scores``: 1 or 0 for an
+example answered right or wrong, a generation run's ROUGE-L F on each). Any works here: a
+per-example score is resampled as 0/1 correctness is, and the mean taken is then the mean score.
 
 Both functions here are two-level bootstraps. Each resample draws a row's runs with
 replacement, then the evaluation examples with replacement, and takes the mean accuracy of

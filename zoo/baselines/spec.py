@@ -12,7 +12,7 @@ and is at once a ``baseline=<name>`` choice, a row of ``zoo-report``, and part o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zoo.method import MODEL_KINDS
 from zoo.plugins import load_entry_points
@@ -83,8 +83,8 @@ def register_baseline(spec: BaselineSpec) -> BaselineSpec:
                          f"(an untrained head is zero and predicts nothing)")
     if not spec.model_kinds or set(spec.model_kinds) - set(MODEL_KINDS):
         raise ValueError(f"baseline {spec.name!r}: model_kinds {spec.model_kinds!r} must be a non-empty subset of {MODEL_KINDS}")
-    if spec.task_kinds is not None:
-        kind_names(spec.task_kinds, f"baseline {spec.name!r}")
+    if spec.task_kinds is not None:  # held as a tuple, as a method's: a name alone would be tested by substring
+        spec = replace(spec, task_kinds=kind_names(spec.task_kinds, f"baseline {spec.name!r}"))
     _baselines[spec.name] = spec
     return spec
 

@@ -19,9 +19,9 @@ from zoo.evaluate import evaluate
 from zoo.method import MethodSpec
 from zoo.tasks.config import TASKS, TaskConfig, build_task
 from zoo.tasks.data import ClassificationData, Example
+from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.formulation import Formulation as Scoring
 from zoo.tasks.formulation import check_formulation, formulation_for
-from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.kinds.kind import TaskKind, register_task_kind
 from zoo.tasks.kinds.metric import MetricSpec
 

@@ -18,10 +18,10 @@ from torch import nn
 from zoo.atomic import write_text
 from zoo.evaluate_generation import evaluate_generation
 from zoo.tasks.config import TaskConfig
+from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.generation import GenerationFormulation as Prompting
 from zoo.tasks.generation import generation_formulation, response_loss
 from zoo.tasks.generation_tasks import GENERATION_TASKS, build_generation_task
-from zoo.tasks.evaluation import Evaluation
 from zoo.tasks.kinds.kind import TaskKind, register_task_kind
 from zoo.tasks.kinds.metric import MetricSpec
 from zoo.tasks.pairs import GenerationData, Pair

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from zoo.method import MODEL_KINDS, MethodSpec
 from zoo.plugins import load_entry_points
 from zoo.tasks.evaluation import Evaluation
-from zoo.tasks.kinds.metric import MetricSpec, register_metric
+from zoo.tasks.kinds.metric import MetricSpec, check_metric, register_metric
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -89,7 +89,7 @@ class TaskKind(ABC):
     def objective(self) -> MetricSpec:
         return self.metrics[0]
 
-    def check_task(self, task: TaskConfig) -> None:
+    def check_task(self, task: TaskConfig) -> None:  # noqa: B027  (a hook a kind may override)
         """Refuse a task config this kind cannot run, naming the field and what would do; the default accepts any."""
 
     def check_model(self, formulation: str, model_kind: str, spec: MethodSpec | None) -> None:
@@ -142,6 +142,8 @@ def register_task_kind(kind: TaskKind) -> TaskKind:
         raise ValueError(f"task kind {name!r} declares no metrics; the first one is what a search maximises")
     if not kind.model_kinds or set(kind.model_kinds) - set(MODEL_KINDS):
         raise ValueError(f"task kind {name!r}: model_kinds {kind.model_kinds!r} must be a non-empty subset of {MODEL_KINDS}")
+    for metric in kind.metrics:
+        check_metric(metric)
     for metric in kind.metrics:
         register_metric(metric)
     _kinds[name] = kind

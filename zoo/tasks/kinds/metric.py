@@ -42,14 +42,19 @@ class MetricSpec:
         return "-" if value is None else format(value, self.format)
 
 
+def check_metric(spec: MetricSpec) -> None:
+    """Refuse ``spec`` where another spec holds its name (the same spec twice is one registration)."""
+    if _metrics.get(spec.name, spec) != spec:
+        raise ValueError(f"metric {spec.name!r} is already registered as {_metrics[spec.name]}; choose another name")
+
+
 def register_metric(spec: MetricSpec) -> MetricSpec:
-    """Add ``spec`` to the metrics reports know; the same spec twice is one registration.
+    """Add ``spec`` to the metrics reports know.
 
     Raises:
         ValueError: another spec under a taken name.
     """
-    if _metrics.get(spec.name, spec) != spec:
-        raise ValueError(f"metric {spec.name!r} is already registered as {_metrics[spec.name]}; choose another name")
+    check_metric(spec)
     _metrics[spec.name] = spec
     return spec
 
