@@ -1,7 +1,7 @@
 """zoo against peft, method by method: one training step's time and memory on the same model and batch.
 
-For every zoo method that peft also implements (the table in benchmarks/peft_equivalents.py),
-both versions wrap copies of one base model with the same sizes; steps (forward, backward of
+For every zoo method that peft also implements (its spec's ``peft.equivalent_config``, declared
+where the method is registered), both versions wrap copies of one base model with the same sizes; steps (forward, backward of
 the classification loss zoo trains with, AdamW) alternate zoo/peft in one process after
 warm-up, and the table gives the median step-time ratio zoo/peft and the memory ratio.
 Memory is exact and deterministic (benchmarks/memory.py): bytes autograd saves for backward
@@ -26,13 +26,14 @@ import peft
 import torch
 import transformers
 from memory import saved_activation_bytes, trainable_state_bytes
-from peft_equivalents import PEFT_EQUIVALENTS
 
 import zoo
 from zoo.atomic import write_text
 from zoo.memory import PeakMemory
+from zoo.method import MethodSpec
 from zoo.models.load import DTYPES, ModelConfig, load_model
 from zoo.models.tokenizer import word_tokenizer
+from zoo.peft_format import PeftFormat
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import Formulation, formulation_for
 from zoo.tasks.kinds.classification import Classifier, classification_loss
@@ -90,18 +91,26 @@ class Trainee:
         return saved + trainable_state_bytes(self.model)
 
 
+def peft_equivalent(spec: MethodSpec) -> PeftFormat | None:
+    """The method's peft format where it names peft's config of the same size; None: zoo's figures only."""
+    return spec.peft if spec.peft is not None and spec.peft.equivalent_config is not None else None
+
+
 def measure(method: str, base, formulation: Formulation, batch, warmup: int, repeats: int, fresh=None) -> dict:
     """One method's row; ``fresh()`` gives each side its own base model (default: a deep copy of ``base``)."""
     fresh = fresh or (lambda: copy.deepcopy(base))
-    spec, equivalent = zoo.get_method(method), PEFT_EQUIVALENTS.get(method)
+    spec = zoo.get_method(method)
+    equivalent = peft_equivalent(spec)
     label_words = {"label_token_ids": formulation.label_token_ids} if spec.needs_label_words else {}
-    cfg = spec.config(**label_words, **(equivalent.zoo_overrides(base.config) if equivalent else {}))
+    cfg = spec.config(**label_words, **(equivalent.zoo_overrides(base.config) if equivalent and equivalent.zoo_overrides else {}))
     wrapped = zoo.wrap(fresh(), cfg)
     ours = Trainee(wrapped, formulation, batch)
     row = {"method": method, "trainable": zoo.count_parameters(wrapped)[0], "zoo_mem": ours.memory()}
     if spec.gradient_free:
         return {**row, "note": "gradient-free: fit() once, no training step"}
-    theirs = Trainee(peft.get_peft_model(fresh(), equivalent.peft_config(cfg, base.config)), formulation, batch) if equivalent else None
+    theirs = None
+    if equivalent:
+        theirs = Trainee(peft.get_peft_model(fresh(), equivalent.equivalent_config(cfg, base.config)), formulation, batch)
     if theirs:
         row["peft_mem"] = theirs.memory()
     times: dict[str, list[float]] = {"zoo": [], "peft": []}

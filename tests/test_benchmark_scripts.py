@@ -1,4 +1,4 @@
-"""The benchmark scripts reuse the library: no branches on a method's name, peft equivalents as one table, overrides as data."""
+"""The benchmark scripts reuse the library: no branches on a method's name, peft equivalents from the specs, overrides as data."""
 from __future__ import annotations
 
 import copy
@@ -26,17 +26,26 @@ SAME_SIZE = {"llama_adapter": {"gate": "scalar"}}
 """zoo's fields that differ from peft by design (zoo gates each head, peft each layer), set to peft's for the size check."""
 
 
-@pytest.mark.parametrize("method", sorted(_load("peft_equivalents").PEFT_EQUIVALENTS))
+EQUIVALENTS = [name for name in zoo.list_methods() if _load("step_speed").peft_equivalent(zoo.get_method(name))]
+"""Methods whose spec names peft's config of the same size, as step_speed.py finds them."""
+
+
+def test_the_built_in_methods_peft_implements_declare_an_equivalent():
+    assert set(EQUIVALENTS) >= {"ia3", "llama_adapter", "lora", "p_tuning", "prefix_tuning", "prompt_tuning"}
+
+
+@pytest.mark.parametrize("method", EQUIVALENTS)
 def test_each_peft_equivalent_has_zoo_s_size(method, gqa_llama):
-    equivalent = _load("peft_equivalents").PEFT_EQUIVALENTS[method]
-    cfg = zoo.get_method(method).config(**equivalent.zoo_overrides(gqa_llama.config), **SAME_SIZE.get(method, {}))
+    equivalent = zoo.get_method(method).peft
+    overrides = equivalent.zoo_overrides(gqa_llama.config) if equivalent.zoo_overrides else {}
+    cfg = zoo.get_method(method).config(**overrides, **SAME_SIZE.get(method, {}))
     ours = zoo.count_parameters(zoo.wrap(copy.deepcopy(gqa_llama), cfg))[0]
-    theirs = peft.get_peft_model(copy.deepcopy(gqa_llama), equivalent.peft_config(cfg, gqa_llama.config))
+    theirs = peft.get_peft_model(copy.deepcopy(gqa_llama), equivalent.equivalent_config(cfg, gqa_llama.config))
     assert ours == sum(p.numel() for p in theirs.parameters() if p.requires_grad) > 0
 
 
 def test_prefix_equivalent_embeds_at_the_key_value_width(gqa_llama):
-    assert _load("peft_equivalents").PEFT_EQUIVALENTS["prefix_tuning"].zoo_overrides(gqa_llama.config) == {"embedding_dim": 32}
+    assert zoo.get_method("prefix_tuning").peft.zoo_overrides(gqa_llama.config) == {"embedding_dim": 32}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from conftest import make_model
 from contract_helpers import output, perturb
 
 import zoo
-from zoo.methods.lora import LoRALinear, export_peft
+from zoo.methods.lora import LoRALinear
+from zoo.peft_interchange import export_peft
 
 TARGETS = {"tiny-llama": ["q_proj", "v_proj"], "tiny-gpt2": ["c_attn"]}
 
@@ -46,7 +47,7 @@ def test_export_loads_in_peft_to_the_same_outputs(kind, batch, tmp_path):
 
 
 def test_export_refuses_other_methods_and_merged_models(tmp_path):
-    with pytest.raises(TypeError, match="wrapped with zoo's 'lora'"):
+    with pytest.raises(TypeError, match="needs a model returned by zoo.wrap, got LlamaForCausalLM"):
         export_peft(make_model("tiny-llama"), tmp_path)
     merged = zoo.merge(zoo.wrap(make_model("tiny-llama"), "lora"))
     with pytest.raises(ValueError, match="unmerge"):

@@ -39,6 +39,12 @@ def test_every_peft_type_is_bridged_or_left_out_with_a_reason():
     assert len(BRIDGED_NAMES) >= 20 and all(zoo.get_method(m).source != "" for m in BRIDGED_NAMES)
 
 
+def test_the_peft_types_zoo_s_own_methods_declare_are_left_out_naming_the_method():
+    specs = [zoo.get_method(m) for m in zoo.list_methods()]
+    own = {spec.peft.peft_type: spec.name for spec in specs if spec.source == "zoo" and spec.peft is not None}
+    assert len(own) == 6 and all(f"`{method}`" in UNBRIDGED[peft_type] for peft_type, method in own.items())
+
+
 def test_a_tuner_missing_from_the_installed_peft_is_not_registered():
     before = zoo.list_methods()
     _register(Tuner("peft_not_in_this_peft", "NOT_A_PEFT_TYPE", "a tuner of a newer peft"))

@@ -181,3 +181,33 @@ def test_plugin_method_is_composable_with_hydra(tmp_path, monkeypatch, clean_reg
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=["method=plugin_method", "method.width=7"])
     assert OmegaConf.to_object(cfg.method) == PluginConfig(width=7)
+
+
+def _export_nothing(model):
+    raise AssertionError("never called: registration only")
+
+
+def test_peft_must_be_a_peft_format_and_names_the_method(clean_registry):
+    with pytest.raises(TypeError, match=r"peft for method 'toy' must be a zoo.PeftFormat \(peft_type, export, .*got 'LORA'"):
+        zoo.register("toy", config=ToyConfig, peft="LORA")
+    assert "toy" not in zoo.list_methods()
+
+
+def test_a_second_importer_of_a_peft_type_is_refused_naming_the_first(clean_registry):
+    taken = zoo.PeftFormat("LORA", export=_export_nothing, import_=lambda base, adapter, folder: None)
+    with pytest.raises(ValueError, match=r"method 'toy' declares an importer for peft type 'LORA', which method 'lora' already "
+                                         r"imports; declare import_=None to export only"):
+        zoo.register("toy", config=ToyConfig, peft=taken)
+    zoo.register("toy", config=ToyConfig, peft=zoo.PeftFormat("LORA", export=_export_nothing))(lambda model, cfg: model)
+    assert zoo.get_method("toy").peft.import_ is None
+
+
+@pytest.mark.parametrize(("fields", "error", "match"), [
+    ({"peft_type": "lora"}, ValueError, r"peft_type 'lora' must be peft's upper-case name of the method, e.g. 'LORA'"),
+    ({"export": "export_lora"}, TypeError, r"PeftFormat export for LORA must be a function of the wrapped model, got 'export_lo"),
+    ({"import_": 3}, TypeError, r"PeftFormat import_ for LORA must be a function or None, got 3"),
+    ({"zoo_overrides": dict}, ValueError, r"PeftFormat for LORA gives zoo_overrides without equivalent_config"),
+])
+def test_a_peft_format_refuses_what_cannot_be_its_fields(fields, error, match):
+    with pytest.raises(error, match=match):
+        zoo.PeftFormat(**{"peft_type": "LORA", "export": _export_nothing, **fields})

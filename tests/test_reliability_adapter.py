@@ -26,7 +26,8 @@ from transformers import AutoModelForCausalLM, BertModel, LlamaForCausalLM
 import zoo
 from zoo import registry
 from zoo.inject import replace_module
-from zoo.methods.lora import LoRALinear, export_peft
+from zoo.methods.lora import LoRALinear
+from zoo.peft_interchange import export_peft
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 

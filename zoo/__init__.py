@@ -2,12 +2,13 @@
 from zoo import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
 from zoo.adapter_io import load_adapter, save_adapter
 from zoo.method import Adapter, MethodConfig, MethodSpec, TaskContext
+from zoo.peft_format import PeftFormat
 from zoo.peft_interchange import export_peft
 from zoo.registry import get_method, list_methods, register
 from zoo.version import __version__
 from zoo.wrapped import ZooModel, count_parameters, merge, unmerge, wrap
 
 __all__ = [
-    "Adapter", "MethodConfig", "MethodSpec", "ZooModel", "__version__", "count_parameters", "export_peft", "get_method",
-    "list_methods", "load_adapter", "merge", "register", "save_adapter", "TaskContext", "unmerge", "wrap",
+    "Adapter", "MethodConfig", "MethodSpec", "PeftFormat", "ZooModel", "__version__", "count_parameters", "export_peft",
+    "get_method", "list_methods", "load_adapter", "merge", "register", "save_adapter", "TaskContext", "unmerge", "wrap",
 ]

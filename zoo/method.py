@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
+from zoo.peft_format import PeftFormat
+
 MODEL_KINDS = ("causal_lm", "encoder")
 POSITIONAL_SCHEMES = ("rotary", "absolute", "relative", "alibi")
 """How a model tells positions apart (found by ``zoo.models.arch``): rotary embeddings, absolute
@@ -86,7 +88,7 @@ class GradientFree(Protocol):
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: its name, config class, wrap function and capability flags.
+    """A registered method: its name, config class, wrap function, capability flags and peft counterpart.
 
     Flags drive the trainer and the contract tests; no code branches on ``name``.
     """
@@ -117,5 +119,8 @@ class MethodSpec:
     is why the method cannot wrap ``model`` (the message should read "method ... supports ..."), None where it can."""
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""
+    peft: PeftFormat | None = None
+    """The method's peft counterpart (:class:`zoo.PeftFormat`): how its adapter exports to peft's format, imports
+    from it, and which peft config has its size; None: the method has none."""
     source: str = "zoo"
     """Distribution that registered the method (``zoo`` for built-ins)."""

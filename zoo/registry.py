@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 
 from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, MethodConfig, MethodSpec
+from zoo.peft_format import PeftFormat
 
 ENTRY_POINT_GROUP = "zoo.methods"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -34,11 +35,13 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
             ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
-            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``).
+            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``), and ``peft``, the method's
+            :class:`~zoo.peft_format.PeftFormat`.
 
     Raises:
-        ValueError: bad name, duplicate name or config class, unknown capability.
-        TypeError: ``config`` is not a MethodConfig dataclass.
+        ValueError: bad name, duplicate name or config class, unknown capability, a peft type another
+            method already imports.
+        TypeError: ``config`` is not a MethodConfig dataclass, ``peft`` is not a PeftFormat.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
@@ -62,6 +65,7 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     capabilities["positional_schemes"] = schemes
     if capabilities.get("task_kinds") is not None:
         capabilities["task_kinds"] = kind_names(capabilities["task_kinds"], f"method {name!r}")
+    _check_peft(name, capabilities.get("peft"))
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
         raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
                         f"to take the label token ids from the task")
@@ -84,6 +88,21 @@ def kind_names(kinds, owner: str) -> tuple[str, ...]:
     if not names or not all(isinstance(k, str) and _NAME.match(k) for k in names):
         raise ValueError(f"{owner}: task_kinds {kinds!r} must be a non-empty tuple of task kind names (or None: every kind)")
     return names
+
+
+def _check_peft(name: str, peft: object) -> None:
+    """Refuse a ``peft=`` that is not a PeftFormat, or that imports a peft type another method already imports."""
+    if peft is None:
+        return
+    if not isinstance(peft, PeftFormat):
+        raise TypeError(f"peft for method {name!r} must be a zoo.PeftFormat (peft_type, export, and optionally import_, "
+                        f"equivalent_config, zoo_overrides) or None, got {peft!r}")
+    if peft.import_ is None:
+        return
+    for spec in _methods.values():
+        if spec.peft is not None and spec.peft.import_ is not None and spec.peft.peft_type == peft.peft_type:
+            raise ValueError(f"method {name!r} declares an importer for peft type {peft.peft_type!r}, which method "
+                             f"{spec.name!r} already imports; declare import_=None to export only")
 
 
 def unregister(name: str) -> None:

@@ -27,10 +27,18 @@ zero-shot, with 384 parameters (``benchmarks/results/default_task/RESULTS.md``, 
 multiplicative vector near 1 needs far larger steps than an additive update starting at 0
 (the paper uses 3e-3 on T0-3B). Weight decay would pull the vectors towards 0, not towards
 the identity; the default trainer uses none.
+
+peft's format (``PeftFormat("IA3")``): zoo's vectors (l_k, l_v, l_ff, or the pieces of a fused q/k/v projection) are
+peft's one ``ia3_l`` per module, shaped (d_out, 1) where it scales the output and (1, d_in) where it scales the input
+(peft's feedforward modules). The placement travels as module names, so zoo's role-based defaults and peft's per-family
+table both convert exactly. On a fused q/k/v projection zoo fixes the query features at one, peft trains them too: a zoo
+export writes those ones, and a peft adapter imports only where its query features are still 1.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -39,7 +47,18 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import Roles, blocks, roles_of
+from zoo.peft_format import PeftFormat
+from zoo.peft_interchange.format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, by_module, peft_matches, refuse_options
 from zoo.registry import register
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import PretrainedConfig
+
+    from zoo.wrapped import ZooModel
+
+PEFT_SUPPORTED = {"modules_to_save": (None, []), "exclude_modules": (None, [])}
+"""peft options zoo's IA3 has no equivalent of, and the values at which they change nothing."""
 
 
 @dataclass
@@ -155,7 +174,59 @@ def _fused_parts(found: Roles, width: int) -> tuple[list[tuple[str | None, int]]
     return [(None, len(q)), ("l_k", len(k)), ("l_v", len(v))], order
 
 
-@register("ia3", config=IA3Config, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=2e-2)
+def export_ia3(model: ZooModel) -> PeftAdapter:
+    tensors, targets, feedforward, fan_in_fan_out = {}, [], [], False
+    for name, module in model.model.named_modules():
+        if isinstance(module, IA3Linear):
+            targets.append(name)
+            fan_in_fan_out |= isinstance(module.base, Conv1D)
+            scale = module.scale().detach()
+            if module.on_input:
+                feedforward.append(name)
+            tensors[f"{PREFIX}{name}.ia3_l"] = scale.reshape(1, -1) if module.on_input else scale.reshape(-1, 1)
+    config = {"target_modules": sorted(targets), "feedforward_modules": sorted(feedforward),
+              "fan_in_fan_out": fan_in_fan_out, "init_ia3_weights": True}
+    return PeftAdapter(config, tensors)
+
+
+def import_ia3(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
+    source = str(folder)
+    refuse_options(adapter.config, PEFT_SUPPORTED, source)
+    vectors = {name: parts["ia3_l"] for name, parts in by_module(adapter.tensors, ("ia3_l",), source).items()}
+    feedforward = sorted(n for n in vectors if peft_matches(n, adapter.config.get("feedforward_modules")))
+    cfg = IA3Config(target_modules=sorted(vectors), feedforward_modules=feedforward or None)
+
+    def weights(model: ZooModel) -> dict[str, torch.Tensor]:
+        found = {}
+        for name, module in model.model.named_modules():
+            if not isinstance(module, IA3Linear):
+                continue
+            if module.on_input != (name in feedforward):  # only where peft names no feedforward module: zoo's default then
+                raise NotConvertible(f"{source}: peft scales the output of {name!r} and names no feedforward_modules; zoo's IA3 "
+                                     "then scales the input of every feed-forward output projection (its default), so an "
+                                     "adapter scaling one's output does not convert")
+            try:
+                weight = module.base.weight
+                pieces = module.split_scale(vectors[name].flatten().to(device=weight.device, dtype=weight.dtype))
+            except ValueError as err:
+                raise NotConvertible(f"{source}: {name}: {err}; an IA3 adapter trained on this fused projection by peft "
+                                     "cannot be imported") from err
+            found.update({f"{name}.{piece}": value for piece, value in pieces.items()})
+        return found
+
+    return ImportPlan(cfg, weights)
+
+
+def peft_equivalent(cfg: IA3Config, config: PretrainedConfig) -> peft.PeftConfig:
+    """peft's IA3 of ``cfg``'s size on a Llama-style model (keys, values and the feed-forward input, zoo's default there)."""
+    import peft  # only here: zoo itself never needs peft
+
+    return peft.IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"],
+                          task_type="CAUSAL_LM")
+
+
+@register("ia3", config=IA3Config, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=2e-2,
+          peft=PeftFormat("IA3", export=export_ia3, import_=import_ia3, equivalent_config=peft_equivalent))
 def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
     found = roles_of(model)
     roles = _roles(found, model)

@@ -25,12 +25,20 @@ declares them unsupported. Not mergeable. Defaults: 10 prompt tokens (the paper)
 top 30 of 32); lr 3e-2 from a sweep over 3e-3..3e-1 on the built-in synthetic task with a
 random tiny-llama (about 0.55 at best there). On the default (pretrained) tiny-llama, seeds
 0-2 reach 0.780 ± 0.006 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+
+peft's format (``PeftFormat("ADAPTION_PROMPT")``, peft's ``AdaptionPromptConfig``): per adapted attention module one
+``adaption_prompt`` (1, A, d) and one ``adaption_gate`` (1,), in the top ``adapter_layers`` layers. peft's gate is one
+scalar with no tanh: zoo's ``gate="scalar"``; the default per-head tanh gate has no peft equivalent. peft adapts Llama and
+Mistral (``self_attn``) the way zoo does; on GPT-2 it adds the prompt's attention without the output projection, so GPT-2
+(and every other family) does not convert.
 """
 from __future__ import annotations
 
 import inspect
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +48,15 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import linear_shape, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import Roles, blocks, roles_of
+from zoo.peft_format import PeftFormat
+from zoo.peft_interchange.format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, by_module, refuse_options
 from zoo.registry import register
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import PretrainedConfig
+
+    from zoo.wrapped import ZooModel
 
 GATES = ("per_head_tanh", "scalar")
 
@@ -169,9 +185,62 @@ def _check(attention: nn.Module, roles: Roles, name: str) -> None:
         )
 
 
+PEFT_ATTENTION = {"llama": "self_attn", "mistral": "self_attn"}
+"""Model types whose adaption prompts peft computes as zoo does, and the attention module peft targets."""
+PEFT_SUPPORTED = {"modules_to_save": (None, [])}
+
+
+def _peft_attention(model_type: str, source: str) -> str:
+    if model_type not in PEFT_ATTENTION:
+        raise NotConvertible(f"{source}: peft's adaption prompt matches zoo's on model types {sorted(PEFT_ATTENTION)} only, "
+                             f"not {model_type!r}")
+    return PEFT_ATTENTION[model_type]
+
+
+def export_llama_adapter(model: ZooModel) -> PeftAdapter:
+    cfg: LlamaAdapterConfig = model.method_config
+    if cfg.gate != "scalar":
+        raise NotConvertible(f"llama_adapter with gate={cfg.gate!r} does not convert: peft's adaption prompt has one "
+                             "scalar gate without tanh; wrap with gate='scalar' to export")
+    target = _peft_attention(model.config.model_type, "llama_adapter export")
+    tensors = {}
+    for name, module in model.model.named_modules():
+        if isinstance(module, AdaptedAttention):
+            tensors[f"{PREFIX}{name}.adaption_prompt"] = module.adaption_prompt.unsqueeze(0)  # (1, A, d)
+            tensors[f"{PREFIX}{name}.adaption_gate"] = module.gate  # (1,)
+    config = {"adapter_len": cfg.adapter_len, "adapter_layers": len(tensors) // 2, "target_modules": target}
+    return PeftAdapter(config, tensors)
+
+
+def import_adaption_prompt(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
+    source = str(folder)
+    refuse_options(adapter.config, PEFT_SUPPORTED, source)
+    target = _peft_attention(base.config.model_type, source)
+    modules = by_module(adapter.tensors, ("adaption_prompt", "adaption_gate"), source)
+    if any(not name.endswith("." + target) or len(parts) != 2 for name, parts in modules.items()):
+        raise NotConvertible(f"{source}: expected an adaption_prompt and an adaption_gate per '{target}' module, found "
+                             f"{ {name: sorted(parts) for name, parts in modules.items()} }")
+    cfg = LlamaAdapterConfig(adapter_len=adapter.config["adapter_len"], adapter_layers=len(modules), gate="scalar")
+    weights = {}
+    for name, parts in modules.items():
+        weights[f"{name}.adaption_prompt"] = parts["adaption_prompt"].squeeze(0)  # (A, d)
+        weights[f"{name}.gate"] = parts["adaption_gate"]
+    return ImportPlan(cfg, lambda _: weights)
+
+
+def peft_equivalent(cfg: LlamaAdapterConfig, config: PretrainedConfig) -> peft.PeftConfig:
+    """peft's adaption prompt of ``cfg``'s length and layers (its size equals zoo's with ``gate="scalar"``)."""
+    import peft  # only here: zoo itself never needs peft
+
+    return peft.AdaptionPromptConfig(adapter_len=cfg.adapter_len, adapter_layers=cfg.adapter_layers or config.num_hidden_layers,
+                                     task_type="CAUSAL_LM")
+
+
 @register(
     "llama_adapter", config=LlamaAdapterConfig, identity_at_init=True, mergeable=False,
     model_kinds=("causal_lm",), positional_schemes=("rotary", "absolute", "alibi"), learning_rate=3e-2,
+    peft=PeftFormat("ADAPTION_PROMPT", export=export_llama_adapter, import_=import_adaption_prompt,
+                    equivalent_config=peft_equivalent),
 )
 def wrap_llama_adapter(model: nn.Module, cfg: LlamaAdapterConfig) -> nn.Module:
     roles = roles_of(model)

@@ -12,12 +12,18 @@ layers (QLoRA, ``model.quantization``): A and B are then float32, and merging is
 Defaults (r=8, alpha=16, query and value projections, lr 5e-3; the placement follows the
 paper) learn the built-in default task in seconds: 0.971 ± 0.006 from 0.512 zero-shot on the
 default (pretrained) tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+
+peft's format (``PeftFormat("LORA")``): zoo's ``lora_A``/``lora_B`` are peft's ``lora_A.weight``/``lora_B.weight``,
+same layout. Both scale the update by ``alpha / r``; peft's rank-stabilised variant (``use_rslora``, ``alpha / √r``)
+imports exactly as zoo's ``alpha = lora_alpha · √r``. GPT-2's Conv1D needs no conversion: both keep A as (r, d_in) and
+B as (d_out, r) (peft's ``fan_in_fan_out`` only describes the base weight).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +33,21 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import query_value_targets
+from zoo.peft_format import PeftFormat
+from zoo.peft_interchange.format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, by_module, refuse_options
 from zoo.registry import register
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import PretrainedConfig
+
+    from zoo.wrapped import ZooModel
+
+PEFT_SUPPORTED = {
+    "use_dora": (False,), "bias": ("none",), "lora_bias": (False,), "rank_pattern": ({}, None), "alpha_pattern": ({}, None),
+    "layer_replication": (None,), "modules_to_save": (None, []), "use_qalora": (False,), "alora_invocation_tokens": (None,),
+}
+"""peft options zoo's LoRA has no equivalent of, and the values at which they change nothing."""
 
 
 @dataclass
@@ -91,19 +111,48 @@ class LoRALinear(nn.Module):
         self.merged = False
 
 
-@register("lora", config=LoRAConfig, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=5e-3)
+def export_lora(model: ZooModel) -> PeftAdapter:
+    tensors, targets, fan_in_fan_out = {}, [], False
+    for name, module in model.model.named_modules():
+        if isinstance(module, LoRALinear):
+            targets.append(name)
+            fan_in_fan_out |= isinstance(module.base, Conv1D)
+            tensors[f"{PREFIX}{name}.lora_A.weight"] = module.lora_A
+            tensors[f"{PREFIX}{name}.lora_B.weight"] = module.lora_B
+    cfg: LoRAConfig = model.method_config
+    config = {"r": cfg.r, "lora_alpha": cfg.alpha, "lora_dropout": cfg.dropout, "target_modules": sorted(targets),
+              "fan_in_fan_out": fan_in_fan_out, "bias": "none"}
+    return PeftAdapter(config, tensors)
+
+
+def import_lora(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
+    config, source = adapter.config, str(folder)
+    refuse_options(config, PEFT_SUPPORTED, source)
+    modules = by_module(adapter.tensors, ("lora_A.weight", "lora_B.weight"), source)
+    r = config.get("r", 8)
+    for name, pair in modules.items():
+        if set(pair) != {"lora_A.weight", "lora_B.weight"} or pair["lora_A.weight"].shape[0] != r:
+            raise NotConvertible(f"{source}: module {name!r} does not hold an A of rank r={r} and a B; found "
+                                 f"{ {k: tuple(v.shape) for k, v in pair.items()} }")
+    alpha = float(config.get("lora_alpha", 8))
+    cfg = LoRAConfig(r=r, alpha=alpha * math.sqrt(r) if config.get("use_rslora") else alpha,
+                     dropout=float(config.get("lora_dropout", 0.0)), target_modules=sorted(modules))
+    weights = {f"{name}.lora_{part}": pair[f"lora_{part}.weight"] for name, pair in modules.items() for part in "AB"}
+    return ImportPlan(cfg, lambda _: weights)
+
+
+def peft_equivalent(cfg: LoRAConfig, config: PretrainedConfig) -> peft.PeftConfig:
+    """peft's LoRA of ``cfg``'s size on a Llama-style model (its query and value projections, zoo's default there)."""
+    import peft  # only here: zoo itself never needs peft
+
+    return peft.LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=["q_proj", "v_proj"],
+                           task_type="CAUSAL_LM")
+
+
+@register("lora", config=LoRAConfig, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=5e-3,
+          peft=PeftFormat("LORA", export=export_lora, import_=import_lora, equivalent_config=peft_equivalent))
 def wrap_lora(model: nn.Module, cfg: LoRAConfig) -> nn.Module:
     targets = cfg.target_modules or query_value_targets(model)
     for name in match_targets(model, targets):
         replace_module(model, name, LoRALinear(model.get_submodule(name), cfg.r, cfg.alpha, cfg.dropout))
     return model
-
-
-def export_peft(model: nn.Module, path: str | Path) -> Path:
-    """Write a zoo LoRA adapter in peft's format, for ``peft.PeftModel.from_pretrained`` (see :func:`zoo.export_peft`)."""
-    from zoo.peft_interchange import export_peft as export
-    from zoo.wrapped import ZooModel
-
-    if not isinstance(model, ZooModel) or model.method != "lora":
-        raise TypeError(f"export_peft needs a model wrapped with zoo's 'lora', got {getattr(model, 'method', type(model).__name__)!r}")
-    return export(model, path)

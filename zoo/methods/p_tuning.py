@@ -27,17 +27,32 @@ vocabulary, lr 3e-3 (peft's examples use 1e-3). On a random tiny model no settin
 0.55 (both encoders, lr 1e-3 to 1e-2); on the default (pretrained) tiny-llama, seeds 0-2 reach
 0.672 ± 0.150 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``): 0.738 and 0.777, but seed 1 collapses
 to one class (0.500), an instability of the LSTM encoder at this learning rate that is not yet resolved.
+
+peft's format (``PeftFormat("P_TUNING")``): peft saves one tensor, ``prompt_embeddings``, the prompt encoder's
+*output* (its folders hold no encoder weights; it loads them for inference only). So an export writes the encoder's
+output, and a peft P-tuning adapter imports as zoo's ``prompt_tuning`` with those embeddings: the same outputs, and a
+soft prompt to train further. The encoder settings an export writes only describe how it was trained.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from zoo.method import MethodConfig
 from zoo.methods._virtual_tokens import VirtualTokenModel
+from zoo.methods.prompt_tuning import import_virtual_tokens, peft_prompt_config, virtual_tokens
+from zoo.peft_format import PeftFormat
+from zoo.peft_interchange.format import PROMPT, PeftAdapter
 from zoo.registry import register
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import PretrainedConfig
+
+    from zoo.wrapped import ZooModel
 
 ENCODERS = ("lstm", "mlp")
 INITS = ("random", "vocab")
@@ -129,6 +144,25 @@ class PromptEncoder(nn.Module):
         return self._cache[1]
 
 
-@register("p_tuning", config=PTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-3)
+def export_p_tuning(model: ZooModel) -> PeftAdapter:
+    cfg: PTuningConfig = model.method_config
+    tokens = virtual_tokens(model)
+    config = {**peft_prompt_config(tokens), "encoder_reparameterization_type": cfg.encoder_type.upper(),
+              "encoder_hidden_size": cfg.encoder_hidden_size or tokens.shape[1], "encoder_num_layers": cfg.encoder_num_layers,
+              "encoder_dropout": cfg.encoder_dropout}
+    return PeftAdapter(config, {PROMPT: tokens})
+
+
+def peft_equivalent(cfg: PTuningConfig, config: PretrainedConfig) -> peft.PeftConfig:
+    """peft's prompt encoder of ``cfg``'s length, encoder and widths."""
+    import peft  # only here: zoo itself never needs peft
+
+    return peft.PromptEncoderConfig(num_virtual_tokens=cfg.num_virtual_tokens, encoder_hidden_size=cfg.encoder_hidden_size,
+                                    encoder_reparameterization_type=cfg.encoder_type.upper(),
+                                    encoder_num_layers=cfg.encoder_num_layers, task_type="CAUSAL_LM")
+
+
+@register("p_tuning", config=PTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-3,
+          peft=PeftFormat("P_TUNING", export=export_p_tuning, import_=import_virtual_tokens, equivalent_config=peft_equivalent))
 def wrap_p_tuning(model: nn.Module, cfg: PTuningConfig) -> nn.Module:
     return VirtualTokenModel(model, PromptEncoder(model.get_input_embeddings().weight, cfg))

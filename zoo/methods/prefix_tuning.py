@@ -27,11 +27,18 @@ code); lr 3e-3, the best of a sweep over 1e-3..5e-2 on the built-in synthetic ta
 tiny-llama (about 0.56 there: a frozen random model leaves little to steer). On the default
 (pretrained) tiny-llama, seeds 0-2: 0.852 ± 0.004 from 0.512 zero-shot
 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+
+peft's format (``PeftFormat("PREFIX_TUNING")``): the prefix table (P, layers·2·kv_heads·head_dim), laid out alike
+by both. peft saves the table itself (its MLP's output where it reparameterises), so a zoo export writes its encoder's
+output and an import is zoo's ``reparameterize=False`` table. Encoder prefixes do not convert: peft shifts the real
+tokens' positions by P, zoo keeps 0 … T-1.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +48,14 @@ from zoo.delegate import Delegating
 from zoo.method import MethodConfig
 from zoo.models.arch import model_kind
 from zoo.models.cache_kwarg import CACHE_KWARG, pop_cache
+from zoo.peft_format import PeftFormat
+from zoo.peft_interchange.format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, refuse_options
 from zoo.registry import register
+from zoo.wrapped import ZooModel
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import PretrainedConfig
 
 
 @dataclass
@@ -207,8 +221,6 @@ def fold_prefix(model: nn.Module) -> nn.Module:
     Raises:
         TypeError: ``model`` was not wrapped with ``prefix_tuning``.
     """
-    from zoo.wrapped import ZooModel
-
     if not isinstance(model, ZooModel) or not isinstance(model.model, PrefixTuningModel):
         found = getattr(model, "method", type(model).__name__)
         raise TypeError(f"fold_prefix needs a model wrapped with 'prefix_tuning', got {found!r}")
@@ -217,6 +229,53 @@ def fold_prefix(model: nn.Module) -> nn.Module:
     return model
 
 
-@register("prefix_tuning", config=PrefixTuningConfig, identity_at_init=False, mergeable=False, uses_cache=True, learning_rate=3e-3)
+PEFT_SUPPORTED = {"num_transformer_submodules": (1, None), "modules_to_save": (None, [])}
+"""peft options zoo's prefix tuning has no equivalent of, and the values at which they change nothing."""
+ENCODER_POSITIONS = ("prefix tuning on an encoder does not convert: peft shifts the real tokens' positions by the number of "
+                     "virtual tokens, zoo keeps 0..T-1 (the positions its embeddings were trained on)")
+
+
+def export_prefix_tuning(model: ZooModel) -> PeftAdapter:
+    if model.model_kind != "causal_lm":
+        raise NotConvertible(ENCODER_POSITIONS)
+    prefix = model.model  # the PrefixTuningModel
+    with torch.no_grad():
+        table = prefix.prefix_encoder().detach().clone()  # (P, layers·2·kv_heads·head_dim)
+    config = {"num_virtual_tokens": prefix.num_virtual_tokens, "num_layers": prefix.num_layers,
+              "num_attention_heads": prefix.kv_heads, "token_dim": prefix.kv_heads * prefix.head_dim,
+              "encoder_hidden_size": model.method_config.projection_hidden_size, "prefix_projection": False,
+              "num_transformer_submodules": 1}
+    return PeftAdapter(config, {PROMPT: table})
+
+
+def import_prefix_tuning(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
+    refuse_options(adapter.config, PEFT_SUPPORTED, str(folder))
+    if model_kind(base) != "causal_lm":
+        raise NotConvertible(f"{folder}: {ENCODER_POSITIONS}")
+    table = adapter.tensors.get(PROMPT)
+    if set(adapter.tensors) != {PROMPT} or table.dim() != 2:
+        raise NotConvertible(f"{folder}: expected one (P, layers·2·kv_heads·head_dim) tensor {PROMPT!r}, found "
+                             f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }")
+    cfg = PrefixTuningConfig(num_virtual_tokens=table.shape[0], reparameterize=False)
+    return ImportPlan(cfg, lambda _: {"prefix_encoder.prefix": table})
+
+
+def peft_equivalent(cfg: PrefixTuningConfig, config: PretrainedConfig) -> peft.PeftConfig:
+    """peft's prefix tuning of ``cfg``'s size, with :func:`peft_width` set on zoo's side."""
+    import peft  # only here: zoo itself never needs peft
+
+    return peft.PrefixTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, prefix_projection=cfg.reparameterize,
+                                   encoder_hidden_size=cfg.projection_hidden_size, task_type="CAUSAL_LM")
+
+
+def peft_width(config: PretrainedConfig) -> dict:
+    """peft embeds the prefix at the key/value width (smaller than the hidden size under grouped-query attention)."""
+    return {"embedding_dim": config.num_key_value_heads * (config.hidden_size // config.num_attention_heads)}
+
+
+@register("prefix_tuning", config=PrefixTuningConfig, identity_at_init=False, mergeable=False, uses_cache=True,
+          learning_rate=3e-3,
+          peft=PeftFormat("PREFIX_TUNING", export=export_prefix_tuning, import_=import_prefix_tuning,
+                          equivalent_config=peft_equivalent, zoo_overrides=peft_width))
 def wrap_prefix_tuning(model: nn.Module, cfg: PrefixTuningConfig) -> nn.Module:
     return PrefixTuningModel(model, cfg)

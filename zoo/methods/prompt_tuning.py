@@ -27,18 +27,32 @@ Adafactor). A soft prompt steers what the model already represents: on a *random
 no setting tried (lr 3e-3 to 0.3, 10-50 tokens, each init) got above 0.55; on the default
 tiny-llama, pretrained on the synthetic language (``zoo.models.pretrain``), seeds 0-2 reach
 0.789 ± 0.007 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+
+peft's format (``PeftFormat("PROMPT_TUNING")``): one tensor, ``prompt_embeddings``, the (P, d) virtual tokens. peft
+saves the same tensor for P-tuning (its encoder's output), so a peft P-tuning adapter imports here too, as a soft
+prompt holding those embeddings (:func:`import_virtual_tokens`, declared by ``p_tuning``).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from zoo.method import MethodConfig, TaskContext
 from zoo.methods._virtual_tokens import VirtualTokenModel
+from zoo.peft_format import PeftFormat
+from zoo.peft_interchange.format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, refuse_options
 from zoo.registry import register
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import PretrainedConfig
+
+    from zoo.wrapped import ZooModel
 
 INITS = ("random", "vocab", "text")
 
@@ -110,6 +124,55 @@ class SoftPrompt(nn.Module):
         return self.embedding  # (P, d)
 
 
-@register("prompt_tuning", config=PromptTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-2)
+PEFT_SUPPORTED = {"num_transformer_submodules": (1, None), "modules_to_save": (None, [])}
+"""peft options of its prompt-learning methods zoo has no equivalent of, and the values at which they change nothing."""
+ZOO_KEY = "prompt.embedding"
+"""Where zoo's prompt tuning keeps its soft prompt (the wrapper's ``prompt`` module)."""
+
+
+@torch.no_grad()
+def virtual_tokens(model: ZooModel) -> Tensor:
+    """The (P, d) embeddings a model wrapped with a prompt method prepends at inference (its prompt in eval mode: no dropout)."""
+    prompt = model.model.prompt
+    was_training = prompt.training
+    prompt.eval()
+    try:
+        return prompt().detach().clone()
+    finally:
+        prompt.train(was_training)
+
+
+def peft_prompt_config(tokens: Tensor) -> dict:
+    """The config entries peft's prompt-learning methods share, for virtual tokens ``tokens`` (P, d)."""
+    return {"num_virtual_tokens": tokens.shape[0], "token_dim": tokens.shape[1], "num_transformer_submodules": 1}
+
+
+def export_prompt_tuning(model: ZooModel) -> PeftAdapter:
+    tokens = virtual_tokens(model)
+    # peft's RANDOM init needs no tokenizer at load time; the embeddings loaded over it are what count
+    return PeftAdapter({**peft_prompt_config(tokens), "prompt_tuning_init": "RANDOM"}, {PROMPT: tokens})
+
+
+def import_virtual_tokens(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
+    """A peft prompt-tuning or P-tuning adapter as zoo's ``prompt_tuning`` holding its embeddings."""
+    refuse_options(adapter.config, PEFT_SUPPORTED, str(folder))
+    tokens = adapter.tensors.get(PROMPT)
+    if set(adapter.tensors) != {PROMPT} or tokens.dim() != 2:
+        raise NotConvertible(f"{folder}: expected one (P, d) tensor {PROMPT!r}, found "
+                             f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }")
+    cfg = PromptTuningConfig(num_virtual_tokens=tokens.shape[0], init="random")
+    return ImportPlan(cfg, lambda _: {ZOO_KEY: tokens})
+
+
+def peft_equivalent(cfg: PromptTuningConfig, config: PretrainedConfig) -> peft.PeftConfig:
+    """peft's prompt tuning of ``cfg``'s length."""
+    import peft  # only here: zoo itself never needs peft
+
+    return peft.PromptTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM")
+
+
+@register("prompt_tuning", config=PromptTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-2,
+          peft=PeftFormat("PROMPT_TUNING", export=export_prompt_tuning, import_=import_virtual_tokens,
+                          equivalent_config=peft_equivalent))
 def wrap_prompt_tuning(model: nn.Module, cfg: PromptTuningConfig) -> nn.Module:
     return VirtualTokenModel(model, SoftPrompt(model.get_input_embeddings().weight, cfg))

@@ -1,13 +1,17 @@
 """Write a zoo adapter as a peft folder, and wrap a base model with a peft folder's adapter.
 
-Exports load in ``peft.PeftModel.from_pretrained`` to the same outputs, imports give the same
-outputs as peft's model; where the formats do not agree the converter refuses, saying which option
-would make the adapter fit (:class:`~zoo.peft_interchange.format.NotConvertible`). zoo never imports
+Each method declares its peft counterpart where it is registered (``MethodSpec.peft``, a
+:class:`~zoo.peft_format.PeftFormat`): an export uses the exporter of the model's method, an
+import the importer a registered method declares for the folder's ``peft_type``. Exports load
+in ``peft.PeftModel.from_pretrained`` to the same outputs, imports give the same outputs as
+peft's model; where the formats do not agree the converter refuses, saying which option would
+make the adapter fit (:class:`~zoo.peft_interchange.format.NotConvertible`). zoo never imports
 peft: both directions read and write the files.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,11 +22,22 @@ from zoo.adapter_checks import check_shapes
 from zoo.atomic import write_json, writing_dir
 from zoo.export_dir import export_record, refuse_foreign, write_record
 from zoo.fingerprint import fingerprint
-from zoo.peft_interchange.format import CONFIG, TASK_TYPES, WEIGHTS, read_peft_folder
-from zoo.peft_interchange.table import EXPORTS, IMPORTS
+from zoo.peft_interchange.format import CONFIG, TASK_TYPES, WEIGHTS, ImportPlan, read_peft_folder
+from zoo.registry import get_method, list_methods
 from zoo.wrapped import ZooModel, wrap
 
 log = logging.getLogger(__name__)
+
+
+def _exportable() -> list[str]:
+    """Registered methods that declare a peft format, sorted."""
+    return [name for name in list_methods() if get_method(name).peft is not None]
+
+
+def _importers() -> dict[str, Callable[..., ImportPlan]]:
+    """peft type -> the importer a registered method declares for it (one per type: the registry refuses a second)."""
+    formats = (get_method(name).peft for name in list_methods())
+    return {f.peft_type: f.import_ for f in formats if f is not None and f.import_ is not None}
 
 
 def export_peft(model: ZooModel, path: str | Path) -> Path:
@@ -36,15 +51,15 @@ def export_peft(model: ZooModel, path: str | Path) -> Path:
     """
     if not isinstance(model, ZooModel):
         raise TypeError(f"export_peft needs a model returned by zoo.wrap, got {type(model).__name__}")
-    if model.method not in EXPORTS:
-        raise ValueError(f"method {model.method!r} has no peft format; exportable methods: {sorted(EXPORTS)}")
+    peft_format = get_method(model.method).peft
+    if peft_format is None:
+        raise ValueError(f"method {model.method!r} has no peft format; exportable methods: {_exportable()}")
     if model.merged:
         raise ValueError("unmerge the model before exporting: peft expects unmerged base weights")
-    peft_type, exporter = EXPORTS[model.method]
-    adapter = exporter(model)
+    adapter = peft_format.export(model)
     target = Path(path)
     refuse_foreign(target, "a peft adapter")
-    config = {"peft_type": peft_type, "task_type": TASK_TYPES[model.model_kind], "inference_mode": True,
+    config = {"peft_type": peft_format.peft_type, "task_type": TASK_TYPES[model.model_kind], "inference_mode": True,
               "base_model_name_or_path": getattr(model.config, "_name_or_path", None) or None, **adapter.config}
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in adapter.tensors.items()}
     with writing_dir(target) as staging:
@@ -67,10 +82,10 @@ def import_peft(base_model: nn.Module, path: str | Path) -> ZooModel:
     """
     folder = Path(path)
     adapter = read_peft_folder(folder)
-    peft_type = adapter.config["peft_type"]
-    if peft_type not in IMPORTS:
+    peft_type, importers = adapter.config["peft_type"], _importers()
+    if peft_type not in importers:
         raise ValueError(f"{str(folder)!r} holds a peft {peft_type!r} adapter, which zoo has no method for; "
-                         f"importable peft types: {sorted(IMPORTS)}")
+                         f"importable peft types: {sorted(importers)}")
     task = adapter.config.get("task_type")
     if task is not None and task not in TASK_TYPES.values():
         raise ValueError(f"{str(folder)!r} is a peft adapter for task_type {task!r}; zoo imports {sorted(TASK_TYPES.values())}")
@@ -78,7 +93,7 @@ def import_peft(base_model: nn.Module, path: str | Path) -> ZooModel:
     if record is not None and record.get("base_fingerprint") not in (None, found := fingerprint(base_model)):
         raise ValueError(f"{str(folder)!r} was exported by zoo from another base model (fingerprint {record['base_fingerprint']}, "
                          f"this model's is {found}); load it onto the model it was trained on")
-    plan = IMPORTS[peft_type](base_model, adapter, folder)
+    plan = importers[peft_type](base_model, adapter, folder)
     model = wrap(base_model, plan.method_config)
     weights = plan.weights(model)
     expected = {name: tuple(p.shape) for name, p in model.adapter_state_dict().items()}
