@@ -14,14 +14,14 @@ from zoo.config import store_configs
 from zoo.report import main as report_main
 from zoo.run import run
 from zoo.tasks.config import TASKS
-from zoo.tasks.data import LabelledSplits
+from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment
 
 
 @pytest.fixture(autouse=True)
 def in_memory_task(monkeypatch):
     data = synthetic_sentiment(48, 24, seed=5)
-    monkeypatch.setitem(TASKS, "in_memory", lambda cfg: LabelledSplits({"train": data.train, "test": data.eval}, data.label_names, "memory"))
+    monkeypatch.setitem(TASKS, "in_memory", lambda cfg: Splits({"train": data.train, "test": data.eval}, "memory", data.label_names))
 
 
 def _cfg(*overrides: str):

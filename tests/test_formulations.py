@@ -13,14 +13,14 @@ import zoo
 from zoo.config import store_configs
 from zoo.run import run
 from zoo.tasks.config import TASKS
-from zoo.tasks.data import LabelledSplits
+from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment
 
 
 @pytest.fixture(autouse=True)
 def in_memory_task(monkeypatch):
     data = synthetic_sentiment(48, 24, seed=3)
-    splits = LabelledSplits({"train": data.train, "test": data.eval}, data.label_names, "in memory")
+    splits = Splits({"train": data.train, "test": data.eval}, "in memory", data.label_names)
     monkeypatch.setitem(TASKS, "in_memory", lambda cfg: splits)
 
 

@@ -5,11 +5,10 @@ import dataclasses
 import json
 
 import pytest
-from hydra import compose, initialize_config_module
+from app_config import app_config
 
 import zoo.tasks.kinds.generation
 from zoo.analysis.bootstrap import accuracy_interval
-from zoo.config import store_configs
 from zoo.pipeline.plan import plan_run
 from zoo.records import RunRecord
 from zoo.report import report
@@ -22,16 +21,10 @@ GENERATION_FIELDS = ("kind", "max_new_tokens")
 SMALL = ["task=synthetic_generation", "trainer=smoke", "task.n_train=32", "task.n_eval=12", "predictions_cache=null"]
 
 
-def _cfg(*overrides: str):
-    store_configs()
-    with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer.progress=false", *overrides])
-
-
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("generation")
-    return out, run(_cfg(*SMALL), out)
+    return out, run(app_config(*SMALL), out)
 
 
 def test_a_generation_run_records_its_kind_and_scores(lora_run):
@@ -74,7 +67,7 @@ def test_a_generation_run_records_each_examples_exact_match_and_rouge_l(lora_run
     assert per_example["exact_match"] == [exact_match(r["response"], r["reference"]) for r in rows]
     assert (sum(per_example["rouge_l"]) / 12 == pytest.approx(record.scores["rouge_l"])
             and sum(per_example["exact_match"]) / 12 == record.scores["exact_match"])
-    assert record.eval_fingerprint == examples_fingerprint(build_generation_task(plan_run(_cfg(*SMALL)).task).eval)
+    assert record.eval_fingerprint == examples_fingerprint(build_generation_task(plan_run(app_config(*SMALL)).task).eval)
     assert json.loads((out / "metrics.json").read_text())["example_scores"] == per_example
 
 
@@ -90,8 +83,8 @@ def test_the_summary_line_names_exact_match_and_rouge(lora_run):
 
 def test_a_finished_generation_run_is_found_by_resume(lora_run):
     out, record = lora_run
-    assert finished_run(out, _cfg(*SMALL, "resume=true")) == record
-    assert finished_run(out, _cfg(*SMALL, "task.max_new_tokens=3")) is None  # a generation task records its own fields
+    assert finished_run(out, app_config(*SMALL, "resume=true")) == record
+    assert finished_run(out, app_config(*SMALL, "task.max_new_tokens=3")) is None  # a generation task records its own fields
 
 
 def test_the_report_gives_generation_runs_their_own_columns(lora_run):
@@ -118,7 +111,7 @@ def test_the_report_gives_generation_runs_their_own_columns(lora_run):
 
 
 def test_in_context_shows_training_pairs_and_is_its_own_baseline(tmp_path):
-    record = run(_cfg(*SMALL, "baseline=in_context", "task.demonstrations=2", "task.max_length=96"), tmp_path)
+    record = run(app_config(*SMALL, "baseline=in_context", "task.demonstrations=2", "task.max_length=96"), tmp_path)
     assert record.method == "in_context" and record.trainable_params == 0 and record.train_steps == 0
     assert sorted(record.baseline_scores) == ["in_context", "zero_shot"]
     assert record.scores == record.baseline_scores["in_context"]
@@ -132,13 +125,13 @@ def test_in_context_shows_training_pairs_and_is_its_own_baseline(tmp_path):
 ])
 def test_what_cannot_write_is_refused_before_anything_loads(overrides, message):
     with pytest.raises(ValueError, match=message):
-        plan_run(_cfg(*SMALL, *overrides))
+        plan_run(app_config(*SMALL, *overrides))
 
 
 def test_a_classification_run_is_recorded_as_before_generation_tasks(tmp_path):
     """Its task config and identity leave the generation fields out, as before generation tasks (resume finds older runs);
     its record names its kind and holds its scores by metric (schema 3)."""
-    record = run(_cfg("trainer=smoke", "task.n_eval=16", "predictions_cache=null"), tmp_path)
+    record = run(app_config("trainer=smoke", "task.n_eval=16", "predictions_cache=null"), tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert not set(GENERATION_FIELDS) & set(on_disk) and not {"generation", "eval_rouge_l", "accuracy", "macro_f1"} & set(on_disk)
     assert (on_disk["task_kind"], on_disk["objective_metric"], sorted(on_disk["scores"])) == ("classification", "accuracy",
@@ -147,24 +140,24 @@ def test_a_classification_run_is_recorded_as_before_generation_tasks(tmp_path):
     assert set(on_disk["task_config"]) == old_fields and set(on_disk["run_config"]["task"]) == old_fields
     assert on_disk == json.loads(json.dumps(dataclasses.asdict(record)))
     assert RunRecord.read(tmp_path / "metrics.json") == record and record.task_kind == "classification"
-    assert set(run_identity(_cfg("trainer=smoke"))["task"]) == old_fields
+    assert set(run_identity(app_config("trainer=smoke"))["task"]) == old_fields
 
 
 def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_path, monkeypatch):
     cached = [*SMALL[:-1], f"predictions_cache={tmp_path / 'cache'}", "baseline=zero_shot"]
-    first = run(_cfg(*cached), tmp_path / "first")
+    first = run(app_config(*cached), tmp_path / "first")
     first_rows = (tmp_path / "first" / "generations.jsonl").read_text()
 
     def decoded_again(*args, **kwargs):
         raise AssertionError("the base model decoded again")
 
     monkeypatch.setattr(zoo.tasks.kinds.generation, "evaluate_generation", decoded_again)
-    second = run(_cfg(*cached), tmp_path / "second")
+    second = run(app_config(*cached), tmp_path / "second")
     assert second.baseline_scores["zero_shot"] == first.baseline_scores["zero_shot"] and second.scores == first.scores
     assert second.example_scores == first.example_scores
     assert (tmp_path / "second" / "generations.jsonl").read_text() == first_rows
     with pytest.raises(AssertionError, match="decoded again"):
-        run(_cfg(*cached, "task.n_eval=11"), tmp_path / "other_examples")  # other prompts: another key
+        run(app_config(*cached, "task.n_eval=11"), tmp_path / "other_examples")  # other prompts: another key
 
 
 def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch):

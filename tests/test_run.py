@@ -4,24 +4,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from hydra import compose, initialize_config_module
+from app_config import app_config
 
 import zoo
-from zoo.config import store_configs
 from zoo.report import main as report_main
 from zoo.run import run
-
-
-def _cfg(*overrides: str):
-    store_configs()
-    with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer.progress=false", *overrides])
 
 
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return out, run(_cfg(), out)
+    return out, run(app_config(), out)
 
 
 def test_run_writes_complete_metrics(lora_run):
@@ -71,20 +64,20 @@ def test_saved_adapter_reloads_to_the_same_accuracy(lora_run):
 
 
 def test_runs_are_deterministic(tmp_path):
-    a = run(_cfg("trainer=smoke"), tmp_path / "a")
-    b = run(_cfg("trainer=smoke"), tmp_path / "b")
+    a = run(app_config("trainer=smoke"), tmp_path / "a")
+    b = run(app_config("trainer=smoke"), tmp_path / "b")
     assert a.final_loss == b.final_loss
     assert (a.scores, a.example_scores, a.eval_details) == (b.scores, b.example_scores, b.eval_details)
 
 
 def test_gpt2_style_model_runs(tmp_path):
-    record = run(_cfg("trainer=smoke", "model=tiny-gpt2"), tmp_path)
+    record = run(app_config("trainer=smoke", "model=tiny-gpt2"), tmp_path)
     assert record.model == "tiny-gpt2" and record.trainable_params > 0
 
 
 def test_report_over_a_sweep(lora_run, tmp_path, capsys):
     for seed in (0, 1):
-        run(_cfg("trainer=smoke", f"seed={seed}"), tmp_path / f"seed{seed}")
+        run(app_config("trainer=smoke", f"seed={seed}"), tmp_path / f"seed{seed}")
     assert report_main([str(tmp_path)]) == 0
     table = capsys.readouterr().out
     rows = [line for line in table.splitlines() if line.startswith("| lora")]

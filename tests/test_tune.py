@@ -23,7 +23,7 @@ from zoo.learning_rate import HEAD_LEARNING_RATE, resolve
 from zoo.records import RunRecord
 from zoo.resume import finished_run, run_identity
 from zoo.tasks.config import TaskConfig, build_task
-from zoo.tasks.data import LabelledSplits
+from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.train import TrainerConfig
 
@@ -91,13 +91,13 @@ def test_the_synthetic_validation_split_is_seeded_balanced_and_apart_from_test()
 @pytest.mark.parametrize("split", ["validation", "test"])
 def test_splits_read_are_the_splits_build_task_asked_for(monkeypatch, split):
     calls = []
-    real = LabelledSplits.split
+    real = Splits.split
 
     def spy(self, name):
         calls.append(name)
         return real(self, name)
 
-    monkeypatch.setattr(LabelledSplits, "split", spy)
+    monkeypatch.setattr(Splits, "split", spy)
     data = build_task(TaskConfig(n_train=16, n_eval=8, eval_split=split))
     assert data.splits_read == tuple(dict.fromkeys(calls)) == ("train", split)
 

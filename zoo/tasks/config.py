@@ -20,7 +20,7 @@ from typing import Any
 
 from zoo.tasks.bbc_news import BBC_TOPIC
 from zoo.tasks.columns import ColumnMapping
-from zoo.tasks.data import ClassificationData, LabelledSplits
+from zoo.tasks.data import ClassificationData, Splits
 from zoo.tasks.files import load_files
 from zoo.tasks.hub import load_hub
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
@@ -125,16 +125,16 @@ class TaskConfig:
         return self.seed if self.sample_seed is None else self.sample_seed
 
 
-def _synthetic(cfg: TaskConfig) -> LabelledSplits:
+def _synthetic(cfg: TaskConfig) -> Splits:
     """The generated splits: training examples of the sample seed's data, validation and evaluation examples of the data seed's."""
     n_eval = cfg.n_eval or 256
     data = synthetic_sentiment(cfg.n_train, n_eval, cfg.seed)
     sample = data if cfg.training_seed == cfg.seed else synthetic_sentiment(cfg.n_train, n_eval, cfg.training_seed)
     splits = {"train": sample.train, "validation": synthetic_validation(n_eval, cfg.seed), "test": data.eval}
-    return LabelledSplits(splits, data.label_names, "synthetic_sentiment")
+    return Splits(splits, "synthetic_sentiment", data.label_names)
 
 
-TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
+TASKS: dict[str, Callable[[TaskConfig], Splits]] = {
     "synthetic_sentiment": _synthetic,
     "movie_sentiment": lambda cfg: load_prepared(MOVIE_SENTIMENT, cfg.cache_dir),
     "tweet_sentiment": lambda cfg: load_prepared(TWEET_SENTIMENT, cfg.cache_dir),
@@ -142,7 +142,7 @@ TASKS: dict[str, Callable[[TaskConfig], LabelledSplits]] = {
 }
 
 
-def load_splits(cfg: TaskConfig) -> LabelledSplits:
+def load_splits(cfg: TaskConfig) -> Splits:
     """Every split of the task's source, before sampling."""
     label_map = {str(k): v for k, v in cfg.label_map.items()} or None
     mapping = ColumnMapping(cfg.text_column, cfg.label_column, cfg.label_names, label_map)

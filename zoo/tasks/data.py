@@ -20,17 +20,19 @@ def examples_fingerprint(examples: list) -> str:
 
 
 @dataclass(frozen=True)
-class LabelledSplits:
-    """A source's named splits (``train`` and ``validation`` and/or ``test``) before sampling."""
+class Splits:
+    """A source's named splits (``train`` and ``validation`` and/or ``test``) before sampling: labelled examples, or
+    (text, response) pairs (zoo.tasks.pairs)."""
 
-    splits: dict[str, list[Example]]
-    label_names: list[str]
+    splits: dict[str, list]
     source: str
     """Where the data came from, for error messages."""
+    label_names: list[str] = field(default_factory=list)
+    """A labelled source's class names, in class order; empty for pairs."""
     read: list[str] = field(default_factory=list, compare=False, repr=False)
     """The splits :meth:`split` handed out, in order (a run records them: a search on validation can show it never read test)."""
 
-    def split(self, name: str) -> list[Example]:
+    def split(self, name: str) -> list:
         if name not in self.splits:
             raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
         self.read.append(name)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from zoo.tasks.columns import ColumnMapping
-from zoo.tasks.data import LabelledSplits
+from zoo.tasks.data import Splits
 from zoo.tasks.splits import SPLIT_FRACTIONS, split_examples
 
 SUFFIXES = (".csv", ".tsv", ".jsonl")
@@ -70,7 +70,7 @@ def _decode(path: Path, encoding: str) -> str:
                          f"(Windows), or save it as UTF-8") from err
 
 
-def load_files(path: str | Path, mapping: ColumnMapping, encoding: str = "utf-8") -> LabelledSplits:
+def load_files(path: str | Path, mapping: ColumnMapping, encoding: str = "utf-8") -> Splits:
     """The labelled splits of a file or folder (see the module docstring)."""
     path = Path(path).expanduser()
     if path.is_file():
@@ -78,7 +78,7 @@ def load_files(path: str | Path, mapping: ColumnMapping, encoding: str = "utf-8"
         mapping.check_columns(columns, str(path))
         names, integer_coded = mapping.class_names([r.get(mapping.label_column) for r in rows])
         examples = mapping.to_examples(rows, names, str(path), integer_coded)
-        return LabelledSplits(split_examples(examples), names, str(path))
+        return Splits(split_examples(examples), str(path), names)
     if not path.is_dir():
         raise FileNotFoundError(f"task.path {str(path)!r} is neither a file nor a folder")
     files = {p.stem: p for p in sorted(path.iterdir()) if p.suffix in SUFFIXES and p.stem in SPLIT_FRACTIONS}
@@ -92,4 +92,4 @@ def load_files(path: str | Path, mapping: ColumnMapping, encoding: str = "utf-8"
         tables[split] = rows
     names, integer_coded = mapping.class_names([r.get(mapping.label_column) for r in tables["train"]])
     splits = {split: mapping.to_examples(rows, names, str(files[split]), integer_coded) for split, rows in tables.items()}
-    return LabelledSplits(splits, names, str(path))
+    return Splits(splits, str(path), names)

@@ -61,7 +61,8 @@ def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None 
 
 def prompt_format(task: TaskConfig, shown: tuple[Example, ...] = ()) -> PromptFormat:
     """The task's prompt: template, label words, chat markup, system turn, and ``shown`` demonstrations."""
-    return PromptFormat(task.template, list(task.label_words), task.chat_template, task.system_prompt, shown, task.demonstration_separator)
+    return PromptFormat(task.template, list(task.label_words), shown, chat_template=task.chat_template, system_prompt=task.system_prompt,
+                        separator=task.demonstration_separator)
 
 
 def prompt_formulation(fmt: PromptFormat, tokenizer, max_length: int) -> Formulation:

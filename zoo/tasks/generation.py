@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from zoo.tasks.generation_tasks import sample
 from zoo.tasks.pairs import Pair
-from zoo.tasks.prompt import _SLOT, PromptEncoder, length_grouped
+from zoo.tasks.prompt import _SLOT, PromptEncoder, PromptMarkup, check_template, length_grouped
 
 if TYPE_CHECKING:
     from zoo.tasks.config import TaskConfig
@@ -34,21 +34,14 @@ IGNORE = -100
 
 
 @dataclass(frozen=True)
-class GenerationPrompt:
-    """The prompt of a generation task: template, chat markup, system turn, and demonstrations with their responses."""
+class GenerationPrompt(PromptMarkup):
+    """The prompt of a generation task: template and demonstrations with their responses, laid out by its markup."""
 
     template: str
-    chat_template: bool = False
-    system_prompt: str | None = None
     demonstrations: tuple[Pair, ...] = ()
-    separator: str = "\n"
 
     def __post_init__(self) -> None:
-        for field in ("{text}", "{answer}"):
-            if field not in self.template:
-                raise ValueError(f"template {self.template!r} lacks the {field} placeholder; e.g. 'review : {{text}} . answer : {{answer}}'")
-        if self.template.index("{text}") > self.template.index("{answer}"):
-            raise ValueError(f"template {self.template!r} puts {{answer}} before {{text}}; the response follows the text")
+        check_template(self.template, "'review : {text} . answer : {answer}'")
 
     def _prompt(self, text: str) -> str:
         return self.template.split("{answer}", 1)[0].replace("{text}", text).rstrip(" ")
@@ -138,7 +131,8 @@ def generation_formulation(task: TaskConfig, tokenizer, train: list[Pair], with_
     ``with_demonstrations``: show ``task.demonstrations`` training pairs (drawn with the data seed) before each query.
     """
     shown = tuple(sample(train, task.demonstrations, "demonstrations", task.seed)) if with_demonstrations and task.demonstrations else ()
-    prompt = GenerationPrompt(task.template, task.chat_template, task.system_prompt, shown, task.demonstration_separator)
+    prompt = GenerationPrompt(task.template, shown, chat_template=task.chat_template, system_prompt=task.system_prompt,
+                              separator=task.demonstration_separator)
     return GenerationFormulation(prompt, tokenizer, task.max_length - task.max_new_tokens, task.max_new_tokens)
 
 

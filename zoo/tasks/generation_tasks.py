@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from zoo.tasks.bbc_news import BBC_HEADLINES
-from zoo.tasks.pairs import GenerationData, Pair, PairedSplits
+from zoo.tasks.data import Splits
+from zoo.tasks.pairs import GenerationData, Pair
 from zoo.tasks.prepared import load_prepared_pairs
 from zoo.tasks.synthetic_generation import synthetic_generation, synthetic_generation_validation
 
@@ -19,17 +20,17 @@ if TYPE_CHECKING:
     from zoo.tasks.config import TaskConfig
 
 
-def _synthetic(cfg: TaskConfig) -> PairedSplits:
+def _synthetic(cfg: TaskConfig) -> Splits:
     """Training pairs of the sample seed's data; validation and evaluation pairs of the data seed's."""
     n_eval = cfg.n_eval or 256
     train, evaluation = synthetic_generation(cfg.n_train, n_eval, cfg.seed)
     if cfg.training_seed != cfg.seed:
         train = synthetic_generation(cfg.n_train, n_eval, cfg.training_seed)[0]
-    return PairedSplits({"train": train, "validation": synthetic_generation_validation(n_eval, cfg.seed), "test": evaluation},
+    return Splits({"train": train, "validation": synthetic_generation_validation(n_eval, cfg.seed), "test": evaluation},
                         "synthetic_generation")
 
 
-GENERATION_TASKS: dict[str, Callable[[TaskConfig], PairedSplits]] = {
+GENERATION_TASKS: dict[str, Callable[[TaskConfig], Splits]] = {
     "synthetic_generation": _synthetic,
     "bbc_headlines": lambda cfg: load_prepared_pairs(BBC_HEADLINES, cfg.cache_dir),
 }

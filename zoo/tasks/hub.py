@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo.tasks.columns import ColumnMapping
-from zoo.tasks.data import LabelledSplits
+from zoo.tasks.data import Splits
 
 
-def load_hub(name: str, config: str | None, mapping: ColumnMapping, eval_split: str) -> LabelledSplits:
+def load_hub(name: str, config: str | None, mapping: ColumnMapping, eval_split: str) -> Splits:
     """The train and ``eval_split`` splits of ``datasets.load_dataset(name, config)``, mapped to examples."""
     try:
         import datasets
@@ -26,7 +26,7 @@ def load_hub(name: str, config: str | None, mapping: ColumnMapping, eval_split: 
     return from_dataset_dict(datasets.load_dataset(name, config), mapping, name if config is None else f"{name}/{config}", eval_split)
 
 
-def from_dataset_dict(splits: Mapping[str, Any], mapping: ColumnMapping, source: str, eval_split: str) -> LabelledSplits:
+def from_dataset_dict(splits: Mapping[str, Any], mapping: ColumnMapping, source: str, eval_split: str) -> Splits:
     """Map the train and ``eval_split`` splits of a ``DatasetDict`` (or any mapping of split
     name -> dataset with ``column_names``, ``features`` and column access ``ds[column]``).
 
@@ -46,4 +46,4 @@ def from_dataset_dict(splits: Mapping[str, Any], mapping: ColumnMapping, source:
     for split, ds in splits.items():
         rows = ({mapping.text_column: t, mapping.label_column: y} for t, y in zip(ds[mapping.text_column], ds[mapping.label_column]))
         out[split] = mapping.to_examples(rows, names, f"dataset {source!r} [{split}]", integer_coded)
-    return LabelledSplits(out, names, f"dataset {source!r}")
+    return Splits(out, f"dataset {source!r}", names)

@@ -15,23 +15,6 @@ class Pair:
 
 
 @dataclass(frozen=True)
-class PairedSplits:
-    """A source's named splits of pairs (``train`` and ``validation`` and/or ``test``) before sampling."""
-
-    splits: dict[str, list[Pair]]
-    source: str
-    """Where the data came from, for error messages."""
-    read: list[str] = field(default_factory=list, compare=False, repr=False)
-    """The splits :meth:`split` handed out, in order (as zoo.tasks.data.LabelledSplits records them)."""
-
-    def split(self, name: str) -> list[Pair]:
-        if name not in self.splits:
-            raise ValueError(f"{self.source} has no {name!r} split; it has {sorted(self.splits)} (set task.eval_split)")
-        self.read.append(name)
-        return self.splits[name]
-
-
-@dataclass(frozen=True)
 class GenerationData:
     """Train and evaluation pairs of a generation task."""
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from zoo.atomic import write_json, write_text, writing_dir
 from zoo.cache_lock import building
-from zoo.tasks.data import Example, LabelledSplits
-from zoo.tasks.pairs import Pair, PairedSplits
+from zoo.tasks.data import Example, Splits
+from zoo.tasks.pairs import Pair
 from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples, split_unlabelled
 
 log = logging.getLogger(__name__)
@@ -178,18 +178,18 @@ def _pair_rows(reading: Reading) -> tuple[dict[str, list[dict]], dict[str, dict[
     return splits, {split: {"pairs": len(rows)} for split, rows in splits.items()}
 
 
-def load_prepared(data: PreparedSet, cache_dir: str | Path) -> LabelledSplits:
+def load_prepared(data: PreparedSet, cache_dir: str | Path) -> Splits:
     index = {name: i for i, name in enumerate(data.label_names)}
     folder, splits = _load(data, cache_dir, lambda row: Example(row["text"], index[row["label"]]))
-    return LabelledSplits(splits, list(data.label_names), f"{data.name} (prepared in {folder})")
+    return Splits(splits, f"{data.name} (prepared in {folder})", list(data.label_names))
 
 
-def load_prepared_pairs(data: PreparedSet, cache_dir: str | Path) -> PairedSplits:
+def load_prepared_pairs(data: PreparedSet, cache_dir: str | Path) -> Splits:
     """A generation task's prepared splits (a set without ``label_names``)."""
     if data.label_names is not None:
         raise ValueError(f"{data.name} is a classification set (classes {data.label_names}), not pairs; use load_prepared")
     folder, splits = _load(data, cache_dir, lambda row: Pair(row["text"], row["response"]))
-    return PairedSplits(splits, f"{data.name} (prepared in {folder})")
+    return Splits(splits, f"{data.name} (prepared in {folder})")
 
 
 def _load(data: PreparedSet, cache_dir: str | Path, item: Callable[[dict], Example | Pair]) -> tuple[Path, dict[str, list]]:

@@ -30,25 +30,37 @@ _SLOT = "\ue000{}\ue001"  # private-use characters: no template, chat markup or 
 _SLOT_RE = re.compile("\ue000(\\d+)\ue001")
 
 
-@dataclass(frozen=True)
-class PromptFormat:
-    template: str
-    label_words: list[str]
+def check_template(template: str, example: str) -> None:
+    """Refuse a template without both placeholders, or with ``{answer}`` before ``{text}``, showing ``example``."""
+    for field in ("{text}", "{answer}"):
+        if field not in template:
+            raise ValueError(f"template {template!r} lacks the {field} placeholder; e.g. {example}")
+    if template.index("{text}") > template.index("{answer}"):
+        raise ValueError(f"template {template!r} puts {{answer}} before {{text}}; a causal LM answers after the text")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptMarkup:
+    """How a prompt is laid out around its template, a classification task's (:class:`PromptFormat`) and a generation
+    task's (zoo.tasks.generation.GenerationPrompt) alike."""
+
     chat_template: bool = False
     """Render the prompt as the user turn of the tokenizer's chat template; the answer starts the assistant turn."""
     system_prompt: str | None = None
     """Chat mode: the system turn; None: the chat template's own default; "": an empty system turn."""
-    demonstrations: tuple[Example, ...] = ()
-    """Examples rendered with the template and their label word before the query."""
     separator: str = "\n"
     """Between demonstrations and the query (plain mode)."""
 
+
+@dataclass(frozen=True)
+class PromptFormat(PromptMarkup):
+    template: str
+    label_words: list[str]
+    demonstrations: tuple[Example, ...] = ()
+    """Examples rendered with the template and their label word before the query."""
+
     def __post_init__(self) -> None:
-        for field in ("{text}", "{answer}"):
-            if field not in self.template:
-                raise ValueError(f"template {self.template!r} lacks the {field} placeholder; e.g. '{{text}} It was {{answer}}'")
-        if self.template.index("{text}") > self.template.index("{answer}"):
-            raise ValueError(f"template {self.template!r} puts {{answer}} before {{text}}; a causal LM answers after the text")
+        check_template(self.template, "'{text} It was {answer}'")
         if len(set(self.label_words)) != len(self.label_words) or len(self.label_words) < 2:
             raise ValueError(f"label_words {self.label_words} must be at least two distinct words")
         bad = sorted({e.label for e in self.demonstrations if not 0 <= e.label < len(self.label_words)})
