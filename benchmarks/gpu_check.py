@@ -36,9 +36,9 @@ def arch(model: str, dest: Path) -> None:
         base, tokenizer = build_base("smollm2")
         config = base.config
     else:
+        from zoo.models.language import VOCABULARY
         from zoo.models.tiny import tiny_model
         from zoo.models.tokenizer import word_tokenizer
-        from zoo.tasks.synthetic import VOCABULARY
 
         tokenizer = word_tokenizer(VOCABULARY)
         config = tiny_model("tiny-llama", vocab_size=len(tokenizer)).config

@@ -43,13 +43,13 @@ from zoo.evaluate import evaluate
 from zoo.inject import replace_module
 from zoo.method import MethodConfig, TaskContext
 from zoo.models.arch import blocks, model_kind
+from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.proxy import ProxyTunedModel, gain_recovered
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.formulation import formulation_for
-from zoo.tasks.synthetic import VOCABULARY
 from zoo.train import TrainerConfig, make_accelerator
 
 ROLES = ["large base", "small base", "small tuned", "large tuned"]

@@ -31,13 +31,13 @@ import zoo
 from zoo.atomic import write_text
 from zoo.memory import PeakMemory
 from zoo.method import MethodSpec
+from zoo.models.language import VOCABULARY
 from zoo.models.load import DTYPES, ModelConfig, load_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.peft_format import PeftFormat
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import Formulation, formulation_for
 from zoo.tasks.kinds.classification import Classifier, classification_loss
-from zoo.tasks.synthetic import VOCABULARY
 
 
 def build_base(kind: str, model_dir: Path | None = None, dtype: str = "float32", quantization: str | None = None, device: str = "cpu"):

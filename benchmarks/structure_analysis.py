@@ -41,13 +41,13 @@ from zoo.analysis.cli import run_analysis
 from zoo.analysis.structure_experiments import EXPERIMENTS
 from zoo.atomic import write_text
 from zoo.method import TaskContext
+from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.records import RunRecord, UnusableRecord
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.formulation import Formulation, formulation_for
-from zoo.tasks.synthetic import VOCABULARY
 from zoo.train import TrainerConfig, make_accelerator
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -12,6 +12,7 @@ from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
 
 from zoo.evaluate_generation import evaluate_generation, generate_responses
+from zoo.models.language import NEGATIVE, POSITIVE
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_CAUSAL
 from zoo.pipeline.plan import task_kind
@@ -22,7 +23,6 @@ from zoo.tasks.generation_metrics import exact_match, example_scores, generation
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.kinds import get_task_kind
 from zoo.tasks.pairs import GenerationData, Pair
-from zoo.tasks.synthetic import NEGATIVE, POSITIVE
 from zoo.tasks.synthetic_generation import synthetic_generation
 from zoo.testing.models import make_model
 

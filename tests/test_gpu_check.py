@@ -16,11 +16,11 @@ import torch
 import transformers
 from benchmark_loader import load_script
 
+from zoo.models.language import VOCABULARY
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import formulation_for
-from zoo.tasks.synthetic import VOCABULARY
 from zoo.testing.models import checks_device, make_model
 
 ROOT = Path(__file__).resolve().parents[1]

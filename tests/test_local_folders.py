@@ -12,10 +12,10 @@ from hydra import compose, initialize_config_module
 import zoo
 from zoo.config import store_configs
 from zoo.latency import latency_record
+from zoo.models.language import VOCABULARY
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.run import run
-from zoo.tasks.synthetic import VOCABULARY
 
 FAMILIES = ("tiny-gemma3", "tiny-qwen3", "tiny-phi3")
 CHEAP = ["trainer=smoke", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16", "predictions_cache=null"]

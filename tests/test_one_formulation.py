@@ -9,9 +9,9 @@ import zoo.analysis.cli as analysis_cli
 import zoo.models.load
 import zoo.tasks.kinds.classification as classification
 from zoo.config import store_configs
+from zoo.models.language import VOCABULARY
 from zoo.models.tokenizer import word_tokenizer
 from zoo.run import run
-from zoo.tasks.synthetic import VOCABULARY
 
 CHAT_WORDS = ["SYSTEM", "USER", "ASSISTANT", "END", "be", "terse"]
 CHAT = ("{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"

@@ -10,10 +10,10 @@ import transformers
 
 import zoo.models.default_model as default_model
 from zoo.models.default_model import DEFAULT_STEPS, SHIPPED, Recipe, load_shipped, pretrained_tiny
+from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.pretrain import VERDICTS, PretrainingFailedError, check_learnt, corpus, pretrain, verdict_accuracy
 from zoo.models.tokenizer import word_tokenizer
-from zoo.tasks.synthetic import VOCABULARY
 
 
 @pytest.fixture

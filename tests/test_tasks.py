@@ -4,11 +4,12 @@ from __future__ import annotations
 import pytest
 
 from zoo.analysis.flips import flips
+from zoo.models.language import VOCABULARY
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.data import ClassificationData, Example
 from zoo.tasks.metrics import classification_metrics
 from zoo.tasks.prompt import PromptFormat, batches
-from zoo.tasks.synthetic import VOCABULARY, synthetic_sentiment
+from zoo.tasks.synthetic import synthetic_sentiment
 
 TOK = word_tokenizer(VOCABULARY)
 

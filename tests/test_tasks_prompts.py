@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from zoo.models.language import VOCABULARY
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.data import Example
 from zoo.tasks.head import encode_text
 from zoo.tasks.prompt import PromptFormat
-from zoo.tasks.synthetic import VOCABULARY
 
 CHAT_WORDS = ["SYSTEM", "USER", "ASSISTANT", "END", "you", "are", "helpful", "bot", "terse"]
 # a default system turn when none is given, as SmolLM2's template does

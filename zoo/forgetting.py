@@ -10,7 +10,7 @@ The texts are the same for every run of a model, so the deltas of a table's rows
 - ``nyt_snippets``: the first ``n_texts`` sentences of the test split of the New York Times
   editorial snippets in the vaderSentiment 3.3.2 archive (prepared once like the built-in
   tasks, zoo.tasks.nyt_snippets); no built-in task trains on them.
-- ``synthetic``: reviews in the tiny models' own language (zoo.tasks.synthetic), drawn from
+- ``synthetic``: reviews in the tiny models' own language (zoo.models.language), drawn from
   a stream of their own, for the tiny models, whose tokenizer knows no other words.
 - ``auto`` (default): ``synthetic`` for a model with zoo's word-level tokenizer (the tiny
   models), else ``nyt_snippets``.
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.tasks.synthetic import review
+from zoo.models.language import review
 
 TEXTS = ("auto", "nyt_snippets", "synthetic", "none")
 

@@ -113,8 +113,8 @@ def _sha256(path: Path) -> str:
 
 
 def _rebuild(kind: str, write: bool) -> int:
+    from zoo.models.language import VOCABULARY
     from zoo.models.tokenizer import word_tokenizer
-    from zoo.tasks.synthetic import VOCABULARY
 
     tokenizer = word_tokenizer(VOCABULARY)
     recipe = Recipe(kind, len(tokenizer), seed=0, steps=DEFAULT_STEPS)

@@ -22,11 +22,11 @@ from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.arch import ROLE_NAMES, set_roles
 from zoo.models.checkpointing import enable_gradient_checkpointing
 from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
+from zoo.models.language import VOCABULARY
 from zoo.models.pretrain import MIN_STEPS
 from zoo.models.quantization import QUANTIZATIONS, quantization_config, quantized_device_map
 from zoo.models.tiny import TINY_FAMILIES, is_causal, tiny_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.tasks.synthetic import VOCABULARY
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

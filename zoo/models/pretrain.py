@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from zoo.models.language import review
 from zoo.models.tiny import tiny_model
-from zoo.tasks.synthetic import review
 
 CORPUS_VERSION = 2  # bump when the corpus or the recipe changes: cached models are rebuilt
 VERDICTS = [("{r} . verdict : {v}", ("negative", "positive")), ("{r} . liked ? {v}", ("no", "yes")), ("{r} .", None)]

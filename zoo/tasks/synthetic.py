@@ -3,7 +3,7 @@
 Each review is a few neutral words with one or three sentiment words mixed in, any of
 which may be negated by a preceding "not"; the label is the majority of the (negation-
 adjusted) polarities. Word identity alone does not decide it: a method has to learn to
-count and to read "not" in context. The default tiny model (briefly pretrained on this
+count and to read "not" in context (the words and the review: ``zoo.models.language``). The default tiny model (briefly pretrained on this
 language, see ``zoo.models.pretrain``) learns it in seconds to a minute on two CPU cores, so
 ``zoo`` with no arguments needs no download and prints a real result.
 """
@@ -11,34 +11,8 @@ from __future__ import annotations
 
 import random
 
+from zoo.models.language import review
 from zoo.tasks.data import ClassificationData, Example
-
-POSITIVE = ["great", "fun", "superb", "lovely", "charming", "brilliant", "warm", "witty", "moving", "fresh"]
-NEGATIVE = ["dull", "awful", "boring", "bland", "messy", "tedious", "weak", "clumsy", "stale", "flat"]
-NEUTRAL = [
-    "the", "film", "plot", "actor", "story", "scene", "music", "ending", "script", "cast", "movie", "director",
-    "is", "and", "a", "very", "quite", "really", "with", "its", "this", "felt", "looks", "seems", "of", "in",
-]
-NEGATION = ["not"]
-TEMPLATE_WORDS = [
-    "it", "was", ".", "good", "bad", "review", ":", "answer", "?", "positive", "negative", "yes", "no", "overall", "verdict", "liked",
-]
-VOCABULARY = list(dict.fromkeys(NEUTRAL + NEGATION + POSITIVE + NEGATIVE + TEMPLATE_WORDS))
-
-
-def review(rng: random.Random, positive: bool) -> str:
-    """One review whose majority polarity (after negations) is ``positive``."""
-    n = rng.choice([1, 3])
-    majority = n // 2 + 1
-    polarities = [positive] * rng.randint(majority, n) + [not positive] * n
-    polarities = polarities[:n]
-    rng.shuffle(polarities)
-    words = [rng.choice(NEUTRAL) for _ in range(rng.randint(4, 9))]
-    for polar in polarities:
-        negated = rng.random() < 0.3
-        word = rng.choice(POSITIVE if polar != negated else NEGATIVE)
-        words.insert(rng.randrange(len(words) + 1), f"not {word}" if negated else word)
-    return " ".join(words)
 
 
 def _reviews(rng: random.Random, n: int) -> list[Example]:

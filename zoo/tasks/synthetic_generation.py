@@ -1,6 +1,6 @@
 """``synthetic_generation``: the built-in generation task, generated in-process (no download).
 
-The prompt is a synthetic review (zoo.tasks.synthetic) in the template
+The prompt is a synthetic review (zoo.models.language) in the template
 ``review : {text} . answer : {answer}``; the response is the review's verdict written as two
 words and a stop: ``positive yes`` or ``negative no`` (the majority polarity after negations,
 as the sentiment task's label). The default tiny model was pretrained on these reviews followed
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import random
 
+from zoo.models.language import review
 from zoo.tasks.pairs import Pair
-from zoo.tasks.synthetic import review
 
 RESPONSES = ("negative no", "positive yes")
 """The response of a negative and of a positive review."""
