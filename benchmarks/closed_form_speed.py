@@ -8,7 +8,7 @@
 2. Memory: ``fit`` runs over N examples in a fresh process per N; the peak resident memory
    above the start of the pass should stay flat in N (it accumulates d x d and d x k only).
 
-    python benchmarks/closed_form_speed.py                 # tiny-llama, default task
+    python -m benchmarks.closed_form_speed                 # tiny-llama, default task
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 import zoo
-from zoo.atomic import write_text
-from zoo.memory import PeakMemory
 from zoo.methods.closed_form_head import smoothed_log_targets, solve_ridge
 from zoo.models.load import ModelConfig, load_model
+from zoo.runtime.atomic import write_text
+from zoo.runtime.memory import PeakMemory
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import formulation_for
 from zoo.tasks.synthetic import synthetic_sentiment
@@ -110,7 +110,7 @@ def main() -> int:
                                      text=True).stdout.strip().splitlines()[-1]) for n in args.memory_n]
     lines = [
         "# Closed-form head: speed against gradient descent, memory against N", "",
-        f"Command: `python benchmarks/closed_form_speed.py --n {args.n}` (tiny-llama, built-in task, cached features).", "",
+        f"Command: `python -m benchmarks.closed_form_speed --n {args.n}` (tiny-llama, built-in task, cached features).", "",
         "Gradient descent: full-batch Adam, best of learning rates " + ", ".join(map(str, LEARNING_RATES)) + ".", "",
         "| N | d | closed form (s) | solver | train acc | GD to same acc (s) | GD lr | GD steps | GD acc | GD / closed |",
         "|---|---|---|---|---|---|---|---|---|---|",

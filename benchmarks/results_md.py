@@ -1,8 +1,8 @@
 """RESULTS.md from a benchmark sweep: per-task tables and plots, how they were made, the other benchmarks' tables.
 
-    python benchmarks/results_md.py multirun/benchmark-full --out benchmarks/RESULTS.md
+    python -m benchmarks.results_md multirun/benchmark-full --out benchmarks/RESULTS.md
 
-Every figure comes from the run folders (``metrics.json``, aggregated by ``zoo.report``) or
+Every figure comes from the run folders (``metrics.json``, aggregated by ``zoo.report.table``) or
 from the tables the other benchmark scripts wrote into ``benchmarks/results/`` (appended
 verbatim): regenerate this page, never edit its numbers. ``suite.py`` calls
 :func:`write_results` when a suite finishes; its ``suite.json`` gives the command, the
@@ -15,9 +15,9 @@ import json
 import os
 from pathlib import Path
 
-from zoo.atomic import write_text
-from zoo.report import load_runs, markdown, plot, summarise
-from zoo.tasks.kinds import get_metric
+from zoo.report.table import load_runs, markdown, plot, summarise
+from zoo.runtime.atomic import write_text
+from zoo.task_kinds import get_metric
 
 LEGEND = (
     "*accuracy*: the mean over a row's runs and, in brackets, its 95% bootstrap confidence interval (two levels: "
@@ -34,7 +34,7 @@ LEGEND = (
     "*%* of the base model's. *zero-shot*: the base model's accuracy on the same evaluation set. "
     "*fixed / broken*: evaluation answers the run got right / wrong that the base model got wrong / right "
     "(zero-shot; in context for the in-context row). *forgetting*: the change in next-token loss (nats per token) "
-    "on held-out general text that no task trains on (zoo.forgetting: New York Times editorial sentences for the real "
+    "on held-out general text that no task trains on (zoo.evaluation.forgetting: New York Times editorial sentences for the real "
     "models, the tiny models' own language for them), after training minus before; above 0, the model got worse at plain "
     "text; '-' for baselines, which change no weight. *train s*: training wall time. *train k-tokens*: thousands of input "
     "tokens (not padding) the run trained on: every method gets the same steps and examples (trainer.budget=steps; "
@@ -59,16 +59,21 @@ TUNED_NOTE = ("Rows marked *(tuned)*: the method at the values `benchmarks/tune.
               "default row's first run (the same configuration, not run twice).")
 
 
+def is_search(command: str) -> bool:
+    """Whether a launch recorded in suite.json was the search (``python -m benchmarks.tune``; ``benchmarks/tune.py`` in older ones)."""
+    return "benchmarks.tune" in command or "benchmarks/tune.py" in command
+
+
 def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None) -> str:
     """Write RESULTS.md at ``path`` (atomically) and its plots beside it; return the markdown."""
     runs = load_runs(Path(runs_dir), skip=(SEARCH, TUNED)) + _tuned_runs(Path(runs_dir) / TUNED)
     if not runs:
-        raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python benchmarks/suite.py --profile ...)")
+        raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python -m benchmarks.suite --profile ...)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = summarise(runs)
     lines = ["# Benchmark results", "",
-             f"Written by `benchmarks/results_md.py` from the run folders of the command below; regenerate, never edit. {LEGEND}", "",
+             f"Written by `python -m benchmarks.results_md` from the run folders of the command below; regenerate, never edit. {LEGEND}", "",
              *_provenance(runs, suite)]
     for task in sorted({r["task"] for r in rows}):
         task_rows = _distinct_configs([r for r in rows if r["task"] == task])
@@ -96,13 +101,13 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
         m, sessions = suite["machine"], suite["sessions"]
         versions = ", ".join(f"{name} {version}" for name, version in m["versions"].items())
         total = sum(s["wall_seconds"] for s in sessions)
-        searched = sum(s["wall_seconds"] for s in sessions if "tune.py" in s.get("command", ""))
+        searched = sum(s["wall_seconds"] for s in sessions if is_search(s.get("command", "")))
         lines += [f"- Command: `{suite.get('command', '-')}`",
                   f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
                   "- `constraints.txt`, at the top of the repository, pins the versions of the published figures "
                   "(benchmarks/RESULTS.md) and the libraries beside them: `pip install -c constraints.txt -e \".[test]\"`.",
                   f"- Suite wall time: {total / 60:.1f} min" + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "")
-                  + (f", of which the search (`benchmarks/tune.py`) {searched / 60:.1f} min" if searched else "") + "."]
+                  + (f", of which the search (`python -m benchmarks.tune`) {searched / 60:.1f} min" if searched else "") + "."]
     else:
         lines.append("- Command and machine: not recorded (no suite.json in the run folder).")
     devices = sorted({r.get("device_name") or r.get("device", "?") for r in runs})

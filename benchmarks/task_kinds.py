@@ -12,7 +12,7 @@ from importlib.resources import files
 from omegaconf import OmegaConf
 
 import zoo
-from zoo.baselines import get_baseline, list_baselines
+from zoo.runner.baselines import get_baseline, list_baselines
 from zoo.tasks.config import TaskConfig
 
 

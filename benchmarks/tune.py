@@ -1,11 +1,11 @@
 """The tuned protocol's search: per method and task, the best of an equal number of trials on the validation split.
 
-    python benchmarks/tune.py --profile smoke     # 2 trials per method (seconds; CI)
-    python benchmarks/tune.py --profile full      # 2 trials per method and task
-    python benchmarks/suite.py --profile full --tuned    # then: default and tuned rows, on the test split
+    python -m benchmarks.tune --profile smoke     # 2 trials per method (seconds; CI)
+    python -m benchmarks.tune --profile full      # 2 trials per method and task
+    python -m benchmarks.suite --profile full --tuned    # then: default and tuned rows, on the test split
 
 The search space is ``conf/search/<profile>.yaml`` (:mod:`search_space`): a learning-rate grid
-(``trainer.learning_rate_scale``, a multiplier on each method's own rate, zoo.learning_rate)
+(``trainer.learning_rate_scale``, a multiplier on each method's own rate, zoo.training.learning_rate)
 for every method, and for the methods a size knob matters to, a grid of rate and knob of the
 same size. Every trial is a run of the ``zoo`` app through Hydra's basic sweeper: one
 ``zoo -m`` per task and group of methods sharing a grid, with ``task.eval_split=validation``
@@ -36,15 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from results_md import SEARCH
-from search_space import Grid, SearchSpace, load_space, space_path, trials
-from suite import PLANS, _hydra_value, first_run, parse_arguments, record_session, zoo_command
-from task_kinds import methods_for, task_kind
-from tuned import DEFAULT_DIR, change, tuned_path, write_tuned
 
-from zoo.atomic import write_text
-from zoo.records import RunRecord, UnusableRecord
-from zoo.tasks.kinds import get_task_kind
+from benchmarks.results_md import SEARCH
+from benchmarks.search_space import Grid, SearchSpace, load_space, space_path, trials
+from benchmarks.suite import PLANS, first_run, hydra_value, parse_arguments, record_session, zoo_command
+from benchmarks.task_kinds import methods_for, task_kind
+from benchmarks.tuned import DEFAULT_DIR, change, tuned_path, write_tuned
+from zoo.io.records import RunRecord, UnusableRecord
+from zoo.runtime.atomic import write_text
+from zoo.task_kinds import get_task_kind
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str])
                              *first_run(seed_sweeps), "task.eval_split=validation", "save_adapter=false", "forgetting.text=none",
                              "latency=false",
                              *(f"{key}={','.join(str(v) for v in values)}" for key, values in grid.items()),
-                             f"hydra.sweep.dir={_hydra_value(str(out / SEARCH))}",
+                             f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
                              f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/{trial_dir}'", *extra])
     return commands
 
@@ -125,7 +125,7 @@ def choose(found: list[Trial]) -> Trial:
 
 def trials_table(task: str, profile: str, by_method: dict[str, list[Trial]], chosen: dict[str, Trial]) -> str:
     lines = [f"# Search trials: {task} ({profile} profile)", "",
-             "Written by `benchmarks/tune.py`; regenerate, never edit. Validation score of every trial "
+             "Written by `python -m benchmarks.tune`; regenerate, never edit. Validation score of every trial "
              f"({get_task_kind(task_kind(task)).objective.label}; task.eval_split=validation), the same number of trials per "
              "method. The chosen trial (bold) has the best; "
              "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
@@ -149,9 +149,9 @@ def tune_task(out: Path, tuned_dir: Path, profile: str, task: str, space: Search
     path = tuned_path(tuned_dir, task)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_tuned(path, {m: t.values for m, t in chosen.items()},
-                f"Chosen by `python benchmarks/tune.py --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
+                f"Chosen by `python -m benchmarks.tune --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
                 f"per method ({space.path.name} in conf/search/); the trials: {path.stem}.trials.md. Regenerate, never edit.\n"
-                f"Read by `python benchmarks/suite.py --profile {profile} --tuned`: each method's tuned row runs with these\n"
+                f"Read by `python -m benchmarks.suite --profile {profile} --tuned`: each method's tuned row runs with these\n"
                 f"overrides.")
     write_text(path.with_name(f"{task}.trials.md"), trials_table(task, profile, by_method, chosen))
     return chosen
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             if subprocess.run(cmd).returncode != 0:
                 failed.append(shlex.join(cmd))
     finally:  # an interrupted search's time counts too: the suite's wall time in RESULTS.md includes the search's
-        record_session(out, shlex.join(["python", "benchmarks/tune.py", *(argv if argv is not None else sys.argv[1:])]),
+        record_session(out, shlex.join(["python", "-m", "benchmarks.tune", *(argv if argv is not None else sys.argv[1:])]),
                        args.profile, time.perf_counter() - start)
     if failed:
         print("tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in PLANS[args.profile]:
         chosen = tune_task(out, tuned_dir, args.profile, task, space)
         print(f"tune: {task}: " + "; ".join(f"{m} {t.name} ({t.score:.3f})" for m, t in sorted(chosen.items())))
-    print(f"tune: wrote {tuned_dir}; next: python benchmarks/suite.py --profile {args.profile} --tuned --tuned-dir {tuned_dir}")
+    print(f"tune: wrote {tuned_dir}; next: python -m benchmarks.suite --profile {args.profile} --tuned --tuned-dir {tuned_dir}")
     return 0
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 import zoo
-from zoo.atomic import write_text
-from zoo.train import TrainerConfig
+from zoo.runtime.atomic import write_text
+from zoo.training.loop import TrainerConfig
 
 DEFAULT_DIR = Path(__file__).parent / "tuned"
 """Where ``tune.py`` writes and ``suite.py --tuned`` reads, one folder per profile."""
@@ -41,7 +41,7 @@ def read_tuned(path: Path) -> dict[str, dict]:
         SystemExit: no file (tune first), or one that is not a mapping of methods to mappings of scalar values.
     """
     if not path.is_file():
-        raise SystemExit(f"suite: no tuned config at {path}; run `python benchmarks/tune.py --profile <profile>` first "
+        raise SystemExit(f"suite: no tuned config at {path}; run `python -m benchmarks.tune --profile <profile>` first "
                          f"(or give --tuned-dir the folder it wrote)")
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict) or not all(

@@ -9,8 +9,8 @@ answer position over the label words only. Both runs of each seed happen in this
 first on even seeds and the usual way first on odd ones, so the machine's load and warm-up
 affect both alike.
 
-    python benchmarks/zoo_vs_trainer.py                                   # tiny model, default task
-    python benchmarks/zoo_vs_trainer.py model=smollm2-135m task=movie_sentiment trainer.max_steps=60 trainer.batch_size=8
+    python -m benchmarks.zoo_vs_trainer                                   # tiny model, default task
+    python -m benchmarks.zoo_vs_trainer model=smollm2-135m task=movie_sentiment trainer.max_steps=60 trainer.batch_size=8
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ import transformers
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from zoo.atomic import write_text
-from zoo.config import store_configs
-from zoo.evaluate import evaluate
+from zoo.evaluation.classification import evaluate
 from zoo.models.arch import model_kind
 from zoo.models.load import load_model
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
+from zoo.runtime.atomic import write_text
 from zoo.tasks.config import build_task
 from zoo.tasks.formulation import formulation_for
 
@@ -95,7 +95,7 @@ def main(overrides: list[str]) -> int:
     ratio = statistics.median(r["zoo_s"] / r["usual_s"] for r in rows)
     lines = [
         "# LoRA: zoo against transformers Trainer + peft", "",
-        f"Command: `{shlex.join(['python', 'benchmarks/zoo_vs_trainer.py', *overrides])}`; torch {torch.__version__}, "
+        f"Command: `{shlex.join(['python', '-m', 'benchmarks.zoo_vs_trainer', *overrides])}`; torch {torch.__version__}, "
         f"transformers {transformers.__version__}, peft {peft.__version__}, {torch.get_num_threads()} threads.", "",
         "| seed | ran first | zoo train s | zoo accuracy | Trainer+peft train s | Trainer+peft accuracy | time zoo/usual |",
         "|---|---|---|---|---|---|---|",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hydra import compose, initialize_config_module
 
-from zoo.config import store_configs
+from zoo.runner.config import store_configs
 
 
 def app_config(*overrides: str):

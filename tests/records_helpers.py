@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from zoo.records import RunRecord
+from zoo.io.records import RunRecord
 
 
 def record_dict(**fields) -> dict:

@@ -9,10 +9,10 @@ from hydra.errors import MissingConfigException
 from safetensors.torch import load_file
 
 import zoo
-import zoo.pipeline.steps as steps
-from zoo.config import store_configs
-from zoo.report import main as report_main
-from zoo.run import run
+import zoo.runner.pipeline.steps as steps
+from zoo.report.table import main as report_main
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 from zoo.tasks.config import TASKS
 from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment

@@ -8,9 +8,9 @@ import peft
 import pytest
 import torch
 import transformers
-from benchmark_loader import load_script as _load
 
 import zoo
+from benchmarks import step_speed, structure_analysis
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ SAME_SIZE = {"llama_adapter": {"gate": "scalar"}}
 """zoo's fields that differ from peft by design (zoo gates each head, peft each layer), set to peft's for the size check."""
 
 
-EQUIVALENTS = [name for name in zoo.list_methods() if _load("step_speed").peft_equivalent(zoo.get_method(name))]
+EQUIVALENTS = [name for name in zoo.list_methods() if step_speed.peft_equivalent(zoo.get_method(name))]
 """Methods whose spec names peft's config of the same size, as step_speed.py finds them."""
 
 
@@ -50,7 +50,7 @@ def test_prefix_equivalent_embeds_at_the_key_value_width(gqa_llama):
 
 @pytest.fixture(scope="module")
 def structure():
-    return _load("structure_analysis")
+    return structure_analysis
 
 
 def test_method_overrides_lay_over_the_defaults_field_by_field(structure):

@@ -1,6 +1,6 @@
 """The benchmark suite's smoke profile end to end: every method and baseline, RESULTS.md, resume.
 
-This is the CI version of ``python benchmarks/suite.py --profile full``: the same command on
+This is the CI version of ``python -m benchmarks.suite --profile full``: the same command on
 the tiny Llama and the synthetic task, so the suite cannot silently rot.
 """
 from __future__ import annotations
@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo.baselines import list_baselines
-from zoo.records import RunRecord
+from zoo.io.records import RunRecord
+from zoo.runner.baselines import list_baselines
 
-SUITE = Path(__file__).parents[1] / "benchmarks" / "suite.py"
+ROOT = Path(__file__).parents[1]
+SUITE = [sys.executable, "-m", "benchmarks.suite"]
+"""The suite as its docs run it: a module of the benchmarks package, from the repository root."""
 BRIDGED = ["peft_dora", "peft_loha"]
 """Two of the peft bridge's methods, which the suite runs only with --peft-bridge."""
 ROWS = [*(m for m in zoo.list_methods() if not m.startswith("peft_")), *BRIDGED, *list_baselines()]
@@ -24,10 +26,10 @@ ROWS = [*(m for m in zoo.list_methods() if not m.startswith("peft_")), *BRIDGED,
 
 def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SUITE), "--profile", "smoke", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
+        [*SUITE, "--profile", "smoke", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
          "--tables", str(tmp_path / "tables"), "--peft-bridge", ",".join(BRIDGED), f"predictions_cache={tmp_path / 'predictions'}",
          *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
 
 
@@ -58,7 +60,7 @@ def test_results_md_has_a_row_per_method_and_baseline_and_the_other_tables(suite
     text = (tmp_path / "RESULTS.md").read_text()
     table = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| method")]
     assert sorted(line.split(" | ")[0].removeprefix("| ") for line in table if "synthetic_sentiment" in line) == sorted(ROWS)
-    assert "python benchmarks/suite.py --profile smoke" in text and "2 steps at batch size 8" in text
+    assert "python -m benchmarks.suite --profile smoke" in text and "2 steps at batch size 8" in text
     assert "# Step speed\n\n| a | b |\n|---|---|\n| 1 | 2 |" in text  # appended verbatim
     assert "# Structure summary" in text and "# Per-matrix report" not in text  # a summary stands for its folder's reports
     assert "[tables/structure/lora/structure.md](tables/structure/lora/structure.md)" in text
@@ -82,15 +84,15 @@ def test_restart_skips_finished_runs_and_reruns_the_missing_one(suite):
 
 
 def test_unknown_profile_lists_the_valid_ones(tmp_path):
-    done = subprocess.run([sys.executable, str(SUITE), "--profile", "huge"], capture_output=True, text=True)
+    done = subprocess.run([*SUITE, "--profile", "huge"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "invalid choice: 'huge'" in done.stderr and "smoke" in done.stderr.split("huge")[-1]
 
 
 def test_results_md_regenerates_into_a_new_folder(suite):
     tmp_path, _ = suite
     out = tmp_path / "elsewhere" / "deeper" / "RESULTS.md"
-    done = subprocess.run([sys.executable, str(SUITE.parent / "results_md.py"), str(tmp_path / "runs"), "--out", str(out),
-                           "--tables", str(tmp_path / "tables")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.results_md", str(tmp_path / "runs"), "--out", str(out),
+                           "--tables", str(tmp_path / "tables")], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text()
     assert "seeds 0 (initialisation and batch order: the training sample and evaluation set are drawn once, with data seed 0)" in text

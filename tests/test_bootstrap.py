@@ -1,11 +1,11 @@
-"""zoo.analysis.bootstrap against cases with known answers: certain runs, the normal approximation, pairing."""
+"""zoo.report.bootstrap against cases with known answers: certain runs, the normal approximation, pairing."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from zoo.analysis.bootstrap import accuracy_interval, paired_difference
+from zoo.report.bootstrap import accuracy_interval, paired_difference
 
 
 def _run(right: int, n: int) -> list[bool]:

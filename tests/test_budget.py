@@ -8,9 +8,9 @@ import torch
 from hydra import compose, initialize_config_module
 from transformers import get_scheduler
 
-from zoo.budget import Budget, Seen, schedule_factor
-from zoo.config import store_configs
-from zoo.train import TrainerConfig, make_accelerator, train
+from zoo.runner.config import store_configs
+from zoo.training.budget import Budget, Seen, schedule_factor
+from zoo.training.loop import TrainerConfig, make_accelerator, train
 
 
 class FakeClock:

@@ -1,4 +1,5 @@
-"""The runner's shape, checked on the source: small functions, and no branching on a method's, baseline's or task kind's name."""
+"""The code's shape, checked on the source: small functions, no branching on a method's, baseline's or task kind's name,
+a small top level."""
 from __future__ import annotations
 
 import ast
@@ -6,11 +7,12 @@ import glob
 from pathlib import Path
 
 import zoo
-from zoo.baselines import list_baselines
-from zoo.tasks.kinds import list_task_kinds
+from zoo.runner.baselines import list_baselines
+from zoo.task_kinds import list_task_kinds
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
+MAX_TOP_LEVEL_MODULES = 12
 
 
 def _sources(*folders: str) -> list[Path]:
@@ -74,7 +76,7 @@ def _name_uses(source: str, names: set[str], own: set[str]) -> list[tuple[int, l
 
 def _kind_file(path: Path) -> set[str]:
     """The names a task kind's own file may use: its own."""
-    return {path.stem} if path.parent.name == "kinds" else set()
+    return {path.stem} if path.parent.name == "task_kinds" else set()
 
 
 def test_nothing_in_zoo_uses_a_task_kinds_name_outside_its_own_file():
@@ -121,3 +123,9 @@ def test_every_config_under_conf_is_shipped():
     shipped = {name for pattern in patterns for name in glob.glob(pattern, root_dir=ROOT / "conf")}
     configs = {p.relative_to(ROOT / "conf").as_posix() for p in (ROOT / "conf").rglob("*.yaml")}
     assert "hydra/launcher/zoo_slurm.yaml" in configs and configs - shipped == set()
+
+
+def test_zoo_top_level_holds_only_the_library_face():
+    """zoo/'s own modules are the face (contract, registry, wrap, inject); the rest lives in its layer's package."""
+    top = sorted(p.name for p in (ROOT / "zoo").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top

@@ -12,7 +12,7 @@ import pytest
 
 import zoo
 from zoo.models.tiny import TINY_FAMILIES
-from zoo.testing.cells import KNOWN_GAPS, cells, parametrise
+from zoo.testing.cells import parametrise
 from zoo.testing.contract import (
     batch,
     pytestmark,
@@ -27,9 +27,8 @@ from zoo.testing.contract import (
 )
 
 METHODS = zoo.list_methods()
-SUPPORTED, REFUSED = cells(METHODS, TINY_FAMILIES)
-__all__ = [  # collected here; KNOWN_GAPS, SUPPORTED and REFUSED are what benchmarks/family_table.py plans from
-    "KNOWN_GAPS", "REFUSED", "SUPPORTED", "batch", "pytestmark", "test_exactly_the_method_parameters_require_grad",
+__all__ = [  # collected here
+    "batch", "pytestmark", "test_exactly_the_method_parameters_require_grad",
     "test_generate_keeps_the_base_contract", "test_identity_at_init", "test_load_refuses_another_base_model",
     "test_merge_equals_unmerged", "test_one_step_changes_only_the_method_parameters", "test_save_load_round_trip",
     "test_unsupported_kind_is_refused",

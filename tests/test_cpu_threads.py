@@ -1,10 +1,10 @@
-"""A run's CPU thread count comes from its config (zoo.cpu_threads), not from a launcher's environment."""
+"""A run's CPU thread count comes from its config (zoo.runtime.cpu_threads), not from a launcher's environment."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from zoo import cpu_threads
+from zoo.runtime import cpu_threads
 
 
 @pytest.fixture(autouse=True)

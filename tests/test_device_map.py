@@ -6,13 +6,13 @@ import torch
 import transformers
 from hydra import compose, initialize_config_module
 
-from zoo.config import store_configs
 from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.placement import to_device
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from zoo.records import RunRecord
+from zoo.io.records import RunRecord
 
 ACCELERATE_CONFIG = Path(__file__).parents[1] / "conf" / "accelerate" / "two_processes.yaml"
 COMMON = ["model=tiny-llama", "task.shots_per_class=8", "task.n_eval=13", "predictions_cache=null", "trainer.max_steps=6",
@@ -47,7 +47,7 @@ def _zoo(out: Path, overrides: list[str], processes: int, home: Path, sweep: boo
     launcher = [] if processes == 1 else ["-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
                                           "--main_process_port", str(_free_port())]
     folder = f"hydra.sweep.dir={out}" if sweep else f"hydra.run.dir={out}"
-    command = [sys.executable, *launcher, "-m", "zoo.run", *(["-m"] if sweep else []), *COMMON, *overrides, folder]
+    command = [sys.executable, *launcher, "-m", "zoo.runner.run", *(["-m"] if sweep else []), *COMMON, *overrides, folder]
     env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

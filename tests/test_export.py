@@ -13,12 +13,12 @@ from peft_oracle import quiet_peft
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import zoo
-from zoo.config import store_configs
-from zoo.export_cli import main
-from zoo.export_dir import MARKER
-from zoo.merged_export import read_run
+from zoo.io.export_cli import main
+from zoo.io.export_dir import MARKER
+from zoo.io.merged_export import read_run
 from zoo.models.load import ModelConfig, load_model
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 
 MERGEABLE = [m for m in zoo.list_methods() if zoo.get_method(m).mergeable]
 ATOL = 1e-5

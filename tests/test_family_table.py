@@ -1,34 +1,23 @@
 """The README's family × method table is the one benchmarks/family_table.py generates from the contract tests."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "family_table.py"
+from benchmarks import family_table
 
 
-@pytest.fixture(scope="module")
-def family_table():
-    spec = importlib.util.spec_from_file_location("family_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_readme_table_is_the_generated_one(family_table):
+def test_readme_table_is_the_generated_one():
     assert family_table.readme_block() == family_table.table(family_table.planned())
     assert family_table.main(["--check"]) == 0
 
 
-def test_readme_bridge_table_is_the_generated_one(family_table):
+def test_readme_bridge_table_is_the_generated_one():
     if not family_table.bridge_comparable():  # CI's lowest-versions job: peft 0.19 has fewer tuners to bridge
         pytest.skip(f"README's peft bridge table was generated with another peft than the installed {family_table.peft.__version__}")
     assert family_table.readme_block(bridge=True) == family_table.table(family_table.planned(), bridge=True)
 
 
-def test_cells_follow_the_contract_parametrisation(family_table):
+def test_cells_follow_the_contract_parametrisation():
     cells = family_table.planned()
     rows = [line for line in family_table.table(cells).splitlines() if line.startswith("| tiny-")]
     assert len(rows) == 16
@@ -42,7 +31,7 @@ def test_cells_follow_the_contract_parametrisation(family_table):
     assert "`peft_boft`, `peft_c3a`" in bridge and "declare `refuses`: they support nn.Linear projections only, not the GPT-2-style" in bridge
 
 
-def test_a_stale_readme_is_reported(family_table, tmp_path, monkeypatch):
+def test_a_stale_readme_is_reported(tmp_path, monkeypatch):
     stale = tmp_path / "README.md"
     bridge_markers = f"{family_table.BRIDGE_BEGIN}\nold\n{family_table.BRIDGE_END}\n"
     stale.write_text(f"intro\n{family_table.BEGIN}\nold\n{family_table.END}\n{bridge_markers}rest\n")

@@ -13,11 +13,11 @@ from test_tasks_prepared import fake_vader_sdist
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
-import zoo.pipeline.base
-from zoo.config import store_configs
-from zoo.forgetting import ForgettingConfig, general_texts, next_token_loss, text_batches, text_source
+import zoo.runner.pipeline.base
+from zoo.evaluation.forgetting import ForgettingConfig, general_texts, next_token_loss, text_batches, text_source
 from zoo.models.load import ModelConfig, load_model
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 from zoo.tasks import nyt_snippets, prepared
 
 
@@ -97,7 +97,7 @@ def test_the_base_models_loss_is_read_from_the_cache_by_the_next_run(tmp_path, m
     def computed_again(*args):
         raise AssertionError("the base model's loss was computed again")
 
-    monkeypatch.setattr(zoo.pipeline.base, "next_token_loss", computed_again)
+    monkeypatch.setattr(zoo.runner.pipeline.base, "next_token_loss", computed_again)
     second = run(_cfg(f"predictions_cache={cache}"), tmp_path / "second").forgetting
     assert (second["loss_before"], second["tokens"]) == (first["loss_before"], first["tokens"])
     assert second["loss_after"] == pytest.approx(first["loss_after"], rel=1e-6)

@@ -10,8 +10,8 @@ from hydra import compose, initialize_config_module
 from safetensors.torch import load_file
 
 import zoo
-from zoo.config import store_configs
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 from zoo.tasks.config import TASKS
 from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment

@@ -11,17 +11,17 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
 
-from zoo.evaluate_generation import evaluate_generation, generate_responses
+from zoo.evaluation.generation import evaluate_generation, generate_responses
 from zoo.models.language import NEGATIVE, POSITIVE
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.tiny import TINY_CAUSAL
-from zoo.pipeline.plan import task_kind
+from zoo.runner.plan import task_kind
+from zoo.task_kinds import get_task_kind
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.data import Example, examples_fingerprint
 from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt, generation_formulation, response_loss
 from zoo.tasks.generation_metrics import exact_match, example_scores, generation_metrics, normalise, rouge_l
 from zoo.tasks.generation_tasks import build_generation_task
-from zoo.tasks.kinds import get_task_kind
 from zoo.tasks.pairs import GenerationData, Pair
 from zoo.tasks.synthetic_generation import synthetic_generation
 from zoo.testing.models import make_model
@@ -73,7 +73,7 @@ def test_a_generation_task_draws_its_pairs_with_the_data_seed():
     ({"max_new_tokens": 48}, r"max_new_tokens \(48\) must be below max_length \(48\)"),
 ])
 def test_bad_generation_task_configs_are_refused_naming_what_would_do(overrides, message):
-    """The task's kind checks it when the run is planned (zoo.pipeline.plan.task_kind), not the config's constructor."""
+    """The task's kind checks it when the run is planned (zoo.runner.plan.task_kind), not the config's constructor."""
     task = _task(**overrides)
     with pytest.raises(ValueError, match=message):
         task_kind(task)

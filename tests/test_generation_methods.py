@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import zoo
-from zoo.evaluate_generation import evaluate_generation
+from zoo.evaluation.generation import evaluate_generation
 from zoo.models.arch import refusal
 from zoo.models.load import ModelConfig, load_model
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.generation import generation_formulation, response_loss
 from zoo.tasks.generation_tasks import build_generation_task
-from zoo.train import TrainerConfig, make_accelerator, train
+from zoo.training.loop import TrainerConfig, make_accelerator, train
 
 TASK = TaskConfig(name="synthetic_generation", kind="generation", template="review : {text} . answer : {answer}", max_new_tokens=6,
                   max_length=40, n_train=32, n_eval=3)

@@ -1,4 +1,4 @@
-"""Proxy tuning scored by a task's kind (zoo.proxy.score_task) on tiny models: the run's metrics, from the combined logits."""
+"""Proxy tuning scored by a task's kind (zoo.research.proxy.score_task) on tiny models: the run's metrics, from the combined logits."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.proxy import ProxyTunedModel, score_task
+from zoo.research.proxy import ProxyTunedModel, score_task
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.data import ClassificationData, Example
 from zoo.tasks.formulation import formulation_for

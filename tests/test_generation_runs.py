@@ -7,13 +7,13 @@ import json
 import pytest
 from app_config import app_config
 
-import zoo.tasks.kinds.generation
-from zoo.analysis.bootstrap import accuracy_interval
-from zoo.pipeline.plan import plan_run
-from zoo.records import RunRecord
-from zoo.report import report
-from zoo.resume import finished_run, run_identity
-from zoo.run import run, summary
+import zoo.task_kinds.generation
+from zoo.io.records import RunRecord
+from zoo.report.bootstrap import accuracy_interval
+from zoo.report.table import report
+from zoo.runner.plan import plan_run
+from zoo.runner.resume import finished_run, run_identity
+from zoo.runner.run import run, summary
 from zoo.tasks.config import TaskConfig
 
 GENERATION_FIELDS = ("kind", "max_new_tokens")
@@ -151,7 +151,7 @@ def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_p
     def decoded_again(*args, **kwargs):
         raise AssertionError("the base model decoded again")
 
-    monkeypatch.setattr(zoo.tasks.kinds.generation, "evaluate_generation", decoded_again)
+    monkeypatch.setattr(zoo.task_kinds.generation, "evaluate_generation", decoded_again)
     second = run(app_config(*cached), tmp_path / "second")
     assert second.baseline_scores["zero_shot"] == first.baseline_scores["zero_shot"] and second.scores == first.scores
     assert second.example_scores == first.example_scores
@@ -163,13 +163,12 @@ def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_p
 def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch):
     """Exact match is 0 for nearly every written headline: the plots of a generation task show ROUGE-L, named so."""
     import matplotlib.figure
-    from benchmark_loader import load_script
     from records_helpers import record_dict
 
-    from zoo.atomic import write_json
+    from benchmarks import results_md
+    from zoo.runtime.atomic import write_json
     from zoo.tasks.config import TaskConfig
 
-    results_md = load_script("results_md")
     calls, savefig = [], matplotlib.figure.Figure.savefig
 
     def saved(fig, fname, *args, **kwargs):  # each plot's points and names, as drawn

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from benchmark_loader import load_script
 
+from benchmarks import gpu_check, step_speed
 from zoo.models.language import VOCABULARY
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
@@ -43,7 +43,6 @@ def test_contract_checks_run_where_zoo_test_device_says(monkeypatch):
 
 
 def test_an_architecture_travels_without_weights_and_gets_seeded_ones(tmp_path):
-    gpu_check = load_script("gpu_check")
     gpu_check.arch("tiny", tmp_path / "arch")
     assert (tmp_path / "arch" / "config.json").is_file() and not list((tmp_path / "arch").glob("*.safetensors"))
     gpu_check.build(tmp_path / "arch", tmp_path / "a")
@@ -63,7 +62,6 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="py
 
 
 def test_the_contract_summary_counts_and_lists_failures(tmp_path):
-    gpu_check = load_script("gpu_check")
     (tmp_path / "r.xml").write_text(JUNIT)
     counts = gpu_check.contract(tmp_path / "r.xml", tmp_path / "r.md", "Contract tests on cuda")
     assert counts == {"tests": 4, "failures": 1, "errors": 0, "skipped": 1}
@@ -75,7 +73,6 @@ def test_the_contract_summary_counts_and_lists_failures(tmp_path):
 
 
 def test_the_runs_table_reads_metrics_and_marks_failed_runs(tmp_path):
-    gpu_check = load_script("gpu_check")
     (tmp_path / "bf16").mkdir()
     (tmp_path / "broken").mkdir()
     metrics = {"device": "cuda", "device_name": "NVIDIA H200", "train_steps": 20, "objective_metric": "accuracy",
@@ -90,7 +87,6 @@ def test_the_runs_table_reads_metrics_and_marks_failed_runs(tmp_path):
 
 
 def test_step_speed_measures_a_model_folder(tmp_path):
-    gpu_check, step_speed = load_script("gpu_check"), load_script("step_speed")
     gpu_check.arch("tiny", tmp_path / "arch")
     gpu_check.build(tmp_path / "arch", tmp_path / "model")
     base, tokenizer = step_speed.build_base("tiny", tmp_path / "model", "bfloat16")

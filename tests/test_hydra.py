@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import zoo
-from zoo.config import store_configs
+from zoo.runner.config import store_configs
 
 
 def _compose(*overrides: str):
@@ -70,7 +70,7 @@ def test_sweep_config_runs_every_registered_method(tmp_path):
     import sys
 
     sweep_dir = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "zoo.run", "-m", "+sweep=all_methods", "trainer=smoke", "task.n_train=32",
+    cmd = [sys.executable, "-m", "zoo.runner.run", "-m", "+sweep=all_methods", "trainer=smoke", "task.n_train=32",
            "task.n_eval=16", f"hydra.sweep.dir={sweep_dir}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

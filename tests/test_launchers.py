@@ -19,13 +19,14 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from zoo.config import store_configs
-from zoo.records import RunRecord
+from zoo.io.records import RunRecord
+from zoo.runner.config import store_configs
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher is not installed (pip install -e '.[test]')")
 
 ZOO = Path(sys.executable).with_name("zoo")
-SUITE = Path(__file__).parents[1] / "benchmarks" / "suite.py"
+ROOT = Path(__file__).parents[1]
+SUITE = [sys.executable, "-m", "benchmarks.suite"]
 PARALLEL = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 SWEEP = ["method=lora,ia3", "seed=0,1", "model.pretrain_steps=0", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16",
          "trainer.progress=false"]
@@ -71,9 +72,9 @@ def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes
 def _suite(tmp_path: Path, name: str, *overrides: str) -> Path:
     """The smoke benchmark suite into ``tmp_path/name``, with its own prediction cache (a shared one would hide a difference)."""
     out = tmp_path / name
-    done = subprocess.run([sys.executable, str(SUITE), "--profile", "smoke", "--out", str(out), "--results", str(out / "RESULTS.md"),
+    done = subprocess.run([*SUITE, "--profile", "smoke", "--out", str(out), "--results", str(out / "RESULTS.md"),
                            "--tables", str(tmp_path / "no-tables"), f"predictions_cache={tmp_path / name}-predictions", *overrides],
-                          env=_environment(tmp_path), capture_output=True, text=True, timeout=900)
+                          env=_environment(tmp_path), capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 

@@ -10,8 +10,8 @@ from conftest import make_model
 from contract_helpers import output, perturb
 
 import zoo
+from zoo.io.peft_interchange import export_peft
 from zoo.methods.lora import LoRALinear
-from zoo.peft_interchange import export_peft
 
 TARGETS = {"tiny-llama": ["q_proj", "v_proj"], "tiny-gpt2": ["c_attn"]}
 

@@ -8,7 +8,7 @@ from conftest import make_model
 from train_helpers import train_adapter
 
 import zoo
-from zoo.train import TrainerConfig, make_accelerator
+from zoo.training.loop import TrainerConfig, make_accelerator
 
 
 @pytest.fixture(autouse=True)

@@ -5,13 +5,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-import zoo.analysis.cli as analysis_cli
 import zoo.models.load
-import zoo.tasks.kinds.classification as classification
-from zoo.config import store_configs
+import zoo.research.structure_cli as analysis_cli
+import zoo.task_kinds.classification as classification
 from zoo.models.language import VOCABULARY
 from zoo.models.tokenizer import word_tokenizer
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 
 CHAT_WORDS = ["SYSTEM", "USER", "ASSISTANT", "END", "be", "terse"]
 CHAT = ("{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"
@@ -64,15 +64,14 @@ def test_zoo_analyze_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch
 
 def test_the_proxy_benchmark_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch, chat_tokenizer):
     """benchmarks/proxy_gain.py tunes and scores its models through the same formulation as a zoo run of its task."""
-    from benchmark_loader import load_script
     from omegaconf import OmegaConf
 
+    from benchmarks import proxy_gain
     from zoo.methods.lora import LoRAConfig
     from zoo.models.tiny import tiny_model
     from zoo.tasks.config import TaskConfig
-    from zoo.train import TrainerConfig
+    from zoo.training.loop import TrainerConfig
 
-    proxy_gain = load_script("proxy_gain")
     task = TaskConfig(n_train=16, n_eval=8, chat_template=True, system_prompt="be terse", demonstrations=1, max_length=256)
     trainer = TrainerConfig(max_steps=1, batch_size=16, checkpoint_every=0, progress=False, device="cpu")
     store_configs()

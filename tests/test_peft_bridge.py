@@ -6,10 +6,7 @@ is checked for every bridged method by tests/test_contract.py, as for any regist
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import peft
@@ -22,10 +19,10 @@ from omegaconf import OmegaConf
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 
 import zoo
-from zoo.config import store_configs
 from zoo.peft_bridge import BRIDGED, UNBRIDGED, _register, bridged_methods, peft_model
 from zoo.peft_bridge.config import ZOO_OWNED, zoo_type
 from zoo.peft_bridge.tuners import Tuner
+from zoo.runner.config import store_configs
 
 BRIDGED_NAMES = bridged_methods()
 
@@ -151,10 +148,10 @@ def test_peft_save_pretrained_reloads_with_peft(method, batch, tmp_path):
 @pytest.mark.parametrize("method", BRIDGED_NAMES)
 def test_the_dry_run_predicts_the_tensors_or_defers_to_the_real_wrap(method, caplog):
     """Some peft initialisations read the base weights (BOFT, PiSSA): those fall back, none predicts wrong shapes."""
-    from zoo.adapter_checks import implied_shapes
+    from zoo.io.adapter_checks import implied_shapes
 
     cfg = zoo.get_method(method).config()
-    with caplog.at_level(logging.WARNING, logger="zoo.adapter_checks"):
+    with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_checks"):
         implied = implied_shapes(make_model("tiny-llama"), zoo.get_method(method), cfg)
     real = {name: tuple(p.shape) for name, p in zoo.wrap(make_model("tiny-llama"), cfg).adapter_state_dict().items()}
     assert implied == real or (implied is None and "cannot be wrapped on the meta device" in caplog.text)
@@ -166,10 +163,8 @@ def test_peft_model_refuses_a_model_of_another_method():
 
 
 def test_the_suite_runs_bridged_methods_only_when_asked(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("suite", Path(__file__).parents[1] / "benchmarks" / "suite.py")
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
+    from benchmarks import suite
+
     plain = suite.sweeps("smoke", tmp_path, [])
     assert len(plain) == 3 and not any(a.startswith("method=") for cmd in plain for a in cmd)
     bridged = suite.sweeps("smoke", tmp_path, [], "peft_dora,peft_vera")

@@ -17,8 +17,8 @@ from contract_helpers import output, perturb
 from peft_oracle import quiet_peft
 
 import zoo
-from zoo.export_dir import MARKER
-from zoo.peft_interchange import NotConvertible, export_peft
+from zoo.io.export_dir import MARKER
+from zoo.io.peft_interchange import NotConvertible, export_peft
 
 ATOL = 1e-5
 P = 3
@@ -41,6 +41,12 @@ EXPORTS = [  # (method, family, overrides, zoo method after the round trip)
     ("llama_adapter", "tiny-llama", {"adapter_len": P, "gate": "scalar"}, "llama_adapter"),
     ("llama_adapter", "tiny-mistral", {"adapter_len": P, "adapter_layers": 1, "gate": "scalar"}, "llama_adapter"),
 ]
+
+
+def test_every_built_in_method_declaring_a_peft_format_has_round_trips_here():
+    """The cases above are the oracle for what the specs declare: a built-in method that gains a PeftFormat needs its own."""
+    declared = {m for m in zoo.list_methods() if zoo.get_method(m).peft is not None and zoo.get_method(m).source == "zoo"}
+    assert declared == {method for method, *_ in EXPORTS}
 
 
 def _peft_output(model, batch) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""A plugin declares its peft format where it registers its method, and zoo.peft_interchange converts it, with no edit under zoo/.
+"""A plugin declares its peft format where it registers its method, and zoo.io.peft_interchange converts it, with no edit under zoo/.
 
 The toy methods here are LoRA under another name and config class, reusing LoRA's converters:
 ``toy_lora`` as a peft type of its own both ways, ``toy_lora_export`` as peft's LORA, export only
@@ -17,9 +17,9 @@ from contract_helpers import output, perturb
 
 import zoo
 from zoo import registry
+from zoo.io.peft_interchange import export_peft
 from zoo.methods.lora import LoRAConfig, export_lora, import_lora, wrap_lora
-from zoo.peft_interchange import export_peft
-from zoo.peft_interchange.format import ImportPlan
+from zoo.peft_format import ImportPlan
 
 
 @dataclass

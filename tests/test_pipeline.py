@@ -13,12 +13,12 @@ from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from zoo.baselines import BaselineSpec, list_baselines, register_baseline
-from zoo.config import store_configs
+from zoo.io.records import RunRecord, UnusableRecord
 from zoo.method import MethodConfig, TaskContext
 from zoo.methods.prompt_tuning import PromptTuningConfig
-from zoo.records import RunRecord, UnusableRecord
-from zoo.run import run
+from zoo.runner.baselines import BaselineSpec, list_baselines, register_baseline
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 
 
 def _cfg(tmp_path, *overrides: str):
@@ -80,7 +80,7 @@ def test_a_bad_baseline_is_refused_at_registration(spec, message):
 def test_every_registered_baseline_is_a_sweep_choice(tmp_path):
     """``baseline=glob(*)`` sweeps every registered baseline, as ``+sweep=all_methods`` does methods."""
     sweep = tmp_path / "sweep"
-    done = subprocess.run([sys.executable, "-m", "zoo.run", "-m", "baseline=glob(*,exclude=in_context)", "trainer=smoke",
+    done = subprocess.run([sys.executable, "-m", "zoo.runner.run", "-m", "baseline=glob(*,exclude=in_context)", "trainer=smoke",
                            "model.pretrain_steps=0", "task.n_train=16", "task.n_eval=8", "save_adapter=false", "predictions_cache=null",
                            "trainer.progress=false", f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

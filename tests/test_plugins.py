@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import pytest
 
-import zoo.plugins
-from zoo.baselines import ENTRY_POINT_GROUP as BASELINES
-from zoo.baselines import BaselineSpec, get_baseline, list_baselines, register_baseline
-from zoo.baselines import spec as baseline_registry
-from zoo.tasks.kinds import ENTRY_POINT_GROUP as KINDS
-from zoo.tasks.kinds import MetricSpec, TaskKind, get_task_kind, list_task_kinds, register_task_kind, unregister_task_kind
+import zoo.runtime.plugins
+from zoo.runner.baselines import ENTRY_POINT_GROUP as BASELINES
+from zoo.runner.baselines import BaselineSpec, get_baseline, list_baselines, register_baseline
+from zoo.runner.baselines import spec as baseline_registry
+from zoo.task_kinds import ENTRY_POINT_GROUP as KINDS
+from zoo.task_kinds import MetricSpec, TaskKind, get_task_kind, list_task_kinds, register_task_kind, unregister_task_kind
 
 
 @dataclass
@@ -53,18 +53,18 @@ def _broken():
 def installed(monkeypatch):
     """Entry points of a group as given, loaded afresh by the next lookup."""
     def install(wanted: str, *points: FakeEntryPoint):
-        monkeypatch.setattr(zoo.plugins.importlib.metadata, "entry_points", lambda group=None: list(points) if group == wanted else [])
-        monkeypatch.delitem(zoo.plugins._loaded, wanted, raising=False)
+        monkeypatch.setattr(zoo.runtime.plugins.importlib.metadata, "entry_points", lambda group=None: list(points) if group == wanted else [])
+        monkeypatch.delitem(zoo.runtime.plugins._loaded, wanted, raising=False)
     return install
 
 
 def test_a_task_kind_from_an_entry_point_is_registered_on_first_lookup_and_a_broken_one_is_reported(installed, caplog):
     installed(KINDS, FakeEntryPoint("toy", lambda: register_task_kind(Toy())), FakeEntryPoint("broken", _broken))
     try:
-        with caplog.at_level(logging.WARNING, logger="zoo.plugins"):
+        with caplog.at_level(logging.WARNING, logger="zoo.runtime.plugins"):
             assert "toy" in list_task_kinds() and get_task_kind("toy").objective.name == "toy_score"
         assert "plug-in 'broken' of group 'zoo.task_kinds'" in caplog.text and "missing_dependency" in caplog.text
-        assert zoo.plugins.load_entry_points(KINDS) == {"plugin_broken": "ImportError: No module named 'missing_dependency'"}
+        assert zoo.runtime.plugins.load_entry_points(KINDS) == {"plugin_broken": "ImportError: No module named 'missing_dependency'"}
     finally:
         unregister_task_kind("toy")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_module
 
-import zoo.tasks.kinds.classification
-from zoo.config import store_configs
-from zoo.run import run
+import zoo.task_kinds.classification
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 
 
 def _cfg(tmp_path, *overrides: str):
@@ -20,14 +20,14 @@ def _cfg(tmp_path, *overrides: str):
 def forward_passes(monkeypatch):
     """How many times ``run`` evaluated a model (each evaluation is a pass over the evaluation set)."""
     calls = []
-    evaluate = zoo.tasks.kinds.classification.evaluate
+    evaluate = zoo.task_kinds.classification.evaluate
 
     def counting(model, *args, **kwargs):
         calls.append(type(model).__name__)
         return evaluate(model, *args, **kwargs)
 
     # what the classification kind's formulation scores with, for the base model's baselines and the learner alike
-    monkeypatch.setattr(zoo.tasks.kinds.classification, "evaluate", counting)
+    monkeypatch.setattr(zoo.task_kinds.classification, "evaluate", counting)
     return calls
 
 

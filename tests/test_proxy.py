@@ -10,11 +10,11 @@ from conftest import NO_PAST_KEY_VALUES, WORDS, make_model
 from contract_helpers import perturb, refused, wrap_for_test
 
 import zoo
-from zoo.evaluate import predict
+from zoo.evaluation.classification import predict
 from zoo.fingerprint import fingerprint
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.proxy import ProxyTunedModel, VocabularyMismatchError, check_same_vocabulary, gain_recovered, next_token
+from zoo.research.proxy import ProxyTunedModel, VocabularyMismatchError, check_same_vocabulary, gain_recovered, next_token
 from zoo.tasks.prompt import class_logits
 
 pytestmark = NO_PAST_KEY_VALUES

@@ -20,14 +20,14 @@ from transformers.pytorch_utils import Conv1D
 
 import zoo
 import zoo.models.quantization as quantization
-from zoo.config import store_configs
 from zoo.inject import LINEAR_TYPES, linear_shape, replace_module
 from zoo.models.language import VOCABULARY
 from zoo.models.load import ModelConfig, load_model
 from zoo.models.quantization import check_quantized_base, quantization_config
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
-from zoo.run import run
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 from zoo.testing.helpers import output, perturb, wrap_for_test
 from zoo.testing.models import VOCAB_SIZE, make_model, tiny_batch
 

@@ -12,9 +12,9 @@ from conftest import make_model
 
 import zoo
 from zoo import registry
-from zoo.baselines import BaselineSpec, get_baseline, register_baseline
-from zoo.baselines import spec as baselines_spec
 from zoo.methods.lora import LoRAConfig
+from zoo.runner.baselines import BaselineSpec, get_baseline, register_baseline
+from zoo.runner.baselines import spec as baselines_spec
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_plugin_method_is_composable_with_hydra(tmp_path, monkeypatch, clean_reg
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from zoo.config import store_configs
+    from zoo.runner.config import store_configs
 
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):

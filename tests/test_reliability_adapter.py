@@ -26,8 +26,8 @@ from transformers import AutoModelForCausalLM, BertModel, LlamaForCausalLM
 import zoo
 from zoo import registry
 from zoo.inject import replace_module
+from zoo.io.peft_interchange import export_peft
 from zoo.methods.lora import LoRALinear
-from zoo.peft_interchange import export_peft
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 
@@ -229,12 +229,12 @@ def test_tensors_the_config_does_not_imply_are_refused_before_wrapping(saved):
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
 def test_the_dry_run_predicts_every_builtin_methods_tensors(method, kind, caplog):
     """Every built-in wrap function runs on the meta device, so no built-in falls back to checking after wrapping."""
-    from zoo.adapter_checks import implied_shapes
+    from zoo.io.adapter_checks import implied_shapes
 
     if refused(method, kind) is not None:
         pytest.skip(f"{method} does not support {kind}")
     cfg = wrap_for_test(method, make_model(kind)).method_config
-    with caplog.at_level(logging.WARNING, logger="zoo.adapter_checks"):
+    with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_checks"):
         implied = implied_shapes(make_model(kind), zoo.get_method(method), cfg)
     real = {name: tuple(p.shape) for name, p in zoo.wrap(make_model(kind), cfg).adapter_state_dict().items()}
     assert implied == real
@@ -271,7 +271,7 @@ def test_a_method_that_cannot_run_on_meta_still_loads(tmp_path, batch, monkeypat
     model = zoo.wrap(make_model("tiny-llama"), "scale_probe")
     perturb(model)
     zoo.save_adapter(model, tmp_path / "adapter")
-    with caplog.at_level(logging.WARNING, logger="zoo.adapter_checks"):
+    with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_checks"):
         loaded = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "adapter")
     assert "method 'scale_probe' cannot be wrapped on the meta device (RuntimeError" in caplog.text
     with torch.no_grad():
@@ -335,7 +335,7 @@ def test_a_format_1_folder_still_loads(saved, batch, caplog):
     del meta["config_sha256"]
     meta.update(format=1, base_fingerprint=weights_fingerprint(make_model("tiny-llama")))
     (saved / CONFIG).write_text(json.dumps(meta))
-    with caplog.at_level(logging.WARNING, logger="zoo.adapter_io"):
+    with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_io"):
         got = output(zoo.load_adapter(make_model("tiny-llama"), saved), batch)
     torch.testing.assert_close(got, expected, atol=0, rtol=0)
     assert "old format 1" in caplog.text and "save the adapter again" in caplog.text
@@ -358,8 +358,8 @@ def test_a_run_in_a_project_folder_keeps_the_projects_files(tmp_path):
     """``hydra.run.dir=.`` makes the project folder the run folder: its adapter/ and checkpoint/ are zoo's only if zoo made them."""
     from hydra import compose, initialize_config_module
 
-    from zoo.config import store_configs
-    from zoo.run import run
+    from zoo.runner.config import store_configs
+    from zoo.runner.run import run
 
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):

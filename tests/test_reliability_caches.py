@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from zoo import atomic, prediction_cache
-from zoo.atomic import replace_dir, staging_dir, write_json
-from zoo.cache_lock import building, lock_path
-from zoo.cache_manifest import MANIFEST
 from zoo.models import load as model_load
+from zoo.runner import prediction_cache
+from zoo.runtime import atomic
+from zoo.runtime.atomic import replace_dir, staging_dir, write_json
+from zoo.runtime.cache_lock import building, lock_path
+from zoo.runtime.cache_manifest import MANIFEST
 from zoo.tasks import prepared
 from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
 from zoo.tasks.prepared import PreparedSet, Reading
@@ -130,7 +131,7 @@ def test_a_damaged_prediction_entry_is_scored_again(tmp_path, caplog, damage):
     else:
         del entry["sha256"]
         path.write_text(json.dumps(entry))
-    with caplog.at_level(logging.WARNING, logger="zoo.prediction_cache"):
+    with caplog.at_level(logging.WARNING, logger="zoo.runner.prediction_cache"):
         assert prediction_cache.cached(tmp_path, KEY, score) == ({"accuracy": 0.75, "n": 4}, [0, 1, 1, 0])
     assert score.calls == 2
     assert str(path) in caplog.text
@@ -157,7 +158,7 @@ def test_an_unwritable_prediction_cache_warns_and_keeps_the_result(tmp_path, mon
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     score = Scorer()
-    with caplog.at_level(logging.WARNING, logger="zoo.prediction_cache"):
+    with caplog.at_level(logging.WARNING, logger="zoo.runner.prediction_cache"):
         assert prediction_cache.cached(folder, KEY, score) == ({"accuracy": 0.75, "n": 4}, [0, 1, 1, 0])
     assert "could not store the base-model predictions" in caplog.text and "Permission denied" in caplog.text
 
@@ -168,7 +169,7 @@ def test_a_read_only_prediction_folder_warns_and_keeps_the_result(tmp_path, capl
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        with caplog.at_level(logging.WARNING, logger="zoo.prediction_cache"):
+        with caplog.at_level(logging.WARNING, logger="zoo.runner.prediction_cache"):
             assert prediction_cache.cached(folder, KEY, Scorer()) == ({"accuracy": 0.75, "n": 4}, [0, 1, 1, 0])
     finally:
         folder.chmod(0o755)
@@ -178,8 +179,8 @@ def test_a_read_only_prediction_folder_warns_and_keeps_the_result(tmp_path, capl
 def test_a_run_survives_an_unwritable_prediction_cache(tmp_path, monkeypatch, caplog):
     from hydra import compose, initialize_config_module
 
-    from zoo.config import store_configs
-    from zoo.run import run
+    from zoo.runner.config import store_configs
+    from zoo.runner.run import run
 
     def refuse(path, data):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
@@ -189,7 +190,7 @@ def test_a_run_survives_an_unwritable_prediction_cache(tmp_path, monkeypatch, ca
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=["trainer=smoke", "task.n_train=32", "task.n_eval=16", "model.pretrain_steps=0",
                                            "baseline=zero_shot", f"predictions_cache={tmp_path / 'cache'}"])
-    with caplog.at_level(logging.WARNING, logger="zoo.prediction_cache"):
+    with caplog.at_level(logging.WARNING, logger="zoo.runner.prediction_cache"):
         record = run(cfg, tmp_path / "out")
     assert 0.0 <= record.scores["accuracy"] <= 1.0 and record.baseline_scores["zero_shot"]["accuracy"] == record.scores["accuracy"]
     assert "Read-only file system" in caplog.text

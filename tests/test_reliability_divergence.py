@@ -14,11 +14,11 @@ from omegaconf import OmegaConf
 from train_helpers import train_adapter
 
 import zoo
-from zoo.config import store_configs
-from zoo.divergence import divergence, largest_weight
-from zoo.report import main as report_main
-from zoo.run import run
-from zoo.train import NonFiniteLossError, NonFiniteWeightError, TrainerConfig, fit, make_accelerator
+from zoo.report.table import main as report_main
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
+from zoo.training.divergence import divergence, largest_weight
+from zoo.training.loop import NonFiniteLossError, NonFiniteWeightError, TrainerConfig, fit, make_accelerator
 
 
 def _batches():
@@ -106,7 +106,7 @@ def test_a_fit_is_checked_and_recorded_too(tmp_path, monkeypatch):
 
 def test_a_huge_learning_rate_is_flagged_by_the_weights(tmp_path, caplog):
     cfg = TrainerConfig(max_steps=10, learning_rate=1e6, checkpoint_every=0, progress=False, device="cpu")
-    with caplog.at_level(logging.WARNING, logger="zoo.train"):
+    with caplog.at_level(logging.WARNING, logger="zoo.training.loop"):
         result = train_adapter(zoo.wrap(make_model("tiny-llama"), "lora"), _batches(), _loss, cfg, tmp_path)
     assert result.diverged and result.max_abs_weight > 1e6
     assert f"largest |weight| {result.max_abs_weight:.4g} > 1000 x max(1, " in result.divergence

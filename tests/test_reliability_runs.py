@@ -16,11 +16,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from records_helpers import record_dict
 
-from zoo.atomic import write_json
-from zoo.config import MAX_NAME_BYTES, launch_token, store_configs, sweep_subdir
-from zoo.records import SCHEMA_VERSION, RunRecord
-from zoo.report import main as report_main
-from zoo.resume import NOT_RESULTS, finished_run, refuse_another_run, run_identity
+from zoo.io.records import SCHEMA_VERSION, RunRecord
+from zoo.report.table import main as report_main
+from zoo.runner.config import MAX_NAME_BYTES, launch_token, store_configs, sweep_subdir
+from zoo.runner.resume import NOT_RESULTS, finished_run, refuse_another_run, run_identity
+from zoo.runtime.atomic import write_json
 
 CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=32", "task.n_eval=16", "save_adapter=false"]
 FROZEN_CLOCK = """
@@ -34,7 +34,7 @@ class Frozen(datetime.datetime):
 
 hydra.core.utils.datetime = Frozen  # what ${now:...} reads: every launch starts "in the same second"
 sys.argv[0] = "zoo"
-from zoo.run import main
+from zoo.runner.run import main
 main()
 """
 
@@ -48,7 +48,7 @@ def _compose(*overrides: str, hydra_config: bool = False):
 def _zoo(tmp_path: Path, *args: str, frozen: bool = False) -> subprocess.CompletedProcess:
     """``zoo <args>`` in ``tmp_path`` with its own HOME (no shared caches); ``frozen``: with the clock stopped."""
     env = {**os.environ, "HOME": str(tmp_path / "home")}
-    head = ["-c", FROZEN_CLOCK] if frozen else ["-m", "zoo.run"]
+    head = ["-c", FROZEN_CLOCK] if frozen else ["-m", "zoo.runner.run"]
     return subprocess.run([sys.executable, *head, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 

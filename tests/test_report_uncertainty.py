@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import csv
 import statistics
-import sys
-from pathlib import Path
 
 import matplotlib.axes
 import pytest
 from records_helpers import record_dict
 
-from zoo.analysis.bootstrap import accuracy_interval, paired_difference
-from zoo.atomic import write_json
-from zoo.report import load_runs, markdown, plot, summarise
-from zoo.report import main as report_main
+from zoo.report.bootstrap import accuracy_interval, paired_difference
+from zoo.report.table import load_runs, markdown, plot, summarise
+from zoo.report.table import main as report_main
+from zoo.runtime.atomic import write_json
 
 N = 300
 LORA = [i % 2 == 0 for i in range(N)]  # 150 right
@@ -124,8 +122,7 @@ def test_the_plot_draws_the_interval_as_error_bars(sweep, tmp_path, monkeypatch)
 
 def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
     folder, _ = sweep
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-    from results_md import LEGEND, write_results
+    from benchmarks.results_md import LEGEND, write_results
 
     text = write_results(folder, folder / "RESULTS.md", None)
     assert ("seeds 0, 1, 2 (initialisation and batch order) on the training sample of data seed 0, and sample seeds 1, 2 "

@@ -4,9 +4,9 @@ from __future__ import annotations
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
-from zoo.atomic import write_json
-from zoo.config import store_configs
-from zoo.resume import finished_run, run_identity
+from zoo.runner.config import store_configs
+from zoo.runner.resume import finished_run, run_identity
+from zoo.runtime.atomic import write_json
 
 
 def _cfg(*overrides: str):

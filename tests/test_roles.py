@@ -11,13 +11,13 @@ from torch import nn
 from transformers.models.llama.modeling_llama import LlamaAttention
 
 import zoo
-from zoo.config import store_configs
 from zoo.inject import linear_shape
 from zoo.methods.lora import LoRALinear
 from zoo.models.arch import ROLES_ATTR, Roles, blocks, model_kind, roles_of, set_roles
 from zoo.models.discover import find_blocks
 from zoo.models.load import ModelConfig, RolesConfig, load_model
 from zoo.models.tiny import TINY_FAMILIES, is_causal
+from zoo.runner.config import store_configs
 
 
 @pytest.mark.parametrize("kind", TINY_FAMILIES)

@@ -7,8 +7,8 @@ import pytest
 from app_config import app_config
 
 import zoo
-from zoo.report import main as report_main
-from zoo.run import run
+from zoo.report.table import main as report_main
+from zoo.runner.run import run
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_flips_file_lists_exactly_the_changed_answers(lora_run):
 
 def test_saved_adapter_reloads_to_the_same_accuracy(lora_run):
     out, record = lora_run
-    from zoo.evaluate import evaluate
+    from zoo.evaluation.classification import evaluate
     from zoo.models.load import ModelConfig, load_model
     from zoo.tasks.config import TaskConfig, build_task
     from zoo.tasks.prompt import PromptFormat, batches, encode_examples

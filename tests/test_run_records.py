@@ -11,11 +11,11 @@ import torch
 from hydra import compose, initialize_config_module
 
 import zoo
-import zoo.pipeline.steps
-from zoo.config import store_configs
-from zoo.records import SCHEMA_VERSION, RunRecord
-from zoo.report import report
-from zoo.run import run
+import zoo.runner.pipeline.steps
+from zoo.io.records import SCHEMA_VERSION, RunRecord
+from zoo.report.table import report
+from zoo.runner.config import store_configs
+from zoo.runner.run import run
 
 
 def _cfg(tmp_path, *overrides: str):
@@ -42,7 +42,7 @@ def test_latency_false_times_nothing_and_records_null(tmp_path, monkeypatch, tas
     def timed(*args, **kwargs):
         raise AssertionError("latency was timed")
 
-    monkeypatch.setattr(zoo.pipeline.steps, "latency_record", timed)  # one pipeline for every task kind
+    monkeypatch.setattr(zoo.runner.pipeline.steps, "latency_record", timed)  # one pipeline for every task kind
     record = run(_cfg(tmp_path, f"task={task}", "latency=false"), tmp_path / "off")
     assert record.latency is None and record.run_config["latency"] is False and record.objective is not None
     with pytest.raises(AssertionError, match="latency was timed"):
@@ -69,7 +69,7 @@ def optimiser_rates(monkeypatch) -> list[list[float]]:
     (("+method_learning_rates={lora:0.002}", "trainer.learning_rate=0.01"), 0.01, None),  # the trainer's wins
     (("task.formulation=head",), 5e-3, 5e-3),  # the head trains at the method's rate
     (("task.formulation=head", "task.head_learning_rate=0.03"), 5e-3, 0.03),
-    (("baseline=linear_probe",), None, 1e-2),  # a probe's head: zoo.learning_rate.HEAD_LEARNING_RATE
+    (("baseline=linear_probe",), None, 1e-2),  # a probe's head: zoo.training.learning_rate.HEAD_LEARNING_RATE
     (("baseline=linear_probe", "trainer.learning_rate=0.2"), None, 0.2),
 ])
 def test_the_optimiser_trains_at_the_resolved_rates_and_the_record_says_so(tmp_path, optimiser_rates, overrides, method_rate, head_rate):

@@ -1,22 +1,21 @@
 """Runs with a sample seed: per-example answers in the record, folders of their own in a profile's sweep, resume."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmark_loader import load_script
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from zoo.atomic import write_json
-from zoo.config import store_configs
-from zoo.records import RunRecord
-from zoo.resume import finished_run, run_identity
-from zoo.run import run
+from benchmarks import suite, task_kinds
+from zoo.io.records import RunRecord
+from zoo.runner.config import store_configs
+from zoo.runner.resume import finished_run, run_identity
+from zoo.runner.run import run
+from zoo.runtime.atomic import write_json
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.data import examples_fingerprint
 
@@ -46,7 +45,7 @@ def test_every_run_records_its_answers_per_example_and_the_evaluation_set(tmp_pa
 
 def test_a_profiles_sample_seeds_run_in_folders_of_their_own_and_resume(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "home")}
-    args = [sys.executable, "-m", "zoo.run", "-m", "+benchmark=smoke", "method=lora", "seed=0", "task.sample_seed=null,1",
+    args = [sys.executable, "-m", "zoo.runner.run", "-m", "+benchmark=smoke", "method=lora", "seed=0", "task.sample_seed=null,1",
             "model.pretrain_steps=0", "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}",
             f"hydra.sweep.dir={tmp_path / 'runs'}"]
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -63,10 +62,6 @@ def test_a_profiles_sample_seeds_run_in_folders_of_their_own_and_resume(tmp_path
 def test_the_full_profile_runs_two_seeds_and_another_training_sample_on_movie_reviews(tmp_path):
     """Movie reviews: seeds 0-1 at the data seed's sample, then sample seed 1 at seed 0, each as the three kinds of row;
     tweets and BBC headlines: seed 0."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("suite", Path(__file__).parents[1] / "benchmarks" / "suite.py")
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
     commands = suite.sweeps("full", tmp_path, ["trainer.device=cpu"])
     seeds = [[a for a in cmd if a.startswith(("seed=", "task.sample_seed=", "task=", "+sweep=", "baseline="))] for cmd in commands]
     task = "task=movie_sentiment"
@@ -102,8 +97,8 @@ def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
 
 def test_a_generation_task_gets_only_the_methods_and_baselines_that_declare_it(tmp_path):
     """BBC headlines in the full profile: no closed-form head or linear probe (classification only), one seed, 16 articles."""
-    methods_for = load_script("task_kinds").methods_for
-    commands = [cmd for cmd in load_script("suite").sweeps("full", tmp_path, []) if "task=bbc_headlines" in cmd]
+    methods_for = task_kinds.methods_for
+    commands = [cmd for cmd in suite.sweeps("full", tmp_path, []) if "task=bbc_headlines" in cmd]
     methods, baselines, in_context = ([a for a in cmd if a.startswith(("method=", "baseline=", "seed=", "task.n_eval="))] for cmd in commands)
     declared = [m for m in zoo.list_methods() if not m.startswith("peft_") and m != "closed_form_head"]
     assert methods == [f"method={','.join(declared)}", "seed=0", "task.n_eval=16"]

@@ -11,10 +11,10 @@ from conftest import make_model
 from contract_helpers import perturb
 
 import zoo
-from zoo.analysis.cli import main, run_analysis
-from zoo.analysis.structure import analyse, compare, linear_map, summarise, svd
-from zoo.analysis.structure_experiments import apply_experiment, rebuild
 from zoo.models.load import ModelConfig, load_model
+from zoo.research.structure import analyse, compare, linear_map, summarise, svd
+from zoo.research.structure_cli import main, run_analysis
+from zoo.research.structure_experiments import apply_experiment, rebuild
 
 
 def _rotation(k: int, angle: float, seed: int) -> torch.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from zoo.analysis.flips import flips
+from zoo.evaluation.flips import flips
 from zoo.models.language import VOCABULARY
 from zoo.models.tokenizer import word_tokenizer
 from zoo.tasks.data import ClassificationData, Example

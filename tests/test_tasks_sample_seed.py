@@ -5,9 +5,9 @@ import csv
 
 import pytest
 
-from zoo.config import seed_folder
 from zoo.models.language import NEUTRAL, POSITIVE, VOCABULARY
 from zoo.models.tokenizer import word_tokenizer
+from zoo.runner.config import seed_folder
 from zoo.tasks.config import TaskConfig, build_task, load_splits
 from zoo.tasks.formulation import formulation_for
 from zoo.tasks.splits import demonstrations, shots_per_class, stratified_sample

@@ -147,7 +147,7 @@ def test_label_map_from_the_command_line(tmp_path):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from zoo.config import store_configs
+    from zoo.runner.config import store_configs
 
     path = tmp_path / "stars.jsonl"
     path.write_text("".join(json.dumps({"text": f"t{i}", "label": 1 + i % 5}) + "\n" for i in range(50)))

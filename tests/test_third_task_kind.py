@@ -1,6 +1,6 @@
 """A third task kind, registered from this file alone: multiple choice scored by each option's log-likelihood.
 
-Nothing under zoo/ knows it. Registered with zoo.tasks.kinds.register_task_kind, it runs through
+Nothing under zoo/ knows it. Registered with zoo.task_kinds.register_task_kind, it runs through
 the same pipeline as classification and generation (``task.kind=multiple_choice``): LoRA trains
 on the options' cross-entropy, the zero-shot baseline scores the untrained model, the record
 holds the kind's own metrics, and ``zoo-report`` gives the row its interval and the paired test.
@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_module
 
-from zoo.atomic import write_text
-from zoo.config import store_configs
-from zoo.pipeline import run
-from zoo.records import RunRecord
-from zoo.report import load_runs, report, summarise
-from zoo.tasks.evaluation import Evaluation
-from zoo.tasks.kinds import MetricSpec, TaskKind, get_task_kind, register_task_kind, unregister_task_kind
+from zoo.io.records import RunRecord
+from zoo.report.table import load_runs, report, summarise
+from zoo.runner.config import store_configs
+from zoo.runner.pipeline import run
+from zoo.runtime.atomic import write_text
+from zoo.task_kinds import MetricSpec, TaskKind, get_task_kind, register_task_kind, unregister_task_kind
+from zoo.tasks.kind import Evaluation
 from zoo.tasks.synthetic import synthetic_sentiment
 
 CHOICE_ACCURACY = MetricSpec("choice_accuracy", "choice accuracy", per_example=True)

@@ -8,13 +8,13 @@ import sys
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from zoo.records import RunRecord
-from zoo.train import TRACKERS, TrainerConfig, make_accelerator
+from zoo.io.records import RunRecord
+from zoo.training.loop import TRACKERS, TrainerConfig, make_accelerator
 
 
 def test_a_tensorboard_log_holds_the_loss_curve_and_the_evaluations(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "zoo.run", "model=tiny-llama", "task.n_train=32", "task.n_eval=16", "predictions_cache=null",
+    command = [sys.executable, "-m", "zoo.runner.run", "model=tiny-llama", "task.n_train=32", "task.n_eval=16", "predictions_cache=null",
                "trainer.max_steps=4", "trainer.batch_size=8", "trainer.eval_every=2", "trainer.checkpoint_every=0", "trainer.progress=false",
                "trainer.device=cpu", "trainer.log_with=tensorboard", f"hydra.run.dir={out}"]
     done = subprocess.run(command, capture_output=True, text=True, env={"HOME": str(tmp_path), "PATH": ""}, timeout=600)

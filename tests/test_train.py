@@ -9,8 +9,8 @@ from conftest import make_model
 from train_helpers import train_adapter
 
 import zoo
-from zoo.atomic import write_json
-from zoo.train import NonFiniteLossError, TrainerConfig, make_accelerator, train
+from zoo.runtime.atomic import write_json
+from zoo.training.loop import NonFiniteLossError, TrainerConfig, make_accelerator, train
 
 
 def _batches():
@@ -99,7 +99,7 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("zoo.atomic.os.replace", crash)
+    monkeypatch.setattr("zoo.runtime.atomic.os.replace", crash)
     with pytest.raises(KeyboardInterrupt):
         write_json(path, {"accuracy": 0.9})
     assert json.loads(path.read_text()) == {"accuracy": 0.5}

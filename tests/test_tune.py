@@ -11,25 +11,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from benchmark_loader import load_script
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from zoo.atomic import write_json
-from zoo.baselines import list_baselines
-from zoo.config import store_configs
-from zoo.learning_rate import HEAD_LEARNING_RATE, resolve
-from zoo.records import RunRecord
-from zoo.resume import finished_run, run_identity
+from benchmarks import results_md, suite, tune, tuned
+from benchmarks import search_space as space
+from zoo.io.records import RunRecord
+from zoo.runner.baselines import list_baselines
+from zoo.runner.config import store_configs
+from zoo.runner.resume import finished_run, run_identity
+from zoo.runtime.atomic import write_json
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
-from zoo.train import TrainerConfig
+from zoo.training.learning_rate import HEAD_LEARNING_RATE, resolve
+from zoo.training.loop import TrainerConfig
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TASK = "synthetic_sentiment"
-space, suite, tune, tuned = (load_script(name) for name in ("search_space", "suite", "tune", "tuned"))
 
 
 def _cfg(*overrides: str):
@@ -214,7 +213,7 @@ def test_a_search_whose_trials_read_test_is_refused():
 
 
 def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--profile", "smoke", "--out", str(tmp_path / "runs"),
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--profile", "smoke", "--out", str(tmp_path / "runs"),
                            "--tuned-dir", str(tmp_path / "tuned"), f"predictions_cache={tmp_path / 'predictions'}", *args],
                           capture_output=True, text=True, timeout=1200)  # generous: the CPU cores here are shared
     assert done.returncode == 0, done.stderr[-3000:]
@@ -224,9 +223,9 @@ def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def tuned_suite(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("tuned")
-    searched = _run("tune.py", tmp_path)
+    searched = _run("tune", tmp_path)
     (tmp_path / "tables").mkdir()
-    _run("suite.py", tmp_path, "--tuned", "--results", str(tmp_path / "RESULTS.md"), "--tables", str(tmp_path / "tables"))
+    _run("suite", tmp_path, "--tuned", "--results", str(tmp_path / "RESULTS.md"), "--tables", str(tmp_path / "tables"))
     return tmp_path, searched
 
 
@@ -258,7 +257,7 @@ def test_the_chosen_values_are_written_and_read_back(tuned_suite):
     for method, records in _trials(tmp_path).items():
         assert tune.choose(tune.collect(search, method, loaded.grids[method])).score == max(r.scores["accuracy"] for r in records)
     assert set(chosen["lora"]) == {"method.r"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
-    assert path.read_text().startswith("# Chosen by `python benchmarks/tune.py --profile smoke`")
+    assert path.read_text().startswith("# Chosen by `python -m benchmarks.tune --profile smoke`")
     table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
     assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 2 * len(chosen)  # the header, then every trial
     assert table.count("**") == 4 * len(chosen)  # one chosen trial per method, its name and score in bold
@@ -283,26 +282,26 @@ def test_the_wall_time_in_results_md_counts_the_search_and_the_suite(tuned_suite
     tmp_path, _ = tuned_suite
     suite = json.loads((tmp_path / "runs" / "suite.json").read_text())
     sessions = suite["sessions"]
-    assert [s["command"].split()[1] for s in sessions[:2]] == ["benchmarks/tune.py", "benchmarks/suite.py"]
+    assert [s["command"].split()[2] for s in sessions[:2]] == ["benchmarks.tune", "benchmarks.suite"]
     assert suite["command"] == sessions[1]["command"] and all(s["wall_seconds"] > 0 for s in sessions)
     minutes = sum(s["wall_seconds"] for s in sessions[:2]) / 60
     text = (tmp_path / "RESULTS.md").read_text()
     assert f"- Suite wall time: {minutes:.1f} min over 2 launches" in text
-    assert f"of which the search (`benchmarks/tune.py`) {sessions[0]['wall_seconds'] / 60:.1f} min" in text
+    assert f"of which the search (`python -m benchmarks.tune`) {sessions[0]['wall_seconds'] / 60:.1f} min" in text
 
 
 def test_a_second_search_skips_every_finished_trial(tuned_suite):
     tmp_path, _ = tuned_suite
     kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "search").rglob("metrics.json")}
-    again = _run("tune.py", tmp_path)
+    again = _run("tune", tmp_path)
     assert again.stdout.count("skipped (done)") == len(kept) == 2 * len(space.searched_methods())
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
 
 
 def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "suite.py"), "--profile", "smoke", "--tuned", "--tuned-dir",
+    done = subprocess.run([sys.executable, "-m", "benchmarks.suite", "--profile", "smoke", "--tuned", "--tuned-dir",
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python benchmarks/tune.py" in done.stderr
+    assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python -m benchmarks.tune" in done.stderr
 
 
 def test_the_tuned_rows_run_each_tasks_first_run_only(tmp_path):
@@ -334,7 +333,7 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     assert (target / ".hydra" / "overrides.yaml").read_text().splitlines()[-1] == "- trainer.learning_rate_scale=1"
     assert [m.split(":")[0] for m in missing] == ["tweet_sentiment lora (tuned)", "bbc_headlines lora (tuned)"]
     assert "no default first run at" in missing[0] and not (out / "tuned" / "movie_sentiment" / "ia3").exists()
-    report = load_script("results_md")
+    report = results_md
     (entry,) = [r for r in report._tuned_runs(out / "tuned")]
     assert (entry["method"], entry["scores"]["accuracy"], entry["_overrides"]) == ("lora (tuned)", 0.8125,
                                                                           "+benchmark=full task=movie_sentiment trainer.learning_rate_scale=1")

@@ -8,7 +8,7 @@ import torch
 from conftest import make_model
 
 import zoo
-from zoo.adapter_io import config_checksum
+from zoo.io.adapter_io import config_checksum
 
 
 def test_unknown_config_field_is_named():

@@ -1,10 +1,10 @@
-"""Training a wrapped model in tests through zoo.train's method-agnostic loop, as the runner does."""
+"""Training a wrapped model in tests through zoo.training.loop's method-agnostic loop, as the runner does."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import zoo
-from zoo.train import TrainerConfig, TrainResult, make_accelerator, train
+from zoo.training.loop import TrainerConfig, TrainResult, make_accelerator, train
 
 
 def train_adapter(model: zoo.ZooModel, batches: list[dict], loss_fn, cfg: TrainerConfig, out_dir: Path) -> TrainResult:

@@ -1,9 +1,10 @@
 """zoo: parameter-efficient fine-tuning methods side by side, behind one ``wrap`` contract."""
 from zoo import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
-from zoo.adapter_io import load_adapter, save_adapter
+from zoo import task_kinds as _builtin_task_kinds  # noqa: F401  (registers the built-in task kinds)
+from zoo.io.adapter_io import load_adapter, save_adapter
+from zoo.io.peft_interchange import export_peft
 from zoo.method import Adapter, MethodConfig, MethodSpec, TaskContext
 from zoo.peft_format import PeftFormat
-from zoo.peft_interchange import export_peft
 from zoo.registry import get_method, list_methods, register
 from zoo.version import __version__
 from zoo.wrapped import ZooModel, count_parameters, merge, unmerge, wrap

@@ -69,7 +69,7 @@ class Adapter(Protocol):
 
 
 Reduce = Callable[[Tensor], Tensor]
-"""A tensor -> its sum over the processes of a distributed run (zoo.distributed.summed)."""
+"""A tensor -> its sum over the processes of a distributed run (zoo.runtime.distributed.summed)."""
 
 
 @runtime_checkable
@@ -108,7 +108,7 @@ class MethodSpec:
     cache (DeBERTa-v2, ModernBERT) is refused, saying so."""
     needs_label_words: bool = False
     task_kinds: tuple[str, ...] | None = None
-    """The task kinds the method can learn (zoo.tasks.kinds); None: every kind, a plug-in's too. A method that only ever changes
+    """The task kinds the method can learn (zoo.task_kinds); None: every kind, a plug-in's too. A method that only ever changes
     the label words' scores (the closed-form head) cannot make a model write, and declares ``("classification",)``; a run of
     it on another kind stops before loading anything."""
     quantized_base: bool = False

@@ -1,16 +1,23 @@
-"""A method's peft correspondence, declared where the method is registered (``zoo.register(..., peft=PeftFormat(...))``).
+"""A method's peft correspondence, declared where the method is registered (``zoo.register(..., peft=PeftFormat(...))``),
+and the vocabulary its converters speak.
 
-``zoo.peft_interchange`` exports a model with the format of its method's spec and imports a peft
+``zoo.io.peft_interchange`` exports a model with the format of its method's spec and imports a peft
 folder with the importer declared for its ``peft_type``; the benchmarks build peft's config of the
 same size from ``equivalent_config``. No table keyed by method name: a plugin declares its own.
-This module imports nothing of peft, nor of the interchange (the types below are annotations only).
+In peft's folder, injected adapters (LoRA, IA3, adaption prompts) key their tensors by the module's
+full name behind ``base_model.model.`` (:data:`PREFIX`) and without peft's adapter name;
+prompt-learning methods store one tensor, ``prompt_embeddings`` (:data:`PROMPT`), the virtual
+tokens (or prefix table) as peft uses them for inference. This module imports nothing of peft,
+nor of zoo above it (the types of its annotations are imported for type checkers only).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,20 +27,42 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
     from zoo.method import MethodConfig
-    from zoo.peft_interchange.format import ImportPlan, PeftAdapter
     from zoo.wrapped import ZooModel
 
 _PEFT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+PREFIX = "base_model.model."
+PROMPT = "prompt_embeddings"
+
+
+@dataclass
+class PeftAdapter:
+    """What a peft folder holds: its config entries and its tensors (keys as in the file)."""
+
+    config: dict[str, Any]
+    tensors: dict[str, Tensor]
+
+
+@dataclass
+class ImportPlan:
+    """How a peft adapter becomes a zoo one: the method config to wrap with, and the adapter tensors
+    for the wrapped model (keyed as :meth:`zoo.ZooModel.adapter_state_dict`), worked out from it."""
+
+    method_config: MethodConfig
+    weights: Callable[[ZooModel], dict[str, Tensor]]
+
+
+class NotConvertible(ValueError):
+    """An adapter whose formats do not agree between zoo and peft; the message says which option would make it fit."""
 
 
 @dataclass(frozen=True)
 class PeftFormat:
     """How a zoo method's adapter is a peft adapter of type ``peft_type``, and back.
 
-    The converters exchange a :class:`~zoo.peft_interchange.format.PeftAdapter` (the config
+    The converters exchange a :class:`~zoo.io.peft_interchange.format.PeftAdapter` (the config
     entries and tensors of peft's folder, less ``peft_type`` and ``task_type``, which the
     interchange writes) and refuse what does not convert with
-    :class:`~zoo.peft_interchange.format.NotConvertible`, naming the option that would fit.
+    :class:`~zoo.io.peft_interchange.format.NotConvertible`, naming the option that would fit.
     """
 
     peft_type: str
@@ -64,3 +93,40 @@ class PeftFormat:
         if self.zoo_overrides is not None and self.equivalent_config is None:
             raise ValueError(f"PeftFormat for {self.peft_type} gives zoo_overrides without equivalent_config: "
                              "the overrides size zoo's method like peft's config, so declare that config too")
+
+
+def by_module(tensors: dict[str, Tensor], suffixes: tuple[str, ...], source: str) -> dict[str, dict[str, Tensor]]:
+    """``{module name: {suffix: tensor}}`` of keys ``base_model.model.<module>.<suffix>``.
+
+    Raises:
+        NotConvertible: a key of another form (a tensor of an option zoo does not have).
+    """
+    modules: dict[str, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        suffix = next((s for s in suffixes if key.startswith(PREFIX) and key.endswith("." + s)), None)
+        if suffix is None:
+            raise NotConvertible(f"{source}: tensor {key!r} is not one zoo can place; expected only "
+                                 f"{PREFIX}<module>.{{{', '.join(suffixes)}}}")
+        modules.setdefault(key[len(PREFIX):-len(suffix) - 1], {})[suffix] = value
+    return modules
+
+
+def refuse_options(config: dict[str, Any], supported: dict[str, tuple], source: str) -> None:
+    """Refuse a peft config that sets an option to a value zoo has no equivalent of.
+
+    ``supported`` maps an option to the values zoo can reproduce; an option absent from the
+    config is taken to be at peft's default, which is always among them.
+    """
+    for option, values in supported.items():
+        if option in config and config[option] not in values:
+            raise NotConvertible(f"{source}: peft option {option}={config[option]!r} has no equivalent in zoo; "
+                                 f"only {' or '.join(map(repr, values))} can be imported")
+
+
+def peft_matches(name: str, targets: list[str] | str | None) -> bool:
+    """Whether peft's ``target_modules``-style entry selects module ``name`` (a list of names or suffixes, or a regex)."""
+    if targets is None:
+        return False
+    if isinstance(targets, str):
+        return re.fullmatch(targets, name) is not None
+    return any(name == t or name.endswith("." + t) for t in targets)

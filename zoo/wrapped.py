@@ -61,7 +61,7 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
     """Wrap ``model`` with a method; after it exactly the method's parameters require grad.
 
     The wrapped model is returned in eval mode, ready for inference (new modules such as
-    LoRA's dropout would otherwise start in train mode); :func:`zoo.train.train` and the
+    LoRA's dropout would otherwise start in train mode); :func:`zoo.training.loop.train` and the
     like call ``.train()`` themselves.
 
     Args:

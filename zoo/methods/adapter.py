@@ -26,7 +26,7 @@ lr 3e-3, the best of 1e-3/3e-3/1e-2/3e-2 on ``zoo method=adapter`` with a *rando
 it the adapter learned little there (accuracy ~0.52), since the sub-layer outputs of a randomly
 initialised model are tiny (std-0.02 weights) and Adam needs many steps to grow the
 projections; with it, ~0.61. On the default (pretrained) tiny-llama, seeds 0-2: 0.979 ± 0.008
-from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 """
 from __future__ import annotations
 

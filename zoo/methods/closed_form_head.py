@@ -27,7 +27,7 @@ The plugin needs one token id per class; the task layer (``zoo.tasks.prompt``) r
 label words that are several tokens. Defaults: ridge=1e-3 keeps the solve well-posed when
 N < d; on the built-in task with a random tiny-llama it gave eval accuracy 0.60 against 0.59
 at 1e-5, 0.54 at 0.1 and 0.52 at 1; on the default (pretrained) tiny-llama 0.965 ± 0.000 (zero-shot
-0.512; seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``)). label_smoothing=0.05 keeps the log-targets finite.
+0.512; seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``)). label_smoothing=0.05 keeps the log-targets finite.
 No learning rate: the trainer calls ``fit`` instead of an optimiser.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ costs: one more copy of the weights in memory, so the parameter count doubles (t
 the base model's size). ``zoo.save_adapter`` writes every ΔW: a file as large as the model.
 ΔW enters through ``torch.nn.utils.parametrize``, so ``forward``, ``generate`` and every
 architecture work unchanged. The default learning rate (1e-3) learns the built-in synthetic
-task (0.999 ± 0.002 from 0.512 zero-shot on the default tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``)); a large pretrained model
+task (0.999 ± 0.002 from 0.512 zero-shot on the default tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``)); a large pretrained model
 wants far less (1e-5 to 1e-4).
 """
 from __future__ import annotations

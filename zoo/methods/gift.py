@@ -24,7 +24,7 @@ Defaults: r=8 (the paper uses small ranks) on the query and value projections, a
 LoRA. lr 1e-2: on the built-in task with a random tiny-llama (500 steps, batch 16) it reached
 eval accuracy 0.63 and 0.64 (seeds 0, 1), against 0.62/0.59 at 5e-3, 0.57 at 2e-2 and
 0.55-0.57 at 1e-3-2e-3; r=16 did not help (0.59). On the default (pretrained) tiny-llama,
-seeds 0-2: 0.939 ± 0.014 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+seeds 0-2: 0.939 ± 0.014 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 """
 from __future__ import annotations
 

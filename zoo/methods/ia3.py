@@ -23,7 +23,7 @@ Defaults: the paper's placement (keys, values, feed-forward inner activation) fo
 ``zoo.models.arch`` in any architecture (peft's table puts l on the query instead of the key for
 Qwen2/3 and Gemma, and drops the value for OPT); lr 2e-2, the best of 1e-2/2e-2/3e-2/5e-2/1e-1 on ``zoo method=ia3`` with a random tiny-llama
 (500 AdamW steps); on the default (pretrained) tiny-llama, seeds 0-2: 0.960 ± 0.009 from 0.512
-zero-shot, with 384 parameters (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``). A
+zero-shot, with 384 parameters (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``). A
 multiplicative vector near 1 needs far larger steps than an additive update starting at 0
 (the paper uses 3e-3 on T0-3B). Weight decay would pull the vectors towards 0, not towards
 the identity; the default trainer uses none.
@@ -47,8 +47,16 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import Roles, blocks, roles_of
-from zoo.peft_format import PeftFormat
-from zoo.peft_interchange.format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, by_module, peft_matches, refuse_options
+from zoo.peft_format import (
+    PREFIX,
+    ImportPlan,
+    NotConvertible,
+    PeftAdapter,
+    PeftFormat,
+    by_module,
+    peft_matches,
+    refuse_options,
+)
 from zoo.registry import register
 
 if TYPE_CHECKING:

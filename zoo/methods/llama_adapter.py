@@ -24,7 +24,7 @@ queries against positions inside attention, which the wrapper cannot reproduce: 
 declares them unsupported. Not mergeable. Defaults: 10 prompt tokens (the paper), every layer (the paper:
 top 30 of 32); lr 3e-2 from a sweep over 3e-3..3e-1 on the built-in synthetic task with a
 random tiny-llama (about 0.55 at best there). On the default (pretrained) tiny-llama, seeds
-0-2 reach 0.780 ± 0.006 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+0-2 reach 0.780 ± 0.006 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 
 peft's format (``PeftFormat("ADAPTION_PROMPT")``, peft's ``AdaptionPromptConfig``): per adapted attention module one
 ``adaption_prompt`` (1, A, d) and one ``adaption_gate`` (1,), in the top ``adapter_layers`` layers. peft's gate is one
@@ -48,8 +48,7 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import linear_shape, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import Roles, blocks, roles_of
-from zoo.peft_format import PeftFormat
-from zoo.peft_interchange.format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, by_module, refuse_options
+from zoo.peft_format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, by_module, refuse_options
 from zoo.registry import register
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ Works on ``nn.Linear``, GPT-2's ``Conv1D`` (whose weight is stored transposed) a
 layers (QLoRA, ``model.quantization``): A and B are then float32, and merging is refused.
 Defaults (r=8, alpha=16, query and value projections, lr 5e-3; the placement follows the
 paper) learn the built-in default task in seconds: 0.971 ± 0.006 from 0.512 zero-shot on the
-default (pretrained) tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+default (pretrained) tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 
 peft's format (``PeftFormat("LORA")``): zoo's ``lora_A``/``lora_B`` are peft's ``lora_A.weight``/``lora_B.weight``,
 same layout. Both scale the update by ``alpha / r``; peft's rank-stabilised variant (``use_rslora``, ``alpha / √r``)
@@ -33,8 +33,7 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import query_value_targets
-from zoo.peft_format import PeftFormat
-from zoo.peft_interchange.format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, by_module, refuse_options
+from zoo.peft_format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, by_module, refuse_options
 from zoo.registry import register
 
 if TYPE_CHECKING:

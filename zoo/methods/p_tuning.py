@@ -25,7 +25,7 @@ Defaults follow the paper and peft's examples rather than a tuning run: a 2-laye
 the model's width (peft defaults to the MLP), 10 tokens with inputs sampled from the
 vocabulary, lr 3e-3 (peft's examples use 1e-3). On a random tiny model no setting got above
 0.55 (both encoders, lr 1e-3 to 1e-2); on the default (pretrained) tiny-llama, seeds 0-2 reach
-0.672 ± 0.150 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``): 0.738 and 0.777, but seed 1 collapses
+0.672 ± 0.150 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``): 0.738 and 0.777, but seed 1 collapses
 to one class (0.500), an instability of the LSTM encoder at this learning rate that is not yet resolved.
 
 peft's format (``PeftFormat("P_TUNING")``): peft saves one tensor, ``prompt_embeddings``, the prompt encoder's
@@ -44,8 +44,7 @@ from torch import Tensor, nn
 from zoo.method import MethodConfig
 from zoo.methods._virtual_tokens import VirtualTokenModel
 from zoo.methods.prompt_tuning import import_virtual_tokens, peft_prompt_config, virtual_tokens
-from zoo.peft_format import PeftFormat
-from zoo.peft_interchange.format import PROMPT, PeftAdapter
+from zoo.peft_format import PROMPT, PeftAdapter, PeftFormat
 from zoo.registry import register
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ identity at init, not mergeable. Defaults: 10 virtual tokens and MLP width 512 (
 code); lr 3e-3, the best of a sweep over 1e-3..5e-2 on the built-in synthetic task with a random
 tiny-llama (about 0.56 there: a frozen random model leaves little to steer). On the default
 (pretrained) tiny-llama, seeds 0-2: 0.852 ± 0.004 from 0.512 zero-shot
-(``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+(``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 
 peft's format (``PeftFormat("PREFIX_TUNING")``): the prefix table (P, layers·2·kv_heads·head_dim), laid out alike
 by both. peft saves the table itself (its MLP's output where it reparameterises), so a zoo export writes its encoder's
@@ -48,8 +48,7 @@ from zoo.delegate import Delegating
 from zoo.method import MethodConfig
 from zoo.models.arch import model_kind
 from zoo.models.cache_kwarg import CACHE_KWARG, pop_cache
-from zoo.peft_format import PeftFormat
-from zoo.peft_interchange.format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, refuse_options
+from zoo.peft_format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, refuse_options
 from zoo.registry import register
 from zoo.wrapped import ZooModel
 

@@ -26,7 +26,7 @@ Defaults follow the literature, not a tuning run: 10 vocabulary-initialised toke
 Adafactor). A soft prompt steers what the model already represents: on a *random* tiny model
 no setting tried (lr 3e-3 to 0.3, 10-50 tokens, each init) got above 0.55; on the default
 tiny-llama, pretrained on the synthetic language (``zoo.models.pretrain``), seeds 0-2 reach
-0.789 ± 0.007 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python benchmarks/suite.py --profile default``).
+0.789 ± 0.007 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 
 peft's format (``PeftFormat("PROMPT_TUNING")``): one tensor, ``prompt_embeddings``, the (P, d) virtual tokens. peft
 saves the same tensor for P-tuning (its encoder's output), so a peft P-tuning adapter imports here too, as a soft
@@ -44,8 +44,7 @@ from torch import Tensor, nn
 
 from zoo.method import MethodConfig, TaskContext
 from zoo.methods._virtual_tokens import VirtualTokenModel
-from zoo.peft_format import PeftFormat
-from zoo.peft_interchange.format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, refuse_options
+from zoo.peft_format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, refuse_options
 from zoo.registry import register
 
 if TYPE_CHECKING:

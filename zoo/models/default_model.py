@@ -30,11 +30,11 @@ import transformers
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from zoo.atomic import write_json, writing_dir
-from zoo.cache_lock import building
-from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.pretrain import CORPUS_VERSION, check_learnt, pretrain
 from zoo.models.tiny import tiny_model
+from zoo.runtime.atomic import write_json, writing_dir
+from zoo.runtime.cache_lock import building
+from zoo.runtime.cache_manifest import manifest_problem, write_manifest
 
 log = logging.getLogger(__name__)
 WEIGHTS = Path(__file__).parent / "weights"

@@ -2,7 +2,7 @@
 
 The default tiny model is pretrained on this language (zoo.models.pretrain) and its tokenizer is its
 vocabulary (zoo.models.load); the built-in synthetic tasks (zoo.tasks.synthetic) and the general text
-that forgetting is measured on (zoo.forgetting) are written in it.
+that forgetting is measured on (zoo.evaluation.forgetting) are written in it.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Load a base model and its tokenizer: built-in tiny models, a hub id or local folder, or a GGUF file.
 
 A GGUF file is dequantised once into ``cache_dir`` (``save_pretrained``), so later loads take
-a second instead of half a minute; concurrent first loads convert it once (:mod:`zoo.cache_lock`),
+a second instead of half a minute; concurrent first loads convert it once (:mod:`zoo.runtime.cache_lock`),
 and a conversion with a missing or truncated file is converted again. Loading never touches
 the network unless ``name`` is a hub id that is not cached yet (the path real users take when online).
 """
@@ -16,9 +16,6 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from zoo.atomic import writing_dir
-from zoo.cache_lock import building
-from zoo.cache_manifest import manifest_problem, write_manifest
 from zoo.models.arch import ROLE_NAMES, set_roles
 from zoo.models.checkpointing import enable_gradient_checkpointing
 from zoo.models.default_model import DEFAULT_STEPS, pretrained_tiny
@@ -27,6 +24,9 @@ from zoo.models.pretrain import MIN_STEPS
 from zoo.models.quantization import QUANTIZATIONS, quantization_config, quantized_device_map
 from zoo.models.tiny import TINY_FAMILIES, is_causal, tiny_model
 from zoo.models.tokenizer import word_tokenizer
+from zoo.runtime.atomic import writing_dir
+from zoo.runtime.cache_lock import building
+from zoo.runtime.cache_manifest import manifest_problem, write_manifest
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

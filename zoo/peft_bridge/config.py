@@ -2,7 +2,7 @@
 
 Each field of the peft config becomes a field of the zoo config with the same name, default and
 ``metadata["help"]``, typed so that OmegaConf (Hydra's structured configs) and zoo's adapter
-loader (:func:`zoo.adapter_checks.fits`) can check it:
+loader (:func:`zoo.io.adapter_checks.fits`) can check it:
 
 - ``int``, ``float``, ``bool``, ``str`` and ``X | None`` of them stay as they are;
 - a ``Literal`` of strings is a ``str`` (peft checks the value when the config is built);

@@ -1,6 +1,6 @@
 """Task configuration, the table of built-in tasks, and the data a run trains and evaluates on.
 
-A task is of a registered kind (``kind``, zoo.tasks.kinds): ``classification`` (the default; what
+A task is of a registered kind (``kind``, zoo.task_kinds): ``classification`` (the default; what
 follows), ``generation``, whose built-in tasks (zoo.tasks.generation_tasks) are (text, response)
 pairs, or a plug-in's; the kind checks the fields it reads when the run is planned. Data comes
 from a built-in task (``name``), a local file or folder (``path``) or a Hugging
@@ -39,7 +39,7 @@ class TaskConfig:
     """A built-in task (zoo.tasks.config.TASKS, or a built-in task of another kind with its ``kind``), or a name of your
     choice for data from ``path`` or ``dataset``."""
     kind: str = "classification"
-    """The task kind (zoo.tasks.kinds.list_task_kinds()): classification, or generation: the model writes a response (built-in
+    """The task kind (zoo.task_kinds.list_task_kinds()): classification, or generation: the model writes a response (built-in
     generation tasks only, conf/task/*.yaml set it), trained by the response tokens' causal-LM loss, scored by ROUGE-L and
     exact match of its greedy decoding; or a plug-in's kind."""
     path: str | None = None

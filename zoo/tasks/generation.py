@@ -126,7 +126,7 @@ class GenerationFormulation:
 
 
 def generation_formulation(task: TaskConfig, tokenizer, train: list[Pair], with_demonstrations: bool = True) -> GenerationFormulation:
-    """The one way a run (zoo.tasks.kinds.generation), proxy tuning (zoo.proxy.score_task) and the tests turn a generation task into prompts and batches.
+    """The one way a run (zoo.task_kinds.generation), proxy tuning (zoo.research.proxy.score_task) and the tests turn a generation task into prompts and batches.
 
     ``with_demonstrations``: show ``task.demonstrations`` training pairs (drawn with the data seed) before each query.
     """

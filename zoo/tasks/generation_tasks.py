@@ -1,4 +1,4 @@
-"""The built-in generation tasks (``task.kind: generation``, zoo.tasks.kinds.generation) and the pairs a run of one trains and evaluates on.
+"""The built-in generation tasks (``task.kind: generation``, zoo.task_kinds.generation) and the pairs a run of one trains and evaluates on.
 
 Sampling follows the classification tasks' (zoo.tasks.config), without classes: ``shots_per_class``
 training pairs drawn with the sample seed (``task.sample_seed``, else the data seed) and ``n_eval``

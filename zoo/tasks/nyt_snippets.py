@@ -1,4 +1,4 @@
-"""``nyt_snippets``: sentences of New York Times editorials, the general text zoo.forgetting measures on.
+"""``nyt_snippets``: sentences of New York Times editorials, the general text zoo.evaluation.forgetting measures on.
 
 Source: the ``vaderSentiment==3.3.2`` source archive (zoo.tasks.vader), file
 ``nytEditorialSnippets_GroundTruth.txt`` (5,190 sentences, about 18 words each), split and

@@ -12,7 +12,7 @@ data seed so every run sees the same split) and written as ``train.jsonl``,
 ``validation.jsonl``, ``test.jsonl`` and, last, ``info.json`` (with the examples per split
 and class, or of pairs, which later runs check the files against) into ``<cache_dir>/<name>/``
 atomically. Once that folder is complete nothing is downloaded again; concurrent first runs
-take a lock (:mod:`zoo.cache_lock`) so one of them prepares it, and a folder with a missing
+take a lock (:mod:`zoo.runtime.cache_lock`) so one of them prepares it, and a folder with a missing
 or truncated file is prepared again.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.atomic import write_json, write_text, writing_dir
-from zoo.cache_lock import building
+from zoo.runtime.atomic import write_json, write_text, writing_dir
+from zoo.runtime.cache_lock import building
 from zoo.tasks.data import Example, Splits
 from zoo.tasks.pairs import Pair
 from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples, split_unlabelled

@@ -1,0 +1,1 @@
+"""Evaluation: classification and generation scores, latency, forgetting and flipped answers."""

@@ -1,0 +1,1 @@
+"""Files zoo reads and writes: adapter folders, run records, exports, and peft's adapter format."""

@@ -1,0 +1,178 @@
+"""Save and load just a method's weights: ``adapter_model.safetensors`` + ``adapter_config.json``.
+
+The JSON names the method, its config, the zoo version, the base model's fingerprint and
+the checksum of the weights file, and ``config_sha256``, a checksum of all those entries: a
+hand-edited ``alpha`` is refused, not silently used. Loading checks every one of them, and
+the tensor shapes the config implies, before it allocates the adapter (:mod:`zoo.io.adapter_checks`).
+Saving replaces the target folder whole, so it refuses a folder that zoo did not write.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from zoo.fingerprint import fingerprint, weights_fingerprint
+from zoo.io.adapter_checks import check_shapes, file_shapes, implied_shapes, method_config
+from zoo.io.peft_interchange import import_peft, read_peft_config
+from zoo.registry import get_method
+from zoo.runtime.atomic import write_json, writing_dir
+from zoo.version import __version__
+from zoo.wrapped import ZooModel, wrap
+
+log = logging.getLogger(__name__)
+WEIGHTS = "adapter_model.safetensors"
+CONFIG = "adapter_config.json"
+FORMAT = 2
+"""Format 2 added ``config_sha256`` and a base fingerprint that covers the model's config.
+Format 1 folders still load, without those two checks."""
+_ENTRIES = {
+    1: {"format", "method", "config", "base_fingerprint", "weights_sha256"},
+    2: {"format", "method", "config", "base_fingerprint", "weights_sha256", "config_sha256"},
+}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def config_checksum(meta: dict) -> str:
+    """SHA-256 of the canonical JSON of every entry of ``meta`` but ``config_sha256`` itself."""
+    entries = {k: v for k, v in meta.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(entries, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _written_by_zoo(config: Path) -> bool:
+    try:
+        meta = json.loads(config.read_text())
+    except (OSError, ValueError):  # missing, unreadable, or not JSON: not one zoo wrote
+        return False
+    return isinstance(meta, dict) and {"format", "method", "zoo_version", "weights_sha256"} <= set(meta)
+
+
+def _refuse_foreign(target: Path) -> None:
+    """Refuse to replace ``target`` unless it is missing, empty, or an adapter folder zoo wrote."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise FileExistsError(f"cannot save an adapter to {str(target)!r}: it is a file, not a folder; choose a new or empty folder")
+    names = sorted(p.name for p in target.iterdir())
+    foreign = [n for n in names if n not in (CONFIG, WEIGHTS)]
+    if names and not foreign and not _written_by_zoo(target / CONFIG):
+        foreign = names
+    if foreign:
+        raise FileExistsError(
+            f"cannot save an adapter to {str(target)!r}: saving replaces the whole folder, and it holds files zoo did not "
+            f"write: {foreign}. Choose a new or empty folder; only an adapter folder save_adapter wrote ({CONFIG} and {WEIGHTS}) "
+            "is replaced"
+        )
+
+
+def save_adapter(model: ZooModel, path: str | Path) -> Path:
+    """Write the adapter of ``model`` to folder ``path`` atomically; return the folder.
+
+    Raises:
+        TypeError: ``model`` was not returned by :func:`zoo.wrap`.
+        FileExistsError: ``path`` is a file, or a folder holding anything but an adapter zoo saved.
+    """
+    if not isinstance(model, ZooModel):
+        raise TypeError(f"save_adapter needs a model returned by zoo.wrap, got {type(model).__name__}")
+    target = Path(path)
+    _refuse_foreign(target)
+    with writing_dir(target) as staging:
+        _write_adapter(model, staging)
+    return target
+
+
+def _write_adapter(model: ZooModel, folder: Path) -> None:
+    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.adapter_state_dict().items()}
+    save_file(tensors, str(folder / WEIGHTS))
+    meta = {
+        "format": FORMAT,
+        "method": model.method,
+        "config": model.method_config.to_dict(),
+        "zoo_version": __version__,
+        "base_fingerprint": model.base_fingerprint,
+        "model_kind": model.model_kind,
+        "weights_sha256": _sha256(folder / WEIGHTS),
+    }
+    meta = json.loads(json.dumps(meta, default=str))  # exactly what the file will hold (tuples become lists), to checksum
+    write_json(folder / CONFIG, {**meta, "config_sha256": config_checksum(meta)})
+
+
+def read_adapter_config(path: str | Path) -> dict:
+    """The parsed, checked ``adapter_config.json`` of an adapter folder."""
+    folder = Path(path)
+    missing = [name for name in (CONFIG, WEIGHTS) if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"adapter folder {str(folder)!r} lacks {missing}; a saved adapter has {[CONFIG, WEIGHTS]}")
+    try:
+        meta = json.loads((folder / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{folder / CONFIG} is corrupt (not valid JSON: {err})") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"{folder / CONFIG} is corrupt: it holds a JSON {type(meta).__name__}, not an object")
+    if "format" not in meta and "method" not in meta:
+        raise ValueError(f"{str(folder)!r} is not an adapter folder zoo or peft wrote: its {CONFIG} names neither a zoo "
+                         "'format' and 'method' nor a peft 'peft_type'; expected a folder from zoo.save_adapter, zoo.export_peft "
+                         "or peft's save_pretrained")
+    version = meta.get("format")
+    if not isinstance(version, int) or version not in _ENTRIES:
+        raise ValueError(f"{folder / CONFIG} has format {version!r} (written by zoo {meta.get('zoo_version')!r}); "
+                         f"zoo {__version__} reads formats {sorted(_ENTRIES)}: load it with the zoo that wrote it")
+    if _ENTRIES[version] - set(meta):
+        raise ValueError(f"{folder / CONFIG} is corrupt: it lacks {sorted(_ENTRIES[version] - set(meta))}")
+    if version == FORMAT and config_checksum(meta) != meta["config_sha256"]:
+        raise ValueError(f"{folder / CONFIG} was modified or is corrupt: its entries do not match the checksum saved with them "
+                         "(config_sha256); an adapter's config belongs to its weights: save the trained model again instead")
+    if version != FORMAT:
+        log.warning("%s has the old format %s: its config has no checksum and the base model's config is not compared; "
+                    "save the adapter again to upgrade it", folder / CONFIG, version)
+    if _sha256(folder / WEIGHTS) != meta["weights_sha256"]:
+        raise ValueError(f"{folder / WEIGHTS} is corrupt: its checksum differs from the one in {CONFIG}")
+    return meta
+
+
+def load_adapter(base_model: nn.Module, path: str | Path) -> ZooModel:
+    """Wrap ``base_model`` with the adapter saved in ``path`` and load its weights.
+
+    ``path`` is a folder :func:`save_adapter` wrote, or a peft adapter folder (its config names a
+    ``peft_type``), which is converted to the zoo method that reproduces it (:func:`zoo.io.peft_interchange.import_peft`).
+    Returns the model in eval mode, ready for inference (``.train()`` to train it further).
+
+    Raises:
+        FileNotFoundError / ValueError: missing, corrupt or edited files, a config its method
+            refuses, an adapter saved for another base model, or weights that do not fit the
+            config (refused before the adapter is allocated).
+        KeyError: the adapter's method is not registered here.
+    """
+    folder = Path(path)
+    if read_peft_config(folder) is not None:
+        return import_peft(base_model, folder)
+    meta = read_adapter_config(folder)
+    spec = get_method(meta["method"])
+    cfg = method_config(spec, meta["config"], folder / CONFIG)
+    found = fingerprint(base_model) if meta["format"] == FORMAT else weights_fingerprint(base_model)
+    if found != meta["base_fingerprint"]:
+        raise ValueError(
+            f"adapter in {str(folder)!r} was saved for another base model (fingerprint "
+            f"{meta['base_fingerprint']}, this model's is {found}); load it onto the model it was trained on"
+        )
+    weights = folder / WEIGHTS
+    shapes = file_shapes(weights)
+    implied = implied_shapes(base_model, spec, cfg)
+    if implied is not None:
+        check_shapes(shapes, implied, weights, spec.name)
+    model = wrap(base_model, cfg)
+    # what the real wrap created: the same as implied (then this is cheap), or the only check where the dry run failed
+    check_shapes(shapes, {name: tuple(p.shape) for name, p in model.adapter_state_dict().items()}, weights, spec.name)
+    params = dict(model.model.named_parameters())
+    with torch.no_grad():
+        for name, value in load_file(str(weights)).items():
+            params[name].copy_(value)
+    return model

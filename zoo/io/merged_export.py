@@ -1,0 +1,124 @@
+"""A run's adapter folded into its base model, as a plain transformers folder for deployment.
+
+A run folder records the base model it wrapped (``metrics.json``: ``model_config``) and holds its
+adapter (``adapter/``). The base is rebuilt from that record, the adapter loaded (its fingerprint
+check proves it is the same base) and merged; then every module the method injected is taken out
+again and every parametrisation it registered is removed, keeping the merged values, so what is
+saved is the base model's own architecture with the update in its weights:
+``AutoModelForCausalLM.from_pretrained(out)`` needs no zoo.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from torch.nn.utils import parametrize
+
+from zoo.io.adapter_io import load_adapter
+from zoo.io.export_dir import refuse_foreign, write_record
+from zoo.io.records import RunRecord
+from zoo.models.load import ModelConfig, load_model
+from zoo.registry import get_method, list_methods
+from zoo.runtime.atomic import writing_dir
+from zoo.tasks.formulation import trains_head
+from zoo.wrapped import ZooModel, merge
+
+METRICS = "metrics.json"
+ADAPTER = "adapter"
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    """The record of a finished method run in ``run_dir``, checked to have an adapter to export.
+
+    Raises:
+        FileNotFoundError: no ``metrics.json`` or no ``adapter/`` folder in ``run_dir``.
+        ValueError: a baseline run, or one that trained a classification head beside the adapter.
+    """
+    if not (run_dir / METRICS).is_file():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a finished zoo run: it has no {METRICS} (a run folder holds "
+                                f"{METRICS} and {ADAPTER}/)")
+    record = RunRecord.read(run_dir / METRICS)
+    if record.baseline:
+        raise ValueError(f"{str(run_dir)!r} is a run of baseline {record.baseline!r}: it trained no adapter to export")
+    if trains_head(record.formulation):
+        raise ValueError(f"the run in {str(run_dir)!r} trained a classification head (head.safetensors) beside its adapter; "
+                         "an exported transformers model would lack it: export runs of the prompt formulation")
+    if not (run_dir / ADAPTER).is_dir():
+        raise FileNotFoundError(f"run {str(run_dir)!r} saved no {ADAPTER}/ folder (was it run with save_adapter=false?)")
+    return record
+
+
+def load_run(run_dir: Path, record: RunRecord) -> tuple[ZooModel, Any]:
+    """The run's base model with its adapter loaded, and the base model's tokenizer."""
+    base, tokenizer = load_model(ModelConfig(**record.model_config))
+    return load_adapter(base, run_dir / ADAPTER), tokenizer
+
+
+def _snapshot(model: nn.Module) -> list[tuple[nn.Module, dict[str, nn.Module]]]:
+    return [(module, dict(module._modules)) for module in model.modules()]
+
+
+def _restore(model: nn.Module, snapshot: list[tuple[nn.Module, dict[str, nn.Module]]], keys: set[str]) -> None:
+    """Put ``model`` back into the structure of ``snapshot``, keeping its (merged) weights."""
+    for module in list(model.modules()):
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    for module, children in snapshot:
+        now = dict(module._modules)
+        module._modules.clear()
+        module._modules.update({name: _merged_base(now.get(name), child) for name, child in children.items()})
+    found = set(model.state_dict())
+    if found != keys:
+        raise RuntimeError(f"the merged model does not have the base model's tensors again: extra {sorted(found - keys)[:5]}, "
+                           f"missing {sorted(keys - found)[:5]}; the method changed the base model in a way merging cannot undo")
+
+
+def _merged_base(current: nn.Module | None, original: nn.Module) -> nn.Module:
+    """What stands at a base module's place once merged: the module itself, or, where a peft layer swapped it for a
+    tuned copy on merging (LN tuning), the layer its wrapper now calls (peft's ``get_base_layer``)."""
+    get_base = getattr(current, "get_base_layer", None)
+    if current is None or current is original or not callable(get_base):
+        return original
+    merged = get_base()
+    return merged if type(merged) is type(original) else original
+
+
+def merged_model(run_dir: Path) -> tuple[nn.Module, Any, RunRecord]:
+    """The base model of the run in ``run_dir`` with its adapter merged in, its tokenizer, and the run's record.
+
+    Raises:
+        ValueError: the run's method is not mergeable (naming the ones that are); see also :func:`read_run`.
+    """
+    record = read_run(run_dir)
+    spec = get_method(record.method)
+    if not spec.mergeable:
+        mergeable = [m for m in list_methods() if get_method(m).mergeable]
+        raise ValueError(f"method {spec.name!r} of the run in {str(run_dir)!r} cannot be merged into the base weights; "
+                         f"mergeable methods: {mergeable} (export it with --peft where peft has it)")
+    base, tokenizer = load_model(ModelConfig(**record.model_config))
+    snapshot, keys = _snapshot(base), set(base.state_dict())
+    merge(load_adapter(base, run_dir / ADAPTER))
+    _restore(base, snapshot, keys)
+    return base, tokenizer, record
+
+
+def export_merged(run_dir: str | Path, out: str | Path) -> Path:
+    """Write the run's merged model and its tokenizer to folder ``out`` (``save_pretrained``), atomically.
+
+    Raises:
+        FileExistsError: ``out`` is a file or a folder zoo did not create (it is never replaced).
+        ValueError / FileNotFoundError: see :func:`merged_model`.
+    """
+    run_dir, target = Path(run_dir), Path(out)
+    refuse_foreign(target, "a merged model")
+    model, tokenizer, record = merged_model(run_dir)
+    with writing_dir(target) as staging:
+        model.save_pretrained(staging)
+        # zoo pads on the left (the answer is the last token); an attribute set after init is not saved unless named here
+        tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side
+        tokenizer.save_pretrained(staging)
+        write_record(staging, {"export": "merged", "method": record.method, "method_config": record.method_config,
+                               "model_config": record.model_config, "run": str(run_dir.resolve())})
+    return target

@@ -1,0 +1,37 @@
+"""peft's adapter folder, as far as zoo reads and writes it: ``adapter_config.json`` (with ``peft_type``) and
+``adapter_model.safetensors``; the tensors' keys are the methods' converters' business (zoo.peft_format)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file
+
+from zoo.io.json_marker import read_marked
+from zoo.peft_format import PeftAdapter
+
+CONFIG = "adapter_config.json"
+WEIGHTS = "adapter_model.safetensors"
+TASK_TYPES = {"causal_lm": "CAUSAL_LM", "encoder": "FEATURE_EXTRACTION"}
+"""peft's task type for each kind of model zoo wraps."""
+
+
+def read_peft_config(folder: Path) -> dict[str, Any] | None:
+    """``folder``'s adapter config if peft wrote it (it names a ``peft_type``), else None."""
+    return read_marked(folder / CONFIG, "peft_type")
+
+
+def read_peft_folder(folder: Path) -> PeftAdapter:
+    """The config and tensors of peft folder ``folder``.
+
+    Raises:
+        FileNotFoundError: no ``adapter_model.safetensors`` (peft's older pickle format is not read).
+    """
+    config = read_peft_config(folder)
+    if config is None:
+        raise ValueError(f"{str(folder)!r} is not a peft adapter folder: its {CONFIG} is missing or names no peft_type")
+    if not (folder / WEIGHTS).is_file():
+        found = sorted(p.name for p in folder.iterdir())
+        raise FileNotFoundError(f"peft adapter folder {str(folder)!r} has no {WEIGHTS} (it holds {found}); zoo reads peft's "
+                                "safetensors format only: save it again with save_pretrained(..., safe_serialization=True)")
+    return PeftAdapter(config, load_file(str(folder / WEIGHTS)))

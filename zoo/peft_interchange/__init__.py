@@ -1,9 +1,0 @@
-"""Adapters both ways between zoo and peft's folder format (``export_peft``, ``import_peft``).
-
-The converters are the methods' own, declared where each is registered (:class:`zoo.PeftFormat`);
-this package holds the folder format and the two directions, and knows no method by name.
-"""
-from zoo.peft_interchange.convert import export_peft, import_peft
-from zoo.peft_interchange.format import NotConvertible, read_peft_config
-
-__all__ = ["NotConvertible", "export_peft", "import_peft", "read_peft_config"]

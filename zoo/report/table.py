@@ -1,0 +1,324 @@
+"""``zoo-report <folder>``: every ``metrics.json`` under a (multi)run folder -> one table per task kind and a plot.
+
+Runs that differ only in their seed or training sample (``task.sample_seed``) are one row. Its
+columns come from the metrics its records' task kind declares (zoo.tasks.metric): the
+objective first, mean with a 95% bootstrap interval over runs and evaluation examples, the std
+over seeds and over training samples, and a mark where the row differs from the reference row
+(``--reference``, LoRA by default) on the same examples (zoo.report.uncertainty); then every
+other metric, with its interval where it is a mean over examples, else as mean ± std over the
+runs. Baselines are rows too: a run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``)
+is a row like a method's, and ``--baseline-rows`` adds a row per untrained baseline from the
+scores of the base model that every run records (one row per model, task and the options that
+change them), so a sweep of methods alone gets its baselines; the baseline that declares
+``report_column`` (zero-shot) is also a column beside every row. Writes ``report.md``,
+``report.csv`` and ``report.png`` (the objective against trainable parameters, log scale;
+untrained baselines as horizontal lines) into the folder, and prints the tables. Latency is the
+tuned model's time per evaluation batch over the base model's, timed in the same run
+(unmerged / merged, for methods that merge). A row with runs that diverged (zoo.training.divergence)
+says so after its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of
+report.csv (how many of its runs). A metrics.json that is not a run's record is skipped with a
+warning naming it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import statistics
+import sys
+from pathlib import Path
+
+from zoo.io.records import RunRecord, UnusableRecord
+from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
+from zoo.runner.baselines import report_column, untrained_baselines
+from zoo.runtime.atomic import write_text
+from zoo.task_kinds import get_metric
+
+REFERENCE = "lora"
+"""The method each row is tested against unless ``--reference`` names another."""
+COLUMNS = ["method", "config", "model", "task", "task_kind", "objective_metric", "seeds", "trainable_params", "trainable_percent",
+           "seed_std", "sample_std", *TEST_COLUMNS, "base_score", "corrections", "regressions", "forgetting", "train_seconds",
+           "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio", "merged_latency_ratio", "diverged"]
+"""report.csv's columns besides each metric's (``<metric>``, ``<metric>_std``, ``<metric>_low``, ``<metric>_high``)."""
+AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
+"""What :func:`plot` can put on its x axis, and the axis label."""
+
+
+def load_runs(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
+    """One entry per readable run record under ``folder`` (:func:`_entry`); any other metrics.json is skipped with a warning naming it.
+
+    ``skip``: folders directly under ``folder`` not read (a benchmark's search trials, its tuned rows).
+    """
+    runs = []
+    for path in sorted(folder.rglob("metrics.json")):
+        if path.relative_to(folder).parts[0] in skip:
+            continue
+        try:
+            record = RunRecord.read(path)
+        except UnusableRecord as err:
+            print(f"zoo-report: {err}; skipped", file=sys.stderr)
+            continue
+        runs.append(_entry(record, _overrides(path.parent)))
+    return runs
+
+
+def _entry(record: RunRecord, overrides: str) -> dict:
+    """The record's fields, what distinguishes the run from its sweep's others, and its score under the baseline reports show
+    beside every row (``base``)."""
+    shown = report_column()
+    return {**dataclasses.asdict(record), "_overrides": overrides,
+            "base": record.baseline_scores.get(shown.name) if shown is not None else None}
+
+
+def _overrides(run_dir: Path) -> str:
+    """The run's command-line overrides other than the method, the seeds and whether it was timed (what distinguishes its scores)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return ""
+    items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
+    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=")
+    return " ".join(i for i in items if not i.startswith(skip))
+
+
+# overrides that cannot change an untrained baseline's score: what trains, and how
+_NOT_BASELINE = ("method", "trainer.", "save_adapter", "task.formulation", "task.head_learning_rate")
+_NOT_ZERO_SHOT = _NOT_BASELINE + ("task.demonstrations", "task.demonstration_separator", "task.shots_per_class")
+
+
+def _baseline_config(overrides: str, demonstrations: bool) -> str:
+    skip = _NOT_BASELINE if demonstrations else _NOT_ZERO_SHOT
+    return " ".join(i for i in overrides.split() if not i.lstrip("+~").startswith(skip))
+
+
+def with_baselines(runs: list[dict]) -> list[dict]:
+    """``runs`` plus one record per untrained baseline score each run holds, configs reduced to what changes them.
+
+    A score seen twice (a sweep scores the same base model once per run) counts once per seed and training sample.
+    """
+    untrained = {spec.name: spec for spec in untrained_baselines()}
+    out, seen = [], set()
+    for r in runs:
+        records = [r] + [
+            {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "task_config": r["task_config"],
+             "_overrides": r["_overrides"], "task_kind": r["task_kind"], "objective_metric": r["objective_metric"],
+             "scores": score, "example_scores": {}, "base": r["base"], "flips": None,
+             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
+            for name, score in r["baseline_scores"].items() if name in untrained and r["method"] != name
+        ]
+        for record in records:
+            if record["method"] in untrained:
+                record = {**record, "_overrides": _baseline_config(record["_overrides"], untrained[record["method"]].demonstrations)}
+                key = (record["method"], record["_overrides"], record["model"], record["task"], record["seed"],
+                       record["task_config"].get("sample_seed"))
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(record)
+    return out
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _metric_columns(members: list[dict]) -> dict:
+    """Each metric the runs score: its mean over the runs and their std, under ``<metric>`` and ``<metric>_std``."""
+    columns = {}
+    for metric in members[0]["scores"]:
+        columns[metric], columns[f"{metric}_std"] = _mean_std([m["scores"][metric] for m in members])
+    return columns
+
+
+def summarise(runs: list[dict], baseline_rows: bool = False, reference: str = REFERENCE) -> list[dict]:
+    """One row per configuration, tested against the ``reference`` method's row; sorted by task, then best objective first."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in with_baselines(runs) if baseline_rows else runs:
+        groups.setdefault((r["method"], r["_overrides"], r["model"], r["task"]), []).append(r)
+    rows = []
+    for (method, overrides, model, task), members in groups.items():
+        first = members[0]
+        objective = first["objective_metric"]
+        adapter, memory = _mean([m.get("adapter_bytes") for m in members]), _mean([m["peak_memory_bytes"] for m in members])
+        rows.append({
+            "method": method, "config": overrides, "model": model, "task": task, "task_kind": first["task_kind"],
+            "objective_metric": objective, "metrics": list(first["scores"]), "seeds": len(members),
+            "trainable_params": first["trainable_params"], "trainable_percent": first["trainable_percent"],
+            **_metric_columns(members), **row_uncertainty(members),
+            "base_score": _mean([(m["base"] or {}).get(objective) for m in members]),
+            "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
+            "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
+            "forgetting": _mean([(m.get("forgetting") or {}).get("delta") for m in members]),
+            "train_seconds": statistics.fmean(m["train_seconds"] for m in members),
+            "train_tokens": _mean([m.get("train_tokens") for m in members]),
+            "peak_memory_mb": memory / 2**20 if memory is not None else None,
+            "adapter_kb": adapter / 1024 if adapter is not None else None,
+            "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
+            "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
+            "diverged": sum(bool(m.get("diverged")) for m in members),
+        })
+    rows = compare_with_reference(rows, list(groups.values()), reference)
+    return sorted(rows, key=lambda r: (r["task"], -objective_value(r)))
+
+
+def objective_value(row: dict) -> float:
+    """The row's objective, signed so that larger is better (its metric's direction)."""
+    value = row[row["objective_metric"]]
+    return value if get_metric(row["objective_metric"]).higher_is_better else -value
+
+
+def _thousands(value: float | None) -> float | None:
+    return None if value is None else value / 1000
+
+
+def _cell(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+REFERENCE_MARKS = {"differs": " ≠", "unpaired": " ?"}
+"""What follows a row's objective for its paired test against the reference row (zoo.report.uncertainty): differs at 5%,
+or not tested."""
+
+
+def score_cell(r: dict, metric: str, marked: bool = False) -> str:
+    """A row's mean ``metric``, its 95% interval where the runs recorded it per example (else ± std), and, where ``marked``,
+    the mark against the reference row."""
+    spec, low, high = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high")
+    spread = f"[{spec.cell(low)}, {spec.cell(high)}]" if low is not None else f"± {spec.cell(r[f'{metric}_std'])}"
+    return f"{spec.cell(r[metric])} {spread}" + (REFERENCE_MARKS.get(r.get("reference_test"), "") if marked else "")
+
+
+def _header(metric: str) -> str:
+    spec = get_metric(metric)
+    return f"{spec.label} [95% CI]" if spec.per_example else spec.label
+
+
+def table(rows: list[dict]) -> str:
+    """The rows' table (rows of one task kind): the objective and its spreads, every other metric, the report column's
+    baseline, what flipped, forgetting, cost and latency; its columns from the kind's metric specs."""
+    objective, others = rows[0]["objective_metric"], [m for m in rows[0]["metrics"] if m != rows[0]["objective_metric"]]
+    shown, flips = report_column(), any(r["corrections"] is not None for r in rows)
+    head = (["method", "config", "task", "trainable", "%", _header(objective), "sd seed / sample", *map(_header, others)]
+            + ([shown.name.replace("_", "-")] if shown else []) + (["fixed / broken"] if flips else [])
+            + ["forgetting", "train s", "train k-tokens", "peak MB", "adapter KB", "latency x base (merged)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for r in rows:
+        method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
+        cells = [method, r["config"] or "-", r["task"], f"{r['trainable_params']:,}", f"{r['trainable_percent']:.3f}",
+                 score_cell(r, objective, marked=True), f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
+                 *(score_cell(r, m) for m in others)]
+        cells += [get_metric(objective).cell(r["base_score"])] if shown else []
+        cells += [f"{_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')}"] if flips else []
+        cells += [_cell(r.get("forgetting"), "+.3f"), f"{r['train_seconds']:.1f}", _cell(_thousands(r.get("train_tokens")), ".1f"),
+                  _cell(r["peak_memory_mb"], ".0f"), _cell(r["adapter_kb"], ".1f"),
+                  f"{_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def by_kind(rows: list[dict]) -> list[list[dict]]:
+    """``rows`` split by task kind (each kind's metrics are a table's columns), kinds in order of their first row."""
+    kinds: dict[str, list[dict]] = {}
+    for r in rows:
+        kinds.setdefault(r["task_kind"], []).append(r)
+    return list(kinds.values())
+
+
+def markdown(rows: list[dict]) -> str:
+    """One table per task kind among the rows."""
+    return "\n".join(table(group) for group in by_kind(rows))
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    fields = COLUMNS[:9] + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_low", "_high")] + COLUMNS[9:]
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str | None = None) -> None:
+    """The first row's objective against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``: the rows that score it.
+
+    Error bars: the 95% bootstrap interval where the row has one (a metric that is a mean over
+    examples, of runs that recorded them), else ± std over the runs. Rows with ``x`` = 0
+    (nothing trained) have no place on a log axis: they are horizontal lines, a level to beat.
+    """
+    if x not in AXES:
+        raise ValueError(f"x {x!r} is not one of {sorted(AXES)}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = rows[0]["objective_metric"]
+    label = get_metric(metric).label
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in (r for r in rows if metric in r):
+        if not r[x]:
+            ax.axhline(r[metric], linestyle="--", linewidth=1, color="gray")
+            ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
+            continue
+        ax.errorbar(r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3)
+        name = r["method"] + (f" {r['config']}" if r["config"] else "")  # not ``label``: that names the y axis
+        ax.annotate(name, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(AXES[x])
+    ax.set_ylabel(label)
+    ax.set_title(title or f"{label} against {AXES[x].removesuffix(' (log scale)')}")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
+    """The interval around ``row[metric]`` as matplotlib's (below, above) distances, else its std."""
+    low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
+    if low is None or high is None:
+        return row[f"{metric}_std"]
+    return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
+
+
+def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE) -> str:
+    runs = load_runs(folder)
+    if not runs:
+        raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
+    rows = summarise(runs, baseline_rows, reference)
+    tables = markdown(rows)
+    write_text(folder / "report.md", tables)
+    write_text(folder / "report.csv", to_csv(rows))
+    plot(rows, folder / "report.png")
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zoo-report", description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a run or multirun output folder")
+    parser.add_argument("--baseline-rows", action="store_true",
+                        help="add zero-shot and in-context rows from the base-model scores every run records")
+    parser.add_argument("--reference", default=REFERENCE, metavar="METHOD",
+                        help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        parser.error(f"{str(args.folder)!r} is not a folder")
+    try:
+        print(report(args.folder, args.baseline_rows, args.reference), end="")
+    except FileNotFoundError as err:
+        print(f"zoo-report: {err}", file=sys.stderr)
+        return 1
+    print(f"\nwrote {args.folder / 'report.csv'} and {args.folder / 'report.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

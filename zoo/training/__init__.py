@@ -1,0 +1,1 @@
+"""Training: the loop, its budget, divergence and learning rates."""
