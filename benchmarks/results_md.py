@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from pathlib import Path
 
 from zoo.report.table import load_runs, markdown, plot, summarise
 from zoo.runtime.atomic import write_text
 from zoo.task_kinds import get_metric
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LEGEND = (
     "*accuracy*: the mean over a row's runs and, in brackets, its 95% bootstrap confidence interval (two levels: "
@@ -94,6 +97,25 @@ def _tuned_runs(folder: Path) -> list[dict]:
     return [{**r, "method": f"{r['method']} (tuned)"} for r in load_runs(folder)] if folder.is_dir() else []
 
 
+def portable(command: str, root: Path = ROOT) -> str:
+    """The command as a reader types it from the repository root: an absolute path under the repository relative
+    to it, any other absolute path a placeholder named by its option or key (``--out /scratch/b`` -> ``--out <out>``,
+    ``predictions_cache=/scratch/p`` -> ``predictions_cache=<predictions_cache>``)."""
+    words, before = [], ""
+    for word in shlex.split(command):
+        key, equals, value = word.partition("=") if "=" in word else ("", "", word)
+        path = Path(value)
+        if not path.is_absolute():
+            words.append(shlex.quote(word))
+        elif path.is_relative_to(root):
+            words.append(key + equals + shlex.quote(path.relative_to(root).as_posix()))
+        else:
+            name = key or (before if before.startswith("-") else "path")
+            words.append(f"{key}{equals}<{name.lstrip('-')}>")
+        before = word
+    return " ".join(words)
+
+
 def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
     """The command, machine, library versions, wall time and the note on quantised weights."""
     lines = []
@@ -102,7 +124,7 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
         versions = ", ".join(f"{name} {version}" for name, version in m["versions"].items())
         total = sum(s["wall_seconds"] for s in sessions)
         searched = sum(s["wall_seconds"] for s in sessions if is_search(s.get("command", "")))
-        lines += [f"- Command: `{suite.get('command', '-')}`",
+        lines += [f"- Command: `{portable(suite['command']) if 'command' in suite else '-'}`",
                   f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
                   "- `constraints.txt`, at the top of the repository, pins the versions of the published figures "
                   "(benchmarks/RESULTS.md) and the libraries beside them: `pip install -c constraints.txt -e \".[test]\"`.",
