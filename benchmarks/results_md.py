@@ -49,8 +49,10 @@ LEGEND = (
     "methods that merge. *config*: what distinguishes a row beyond its method and seed. "
     "Generation tasks (BBC headlines) have a table of their own, whose first score is *ROUGE-L* (F of the longest common "
     "word subsequence, `rouge-score`) of the written responses, with its 95% interval as accuracy's and the *≠* mark "
-    "against the `lora` row's, then *exact match* (after normalisation; 0 for nearly every row of written text) with its "
-    "interval, and *log-lik / token*: the reference responses' mean log-probability per token under teacher forcing; "
+    "against the `lora` row's, then *exact match* (after normalisation; 0 for nearly every row of written text) and *chrF* "
+    "(F of the character 1- to 6-grams, recall weighing twice as much as precision, `sacrebleu`'s sentence score on 0-1; "
+    "it credits a word nearly right), each with its interval, and *log-lik / token*: the reference responses' mean "
+    "log-probability per token under teacher forcing; "
     "*zero-shot*: the base model's ROUGE-L."
 )
 SEARCH, TUNED = "search", "tuned"

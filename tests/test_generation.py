@@ -6,6 +6,7 @@ import hashlib
 import math
 
 import pytest
+import sacrebleu
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +21,7 @@ from zoo.task_kinds import get_task_kind
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.data import Example, examples_fingerprint
 from zoo.tasks.generation import IGNORE, GenerationFormulation, GenerationPrompt, generation_formulation, response_loss
-from zoo.tasks.generation_metrics import exact_match, example_scores, generation_metrics, normalise, rouge_l
+from zoo.tasks.generation_metrics import chrf, exact_match, example_scores, generation_metrics, normalise, rouge_l
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.tasks.pairs import GenerationData, Pair
 from zoo.tasks.synthetic_generation import synthetic_generation
@@ -165,10 +166,22 @@ def test_rouge_l_is_the_f_measure_of_the_longest_common_subsequence():
     assert rouge_l("The CAT, sat!", "the cat sat") == 1.0 and rouge_l("", "the cat") == 0.0
 
 
+def test_chrf_is_sacrebleus_sentence_score_on_a_0_to_1_scale():
+    """"ab" against "abc": character 1-grams a, b of a, b, c (precision 1, recall 2/3), 2-grams ab of ab, bc (1, 1/2), no
+    3-gram in the response; averaged over those two orders, P = 1 and R = 7/12, and F with recall weighing twice (beta 2) is
+    5 P R / (4 P + R) = 7/11. Spaces are not characters to chrF; case is kept."""
+    assert chrf("ab", "abc") == chrf("a b", "abc") == pytest.approx(7 / 11)
+    assert chrf("positive yes", "positive yes") == 1.0 and chrf("AB", "ab") == 0.0 and chrf("", "the cat") == 0.0
+    scorer = sacrebleu.metrics.CHRF()
+    for response, reference in [("ab", "abc"), ("Blunkett resigns", "Profile: David Blunkett"), ("positive no", "negative no")]:
+        assert chrf(response, reference) == pytest.approx(scorer.sentence_score(response, [reference]).score / 100)
+    assert chrf("Blunkett resigns", "Blunkett resignation") > rouge_l("Blunkett resigns", "Blunkett resignation") == 0.5
+
+
 def test_generation_metrics_average_over_examples_and_weigh_tokens_alike():
     metrics = generation_metrics(["a b", "c"], ["a b", "c d"], log_likelihood=-6.0, response_tokens=4)
-    assert metrics == {"exact_match": 0.5, "rouge_l": pytest.approx((1.0 + 2 / 3) / 2), "log_likelihood_per_token": -1.5,
-                       "response_tokens": 4, "n": 2}
+    assert metrics == {"exact_match": 0.5, "rouge_l": pytest.approx((1.0 + 2 / 3) / 2), "chrf": pytest.approx((1.0 + 5 / 9) / 2),
+                       "log_likelihood_per_token": -1.5, "response_tokens": 4, "n": 2}  # "c" of "cd": 1-grams P 1, R 1/2; F 5/9
     with pytest.raises(ValueError, match="equally long, non-empty"):
         generation_metrics([], [], 0.0, 1)
 
@@ -220,17 +233,19 @@ def test_a_model_that_writes_the_references_scores_one_and_its_likelihood_is_rea
     evaluation = evaluate_generation(Oracle(form, data.eval, len(tok)), data.eval, form, batch_size=4)
     assert evaluation.outputs == [p.response for p in data.eval]
     scores, details = evaluation.scores, evaluation.details
-    assert sorted(scores) == ["exact_match", "log_likelihood_per_token", "rouge_l"]
-    assert scores["exact_match"] == 1.0 and scores["rouge_l"] == 1.0 and details["n"] == 9
-    assert evaluation.example_scores == {"rouge_l": [1.0] * 9, "exact_match": [1] * 9}
+    assert list(scores) == ["rouge_l", "exact_match", "chrf", "log_likelihood_per_token"]  # the kind's order: the report's columns
+    assert scores["exact_match"] == scores["rouge_l"] == scores["chrf"] == 1.0 and details["n"] == 9
+    assert evaluation.example_scores == {"rouge_l": [1.0] * 9, "exact_match": [1] * 9, "chrf": [1.0] * 9}
     tokens = sum(len(form.encode_response(p.response)) for p in data.eval)
     assert details["response_tokens"] == tokens
     assert scores["log_likelihood_per_token"] == pytest.approx(math.log(0.5))
 
 
-def test_example_scores_are_each_responses_exact_match_and_rouge_l_in_order():
-    matches, rouge = example_scores(["A b!", "c", ""], ["a b", "c d", "e"])
-    assert matches == [True, False, False] and rouge == [1.0, pytest.approx(2 / 3), 0.0]
+def test_example_scores_are_each_responses_rouge_l_exact_match_and_chrf_in_order():
+    scores = example_scores(["A b!", "c", ""], ["a b", "c d", "e"])
+    assert list(scores) == [m.name for m in get_task_kind("generation").metrics if m.per_example]
+    assert scores["exact_match"] == [1, 0, 0] and scores["rouge_l"] == [1.0, pytest.approx(2 / 3), 0.0]
+    assert scores["chrf"] == [chrf("A b!", "a b"), chrf("c", "c d"), 0.0]
     with pytest.raises(ValueError, match="equally long, non-empty predictions and references, got 1 and 2"):
         example_scores(["a"], ["a", "b"])
 

@@ -32,7 +32,7 @@ def test_a_generation_run_records_its_kind_and_scores(lora_run):
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["task_kind"] == "generation" and on_disk["method"] == "lora" and on_disk["train_steps"] == 5
     scores = on_disk["scores"]
-    assert sorted(scores) == ["exact_match", "log_likelihood_per_token", "rouge_l"] and on_disk["eval_details"]["n"] == 12
+    assert sorted(scores) == ["chrf", "exact_match", "log_likelihood_per_token", "rouge_l"] and on_disk["eval_details"]["n"] == 12
     assert sorted(on_disk["eval_details"]) == ["n", "response_tokens"] and on_disk["objective_metric"] == "rouge_l"
     assert record.objective == scores["rouge_l"] and not {"accuracy", "macro_f1", "eval", "generation"} & set(on_disk)
     assert sorted(on_disk["baseline_scores"]["zero_shot"]) == sorted(scores)
@@ -53,32 +53,33 @@ def test_generations_file_lists_each_reference_and_both_responses(lora_run):
     assert sum(rouge_l(r["before"], r["reference"]) for r in rows) / 12 == pytest.approx(record.baseline_scores["zero_shot"]["rouge_l"])
 
 
-def test_a_generation_run_records_each_examples_exact_match_and_rouge_l(lora_run):
+def test_a_generation_run_records_each_examples_rouge_l_exact_match_and_chrf(lora_run):
     """What the intervals and the paired test resample: the per-example scores of the responses generations.jsonl lists."""
     from zoo.tasks.data import examples_fingerprint
-    from zoo.tasks.generation_metrics import exact_match, rouge_l
+    from zoo.tasks.generation_metrics import chrf, exact_match, rouge_l
     from zoo.tasks.generation_tasks import build_generation_task
 
     out, record = lora_run
     rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
     per_example = record.example_scores
-    assert sorted(per_example) == ["exact_match", "rouge_l"]
+    assert list(per_example) == ["rouge_l", "exact_match", "chrf"]
     assert per_example["rouge_l"] == [rouge_l(r["response"], r["reference"]) for r in rows]
     assert per_example["exact_match"] == [exact_match(r["response"], r["reference"]) for r in rows]
-    assert (sum(per_example["rouge_l"]) / 12 == pytest.approx(record.scores["rouge_l"])
-            and sum(per_example["exact_match"]) / 12 == record.scores["exact_match"])
+    assert per_example["chrf"] == [chrf(r["response"], r["reference"]) for r in rows]
+    for metric in per_example:
+        assert sum(per_example[metric]) / 12 == pytest.approx(record.scores[metric])
     assert record.eval_fingerprint == examples_fingerprint(build_generation_task(plan_run(app_config(*SMALL)).task).eval)
     assert json.loads((out / "metrics.json").read_text())["example_scores"] == per_example
 
 
-def test_the_summary_line_names_exact_match_and_rouge(lora_run):
+def test_the_summary_line_names_exact_match_chrf_and_rouge(lora_run):
     """The objective (ROUGE-L) first, against the zero-shot base model's, then the kind's other metrics."""
     out, record = lora_run
     line = summary(record, out / "metrics.json")
     zero_shot = record.baseline_scores["zero_shot"]["rouge_l"]
     assert line.startswith(f"lora (prompt): ROUGE-L {record.scores['rouge_l']:.3f} (zero-shot {zero_shot:.3f}), ")
-    assert (f", exact match {record.scores['exact_match']:.3f}, log-lik / token {record.scores['log_likelihood_per_token']:.3f}, "
-            in line and "accuracy" not in line)
+    assert (f", exact match {record.scores['exact_match']:.3f}, chrF {record.scores['chrf']:.3f}, "
+            f"log-lik / token {record.scores['log_likelihood_per_token']:.3f}, " in line and "accuracy" not in line)
 
 
 def test_a_finished_generation_run_is_found_by_resume(lora_run):
@@ -91,16 +92,17 @@ def test_the_report_gives_generation_runs_their_own_columns(lora_run):
     out, record = lora_run
     table = report(out, baseline_rows=True)
     header, _, *rows = table.splitlines()
-    assert ("| ROUGE-L [95% CI] | sd seed / sample | exact match [95% CI] | log-lik / token | zero-shot | forgetting |" in header
-            and "accuracy" not in header)
+    assert ("| ROUGE-L [95% CI] | sd seed / sample | exact match [95% CI] | chrF [95% CI] | log-lik / token | zero-shot | forgetting |"
+            in header and "accuracy" not in header)
     assert len(rows) == 2 and rows[0].startswith("| lora |") and rows[1].startswith("| zero_shot |")
     scores, per_example = record.scores, record.example_scores
-    em, rouge = accuracy_interval([per_example["exact_match"]]), accuracy_interval([per_example["rouge_l"]])
+    em, rouge, ch = (accuracy_interval([per_example[m]]) for m in ("exact_match", "rouge_l", "chrf"))
     zero_shot = record.baseline_scores["zero_shot"]  # its row comes from the record's scores: no per-example list, so ± std
     assert (f"| {scores['rouge_l']:.3f} [{rouge[0]:.3f}, {rouge[1]:.3f}] | - / - | {scores['exact_match']:.3f} [{em[0]:.3f}, "
-            f"{em[1]:.3f}] | {scores['log_likelihood_per_token']:.3f} ± 0.000 | {zero_shot['rouge_l']:.3f} |") in rows[0]
+            f"{em[1]:.3f}] | {scores['chrf']:.3f} [{ch[0]:.3f}, {ch[1]:.3f}] | {scores['log_likelihood_per_token']:.3f} ± 0.000 "
+            f"| {zero_shot['rouge_l']:.3f} |") in rows[0]
     assert f"| {record.forgetting['delta']:+.3f} |" in rows[0]
-    assert (f"| {zero_shot['rouge_l']:.3f} ± 0.000 | - / - | {zero_shot['exact_match']:.3f} ± 0.000 | "
+    assert (f"| {zero_shot['rouge_l']:.3f} ± 0.000 | - / - | {zero_shot['exact_match']:.3f} ± 0.000 | {zero_shot['chrf']:.3f} ± 0.000 | "
             f"{zero_shot['log_likelihood_per_token']:.3f} ± 0.000 |") in rows[1] and "| - | 0.0 |" in rows[1]  # no weight moved
     csv_lines = (out / "report.csv").read_text().splitlines()
     columns = csv_lines[0].split(",")
@@ -158,6 +160,10 @@ def test_the_base_models_responses_are_read_from_the_cache_by_the_next_run(tmp_p
     assert (tmp_path / "second" / "generations.jsonl").read_text() == first_rows
     with pytest.raises(AssertionError, match="decoded again"):
         run(app_config(*cached, "task.n_eval=11"), tmp_path / "other_examples")  # other prompts: another key
+    kind = zoo.task_kinds.generation.GenerationKind
+    monkeypatch.setattr(kind, "metrics", tuple(m for m in kind.metrics if m.name != "chrf"))
+    with pytest.raises(AssertionError, match="decoded again"):  # an entry stored before chrF: its scores lack it
+        run(app_config(*cached), tmp_path / "other_metrics")
 
 
 def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch):

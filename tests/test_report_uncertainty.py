@@ -132,12 +132,13 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
 
 
 def _write_generation(folder, method: str, seed: int, rouge: list[float]):
-    """A generation run's record: exact match 0 on every example (as for written headlines), ROUGE-L F per example."""
+    """A generation run's record: exact match 0 on every example (as for written headlines), ROUGE-L F per example, chrF
+    0.5 on each."""
     write_json(folder / method / f"seed{seed}" / "metrics.json", record_dict(
         method=method, seed=seed, task="bbc_headlines", task_config={"seed": 0, "sample_seed": None}, n_eval=len(rouge),
         task_kind="generation", objective_metric="rouge_l", label_names=[], baseline_scores={"zero_shot": {"rouge_l": 0.1}},
-        scores={"rouge_l": sum(rouge) / len(rouge), "exact_match": 0.0, "log_likelihood_per_token": -4.0},
-        example_scores={"rouge_l": rouge, "exact_match": [0] * len(rouge)},
+        scores={"chrf": 0.5, "exact_match": 0.0, "log_likelihood_per_token": -4.0, "rouge_l": sum(rouge) / len(rouge)},
+        example_scores={"chrf": [0.5] * len(rouge), "exact_match": [0] * len(rouge), "rouge_l": rouge},
         eval_details={"n": len(rouge), "response_tokens": 3 * len(rouge)},
         eval_fingerprint="headlines", forgetting={"delta": 0.25}, train_tokens=2000))
 
@@ -160,7 +161,7 @@ def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_the_refe
     assert rows["ia3"]["reference_test"] == "alike" and rows["lora"]["reference_test"] is None
     lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(list(rows.values())).splitlines()[2:]}
     assert (f"| {prefix['rouge_l']:.3f} [{prefix['rouge_l_low']:.3f}, {prefix['rouge_l_high']:.3f}] ≠ | 0.000 / - "
-            f"| 0.000 [0.000, 0.000] | -4.000 ± 0.000 | 0.100 | +0.250 | 1.0 | 2.0 |") in lines["prefix_tuning"]
+            f"| 0.000 [0.000, 0.000] | 0.500 [0.500, 0.500] | -4.000 ± 0.000 | 0.100 | +0.250 | 1.0 | 2.0 |") in lines["prefix_tuning"]
     assert "≠" not in lines["ia3"]
 
 

@@ -2,6 +2,9 @@
 read as schema 3."""
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
 import shutil
 from pathlib import Path
@@ -140,6 +143,23 @@ GENERATION_V2_TABLE = """\
 """
 """The same figures as the schema-2 zoo printed (ROUGE-L and its interval, the mark against LoRA, exact match, log-likelihood,
 zero-shot), in the columns of the generation kind's metrics."""
+
+
+def test_zoo_report_shows_no_chrf_for_generation_records_of_schema_2_beside_runs_that_score_it(tmp_path):
+    """Schema 2 knew no chrF: its rows print '-' there and leave report.csv's chrF cells empty, whichever row comes first."""
+    shutil.copytree(V2 / "generation", tmp_path, dirs_exist_ok=True)
+    current = RunRecord.read(tmp_path / "lora" / "metrics.json")
+    for method, rouge in (("dora", 0.8), ("vera", 0.1)):  # above and below the schema-2 rows
+        (tmp_path / method).mkdir()
+        dataclasses.replace(current, method=method, scores={**current.scores, "rouge_l": rouge, "chrf": 0.5},
+                            example_scores={**current.example_scores, "chrf": [0.5] * 16}).write(tmp_path / method / "metrics.json")
+    header, _, *rows = report(tmp_path).splitlines()
+    assert "| exact match [95% CI] | chrF [95% CI] | log-lik / token |" in header
+    chrf = {row.split(" | ")[0].removeprefix("| "): row.split(" | ")[8] for row in rows}
+    assert chrf == {"dora": "0.500 [0.500, 0.500]", "lora": "-", "ia3": "-", "vera": "0.500 [0.500, 0.500]"}
+    lines = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
+    assert {r["method"]: (r["chrf"], r["chrf_low"]) for r in lines} == {"dora": ("0.5", "0.5"), "lora": ("", ""), "ia3": ("", ""),
+                                                                       "vera": ("0.5", "0.5")}
 
 
 @pytest.mark.parametrize("kind,baseline_rows,expected", [

@@ -49,8 +49,8 @@ def response_log_likelihood(model, batches: list[dict]) -> tuple[float, int]:
 
 def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormulation, batch_size: int,
                         accelerator: Accelerator | None = None) -> Evaluation:
-    """``model`` scored on ``pairs`` (zoo.tasks.generation_metrics): ROUGE-L F, exact match and the response log-likelihood
-    per token, each example's ROUGE-L F and exact match, its responses in example order.
+    """``model`` scored on ``pairs`` (zoo.tasks.generation_metrics): ROUGE-L F, exact match, chrF and the response
+    log-likelihood per token, each example's ROUGE-L F, exact match and chrF, its responses in example order.
 
     With an ``accelerator`` of several processes each scores its share of the batches and the
     results are gathered, on every process; each example must be decoded exactly once.
@@ -74,8 +74,6 @@ def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormula
                            f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(pairs))) - set(seen))[:10]}")
     responses = [text for _, text in sorted(decoded)]
     references = [p.response for p in pairs]
-    metrics = generation_metrics(responses, references, total, count)
-    matches, rouge = example_scores(responses, references)
-    return Evaluation({name: metrics[name] for name in ("rouge_l", "exact_match", "log_likelihood_per_token")},
-                      {"rouge_l": rouge, "exact_match": [int(m) for m in matches]}, responses,
+    metrics, per_example = generation_metrics(responses, references, total, count), example_scores(responses, references)
+    return Evaluation({name: metrics[name] for name in (*per_example, "log_likelihood_per_token")}, per_example, responses,
                       {"response_tokens": metrics["response_tokens"], "n": metrics["n"]})

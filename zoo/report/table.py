@@ -27,13 +27,14 @@ import dataclasses
 import io
 import statistics
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from zoo.io.records import RunRecord, UnusableRecord
 from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
 from zoo.runner.baselines import report_column, untrained_baselines
 from zoo.runtime.atomic import write_text
-from zoo.task_kinds import get_metric
+from zoo.task_kinds import get_metric, get_task_kind, list_task_kinds
 
 REFERENCE = "lora"
 """The method each row is tested against unless ``--reference`` names another."""
@@ -127,11 +128,18 @@ def _mean(values: list) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def _metric_columns(members: list[dict]) -> dict:
-    """Each metric the runs score: its mean over the runs and their std, under ``<metric>`` and ``<metric>_std``."""
+def _in_order(metrics: Iterable[str], kind: str) -> list[str]:
+    """``metrics``, once each, in the order task kind ``kind`` declares them (metrics.json stores a record's scores sorted by
+    name); any it does not declare (a kind not installed here) after them, as met."""
+    declared = [m.name for m in get_task_kind(kind).metrics] if kind in list_task_kinds() else []
+    return sorted(dict.fromkeys(metrics), key=lambda m: declared.index(m) if m in declared else len(declared))
+
+
+def _metric_columns(members: list[dict], metrics: list[str]) -> dict:
+    """Each of ``metrics``: its mean over the runs that score it and their std, under ``<metric>`` and ``<metric>_std``."""
     columns = {}
-    for metric in members[0]["scores"]:
-        columns[metric], columns[f"{metric}_std"] = _mean_std([m["scores"][metric] for m in members])
+    for metric in metrics:
+        columns[metric], columns[f"{metric}_std"] = _mean_std([m["scores"][metric] for m in members if metric in m["scores"]])
     return columns
 
 
@@ -143,13 +151,13 @@ def summarise(runs: list[dict], baseline_rows: bool = False, reference: str = RE
     rows = []
     for (method, overrides, model, task), members in groups.items():
         first = members[0]
-        objective = first["objective_metric"]
+        objective, metrics = first["objective_metric"], _in_order((m for r in members for m in r["scores"]), first["task_kind"])
         adapter, memory = _mean([m.get("adapter_bytes") for m in members]), _mean([m["peak_memory_bytes"] for m in members])
         rows.append({
             "method": method, "config": overrides, "model": model, "task": task, "task_kind": first["task_kind"],
-            "objective_metric": objective, "metrics": list(first["scores"]), "seeds": len(members),
+            "objective_metric": objective, "metrics": metrics, "seeds": len(members),
             "trainable_params": first["trainable_params"], "trainable_percent": first["trainable_percent"],
-            **_metric_columns(members), **row_uncertainty(members),
+            **_metric_columns(members, metrics), **row_uncertainty(members),
             "base_score": _mean([(m["base"] or {}).get(objective) for m in members]),
             "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
             "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
@@ -187,8 +195,10 @@ or not tested."""
 
 def score_cell(r: dict, metric: str, marked: bool = False) -> str:
     """A row's mean ``metric``, its 95% interval where the runs recorded it per example (else ± std), and, where ``marked``,
-    the mark against the reference row."""
+    the mark against the reference row; ``-`` where no run of the row scores it."""
     spec, low, high = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high")
+    if r.get(metric) is None:
+        return spec.cell(None)
     spread = f"[{spec.cell(low)}, {spec.cell(high)}]" if low is not None else f"± {spec.cell(r[f'{metric}_std'])}"
     return f"{spec.cell(r[metric])} {spread}" + (REFERENCE_MARKS.get(r.get("reference_test"), "") if marked else "")
 
@@ -201,7 +211,8 @@ def _header(metric: str) -> str:
 def table(rows: list[dict]) -> str:
     """The rows' table (rows of one task kind): the objective and its spreads, every other metric, the report column's
     baseline, what flipped, forgetting, cost and latency; its columns from the kind's metric specs."""
-    objective, others = rows[0]["objective_metric"], [m for m in rows[0]["metrics"] if m != rows[0]["objective_metric"]]
+    objective = rows[0]["objective_metric"]
+    others = [m for m in _in_order((m for r in rows for m in r["metrics"]), rows[0]["task_kind"]) if m != objective]
     shown, flips = report_column(), any(r["corrections"] is not None for r in rows)
     head = (["method", "config", "task", "trainable", "%", _header(objective), "sd seed / sample", *map(_header, others)]
             + ([shown.name.replace("_", "-")] if shown else []) + (["fixed / broken"] if flips else [])
@@ -236,7 +247,8 @@ def markdown(rows: list[dict]) -> str:
 
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    metrics = list(dict.fromkeys(m for group in by_kind(rows)
+                                 for m in _in_order((m for r in group for m in r["metrics"]), group[0]["task_kind"])))
     fields = COLUMNS[:9] + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_low", "_high")] + COLUMNS[9:]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

@@ -4,8 +4,9 @@ Data are the built-in generation tasks' (text, response) pairs (zoo.tasks.genera
 minimises the causal-LM loss of the response tokens; evaluation decodes greedily and scores the
 responses against the references (zoo.evaluation.generation): ROUGE-L F (the objective: the exact
 match of a written headline is 0 for nearly every run, and would tie every search trial), exact
-match, and the response log-likelihood per token under teacher forcing. Each evaluation pair's
-reference and the responses before and after training go to ``generations.jsonl``.
+match, chrF, and the response log-likelihood per token under teacher forcing. A record of schema 2,
+upgraded on read, has no chrF: its rows show none. Each evaluation pair's reference and the
+responses before and after training go to ``generations.jsonl``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from zoo.tasks.pairs import GenerationData, Pair
 
 ROUGE_L = MetricSpec("rouge_l", "ROUGE-L", per_example=True)
 EXACT_MATCH = MetricSpec("exact_match", "exact match", per_example=True)
+CHRF = MetricSpec("chrf", "chrF", per_example=True)
 LOG_LIKELIHOOD = MetricSpec("log_likelihood_per_token", "log-lik / token")
 
 
@@ -57,10 +59,12 @@ class GenerationRunFormulation:
         return evaluate_generation(model, examples, self.prompting, batch_size, accelerator)
 
     def cache_identity(self, examples: list[Pair], batch_size: int) -> tuple[list[dict], list]:
-        """The prompts' and the teacher-forced references' tokens, the decoding's settings and the reference texts."""
+        """The prompts' and the teacher-forced references' tokens, the decoding's settings, the reference texts and the
+        metrics scored (an entry stored before the kind scored chrF is a miss, not a zero-shot row without it)."""
         p = self.prompting
         inputs = p.prompt_batches(examples, batch_size) + p.training_batches(examples, batch_size, seed=None)
-        return inputs, ["generate", p.max_new_tokens, p.eos_token_id, p.pad_token_id, [e.response for e in examples]]
+        return inputs, ["generate", p.max_new_tokens, p.eos_token_id, p.pad_token_id, [e.response for e in examples],
+                        [m.name for m in GenerationKind.metrics]]
 
     def timing(self, examples: list[Pair], batch_size: int) -> tuple[list[dict], object]:
         return self.prompting.prompt_batches(examples, batch_size), next_token_logits
@@ -68,7 +72,7 @@ class GenerationRunFormulation:
 
 class GenerationKind(TaskKind):
     name = "generation"
-    metrics = (ROUGE_L, EXACT_MATCH, LOG_LIKELIHOOD)
+    metrics = (ROUGE_L, EXACT_MATCH, CHRF, LOG_LIKELIHOOD)
     model_kinds = ("causal_lm",)
     builtin_tasks = tuple(GENERATION_TASKS)
     outputs = "generations.jsonl"
