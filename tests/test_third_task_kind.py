@@ -26,7 +26,7 @@ from zoo.task_kinds import MetricSpec, TaskKind, get_task_kind, register_task_ki
 from zoo.tasks.kind import Evaluation
 from zoo.tasks.synthetic import synthetic_sentiment
 
-CHOICE_ACCURACY = MetricSpec("choice_accuracy", "choice accuracy", per_example=True)
+CHOICE_ACCURACY = MetricSpec("choice_accuracy", "choice accuracy", per_example=True, binary=True)
 MARGIN = MetricSpec("option_margin", "option margin")
 OPTIONS = ("bad", "good")
 
