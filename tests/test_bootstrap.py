@@ -1,4 +1,5 @@
-"""zoo.report.bootstrap against cases with known answers: certain runs, the normal approximation, pairing."""
+"""zoo.report.bootstrap against cases with known answers: certain runs, the normal approximation, pairing (the interval of a
+difference; the tests of one are tests/test_paired_tests.py's)."""
 from __future__ import annotations
 
 import math
@@ -51,26 +52,27 @@ def test_the_same_inputs_give_the_same_interval():
     assert paired_difference(runs, runs[:1]) == paired_difference(runs, runs[:1])
 
 
-def test_identical_predictions_are_not_distinguishable():
+def test_identical_predictions_differ_by_nothing():
     run = [i % 3 == 0 for i in range(300)]
     paired = paired_difference([run, run], [run])
-    assert (paired.difference, paired.low, paired.high, paired.distinguishable) == (0.0, 0.0, 0.0, False)
+    assert (paired.difference, paired.low, paired.high) == (0.0, 0.0, 0.0)
 
 
-def test_forty_more_right_of_three_hundred_is_distinguishable():
+def test_forty_more_right_of_three_hundred_is_an_interval_above_zero():
     lora = [i % 2 == 0 for i in range(300)]  # 150 right
     better = [right or i in range(1, 80, 2) for i, right in enumerate(lora)]  # and 40 of the wrong ones
     paired = paired_difference([better], [lora])
     assert paired.difference == pytest.approx(40 / 300)
-    assert paired.distinguishable and 0 < paired.low < 40 / 300 < paired.high
+    assert 0 < paired.low < 40 / 300 < paired.high
     assert paired_difference([lora], [better]).high < 0  # the other way round: below zero
 
 
-def test_a_few_more_right_is_not_distinguishable():
+def test_a_few_more_right_is_an_interval_around_zero():
     """3 of 300 examples better on one run: within the resampling noise of the examples."""
     lora = [i % 2 == 0 for i in range(300)]
     better = [right or i in (1, 3, 5) for i, right in enumerate(lora)]
-    assert not paired_difference([better], [lora]).distinguishable
+    paired = paired_difference([better], [lora])
+    assert paired.low <= 0 < paired.difference < paired.high
 
 
 def test_other_evaluation_sets_are_refused():

@@ -1,5 +1,5 @@
-"""zoo-report's uncertainty: intervals and both spreads per row, the paired test against the reference row (LoRA), error bars
-in the plot."""
+"""zoo-report's uncertainty: intervals and both spreads per row, the paired test against the reference row (LoRA) with its
+interval, Holm's correction and the minimum detectable difference, error bars in the plot."""
 from __future__ import annotations
 
 import csv
@@ -10,6 +10,8 @@ import pytest
 from records_helpers import record_dict
 
 from zoo.report.bootstrap import accuracy_interval, paired_difference
+from zoo.report.paired_tests import holm, paired_test
+from zoo.report.power import design_minimum_detectable_difference
 from zoo.report.table import load_runs, markdown, plot, summarise
 from zoo.report.table import main as report_main
 from zoo.runtime.atomic import write_json
@@ -71,12 +73,18 @@ def test_rows_are_tested_against_the_reference_lora_on_the_same_examples(sweep, 
     rows = _rows(folder)
     assert rows["ia3"]["reference_test"] == "differs" and rows["ia3"]["vs_reference"] > 0
     in_order = [lora_runs[key] for key in ((0, None), (0, 1), (0, 2), (1, None), (2, None))]
-    expected = paired_difference([_shifted(40)] * 2, in_order)
+    expected = paired_difference([_shifted(40)] * 2, in_order)  # the interval: every run of both rows
     assert (rows["ia3"]["vs_reference"], rows["ia3"]["vs_reference_low"], rows["ia3"]["vs_reference_high"]) == (expected.difference, expected.low,
                                                                                                expected.high)
+    test = paired_test([_shifted(40)] * 2, [lora_runs[(0, None)], lora_runs[(1, None)]], binary=True)  # the test: lora's seeds 0 and 1
+    assert test.test == "permutation" and rows["ia3"]["reference_p"] == test.p < 0.001
     assert rows["prompt_tuning"]["reference_test"] == "alike" and rows["prompt_tuning"]["vs_reference"] == 0.0
+    assert rows["prompt_tuning"]["reference_p"] == 1.0  # the same answers in every pair of runs
+    assert [rows["ia3"]["reference_p_holm"], rows["prompt_tuning"]["reference_p_holm"]] == holm([test.p, 1.0]) == [2 * test.p, 1.0]
     assert rows["lora"]["reference_test"] is None and rows["adapter"]["reference_test"] is None
-    assert rows["bitfit"]["reference_test"] == "unpaired"
+    assert rows["bitfit"]["reference_test"] == "unpaired" and rows["bitfit"]["reference_p"] is None
+    prompt_tuning = paired_test(list(lora_runs.values()), list(lora_runs.values()), binary=True)
+    assert {r["reference_mdd"] for r in rows.values()} == {design_minimum_detectable_difference([test, prompt_tuning])}
     err = capsys.readouterr().err
     assert ("bitfit (no overrides) on synthetic_sentiment is not tested against lora: the rows were evaluated on other examples "
             "(evaluation-set fingerprints ['other'] and ['evalset'])") in err
@@ -87,10 +95,14 @@ def test_the_table_shows_intervals_spreads_and_marks(sweep):
     rows = summarise(load_runs(folder))
     lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(rows).splitlines()[2:]}
     ia3 = next(r for r in rows if r["method"] == "ia3")
-    assert f"| {ia3['accuracy']:.3f} [{ia3['accuracy_low']:.3f}, {ia3['accuracy_high']:.3f}] ≠ | 0.000 / - |" in lines["ia3"]
+    assert (f"| {ia3['accuracy']:.3f} [{ia3['accuracy_low']:.3f}, {ia3['accuracy_high']:.3f}] "
+            f"| {ia3['vs_reference']:+.3f} [{ia3['vs_reference_low']:+.3f}, {ia3['vs_reference_high']:+.3f}] ≠ | 0.000 / - |") in lines["ia3"]
+    assert "] | +0.000 [-0." in lines["prompt_tuning"]  # lora's runs: each row draws its own, so the interval is not 0 wide
     assert "≠" not in lines["prompt_tuning"] and "?" not in lines["prompt_tuning"]
-    assert "] ? |" in lines["bitfit"]
-    assert "| 0.500 ± 0.000 | - / - |" in lines["adapter"]  # no per-example answers: the std, as before
+    assert "] | ? |" in lines["bitfit"] and "] | - |" in lines["lora"]
+    assert "| 0.500 ± 0.000 | - | - / - |" in lines["adapter"]  # no per-example answers: the std, as before, and no test
+    assert "| accuracy [95% CI] | vs lora [95% CI] | sd seed / sample |" in markdown(rows)
+    assert markdown(rows).endswith(f"\n\nminimum detectable difference (80% power, 5% level, paired): {rows[0]['reference_mdd']:.3f}\n")
 
 
 def test_the_csv_holds_the_new_columns(sweep):
@@ -98,7 +110,9 @@ def test_the_csv_holds_the_new_columns(sweep):
     assert report_main([str(folder)]) == 0
     rows = {r["method"]: r for r in csv.DictReader((folder / "report.csv").open())}
     assert rows["ia3"]["reference_test"] == "differs" and float(rows["ia3"]["accuracy_low"]) < float(rows["ia3"]["accuracy"])
-    assert rows["adapter"]["accuracy_low"] == ""
+    assert float(rows["ia3"]["reference_p"]) < float(rows["ia3"]["reference_p_holm"]) < 0.05 and rows["ia3"]["reference"] == "lora"
+    assert float(rows["ia3"]["reference_mdd"]) == float(rows["lora"]["reference_mdd"]) > 0
+    assert rows["adapter"]["accuracy_low"] == "" and rows["adapter"]["reference_p"] == ""
 
 
 def test_the_plot_draws_the_interval_as_error_bars(sweep, tmp_path, monkeypatch):
@@ -127,8 +141,11 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
     text = write_results(folder, folder / "RESULTS.md", None)
     assert ("seeds 0, 1, 2 (initialisation and batch order) on the training sample of data seed 0, and sample seeds 1, 2 "
             "(other training samples and their demonstrations) at seed 0; the evaluation set is drawn once, with data seed 0") in text
-    assert "| accuracy [95% CI] | sd seed / sample |" in text and "] ≠ |" in text
-    assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*≠*", "*?*", "paired bootstrap"))
+    assert "| accuracy [95% CI] | vs lora [95% CI] | sd seed / sample |" in text and "] ≠ |" in text
+    assert "\n\nminimum detectable difference (80% power, 5% level, paired): 0." in text  # under the task's table
+    assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*vs lora [95% CI]*", "*≠*", "*?*",
+                                           "paired bootstrap", "McNemar's exact test", "paired permutation test", "Holm",
+                                           "*minimum detectable difference*"))
 
 
 def _write_generation(folder, method: str, seed: int, rouge: list[float]):
@@ -158,9 +175,11 @@ def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_the_refe
     assert (prefix["exact_match_low"], prefix["exact_match_high"]) == (0.0, 0.0)
     expected = paired_difference([better] * 2, [lora] * 2)
     assert prefix["reference_test"] == "differs" and prefix["vs_reference"] == pytest.approx(0.15) and prefix["vs_reference_low"] == expected.low
+    assert prefix["reference_p"] == 1 / 10_001  # no sign flip of 60 differences of 0.15 sums as far from 0: the resamples' floor
     assert rows["ia3"]["reference_test"] == "alike" and rows["lora"]["reference_test"] is None
     lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(list(rows.values())).splitlines()[2:]}
-    assert (f"| {prefix['rouge_l']:.3f} [{prefix['rouge_l_low']:.3f}, {prefix['rouge_l_high']:.3f}] ≠ | 0.000 / - "
+    assert (f"| {prefix['rouge_l']:.3f} [{prefix['rouge_l_low']:.3f}, {prefix['rouge_l_high']:.3f}] "
+            f"| +0.150 [{prefix['vs_reference_low']:+.3f}, {prefix['vs_reference_high']:+.3f}] ≠ | 0.000 / - "
             f"| 0.000 [0.000, 0.000] | 0.500 [0.500, 0.500] | -4.000 ± 0.000 | 0.100 | +0.250 | 1.0 | 2.0 |") in lines["prefix_tuning"]
     assert "≠" not in lines["ia3"]
 

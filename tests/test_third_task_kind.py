@@ -26,7 +26,7 @@ from zoo.task_kinds import MetricSpec, TaskKind, get_task_kind, register_task_ki
 from zoo.tasks.kind import Evaluation
 from zoo.tasks.synthetic import synthetic_sentiment
 
-CHOICE_ACCURACY = MetricSpec("choice_accuracy", "choice accuracy", per_example=True)
+CHOICE_ACCURACY = MetricSpec("choice_accuracy", "choice accuracy", per_example=True, binary=True)
 MARGIN = MetricSpec("option_margin", "option margin")
 OPTIONS = ("bad", "good")
 
@@ -192,5 +192,8 @@ def test_the_report_gives_the_third_kind_a_row_an_interval_and_a_paired_test(swe
     assert lora["reference_test"] == "differs" and lora["vs_reference"] > 0.2
     assert lora["vs_reference_low"] > 0 and lora["base_score"] == next(r for r in rows if r["method"] == "zero_shot")["choice_accuracy"]
     table = report(sweep, reference="zero_shot")
-    assert "| method | config | task | trainable | % | choice accuracy [95% CI] | sd seed / sample | option margin | zero-shot |" in table
-    assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == ["| lora", "| zero_shot"]
+    assert ("| method | config | task | trainable | % | choice accuracy [95% CI] | vs zero_shot [95% CI] | sd seed / sample "
+            "| option margin | zero-shot |") in table
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:4]] == ["| lora", "| zero_shot"]
+    assert lora["reference_p"] < 0.05 and lora["reference_p_holm"] == lora["reference_p"]  # a permutation test over the two seeds
+    assert table.endswith(f"\n\nminimum detectable difference (80% power, 5% level, paired): {lora['reference_mdd']:.3f}\n")

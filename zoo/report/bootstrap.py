@@ -1,4 +1,4 @@
-"""Bootstrap uncertainty of accuracies: a confidence interval per row, and a paired test of two rows.
+"""Bootstrap uncertainty of accuracies: a confidence interval per row, and one of the difference between two rows.
 
 A benchmark cell's accuracy is uncertain twice over: another seed (initialisation, batch order,
 training sample) trains another model, and another evaluation set of the same size scores it
@@ -10,16 +10,17 @@ per-example score is resampled as 0/1 correctness is, and the mean taken is then
 Both functions here are two-level bootstraps. Each resample draws a row's runs with
 replacement, then the evaluation examples with replacement, and takes the mean accuracy of
 the drawn runs on the drawn examples. The examples are drawn once per resample, for all the
-drawn runs (and, in a paired test, for both rows): the runs of a task share one evaluation
+drawn runs (and, for a paired difference, for both rows): the runs of a task share one evaluation
 set, and runs tend to get the same examples right, so drawing examples for each run on its own
 would average their evaluation noise away and narrow the interval by up to √runs for an
 uncertainty the runs do not reduce.
 
 - :func:`accuracy_interval`: the 2.5 and 97.5 percentiles of a row's resampled accuracy.
 - :func:`paired_difference`: row A's accuracy minus row B's, the two rows' runs drawn each on
-  their own (they are not paired) and the examples drawn once for both (they are); the rows are
-  distinguishable at 5% when the 95% interval of the difference excludes 0. Rows scored on other
-  examples (another ``eval_fingerprint``) are refused: pairing them would be meaningless.
+  their own and the examples drawn once for both (they are paired): the 95% interval of the
+  difference, its size and uncertainty; whether the rows differ is the exact paired test's to say
+  (zoo.report.paired_tests). Rows scored on other examples (another ``eval_fingerprint``) are
+  refused: pairing them would be meaningless.
 
 Fixed generator seeds make every table that prints these reproducible to the digit.
 """
@@ -89,15 +90,11 @@ def accuracy_interval(correct: list[list[bool]] | list[list[float]], level: floa
 
 @dataclass(frozen=True)
 class Paired:
-    """Row A's accuracy minus row B's on the same examples, its interval, and whether the interval excludes 0."""
+    """Row A's accuracy minus row B's on the same examples, and its interval."""
 
     difference: float
     low: float
     high: float
-
-    @property
-    def distinguishable(self) -> bool:
-        return self.low > 0 or self.high < 0
 
 
 def paired_difference(a: list[list[bool]] | list[list[float]], b: list[list[bool]] | list[list[float]], fingerprints: tuple[set, set] | None = None,

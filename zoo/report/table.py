@@ -2,14 +2,18 @@
 
 Runs that differ only in their seed or training sample (``task.sample_seed``) are one row. Its
 columns come from the metrics its records' task kind declares (zoo.tasks.metric): the
-objective first, mean with a 95% bootstrap interval over runs and evaluation examples, the std
-over seeds and over training samples, and a mark where the row differs from the reference row
-(``--reference``, LoRA by default) on the same examples (zoo.report.uncertainty); then every
-other metric, with its interval where it is a mean over examples, else as mean ± std over the
-runs. Baselines are rows too: a run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``)
-is a row like a method's, and ``--baseline-rows`` adds a row per untrained baseline from the
-scores of the base model that every run records (one row per model, task and the options that
-change them), so a sweep of methods alone gets its baselines; the baseline that declares
+objective first, mean with a 95% bootstrap interval over runs and evaluation examples; its
+difference from the reference row's (``--reference``, LoRA by default) on the same examples,
+with the 95% paired bootstrap interval of the difference and a mark ``≠`` where the rows differ
+at the 5% level by an exact paired test (McNemar's exact test for 0/1 scores of one run a row,
+else a paired permutation test), Holm-corrected over the task's rows (zoo.report.uncertainty);
+the std over seeds and over training samples; then every other metric, with its interval where
+it is a mean over examples, else as mean ± std over the runs. Under each table, each task's
+minimum detectable difference: the smallest true difference in the objective its paired
+comparisons find with 80% power at the 5% level (zoo.report.power). Baselines are rows too: a
+run of a baseline (``zoo baseline=zero_shot|in_context|linear_probe``) is a row like a method's,
+and ``--baseline-rows`` adds a row per untrained baseline from the scores of the base model that
+every run records (one row per model, task and the options that change them), so a sweep of methods alone gets its baselines; the baseline that declares
 ``report_column`` (zero-shot) is also a column beside every row. Writes ``report.md``,
 ``report.csv`` and ``report.png`` (the objective against trainable parameters, log scale;
 untrained baselines as horizontal lines) into the folder, and prints the tables. Latency is the
@@ -188,19 +192,33 @@ def _cell(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-REFERENCE_MARKS = {"differs": " ≠", "unpaired": " ?"}
-"""What follows a row's objective for its paired test against the reference row (zoo.report.uncertainty): differs at 5%,
-or not tested."""
+REFERENCE_MARKS = {"differs": " ≠"}
+"""What follows a row's difference from the reference row: differs at the 5% level by its paired test, Holm-corrected over
+the task's rows (zoo.report.uncertainty)."""
+DETECTABLE = "minimum detectable difference (80% power, 5% level, paired)"
+"""The line under a task's table (zoo.report.power)."""
 
 
-def score_cell(r: dict, metric: str, marked: bool = False) -> str:
-    """A row's mean ``metric``, its 95% interval where the runs recorded it per example (else ± std), and, where ``marked``,
-    the mark against the reference row; ``-`` where no run of the row scores it."""
+def score_cell(r: dict, metric: str) -> str:
+    """A row's mean ``metric`` and its 95% interval where the runs recorded it per example, else ± std; ``-`` where no run
+    of the row scores it."""
     spec, low, high = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high")
     if r.get(metric) is None:
         return spec.cell(None)
     spread = f"[{spec.cell(low)}, {spec.cell(high)}]" if low is not None else f"± {spec.cell(r[f'{metric}_std'])}"
-    return f"{spec.cell(r[metric])} {spread}" + (REFERENCE_MARKS.get(r.get("reference_test"), "") if marked else "")
+    return f"{spec.cell(r[metric])} {spread}"
+
+
+def reference_cell(r: dict) -> str:
+    """The row's objective minus the reference row's, the difference's 95% interval and the mark of the paired test;
+    ``?`` where the rows could not be paired, ``-`` where nothing was tested."""
+    if r.get("reference_test") == "unpaired":
+        return "?"
+    if r.get("vs_reference") is None:
+        return "-"
+    signed = "+" + get_metric(r["objective_metric"]).format
+    low, high = format(r["vs_reference_low"], signed), format(r["vs_reference_high"], signed)
+    return f"{format(r['vs_reference'], signed)} [{low}, {high}]" + REFERENCE_MARKS.get(r["reference_test"], "")
 
 
 def _header(metric: str) -> str:
@@ -214,14 +232,15 @@ def table(rows: list[dict]) -> str:
     objective = rows[0]["objective_metric"]
     others = [m for m in _in_order((m for r in rows for m in r["metrics"]), rows[0]["task_kind"]) if m != objective]
     shown, flips = report_column(), any(r["corrections"] is not None for r in rows)
-    head = (["method", "config", "task", "trainable", "%", _header(objective), "sd seed / sample", *map(_header, others)]
+    head = (["method", "config", "task", "trainable", "%", _header(objective), f"vs {rows[0]['reference']} [95% CI]", "sd seed / sample",
+             *map(_header, others)]
             + ([shown.name.replace("_", "-")] if shown else []) + (["fixed / broken"] if flips else [])
             + ["forgetting", "train s", "train k-tokens", "peak MB", "adapter KB", "latency x base (merged)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in rows:
         method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
         cells = [method, r["config"] or "-", r["task"], f"{r['trainable_params']:,}", f"{r['trainable_percent']:.3f}",
-                 score_cell(r, objective, marked=True), f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
+                 score_cell(r, objective), reference_cell(r), f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
                  *(score_cell(r, m) for m in others)]
         cells += [get_metric(objective).cell(r["base_score"])] if shown else []
         cells += [f"{_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')}"] if flips else []
@@ -240,9 +259,17 @@ def by_kind(rows: list[dict]) -> list[list[dict]]:
     return list(kinds.values())
 
 
+def detectable(rows: list[dict]) -> str:
+    """The rows' tasks' minimum detectable differences, a line each (the task named where there are several); none for
+    a task without a paired comparison."""
+    tasks = {r["task"]: r for r in rows if r.get("reference_mdd") is not None}
+    return "".join(f"{DETECTABLE}{f' on {task}' if len(tasks) > 1 else ''}: {get_metric(r['objective_metric']).cell(r['reference_mdd'])}\n"
+                   for task, r in tasks.items())
+
+
 def markdown(rows: list[dict]) -> str:
-    """One table per task kind among the rows."""
-    return "\n".join(table(group) for group in by_kind(rows))
+    """One table per task kind among the rows, each task's minimum detectable difference under it."""
+    return "\n".join(table(group) + (f"\n{lines}" if (lines := detectable(group)) else "") for group in by_kind(rows))
 
 
 def to_csv(rows: list[dict]) -> str:

@@ -12,9 +12,18 @@ runs lack them (records of an older zoo) gets none.
 
 The paired test compares each row's objective with the reference row's (``--reference``: a
 method's name, ``lora`` by default) of the same model and task (of the same config where there
-are several) on the same evaluation examples. ``reference_test`` says how it came out:
-``differs`` (the 95% interval of the difference excludes 0), ``alike``, or ``unpaired`` (the
-rows were scored on other evaluation sets: refused, with a warning).
+are several) on the same evaluation examples, by a test exact for the design
+(zoo.report.paired_tests): McNemar's exact test where the objective is 0 or 1 on each example
+(``MetricSpec.binary``) and each row has one run, else a paired permutation test of the
+per-example differences. Runs pair by seed and training sample (run i of a row with the
+reference's run of the same ``seed`` and ``task.sample_seed``); with several pairs each
+example's difference is the mean over them. The p-values of one task's rows are adjusted by
+Holm's method, and ``reference_test`` says how the row came out: ``differs`` (Holm-adjusted
+p < 0.05), ``alike``, or ``unpaired`` (the rows were scored on other evaluation sets, or no run
+of the row shares a seed and training sample with one of the reference's: refused, with a
+warning). The difference's 95% paired bootstrap interval (zoo.report.bootstrap, every run of
+both rows) is its size; each task's minimum detectable difference (zoo.report.power) says how
+small a difference its comparisons could find.
 """
 from __future__ import annotations
 
@@ -22,10 +31,15 @@ import statistics
 import sys
 
 from zoo.report.bootstrap import accuracy_interval, paired_difference
+from zoo.report.paired_tests import PairedTest, holm, paired_test
+from zoo.report.power import LEVEL, design_minimum_detectable_difference
 from zoo.task_kinds import get_metric
 
-TEST_COLUMNS = ("vs_reference", "vs_reference_low", "vs_reference_high", "reference_test")
-"""The columns :func:`compare_with_reference` adds to every row."""
+TEST_COLUMNS = ("reference", "vs_reference", "vs_reference_low", "vs_reference_high", "reference_p", "reference_p_holm",
+                "reference_test", "reference_mdd")
+"""The columns :func:`compare_with_reference` adds to every row: the reference's name, the objective's difference from the
+reference row's and its interval, the test's p-value raw and Holm-adjusted over the row's task, its outcome, and the task's
+minimum detectable difference."""
 
 
 def _sample(run: dict) -> int:
@@ -85,29 +99,57 @@ def _reference(row: dict, rows: list[dict], reference: str) -> int | None:
     return same[0] if same else candidates[0] if len(candidates) == 1 else None
 
 
+def _matched(mine: list[dict], theirs: list[dict], metric: str) -> tuple[list, list]:
+    """The per-example values of ``metric`` of the runs of two rows that share a seed and training sample, pair by pair.
+
+    Raises:
+        ValueError: no run of one row shares its seed and training sample with a run of the other.
+    """
+    by_key = {(r["seed"], _sample(r)): r for r in theirs}
+    pairs = [(r, by_key[(r["seed"], _sample(r))]) for r in mine if (r["seed"], _sample(r)) in by_key]
+    if not pairs:
+        keys = [sorted({(r["seed"], _sample(r)) for r in runs}) for runs in (mine, theirs)]
+        raise ValueError(f"no run of one row has the seed and training sample of a run of the other ((seed, sample) {keys[0]} "
+                         f"and {keys[1]}); the paired test pairs run with run")
+    return [r["example_scores"][metric] for r, _ in pairs], [t["example_scores"][metric] for _, t in pairs]
+
+
+def _compare(row: dict, members: list[dict], rows: list[dict], runs: list[list[dict]], reference: str) -> tuple[dict, PairedTest | None]:
+    """Row's :data:`TEST_COLUMNS` before the correction over its task, and its test (None: not tested)."""
+    columns = {**dict.fromkeys(TEST_COLUMNS), "reference": reference}
+    ref, objective = _reference(row, rows, reference), row["objective_metric"]
+    mine = _examples(members, objective)
+    theirs = _examples(runs[ref], objective) if ref is not None and rows[ref]["objective_metric"] == objective else None
+    if row["method"] == reference or mine is None or theirs is None:
+        return columns, None
+    fingerprints = ({m.get("eval_fingerprint") for m in members}, {m.get("eval_fingerprint") for m in runs[ref]})
+    try:
+        paired = paired_difference(mine, theirs, fingerprints)
+        test = paired_test(*_matched(members, runs[ref], objective), binary=get_metric(objective).binary)
+    except ValueError as err:
+        print(f"zoo-report: {row['method']} ({row['config'] or 'no overrides'}) on {row['task']} is not tested against "
+              f"{reference}: {err}", file=sys.stderr)
+        return {**columns, "reference_test": "unpaired"}, None
+    return {**columns, "vs_reference": paired.difference, "vs_reference_low": paired.low, "vs_reference_high": paired.high,
+            "reference_p": test.p}, test
+
+
 def compare_with_reference(rows: list[dict], runs: list[list[dict]], reference: str) -> list[dict]:
-    """``rows`` with :data:`TEST_COLUMNS`: the objective minus the ``reference`` row's, its interval and the test's outcome;
-    ``runs[i]`` are row i's runs.
+    """``rows`` with :data:`TEST_COLUMNS`: each row tested against the ``reference`` row, the p-values of a task's rows
+    adjusted together (Holm); ``runs[i]`` are row i's runs.
 
     Rows that cannot be tested (the reference itself, no reference row, runs without per-example scores) get None.
     """
-    out = []
     runs = [_ordered(members) for members in runs]
-    for row, members in zip(rows, runs, strict=True):
-        test = dict.fromkeys(TEST_COLUMNS)
-        ref, objective = _reference(row, rows, reference), row["objective_metric"]
-        mine = _examples(members, objective)
-        theirs = _examples(runs[ref], objective) if ref is not None and rows[ref]["objective_metric"] == objective else None
-        if row["method"] != reference and mine is not None and theirs is not None:
-            fingerprints = ({m.get("eval_fingerprint") for m in members}, {m.get("eval_fingerprint") for m in runs[ref]})
-            try:
-                paired = paired_difference(mine, theirs, fingerprints)
-            except ValueError as err:
-                print(f"zoo-report: {row['method']} ({row['config'] or 'no overrides'}) on {row['task']} is not tested against "
-                      f"{reference}: {err}", file=sys.stderr)
-                test["reference_test"] = "unpaired"
-            else:
-                test = {"vs_reference": paired.difference, "vs_reference_low": paired.low, "vs_reference_high": paired.high,
-                        "reference_test": "differs" if paired.distinguishable else "alike"}
-        out.append({**row, **test})
+    compared = [_compare(row, members, rows, runs, reference) for row, members in zip(rows, runs, strict=True)]
+    adjusted, detectable = {}, {}
+    for task in dict.fromkeys(row["task"] for row in rows):
+        family = [i for i, (row, (_, test)) in enumerate(zip(rows, compared)) if row["task"] == task and test is not None]
+        adjusted.update(zip(family, holm([compared[i][1].p for i in family])))
+        detectable[task] = design_minimum_detectable_difference([compared[i][1] for i in family])
+    out = []
+    for i, (row, (columns, _)) in enumerate(zip(rows, compared)):
+        if i in adjusted:
+            columns = {**columns, "reference_p_holm": adjusted[i], "reference_test": "differs" if adjusted[i] < LEVEL else "alike"}
+        out.append({**row, **columns, "reference_mdd": detectable[row["task"]]})
     return out

@@ -24,7 +24,7 @@ from zoo.tasks.formulation import check_formulation, formulation_for
 from zoo.tasks.kind import Evaluation, TaskKind, register_task_kind
 from zoo.tasks.metric import MetricSpec
 
-ACCURACY = MetricSpec("accuracy", "accuracy", per_example=True)
+ACCURACY = MetricSpec("accuracy", "accuracy", per_example=True, binary=True)
 MACRO_F1 = MetricSpec("macro_f1", "macro-F1")
 _SCHEMA_2_ONLY = ("kind", "max_new_tokens")
 """Task fields a classification run's record and identity leave out: they read as before other kinds existed."""

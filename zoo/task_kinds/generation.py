@@ -27,7 +27,7 @@ from zoo.tasks.metric import MetricSpec
 from zoo.tasks.pairs import GenerationData, Pair
 
 ROUGE_L = MetricSpec("rouge_l", "ROUGE-L", per_example=True)
-EXACT_MATCH = MetricSpec("exact_match", "exact match", per_example=True)
+EXACT_MATCH = MetricSpec("exact_match", "exact match", per_example=True, binary=True)
 CHRF = MetricSpec("chrf", "chrF", per_example=True)
 LOG_LIKELIHOOD = MetricSpec("log_likelihood_per_token", "log-lik / token")
 

@@ -4,8 +4,8 @@ A task kind (zoo.tasks.kind) declares the metrics its evaluation returns. A reco
 each metric's value under its name (``RunRecord.scores``) and, for a metric that is a mean over
 the evaluation examples (``per_example``), the value of every example (``RunRecord.example_scores``):
 what confidence intervals resample and paired tests pair (zoo.report.uncertainty). Reports print a metric
-under its ``label`` with its ``format`` and sort by its ``direction``; nothing reads a metric by
-name except the kind that declared it.
+under its ``label`` with its ``format`` and sort by its ``direction``, and pick a row's paired test
+by whether each example's value is ``binary``; nothing reads a metric by name except the kind that declared it.
 """
 from __future__ import annotations
 
@@ -30,12 +30,18 @@ class MetricSpec:
     """The score is the mean of a value per evaluation example, which the record keeps: the report gives it a 95% bootstrap
     interval over runs and examples and tests rows against the reference row on the same examples. False: an aggregate
     (macro-F1), shown as mean ± std over runs."""
+    binary: bool = False
+    """Each example's value is 0 or 1 (right or wrong: accuracy, exact match): a row with one run is tested against the
+    reference row's by McNemar's exact test, and the report refuses values other than 0 and 1. False: a score per example
+    (ROUGE-L F), tested by a paired permutation test."""
     format: str = ".3f"
     """Its number format (``format(value, spec.format)``)."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"metric name {self.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
+        if self.binary and not self.per_example:
+            raise ValueError(f"metric {self.name!r} is binary but not per_example: only a value per example can be 0 or 1")
 
     def cell(self, value: float | None) -> str:
         """``value`` as a table prints it; ``-`` where there is none."""
