@@ -1,20 +1,23 @@
 """The latency protocol (zoo.evaluation.latency) on a fake clock: base and tuned model in turn batch by batch, the warm-up
 not counted, medians, the evaluation batches cycled, merged ratios outside the band flagged; baselines timed against the
-bare prompt."""
+bare prompt; zoo-report's mark on a flagged row."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
 from app_config import app_config
+from records_helpers import record_dict
 
 import zoo
 import zoo.evaluation.latency as latency
 import zoo.runner.pipeline.steps
 from zoo.evaluation.latency import WARMUP, Timed, interleave, latency_record, merged_flag
 from zoo.models.tiny import tiny_model
+from zoo.report.table import LATENCY_MARK, load_runs, markdown, summarise
 from zoo.runner.plan import plan_run
 from zoo.runner.run import run
+from zoo.runtime.atomic import write_json
 
 BATCHES = [{"id": 0}, {"id": 1}, {"id": 2}]
 
@@ -108,3 +111,14 @@ def test_a_timed_run_needs_a_batch():
     with pytest.raises(ValueError, match="latency_batches must be at least 1"):
         plan_run(app_config("latency_batches=0"))
     assert plan_run(app_config("latency_batches=0", "latency=false")).latency is False
+
+
+def test_zoo_report_marks_a_flagged_merged_ratio(tmp_path):
+    timings = {"lora": (1.13, merged_flag(1.13)), "ia3": (1.01, None)}
+    for method, (merged_ratio, flag) in timings.items():
+        write_json(tmp_path / method / "metrics.json", record_dict(
+            method=method, latency={"ratio": 1.2, "merged_ratio": merged_ratio, "flag": flag}))
+    rows = {row["method"]: row for row in summarise(load_runs(tmp_path))}
+    assert (rows["lora"]["latency_flags"], rows["ia3"]["latency_flags"]) == (1, 0)
+    table = markdown(list(rows.values()))
+    assert f"| 1.20 (1.13{LATENCY_MARK}) |" in table and "| 1.20 (1.01) |" in table
