@@ -73,7 +73,7 @@ def test_a_merged_ratio_outside_the_band_is_flagged(clock, lora, merged_seconds,
 
 
 def test_merged_flag_names_the_ratio():
-    assert merged_flag(None) is None and merged_flag(1.0) is None and merged_flag(0.96) is None
+    assert merged_flag(None) is None and merged_flag(1.0) is None and merged_flag(0.96) is None and merged_flag(1.0503) is None
     assert "1.13x" in merged_flag(1.13)
 
 
