@@ -112,12 +112,12 @@ def test_the_report_gives_generation_runs_their_own_columns(lora_run):
     assert (lora["objective_metric"], float(lora["rouge_l_low"]), float(lora["base_score"])) == ("rouge_l", rouge[0], zero_shot["rouge_l"])
 
 
-def test_in_context_shows_training_pairs_and_is_its_own_baseline(tmp_path):
+def test_in_context_shows_training_pairs_and_is_timed_against_the_base_model(tmp_path):
     record = run(app_config(*SMALL, "baseline=in_context", "task.demonstrations=2", "task.max_length=96"), tmp_path)
     assert record.method == "in_context" and record.trainable_params == 0 and record.train_steps == 0
     assert sorted(record.baseline_scores) == ["in_context", "zero_shot"]
     assert record.scores == record.baseline_scores["in_context"]
-    assert not (tmp_path / "adapter").exists() and record.latency["ratio"] == 1.0
+    assert not (tmp_path / "adapter").exists() and record.latency["ratio"] > 0
 
 
 @pytest.mark.parametrize("overrides, message", [

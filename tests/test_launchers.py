@@ -33,8 +33,8 @@ SWEEP = ["method=lora,ia3", "seed=0,1", "model.pretrain_steps=0", "trainer.max_s
 """Four runs of the untrained tiny Llama, two steps each."""
 MEASURED = {"train_seconds", "peak_memory_bytes"}
 """Record fields that measure the run's time and memory: they differ between any two runs."""
-MEASURED_LATENCY = {"seconds_per_batch", "base_seconds_per_batch", "ratio", "merged_seconds_per_batch", "merged_ratio"}
-"""The timings in a record's ``latency`` (its ``batches`` count is compared)."""
+MEASURED_LATENCY = {"seconds_per_batch", "base_seconds_per_batch", "ratio", "merged_seconds_per_batch", "merged_ratio", "flag"}
+"""The timings in a record's ``latency``, and the flag they raise (its ``batches`` counts are compared)."""
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:

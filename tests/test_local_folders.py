@@ -3,14 +3,12 @@ saved with ``save_pretrained`` (plus a word-level tokenizer), with the default t
 are found from each model's structure, not from a table of families."""
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
 from hydra import compose, initialize_config_module
 
 import zoo
-from zoo.evaluation.latency import latency_record
 from zoo.models.language import VOCABULARY
 from zoo.models.tiny import tiny_model
 from zoo.models.tokenizer import word_tokenizer
@@ -18,7 +16,8 @@ from zoo.runner.config import store_configs
 from zoo.runner.run import run
 
 FAMILIES = ("tiny-gemma3", "tiny-qwen3", "tiny-phi3")
-CHEAP = ["trainer=smoke", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16", "predictions_cache=null"]
+CHEAP = ["trainer=smoke", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16", "predictions_cache=null",
+         "latency_batches=1"]  # the latency record is not under test: one timed batch
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -31,9 +30,7 @@ def folder(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", zoo.list_methods())
-def test_every_method_runs_on_a_saved_model(folder, method, tmp_path, monkeypatch):
-    monkeypatch.setattr("zoo.runner.pipeline.steps.SAMPLE_BATCHES", 1)  # the latency record is not under test: one batch, one round
-    monkeypatch.setattr("zoo.runner.pipeline.steps.latency_record", functools.partial(latency_record, rounds=1))
+def test_every_method_runs_on_a_saved_model(folder, method, tmp_path):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=["trainer.progress=false", *CHEAP, f"method={method}", f"model.name={folder}"])

@@ -30,14 +30,15 @@ def _cfg(tmp_path, *overrides: str):
 
 @pytest.mark.parametrize("method", ["lora", "prompt_tuning"])
 def test_latency_against_the_base_model_merged_where_the_method_merges(tmp_path, method):
-    latency = run(_cfg(tmp_path, f"method={method}"), tmp_path).latency
+    latency = run(_cfg(tmp_path, f"method={method}", "latency_batches=4"), tmp_path).latency
     assert latency["base_seconds_per_batch"] > 0 and latency["seconds_per_batch"] > 0 and latency["ratio"] > 0
+    assert (latency["batches"], latency["distinct_batches"]) == (4, 3)  # 24 examples in batches of 8, cycled
     assert (latency["merged_ratio"] is not None) == zoo.get_method(method).mergeable
 
 
-def test_a_baseline_is_its_own_base(tmp_path):
+def test_a_baseline_is_timed_against_the_base_model(tmp_path):
     latency = run(_cfg(tmp_path, "baseline=zero_shot"), tmp_path).latency
-    assert latency["ratio"] == 1.0 and latency["merged_ratio"] is None
+    assert latency["ratio"] == latency["seconds_per_batch"] / latency["base_seconds_per_batch"] and latency["merged_ratio"] is None
 
 
 @pytest.mark.parametrize("task", ["synthetic_sentiment", "synthetic_generation"])

@@ -1,68 +1,99 @@
 """Inference latency of a tuned model relative to its base model, measured in the same run.
 
-Shared machines make absolute timings noisy, and their load changes from minute to minute,
-so a run times the tuned model and a fresh copy of the base model on the same evaluation
-batches in alternation, and records the ratio of their best passes (the least disturbed
-ones). A mergeable method is also timed merged (adapter folded into the weights, against the
-base again), then unmerged.
+Shared machines make absolute timings noisy, and their load changes from second to second,
+so a run times the two models batch by batch in turn (base, tuned, base, tuned, ...) on the
+same evaluation batches: a burst of load falls on both. Each first scores :data:`WARMUP`
+batches that are not counted (first-call allocations and kernel selection), then ``batches``
+timed ones (the run config's ``latency_batches``, :data:`BATCHES` by default), cycling
+through the evaluation batches where there are fewer. The ratio is the median of the tuned
+model's seconds per batch over the median of the base model's: a median ignores the few
+batches a burst slowed. A mergeable method is also timed merged (adapter folded into the
+weights), against the base again, then unmerged.
+
+A merged adapter adds no arithmetic to the base model's, only its modules' calls (and the
+wrapper's): some tens of microseconds a batch, a few percent of a tiny model's batch and
+nothing of a real one's. A merged ratio outside 1 ± :data:`MERGED_BAND` is therefore not
+credible, noise the medians did not remove: the record says so in its ``flag`` and
+zoo-report marks the row.
 """
 from __future__ import annotations
 
+import statistics
 import time
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from zoo.evaluation.classification import predict
 from zoo.wrapped import ZooModel, can_merge, merge, unmerge
 
-SAMPLE_BATCHES = 2
-"""Evaluation batches timed per pass."""
-ROUNDS = 3
-"""Alternating passes per model (and per merged model)."""
+BATCHES = 20
+"""Timed batches per model (and per merged model) unless the run config's ``latency_batches`` says otherwise."""
+WARMUP = 2
+"""Batches each model scores before the timed ones, not counted."""
+MERGED_BAND = 0.05
+"""How far from 1 a merged ratio may be before the record flags it as noise."""
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A model and what it is timed on: its formulation's evaluation batches and scorer (``Formulation.timing``)."""
+
+    model: nn.Module
+    batches: list[dict]
+    scorer: object
 
 
 @torch.no_grad()
-def _seconds(model, batches: list[dict], scorer) -> float:
+def _seconds(timed: Timed, i: int) -> float:
+    """Seconds ``timed.model`` takes to score its ``i``-th batch, counting round its batches."""
+    batch = timed.batches[i % len(timed.batches)]
     start = time.perf_counter()
-    predict(model, batches, scorer)
+    predict(timed.model, [batch], timed.scorer)
     return time.perf_counter() - start
 
 
-def _alternate(models: list, batches: list[dict], scorer, rounds: int) -> list[float]:
-    """Each model's best pass over ``batches``, the models taking turns ``rounds`` times after one warm-up batch each."""
-    for model in models:
-        _seconds(model, batches[:1], scorer)  # first-call allocations and kernel selection
-    best = [float("inf")] * len(models)
-    for _ in range(rounds):
-        for i, model in enumerate(models):
-            best[i] = min(best[i], _seconds(model, batches, scorer))
-    return best
+def interleave(base: Timed, other: Timed, batches: int, warmup: int = WARMUP) -> tuple[list[float], list[float]]:
+    """The seconds ``base`` and ``other`` take per batch, scoring each batch in turn, ``base`` first; the first ``warmup`` turns
+    are not counted."""
+    base_seconds, other_seconds = [], []
+    for i in range(warmup + batches):
+        pair = _seconds(base, i), _seconds(other, i)
+        if i >= warmup:
+            base_seconds.append(pair[0])
+            other_seconds.append(pair[1])
+    return base_seconds, other_seconds
 
 
-def latency_record(model, batches: list[dict], scorer, base=None, rounds: int = ROUNDS) -> dict:
-    """Seconds per batch of ``model`` and of ``base`` (the base model, untouched) on ``batches``, and their ratio.
+def merged_flag(merged_ratio: float | None) -> str | None:
+    """Why a merged ratio is not credible (outside 1 ± :data:`MERGED_BAND` at the two decimals reports show), or None."""
+    if merged_ratio is None or round(abs(merged_ratio - 1), 2) <= MERGED_BAND:
+        return None
+    return f"merged {merged_ratio:.2f}x the base, where a merged adapter adds no arithmetic: timing noise"
 
-    ``base`` None: ``model`` is the base model itself (a baseline), whose ratio is 1. Where
-    ``model``'s method merges (and its base is not quantized), it is also timed merged, then unmerged again.
+
+def latency_record(model: Timed, base: Timed, batches: int = BATCHES) -> dict:
+    """Median seconds per batch of ``model`` and of ``base`` (the base model, untouched), and their ratio.
+
+    Where ``model``'s method merges (and its base is not quantized), it is also timed merged, then unmerged again.
     """
-    n = max(1, len(batches))
-    if base is None:
-        (seconds,) = _alternate([model], batches, scorer, rounds)
-        return {"batches": len(batches), "base_seconds_per_batch": seconds / n, "seconds_per_batch": seconds / n,
-                "merged_seconds_per_batch": None, "ratio": 1.0, "merged_ratio": None}
-    base_seconds, tuned = _alternate([base, model], batches, scorer, rounds)
-    base_merged, merged = None, None
-    if isinstance(model, ZooModel) and can_merge(model):
-        merge(model)
+    base_seconds, seconds = map(statistics.median, interleave(base, model, batches))
+    merged_ratio, merged = None, None
+    if isinstance(model.model, ZooModel) and can_merge(model.model):
+        merge(model.model)
         try:
-            base_merged, merged = _alternate([base, model], batches, scorer, rounds)  # each ratio against its own base passes
+            base_merged, merged = map(statistics.median, interleave(base, model, batches))  # against its own base batches
         finally:
-            unmerge(model)
+            unmerge(model.model)
+        merged_ratio = merged / base_merged
     return {
-        "batches": len(batches),
-        "base_seconds_per_batch": min(base_seconds, base_merged or base_seconds) / n,
-        "seconds_per_batch": tuned / n,
-        "merged_seconds_per_batch": merged / n if merged is not None else None,
-        "ratio": tuned / base_seconds,
-        "merged_ratio": merged / base_merged if merged is not None else None,
+        "batches": batches,
+        "distinct_batches": min(batches, len(model.batches)),
+        "base_seconds_per_batch": base_seconds,
+        "seconds_per_batch": seconds,
+        "merged_seconds_per_batch": merged,
+        "ratio": seconds / base_seconds,
+        "merged_ratio": merged_ratio,
+        "flag": merged_flag(merged_ratio),
     }

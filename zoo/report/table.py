@@ -17,8 +17,11 @@ every run records (one row per model, task and the options that change them), so
 ``report_column`` (zero-shot) is also a column beside every row. Writes ``report.md``,
 ``report.csv`` and ``report.png`` (the objective against trainable parameters, log scale;
 untrained baselines as horizontal lines) into the folder, and prints the tables. Latency is the
-tuned model's time per evaluation batch over the base model's, timed in the same run
-(unmerged / merged, for methods that merge). A row with runs that diverged (zoo.training.divergence)
+tuned model's median time per evaluation batch over the base model's, timed in the same run
+(unmerged / merged, for methods that merge; a baseline against the base model on the bare prompt);
+``!`` after the merged ratio: a run of the row timed its merged model outside 1 ± 0.05 of the
+base, which a merged adapter, adding no work, cannot be: timing noise (``latency_flags`` in
+report.csv counts those runs). A row with runs that diverged (zoo.training.divergence)
 says so after its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of
 report.csv (how many of its runs). A metrics.json that is not a run's record is skipped with a
 warning naming it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
@@ -44,7 +47,7 @@ REFERENCE = "lora"
 """The method each row is tested against unless ``--reference`` names another."""
 COLUMNS = ["method", "config", "model", "task", "task_kind", "objective_metric", "seeds", "trainable_params", "trainable_percent",
            "seed_std", "sample_std", *TEST_COLUMNS, "base_score", "corrections", "regressions", "forgetting", "train_seconds",
-           "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio", "merged_latency_ratio", "diverged"]
+           "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio", "merged_latency_ratio", "latency_flags", "diverged"]
 """report.csv's columns besides each metric's (``<metric>``, ``<metric>_std``, ``<metric>_low``, ``<metric>_high``)."""
 AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
 """What :func:`plot` can put on its x axis, and the axis label."""
@@ -77,12 +80,13 @@ def _entry(record: RunRecord, overrides: str) -> dict:
 
 
 def _overrides(run_dir: Path) -> str:
-    """The run's command-line overrides other than the method, the seeds and whether it was timed (what distinguishes its scores)."""
+    """The run's command-line overrides other than the method, the seeds and how it was timed (what distinguishes its scores)."""
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=")
+    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=",
+            "latency_batches=")
     return " ".join(i for i in items if not i.startswith(skip))
 
 
@@ -172,6 +176,7 @@ def summarise(runs: list[dict], baseline_rows: bool = False, reference: str = RE
             "adapter_kb": adapter / 1024 if adapter is not None else None,
             "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
             "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
+            "latency_flags": sum(bool((m.get("latency") or {}).get("flag")) for m in members),
             "diverged": sum(bool(m.get("diverged")) for m in members),
         })
     rows = compare_with_reference(rows, list(groups.values()), reference)
@@ -246,9 +251,19 @@ def table(rows: list[dict]) -> str:
         cells += [f"{_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')}"] if flips else []
         cells += [_cell(r.get("forgetting"), "+.3f"), f"{r['train_seconds']:.1f}", _cell(_thousands(r.get("train_tokens")), ".1f"),
                   _cell(r["peak_memory_mb"], ".0f"), _cell(r["adapter_kb"], ".1f"),
-                  f"{_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')})"]
+                  latency_cell(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+LATENCY_MARK = "!"
+"""What follows a row's merged latency ratio where one of its runs flagged it (zoo.evaluation.latency: outside 1 ± 0.05, noise)."""
+
+
+def latency_cell(r: dict) -> str:
+    """``ratio (merged ratio)``, the merged one marked where a run of the row flagged it as not credible."""
+    mark = LATENCY_MARK if r.get("latency_flags") else ""
+    return f"{_cell(r.get('latency_ratio'), '.2f')} ({_cell(r.get('merged_latency_ratio'), '.2f')}{mark})"
 
 
 def by_kind(rows: list[dict]) -> list[list[dict]]:

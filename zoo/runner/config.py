@@ -27,6 +27,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from zoo.evaluation.forgetting import ForgettingConfig
+from zoo.evaluation.latency import BATCHES
 from zoo.method import MethodConfig
 from zoo.models.load import ModelConfig
 from zoo.registry import get_method, list_methods
@@ -59,6 +60,9 @@ class RunConfig:
     latency: bool = True
     """Time the tuned model against the base model after training (zoo.evaluation.latency); false: no timing passes, the record's
     latency is null (a search trial, scored on its accuracy alone)."""
+    latency_batches: int = BATCHES
+    """Evaluation batches timed per model after the warm-up ones, the evaluation set's batches cycled where it has fewer
+    (zoo.evaluation.latency): the latency ratio is a ratio of medians over them."""
     cpu_threads: int | None = None
     """torch's CPU threads for the run; null: one per physical core the process may run on, whatever OMP_NUM_THREADS
     says, so that a sweep's records are the same under every launcher (zoo.runtime.cpu_threads)."""

@@ -39,6 +39,8 @@ class Plan:
     forgetting: ForgettingConfig
     latency: bool
     """Whether the run times the tuned model against the base model (zoo.evaluation.latency)."""
+    latency_batches: int
+    """Evaluation batches it times per model."""
 
     @property
     def name(self) -> str:
@@ -56,7 +58,7 @@ def plan_run(cfg: DictConfig) -> Plan:
 
     Raises:
         ValueError: a task its kind refuses, a baseline or method that cannot run on the task (its kind, its demonstrations),
-            or bad ``method_learning_rates``.
+            bad ``method_learning_rates``, or ``latency_batches`` below 1 in a timed run.
     """
     model, task, trainer = (OmegaConf.to_object(cfg[k]) for k in ("model", "task", "trainer"))
     kind = task_kind(task)
@@ -70,8 +72,10 @@ def plan_run(cfg: DictConfig) -> Plan:
     rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate,
                     trainer.learning_rate_scale)
     forgetting = OmegaConf.to_object(cfg.forgetting)
+    if cfg.latency and cfg.latency_batches < 1:
+        raise ValueError(f"latency_batches must be at least 1, got {cfg.latency_batches}; latency=false times nothing")
     return Plan(model, task, kind, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
-                forgetting, cfg.latency)
+                forgetting, cfg.latency, cfg.latency_batches)
 
 
 def task_kind(task: TaskConfig) -> TaskKind:

@@ -34,14 +34,17 @@ NOT_RESULTS = ("resume", "predictions_cache", "trainer.progress", "trainer.log_w
 SCALES_THE_RATE = ("trainer.learning_rate_scale",)
 """Config keys whose whole effect is the resolved rate in the identity, yet which name sweep folders (a search sweeps them):
 left out of the identity like :data:`NOT_RESULTS`, so that records written before the key existed still resume."""
+TIMING_ONLY = ("latency_batches",)
+"""Config keys that change only how many batches a run's latency is timed on, which its record says (``latency.batches``): left
+out of the identity as :data:`SCALES_THE_RATE` is, for the same reason."""
 
 
 def run_identity(cfg: DictConfig) -> dict:
-    """The run's config as plain JSON data, without the keys in :data:`NOT_RESULTS` and :data:`SCALES_THE_RATE`, with its resolved
-    learning rates."""
+    """The run's config as plain JSON data, without the keys in :data:`NOT_RESULTS`, :data:`SCALES_THE_RATE` and
+    :data:`TIMING_ONLY`, with its resolved learning rates."""
     config = OmegaConf.to_container(cfg, resolve=True)
     config["task"] = get_task_kind(config["task"]["kind"]).recorded_task(config["task"])  # as the kind records it
-    for dotted in NOT_RESULTS + SCALES_THE_RATE:
+    for dotted in NOT_RESULTS + SCALES_THE_RATE + TIMING_ONLY:
         *parents, key = dotted.split(".")
         node = config
         for parent in parents:

@@ -41,7 +41,7 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     result = train_learner(plan, learner, data, base, out_dir)
     after = evaluate_learner(plan, learner, data, base)
     saved = save_learnt(plan, learner, data, base, out_dir)
-    latency = time_learner(plan, learner, data, base) if plan.latency else None
+    latency = time_learner(plan, learner, data, base, scores) if plan.latency else None
     forgetting = general.after(learner.model) if general is not None else None
     record = make_record(plan, data, base, scores, learner, result, after, saved, latency, forgetting, run_identity(cfg))
     if base.accelerator.is_main_process:

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zoo
-from zoo.evaluation.latency import SAMPLE_BATCHES, latency_record
+from zoo.evaluation.latency import Timed, latency_record
 from zoo.models.load import load_model
 from zoo.models.placement import to_device
+from zoo.runner.baselines import get_baseline
 from zoo.runner.pipeline.base import Base, Score
 from zoo.runner.pipeline.learner import Learner
 from zoo.runner.plan import Plan
@@ -55,10 +56,17 @@ def save_learnt(plan: Plan, learner: Learner, data: TaskData, base: Base, out_di
     return Saved(adapter_bytes, head_bytes)
 
 
-def time_learner(plan: Plan, learner: Learner, data: TaskData, base: Base) -> dict:
-    """Seconds per evaluation batch against the base model, timed in this process; a fresh base, as wrapping changed the first."""
-    fresh = None
+def time_learner(plan: Plan, learner: Learner, data: TaskData, base: Base, scores: dict[str, Score]) -> dict:
+    """Seconds per evaluation batch against the base model, timed in this process (zoo.evaluation.latency).
+
+    A method against a fresh base (wrapping changed the first) on its own batches; a baseline, whose model is the base
+    model, against the base model on the bare prompt (the formulation of the baseline reports show beside every row,
+    zero-shot) where the run scored it, else on its own batches: an in-context prompt costs what its demonstrations add.
+    """
+    size = plan.trainer.batch_size
+    timed = Timed(learner.model, *learner.formulation.timing(data.eval, size))
     if plan.spec is not None:
         fresh = to_device(load_model(plan.model)[0], base.accelerator.device, plan.model.placed_on_load)
-    batches, scorer = learner.formulation.timing(data.eval, plan.trainer.batch_size)
-    return latency_record(learner.model, batches[:SAMPLE_BATCHES], scorer, fresh)
+        return latency_record(timed, Timed(fresh, timed.batches, timed.scorer), plan.latency_batches)
+    bare = next((s.formulation for name, s in scores.items() if get_baseline(name).report_column), learner.formulation)
+    return latency_record(timed, Timed(base.model, *bare.timing(data.eval, size)), plan.latency_batches)
