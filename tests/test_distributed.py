@@ -34,7 +34,7 @@ CASES = {
     "closed_form_head": ["method=closed_form_head"],
     "head_formulation": ["method=lora", "task.formulation=head"],
 }
-"""The issue's four: two gradient methods, the gradient-free fit, and the formulation whose head trains beside the method."""
+"""The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains beside the method."""
 
 
 def _free_port() -> int:
