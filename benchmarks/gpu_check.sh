@@ -19,7 +19,7 @@
 #      It writes gpu_contract.md, gpu_step_speed.md and gpu_check.log into benchmarks/results/ (OUT=DIR: into DIR).
 #
 # CPU dry run, what tests/test_gpu_check.py runs (a tiny model, a few tests, no installs):
-#   ZOO_GPU_CHECK_DEVICE=cpu OUT=/tmp/gpu-dry bash benchmarks/gpu_check.sh
+#   ZOO_GPU_CHECK_DEVICE=cpu OUT=gpu-dry bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
