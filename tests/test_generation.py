@@ -179,11 +179,11 @@ def test_chrf_is_sacrebleus_sentence_score_on_a_0_to_1_scale():
 
 
 def test_generation_metrics_average_over_examples_and_weigh_tokens_alike():
-    metrics = generation_metrics(["a b", "c"], ["a b", "c d"], log_likelihood=-6.0, response_tokens=4)
+    metrics = generation_metrics(example_scores(["a b", "c"], ["a b", "c d"]), log_likelihood=-6.0, response_tokens=4)
     assert metrics == {"exact_match": 0.5, "rouge_l": pytest.approx((1.0 + 2 / 3) / 2), "chrf": pytest.approx((1.0 + 5 / 9) / 2),
                        "log_likelihood_per_token": -1.5, "response_tokens": 4, "n": 2}  # "c" of "cd": 1-grams P 1, R 1/2; F 5/9
     with pytest.raises(ValueError, match="equally long, non-empty"):
-        generation_metrics([], [], 0.0, 1)
+        generation_metrics(example_scores([], []), 0.0, 1)
 
 
 @pytest.mark.parametrize("family", TINY_CAUSAL)

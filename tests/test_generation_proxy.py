@@ -13,7 +13,7 @@ from zoo.tasks.config import TaskConfig
 from zoo.tasks.data import ClassificationData, Example
 from zoo.tasks.formulation import formulation_for
 from zoo.tasks.generation import generation_formulation
-from zoo.tasks.generation_metrics import generation_metrics
+from zoo.tasks.generation_metrics import example_scores, generation_metrics
 from zoo.tasks.pairs import GenerationData, Pair
 from zoo.testing.contract import NO_PAST_KEY_VALUES
 from zoo.testing.helpers import perturb
@@ -60,7 +60,7 @@ def test_a_proxy_is_scored_on_its_own_greedy_responses_and_likelihood(alpha, tok
     responses, metrics = evaluation.outputs, {**evaluation.scores, **evaluation.details}
     expected, total, count = _reference(proxy, tokenizer)
     assert responses == expected and any(responses)
-    assert metrics == pytest.approx(generation_metrics(expected, [p.response for p in PAIRS], total, count), rel=1e-4)
+    assert metrics == pytest.approx(generation_metrics(example_scores(expected, [p.response for p in PAIRS]), total, count), rel=1e-4)
     assert math.isfinite(metrics["log_likelihood_per_token"]) and metrics["response_tokens"] == count == 5 * 3
 
 

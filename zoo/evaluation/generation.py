@@ -73,7 +73,7 @@ def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormula
         raise RuntimeError(f"evaluation decoded {len(decoded)} responses for {len(pairs)} examples: duplicated "
                            f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(pairs))) - set(seen))[:10]}")
     responses = [text for _, text in sorted(decoded)]
-    references = [p.response for p in pairs]
-    metrics, per_example = generation_metrics(responses, references, total, count), example_scores(responses, references)
+    per_example = example_scores(responses, [p.response for p in pairs])
+    metrics = generation_metrics(per_example, total, count)
     return Evaluation({name: metrics[name] for name in (*per_example, "log_likelihood_per_token")}, per_example, responses,
                       {"response_tokens": metrics["response_tokens"], "n": metrics["n"]})

@@ -54,8 +54,8 @@ def example_scores(predictions: list[str], references: list[str]) -> dict[str, l
             "chrf": [chrf(p, r) for p, r in pairs]}
 
 
-def generation_metrics(predictions: list[str], references: list[str], log_likelihood: float, response_tokens: int) -> dict:
-    """Mean ROUGE-L F, exact match and chrF over the examples, and the response log-likelihood per token.
+def generation_metrics(per_example: dict[str, list[float]], log_likelihood: float, response_tokens: int) -> dict:
+    """Mean ROUGE-L F, exact match and chrF over the examples (:func:`example_scores`), and the response log-likelihood per token.
 
     ``log_likelihood`` is the sum of the references' token log-probabilities under teacher
     forcing (end-of-sequence tokens included) over ``response_tokens`` tokens: the per-token
@@ -63,9 +63,9 @@ def generation_metrics(predictions: list[str], references: list[str], log_likeli
     """
     if response_tokens < 1:
         raise ValueError(f"response_tokens must be at least 1, got {response_tokens}")
-    n = len(references)
+    n = len(next(iter(per_example.values())))
     return {
-        **{name: sum(values) / n for name, values in example_scores(predictions, references).items()},
+        **{name: sum(values) / n for name, values in per_example.items()},
         "log_likelihood_per_token": log_likelihood / response_tokens,
         "response_tokens": response_tokens,
         "n": n,
