@@ -56,17 +56,17 @@ class ClassificationFormulation:
     def __init__(self, scoring: Scoring, pad_id: int, label_names: list[str]):
         self.scoring, self.pad_id, self.label_names = scoring, pad_id, label_names
         self.head, self.label_token_ids = scoring.head, scoring.label_token_ids
-        self._evaluation_batches: dict[tuple[int, int], list[dict]] = {}
+        self._evaluated: tuple[list[Example], int, list[dict]] | None = None
+        """The examples last evaluated, the batch size and their batches."""
 
     def train_batches(self, examples: list[Example], batch_size: int, seed: int | None) -> list[dict]:
         return self.scoring.batches(examples, batch_size, self.pad_id, seed)
 
     def _batches(self, examples: list[Example], batch_size: int) -> list[dict]:
         """The evaluation batches of ``examples``, built once (a run evaluates the same examples at every ``eval_every``)."""
-        key = (id(examples), batch_size)
-        if key not in self._evaluation_batches:
-            self._evaluation_batches[key] = self.scoring.batches(examples, batch_size, self.pad_id, seed=None)
-        return self._evaluation_batches[key]
+        if self._evaluated is None or self._evaluated[0] is not examples or self._evaluated[1] != batch_size:
+            self._evaluated = (examples, batch_size, self.scoring.batches(examples, batch_size, self.pad_id, seed=None))
+        return self._evaluated[2]
 
     def trainable(self, model: nn.Module) -> nn.Module:
         return Classifier(model, self.scoring)
