@@ -98,3 +98,14 @@ def test_docstrings_become_markdown():
         "Intro with `code` and `zoo.wrap`:\n\n```text\nx ──► W x\n  B A x\n```\n\nAfter.\nA list:\n\n- one\n- two\n"
     )
     assert markdown("::\n\n    only a block\n") == "```text\nonly a block\n```\n"
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    example = README.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(example, "README.md", "exec"), scope)
+    trainable, total = zoo.count_parameters(scope["wrapped"])
+    assert trainable == 2 * (8 * (64 + 64) + 8 * (64 + 32))  # LoRA r=8 on the query (64 -> 64) and value (64 -> 32) maps
+    assert (tmp_path / "my-adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "peft-adapter" / "adapter_config.json").is_file()
