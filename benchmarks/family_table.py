@@ -1,17 +1,17 @@
-"""The README's family × method table, generated from the contract tests (tests/test_contract.py).
+"""The documentation's family × method tables, generated from the contract tests (tests/test_contract.py).
 
-    python -m benchmarks.family_table            # run the contract tests, write the table into README.md
-    python -m benchmarks.family_table --check    # exit 1 when README.md's table is not the one the tests plan
+    python -m benchmarks.family_table            # run the contract tests, write the tables into docs/
+    python -m benchmarks.family_table --check    # exit 1 when a page's table is not the one the tests plan
 
 A cell is what the contract suite checks for that (method, family) pair: ✓ every contract check
 passes (identity at init where claimed, only the method's parameters change, save/load round
 trip, another base model refused, merge = unmerged where mergeable, generate for decoders);
 — the method's capability flags exclude the pair and the suite checks it is refused; ✗ the
 pair fails (a known gap: the test is an expected failure). Running writes what happened;
-``--check`` (and tests/test_family_table.py) compares the README with the table the tests
+``--check`` (and tests/test_family_table.py) compares the pages with the tables the tests
 plan, which is what running them gives when they pass. The table of zoo's own methods (and
-other plugins') sits between the markers ``<!-- family-table -->`` and ``<!-- /family-table -->``;
-the peft bridge's methods (:mod:`zoo.peft_bridge`, 34 more columns) have their own table between
+other plugins') sits in docs/models.md between the markers ``<!-- family-table -->`` and ``<!-- /family-table -->``;
+the peft bridge's methods (:mod:`zoo.peft_bridge`, 34 more columns) have their own table in docs/peft-bridge.md, between
 ``<!-- peft-bridge-table -->`` and ``<!-- /peft-bridge-table -->``.
 """
 from __future__ import annotations
@@ -35,7 +35,8 @@ from zoo.testing.models import built
 
 ROOT = Path(__file__).resolve().parents[1]
 
-README = ROOT / "README.md"
+MODELS_PAGE = ROOT / "docs" / "models.md"
+BRIDGE_PAGE = ROOT / "docs" / "peft-bridge.md"
 BEGIN, END = "<!-- family-table -->", "<!-- /family-table -->"
 BRIDGE_BEGIN, BRIDGE_END = "<!-- peft-bridge-table -->", "<!-- /peft-bridge-table -->"
 PEFT_NOTE = "Generated with peft {}: another peft release bridges other tuners (those it has), so its table differs."
@@ -127,51 +128,58 @@ def table(cells: dict[tuple[str, str], str], bridge: bool = False) -> str:
               "change, save/load round trip, another base model refused, merge = unmerged where mergeable, "
               "generate for decoders).")
     notes = [*_bridge_footnotes(methods), "", PEFT_NOTE.format(peft.__version__)] if bridge else _footnotes(methods)
-    return "\n".join([*lines, "", legend, *notes, "", end])
+    return "\n".join([*lines, "", legend, "", *notes, "", end])  # a blank line before the notes: markdown's list needs one
 
 
 def _markers(block: str) -> tuple[str, str]:
     return (BRIDGE_BEGIN, BRIDGE_END) if block.startswith(BRIDGE_BEGIN) else (BEGIN, END)
 
 
-def write_into(readme: Path, block: str) -> None:
+def page(bridge: bool = False) -> Path:
+    """The documentation page that holds a table: docs/models.md, or docs/peft-bridge.md for the bridge's."""
+    return BRIDGE_PAGE if bridge else MODELS_PAGE
+
+
+def write_into(path: Path, block: str) -> None:
     begin, end = _markers(block)
-    text = readme.read_text()
+    text = path.read_text()
     if begin not in text or end not in text:
-        raise ValueError(f"{readme} has no {begin} ... {end} markers; add them where the table belongs")
+        raise ValueError(f"{path} has no {begin} ... {end} markers; add them where the table belongs")
     head, rest = text.split(begin, 1)
-    write_text(readme, head + block + rest.split(end, 1)[1])
+    write_text(path, head + block + rest.split(end, 1)[1])
 
 
-def readme_block(readme: Path | None = None, bridge: bool = False) -> str:
-    """A table block of ``readme`` (README.md), markers included: the main one, or the peft bridge's."""
+def page_block(bridge: bool = False) -> str:
+    """A table block of its page, markers included: the main one, or the peft bridge's."""
     begin, end = (BRIDGE_BEGIN, BRIDGE_END) if bridge else (BEGIN, END)
-    text = (readme or README).read_text()
+    text = page(bridge).read_text()
     return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
 
 
 def bridge_comparable() -> bool:
-    """Whether the README's bridge table was generated with the installed peft (another one bridges other tuners).
+    """Whether the bridge's table was generated with the installed peft (another one bridges other tuners).
 
     A block naming no peft version is not one this script wrote: it is compared, and so reported stale.
     """
-    found = re.search(r"Generated with peft (\S+):", readme_block(bridge=True))
+    found = re.search(r"Generated with peft (\S+):", page_block(bridge=True))
     return found is None or found.group(1) == peft.__version__
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare README.md with the planned table; write nothing")
+    parser.add_argument("--check", action="store_true", help="compare the pages with the planned tables; write nothing")
     args = parser.parse_args(argv)
     if args.check:
-        same = all(readme_block(bridge=b) == table(planned(), bridge=b) for b in (False, *([True] * bridge_comparable())))
-        print("README.md family table is up to date" if same else "README.md family table differs: run python -m benchmarks.family_table")
-        return 0 if same else 1
+        stale = [page(b).name for b in (False, *([True] * bridge_comparable())) if page_block(bridge=b) != table(planned(), bridge=b)]
+        print("the family tables are up to date" if not stale else
+              f"family table differs in {', '.join(stale)}: run python -m benchmarks.family_table")
+        return 1 if stale else 0
     cells = measured()
     for bridge in (False, True):
-        write_into(README, table(cells, bridge=bridge))
+        write_into(page(bridge), table(cells, bridge=bridge))
     unexpected = sorted(pair for pair, cell in cells.items() if cell != planned().get(pair))
-    print(f"wrote the family table into {README}" + (f"; unexpected cells: {unexpected}" if unexpected else ""))
+    print(f"wrote the family tables into {MODELS_PAGE.name} and {BRIDGE_PAGE.name}" +
+          (f"; unexpected cells: {unexpected}" if unexpected else ""))
     return 1 if unexpected else 0
 
 

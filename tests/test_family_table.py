@@ -1,4 +1,5 @@
-"""The README's family × method table is the one benchmarks/family_table.py generates from the contract tests."""
+"""The family × method tables of docs/models.md and docs/peft-bridge.md are the ones benchmarks/family_table.py generates
+from the contract tests."""
 from __future__ import annotations
 
 import pytest
@@ -6,15 +7,15 @@ import pytest
 from benchmarks import family_table
 
 
-def test_readme_table_is_the_generated_one():
-    assert family_table.readme_block() == family_table.table(family_table.planned())
+def test_models_page_table_is_the_generated_one():
+    assert family_table.page_block() == family_table.table(family_table.planned())
     assert family_table.main(["--check"]) == 0
 
 
-def test_readme_bridge_table_is_the_generated_one():
+def test_bridge_page_table_is_the_generated_one():
     if not family_table.bridge_comparable():  # CI's lowest-versions job: peft 0.19 has fewer tuners to bridge
-        pytest.skip(f"README's peft bridge table was generated with another peft than the installed {family_table.peft.__version__}")
-    assert family_table.readme_block(bridge=True) == family_table.table(family_table.planned(), bridge=True)
+        pytest.skip(f"docs/peft-bridge.md's table was generated with another peft than the installed {family_table.peft.__version__}")
+    assert family_table.page_block(bridge=True) == family_table.table(family_table.planned(), bridge=True)
 
 
 def test_cells_follow_the_contract_parametrisation():
@@ -31,16 +32,19 @@ def test_cells_follow_the_contract_parametrisation():
     assert "`peft_boft`, `peft_c3a`" in bridge and "declare `refuses`: they support nn.Linear projections only, not the GPT-2-style" in bridge
 
 
-def test_a_stale_readme_is_reported(tmp_path, monkeypatch):
-    stale = tmp_path / "README.md"
-    bridge_markers = f"{family_table.BRIDGE_BEGIN}\nold\n{family_table.BRIDGE_END}\n"
-    stale.write_text(f"intro\n{family_table.BEGIN}\nold\n{family_table.END}\n{bridge_markers}rest\n")
-    monkeypatch.setattr(family_table, "README", stale)
+def test_a_stale_page_is_reported(tmp_path, monkeypatch, capsys):
+    models, bridge = tmp_path / "models.md", tmp_path / "peft-bridge.md"
+    models.write_text(f"intro\n{family_table.BEGIN}\nold\n{family_table.END}\nrest\n")
+    bridge.write_text(f"{family_table.BRIDGE_BEGIN}\nold\n{family_table.BRIDGE_END}\n")
+    monkeypatch.setattr(family_table, "MODELS_PAGE", models)
+    monkeypatch.setattr(family_table, "BRIDGE_PAGE", bridge)
     assert family_table.main(["--check"]) == 1
-    family_table.write_into(stale, family_table.table(family_table.planned()))
+    family_table.write_into(models, family_table.table(family_table.planned()))
+    capsys.readouterr()
     assert family_table.main(["--check"]) == 1  # the bridge's table is still stale
-    family_table.write_into(stale, family_table.table(family_table.planned(), bridge=True))
-    assert stale.read_text().startswith("intro\n") and stale.read_text().endswith("\nrest\n")
+    assert "family table differs in peft-bridge.md" in capsys.readouterr().out
+    family_table.write_into(bridge, family_table.table(family_table.planned(), bridge=True))
+    assert models.read_text().startswith("intro\n") and models.read_text().endswith("\nrest\n")
     assert family_table.main(["--check"]) == 0
     (tmp_path / "plain.md").write_text("no markers\n")
     with pytest.raises(ValueError, match="has no <!-- family-table --> ... <!-- /family-table --> markers"):

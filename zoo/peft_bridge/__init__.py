@@ -10,7 +10,7 @@ loads and merges it like any method, and peft's own ``save_pretrained`` still wo
 
 One method per tuner, not one ``peft`` method with a ``peft_type`` field: a zoo method is the
 unit everything else is keyed by. A sweep row, a RESULTS.md line, an adapter folder's
-``method`` entry, the README's family table and the contract tests each name one method, and
+``method`` entry, the documentation's family table and the contract tests each name one method, and
 capability flags (identity at init, mergeable, Conv1D support) are per method; a single
 ``peft`` method would need every one of them to look inside its config, its config would be
 the union of 33 unrelated field sets, and ``method=peft,peft`` sweeps over tuners would

@@ -7,7 +7,7 @@ as the sentiment task's label). The default tiny model was pretrained on these r
 by ``verdict : positive`` or ``liked ? yes`` (zoo.models.pretrain), never by both words, never
 after ``answer :`` and never by the end-of-sequence token: zero-shot it writes on (``positive .
 verdict : ...``) and matches no response, while a method has a short sequence to learn, its
-words' polarity to read, and where to stop. LoRA learns it with the default trainer (README).
+words' polarity to read, and where to stop. LoRA learns it with the default trainer (docs/tasks.md).
 
 A harder response, the review's sentiment words copied in order (``not dull witty``), was
 tried first: in 500 steps LoRA reached an exact match of 0.01-0.03 and full fine-tuning 0.16 on

@@ -1,0 +1,1 @@
+"""The documentation site's pages (mkdocs.yml), and their generator, docs.gen."""
