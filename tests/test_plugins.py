@@ -11,8 +11,15 @@ from zoo.runner.baselines import ENTRY_POINT_GROUP as BASELINES
 from zoo.runner.baselines import BaselineSpec, get_baseline, list_baselines, register_baseline
 from zoo.runner.baselines import spec as baseline_registry
 from zoo.task_kinds import ENTRY_POINT_GROUP as KINDS
-from zoo.task_kinds import MetricSpec, TaskKind, get_metric, get_task_kind, list_task_kinds, register_task_kind
-from zoo.task_kinds import unregister_task_kind
+from zoo.task_kinds import (
+    MetricSpec,
+    TaskKind,
+    get_metric,
+    get_task_kind,
+    list_task_kinds,
+    register_task_kind,
+    unregister_task_kind,
+)
 
 
 @dataclass
