@@ -16,6 +16,7 @@ from pytest_zoo import selection
 
 import zoo
 from zoo.inject import adapter_parameters
+from zoo.io.adapter_io import plugin_of
 from zoo.io.base_structure import BaseStructure
 from zoo.testing.cells import parametrise, runs_on
 from zoo.testing.helpers import output, perturb, refused, wrap_for_test
@@ -106,8 +107,10 @@ def test_save_load_round_trip(method, kind, batch, tmp_path):
     expected = output(model, batch)
     zoo.save_adapter(model, tmp_path / "adapter")
     meta = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
-    holds(meta["method"] == method and meta["zoo_version"] == zoo.__version__, "that adapter_config.json names the method and zoo's "
-          "version", method, kind, f"method {meta['method']!r}, zoo_version {meta['zoo_version']!r}")
+    recorded = (meta["method"], meta["zoo_version"], meta.get("plugin"))
+    expected_record = (method, zoo.__version__, plugin_of(model.spec))
+    holds(recorded == expected_record, "that adapter_config.json names the method, zoo's version and the plugin's distribution "
+          "and version", method, kind, f"recorded {recorded}, expected {expected_record}")
     torch.manual_seed(1234)  # a fresh init differs from the saved weights: a tensor that fails to load shows
     loaded = zoo.load_adapter(make_model(kind), tmp_path / "adapter").eval()
     close(output(loaded, batch), expected, "that load_adapter onto a fresh base model gives the saved model's outputs "
