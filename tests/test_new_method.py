@@ -175,3 +175,10 @@ def test_the_installed_repository_passes_its_contract_as_written_and_a_broken_co
     assert rerun == f'pytest --zoo-contract=ssf --zoo-families={BIAS_FREE} -k "test_merged_model_has_exactly_the_base_tensors[ssf-{BIAS_FREE}]"'
     again = _pytest(broken, tmp_path / "broken-site", *shlex.split(rerun)[1:])
     assert again.stdout.strip().splitlines()[-1].startswith("1 failed, "), again.stdout[-2000:]
+
+
+def test_the_written_code_passes_ruff_s_checks_and_format(tmp_path):
+    folder = new_method.write_plugin("ssf", tmp_path / "plugin")
+    for command in (["check", "--select", "E4,E7,E9,F,I,B,UP"], ["format", "--check"]):
+        run = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=folder, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
