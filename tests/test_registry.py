@@ -245,3 +245,12 @@ def test_a_plugin_failing_after_register_leaves_no_method_behind_and_its_error_i
     spec = zoo.get_method("half_done")
     assert (spec.source, spec.source_version) == ("zoo-half-plugin", "1.0")
     assert (zoo.get_method("lora").source, zoo.get_method("lora").source_version) == ("zoo", None)
+
+
+def test_refuses_merge_must_be_a_function_of_a_mergeable_method(clean_registry):
+    with pytest.raises(TypeError, match=r"refuses_merge of method 'toy' must be a function \(cfg, model\) -> reason or None, got 'no'"):
+        zoo.register("toy", config=ToyConfig, mergeable=True, refuses_merge="no")
+    with pytest.raises(ValueError, match=r"method 'toy' declares refuses_merge without mergeable=True"):
+        zoo.register("toy", config=ToyConfig, refuses_merge=lambda cfg, model: None)
+    zoo.register("toy", config=ToyConfig, mergeable=True, refuses_merge=lambda cfg, model: "never")(lambda model, cfg: model)
+    assert zoo.get_method("toy").refuses_merge(ToyConfig(), None) == "never"

@@ -42,8 +42,9 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability, a peft type another
-            method already imports.
-        TypeError: ``config`` is not a MethodConfig dataclass, ``peft`` is not a PeftFormat.
+            method already imports, ``refuses_merge`` on a method that is not mergeable.
+        TypeError: ``config`` is not a MethodConfig dataclass, ``peft`` is not a PeftFormat, ``refuses_merge`` is not a
+            function.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
@@ -68,6 +69,7 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     if capabilities.get("task_kinds") is not None:
         capabilities["task_kinds"] = kind_names(capabilities["task_kinds"], f"method {name!r}")
     _check_peft(name, capabilities.get("peft"))
+    _check_refuses_merge(name, capabilities)
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
         raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
                         f"to take the label token ids from the task")
@@ -91,6 +93,18 @@ def kind_names(kinds, owner: str) -> tuple[str, ...]:
     if not names or not all(isinstance(k, str) and _NAME.match(k) for k in names):
         raise ValueError(f"{owner}: task_kinds {kinds!r} must be a non-empty tuple of task kind names (or None: every kind)")
     return names
+
+
+def _check_refuses_merge(name: str, capabilities: dict) -> None:
+    """Refuse a ``refuses_merge`` that is not a function, or that narrows a method that does not merge at all."""
+    refuses_merge = capabilities.get("refuses_merge")
+    if refuses_merge is None:
+        return
+    if not callable(refuses_merge):
+        raise TypeError(f"refuses_merge of method {name!r} must be a function (cfg, model) -> reason or None, got {refuses_merge!r}")
+    if not capabilities.get("mergeable"):
+        raise ValueError(f"method {name!r} declares refuses_merge without mergeable=True: refuses_merge says which configs of a "
+                         "mergeable method cannot merge")
 
 
 def _check_peft(name: str, peft: object) -> None:
