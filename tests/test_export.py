@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from peft_oracle import quiet_peft
-from test_new_method import broken_copy
+from scaffold_helpers import broken_copy
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import zoo

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from scaffold_helpers import broken_copy
 
 import zoo
 from zoo import registry
@@ -27,18 +28,6 @@ from zoo.testing import contract, tiny_batch
 from zoo.testing.promises import BrokenPromise
 
 BIAS_FREE, WITH_BIAS = "tiny-llama", "tiny-gpt2"
-
-
-def broken_copy(source: str) -> str:
-    """The method module with a merge that gives a bias-free layer a bias, and no refuses_merge declared."""
-    broken = source.replace(", refuses_merge=refuses_merge)", ")").replace(
-        "        self._scale_weight(self.scale)\n        if self.base.bias is not None:",
-        "        self._scale_weight(self.scale)\n"
-        "        if self.base.bias is None and self.shift is not None:\n"
-        "            self.base.bias = nn.Parameter(torch.zeros_like(self.shift))\n"
-        "        if self.base.bias is not None:")
-    assert broken.count("nn.Parameter(torch.zeros_like(self.shift))") == 1 and "refuses_merge=" not in broken
-    return broken
 
 
 @pytest.fixture
