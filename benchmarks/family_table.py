@@ -5,7 +5,8 @@
 
 A cell is what the contract suite checks for that (method, family) pair: ✓ every contract check
 passes (identity at init where claimed, only the method's parameters change, save/load round
-trip, another base model refused, merge = unmerged where mergeable, generate for decoders);
+trip, another base model refused, merge = unmerged where mergeable, leaving exactly the base model's
+tensors or refused as the method declares, generate for decoders);
 — the method's capability flags exclude the pair and the suite checks it is refused; ✗ the
 pair fails (a known gap: the test is an expected failure). Running writes what happened;
 ``--check`` (and tests/test_family_table.py) compares the pages with the tables the tests

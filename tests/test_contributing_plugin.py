@@ -1,4 +1,5 @@
-"""CONTRIBUTING.md's plugin, written from its code blocks alone, installs and passes zoo's contract tests in its own folder.
+"""The guide's plugin (docs/plugins/writing-a-plugin.md), written from its code blocks alone, installs and passes zoo's contract
+tests in its own folder.
 
 The blocks whose first line is ``# file: <path>`` are the plugin's files: the test writes them
 out as they are, so the document is what is tested. The package is installed with pip into a
@@ -15,33 +16,34 @@ from pathlib import Path
 
 import pytest
 
-CONTRIBUTING = Path(__file__).parents[1] / "CONTRIBUTING.md"
+GUIDE = Path(__file__).parents[1] / "docs" / "plugins" / "writing-a-plugin.md"
 FILE_BLOCK = re.compile(r"^```\w*\n# file: (\S+)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 FAMILIES = "tiny-llama,tiny-gpt2,tiny-bert"
-EXPECTED = 20
-"""The example's cells on these families: it supports all three, so five checks each (trainable, one step,
-save/load, another base refused, merge), identity at init on the three, generate on the two decoders;
-the refusal check has no pair and is the one skip."""
+EXPECTED = 23
+"""The example's cells on these families: it supports all three, so six checks each (trainable, one step,
+save/load, another base refused, merge, the merged model's tensors), identity at init on the three, generate
+on the two decoders; the refusal check has no pair and is the one skip."""
 
 
 def plugin_files(text: str) -> dict[str, str]:
     """``{path: content}`` of the document's ``# file:`` code blocks."""
     files = {path: body for path, body in ((m[1], f"# file: {m[1]}\n{m[2]}") for m in FILE_BLOCK.finditer(text))}
     if not files:
-        raise ValueError(f"{CONTRIBUTING} has no code block starting '# file: <path>'")
+        raise ValueError(f"{GUIDE} has no code block starting '# file: <path>'")
     return files
 
 
 def contract_command(text: str) -> str:
-    """The method name of the document's ``pytest --zoo-contract=<name>`` command."""
-    found = re.search(r"^pytest --zoo-contract=([a-z][a-z0-9_]*)\s", text, re.MULTILINE)
-    if found is None:
-        raise ValueError(f"{CONTRIBUTING} shows no 'pytest --zoo-contract=<name>' command")
-    return found[1]
+    """The method name of the document's ``pytest --zoo-contract=<name>`` command for the method its ``# file:`` blocks register."""
+    registered = set(re.findall(r'^@register\("([a-z][a-z0-9_]*)"', "".join(plugin_files(text).values()), re.MULTILINE))
+    found = [name for name in re.findall(r"^pytest --zoo-contract=([a-z][a-z0-9_]*)\s", text, re.MULTILINE) if name in registered]
+    if not found:
+        raise ValueError(f"{GUIDE} shows no 'pytest --zoo-contract=<name>' command for the method its plugin registers {registered}")
+    return found[0]
 
 
 def test_the_documented_plugin_passes_the_contract_tests_from_its_own_folder(tmp_path):
-    text = CONTRIBUTING.read_text()
+    text = GUIDE.read_text()
     project, site = tmp_path / "plugin", tmp_path / "site"
     for path, content in plugin_files(text).items():
         (project / path).parent.mkdir(parents=True, exist_ok=True)
@@ -70,5 +72,7 @@ def test_the_documented_plugin_passes_the_contract_tests_from_its_own_folder(tmp
 def test_the_document_parsers_find_nothing_in_a_document_without_blocks():
     with pytest.raises(ValueError, match="has no code block starting '# file: <path>'"):
         plugin_files("# Contributing\n```python\nprint(1)\n```\n")
-    with pytest.raises(ValueError, match="shows no 'pytest --zoo-contract=<name>' command"):
-        contract_command("pytest -q\n")
+    plugin = '```python\n# file: m.py\n@register("scale", config=C)\n```\n'
+    with pytest.raises(ValueError, match=r"shows no 'pytest --zoo-contract=<name>' command for the method its plugin registers \{'scale'\}"):
+        contract_command(plugin + "pytest --zoo-contract=ssf  # another method\n")
+    assert contract_command(plugin + "pytest --zoo-contract=ssf\npytest --zoo-contract=scale\n") == "scale"

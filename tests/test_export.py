@@ -1,22 +1,28 @@
 """``zoo-export``: a tiny run of every mergeable method, merged into a plain transformers folder that
 ``AutoModelForCausalLM`` loads to the wrapped model's logits; ``--peft`` for the exportable methods;
-refusals of non-mergeable methods and of folders zoo did not create."""
+refusals of non-mergeable methods, of merges a method refuses or that would add a tensor, and of folders zoo did not create."""
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
 import peft
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
 from peft_oracle import quiet_peft
+from scaffold_helpers import broken_copy
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import zoo
+from zoo import registry
 from zoo.io.export_cli import main
 from zoo.io.export_dir import MARKER
 from zoo.io.merged_export import read_run
 from zoo.models.load import ModelConfig, load_model
+from zoo.runner import new_method
 from zoo.runner.config import store_configs
 from zoo.runner.run import run
 
@@ -117,3 +123,40 @@ def test_a_folder_that_is_not_a_run_is_named(tmp_path, capsys):
 def test_an_output_option_is_required(tmp_path):
     with pytest.raises(SystemExit):
         main([str(tmp_path)])
+
+
+@pytest.fixture
+def scaffolded(tmp_path, monkeypatch):
+    """Import the method ``zoo new-method`` writes (or a broken copy) under a name of the test's; removed afterwards."""
+    monkeypatch.setattr(registry, "_methods", dict(registry._methods))
+    stored = ConfigStore.instance().repo["method"]
+
+    def install(name: str, broken: bool = False) -> str:
+        folder = new_method.write_plugin(name, tmp_path / name)
+        module = folder / f"zoo_{name}.py"
+        if broken:
+            module.write_text(broken_copy(module.read_text()))
+        monkeypatch.syspath_prepend(str(folder))
+        importlib.import_module(f"zoo_{name}")
+        monkeypatch.delitem(sys.modules, f"zoo_{name}")
+        monkeypatch.setitem(stored, f"{name}.yaml", None)  # held for the undo: store_configs puts the method there
+        return name
+
+    return install
+
+
+def test_a_merge_the_method_refuses_for_its_config_is_reported_with_its_reason(scaffolded, tmp_path, capsys):
+    run_dir = _run(scaffolded("scaffold_export"), tmp_path / "run")  # shift=True on tiny-llama's bias-free projections
+    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 1
+    assert ("method 'scaffold_export' cannot merge this adapter into the base weights: shift=True on 4 layers without a bias "
+            "(model.layers.0.self_attn.q_proj, ...)") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_merge_that_adds_a_tensor_is_reported_naming_it_not_as_a_traceback(scaffolded, tmp_path, capsys):
+    run_dir = _run(scaffolded("scaffold_broken_export", broken=True), tmp_path / "run")
+    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("zoo-export: merging method 'scaffold_broken_export' does not leave the base model's tensors: tensors "
+                          "the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias',")
+    assert not (tmp_path / "out").exists()

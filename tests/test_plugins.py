@@ -11,7 +11,15 @@ from zoo.runner.baselines import ENTRY_POINT_GROUP as BASELINES
 from zoo.runner.baselines import BaselineSpec, get_baseline, list_baselines, register_baseline
 from zoo.runner.baselines import spec as baseline_registry
 from zoo.task_kinds import ENTRY_POINT_GROUP as KINDS
-from zoo.task_kinds import MetricSpec, TaskKind, get_task_kind, list_task_kinds, register_task_kind, unregister_task_kind
+from zoo.task_kinds import (
+    MetricSpec,
+    TaskKind,
+    get_metric,
+    get_task_kind,
+    list_task_kinds,
+    register_task_kind,
+    unregister_task_kind,
+)
 
 
 @dataclass
@@ -103,3 +111,25 @@ def test_a_metric_name_cannot_be_registered_twice_with_another_meaning():
 def test_a_method_or_baseline_declaring_task_kinds_gives_names():
     with pytest.raises(ValueError, match=r"baseline 'nowhere': task_kinds \(\) must be a non-empty tuple of task kind names"):
         register_baseline(BaselineSpec("nowhere", formulation="prompt", task_kinds=()))
+
+
+def test_a_task_kind_plugin_failing_after_it_registered_leaves_neither_its_kind_nor_its_metrics(installed, caplog):
+    def half():
+        register_task_kind(type("Half", (Toy,), {"name": "half", "metrics": (MetricSpec("half_score", "half score"),)})())
+        raise ImportError("No module named 'missing_dependency'")
+
+    installed(KINDS, FakeEntryPoint("half", half))
+    with caplog.at_level(logging.WARNING, logger="zoo.runtime.plugins"):
+        assert "half" not in list_task_kinds()
+    assert "failed to load and registers nothing: ImportError: No module named 'missing_dependency'" in caplog.text
+    assert get_metric("half_score").label == "half_score"  # an unknown metric reads under its own name: not registered
+
+
+def test_a_baseline_plugin_failing_after_it_registered_is_not_a_choice(installed):
+    def half():
+        register_baseline(BaselineSpec("half_prompt", formulation="prompt"))
+        raise ImportError("No module named 'missing_dependency'")
+
+    installed(BASELINES, FakeEntryPoint("half", half))
+    assert "half_prompt" not in list_baselines()
+    assert zoo.runtime.plugins.load_entry_points(BASELINES) == {"plugin_half": "ImportError: No module named 'missing_dependency'"}

@@ -211,3 +211,46 @@ def test_a_second_importer_of_a_peft_type_is_refused_naming_the_first(clean_regi
 def test_a_peft_format_refuses_what_cannot_be_its_fields(fields, error, match):
     with pytest.raises(error, match=match):
         zoo.PeftFormat(**{"peft_type": "LORA", "export": _export_nothing, **fields})
+
+
+def test_a_plugin_failing_after_register_leaves_no_method_behind_and_its_error_is_shown(tmp_path, monkeypatch, clean_registry, caplog):
+    _install_fake_distribution(tmp_path, "zoo-half-plugin", "zoo_half_plugin", """
+        from dataclasses import dataclass
+        import zoo
+
+        @dataclass
+        class HalfConfig(zoo.MethodConfig):
+            size: int = 1
+
+        zoo.register("half_done", config=HalfConfig)(lambda model, cfg: model)
+        import zoo_half_plugin_missing_dependency
+    """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.delitem(sys.modules, "zoo_half_plugin", raising=False)
+
+    assert "half_done" not in zoo.list_methods()
+    error = "ModuleNotFoundError: No module named 'zoo_half_plugin_missing_dependency'"
+    assert registry.load_plugins()["zoo-half-plugin"] == error
+    assert "zoo-half-plugin" in caplog.text and "registers no method" in caplog.text
+    with pytest.raises(KeyError, match=rf"unknown method 'half_done'\..*; plugin zoo-half-plugin failed to load: {error}"):
+        zoo.get_method("half_done")
+    # with the dependency there, the same plugin registers: nothing of the failed import is left to clash with
+    (tmp_path / "zoo_half_plugin_missing_dependency.py").write_text("")
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "_plugin_errors", {})
+    monkeypatch.delitem(sys.modules, "zoo_half_plugin", raising=False)
+    monkeypatch.delitem(sys.modules, "zoo_half_plugin_missing_dependency", raising=False)
+    assert "zoo-half-plugin" not in registry.load_plugins()
+    spec = zoo.get_method("half_done")
+    assert (spec.source, spec.source_version) == ("zoo-half-plugin", "1.0")
+    assert (zoo.get_method("lora").source, zoo.get_method("lora").source_version) == ("zoo", None)
+
+
+def test_refuses_merge_must_be_a_function_of_a_mergeable_method(clean_registry):
+    with pytest.raises(TypeError, match=r"refuses_merge of method 'toy' must be a function \(cfg, model\) -> reason or None, got 'no'"):
+        zoo.register("toy", config=ToyConfig, mergeable=True, refuses_merge="no")
+    with pytest.raises(ValueError, match=r"method 'toy' declares refuses_merge without mergeable=True"):
+        zoo.register("toy", config=ToyConfig, refuses_merge=lambda cfg, model: None)
+    zoo.register("toy", config=ToyConfig, mergeable=True, refuses_merge=lambda cfg, model: "never")(lambda model, cfg: model)
+    assert zoo.get_method("toy").refuses_merge(ToyConfig(), None) == "never"

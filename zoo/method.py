@@ -117,6 +117,12 @@ class MethodSpec:
     refuses: Callable[[nn.Module], str | None] | None = None
     """For a limit the flags above cannot say (a layer type the method has no form for): ``refuses(model)``
     is why the method cannot wrap ``model`` (the message should read "method ... supports ..."), None where it can."""
+    refuses_merge: Callable[[MethodConfig, nn.Module], str | None] | None = None
+    """For a mergeable method that cannot merge some configs: ``refuses_merge(cfg, model)`` (``model`` as the wrap function
+    returned it) is why this adapter cannot be folded into the base weights (a shift on a layer that has no bias would need a
+    tensor the base model lacks, and a merged model must have exactly the base model's tensors), None where it can.
+    :func:`zoo.merge` raises it; the contract tests check that it does, and that every merge it allows keeps the base
+    model's tensors."""
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""
     peft: PeftFormat | None = None
@@ -124,3 +130,5 @@ class MethodSpec:
     from it, and which peft config has its size; None: the method has none."""
     source: str = "zoo"
     """Distribution that registered the method (``zoo`` for built-ins)."""
+    source_version: str | None = None
+    """That distribution's version (None for built-ins: zoo's own); :func:`zoo.save_adapter` records both."""

@@ -15,16 +15,18 @@ from collections.abc import Callable
 
 from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, MethodConfig, MethodSpec
 from zoo.peft_format import PeftFormat
+from zoo.runtime.plugins import distribution, load_one
 
 ENTRY_POINT_GROUP = "zoo.methods"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_CAPABILITIES = {f.name for f in dataclasses.fields(MethodSpec)} - {"name", "config", "wrap_fn", "source"}
+_CAPABILITIES = {f.name for f in dataclasses.fields(MethodSpec)} - {"name", "config", "wrap_fn", "source", "source_version"}
 
 log = logging.getLogger(__name__)
 _methods: dict[str, MethodSpec] = {}
 _plugin_errors: dict[str, str] = {}
 _plugins_loaded = False
 _current_source = "zoo"
+_current_version: str | None = None
 
 
 def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callable:
@@ -35,13 +37,14 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
             ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
-            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``), and ``peft``, the method's
+            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``, ``refuses_merge``), and ``peft``, the method's
             :class:`~zoo.peft_format.PeftFormat`.
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability, a peft type another
-            method already imports.
-        TypeError: ``config`` is not a MethodConfig dataclass, ``peft`` is not a PeftFormat.
+            method already imports, ``refuses_merge`` on a method that is not mergeable.
+        TypeError: ``config`` is not a MethodConfig dataclass, ``peft`` is not a PeftFormat, ``refuses_merge`` is not a
+            function.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
@@ -66,12 +69,14 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     if capabilities.get("task_kinds") is not None:
         capabilities["task_kinds"] = kind_names(capabilities["task_kinds"], f"method {name!r}")
     _check_peft(name, capabilities.get("peft"))
+    _check_refuses_merge(name, capabilities)
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
         raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
                         f"to take the label token ids from the task")
 
     def decorator(fn: Callable) -> Callable:
-        _methods[name] = MethodSpec(name=name, config=config, wrap_fn=fn, source=_current_source, **capabilities)
+        _methods[name] = MethodSpec(name=name, config=config, wrap_fn=fn, source=_current_source, source_version=_current_version,
+                                    **capabilities)
         return fn
 
     return decorator
@@ -88,6 +93,18 @@ def kind_names(kinds, owner: str) -> tuple[str, ...]:
     if not names or not all(isinstance(k, str) and _NAME.match(k) for k in names):
         raise ValueError(f"{owner}: task_kinds {kinds!r} must be a non-empty tuple of task kind names (or None: every kind)")
     return names
+
+
+def _check_refuses_merge(name: str, capabilities: dict) -> None:
+    """Refuse a ``refuses_merge`` that is not a function, or that narrows a method that does not merge at all."""
+    refuses_merge = capabilities.get("refuses_merge")
+    if refuses_merge is None:
+        return
+    if not callable(refuses_merge):
+        raise TypeError(f"refuses_merge of method {name!r} must be a function (cfg, model) -> reason or None, got {refuses_merge!r}")
+    if not capabilities.get("mergeable"):
+        raise ValueError(f"method {name!r} declares refuses_merge without mergeable=True: refuses_merge says which configs of a "
+                         "mergeable method cannot merge")
 
 
 def _check_peft(name: str, peft: object) -> None:
@@ -114,22 +131,23 @@ def unregister(name: str) -> None:
 def load_plugins() -> dict[str, str]:
     """Load every ``zoo.methods`` entry point once; return ``{distribution: error}`` of failures.
 
-    A plugin whose import fails is logged with its distribution's name; the others load.
+    A plugin whose import fails is logged with its distribution's name and its error, the methods it
+    registered before failing are removed again, and the others load.
     """
-    global _plugins_loaded, _current_source
+    global _plugins_loaded, _current_source, _current_version
     if _plugins_loaded:
         return dict(_plugin_errors)
     _plugins_loaded = True
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist is not None else ep.value
-        _current_source = dist
+        _current_source, _current_version = distribution(ep), ep.dist.version if ep.dist is not None else None
         try:
-            ep.load()
-        except Exception as err:  # a broken plugin must not take the others down
-            _plugin_errors[dist] = f"{type(err).__name__}: {err}"
-            log.warning("zoo plugin %r from distribution %r failed to load: %s", ep.name, dist, _plugin_errors[dist])
+            error = load_one(ep, (_methods,))
         finally:
-            _current_source = "zoo"
+            _current_source, _current_version = "zoo", None
+        if error is not None:
+            _plugin_errors[distribution(ep)] = error
+            log.warning("zoo plugin %r from distribution %r failed to load, and registers no method: %s",
+                        ep.name, distribution(ep), error)
     return dict(_plugin_errors)
 
 
@@ -140,13 +158,14 @@ def list_methods() -> list[str]:
 
 
 def get_method(name: str) -> MethodSpec:
-    """The spec of method ``name``; raises ``KeyError`` naming the closest registered names."""
+    """The spec of method ``name``; raises ``KeyError`` naming the closest registered names and the plugins that failed to load."""
     load_plugins()
     if name in _methods:
         return _methods[name]
     close = difflib.get_close_matches(str(name), list(_methods), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise KeyError(f"unknown method {name!r}.{hint} Registered: {', '.join(sorted(_methods))}")
+    failed = "".join(f"; plugin {dist} failed to load: {error}" for dist, error in _plugin_errors.items())
+    raise KeyError(f"unknown method {name!r}.{hint} Registered: {', '.join(sorted(_methods))}{failed}")
 
 
 def spec_for_config(cfg: MethodConfig) -> MethodSpec:

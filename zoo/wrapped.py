@@ -108,9 +108,16 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def merge_refusal(model: ZooModel) -> str | None:
+    """Why the method of ``model`` cannot fold this adapter into the base weights (its ``refuses_merge``), None where it can."""
+    refuses = model.spec.refuses_merge
+    return None if refuses is None else refuses(model.method_config, model.model)
+
+
 def can_merge(model: ZooModel) -> bool:
-    """Whether :func:`merge` can fold ``model``'s adapter into its base: a mergeable method on full-precision base weights."""
-    return model.spec.mergeable and not quantized(model.model)
+    """Whether :func:`merge` can fold ``model``'s adapter into its base: a mergeable method, a config it can merge, and
+    full-precision base weights."""
+    return model.spec.mergeable and not quantized(model.model) and merge_refusal(model) is None
 
 
 def _mergeable(model: nn.Module, action: str) -> ZooModel:
@@ -128,8 +135,15 @@ def _mergeable(model: nn.Module, action: str) -> ZooModel:
 
 @torch.no_grad()
 def merge(model: ZooModel) -> ZooModel:
-    """Fold the adapter into the base weights (outputs unchanged, no adapter overhead)."""
+    """Fold the adapter into the base weights (outputs unchanged, no adapter overhead).
+
+    Raises:
+        ValueError: the method is not mergeable, declares it cannot merge this config (``refuses_merge``, with its
+            reason), or the base weights are quantized.
+    """
     _mergeable(model, "merge")
+    if not model.merged and (reason := merge_refusal(model)) is not None:
+        raise ValueError(f"method {model.method!r} cannot merge this adapter into the base weights: {reason}")
     if not model.merged:
         for _, module in adapter_modules(model.model):
             module.merge()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from docs.gen import methods, pages
+from docs.gen import methods, pages, roles
 from docs.gen.results import ROOT
 from zoo.runtime.atomic import write_text
 
@@ -30,6 +30,7 @@ def generated(readme: Path = README) -> dict[Path, str]:
     """Every generated file and the text it should hold."""
     files = {DOCS / "methods" / f"{name}.md": pages.method_page(name) for name in methods.builtin_methods()}
     files[DOCS / "methods" / "index.md"] = pages.methods_index()
+    files[roles.PAGE] = roles.page()
     files[readme] = into_readme(readme.read_text(), pages.readme_block())
     return files
 

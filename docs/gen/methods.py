@@ -19,7 +19,7 @@ PAPER = re.compile(r'(?:\(|;\s*)([^;()]+?),\s*(\d{4}),(?:\s*"[^"]*",)?\s*arXiv:(
 """A citation of a module docstring's first paragraph: ``(Hu et al., 2021, arXiv:2106.09685)``; several split by ``;``."""
 WHERE = "tiny-llama"
 """The model on which ``trains`` wraps each method (the default run's)."""
-NOT_FLAGS = {"name", "config", "wrap_fn", "source"}
+NOT_FLAGS = {"name", "config", "wrap_fn", "source", "source_version"}
 
 
 def builtin_methods() -> list[str]:

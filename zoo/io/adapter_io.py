@@ -1,6 +1,7 @@
 """Save and load just a method's weights: ``adapter_model.safetensors`` + ``adapter_config.json``.
 
-The JSON names the method, its config, the zoo version, the base model's fingerprint and
+The JSON names the method, its config, the zoo version (and for a plugin's method the plugin's distribution and
+version: loading under another version warns), the base model's fingerprint and
 the checksum of the weights file, and ``config_sha256``, a checksum of all those entries: a
 hand-edited ``alpha`` is refused, not silently used. Loading checks every one of them, and
 the tensor shapes the config implies, before it allocates the adapter (:mod:`zoo.io.adapter_checks`).
@@ -20,6 +21,7 @@ from torch import nn
 from zoo.fingerprint import fingerprint, weights_fingerprint
 from zoo.io.adapter_checks import check_shapes, file_shapes, implied_shapes, method_config
 from zoo.io.peft_interchange import import_peft, read_peft_config
+from zoo.method import MethodSpec
 from zoo.registry import get_method
 from zoo.runtime.atomic import write_json, writing_dir
 from zoo.version import __version__
@@ -97,12 +99,30 @@ def _write_adapter(model: ZooModel, folder: Path) -> None:
         "method": model.method,
         "config": model.method_config.to_dict(),
         "zoo_version": __version__,
+        "plugin": plugin_of(model.spec),
         "base_fingerprint": model.base_fingerprint,
         "model_kind": model.model_kind,
         "weights_sha256": _sha256(folder / WEIGHTS),
     }
     meta = json.loads(json.dumps(meta, default=str))  # exactly what the file will hold (tuples become lists), to checksum
     write_json(folder / CONFIG, {**meta, "config_sha256": config_checksum(meta)})
+
+
+def plugin_of(spec: MethodSpec) -> dict[str, str | None] | None:
+    """The distribution that registered a plugin's method and its version, as ``adapter_config.json`` records them
+    (None for zoo's own methods: ``zoo_version`` says which)."""
+    return None if spec.source == "zoo" else {"distribution": spec.source, "version": spec.source_version}
+
+
+def warn_other_plugin(meta: dict, spec: MethodSpec, config: Path) -> None:
+    """Warn when the adapter in ``config`` was saved under another distribution or version of its method's plugin."""
+    saved, here = meta.get("plugin"), plugin_of(spec)
+    if saved is not None and saved != here:
+        now = "zoo itself" if here is None else f"{here['distribution']} {here['version']}"
+        log.warning("%s was saved with method %r of plugin %s %s, and %s provides it here: a plugin may change what its "
+                    "tensors mean between versions; install %s==%s if the adapter does not behave as it did",
+                    config, spec.name, saved.get("distribution"), saved.get("version"), now, saved.get("distribution"),
+                    saved.get("version"))
 
 
 def read_adapter_config(path: str | Path) -> dict:
@@ -156,6 +176,7 @@ def load_adapter(base_model: nn.Module, path: str | Path) -> ZooModel:
         return import_peft(base_model, folder)
     meta = read_adapter_config(folder)
     spec = get_method(meta["method"])
+    warn_other_plugin(meta, spec, folder / CONFIG)
     cfg = method_config(spec, meta["config"], folder / CONFIG)
     found = fingerprint(base_model) if meta["format"] == FORMAT else weights_fingerprint(base_model)
     if found != meta["base_fingerprint"]:

@@ -3,8 +3,8 @@
 A run folder records the base model it wrapped (``metrics.json``: ``model_config``) and holds its
 adapter (``adapter/``). The base is rebuilt from that record, the adapter loaded (its fingerprint
 check proves it is the same base) and merged; then every module the method injected is taken out
-again and every parametrisation it registered is removed, keeping the merged values, so what is
-saved is the base model's own architecture with the update in its weights:
+again and every parametrisation it registered is removed, keeping the merged values
+(:mod:`zoo.io.base_structure`), so what is saved is the base model's own architecture with the update in its weights:
 ``AutoModelForCausalLM.from_pretrained(out)`` needs no zoo.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
-from torch.nn.utils import parametrize
 
 from zoo.io.adapter_io import load_adapter
+from zoo.io.base_structure import BaseStructure
 from zoo.io.export_dir import refuse_foreign, write_record
 from zoo.io.records import RunRecord
 from zoo.models.load import ModelConfig, load_model
@@ -55,41 +55,12 @@ def load_run(run_dir: Path, record: RunRecord) -> tuple[ZooModel, Any]:
     return load_adapter(base, run_dir / ADAPTER), tokenizer
 
 
-def _snapshot(model: nn.Module) -> list[tuple[nn.Module, dict[str, nn.Module]]]:
-    return [(module, dict(module._modules)) for module in model.modules()]
-
-
-def _restore(model: nn.Module, snapshot: list[tuple[nn.Module, dict[str, nn.Module]]], keys: set[str]) -> None:
-    """Put ``model`` back into the structure of ``snapshot``, keeping its (merged) weights."""
-    for module in list(model.modules()):
-        if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations):
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    for module, children in snapshot:
-        now = dict(module._modules)
-        module._modules.clear()
-        module._modules.update({name: _merged_base(now.get(name), child) for name, child in children.items()})
-    found = set(model.state_dict())
-    if found != keys:
-        raise RuntimeError(f"the merged model does not have the base model's tensors again: extra {sorted(found - keys)[:5]}, "
-                           f"missing {sorted(keys - found)[:5]}; the method changed the base model in a way merging cannot undo")
-
-
-def _merged_base(current: nn.Module | None, original: nn.Module) -> nn.Module:
-    """What stands at a base module's place once merged: the module itself, or, where a peft layer swapped it for a
-    tuned copy on merging (LN tuning), the layer its wrapper now calls (peft's ``get_base_layer``)."""
-    get_base = getattr(current, "get_base_layer", None)
-    if current is None or current is original or not callable(get_base):
-        return original
-    merged = get_base()
-    return merged if type(merged) is type(original) else original
-
-
 def merged_model(run_dir: Path) -> tuple[nn.Module, Any, RunRecord]:
     """The base model of the run in ``run_dir`` with its adapter merged in, its tokenizer, and the run's record.
 
     Raises:
-        ValueError: the run's method is not mergeable (naming the ones that are); see also :func:`read_run`.
+        ValueError: the run's method is not mergeable (naming the ones that are), refuses to merge its config, or its merge
+            does not leave the base model's tensors (:class:`~zoo.io.base_structure.MergedTensorsError`); see also :func:`read_run`.
     """
     record = read_run(run_dir)
     spec = get_method(record.method)
@@ -98,9 +69,9 @@ def merged_model(run_dir: Path) -> tuple[nn.Module, Any, RunRecord]:
         raise ValueError(f"method {spec.name!r} of the run in {str(run_dir)!r} cannot be merged into the base weights; "
                          f"mergeable methods: {mergeable} (export it with --peft where peft has it)")
     base, tokenizer = load_model(ModelConfig(**record.model_config))
-    snapshot, keys = _snapshot(base), set(base.state_dict())
+    structure = BaseStructure(base)
     merge(load_adapter(base, run_dir / ADAPTER))
-    _restore(base, snapshot, keys)
+    structure.restore(base, spec.name)
     return base, tokenizer, record
 
 

@@ -32,7 +32,7 @@ ROLES_ATTR = "zoo_roles"
 QKV_LAYOUTS = ("separate", "concat", "grouped")
 OVERRIDES: dict[str, dict[str, Any]] = {}
 
-_DESCRIPTIONS = {
+ROLE_DESCRIPTIONS = {  # what each role is: zoo.models.arch.Roles, the messages of require(), docs/plugins/roles.md
     "blocks": "the nn.ModuleList of transformer blocks (full name)",
     "attention": "the self-attention module of a block",
     "query": "the query projection", "key": "the key projection", "value": "the value projection",
@@ -45,7 +45,7 @@ _DESCRIPTIONS = {
     "positional": f"the positional scheme, one of {POSITIONAL_SCHEMES}",
 }
 
-ROLE_NAMES = tuple(_DESCRIPTIONS)
+ROLE_NAMES = tuple(ROLE_DESCRIPTIONS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ class Roles:
     lm_head: str | None = None
     final_norm: str | None = None
     qkv_layout: str = "separate"
-    """``concat``: [q | k | v]; ``grouped``: per key/value head [q… k v] (GPT-NeoX ``query_key_value``)."""
+    """``concat``: every query, then every key, then every value; ``grouped``: per key/value head, its queries, then its key
+    and its value (GPT-NeoX ``query_key_value``)."""
     num_heads: int = 1
     num_kv_heads: int = 1
     head_dim: int = 1
@@ -88,13 +89,13 @@ class Roles:
         """
         values = []
         for name in names:
-            if name not in _DESCRIPTIONS:
+            if name not in ROLE_DESCRIPTIONS:
                 raise ValueError(f"{name!r} is not a role; roles: {list(ROLE_NAMES)}")
             value = getattr(self, name)
             if value is None or value == ():
                 where = "a full module name" if name in ("blocks", "embedding", "lm_head", "final_norm") else "a path inside a block"
                 raise ValueError(
-                    f"could not find {_DESCRIPTIONS[name]} (role {name!r}) in {self.model_name} (blocks: {self.blocks}); "
+                    f"could not find {ROLE_DESCRIPTIONS[name]} (role {name!r}) in {self.model_name} (blocks: {self.blocks}); "
                     f"name it as {where}: model.roles.{name}=<path> on the command line, or "
                     f"zoo.models.arch.set_roles(model, {name}=...) in Python"
                 )

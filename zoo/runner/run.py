@@ -8,9 +8,11 @@ writes ``metrics.json`` (a :class:`~zoo.io.records.RunRecord`), ``flips.jsonl``,
 the head into its output folder. ``baseline=<name>`` runs a registered baseline
 (zoo.runner.baselines) instead of the method. The base model's predictions are cached across runs
 (``predictions_cache``); ``resume=true`` skips a run whose folder holds its finished record.
+``zoo new-method NAME`` writes a plugin repository for a new method instead (:mod:`zoo.runner.new_method`).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -18,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from zoo.io.records import RunRecord
+from zoo.runner import new_method
 from zoo.runner.config import store_configs
 from zoo.runner.pipeline import run
 from zoo.runner.resume import finished_run, refuse_another_run
@@ -53,7 +56,7 @@ store_configs()
 
 
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def run_from_hydra(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     quiet_other_processes()
     if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
@@ -67,6 +70,13 @@ def main(cfg: DictConfig) -> float:
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
     return record.objective
+
+
+def main() -> None:
+    """``zoo new-method NAME`` writes a plugin repository (:mod:`zoo.runner.new_method`); any other arguments are a Hydra run."""
+    if sys.argv[1:2] == ["new-method"]:
+        raise SystemExit(new_method.main(sys.argv[2:]))
+    run_from_hydra()
 
 
 if __name__ == "__main__":

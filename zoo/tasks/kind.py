@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from zoo.method import MODEL_KINDS, MethodSpec
 from zoo.runtime.plugins import load_entry_points
-from zoo.tasks.metric import MetricSpec, check_metric, register_metric
+from zoo.tasks.metric import MetricSpec, _metrics, check_metric, register_metric
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -172,6 +172,11 @@ def register_task_kind(kind: TaskKind) -> TaskKind:
     return kind
 
 
+def _load_plugins() -> None:
+    """Load the kinds of installed plug-ins (once); a plug-in that fails leaves neither its kind nor its metrics behind."""
+    load_entry_points(ENTRY_POINT_GROUP, (_kinds, _metrics))
+
+
 def unregister_task_kind(name: str) -> None:
     """Remove a task kind (for tests and interactive sessions)."""
     del _kinds[get_task_kind(name).name]
@@ -183,7 +188,7 @@ def get_task_kind(name: str) -> TaskKind:
     Raises:
         ValueError: naming the closest registered kind and every one.
     """
-    load_entry_points(ENTRY_POINT_GROUP)
+    _load_plugins()
     if name in _kinds:
         return _kinds[name]
     close = difflib.get_close_matches(str(name), list(_kinds), n=1)
@@ -192,5 +197,5 @@ def get_task_kind(name: str) -> TaskKind:
 
 
 def list_task_kinds() -> list[str]:
-    load_entry_points(ENTRY_POINT_GROUP)
+    _load_plugins()
     return sorted(_kinds)

@@ -16,11 +16,12 @@ import zoo
 from zoo.testing.helpers import generates, refused
 
 Pair = tuple[str, str]
-CELLS = ("supported", "refused", "identity", "generating")
+CELLS = ("supported", "refused", "identity", "mergeable", "generating")
 _EMPTY = {
     "supported": "no selected method supports a selected family",
     "refused": "no selected method refuses a selected family",
     "identity": "no selected method declares identity_at_init on a selected family it supports",
+    "mergeable": "no selected method declares mergeable on a selected family it supports",
     "generating": "no selected family is a decoder that a selected method supports",
 }
 
@@ -63,6 +64,8 @@ def selected(which: str, methods: Sequence[str], families: Sequence[str]) -> lis
         return refusing
     if which == "identity":
         return [(m, k) for m, k in supported if zoo.get_method(m).identity_at_init]
+    if which == "mergeable":
+        return [(m, k) for m, k in supported if zoo.get_method(m).mergeable]
     if which == "generating":
         return [(m, k) for m, k in supported if generates(k)]
     return supported

@@ -90,24 +90,24 @@ def register_baseline(spec: BaselineSpec) -> BaselineSpec:
 
 
 def get_baseline(name: str) -> BaselineSpec:
-    load_entry_points(ENTRY_POINT_GROUP)
+    load_entry_points(ENTRY_POINT_GROUP, (_baselines,))
     if name not in _baselines:
         raise ValueError(f"baseline {name!r} is not one of {tuple(_baselines)} (or null: run the method)")
     return _baselines[name]
 
 
 def list_baselines() -> list[str]:
-    load_entry_points(ENTRY_POINT_GROUP)
+    load_entry_points(ENTRY_POINT_GROUP, (_baselines,))
     return list(_baselines)
 
 
 def untrained_baselines() -> list[BaselineSpec]:
     """The baselines every run scores on its base model where it can, those without demonstrations first (zero-shot, in-context)."""
-    load_entry_points(ENTRY_POINT_GROUP)
+    load_entry_points(ENTRY_POINT_GROUP, (_baselines,))
     return sorted((spec for spec in _baselines.values() if spec.untrained), key=lambda spec: spec.demonstrations)
 
 
 def report_column() -> BaselineSpec | None:
     """The baseline whose score reports show beside every row (:attr:`BaselineSpec.report_column`), if one declares it."""
-    load_entry_points(ENTRY_POINT_GROUP)
+    load_entry_points(ENTRY_POINT_GROUP, (_baselines,))
     return next((spec for spec in _baselines.values() if spec.report_column), None)

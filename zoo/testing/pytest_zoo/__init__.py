@@ -13,6 +13,10 @@ import pytest
 
 SELECTION = pytest.StashKey[tuple[list[str], list[str]]]()
 """The (methods, families) ``--zoo-contract`` and ``--zoo-families`` chose, checked."""
+CELLS = pytest.StashKey[dict[str, tuple[str, str, str]]]()
+"""Each collected contract check's node id -> (test name, method, family), to print how to rerun a failed one."""
+# the checks' own asserts show their values too (the messages name the promise: zoo.testing.promises)
+pytest.register_assert_rewrite("zoo.testing.contract", "zoo.testing.promises")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,3 +80,27 @@ def selection(config: pytest.Config) -> tuple[list[str], list[str]]:
     from zoo.models.tiny import TINY_FAMILIES
 
     return zoo.list_methods(), list(TINY_FAMILIES)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SELECTION not in config.stash:
+        return
+    params = ((item, getattr(item, "callspec", None)) for item in items)
+    config.stash[CELLS] = {item.nodeid: (item.name, spec.params["method"], spec.params["kind"]) for item, spec in params
+                           if spec is not None and spec.params.get("method") is not None and "kind" in spec.params}
+
+
+def rerun_command(cells: list[tuple[str, str, str]]) -> str:
+    """The pytest command that runs exactly these contract checks again: ``(test name, method, family)`` each."""
+    methods, families = (",".join(dict.fromkeys(cell[i] for cell in cells)) for i in (1, 2))
+    return f'pytest --zoo-contract={methods} --zoo-families={families} -k "{" or ".join(cell[0] for cell in cells)}"'
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """After failed contract checks, the command that reruns them: their node ids point into the installed zoo package,
+    which pytest cannot take back as a path, so the command selects them with ``-k``."""
+    known = config.stash.get(CELLS, {})
+    failed = [known[r.nodeid] for key in ("failed", "error") for r in terminalreporter.stats.get(key, []) if r.nodeid in known]
+    if failed:
+        terminalreporter.section("zoo contract: rerun the failed checks")
+        terminalreporter.write_line(rerun_command(list(dict.fromkeys(failed))))
