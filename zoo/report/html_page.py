@@ -88,7 +88,9 @@ def page(rows: list[dict], runs: list[dict], provenance: dict, title: str = "zoo
     sections, data = [], {}
     for i, task in enumerate(dict.fromkeys(r["task"] for r in rows)):
         task_rows = [r for r in rows if r["task"] == task]
-        section, data[f"task-{i}"] = task_section(task_rows, row_runs(task_rows, runs), f"task-{i}")
+        members = row_runs(task_rows, runs)
+        task_rows = [{**r, "source": m[0].get("source", "zoo") if m else "zoo"} for r, m in zip(task_rows, members)]  # zoo, peft
+        section, data[f"task-{i}"] = task_section(task_rows, members, f"task-{i}")
         sections.append(section)
     families = "; ".join(f"<i>{html.escape(k)}</i>: {html.escape(v)}" for k, v in FAMILIES.items())
     payload = json.dumps({"tasks": data}, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from zoo.registry import get_method, list_methods
-from zoo.runtime.atomic import write_json
+from zoo.runtime.atomic import write_text
 from zoo.task_kinds import get_task_kind, list_task_kinds
 
 LAYOUT = ("run_info", "train_info", "meta_info")
@@ -92,7 +92,7 @@ def write_peft_results(runs: list[dict], folder: Path) -> list[Path]:
         path = Path(folder) / (experiment_name(run).replace("/", "--", 1) + ".json")
         if path.exists() and not _written_by_zoo(path):
             raise FileExistsError(f"{path} exists and is not a file zoo wrote; give --peft-json another folder")
-        write_json(path, to_peft(run))
+        write_text(path, json.dumps(to_peft(run), indent=2) + "\n")  # in peft's order: the first score is the objective
         paths.append(path)
     return paths
 
