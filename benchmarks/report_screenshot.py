@@ -45,8 +45,7 @@ def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
-        # --no-sandbox: Chromium refuses to run as root with its sandbox, as CI runs
-        launched = driver.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        launched = driver.chromium.launch(executable_path=chromium())  # playwright's default: no setuid helper, so root runs it too
         try:
             yield launched
         finally:
