@@ -179,6 +179,10 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
     assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*vs lora [95% CI]*", "*≠*", "*?*",
                                            "paired bootstrap", "McNemar's exact test", "paired permutation test", "Holm",
                                            "*minimum detectable difference*"))
+    page = (folder / "RESULTS.html").read_text()  # beside it, from the same command, the same bytes each time
+    write_results(folder, folder / "RESULTS.md", None)
+    assert (folder / "RESULTS.html").read_text() == page and page.count('<tr data-method="') == len(summarise(load_runs(folder)))
+    assert "<th>constraints file</th><td>constraints.txt</td>" in page and "The exact versions behind the published figures" in page
 
 
 def _write_generation(folder, method: str, seed: int, rouge: list[float]):
