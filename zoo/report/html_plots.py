@@ -19,6 +19,8 @@ from zoo.task_kinds import get_metric
 AXES = {"trainable_params": "trainable parameters", "train_seconds": "training wall time, s",
         "forgetting": "forgetting: change in held-out next-token loss, nats/token"}
 """The costs a Pareto plot puts on its x axis (lower is better), and their labels."""
+LABELLED = 25
+"""Up to this many points a plot names each beside it; beyond, hovering names them (labels would cover one another)."""
 HEIGHT, WIDTH = 420, 470
 """A Pareto plot's size in pixels (fixed: three side by side on a wide screen, wrapping on a narrow one)."""
 
@@ -59,8 +61,9 @@ def pareto_figure(rows: list[dict], members: list[list[dict]], x: str, title: st
     drawn = [(r, m) for r, m in placed if r[x] > 0 or not log]
     errors = [_error(r, metric) for r, _ in drawn]
     fig = go.Figure(go.Scatter(
-        x=[r[x] for r, _ in drawn], y=[r[metric] for r, _ in drawn], mode="markers", name="rows",
-        text=[r["method"] for r, _ in drawn], hovertext=[_hover(r, m) for r, m in drawn], hoverinfo="text",
+        x=[r[x] for r, _ in drawn], y=[r[metric] for r, _ in drawn], mode="markers+text" if len(drawn) <= LABELLED else "markers",
+        name="rows", text=[r["method"] for r, _ in drawn], textposition="top right", textfont={"size": 10},
+        hovertext=[_hover(r, m) for r, m in drawn], hoverinfo="text", cliponaxis=False,
         error_y={"type": "data", "symmetric": False, "array": [e[1] for e in errors], "arrayminus": [e[0] for e in errors]}))
     front = pareto_front([(r[x], sign * r[metric]) for r, _ in drawn])
     fig.add_trace(go.Scatter(x=[c for c, _ in front], y=[sign * s for _, s in front], mode="lines", line_shape="hv",
