@@ -111,6 +111,7 @@ def test_the_page_holds_everything_it_shows_and_comes_out_the_same_twice(tmp_pat
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)  # nothing fetched: every script and style inline
     assert text.count('<tr data-method="') == len(summarise(load_runs(tmp_path)))
     assert 'id="task-0-pareto-trainable_params"' in text and 'id="task-0-pareto-forgetting"' in text
+    assert f"<th>page written by</th><td>zoo-report {tmp_path.name} --reference lora --html report.html</td>" in text
     data = json.loads(re.search(r'<script type="application/json" id="zoo-data">(.*?)</script>', text).group(1))
     assert len(data["tasks"]["task-0"]["curves"]) == 4  # the trained runs: lora's two, ia3, prompt tuning
     runs = load_runs(tmp_path)

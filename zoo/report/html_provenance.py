@@ -37,9 +37,12 @@ def _installed() -> str:
 
 
 def provenance(runs: list[dict], *, command: str | None = None, suite: dict | None = None,
-               constraints: Path | None = None) -> dict:
-    """The block's lines as (name, text) pairs under ``items``, and the constraints file's text (None: not given)."""
-    items = [("command", command or "not recorded")]
+               constraints: Path | None = None, written_by: str | None = None) -> dict:
+    """The block's lines as (name, text) pairs under ``items``, and the constraints file's text (None: not given).
+
+    ``command``: what ran the sweep; ``written_by``: the command that wrote the page, where it is not that one.
+    """
+    items = [("command", command or "not recorded")] + ([("page written by", written_by)] if written_by else [])
     if suite and suite.get("machine"):
         machine = suite["machine"]
         versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())

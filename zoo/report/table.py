@@ -359,9 +359,10 @@ def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE
     write_text(folder / "report.csv", to_csv(rows))
     plot(rows, folder / "report.png")
     if html is not None:
-        command = shlex.join(["zoo-report", *(Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:])])
+        command = shlex.join(["zoo-report", folder.name, *(["--baseline-rows"] if baseline_rows else []), "--reference", reference,
+                              "--html", html.name])
         write_html(html, rows, with_baselines(runs) if baseline_rows else runs,
-                   provenance(runs, command=sweep_command(folder) or command))
+                   provenance(runs, command=sweep_command(folder), written_by=command))
     return tables
 
 
