@@ -21,8 +21,10 @@ EXECUTABLES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def chromium() -> str | None:
-    """The Chromium executable to drive: ``ZOO_CHROMIUM`` if set, else the first of :data:`EXECUTABLES` on the PATH."""
-    return os.environ.get("ZOO_CHROMIUM") or next(filter(None, map(shutil.which, EXECUTABLES)), None)
+    """The Chromium executable to drive: ``ZOO_CHROMIUM`` if set (None where it names no executable), else the first of
+    :data:`EXECUTABLES` on the PATH."""
+    named = os.environ.get("ZOO_CHROMIUM")
+    return shutil.which(named) if named else next(filter(None, map(shutil.which, EXECUTABLES)), None)
 
 
 def missing() -> str | None:
@@ -31,6 +33,8 @@ def missing() -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return 'playwright is not installed (pip install -e ".[browser]")'
+    if chromium() is None and os.environ.get("ZOO_CHROMIUM"):
+        return f"ZOO_CHROMIUM={os.environ['ZOO_CHROMIUM']} is not an executable"
     if chromium() is None:
         return f"no Chromium on the PATH ({', '.join(EXECUTABLES)}; apt-get install chromium) and ZOO_CHROMIUM is unset"
     return None
