@@ -4,7 +4,7 @@ benchmarks/report_screenshot.py drives it) opens the page of a fresh smoke sweep
 No console errors; one table row per report row; a click on a header sorts by that column, a filter hides rows; every plot
 has drawn its points; the flips view lists a run's fixed and broken examples; the screenshot is not blank. Where Chromium or
 playwright is missing these tests skip, saying which (.ci/run installs both: the last test checks it). A page of 500 runs is
-timed opening and sorting; the times are printed (``-s``), not asserted.
+timed opening and sorting (in the slow tier, ``-m full``); the times are printed (``-s``), not asserted.
 """
 from __future__ import annotations
 
@@ -153,6 +153,7 @@ def _many_runs(folder: Path, n: int) -> None:
         write_text(run / ".hydra" / "overrides.yaml", f"- method={method}\n- method.rank={i}\n")
 
 
+@pytest.mark.full  # a minute and more of bootstrap intervals and page writing: the slow tier
 @needs_browser
 def test_a_page_of_500_runs_opens_and_sorts_in_the_headless_browser(tmp_path):
     _many_runs(tmp_path, 500)
