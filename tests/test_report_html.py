@@ -136,3 +136,10 @@ def test_a_plain_sweeps_command_comes_from_hydras_multirun_yaml(tmp_path):
     assert sweep_command(tmp_path) is None
     (tmp_path / "multirun.yaml").write_text("hydra:\n  overrides:\n    task:\n    - method=lora,ia3\n    - seed=0,1\n")
     assert sweep_command(tmp_path) == "zoo -m method=lora,ia3 seed=0,1"
+
+
+def test_the_tables_config_column_keeps_what_differs_between_a_tasks_rows():
+    from zoo.report.html_page import _distinct_configs
+
+    rows = [{"config": "+benchmark=smoke task.n_eval=8 method.r=4"}, {"config": "+benchmark=smoke task.n_eval=8"}]
+    assert [r["config"] for r in _distinct_configs(rows)] == ["method.r=4", ""]

@@ -61,6 +61,12 @@ def _run_picker(task_id: str, view: str, labels: dict[str, str], what: str) -> s
             f'{options}</select></label><div id="{task_id}-{view}"></div>')
 
 
+def _distinct_configs(rows: list[dict]) -> list[dict]:
+    """The rows with each ``config`` cut to the overrides that are not every row's (a sweep's shared ones say nothing)."""
+    shared = set.intersection(*(set(r["config"].split()) for r in rows))
+    return [{**r, "config": " ".join(o for o in r["config"].split() if o not in shared)} for r in rows]
+
+
 def task_section(rows: list[dict], members: list[list[dict]], task_id: str) -> tuple[str, dict]:
     """A task's section of the page and the data its script reads (each run's curve traces and flipped examples)."""
     task = rows[0]["task"]
@@ -68,7 +74,7 @@ def task_section(rows: list[dict], members: list[list[dict]], task_id: str) -> t
     curves = {key: curve_traces(c) for key, run in runs.items() if (c := learning_curve(run)) is not None}
     flips = {key: f for key, run in runs.items() if (f := flipped_examples(run)) is not None}
     section = (f'<section class="task" id="{task_id}"><h2>{html.escape(task)}</h2>{_filters(rows, task_id)}'
-               f'<div class="scroll">{table_html(rows, task_id)}</div>{_plots(rows, members, task_id, task)}'
+               f'<div class="scroll">{table_html(_distinct_configs(rows), task_id)}</div>{_plots(rows, members, task_id, task)}'
                f"<h3>Learning curve</h3>{_run_picker(task_id, 'curve', {k: run_label(runs[k]) for k in curves}, 'a learning curve')}"
                f"<h3>Examples fixed and broken against zero-shot</h3>"
                f"{_run_picker(task_id, 'flips', {k: run_label(runs[k]) for k in flips}, 'flipped examples recorded')}</section>")
