@@ -16,6 +16,8 @@ import os
 import shlex
 from pathlib import Path
 
+from zoo.report.html_page import write_html
+from zoo.report.html_provenance import provenance
 from zoo.report.table import load_runs, markdown, plot, summarise
 from zoo.runtime.atomic import write_text
 from zoo.task_kinds import get_metric
@@ -103,6 +105,9 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
+    write_html(path.with_suffix(".html"), rows, runs, title="Benchmark results",  # the same sweep as one interactive page
+               provenance=provenance(runs, command=portable(suite["command"]) if suite and "command" in suite else None, suite=suite,
+                                     constraints=ROOT / "constraints.txt"))
     return text
 
 

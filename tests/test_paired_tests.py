@@ -7,6 +7,7 @@ import math
 import pytest
 from records_helpers import record_dict
 
+from zoo.report.html_table import table_html
 from zoo.report.paired_tests import PairedTest, holm, mcnemar, paired_test, sign_flip
 from zoo.report.power import design_minimum_detectable_difference, minimum_detectable_difference
 from zoo.report.table import load_runs, markdown, summarise
@@ -108,3 +109,6 @@ def test_holms_correction_takes_the_mark_from_a_row_that_differs_only_before_it(
     assert "| +0.080 [" in lines["weak"] and "≠" not in lines["weak"] and "≠" not in lines["same"]
     detectable = minimum_detectable_difference(N, discordant=(10 / N + 12 / N + 0) / 3)  # Connor's, at the mean discordant share
     assert markdown(list(rows.values())).endswith(f"\n\nminimum detectable difference (80% power, 5% level, paired): {detectable:.3f}\n")
+    page = table_html(list(rows.values()), "t")  # the HTML page marks the same rows
+    marked = {m for m in rows if f'data-method="{m}"' in page and "≠</td>" in page.split(f'data-method="{m}"')[1].split("</tr>")[0]}
+    assert marked == {"strong"}

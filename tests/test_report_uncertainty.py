@@ -105,6 +105,39 @@ def test_the_table_shows_intervals_spreads_and_marks(sweep):
     assert markdown(rows).endswith(f"\n\nminimum detectable difference (80% power, 5% level, paired): {rows[0]['reference_mdd']:.3f}\n")
 
 
+def test_the_html_table_shows_the_markdown_tables_intervals_and_marks(sweep):
+    """The page's cells are zoo-report's numbers, formatted as its markdown table formats them (zoo.report.html_table)."""
+    from html.parser import HTMLParser
+
+    from zoo.report.html_table import table_html
+    from zoo.report.table import reference_cell, score_cell
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.inside = [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr" and "data-method" in dict(attrs):
+                self.rows.append([])
+            self.inside = tag == "td"
+
+        def handle_data(self, data):
+            if self.inside and self.rows:
+                self.rows[-1].append(data)
+                self.inside = False
+
+    folder, _ = sweep
+    rows = summarise(load_runs(folder))
+    parser = Cells()
+    parser.feed(table_html(rows, "t"))
+    assert len(parser.rows) == len(rows)
+    for row, cells in zip(rows, parser.rows):
+        assert cells[0] == row["method"] and score_cell(row, "accuracy") in cells and reference_cell(row) in cells
+    ia3 = parser.rows[[r["method"] for r in rows].index("ia3")]
+    assert any(cell.endswith(" ≠") for cell in ia3) and "?" in parser.rows[[r["method"] for r in rows].index("bitfit")]
+
+
 def test_the_csv_holds_the_new_columns(sweep):
     folder, _ = sweep
     assert report_main([str(folder)]) == 0
@@ -146,6 +179,10 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
     assert all(term in LEGEND for term in ("95% bootstrap confidence interval", "*sd seed / sample*", "*vs lora [95% CI]*", "*≠*", "*?*",
                                            "paired bootstrap", "McNemar's exact test", "paired permutation test", "Holm",
                                            "*minimum detectable difference*"))
+    page = (folder / "RESULTS.html").read_text()  # beside it, from the same command, the same bytes each time
+    write_results(folder, folder / "RESULTS.md", None)
+    assert (folder / "RESULTS.html").read_text() == page and page.count('<tr data-method="') == len(summarise(load_runs(folder)))
+    assert "<th>constraints file</th><td>constraints.txt</td>" in page and "The exact versions behind the published figures" in page
 
 
 def _write_generation(folder, method: str, seed: int, rouge: list[float]):

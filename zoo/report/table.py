@@ -32,12 +32,16 @@ import argparse
 import csv
 import dataclasses
 import io
+import shlex
 import statistics
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from zoo.io.records import RunRecord, UnusableRecord
+from zoo.report.html_page import write_html
+from zoo.report.html_provenance import provenance, sweep_command
+from zoo.report.peft_results import read_peft_results, write_peft_results
 from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
 from zoo.runner.baselines import report_column, untrained_baselines
 from zoo.runtime.atomic import write_text
@@ -67,7 +71,7 @@ def load_runs(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
         except UnusableRecord as err:
             print(f"zoo-report: {err}; skipped", file=sys.stderr)
             continue
-        runs.append(_entry(record, _overrides(path.parent)))
+        runs.append({**_entry(record, _overrides(path.parent)), "_folder": path.parent})
     return runs
 
 
@@ -343,8 +347,10 @@ def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
     return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
-def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE) -> str:
-    runs = load_runs(folder)
+def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None) -> str:
+    """The tables of every run record under ``folder`` and of every peft results file there (zoo.report.peft_results),
+    written into it as report.md, report.csv and report.png, and as the HTML page ``html`` where given."""
+    runs = load_runs(folder) + read_peft_results(folder)
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
     rows = summarise(runs, baseline_rows, reference)
@@ -352,6 +358,11 @@ def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE
     write_text(folder / "report.md", tables)
     write_text(folder / "report.csv", to_csv(rows))
     plot(rows, folder / "report.png")
+    if html is not None:
+        command = shlex.join(["zoo-report", folder.name, *(["--baseline-rows"] if baseline_rows else []), "--reference", reference,
+                              "--html", html.name])
+        write_html(html, rows, with_baselines(runs) if baseline_rows else runs,
+                   provenance(runs, command=sweep_command(folder), written_by=command))
     return tables
 
 
@@ -362,12 +373,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="add zero-shot and in-context rows from the base-model scores every run records")
     parser.add_argument("--reference", default=REFERENCE, metavar="METHOD",
                         help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})")
+    parser.add_argument("--html", type=Path, metavar="FILE",
+                        help="also write the report as one self-contained HTML page (sortable tables, plots, curves, flips)")
+    parser.add_argument("--peft-json", type=Path, metavar="DIR",
+                        help="also write each run as a JSON file in peft's method-comparison layout (docs/peft-results-format.md)")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{str(args.folder)!r} is not a folder")
     try:
-        print(report(args.folder, args.baseline_rows, args.reference), end="")
-    except FileNotFoundError as err:
+        print(report(args.folder, args.baseline_rows, args.reference, args.html), end="")
+        if args.peft_json is not None:
+            print(f"wrote {len(write_peft_results(load_runs(args.folder), args.peft_json))} peft results into {args.peft_json}")
+    except (FileNotFoundError, FileExistsError) as err:
         print(f"zoo-report: {err}", file=sys.stderr)
         return 1
     print(f"\nwrote {args.folder / 'report.csv'} and {args.folder / 'report.png'}")
