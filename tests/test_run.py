@@ -89,5 +89,5 @@ def test_report_over_a_sweep(lora_run, tmp_path, capsys):
 
 
 def test_report_on_an_empty_folder_says_so(tmp_path, capsys):
-    assert report_main([str(tmp_path)]) == 1
+    assert report_main([str(tmp_path)]) == 2
     assert "no metrics.json" in capsys.readouterr().err

@@ -11,18 +11,25 @@ the head into its output folder. ``baseline=<name>`` runs a registered baseline
 """
 from __future__ import annotations
 
+import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from zoo.io.records import RunRecord
 from zoo.runner.config import store_configs
 from zoo.runner.pipeline import run
 from zoo.runner.resume import finished_run, refuse_another_run
+from zoo.runtime import pool_worker
 from zoo.runtime.cpu_threads import set_cpu_threads
 from zoo.runtime.distributed import launch_rank, quiet_other_processes
+from zoo.runtime.errors import UserError, run_command, user_error_line
+from zoo.runtime.run_lock import owning
 from zoo.task_kinds import get_metric
 
 __all__ = ["main", "run"]
@@ -50,23 +57,59 @@ def summary(record: RunRecord, path: Path) -> str:
 
 
 store_configs()
+CONFIG_ERRORS = (HydraException, OmegaConfBaseException)
+"""Hydra's and OmegaConf's errors: a config that does not compose or an override that does not parse (zoo.runtime.errors)."""
+
+
+def _debug() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def job(cfg: DictConfig) -> float:
+    """One job of the ``zoo`` command (the only one, or one of a sweep's): a user error leaves it as one line (zoo.runtime.errors)."""
+    try:
+        return _job(cfg)
+    except Exception as err:
+        line = None if _debug() else user_error_line(err, CONFIG_ERRORS)
+        if line is None:
+            raise
+        raise UserError(line) from None  # one line, picklable: it crosses from a sweep's worker process to the launcher
+
+
+def _job(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     quiet_other_processes()
-    if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
-        print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
-              f"-> {out_dir / 'metrics.json'}")
-        return done.objective
-    if not cfg.resume:
-        refuse_another_run(out_dir, cfg)
-    set_cpu_threads(cfg.cpu_threads)
-    record = run(cfg, out_dir)
+    with pool_worker.job(), owning(out_dir) if launch_rank() == 0 else nullcontext():
+        if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
+            print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
+                  f"-> {out_dir / 'metrics.json'}")
+            return done.objective
+        if not cfg.resume:
+            refuse_another_run(out_dir, cfg)
+        set_cpu_threads(cfg.cpu_threads)
+        record = run(cfg, out_dir)
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
     return record.objective
+
+
+def main() -> None:
+    """The ``zoo`` command: Hydra's command line; a user error ends it with one line and status 2, a bug with its traceback.
+
+    ``HYDRA_FULL_ERROR=1`` shows every error's traceback.
+    """
+    debug, before = _debug(), os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands its errors on to run_command instead of printing them with a traceback
+    try:
+        status = run_command("zoo", lambda: job() or 0, debug, CONFIG_ERRORS)
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+    if status:
+        raise SystemExit(status)
 
 
 if __name__ == "__main__":
