@@ -18,6 +18,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -28,7 +29,7 @@ from zoo.runner.resume import finished_run, refuse_another_run
 from zoo.runtime import pool_worker
 from zoo.runtime.cpu_threads import set_cpu_threads
 from zoo.runtime.distributed import launch_rank, quiet_other_processes
-from zoo.runtime.errors import UserError, run_command, user_error_line
+from zoo.runtime.errors import UserError, run_command, stop, user_error_line
 from zoo.runtime.run_lock import owning
 from zoo.task_kinds import get_metric
 
@@ -61,8 +62,13 @@ CONFIG_ERRORS = (HydraException, OmegaConfBaseException)
 """Hydra's and OmegaConf's errors: a config that does not compose or an override that does not parse (zoo.runtime.errors)."""
 
 
+TRACEBACKS = "ZOO_TRACEBACKS"
+"""Set by :func:`main` for its jobs (a sweep's worker processes inherit it): "1" where the user asked for every traceback with
+``HYDRA_FULL_ERROR=1``, which main sets for Hydra's sake either way."""
+
+
 def _debug() -> bool:
-    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+    return os.environ.get(TRACEBACKS, os.environ.get("HYDRA_FULL_ERROR")) == "1"
 
 
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
@@ -74,7 +80,9 @@ def job(cfg: DictConfig) -> float:
         line = None if _debug() else user_error_line(err, CONFIG_ERRORS)
         if line is None:
             raise
-        raise UserError(line) from None  # one line, picklable: it crosses from a sweep's worker process to the launcher
+        if HydraConfig.get().mode == RunMode.RUN:  # ended here, before Hydra adds its line with every override in it
+            stop("zoo", line)
+        raise UserError(line) from None  # a sweep's other jobs still run; one line, picklable, it crosses from a worker process
 
 
 def _job(cfg: DictConfig) -> float:
@@ -99,15 +107,18 @@ def main() -> None:
 
     ``HYDRA_FULL_ERROR=1`` shows every error's traceback.
     """
-    debug, before = _debug(), os.environ.get("HYDRA_FULL_ERROR")
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands its errors on to run_command instead of printing them with a traceback
+    debug = _debug()
+    saved = {name: os.environ.get(name) for name in ("HYDRA_FULL_ERROR", TRACEBACKS)}
+    # Hydra hands its errors on to run_command instead of printing them with a traceback; the jobs know what the user asked
+    os.environ.update({"HYDRA_FULL_ERROR": "1", TRACEBACKS: "1" if debug else "0"})
     try:
         status = run_command("zoo", lambda: job() or 0, debug, CONFIG_ERRORS)
     finally:
-        if before is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = before
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     if status:
         raise SystemExit(status)
 

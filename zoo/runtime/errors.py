@@ -19,6 +19,7 @@ import errno
 import linecache
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 EXIT_USER_ERROR = 2
 """The status of a command stopped by a user error (as argparse's for a bad command line)."""
@@ -103,3 +104,9 @@ def run_command(prog: str, command: Callable[[], int], debug: bool,
             raise
         print(f"{prog}: {line}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def stop(prog: str, line: str) -> NoReturn:
+    """End the process now with user error ``line``, as :func:`run_command` would."""
+    print(f"{prog}: {line}", file=sys.stderr)
+    raise SystemExit(EXIT_USER_ERROR)
