@@ -46,14 +46,15 @@ def manifest(folder: Path) -> dict[str, str]:
 
 
 def _entries(folder: Path) -> list[str]:
-    """Every file, link and empty folder under ``folder`` (relative, sorted), but manifests."""
+    """Every file, link and empty folder under ``folder`` (relative, sorted), but manifests; links are not followed."""
     found = []
-    for path in sorted(folder.rglob("*")):
-        if path.name == MANIFEST:
-            continue
-        if path.is_symlink() or not path.is_dir() or not any(path.iterdir()):
-            found.append(path.relative_to(folder).as_posix())
-    return found
+    for root, folders, files in os.walk(folder):
+        here = Path(root)
+        found += [(here / name).relative_to(folder).as_posix() for name in files if name != MANIFEST]
+        found += [(here / name).relative_to(folder).as_posix() for name in folders if (here / name).is_symlink()]
+        if not folders and not files and here != folder:
+            found.append(here.relative_to(folder).as_posix())
+    return sorted(found)
 
 
 def _unlisted(folder: Path, names: list[str]) -> list[str]:
