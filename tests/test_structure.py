@@ -14,8 +14,8 @@ import zoo
 from zoo.models.load import ModelConfig, load_model
 from zoo.research.structure import analyse, compare, linear_map, summarise, svd
 from zoo.research.structure_cli import main, run_analysis
-from zoo.runtime.written import MANIFEST
 from zoo.research.structure_experiments import apply_experiment, rebuild
+from zoo.runtime.written import MANIFEST
 
 
 def _rotation(k: int, angle: float, seed: int) -> torch.Tensor:
