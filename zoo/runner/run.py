@@ -8,6 +8,11 @@ writes ``metrics.json`` (a :class:`~zoo.io.records.RunRecord`), ``flips.jsonl``,
 the head into its output folder. ``baseline=<name>`` runs a registered baseline
 (zoo.runner.baselines) instead of the method. The base model's predictions are cached across runs
 (``predictions_cache``); ``resume=true`` skips a run whose folder holds its finished record.
+
+A run holds its folder's lock while it runs (zoo.runtime.run_lock: a second launch waits), replaces
+only the files zoo wrote there (zoo.runtime.written), and in a sweep's worker process ends with its
+launcher (zoo.runtime.pool_worker). A user error ends the command with one line and exit status 2
+(zoo.runtime.errors; ``HYDRA_FULL_ERROR=1`` for its traceback).
 """
 from __future__ import annotations
 
