@@ -114,3 +114,26 @@ def test_what_counts_as_a_user_error():
         int("twelve")
     assert user_error_line(inside_a_library.value) is None  # raised by Python, not by a refusal of zoo's: a bug
     assert run_command("prog", lambda: 0, debug=False) == 0
+
+
+def _many_classes(folder, classes: int):
+    folder.mkdir()
+    for split, per_class in (("train", 2), ("test", 1)):
+        rows = [f"text {i} {j},label{i}" for i in range(classes) for j in range(per_class)]
+        (folder / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_a_head_needs_no_label_words_and_a_prompt_is_told_the_fix_in_a_short_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = _many_classes(tmp_path / "many", 30)
+    task = ["task.name=many", f"task.path={folder}", "task.n_eval=30", "latency=false", "save_adapter=false"]
+    record = run(app_config(*CHEAP, *task, "task.formulation=head"), tmp_path / "head")
+    assert len(record.label_names) == 30 and len(record.example_scores["accuracy"]) == 30
+    assert "zero_shot" not in record.baseline_scores  # the default two label words cannot score 30 classes: no such baseline
+    with pytest.raises(ValueError) as refused:
+        run(app_config(*CHEAP, *task), tmp_path / "prompt")
+    message = str(refused.value)
+    assert message.startswith("task 'many' has 30 classes ['label0', 'label1', 'label10', ") and "'label17', …] but 2 label words" in message
+    assert message.endswith("give task.label_words one single-token word per class, or use task.formulation=head, which needs none")
+    assert len(message) < 400
