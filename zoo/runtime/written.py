@@ -8,7 +8,10 @@ zoo's or one of zoo's files the user has edited since, stops the writer before i
 paths in the way named: zoo never deletes or overwrites what it did not write.
 
 Writes are atomic (:mod:`zoo.runtime.atomic`), and files get the mode the umask gives a plain
-``open`` (safetensors and ``tempfile`` create 0600 files, which a teammate could not read).
+``open`` (safetensors and ``tempfile`` create 0600 files, which a teammate could not read). The
+manifest is read, extended and written again: two writers in one folder at the same instant (a run
+folder is locked against that, zoo.runtime.run_lock) may lose an entry, and zoo then refuses to
+replace that file of its own, the safe side.
 """
 from __future__ import annotations
 
@@ -116,6 +119,7 @@ def write_file(path: str | Path, write: Callable[[Path], None], what: str, ours:
         write(Path(tmp))
         os.chmod(tmp, file_mode())
         written = digest(Path(tmp))
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,8 +127,16 @@ def write_file(path: str | Path, write: Callable[[Path], None], what: str, ours:
     _record(path.parent, {path.name: written})
 
 
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_text(path: str | Path, text: str, what: str, ours: Callable[[Path], bool] | None = None) -> None:
-    write_file(path, lambda tmp: tmp.write_text(text), what, ours)
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what, ours)
 
 
 def write_json_file(path: str | Path, data: object, what: str, ours: Callable[[Path], bool] | None = None) -> None:
