@@ -85,7 +85,7 @@ def prompt_run(tmp_path_factory):
 
 
 def test_non_mergeable_method_is_named_with_the_mergeable_ones(prompt_run, tmp_path, capsys):
-    assert main([str(prompt_run), "--merged", str(tmp_path / "out")]) == 1
+    assert main([str(prompt_run), "--merged", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "method 'prompt_tuning'" in err and "cannot be merged" in err and f"mergeable methods: {MERGEABLE}" in err
     assert not (tmp_path / "out").exists()
@@ -107,7 +107,7 @@ def test_never_replaces_a_folder_zoo_did_not_create(tmp_path, capsys):
     mine = tmp_path / "my-model"
     mine.mkdir()
     (mine / "config.json").write_text("{}")
-    assert main([str(run_dir), "--merged", str(mine)]) == 1
+    assert main([str(run_dir), "--merged", str(mine)]) == 2
     assert f"cannot write a merged model to '{mine}'" in capsys.readouterr().err
     assert [p.name for p in mine.iterdir()] == ["config.json"] and (mine / "config.json").read_text() == "{}"
     assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 0
@@ -116,7 +116,7 @@ def test_never_replaces_a_folder_zoo_did_not_create(tmp_path, capsys):
 
 
 def test_a_folder_that_is_not_a_run_is_named(tmp_path, capsys):
-    assert main([str(tmp_path), "--merged", str(tmp_path / "out")]) == 1
+    assert main([str(tmp_path), "--merged", str(tmp_path / "out")]) == 2
     assert f"{str(tmp_path)!r} is not a finished zoo run: it has no metrics.json" in capsys.readouterr().err
 
 

@@ -28,6 +28,7 @@ from zoo import registry
 from zoo.inject import replace_module
 from zoo.io.peft_interchange import export_peft
 from zoo.methods.lora import LoRALinear
+from zoo.runtime.written import MANIFEST
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 
@@ -65,7 +66,8 @@ def test_save_refuses_a_project_folder_and_leaves_it_untouched(tmp_path):
     (project / "notes.txt").write_text("do not lose me\n")
     before = _tree(project)
     model = zoo.wrap(make_model("tiny-llama"), "lora")
-    message = rf"cannot save an adapter to '{re.escape(str(project))}'.*zoo did not write: \['notes.txt', 'src'\]\. Choose a new or empty folder"
+    message = (rf"cannot write an adapter to '{re.escape(str(project))}': it holds what zoo did not write .*"
+               r"\['notes.txt', 'src/main.py'\]\. zoo never overwrites or deletes those")
     with pytest.raises(FileExistsError, match=message):
         zoo.save_adapter(model, project)
     assert _tree(project) == before
@@ -73,11 +75,13 @@ def test_save_refuses_a_project_folder_and_leaves_it_untouched(tmp_path):
 
 
 def test_save_refuses_an_adapter_folder_zoo_did_not_write(tmp_path):
-    """A peft adapter uses zoo's two file names; it is still not zoo's to replace (even one zoo exported for peft)."""
+    """A peft adapter uses zoo's two file names; it is still not zoo's to replace (here, one without zoo's manifest)."""
     model = zoo.wrap(make_model("tiny-llama"), "lora")
     peft_folder = export_peft(model, tmp_path / "peft-adapter")
+    (peft_folder / MANIFEST).unlink()
     before = _tree(peft_folder)
-    with pytest.raises(FileExistsError, match=r"zoo did not write: \['zoo_export.json'\]"):
+    with pytest.raises(FileExistsError, match=r"zoo did not write .*\['adapter_config.json', 'adapter_model.safetensors', "
+                                              r"'zoo_export.json'\]"):
         zoo.save_adapter(model, peft_folder)
     assert _tree(peft_folder) == before
 
@@ -95,7 +99,7 @@ def test_save_fills_an_empty_folder_and_replaces_its_own(tmp_path):
     target.mkdir()
     zoo.save_adapter(zoo.wrap(make_model("tiny-llama"), "lora", r=2), target)
     zoo.save_adapter(zoo.wrap(make_model("tiny-llama"), "lora", r=4), target)  # as a checkpoint is saved every N steps
-    assert sorted(p.name for p in target.iterdir()) == [CONFIG, WEIGHTS]
+    assert sorted(p.name for p in target.iterdir()) == [MANIFEST, CONFIG, WEIGHTS]
     assert _meta(target)["config"]["r"] == 4
 
 
@@ -371,8 +375,8 @@ def test_a_run_in_a_project_folder_keeps_the_projects_files(tmp_path):
     run(cfg, project)
     run(cfg, project)  # the second run replaces the adapter and checkpoint the first one saved
     assert (project / "src" / "main.py").read_text() == "print('mine')\n"
-    assert sorted(p.name for p in (project / "adapter").iterdir()) == [CONFIG, WEIGHTS]
+    assert sorted(p.name for p in (project / "adapter").iterdir()) == [MANIFEST, CONFIG, WEIGHTS]
     (project / "checkpoint" / "notes.txt").write_text("mine too\n")
-    with pytest.raises(FileExistsError, match=r"checkpoint'.*zoo did not write: \['notes.txt'\]"):
+    with pytest.raises(FileExistsError, match=r"checkpoint'.*zoo did not write .*\['notes.txt'\]"):
         run(cfg, project)
     assert (project / "checkpoint" / "notes.txt").read_text() == "mine too\n"

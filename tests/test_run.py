@@ -9,6 +9,7 @@ from app_config import app_config
 import zoo
 from zoo.report.table import main as report_main
 from zoo.runner.run import run
+from zoo.runtime.written import MANIFEST
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def test_run_writes_complete_metrics(lora_run):
     for key in ("trainable_params", "total_params", "train_seconds", "peak_memory_bytes", "adapter_bytes", "scores", "example_scores",
                 "eval_details", "flips"):
         assert on_disk[key] is not None, key
-    assert on_disk["adapter_bytes"] == sum(f.stat().st_size for f in (out / "adapter").iterdir())
+    adapter_files = [f for f in (out / "adapter").iterdir() if f.name != MANIFEST]  # the manifest lists what zoo wrote there
+    assert on_disk["adapter_bytes"] == sum(f.stat().st_size for f in adapter_files)
     assert on_disk["train_steps"] == 500
     assert on_disk["task_kind"] == "classification" and on_disk["objective_metric"] == "accuracy"
     assert sorted(on_disk["scores"]) == ["accuracy", "macro_f1"] and len(on_disk["example_scores"]["accuracy"]) == on_disk["n_eval"]
@@ -87,5 +89,5 @@ def test_report_over_a_sweep(lora_run, tmp_path, capsys):
 
 
 def test_report_on_an_empty_folder_says_so(tmp_path, capsys):
-    assert report_main([str(tmp_path)]) == 1
+    assert report_main([str(tmp_path)]) == 2
     assert "no metrics.json" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from zoo.models.load import ModelConfig, load_model
 from zoo.research.structure import analyse, compare, linear_map, summarise, svd
 from zoo.research.structure_cli import main, run_analysis
 from zoo.research.structure_experiments import apply_experiment, rebuild
+from zoo.runtime.written import MANIFEST
 
 
 def _rotation(k: int, angle: float, seed: int) -> torch.Tensor:
@@ -182,7 +183,7 @@ def test_cli_writes_tables_and_plots_for_a_merged_adapter(tmp_path, capsys):
     assert "| scaled_spectrum | 4 |" in text and "| random_rotation | 4 |" in text
     for png in ("structure.png", "experiments.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MANIFEST]  # no temporary files left behind
 
 
 def test_cli_reads_a_full_fine_tune_folder(tmp_path):
@@ -199,7 +200,7 @@ def test_cli_reads_a_full_fine_tune_folder(tmp_path):
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):
-    assert main(["--base", "tiny-llama", "--adapter", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 1
+    assert main(["--base", "tiny-llama", "--adapter", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "lacks" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--base", "tiny-llama", "--adapter", str(tmp_path), "--experiments", "spin"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zoo.runtime.atomic import write_text
+from zoo.runtime.written import write_text
 from zoo.tasks.data import Example
 from zoo.tasks.metrics import classification_metrics
 
@@ -43,4 +43,4 @@ def write_flipped_examples(path: Path, examples: list[Example], before: list[int
         json.dumps({"index": i, "text": e.text, "label": label_names[e.label], "before": label_names[b], "after": label_names[a]})
         for i, (e, b, a) in enumerate(zip(examples, before, after)) if a != b
     ]
-    write_text(path, "".join(line + "\n" for line in lines))
+    write_text(path, "".join(line + "\n" for line in lines), "the flipped answers")

@@ -5,7 +5,7 @@ version: loading under another version warns), the base model's fingerprint and
 the checksum of the weights file, and ``config_sha256``, a checksum of all those entries: a
 hand-edited ``alpha`` is refused, not silently used. Loading checks every one of them, and
 the tensor shapes the config implies, before it allocates the adapter (:mod:`zoo.io.adapter_checks`).
-Saving replaces the target folder whole, so it refuses a folder that zoo did not write.
+Saving replaces the target folder whole, so it refuses a folder holding anything zoo did not write (zoo.runtime.written).
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from zoo.io.adapter_checks import check_shapes, file_shapes, implied_shapes, met
 from zoo.io.peft_interchange import import_peft, read_peft_config
 from zoo.method import MethodSpec
 from zoo.registry import get_method
-from zoo.runtime.atomic import write_json, writing_dir
+from zoo.runtime.atomic import write_json
+from zoo.runtime.written import replacing_dir
 from zoo.version import __version__
 from zoo.wrapped import ZooModel, wrap
 
@@ -57,22 +58,10 @@ def _written_by_zoo(config: Path) -> bool:
     return isinstance(meta, dict) and {"format", "method", "zoo_version", "weights_sha256"} <= set(meta)
 
 
-def _refuse_foreign(target: Path) -> None:
-    """Refuse to replace ``target`` unless it is missing, empty, or an adapter folder zoo wrote."""
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise FileExistsError(f"cannot save an adapter to {str(target)!r}: it is a file, not a folder; choose a new or empty folder")
-    names = sorted(p.name for p in target.iterdir())
-    foreign = [n for n in names if n not in (CONFIG, WEIGHTS)]
-    if names and not foreign and not _written_by_zoo(target / CONFIG):
-        foreign = names
-    if foreign:
-        raise FileExistsError(
-            f"cannot save an adapter to {str(target)!r}: saving replaces the whole folder, and it holds files zoo did not "
-            f"write: {foreign}. Choose a new or empty folder; only an adapter folder save_adapter wrote ({CONFIG} and {WEIGHTS}) "
-            "is replaced"
-        )
+def written_adapter(folder: Path) -> bool:
+    """Whether ``folder`` is an adapter folder a zoo older than the manifests (zoo.runtime.written) saved: its two files alone."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    return names == {CONFIG, WEIGHTS} and _written_by_zoo(folder / CONFIG)
 
 
 def save_adapter(model: ZooModel, path: str | Path) -> Path:
@@ -80,13 +69,12 @@ def save_adapter(model: ZooModel, path: str | Path) -> Path:
 
     Raises:
         TypeError: ``model`` was not returned by :func:`zoo.wrap`.
-        FileExistsError: ``path`` is a file, or a folder holding anything but an adapter zoo saved.
+        FileExistsError: ``path`` is a file, or a folder holding what zoo did not write (zoo.runtime.written).
     """
     if not isinstance(model, ZooModel):
         raise TypeError(f"save_adapter needs a model returned by zoo.wrap, got {type(model).__name__}")
     target = Path(path)
-    _refuse_foreign(target)
-    with writing_dir(target) as staging:
+    with replacing_dir(target, "an adapter", ours=written_adapter) as staging:
         _write_adapter(model, staging)
     return target
 

@@ -15,12 +15,16 @@ from typing import Any
 from torch import nn
 
 from zoo.io.adapter_io import load_adapter
+<<<<<<< HEAD
 from zoo.io.base_structure import BaseStructure
 from zoo.io.export_dir import refuse_foreign, write_record
+=======
+from zoo.io.export_dir import write_record
+>>>>>>> safe-io
 from zoo.io.records import RunRecord
 from zoo.models.load import ModelConfig, load_model
 from zoo.registry import get_method, list_methods
-from zoo.runtime.atomic import writing_dir
+from zoo.runtime.written import claim, replacing_dir
 from zoo.tasks.formulation import trains_head
 from zoo.wrapped import ZooModel, merge
 
@@ -79,13 +83,13 @@ def export_merged(run_dir: str | Path, out: str | Path) -> Path:
     """Write the run's merged model and its tokenizer to folder ``out`` (``save_pretrained``), atomically.
 
     Raises:
-        FileExistsError: ``out`` is a file or a folder zoo did not create (it is never replaced).
+        FileExistsError: ``out`` is a file or holds what zoo did not write (zoo.runtime.written: never replaced).
         ValueError / FileNotFoundError: see :func:`merged_model`.
     """
     run_dir, target = Path(run_dir), Path(out)
-    refuse_foreign(target, "a merged model")
+    claim(target, "a merged model")  # before the work of merging; replacing_dir checks again
     model, tokenizer, record = merged_model(run_dir)
-    with writing_dir(target) as staging:
+    with replacing_dir(target, "a merged model") as staging:
         model.save_pretrained(staging)
         # zoo pads on the left (the answer is the last token); an attribute set after init is not saved unless named here
         tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.runtime.atomic import write_json
+from zoo.runtime.written import write_json_file
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.kind import get_task_kind
 
@@ -118,7 +118,12 @@ class RunRecord:
         return self.scores[self.objective_metric]
 
     def write(self, path: Path) -> None:
-        write_json(path, dataclasses.asdict(self))
+        """Write the record to ``path`` atomically; it replaces only a file zoo wrote (zoo.runtime.written).
+
+        Raises:
+            FileExistsError: a file zoo did not write is at ``path``.
+        """
+        write_json_file(path, dataclasses.asdict(self), "a run's record", ours=is_record)
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:
@@ -149,6 +154,15 @@ class RunRecord:
         if wrong:
             raise UnusableRecord(f"{path} has values of the wrong type for {', '.join(wrong)}")
         return cls(**{name: data[name] for name in names if name in data})
+
+
+def is_record(path: Path) -> bool:
+    """Whether ``path`` holds a run's record this zoo reads (one written before zoo kept manifests is recognised by it)."""
+    try:
+        RunRecord.read(path)
+    except UnusableRecord:
+        return False
+    return True
 
 
 def _upgrade(path: Path, data: dict) -> dict:

@@ -32,7 +32,11 @@ import argparse
 import csv
 import dataclasses
 import io
+<<<<<<< HEAD
 import shlex
+=======
+import logging
+>>>>>>> safe-io
 import statistics
 import sys
 from collections.abc import Iterable
@@ -44,8 +48,11 @@ from zoo.report.html_provenance import provenance, sweep_command
 from zoo.report.peft_results import read_peft_results, write_peft_results
 from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
 from zoo.runner.baselines import report_column, untrained_baselines
-from zoo.runtime.atomic import write_text
+from zoo.runtime.errors import run_command, user_error_line
+from zoo.runtime.written import write_file, write_text
 from zoo.task_kinds import get_metric, get_task_kind, list_task_kinds
+
+log = logging.getLogger(__name__)
 
 REFERENCE = "lora"
 """The method each row is tested against unless ``--reference`` names another."""
@@ -347,6 +354,7 @@ def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
     return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
+<<<<<<< HEAD
 def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None) -> str:
     """The tables of every run record under ``folder`` and of every peft results file there (zoo.report.peft_results),
     written into it as report.md, report.csv and report.png, and as the HTML page ``html`` where given."""
@@ -363,16 +371,46 @@ def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE
                               "--html", html.name])
         write_html(html, rows, with_baselines(runs) if baseline_rows else runs,
                    provenance(runs, command=sweep_command(folder), written_by=command))
+=======
+def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, out: Path | None = None) -> str:
+    """The report's tables of the runs under ``folder``, written with its CSV and plot into ``out`` (default: ``folder``)
+    where it can be (:func:`write_report`)."""
+    rows = report_rows(folder, baseline_rows, reference)
+    tables = markdown(rows)
+    write_report(folder if out is None else out, rows, tables)
+>>>>>>> safe-io
     return tables
 
 
+def report_rows(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE) -> list[dict]:
+    runs = load_runs(folder)
+    if not runs:
+        raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
+    return summarise(runs, baseline_rows, reference)
+
+
+def write_report(out: Path, rows: list[dict], tables: str) -> bool:
+    """Write ``report.md``, ``.csv`` and ``.png`` into ``out``; False, with a warning naming why, where it cannot be written
+    (a teammate's sweep, a read-only mount, a report.md of the user's: zoo.runtime.written)."""
+    try:
+        write_text(out / "report.md", tables, "the report")
+        write_text(out / "report.csv", to_csv(rows), "the report's table")
+        write_file(out / "report.png", lambda tmp: plot(rows, tmp), "the report's plot")
+    except OSError as err:
+        log.warning("wrote no report files into %s: %s; give --out a folder to write them to", out, user_error_line(err) or err)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 where a user error stopped it (zoo.runtime.errors: one line, its traceback with ``--debug``)."""
     parser = argparse.ArgumentParser(prog="zoo-report", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a run or multirun output folder")
     parser.add_argument("--baseline-rows", action="store_true",
                         help="add zero-shot and in-context rows from the base-model scores every run records")
     parser.add_argument("--reference", default=REFERENCE, metavar="METHOD",
                         help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})")
+<<<<<<< HEAD
     parser.add_argument("--html", type=Path, metavar="FILE",
                         help="also write the report as one self-contained HTML page (sortable tables, plots, curves, flips)")
     parser.add_argument("--peft-json", type=Path, metavar="DIR",
@@ -388,6 +426,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zoo-report: {err}", file=sys.stderr)
         return 1
     print(f"\nwrote {args.folder / 'report.csv'} and {args.folder / 'report.png'}")
+=======
+    parser.add_argument("--out", type=Path, metavar="FOLDER", help="write report.md, .csv and .png here (default: FOLDER)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        parser.error(f"{str(args.folder)!r} is not a folder")
+    return run_command("zoo-report", lambda: _report(args), args.debug)
+
+
+def _report(args: argparse.Namespace) -> int:
+    out = args.out or args.folder
+    rows = report_rows(args.folder, args.baseline_rows, args.reference)
+    tables = markdown(rows)
+    print(tables, end="", flush=True)  # the table first: it is the result, whether or not the files can be written
+    if write_report(out, rows, tables):
+        print(f"\nwrote {out / 'report.csv'} and {out / 'report.png'}")
+>>>>>>> safe-io
     return 0
 
 

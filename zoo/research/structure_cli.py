@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from pathlib import Path
 
 import torch
@@ -29,7 +28,8 @@ from zoo.io.records import RunRecord
 from zoo.models.load import ModelConfig, load_model
 from zoo.research.structure import analyse, summarise
 from zoo.research.structure_experiments import EXPERIMENTS, apply_experiment
-from zoo.research.structure_report import write_report
+from zoo.research.structure_report import claim_report, write_report
+from zoo.runtime.errors import run_command
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.formulation import formulation_for
 
@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-eval", type=int, default=256, help="evaluation examples of the task")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random rotations and of the chance baseline")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     return parser
 
 
@@ -123,17 +124,19 @@ def load_run(folder: Path) -> tuple[nn.Module, nn.Module, object, str, TaskConfi
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 where a user error stopped it (zoo.runtime.errors: one line, its traceback with ``--debug``)."""
     args = _parser().parse_args(argv)
-    try:
-        if args.run:
-            base, tuned, tokenizer, title, task = load_run(args.run)
-        else:
-            (base, tuned, tokenizer, title), task = load_pair(args), TaskConfig(name=args.task, n_eval=args.n_eval)
-        with torch.no_grad():
-            result = run_analysis(base, tuned, args.out, title, args.experiments, tokenizer, task, args.batch_size, args.seed)
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"zoo-analyze: {err}", file=sys.stderr)
-        return 1
+    return run_command("zoo-analyze", lambda: _analyze(args), args.debug)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    claim_report(args.out)  # before the analysis: its files would replace what zoo did not write
+    if args.run:
+        base, tuned, tokenizer, title, task = load_run(args.run)
+    else:
+        (base, tuned, tokenizer, title), task = load_pair(args), TaskConfig(name=args.task, n_eval=args.n_eval)
+    with torch.no_grad():
+        result = run_analysis(base, tuned, args.out, title, args.experiments, tokenizer, task, args.batch_size, args.seed)
     print((args.out / "structure.md").read_text().split("\nPer matrix:")[0])
     print("wrote " + ", ".join(str(p) for p in result["paths"]))
     return 0

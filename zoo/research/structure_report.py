@@ -4,13 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 from zoo.research.structure import KindSummary, MatrixChange
-from zoo.runtime.atomic import file_mode, write_json, write_text
+from zoo.runtime.written import claim, write_file, write_json_file, write_text
 
 MATRIX_COLUMNS = ["name", "layer", "kind", "shape", "relative_change", "scale", "scale_residual", "ratio_min", "ratio_max",
                   "rotation_left", "rotation_right", "left_right_agreement", "null_rotation", "null_agreement", "procrustes_residual",
@@ -69,15 +67,10 @@ def markdown(changes: list[MatrixChange], kinds: list[KindSummary], experiments:
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.fchmod(fd, file_mode())  # mkstemp's 0600 would hide the plot from teammates
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        write_file(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), "a plot of the structure analysis")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
 
 
 def plot_structure(changes: list[MatrixChange], path: Path, title: str) -> None:
@@ -130,20 +123,31 @@ def plot_experiments(experiments: list[dict], path: Path, title: str) -> None:
     _save(fig, path)
 
 
+NAMES = ("structure.md", "matrices.csv", "kinds.csv", "structure.json", "structure.png", "experiments.png")
+"""The files of a report (the last one where there are experiments)."""
+
+
+def claim_report(out: Path) -> None:
+    """Refuse to analyse into ``out`` where a report file there is not one zoo wrote (zoo.runtime.written), before the work."""
+    for name in NAMES:
+        claim(out / name, "the structure analysis")
+
+
 def write_report(
     out: Path, changes: list[MatrixChange], kinds: list[KindSummary], experiments: list[dict] | None, title: str
 ) -> list[Path]:
     """Write ``structure.md``, ``matrices.csv``, ``kinds.csv``, ``structure.json``, ``structure.png``
     (and ``experiments.png`` when there are experiments) into ``out``; return the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / n for n in ("structure.md", "matrices.csv", "kinds.csv", "structure.json", "structure.png")]
-    write_text(paths[0], markdown(changes, kinds, experiments, title))
-    write_text(paths[1], _csv([matrix_row(c) for c in changes], MATRIX_COLUMNS))
-    write_text(paths[2], _csv([asdict(k) for k in kinds], KIND_COLUMNS))
-    write_json(paths[3], {"title": title, "kinds": [asdict(k) for k in kinds], "matrices": [matrix_row(c) for c in changes],
-                          "experiments": experiments or []})
+    claim_report(out)
+    paths = [out / n for n in NAMES[:5]]
+    what = "the structure analysis"
+    write_text(paths[0], markdown(changes, kinds, experiments, title), what)
+    write_text(paths[1], _csv([matrix_row(c) for c in changes], MATRIX_COLUMNS), what)
+    write_text(paths[2], _csv([asdict(k) for k in kinds], KIND_COLUMNS), what)
+    write_json_file(paths[3], {"title": title, "kinds": [asdict(k) for k in kinds], "matrices": [matrix_row(c) for c in changes],
+                               "experiments": experiments or []}, what)
     plot_structure(changes, paths[4], title)
     if experiments:
-        paths.append(out / "experiments.png")
+        paths.append(out / NAMES[5])
         plot_experiments(experiments, paths[-1], f"{title}: interventions")
     return paths

@@ -9,23 +9,36 @@ the head into its output folder. ``baseline=<name>`` runs a registered baseline
 (zoo.runner.baselines) instead of the method. The base model's predictions are cached across runs
 (``predictions_cache``); ``resume=true`` skips a run whose folder holds its finished record.
 ``zoo new-method NAME`` writes a plugin repository for a new method instead (:mod:`zoo.runner.new_method`).
+
+A run holds its folder's lock while it runs (zoo.runtime.run_lock: a second launch waits), replaces
+only the files zoo wrote there (zoo.runtime.written), and in a sweep's worker process ends with its
+launcher (zoo.runtime.pool_worker). A user error ends the command with one line and exit status 2
+(zoo.runtime.errors; ``HYDRA_FULL_ERROR=1`` for its traceback).
 """
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from zoo.io.records import RunRecord
 from zoo.runner import new_method
 from zoo.runner.config import store_configs
 from zoo.runner.pipeline import run
 from zoo.runner.resume import finished_run, refuse_another_run
+from zoo.runtime import pool_worker
 from zoo.runtime.cpu_threads import set_cpu_threads
 from zoo.runtime.distributed import launch_rank, quiet_other_processes
+from zoo.runtime.errors import UserError, run_command, stop, user_error_line
+from zoo.runtime.run_lock import owning
 from zoo.task_kinds import get_metric
 
 __all__ = ["main", "run"]
@@ -53,30 +66,73 @@ def summary(record: RunRecord, path: Path) -> str:
 
 
 store_configs()
+CONFIG_ERRORS = (HydraException, OmegaConfBaseException)
+"""Hydra's and OmegaConf's errors: a config that does not compose or an override that does not parse (zoo.runtime.errors)."""
+
+
+TRACEBACKS = "ZOO_TRACEBACKS"
+"""Set by :func:`main` for its jobs (a sweep's worker processes inherit it): "1" where the user asked for every traceback with
+``HYDRA_FULL_ERROR=1``, which main sets for Hydra's sake either way."""
+
+
+def _debug() -> bool:
+    return os.environ.get(TRACEBACKS, os.environ.get("HYDRA_FULL_ERROR")) == "1"
 
 
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
-def run_from_hydra(cfg: DictConfig) -> float:
+def job(cfg: DictConfig) -> float:
+    """One job of the ``zoo`` command (the only one, or one of a sweep's): a user error leaves it as one line (zoo.runtime.errors)."""
+    try:
+        return _job(cfg)
+    except Exception as err:
+        line = None if _debug() else user_error_line(err, CONFIG_ERRORS)
+        if line is None:
+            raise
+        if HydraConfig.get().mode == RunMode.RUN:  # ended here, before Hydra adds its line with every override in it
+            stop("zoo", line)
+        raise UserError(line) from None  # a sweep's other jobs still run; one line, picklable, it crosses from a worker process
+
+
+def _job(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     quiet_other_processes()
-    if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
-        print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
-              f"-> {out_dir / 'metrics.json'}")
-        return done.objective
-    if not cfg.resume:
-        refuse_another_run(out_dir, cfg)
-    set_cpu_threads(cfg.cpu_threads)
-    record = run(cfg, out_dir)
+    with pool_worker.job(), owning(out_dir) if launch_rank() == 0 else nullcontext():
+        if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
+            print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
+                  f"-> {out_dir / 'metrics.json'}")
+            return done.objective
+        if not cfg.resume:
+            refuse_another_run(out_dir, cfg)
+        set_cpu_threads(cfg.cpu_threads)
+        record = run(cfg, out_dir)
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
     return record.objective
 
 
 def main() -> None:
-    """``zoo new-method NAME`` writes a plugin repository (:mod:`zoo.runner.new_method`); any other arguments are a Hydra run."""
+    """The ``zoo`` command: Hydra's command line; a user error ends it with one line and status 2, a bug with its traceback.
+
+    ``zoo new-method NAME`` writes a plugin repository instead (:mod:`zoo.runner.new_method`).
+
+    ``HYDRA_FULL_ERROR=1`` shows every error's traceback.
+    """
     if sys.argv[1:2] == ["new-method"]:
         raise SystemExit(new_method.main(sys.argv[2:]))
-    run_from_hydra()
+    debug = _debug()
+    saved = {name: os.environ.get(name) for name in ("HYDRA_FULL_ERROR", TRACEBACKS)}
+    # Hydra hands its errors on to run_command instead of printing them with a traceback; the jobs know what the user asked
+    os.environ.update({"HYDRA_FULL_ERROR": "1", TRACEBACKS: "1" if debug else "0"})
+    try:
+        status = run_command("zoo", lambda: job() or 0, debug, CONFIG_ERRORS)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if status:
+        raise SystemExit(status)
 
 
 if __name__ == "__main__":

@@ -89,10 +89,18 @@ def writing_dir(target: Path) -> Iterator[Path]:
     staging = staging_dir(target)
     try:
         yield staging
+        share(staging)
         replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def share(folder: Path) -> None:
+    """Give everything under ``folder`` the mode a plain ``open``/``mkdir`` would (safetensors, for one, creates 0600 files)."""
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            os.chmod(path, dir_mode() if path.is_dir() else file_mode())
 
 
 def replace_dir(staging: Path, target: Path) -> None:

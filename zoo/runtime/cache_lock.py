@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -42,14 +42,19 @@ def building(target: str | Path) -> Iterator[None]:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     path = lock_path(target)
-    fd = _acquire(path, target)
+    fd = acquire(path, lambda: log.info("waiting for another process building %s (it holds %s)", target, path))
     try:
         yield
     finally:
-        # unlinked while still held: a waiter then finds the path gone or new, and locks again (see _acquire)
-        with suppress(OSError):
-            path.unlink()
-        os.close(fd)
+        release(path, fd)
+
+
+def release(path: Path, fd: int) -> None:
+    """Let go of the lock ``acquire`` took; the file is unlinked while still held, so a waiter then finds the path gone or
+    new, and locks again (see :func:`acquire`)."""
+    with suppress(OSError):
+        path.unlink()
+    os.close(fd)
 
 
 def _open(path: Path) -> int:
@@ -59,15 +64,18 @@ def _open(path: Path) -> int:
         return os.open(path, os.O_RDONLY)
 
 
-def _acquire(path: Path, target: Path) -> int:
-    """A descriptor holding the lock on the file that is at ``path`` now (not on one its last holder unlinked)."""
+def acquire(path: Path, waiting: Callable[[], None]) -> int:
+    """A descriptor holding the exclusive lock on the file that is at ``path`` now (not on one its last holder unlinked).
+
+    ``waiting()`` is called once another process holds it, before this one waits for it.
+    """
     while True:
         fd = _open(path)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                log.info("waiting for another process building %s (it holds %s)", target, path)
+                waiting()
                 fcntl.flock(fd, fcntl.LOCK_EX)
             if _same_file(fd, path):
                 return fd

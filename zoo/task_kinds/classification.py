@@ -107,7 +107,7 @@ class ClassificationKind(TaskKind):
     def formulate(self, task: TaskConfig, tokenizer, model_kind: str, *, name: str, data: ClassificationData, demonstrations: bool,
                   model: nn.Module) -> ClassificationFormulation:
         scoring = formulation_for(task, tokenizer, model_kind, name=name, train=data.train, with_demonstrations=demonstrations,
-                                  model=model)
+                                  model=model, label_names=data.label_names)
         return ClassificationFormulation(scoring, tokenizer.pad_token_id, data.label_names)
 
     def record_fields(self, data: ClassificationData, before: Evaluation | None, after: Evaluation) -> dict:

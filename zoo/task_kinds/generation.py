@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from zoo.evaluation.generation import evaluate_generation
-from zoo.runtime.atomic import write_text
+from zoo.runtime.written import write_text
 from zoo.tasks.config import TaskConfig
 from zoo.tasks.generation import GenerationFormulation as Prompting
 from zoo.tasks.generation import generation_formulation, response_loss
@@ -98,7 +98,7 @@ class GenerationKind(TaskKind):
     def write_outputs(self, folder: Path, data: GenerationData, before: Evaluation | None, after: Evaluation) -> None:
         rows = [{"index": i, "text": p.text, "reference": p.response, "response": after.outputs[i],
                  "before": before.outputs[i] if before is not None else None} for i, p in enumerate(data.eval)]
-        write_text(folder / self.outputs, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        write_text(folder / self.outputs, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "the generated answers")
 
     def upgrade_v2(self, record: dict) -> dict:
         scores = record.pop("generation")

@@ -30,6 +30,8 @@ from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
 
 log = logging.getLogger(__name__)
+SHOWN_CLASSES = 10
+"""How many class names an error shows; a task may have thousands."""
 FORMULATIONS = ("prompt", "head")
 
 
@@ -155,6 +157,13 @@ def load_splits(cfg: TaskConfig) -> Splits:
     return TASKS[cfg.name](cfg)
 
 
+def label_words_mismatch(cfg: TaskConfig, names: list[str]) -> str:
+    """The refusal of label words that are not one per class (the class names shown up to :data:`SHOWN_CLASSES`)."""
+    shown = repr(names) if len(names) <= SHOWN_CLASSES else f"{repr(names[:SHOWN_CLASSES])[:-1]}, …]"
+    return (f"task {cfg.name!r} has {len(names)} classes {shown} but {len(cfg.label_words)} label words {cfg.label_words}: give "
+            "task.label_words one single-token word per class, or use task.formulation=head, which needs none")
+
+
 def build_task(cfg: TaskConfig) -> ClassificationData:
     """The training and evaluation examples of a run.
 
@@ -164,8 +173,8 @@ def build_task(cfg: TaskConfig) -> ClassificationData:
     """
     splits = load_splits(cfg)
     names = splits.label_names
-    if len(cfg.label_words) != len(names):
-        raise ValueError(f"task {cfg.name!r} has {len(names)} classes {names} but {len(cfg.label_words)} label words {cfg.label_words}")
+    if cfg.formulation == "prompt" and len(cfg.label_words) != len(names):  # a head (task.formulation=head) needs no label words
+        raise ValueError(label_words_mismatch(cfg, names))
     train = shots_per_class(splits.split("train"), cfg.shots_per_class, cfg.training_seed)
     short = {names[c]: n for c in range(len(names)) if (n := sum(e.label == c for e in train)) < (cfg.shots_per_class or 0)}
     if short:

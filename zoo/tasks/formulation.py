@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from zoo.method import MethodSpec
-from zoo.tasks.config import TaskConfig
+from zoo.tasks.config import TaskConfig, label_words_mismatch
 from zoo.tasks.data import Example
 from zoo.tasks.head import ClassificationHead, encode_text
 from zoo.tasks.prompt import LabelWordScorer, PromptFormat, batches
@@ -38,7 +38,8 @@ class Formulation:
 
 
 def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None = None, train: Sequence[Example] = (),
-                    with_demonstrations: bool = True, model: nn.Module | None = None) -> Formulation:
+                    with_demonstrations: bool = True, model: nn.Module | None = None,
+                    label_names: Sequence[str] | None = None) -> Formulation:
     """The one way every caller (the runner, ``zoo-analyze``, proxy tuning, the benchmarks) turns ``task`` into a formulation.
 
     Args:
@@ -46,13 +47,17 @@ def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None 
         train: the training examples the task's demonstrations are drawn from (prompt only; a head ignores them).
         with_demonstrations: False scores the bare template, as the zero-shot baseline does.
         model: the model a head sits on (head only: its hidden size and device; a prompt ignores it).
+        label_names: the task's classes: a head has one output per class, a prompt needs one label word per class (refused
+            otherwise); None: as many classes as label words.
     """
     name = name or task.formulation
     check_formulation(name, kind, None)
     if name == "head":
         if model is None:
             raise ValueError("a head formulation needs the model it sits on (model=...)")
-        return head_formulation(model, tokenizer, len(task.label_words), task.max_length, kind)
+        return head_formulation(model, tokenizer, len(task.label_words if label_names is None else label_names), task.max_length, kind)
+    if label_names is not None and len(label_names) != len(task.label_words):
+        raise ValueError(label_words_mismatch(task, list(label_names)))
     shown = tuple(demonstrations(list(train), task.demonstrations, task.training_seed)) if with_demonstrations and task.demonstrations else ()
     if with_demonstrations and task.demonstrations and not shown:
         raise ValueError(f"task.demonstrations={task.demonstrations} needs the training examples to draw them from (train=...)")

@@ -14,11 +14,12 @@ alone, without template, label words or demonstrations.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from safetensors.torch import save_file
 from torch import Tensor, nn
+
+from zoo.runtime.written import write_file
 
 
 class ClassificationHead(nn.Module):
@@ -58,10 +59,12 @@ def encode_text(tokenizer, text: str, max_length: int, encoder: bool) -> list[in
 
 
 def save_head(head: ClassificationHead, path: Path, label_names: list[str]) -> int:
-    """Write the head's weights (safetensors, class names in the metadata) atomically; return the file's size."""
+    """Write the head's weights (safetensors, class names in the metadata) atomically; return the file's size.
+
+    Raises:
+        FileExistsError: a file zoo did not write is at ``path`` (zoo.runtime.written).
+    """
     tensors = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"label_names": json.dumps(label_names), "encoder": str(head.encoder)})
-    os.replace(tmp, path)
+    metadata = {"label_names": json.dumps(label_names), "encoder": str(head.encoder)}
+    write_file(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), "a classification head")
     return path.stat().st_size

@@ -20,11 +20,12 @@ from torch import nn
 
 from zoo.fingerprint import fingerprint
 from zoo.io.adapter_checks import check_shapes
-from zoo.io.export_dir import export_record, refuse_foreign, write_record
+from zoo.io.export_dir import export_record, write_record
 from zoo.io.peft_interchange.format import CONFIG, TASK_TYPES, WEIGHTS, read_peft_folder
 from zoo.peft_format import ImportPlan
 from zoo.registry import get_method, list_methods
-from zoo.runtime.atomic import write_json, writing_dir
+from zoo.runtime.atomic import write_json
+from zoo.runtime.written import replacing_dir
 from zoo.wrapped import ZooModel, wrap
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def export_peft(model: ZooModel, path: str | Path) -> Path:
         TypeError: ``model`` was not returned by :func:`zoo.wrap`.
         ValueError: the method has no peft equivalent, or this adapter does not convert (the
             message names the option that would make it), or the model is merged.
-        FileExistsError: ``path`` is a file or a folder zoo did not create.
+        FileExistsError: ``path`` is a file or holds what zoo did not write (zoo.runtime.written).
     """
     if not isinstance(model, ZooModel):
         raise TypeError(f"export_peft needs a model returned by zoo.wrap, got {type(model).__name__}")
@@ -59,11 +60,10 @@ def export_peft(model: ZooModel, path: str | Path) -> Path:
         raise ValueError("unmerge the model before exporting: peft expects unmerged base weights")
     adapter = peft_format.export(model)
     target = Path(path)
-    refuse_foreign(target, "a peft adapter")
     config = {"peft_type": peft_format.peft_type, "task_type": TASK_TYPES[model.model_kind], "inference_mode": True,
               "base_model_name_or_path": getattr(model.config, "_name_or_path", None) or None, **adapter.config}
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in adapter.tensors.items()}
-    with writing_dir(target) as staging:
+    with replacing_dir(target, "a peft adapter") as staging:
         save_file(tensors, str(staging / WEIGHTS))
         write_json(staging / CONFIG, config)
         write_record(staging, {"export": "peft", "method": model.method, "method_config": model.method_config.to_dict(),

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from zoo.io.records import RunRecord
 from zoo.runner.pipeline.base import load_base, measure_general_text, score_untrained
 from zoo.runner.pipeline.learner import prepare_learner
+from zoo.runner.pipeline.outputs import claim_outputs
 from zoo.runner.pipeline.record import make_record
 from zoo.runner.pipeline.steps import evaluate_learner, save_learnt, time_learner, train_learner
 from zoo.runner.plan import plan_run
@@ -31,6 +32,7 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     """Execute the run ``cfg`` describes; write its ``metrics.json`` and its kind's per-example answers (``flips.jsonl``,
     ``generations.jsonl``) into ``out_dir``; return its record."""
     plan = plan_run(cfg)
+    claim_outputs(plan, out_dir)
     set_seed(plan.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = plan.kind.load(plan.task)

@@ -11,6 +11,7 @@ from zoo.models.placement import to_device
 from zoo.runner.baselines import get_baseline
 from zoo.runner.pipeline.base import Base, Score
 from zoo.runner.pipeline.learner import Learner
+from zoo.runner.pipeline.outputs import adapter_bytes
 from zoo.runner.plan import Plan
 from zoo.task_kinds import TaskData
 from zoo.tasks.head import save_head
@@ -51,9 +52,9 @@ def save_learnt(plan: Plan, learner: Learner, data: TaskData, base: Base, out_di
     if not plan.save_adapter or learner.evaluated is not None or not base.accelerator.is_main_process:
         return Saved()  # an untrained baseline learnt nothing
     adapter = learner.adapter
-    adapter_bytes = sum(f.stat().st_size for f in zoo.save_adapter(adapter, out_dir / "adapter").iterdir()) if adapter else None
+    size = adapter_bytes(zoo.save_adapter(adapter, out_dir / "adapter")) if adapter else None
     head_bytes = save_head(learner.head, out_dir / "head.safetensors", data.label_names) if learner.head is not None else None
-    return Saved(adapter_bytes, head_bytes)
+    return Saved(size, head_bytes)
 
 
 def time_learner(plan: Plan, learner: Learner, data: TaskData, base: Base, scores: dict[str, Score]) -> dict:
