@@ -147,7 +147,7 @@ def scaffolded(tmp_path, monkeypatch):
 
 def test_a_merge_the_method_refuses_for_its_config_is_reported_with_its_reason(scaffolded, tmp_path, capsys):
     run_dir = _run(scaffolded("scaffold_export"), tmp_path / "run")  # shift=True on tiny-llama's bias-free projections
-    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 1
+    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 2
     assert ("method 'scaffold_export' cannot merge this adapter into the base weights: shift=True on 4 layers without a bias "
             "(model.layers.0.self_attn.q_proj, ...)") in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -155,7 +155,7 @@ def test_a_merge_the_method_refuses_for_its_config_is_reported_with_its_reason(s
 
 def test_a_merge_that_adds_a_tensor_is_reported_naming_it_not_as_a_traceback(scaffolded, tmp_path, capsys):
     run_dir = _run(scaffolded("scaffold_broken_export", broken=True), tmp_path / "run")
-    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 1
+    assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zoo-export: merging method 'scaffold_broken_export' does not leave the base model's tensors: tensors "
                           "the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias',")

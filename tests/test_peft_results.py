@@ -82,7 +82,7 @@ def test_a_file_zoo_did_not_write_is_never_overwritten(tmp_path, capsys):
     write_json(tmp_path / "runs" / "lora" / "seed0" / "metrics.json", record_dict())
     theirs = tmp_path / "out" / "lora--tiny-llama-synthetic_sentiment-seed0.json"
     shutil.copy(FIXTURE / "lora--tiny-llama-rank4.json", theirs.parent.mkdir() or theirs)
-    assert report_main([str(tmp_path / "runs"), "--peft-json", str(tmp_path / "out")]) == 1
+    assert report_main([str(tmp_path / "runs"), "--peft-json", str(tmp_path / "out")]) == 2  # a user error: one line, exit status 2
     assert "is not a file zoo wrote" in capsys.readouterr().err
     assert json.loads(theirs.read_text())["run_info"]["experiment_name"] == "lora/tiny-llama-rank4"
 

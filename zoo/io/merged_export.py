@@ -15,12 +15,8 @@ from typing import Any
 from torch import nn
 
 from zoo.io.adapter_io import load_adapter
-<<<<<<< HEAD
 from zoo.io.base_structure import BaseStructure
-from zoo.io.export_dir import refuse_foreign, write_record
-=======
 from zoo.io.export_dir import write_record
->>>>>>> safe-io
 from zoo.io.records import RunRecord
 from zoo.models.load import ModelConfig, load_model
 from zoo.registry import get_method, list_methods

@@ -32,11 +32,8 @@ import argparse
 import csv
 import dataclasses
 import io
-<<<<<<< HEAD
-import shlex
-=======
 import logging
->>>>>>> safe-io
+import shlex
 import statistics
 import sys
 from collections.abc import Iterable
@@ -354,39 +351,34 @@ def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
     return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
-<<<<<<< HEAD
-def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None) -> str:
+def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None,
+           out: Path | None = None) -> str:
     """The tables of every run record under ``folder`` and of every peft results file there (zoo.report.peft_results),
-    written into it as report.md, report.csv and report.png, and as the HTML page ``html`` where given."""
-    runs = load_runs(folder) + read_peft_results(folder)
-    if not runs:
-        raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
+    written with their CSV and plot into ``out`` (default: ``folder``) where they can be (:func:`write_report`), and as
+    the HTML page ``html`` where given."""
+    runs = report_runs(folder)
     rows = summarise(runs, baseline_rows, reference)
     tables = markdown(rows)
-    write_text(folder / "report.md", tables)
-    write_text(folder / "report.csv", to_csv(rows))
-    plot(rows, folder / "report.png")
-    if html is not None:
-        command = shlex.join(["zoo-report", folder.name, *(["--baseline-rows"] if baseline_rows else []), "--reference", reference,
-                              "--html", html.name])
-        write_html(html, rows, with_baselines(runs) if baseline_rows else runs,
-                   provenance(runs, command=sweep_command(folder), written_by=command))
-=======
-def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, out: Path | None = None) -> str:
-    """The report's tables of the runs under ``folder``, written with its CSV and plot into ``out`` (default: ``folder``)
-    where it can be (:func:`write_report`)."""
-    rows = report_rows(folder, baseline_rows, reference)
-    tables = markdown(rows)
     write_report(folder if out is None else out, rows, tables)
->>>>>>> safe-io
+    if html is not None:
+        write_page(folder, runs, rows, baseline_rows, reference, html)
     return tables
 
 
-def report_rows(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE) -> list[dict]:
-    runs = load_runs(folder)
+def report_runs(folder: Path) -> list[dict]:
+    """Every run record under ``folder`` and every peft results file there."""
+    runs = load_runs(folder) + read_peft_results(folder)
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(folder)!r}; point zoo-report at a run or multirun folder")
-    return summarise(runs, baseline_rows, reference)
+    return runs
+
+
+def write_page(folder: Path, runs: list[dict], rows: list[dict], baseline_rows: bool, reference: str, html: Path) -> None:
+    """The report as one self-contained HTML page (zoo.report.html_page), with the command that wrote it."""
+    command = shlex.join(["zoo-report", folder.name, *(["--baseline-rows"] if baseline_rows else []), "--reference", reference,
+                          "--html", html.name])
+    write_html(html, rows, with_baselines(runs) if baseline_rows else runs,
+               provenance(runs, command=sweep_command(folder), written_by=command))
 
 
 def write_report(out: Path, rows: list[dict], tables: str) -> bool:
@@ -410,23 +402,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="add zero-shot and in-context rows from the base-model scores every run records")
     parser.add_argument("--reference", default=REFERENCE, metavar="METHOD",
                         help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})")
-<<<<<<< HEAD
     parser.add_argument("--html", type=Path, metavar="FILE",
                         help="also write the report as one self-contained HTML page (sortable tables, plots, curves, flips)")
     parser.add_argument("--peft-json", type=Path, metavar="DIR",
                         help="also write each run as a JSON file in peft's method-comparison layout (docs/peft-results-format.md)")
-    args = parser.parse_args(argv)
-    if not args.folder.is_dir():
-        parser.error(f"{str(args.folder)!r} is not a folder")
-    try:
-        print(report(args.folder, args.baseline_rows, args.reference, args.html), end="")
-        if args.peft_json is not None:
-            print(f"wrote {len(write_peft_results(load_runs(args.folder), args.peft_json))} peft results into {args.peft_json}")
-    except (FileNotFoundError, FileExistsError) as err:
-        print(f"zoo-report: {err}", file=sys.stderr)
-        return 1
-    print(f"\nwrote {args.folder / 'report.csv'} and {args.folder / 'report.png'}")
-=======
     parser.add_argument("--out", type=Path, metavar="FOLDER", help="write report.md, .csv and .png here (default: FOLDER)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     args = parser.parse_args(argv)
@@ -437,12 +416,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     out = args.out or args.folder
-    rows = report_rows(args.folder, args.baseline_rows, args.reference)
+    runs = report_runs(args.folder)
+    rows = summarise(runs, args.baseline_rows, args.reference)
     tables = markdown(rows)
     print(tables, end="", flush=True)  # the table first: it is the result, whether or not the files can be written
     if write_report(out, rows, tables):
         print(f"\nwrote {out / 'report.csv'} and {out / 'report.png'}")
->>>>>>> safe-io
+    if args.html is not None:
+        write_page(args.folder, runs, rows, args.baseline_rows, args.reference, args.html)
+        print(f"wrote {args.html}")
+    if args.peft_json is not None:
+        print(f"wrote {len(write_peft_results(load_runs(args.folder), args.peft_json))} peft results into {args.peft_json}")
     return 0
 
 
