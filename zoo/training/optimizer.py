@@ -45,7 +45,7 @@ def method_groups(model: ZooModel, lr: float) -> ParamGroups:
         return [{"params": trainable, "lr": lr}]
     groups = [{**group, "params": list(group["params"])} for group in recipe.groups(model.model, model.method_config, lr)]
     grouped = Counter(id(p) for group in groups for p in group["params"])
-    names, wanted = {id(p): name for name, p in model.named_parameters()}, {id(p) for p in trainable}
+    names, wanted = {id(p): name for name, p in model.model.named_parameters()}, {id(p) for p in trainable}
     twice = sorted(names.get(i, "a tensor outside the model") for i, count in grouped.items() if count > 1)
     missing = sorted(names[i] for i in wanted - grouped.keys())
     extra = sorted(names.get(i, "a tensor outside the model") for i in grouped.keys() - wanted)
