@@ -21,10 +21,9 @@ zoo.training.optimizer_state): that saving is the method's point.
 
 Defaults: rank 4, scale α = 4, T = 500: the authors' GLUE fine-tuning recipe (RoBERTa-base, the
 GaLore repository's README, ``run_glue.py --lora_r 4 --galore_scale 4 --update_proj_gap 500``);
-``proj_type`` std (the package's default). The learning rate, 1e-3 (``full_finetune``'s), was
-chosen on the built-in default task's validation split (``zoo -m method=galore task.eval_split=validation
-trainer.learning_rate=3e-4,1e-3,3e-3 seed=0,1``, tiny-llama, 500 steps): validation accuracy
-3e-4 1.000, 1e-3 1.000, 3e-3 1.000 (± 0.000). A large pretrained model wants a far lower one (the GLUE recipe: 3e-5).
+``proj_type`` std (the package's default). The learning rate, 1e-3, is ``full_finetune``'s on the
+tiny models; a pretrained model wants far less (the GLUE recipe's 3e-5, which the SmolLM2 benchmark
+profiles set: conf/benchmark/full.yaml).
 """
 from __future__ import annotations
 

@@ -14,11 +14,9 @@ Its adapter is a LoRA adapter: it saves, merges and exports to peft's LORA forma
 
 Defaults: λ = 16 (2⁴), the ratio the paper recommends for its language-model experiments and the one
 peft's documentation passes to ``create_loraplus_optimizer`` (whose ``loraplus_lr_ratio`` has no
-default); rank, alpha and placement are LoRA's. The default η_A, 5e-3 (LoRA's own), was chosen on the
-built-in default task's validation split (``zoo -m method=lora_plus task.eval_split=validation
-trainer.learning_rate=1e-3,2.5e-3,5e-3 seed=0,1``, tiny-llama: 500 steps at each of the three rates
-all reached validation accuracy 1.000 ± 0.000; the largest kept, as LoRA's). The paper's advice to lower η_A a little
-against plain LoRA's (by about 2) found no difference here.
+default); rank, alpha and placement are LoRA's, and so is η_A = 5e-3 (chosen for LoRA on the built-in
+default task). On that task (``zoo method=lora_plus``, the default tiny-llama, seed 0) LoRA+ reaches
+0.930 from 0.512 zero-shot, where LoRA reaches 0.980 at the same η_A.
 """
 from __future__ import annotations
 
