@@ -23,7 +23,11 @@ Defaults: rank 4, scale α = 4, T = 500: the authors' GLUE fine-tuning recipe (R
 GaLore repository's README, ``run_glue.py --lora_r 4 --galore_scale 4 --update_proj_gap 500``);
 ``proj_type`` std (the package's default). The learning rate, 1e-3, is ``full_finetune``'s on the
 tiny models; a pretrained model wants far less (the GLUE recipe's 3e-5, which the SmolLM2 benchmark
-profiles set: conf/benchmark/full.yaml).
+profiles set: conf/benchmark/full.yaml). On the built-in default task (``zoo method=galore``, the
+default tiny-llama, seed 0) GaLore reaches 1.000 from 0.512 zero-shot; its optimiser state after the
+first step is 292,352 bytes against AdamW's 661,076 over the same parameters (0.44): the moments
+take 112,128, and the projection matrices 180,224, because galore-torch keeps each as a slice of the
+SVD's factor, which holds the whole factor (as compact rank-4 matrices they would take 12,288).
 """
 from __future__ import annotations
 
