@@ -4,9 +4,9 @@ Every weight trains, as in full fine-tuning (zoo's ``full_finetune``: a trainabl
 frozen base tensor, W_eff = W + ΔW, ΔW = 0 at init; ∂L/∂ΔW = ∂L/∂W). What changes is the optimiser:
 for each weight matrix of a transformer block (every linear map of attention and feed-forward, as
 the paper's recipe), with gradient G_t (m × n, m ≥ n; the other side otherwise), GaLore keeps Adam's
-moments in a rank-r subspace, Algorithm 1 of the paper::
+moments in a rank-r subspace (the paper's Adam with GaLore)::
 
-    P_t = V[:, :r]        from the SVD  G_t = U S Vᵀ, recomputed every T steps (update_proj_gap)
+    P_t = Q[:, :r]        from the SVD  G_t = U S Qᵀ, recomputed every T steps (update_proj_gap)
     R_t = G_t P_t         (m × r)   the projected gradient
     M_t, V_t = Adam's moments of R_t  (m × r each, against m × n for AdamW)
     W_t+1 = W_t − η · α · (M̂_t / (√V̂_t + ε)) P_tᵀ          α: scale
@@ -28,6 +28,11 @@ default tiny-llama, seed 0) GaLore reaches 1.000 from 0.512 zero-shot; its optim
 first step is 292,352 bytes against AdamW's 661,076 over the same parameters (0.44): the moments
 take 112,128, and the projection matrices 180,224, because galore-torch keeps each as a slice of the
 SVD's factor, which holds the whole factor (as compact rank-4 matrices they would take 12,288).
+On SmolLM2-135M-Instruct and the movie reviews (``zoo +benchmark=full model=smollm2-135m
+task=movie_sentiment method=galore latency=false forgetting.text=none``: 15 steps at 3e-5, seed 0, 120
+test examples) it reaches 0.817 from 0.575 zero-shot, its state 441,321,984 bytes against AdamW's
+1,076,121,152 (0.41; the parameters outside the block matrices, the embedding above all, keep full moments:
+226,773,504 of those bytes).
 """
 from __future__ import annotations
 
