@@ -22,8 +22,8 @@ from zoo.testing.cells import parametrise, runs_on
 from zoo.testing.helpers import output, perturb, refused, wrap_for_test
 from zoo.testing.models import labelled, make_model, tiny_batch
 from zoo.testing.promises import close, holds
-from zoo.wrapped import merge_refusal
 from zoo.training.optimizer import method_groups, optimizer_of
+from zoo.wrapped import merge_refusal
 
 NO_PAST_KEY_VALUES = pytest.mark.filterwarnings("error:.*past_key_values:FutureWarning")
 """transformers >= 5.24 warns when a cache is passed under its old name (zoo/models/cache_kwarg.py): that is a failure."""
