@@ -6,7 +6,8 @@
 A cell is what the contract suite checks for that (method, family) pair: ✓ every contract check
 passes (identity at init where claimed, only the method's parameters change, save/load round
 trip, another base model refused, merge = unmerged where mergeable, leaving exactly the base model's
-tensors or refused as the method declares, generate for decoders);
+tensors or refused as the method declares, generate for decoders, one step of the method's own
+optimiser where it declares one: LoRA+, GaLore);
 — the method's capability flags exclude the pair and the suite checks it is refused; ✗ the
 pair fails (a known gap: the test is an expected failure). Running writes what happened;
 ``--check`` (and tests/test_family_table.py) compares the pages with the tables the tests
@@ -126,8 +127,8 @@ def table(cells: dict[tuple[str, str], str], bridge: bool = False) -> str:
         row = [cells.get((m, kind), "?") for m in methods]
         lines.append(f"| {kind} (`{model.config.model_type}`) | {type(model).__name__} | " + " | ".join(row) + " |")
     legend = (f"{PASS}: every contract check passes (identity at init where claimed, only the method's parameters "
-              "change, save/load round trip, another base model refused, merge = unmerged where mergeable, "
-              "generate for decoders).")
+              "change, under its own optimiser too where it declares one, save/load round trip, another base model refused, "
+              "merge = unmerged where mergeable, generate for decoders).")
     notes = [*_bridge_footnotes(methods), "", PEFT_NOTE.format(peft.__version__)] if bridge else _footnotes(methods)
     return "\n".join([*lines, "", legend, "", *notes, "", end])  # a blank line before the notes: markdown's list needs one
 

@@ -4,7 +4,7 @@ The runner's own step (zoo.runner.pipeline.steps.train_learner) needs a whole ru
 benchmarks that tune a pair of models (proxy_gain.py) or one model several ways
 (structure_analysis.py) call the same pieces directly: the learning rate from
 zoo.training.learning_rate, ``fit`` for a gradient-free method (its spec's flag), else ``zoo.training.loop.train``
-on the classification loss of the formulation's scores.
+on the classification loss of the formulation's scores, with the method's own optimiser (zoo.training.optimizer).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from zoo.task_kinds.classification import Classifier, classification_loss
 from zoo.tasks.formulation import Formulation
 from zoo.training.learning_rate import resolve
 from zoo.training.loop import TrainerConfig, TrainResult, fit, train
+from zoo.training.optimizer import method_groups, optimizer_of
 
 
 def tune(wrapped: zoo.ZooModel, formulation: Formulation, batches: list[dict], trainer: TrainerConfig, accelerator: Accelerator,
@@ -24,5 +25,5 @@ def tune(wrapped: zoo.ZooModel, formulation: Formulation, batches: list[dict], t
     if spec.gradient_free:
         return fit(wrapped, batches, accelerator)
     rate = resolve(trainer.learning_rate, {}, spec, head=False, head_rate=None).method
-    groups = [{"params": [p for p in wrapped.parameters() if p.requires_grad], "lr": rate}]
-    return train(Classifier(wrapped, formulation), groups, batches, classification_loss, trainer, accelerator, desc=desc)
+    return train(Classifier(wrapped, formulation), method_groups(wrapped, rate), batches, classification_loss, trainer, accelerator,
+                 desc=desc, make_optimizer=optimizer_of(spec))

@@ -24,6 +24,7 @@ from zoo.testing.contract import (
     test_merged_model_has_exactly_the_base_tensors,
     test_one_step_changes_only_the_method_parameters,
     test_save_load_round_trip,
+    test_the_declared_optimizer_steps_exactly_the_method_parameters,
     test_unsupported_kind_is_refused,
 )
 
@@ -32,7 +33,7 @@ __all__ = [  # collected here
     "batch", "pytestmark", "test_exactly_the_method_parameters_require_grad",
     "test_generate_keeps_the_base_contract", "test_identity_at_init", "test_load_refuses_another_base_model",
     "test_merge_equals_unmerged", "test_merged_model_has_exactly_the_base_tensors", "test_one_step_changes_only_the_method_parameters", "test_save_load_round_trip",
-    "test_unsupported_kind_is_refused",
+    "test_the_declared_optimizer_steps_exactly_the_method_parameters", "test_unsupported_kind_is_refused",
 ]
 
 

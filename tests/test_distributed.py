@@ -33,8 +33,12 @@ CASES = {
     "prompt_tuning": ["method=prompt_tuning"],
     "closed_form_head": ["method=closed_form_head"],
     "head_formulation": ["method=lora", "task.formulation=head"],
+    "lora_plus": ["method=lora_plus"],
+    "galore": ["method=galore"],
 }
-"""The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains beside the method."""
+"""The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains
+beside the method; and the two methods that declare their optimiser (parameter groups at two rates; galore-torch's optimiser,
+whose gradient projections are SVDs of the gradients the processes average)."""
 
 
 def _free_port() -> int:
@@ -88,6 +92,7 @@ def test_losses_evaluations_and_predictions_agree(pair):
     assert r2.scores == r1.scores and r2.example_scores == r1.example_scores  # every example predicted once, the same way
     assert r2.eval_details == r1.eval_details and r2.flips == r1.flips
     assert r2.baseline_scores == r1.baseline_scores
+    assert r2.optimizer == r1.optimizer  # the same optimiser, groups and state on every process
     assert len(r2.history) == len(r1.history)
     for h1, h2 in zip(r1.history, r2.history):
         if "loss" in h1:  # a gradient run: the global batch's loss every eval_every steps

@@ -25,6 +25,10 @@ def test_cells_follow_the_contract_parametrisation():
     assert cells["lora", "tiny-gemma3"] == cells["ia3", "tiny-gpt-neox"] == cells["llama_adapter", "tiny-phi3"] == "✓"
     assert cells["llama_adapter", "tiny-bert"] == cells["closed_form_head", "tiny-modernbert"] == "—"
     assert cells["prefix_tuning", "tiny-deberta-v2"] == "—"  # declares uses_cache, and DeBERTa-v2 takes no cache
+    # the optimiser recipes: LoRA+ wherever LoRA goes, GaLore wherever full fine-tuning goes (all 16 families)
+    assert all(cells["lora_plus", k] == cells["lora", k] == "✓" and cells["galore", k] == cells["full_finetune", k] == "✓"
+               for k in family_table.TINY_FAMILIES)
+    assert "`lora_plus`" in family_table.table(cells) and "under its own optimiser too where it declares one" in family_table.table(cells)
     assert cells["peft_vera", "tiny-gpt2"] == cells["peft_boft", "tiny-qwen3"] == "✓"
     assert cells["peft_boft", "tiny-gpt2"] == cells["peft_dora", "tiny-bert"] == "—"  # Conv1D; an encoder
     bridge = family_table.table(cells, bridge=True)

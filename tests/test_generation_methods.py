@@ -20,6 +20,7 @@ from zoo.tasks.config import TaskConfig
 from zoo.tasks.generation import generation_formulation, response_loss
 from zoo.tasks.generation_tasks import build_generation_task
 from zoo.training.loop import TrainerConfig, make_accelerator, train
+from zoo.training.optimizer import method_groups, optimizer_of
 
 TASK = TaskConfig(name="synthetic_generation", kind="generation", template="review : {text} . answer : {answer}", max_new_tokens=6,
                   max_length=40, n_train=32, n_eval=3)
@@ -54,8 +55,8 @@ def test_the_method_learns_the_responses_and_generates(method, setting):
     batches = form.training_batches(data.train, TRAINER.batch_size, seed=0)
     with torch.no_grad():
         before = response_loss(wrapped.eval(), batches[0]).item()
-    params = [p for p in wrapped.parameters() if p.requires_grad]
-    result = train(wrapped, [{"params": params, "lr": spec.learning_rate}], batches, response_loss, TRAINER, make_accelerator(TRAINER))
+    result = train(wrapped, method_groups(wrapped, spec.learning_rate), batches, response_loss, TRAINER, make_accelerator(TRAINER),
+                   make_optimizer=optimizer_of(spec))  # the method's own optimiser, where it declares one (LoRA+, GaLore)
     with torch.no_grad():
         after = response_loss(wrapped.eval(), batches[0]).item()
     assert math.isfinite(result.final_loss) and math.isfinite(after)

@@ -31,7 +31,7 @@ from zoo.runner.run import run
 from zoo.testing.helpers import output, perturb, wrap_for_test
 from zoo.testing.models import VOCAB_SIZE, make_model, tiny_batch
 
-DECLARING = ["adapter", "ia3", "lora"]
+DECLARING = ["adapter", "ia3", "lora", "lora_plus"]  # LoRA+ is LoRA's modules: QLoRA with LoRA+'s rates
 OTHERS = [m for m in zoo.list_methods() if zoo.get_method(m).source == "zoo" and m not in DECLARING]
 HAS_BNB = importlib.util.find_spec("bitsandbytes") is not None
 
@@ -111,7 +111,7 @@ def test_methods_that_do_not_declare_it_are_refused_a_quantized_model(method):
 @pytest.mark.parametrize("method", OTHERS)
 def test_a_run_of_a_method_that_does_not_declare_it_stops_before_loading(method):
     with pytest.raises(ValueError, match=rf"model.quantization='4bit': method '{method}' does not declare quantized_base.*"
-                                         rf"methods that do: \['adapter', 'ia3', 'lora'\]"):
+                                         rf"methods that do: \['adapter', 'ia3', 'lora', 'lora_plus'\]"):
         check_quantized_base("4bit", zoo.get_method(method))
 
 

@@ -4,6 +4,7 @@ from zoo import task_kinds as _builtin_task_kinds  # noqa: F401  (registers the 
 from zoo.io.adapter_io import load_adapter, save_adapter
 from zoo.io.peft_interchange import export_peft
 from zoo.method import Adapter, MethodConfig, MethodSpec, TaskContext
+from zoo.optimizer_recipe import OptimizerRecipe
 from zoo.peft_format import PeftFormat
 from zoo.registry import get_method, list_methods, register
 from zoo.version import __version__
@@ -12,4 +13,5 @@ from zoo.wrapped import ZooModel, count_parameters, merge, unmerge, wrap
 __all__ = [
     "Adapter", "MethodConfig", "MethodSpec", "PeftFormat", "ZooModel", "__version__", "count_parameters", "export_peft",
     "get_method", "list_methods", "load_adapter", "merge", "register", "save_adapter", "TaskContext", "unmerge", "wrap",
+    "OptimizerRecipe",
 ]

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
+from zoo.optimizer_recipe import OptimizerRecipe
 from zoo.peft_format import PeftFormat
 
 MODEL_KINDS = ("causal_lm", "encoder")
@@ -125,6 +126,9 @@ class MethodSpec:
     model's tensors."""
     learning_rate: float = 1e-3
     """Learning rate that learns the built-in default task; used when the trainer's is unset."""
+    optimizer: OptimizerRecipe | None = None
+    """The optimiser the method trains with (:class:`zoo.OptimizerRecipe`: its parameter groups and their rates, the
+    optimiser class); None: AdamW over all its parameters at the run's rate."""
     peft: PeftFormat | None = None
     """The method's peft counterpart (:class:`zoo.PeftFormat`): how its adapter exports to peft's format, imports
     from it, and which peft config has its size; None: the method has none."""

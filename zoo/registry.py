@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 
 from zoo.method import MODEL_KINDS, POSITIONAL_SCHEMES, MethodConfig, MethodSpec
+from zoo.optimizer_recipe import OptimizerRecipe
 from zoo.peft_format import PeftFormat
 from zoo.runtime.plugins import distribution, load_one
 
@@ -39,12 +40,15 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
             ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
             ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``, ``refuses_merge``), and ``peft``, the method's
             :class:`~zoo.peft_format.PeftFormat`.
+        optimizer: the method's :class:`~zoo.optimizer_recipe.OptimizerRecipe` (its parameter groups, its optimiser);
+            omitted: AdamW over all its parameters at one rate.
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability, a peft type another
-            method already imports, ``refuses_merge`` on a method that is not mergeable.
+            method already imports, ``refuses_merge`` on a method that is not mergeable, an optimizer declared by a
+            gradient-free method.
         TypeError: ``config`` is not a MethodConfig dataclass, ``peft`` is not a PeftFormat, ``refuses_merge`` is not a
-            function.
+            function, ``optimizer`` is not an OptimizerRecipe.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
@@ -70,6 +74,7 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         capabilities["task_kinds"] = kind_names(capabilities["task_kinds"], f"method {name!r}")
     _check_peft(name, capabilities.get("peft"))
     _check_refuses_merge(name, capabilities)
+    _check_optimizer(name, capabilities.get("optimizer"), capabilities.get("gradient_free", False))
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
         raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
                         f"to take the label token ids from the task")
@@ -120,6 +125,16 @@ def _check_peft(name: str, peft: object) -> None:
         if spec.peft is not None and spec.peft.import_ is not None and spec.peft.peft_type == peft.peft_type:
             raise ValueError(f"method {name!r} declares an importer for peft type {peft.peft_type!r}, which method "
                              f"{spec.name!r} already imports; declare import_=None to export only")
+
+
+def _check_optimizer(name: str, optimizer: object, gradient_free: bool) -> None:
+    """Refuse an ``optimizer=`` that is not an OptimizerRecipe, or one declared by a method that no optimiser steps."""
+    if optimizer is None:
+        return
+    if not isinstance(optimizer, OptimizerRecipe):
+        raise TypeError(f"optimizer for method {name!r} must be a zoo.OptimizerRecipe (groups, optimizer) or None, got {optimizer!r}")
+    if gradient_free:
+        raise ValueError(f"method {name!r} is gradient_free (solved by fit, never stepped): it cannot declare an optimizer")
 
 
 def unregister(name: str) -> None:

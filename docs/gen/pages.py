@@ -34,6 +34,9 @@ def _value(value: object) -> str:
         return ", ".join(f"`{v}`" for v in value)
     if isinstance(value, zoo.PeftFormat):
         return f"`{value.peft_type}`"
+    if isinstance(value, zoo.OptimizerRecipe):
+        groups = f"`{value.groups.__name__}`" if value.groups is not None else "one"
+        return f"groups {groups}, optimiser `{value.optimizer.__qualname__}`"
     if callable(value):
         return f"declared (`{value.__name__}`)"
     return f"`{value!r}`"

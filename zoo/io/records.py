@@ -110,6 +110,12 @@ class RunRecord:
     flips: dict | None = None
     """The answers that changed against the base model's with the run's own prompt (zoo.evaluation.flips), where the kind
     counts them; None: not counted (another kind, a run with no untrained score)."""
+    optimizer: dict | None = None
+    """The optimiser the run trained with (zoo.training.optimizer): ``name`` (its class), ``groups`` (per parameter group:
+    ``tensors``, ``parameters``, ``lr``, ``weight_decay`` and the method's own settings, as GaLore's ``rank``),
+    ``state_bytes`` (its state after the first step: zoo.training.optimizer_state) and, for an optimiser other than
+    AdamW, ``adamw_state_bytes`` (AdamW's over the same parameters, stepped once on the same gradients, in the same
+    run); None: nothing was stepped (an untrained baseline, a gradient-free fit, a record from before zoo kept it)."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     @property

@@ -16,8 +16,9 @@ import zoo
 from zoo.testing.helpers import generates, refused
 
 Pair = tuple[str, str]
-CELLS = ("supported", "refused", "identity", "mergeable", "generating")
+CELLS = ("supported", "refused", "identity", "mergeable", "generating", "optimizer")
 _EMPTY = {
+    "optimizer": "no selected method declares its optimizer (OptimizerRecipe) on a selected family it supports",
     "supported": "no selected method supports a selected family",
     "refused": "no selected method refuses a selected family",
     "identity": "no selected method declares identity_at_init on a selected family it supports",
@@ -68,6 +69,8 @@ def selected(which: str, methods: Sequence[str], families: Sequence[str]) -> lis
         return [(m, k) for m, k in supported if zoo.get_method(m).mergeable]
     if which == "generating":
         return [(m, k) for m, k in supported if generates(k)]
+    if which == "optimizer":
+        return [(m, k) for m, k in supported if zoo.get_method(m).optimizer is not None]
     return supported
 
 

@@ -22,6 +22,7 @@ from zoo.testing.cells import parametrise, runs_on
 from zoo.testing.helpers import output, perturb, refused, wrap_for_test
 from zoo.testing.models import labelled, make_model, tiny_batch
 from zoo.testing.promises import close, holds
+from zoo.training.optimizer import method_groups, optimizer_of
 from zoo.wrapped import merge_refusal
 
 NO_PAST_KEY_VALUES = pytest.mark.filterwarnings("error:.*past_key_values:FutureWarning")
@@ -96,6 +97,27 @@ def test_one_step_changes_only_the_method_parameters(method, kind, batch):
     step = "fit()" if model.spec.gradient_free else "an optimiser step"
     holds(bool(changed), f"that {step} changes the method's parameters", method, kind, "no parameter changed")
     holds(changed <= adapter, f"that {step} changes only the method's parameters", method, kind,
+          f"base tensors changed: {sorted(changed - adapter)[:5]}")
+
+
+@runs_on("optimizer")
+def test_the_declared_optimizer_steps_exactly_the_method_parameters(method, kind, batch):
+    """A method that declares its optimizer (OptimizerRecipe): its groups, as the trainer builds them, hold each trainable
+    parameter once, and one step of its optimizer changes only the method's parameters."""
+    model = _wrapped(method, kind)
+    perturb(model)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    groups = method_groups(model, lr=1e-2)  # raises where a trainable parameter is left out or grouped twice
+    optimizer = optimizer_of(model.spec)(groups, weight_decay=0.0)
+    model.train()
+    out = output(model, batch).float()
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(0)).to(out.device)).sum().backward()
+    optimizer.step()
+    adapter = {"model." + n for n in model.adapter_state_dict()}
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    holds(bool(changed), "that a step of its declared optimiser changes the method's parameters", method, kind,
+          "no parameter changed")
+    holds(changed <= adapter, "that a step of its declared optimiser changes only the method's parameters", method, kind,
           f"base tensors changed: {sorted(changed - adapter)[:5]}")
 
 

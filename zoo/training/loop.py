@@ -33,6 +33,7 @@ from zoo.runtime.memory import PeakMemory
 from zoo.training.budget import BUDGETS, Budget, Seen
 from zoo.training.divergence import divergence, largest_weight
 from zoo.training.learning_rate import check_scale
+from zoo.training.optimizer import MakeOptimizer, build_optimizer
 from zoo.wrapped import ZooModel
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ class TrainResult:
     """Tokens (not padding) of the batches trained or fitted on, over all processes."""
     examples: int = 0
     """Examples trained or fitted on, counted once per pass (an example seen twice counts twice)."""
+    optimizer: dict | None = None
+    """The optimiser trained with, its groups and its state's memory (zoo.training.optimizer.RunOptimizer.record); None: a fit."""
 
     @property
     def diverged(self) -> bool:
@@ -177,6 +180,7 @@ def train(
     checkpoint: Callable[[], Path] | None = None,
     evaluate: Callable[[], dict] | None = None,
     desc: str = "train",
+    make_optimizer: MakeOptimizer = torch.optim.AdamW,
 ) -> TrainResult:
     """Train the parameters of ``groups`` (torch optimiser parameter groups, each with its ``lr``) by ``loss_fn(model, batch)``.
 
@@ -184,12 +188,10 @@ def train(
     gradients are synchronised: everything that trains must be inside it). The loop knows no
     method, head or baseline: ``checkpoint()`` (which returns where it wrote) is called every
     ``checkpoint_every`` steps once the weights are checked finite, ``evaluate()`` every ``eval_every`` steps.
+    ``make_optimizer(groups, weight_decay=...)`` builds the optimiser: the method's own (zoo.training.optimizer.optimizer_of).
     """
-    params = [p for group in groups for p in group["params"]]
-    if not params or any(group.get("lr") is None for group in groups):
-        raise ValueError(f"nothing to train: give parameter groups with parameters and an lr each, got {_described(groups)}")
-    lr = groups[0]["lr"]
-    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    run_optimizer = build_optimizer(groups, make_optimizer, cfg.weight_decay)
+    optimizer, params, lr = run_optimizer.optimizer, [p for group in groups for p in group["params"]], groups[0]["lr"]
     budget = Budget(cfg.budget, cfg.max_steps, cfg.max_seconds, accelerator)
     scheduler = budget.scheduler(optimizer, cfg.schedule, cfg.warmup_ratio)
     prepared, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -225,7 +227,7 @@ def train(
     end_weight = _check_finite(params, step, f"{last_good}; {_advice(lr)}")
     why = _diverged(losses, start_weight, end_weight, lr)
     return TrainResult(step, time.perf_counter() - start, memory.peak_bytes, losses[-1], history, end_weight, why,
-                       tokens=seen.tokens, examples=seen.examples)
+                       tokens=seen.tokens, examples=seen.examples, optimizer=run_optimizer.record())
 
 
 def _checkpointed(checkpoint: Callable[[], Path], params: list[torch.Tensor], step: int, kept: str, accelerator: Accelerator) -> str:
@@ -273,10 +275,6 @@ def _step(model, micro, loss_fn, accelerator, optimizer, params, cfg: TrainerCon
             optimizer.step()
             optimizer.zero_grad()
     return mean.item()
-
-
-def _described(groups: list[dict]) -> str:
-    return str([{"params": len(list(g.get("params", []))), "lr": g.get("lr")} for g in groups])
 
 
 def _advice(lr: float) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 import zoo
@@ -13,6 +14,7 @@ from zoo.runner.baselines import get_baseline
 from zoo.runner.pipeline.base import Base, Score
 from zoo.runner.plan import Plan
 from zoo.task_kinds import Formulation, TaskData
+from zoo.training.optimizer import MakeOptimizer, method_groups, optimizer_of
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Learner:
     """An untrained baseline's own score: it is evaluated already."""
     method: MethodConfig | None = None
     """The method's config bound to the task (MethodConfig.bind): what wrapped the model."""
+    make_optimizer: MakeOptimizer = torch.optim.AdamW
+    """The optimiser the groups train with: the method's own (its spec's ``optimizer``), else AdamW."""
 
     @property
     def adapter(self) -> zoo.ZooModel | None:
@@ -52,7 +56,7 @@ def prepare_learner(plan: Plan, data: TaskData, base: Base, scores: dict[str, Sc
     else:
         bound = plan.method.bind(TaskContext(list(plan.task.label_words), form.label_token_ids, base.tokenizer))
         model = to_device(zoo.wrap(base.model, bound), base.accelerator.device, plan.model.placed_on_load)
-        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": plan.rates.method}]
+        groups = method_groups(model, plan.rates.method)
     if form.head is not None:
         groups.append({"params": list(form.head.parameters()), "lr": plan.rates.head})
-    return Learner(model, form, [g for g in groups if g["params"]], own, method=bound)
+    return Learner(model, form, [g for g in groups if g["params"]], own, method=bound, make_optimizer=optimizer_of(plan.spec))

@@ -42,6 +42,7 @@ def make_record(plan: Plan, data: TaskData, base: Base, scores: dict[str, Score]
         zoo_version=zoo.__version__, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else None, run_config=identity,
         processes=base.accelerator.num_processes, train_tokens=result.tokens if result else None,
-        train_examples=result.examples if result else None, forgetting=forgetting, splits_read=list(data.splits_read),
+        train_examples=result.examples if result else None, optimizer=result.optimizer if result else None,
+        forgetting=forgetting, splits_read=list(data.splits_read),
         eval_fingerprint=examples_fingerprint(data.eval), **plan.kind.record_fields(data, before, evaluation),
     )

@@ -30,6 +30,7 @@ def train_learner(plan: Plan, learner: Learner, data: TaskData, base: Base, out_
         form.trainable(learner.model), learner.groups, form.train_batches(data.train, size, seed=plan.seed), form.loss, plan.trainer,
         base.accelerator, checkpoint=(lambda: zoo.save_adapter(adapter, out_dir / "checkpoint")) if adapter is not None else None,
         evaluate=lambda: evaluate_learner(plan, learner, data, base).evaluation.scores, desc=plan.name,
+        make_optimizer=learner.make_optimizer,
     )
 
 
