@@ -73,12 +73,12 @@ def _step_changes_only_the_adapter(model: zoo.ZooModel, batch: dict) -> None:
     assert changed == adapter, f"changed outside the adapter: {sorted(changed - adapter)[:3]}; unchanged: {sorted(adapter - changed)[:3]}"
 
 
-def _wrapped_and_trained(method: str, base, batch):
+def _wrapped_and_trained(method: str, base, batch, atol: float = 1e-6):
     """``base`` wrapped with ``method``: float32 adapters, the base's outputs at init, one step that changes only the adapter."""
     expected = output(base, batch)
     model = wrap_for_test(method, base)
     assert {t.dtype for t in model.adapter_state_dict().values()} == {torch.float32}
-    torch.testing.assert_close(output(model, batch), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(output(model, batch), expected, atol=atol, rtol=0)
     perturb(model)
     _step_changes_only_the_adapter(model, batch)
     return model
@@ -189,7 +189,9 @@ def test_declaring_methods_train_on_bitsandbytes_layers(method, bits, folder, cp
     assert isinstance(base.model.layers[0].self_attn.v_proj, layer) and base.model.layers[0].self_attn.v_proj.weight.dtype in (
         torch.uint8, torch.int8)
     batch = {k: v.to(base.device) for k, v in tiny_batch().items()}
-    model = _wrapped_and_trained(method, base, batch)
+    # bitsandbytes' CPU 4-bit matmul picks its kernel by the input's layout, and a wrapper's reshaped input takes
+    # another one than the bare layer's: measured 2.2e-3 to 2.8e-3 apart on these logits, with the adapter at identity
+    model = _wrapped_and_trained(method, base, batch, atol=5e-3 if bits == "4bit" else 1e-6)
     if model.spec.mergeable:
         with pytest.raises(ValueError, match="the base model's weights are quantized"):
             zoo.merge(model)
