@@ -229,7 +229,7 @@ def test_tensors_the_config_does_not_imply_are_refused_before_wrapping(saved):
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
 def test_the_dry_run_predicts_every_builtin_methods_tensors(method, kind, caplog):
     """Every built-in wrap function runs on the meta device, so no built-in falls back to checking after wrapping."""
-    from zoo.io.adapter_checks import implied_shapes
+    from zoo.dry_run import implied_shapes
 
     if refused(method, kind) is not None:
         pytest.skip(f"{method} does not support {kind}")

@@ -17,8 +17,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from zoo.dry_run import implied_shapes
 from zoo.fingerprint import fingerprint, weights_fingerprint
-from zoo.io.adapter_checks import check_shapes, file_shapes, implied_shapes, method_config
+from zoo.io.adapter_checks import check_shapes, file_shapes, method_config
 from zoo.io.peft_interchange import import_peft, read_peft_config
 from zoo.registry import get_method
 from zoo.runtime.atomic import write_json, writing_dir

@@ -78,8 +78,6 @@ class PrefixTuningConfig(MethodConfig):
             raise ValueError(
                 f"embedding_dim must be a positive integer or None (the model's hidden size), got {self.embedding_dim!r}"
             )
-        if not isinstance(self.reparameterize, bool):
-            raise ValueError(f"reparameterize must be True or False, got {self.reparameterize!r}")
 
 
 class PrefixEncoder(nn.Module):
