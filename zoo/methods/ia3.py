@@ -55,6 +55,7 @@ from zoo.peft_format import (
     PeftFormat,
     by_module,
     peft_matches,
+    peft_modules,
     refuse_options,
 )
 from zoo.registry import register
@@ -200,7 +201,8 @@ def export_ia3(model: ZooModel) -> PeftAdapter:
 def import_ia3(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
     source = str(folder)
     refuse_options(adapter.config, PEFT_SUPPORTED, source)
-    vectors = {name: parts["ia3_l"] for name, parts in by_module(adapter.tensors, ("ia3_l",), source).items()}
+    held = by_module(adapter.tensors, ("ia3_l",), source)
+    vectors = {name: parts["ia3_l"] for name, parts in peft_modules(base, adapter.config, held, source).items()}
     feedforward = sorted(n for n in vectors if peft_matches(n, adapter.config.get("feedforward_modules")))
     cfg = IA3Config(target_modules=sorted(vectors), feedforward_modules=feedforward or None)
 
