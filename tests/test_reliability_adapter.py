@@ -328,12 +328,12 @@ def test_an_adapter_loads_onto_a_save_pretrained_copy(saved, tmp_path, batch):
 
 def test_a_format_1_folder_still_loads(saved, batch, caplog):
     """Format 1 (no config checksum, a weights-only fingerprint) is read, with a warning."""
-    from zoo.fingerprint import weights_fingerprint
+    from zoo.fingerprint import sampled_weights_fingerprint
 
     expected = output(zoo.load_adapter(make_model("tiny-llama"), saved), batch)
     meta = _meta(saved)
     del meta["config_sha256"]
-    meta.update(format=1, base_fingerprint=weights_fingerprint(make_model("tiny-llama")))
+    meta.update(format=1, base_fingerprint=sampled_weights_fingerprint(make_model("tiny-llama")))
     (saved / CONFIG).write_text(json.dumps(meta))
     with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_io"):
         got = output(zoo.load_adapter(make_model("tiny-llama"), saved), batch)
@@ -347,10 +347,10 @@ def test_a_format_1_folder_still_loads(saved, batch, caplog):
 
 def test_an_unknown_format_names_the_readable_ones(saved):
     meta = _meta(saved)
-    meta["format"] = 3
+    meta["format"] = 4
     _rewrite(saved, meta)
     version = re.escape(zoo.__version__)
-    with pytest.raises(ValueError, match=rf"has format 3 \(written by zoo '{version}'\); zoo {version} reads formats \[1, 2\]"):
+    with pytest.raises(ValueError, match=rf"has format 4 \(written by zoo '{version}'\); zoo {version} reads formats \[1, 2, 3\]"):
         zoo.load_adapter(make_model("tiny-llama"), saved)
 
 
