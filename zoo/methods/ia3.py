@@ -242,7 +242,8 @@ def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
     roles = _roles(found, model)
     default_ff = [name for name, r in roles.items() if "ff" in r]
     targets = match_targets(model, cfg.target_modules) if cfg.target_modules else list(roles)
-    feedforward = set(match_targets(model, cfg.feedforward_modules) if cfg.feedforward_modules else default_ff)
+    feedforward = set(match_targets(model, cfg.feedforward_modules, field="feedforward_modules") if cfg.feedforward_modules
+                      else default_ff)
     if cfg.feedforward_modules and not feedforward <= set(targets):
         raise ValueError(f"feedforward_modules {cfg.feedforward_modules!r} select modules that are not targeted: {sorted(feedforward - set(targets))[:3]}")
     fused = found.fused_qkv

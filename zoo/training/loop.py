@@ -34,6 +34,7 @@ from zoo.runtime.memory import PeakMemory
 from zoo.training.budget import BUDGETS, Budget, Seen
 from zoo.training.divergence import divergence, largest_weight
 from zoo.training.learning_rate import check_scale
+from zoo.typed_fields import check_fields
 from zoo.wrapped import ZooModel
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class TrainerConfig:
     clearml, dvclive, ...; None: none. Logs go to the run folder's ``logs/`` (wandb offline: ``WANDB_MODE=offline``)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
         if self.device not in ("auto", "cpu", "cuda"):
