@@ -202,3 +202,44 @@ def test_hostile_inputs_on_the_full_budget(data, adapters, tmp_path_factory):
     {"method": lambda: _method_config_holds(data), "config": lambda: _other_config_holds(data),
      "file": lambda: _task_file_holds(data, tmp_path_factory),
      "adapter": lambda: _adapter_folder_holds(data, adapters, tmp_path_factory)}[kind]()
+
+
+# what the harness found while it was built, kept as fixed cases
+
+
+@pytest.mark.parametrize("method,overrides,named", [
+    ("ia3", {"feedforward_modules": ["0"]}, r"feedforward_modules=\['0'\] matched no"),
+    ("lora", {"target_modules": ["re:("]}, r"target_modules=\['re:\('\] holds an invalid regular expression"),
+    ("peft_rslora", {"trainable_token_indices": []}, "trainable_token_indices must be a non-empty list of token ids"),
+    ("peft_rslora", {"trainable_token_indices": -1}, "trainable_token_indices must be a non-empty list of token ids"),
+    ("peft_rslora", {"bias": ""}, "bias=''"),
+    ("peft_rslora", {"exclude_modules": 3.5}, "exclude_modules=3.5"),
+    ("p_tuning", {"encoder_num_layers": 5000}, "encoder_num_layers must be an integer from 1 to 32"),
+    ("p_tuning", {"encoder_hidden_size": 2**40}, "with encoder_hidden_size=1099511627776 asks for more memory than there is"),
+    ("prompt_tuning", {"seed": 2**70}, r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"),
+], ids=lambda v: v if isinstance(v, str) and v in zoo.list_methods() else None)
+def test_hostile_configs_the_harness_found_are_refused_by_name(method, overrides, named):
+    with time_limit(60), pytest.raises(ValueError, match=named) as caught:
+        wrap_for_test(method, make_model("tiny-llama"), **overrides)
+    check_error(caught.value, *overrides)
+
+
+def test_a_damaged_peft_weights_file_and_a_peft_type_that_is_no_name_are_refused(adapters, tmp_path):
+    folder = shutil.copytree(adapters / "peft", tmp_path / "peft")
+    weights = folder / "adapter_model.safetensors"
+    weights.write_bytes(bytes([weights.read_bytes()[0] ^ 0xFF]) + weights.read_bytes()[1:])
+    with pytest.raises(ValueError, match=rf"{weights} is not a readable safetensors file") as caught:
+        zoo.load_adapter(make_model("tiny-llama"), folder)
+    check_error(caught.value, str(folder))
+    shutil.copy(adapters / "peft" / "adapter_model.safetensors", weights)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "peft_type": []}))
+    with pytest.raises(ValueError, match=r"adapter_config.json: peft_type=\[\] and task_type=None must be peft's names"):
+        zoo.load_adapter(make_model("tiny-llama"), folder)
+
+
+def test_a_file_whose_rows_are_all_dropped_names_the_task_and_file(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n,a\n,b\n")
+    with pytest.raises(ValueError, match=rf"task 'mine' \({path}\): the train split is empty"):
+        build_task(TaskConfig(name="mine", path=str(path), label_words=["x", "y"]))

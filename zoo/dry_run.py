@@ -10,6 +10,8 @@ import copy
 import dataclasses
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -68,6 +70,22 @@ def size_fields(cfg: MethodConfig) -> dict[str, Any]:
     defaults = {f.name: f.default for f in dataclasses.fields(cfg) if f.default is not dataclasses.MISSING}
     changed = {name: value for name, value in numeric.items() if defaults.get(name, dataclasses.MISSING) != value}
     return changed or numeric
+
+
+@contextmanager
+def naming_size_fields(spec: MethodSpec, cfg: MethodConfig) -> Iterator[None]:
+    """Turn the allocator's refusal inside a wrap function into a ValueError naming the config's size fields.
+
+    For the methods :func:`check_fits_in_memory` cannot check ahead (their wrap function does not run on the meta device).
+    """
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and "allocate" not in str(err):
+            raise
+        fields = ", ".join(f"{name}={value!r}" for name, value in size_fields(cfg).items())
+        raise ValueError(f"method {spec.name!r} with {fields} asks for more memory than there is ({err}): one of these "
+                         "size fields is out of range") from err
 
 
 def check_fits_in_memory(model: nn.Module, spec: MethodSpec, cfg: MethodConfig) -> None:

@@ -82,3 +82,13 @@ def check_fields(config: Any) -> None:
         if not fits(value, hint):
             note = " (NaN and infinity are not valid numbers)" if non_finite(value) else ""
             raise ValueError(f"{field.name} must be {_article(hint)}, got {value!r}{note}")
+
+
+SEEDS = range(-(2**63), 2**64)
+"""The seeds ``torch.Generator.manual_seed`` takes."""
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a seed torch cannot take, naming it."""
+    if seed not in SEEDS:
+        raise ValueError(f"seed must be an integer in [-2**63, 2**64) (what torch.manual_seed takes), got {seed!r}")

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.delegate import Delegating
-from zoo.dry_run import check_fits_in_memory
+from zoo.dry_run import check_fits_in_memory, naming_size_fields
 from zoo.fingerprint import fingerprint
 from zoo.inject import adapter_modules, adapter_parameters, freeze, quantized
 from zoo.method import GradientFree, MethodConfig, MethodSpec, Reduce
@@ -89,7 +89,8 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
     kind = model_kind(model)
     base_fingerprint = fingerprint(model)
     freeze(model)
-    wrapped = spec.wrap_fn(model, cfg)
+    with naming_size_fields(spec, cfg):
+        wrapped = spec.wrap_fn(model, cfg)
     params = adapter_parameters(wrapped)
     if not params:
         raise RuntimeError(f"method {spec.name!r} injected no adapter parameters (no module implements adapter_params())")

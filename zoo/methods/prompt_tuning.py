@@ -55,6 +55,7 @@ from zoo.peft_format import (
     refuse_options,
 )
 from zoo.registry import register
+from zoo.typed_fields import check_seed
 
 if TYPE_CHECKING:
     import peft
@@ -92,6 +93,7 @@ class PromptTuningConfig(MethodConfig):
             raise ValueError(f"init_text={self.init_text!r} has no words; give a text, or null for the task's label words")
         if any(not isinstance(i, int) or i < 0 for i in ids):
             raise ValueError(f"init_token_ids must be non-negative integers, got {ids!r}")
+        check_seed(self.seed)
 
     def bind(self, task: TaskContext) -> PromptTuningConfig:
         """``init='text'``: the token ids of ``init_text``, else of the task's label words (where none are given)."""
