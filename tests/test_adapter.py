@@ -109,7 +109,7 @@ def test_up_projection_gets_a_gradient_at_init():
 @pytest.mark.parametrize("overrides, match", [
     (dict(bottleneck_size=0), "bottleneck_size must be a positive integer"),
     (dict(bottleneck_size=-2), "bottleneck_size must be a positive integer"),
-    (dict(bottleneck_size=2.5), "bottleneck_size must be a positive integer"),
+    (dict(bottleneck_size=2.5), "bottleneck_size must be an int or None, got 2.5"),
     (dict(reduction_factor=0), "reduction_factor must be a positive number"),
     (dict(reduction_factor=-4.0), "reduction_factor must be a positive number"),
     (dict(bottleneck_size=None, reduction_factor=None), "set bottleneck_size .* or reduction_factor"),

@@ -61,7 +61,7 @@ def test_news_texts_come_from_the_nyt_snippets_test_split(tmp_path, monkeypatch)
     archive = fake_vader_sdist(tmp_path)
     fake = dataclasses.replace(nyt_snippets.NYT_SNIPPETS, sha256=hashlib.sha256(archive.read_bytes()).hexdigest())
     monkeypatch.setattr(nyt_snippets, "NYT_SNIPPETS", fake)
-    monkeypatch.setattr(prepared, "pip_download", lambda data, dest: Path(shutil.copy(archive, dest)))
+    monkeypatch.setattr(prepared, "download_archive", lambda data, dest: Path(shutil.copy(archive, dest)))
     texts = general_texts("nyt_snippets", 3, cache_dir=str(tmp_path / "cache"))
     test_split = [e.text for e in prepared.load_prepared(fake, tmp_path / "cache").split("test")]
     assert texts == test_split[:3] and all(t.startswith("Editorial sentence number") for t in texts)

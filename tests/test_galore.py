@@ -98,7 +98,7 @@ def test_a_missing_galore_torch_says_how_to_install_it(monkeypatch):
 
 @pytest.mark.parametrize("field,value,message", [
     ("rank", 0, "rank must be a positive integer, got 0"),
-    ("update_proj_gap", 2.5, "update_proj_gap must be a positive integer, got 2.5"),
+    ("update_proj_gap", 2.5, "update_proj_gap must be an int, got 2.5"),
     ("scale", -1.0, r"scale must be a number above 0 \(the paper's α\), got -1.0"),
     ("proj_type", "diagonal", r"proj_type 'diagonal' is not one of \('std', 'reverse_std', 'right', 'left', 'full'\)"),
 ])

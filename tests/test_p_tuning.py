@@ -140,7 +140,7 @@ def test_trainable_parameters_are_the_encoder():
         (dict(num_virtual_tokens=-1), "num_virtual_tokens must be a positive integer, got -1"),
         (dict(encoder_type="gru"), r"encoder_type must be one of \['lstm', 'mlp'\], got 'gru'"),
         (dict(encoder_hidden_size=0), "encoder_hidden_size must be a positive integer or None, got 0"),
-        (dict(encoder_num_layers=0), "encoder_num_layers must be a positive integer, got 0"),
+        (dict(encoder_num_layers=0), "encoder_num_layers must be an integer from 1 to 32 \\(the paper.s LSTM has 2\\), got 0"),
         (dict(encoder_type="mlp", encoder_num_layers=3), "applies to encoder_type='lstm' only"),
         (dict(encoder_dropout=1.0), r"encoder_dropout must be in \[0, 1\), got 1.0"),
         (dict(init="text"), r"init must be one of \['random', 'vocab'\], got 'text'"),

@@ -148,7 +148,7 @@ def test_peft_save_pretrained_reloads_with_peft(method, batch, tmp_path):
 @pytest.mark.parametrize("method", BRIDGED_NAMES)
 def test_the_dry_run_predicts_the_tensors_or_defers_to_the_real_wrap(method, caplog):
     """Some peft initialisations read the base weights (BOFT, PiSSA): those fall back, none predicts wrong shapes."""
-    from zoo.io.adapter_checks import implied_shapes
+    from zoo.dry_run import implied_shapes
 
     cfg = zoo.get_method(method).config()
     with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_checks"):

@@ -199,7 +199,7 @@ def test_not_identity_at_init(batch):
     ("num_virtual_tokens", 0, "num_virtual_tokens must be a positive integer, got 0"),
     ("projection_hidden_size", -3, "projection_hidden_size must be a positive integer, got -3"),
     ("embedding_dim", 0, "embedding_dim must be a positive integer or None"),
-    ("reparameterize", "yes", "reparameterize must be True or False, got 'yes'"),
+    ("reparameterize", "yes", "reparameterize must be true or false, got 'yes'"),
 ])
 def test_bad_config_is_refused(field, value, match):
     with pytest.raises(ValueError, match=match):

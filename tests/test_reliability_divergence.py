@@ -18,7 +18,14 @@ from zoo.report.table import main as report_main
 from zoo.runner.config import store_configs
 from zoo.runner.run import run
 from zoo.training.divergence import divergence, largest_weight
-from zoo.training.loop import NonFiniteLossError, NonFiniteWeightError, TrainerConfig, fit, make_accelerator
+from zoo.training.loop import (
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    NonFiniteWeightError,
+    TrainerConfig,
+    fit,
+    make_accelerator,
+)
 
 
 def _batches():
@@ -44,7 +51,7 @@ def _nan_gradient_at_call(broken: int):
     calls = {"n": 0}
 
     def loss_fn(m, batch):
-        calls["n"] += 1
+        calls["n"] += torch.is_grad_enabled()  # training calls only, not a checkpoint's check of the weights
         loss = _loss(m, batch)
         if calls["n"] == broken:  # sqrt at 0: the value is 0, its gradient NaN
             loss = loss + torch.sqrt(sum(((p - p.detach()) ** 2).sum() for p in own))
@@ -53,23 +60,25 @@ def _nan_gradient_at_call(broken: int):
     return model, own, loss_fn, calls
 
 
-def test_a_step_that_breaks_the_weights_stops_training_before_its_checkpoint(tmp_path):
-    """Step 4's loss is finite but its gradient is NaN: the weights turn NaN, and no checkpoint of them is written."""
+def test_a_step_that_breaks_the_gradients_stops_training_before_its_checkpoint(tmp_path):
+    """Step 4's loss is finite but its gradient is NaN: training stops before the optimiser steps, and the checkpoint
+    of step 3 is the one the error names."""
     model, own, loss_fn, calls = _nan_gradient_at_call(4)
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
-    with pytest.raises(NonFiniteWeightError, match=r"a trainable weight became nan by step 4 \(the loss was still finite\); "
-                                                   r"training stopped; the last good checkpoint \(step 3\) is in .*checkpoint; try a lower trainer.learning_rate"):
+    with pytest.raises(NonFiniteGradientError, match=r"the gradient norm became nan at step 4 \(the loss .* was finite\).*"
+                                                     r"training stopped; the last good checkpoint \(step 3\) is in .*checkpoint; "
+                                                     "try a lower trainer.learning_rate"):
         train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
-    assert not math.isfinite(largest_weight(own))  # the weights did break
+    assert math.isfinite(largest_weight(own))  # no step was taken with the NaN gradient
     reloaded = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "checkpoint")
     assert math.isfinite(largest_weight(reloaded.adapter_state_dict().values()))
     assert calls["n"] == 4  # it stopped at once, not at the next (NaN) loss
 
 
-def test_weights_broken_by_the_last_step_fail_the_run(tmp_path):
+def test_gradients_broken_by_the_last_step_fail_the_run(tmp_path):
     model, _, loss_fn, _ = _nan_gradient_at_call(3)
     cfg = TrainerConfig(max_steps=3, checkpoint_every=0, progress=False, device="cpu")
-    with pytest.raises(NonFiniteWeightError, match="by step 3 .* no checkpoint was saved yet"):
+    with pytest.raises(NonFiniteGradientError, match="at step 3 .* no checkpoint was saved yet"):
         train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
 
 
@@ -78,7 +87,7 @@ def test_a_non_finite_loss_still_stops_with_the_last_good_checkpoint(tmp_path):
     calls = {"n": 0}
 
     def loss_fn(m, batch):
-        calls["n"] += 1
+        calls["n"] += torch.is_grad_enabled()  # training calls only, not a checkpoint's check of the weights
         return _loss(m, batch) * (float("inf") if calls["n"] == 3 else 1)
 
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
@@ -202,3 +211,52 @@ def test_a_run_refuses_bad_rates_before_it_starts(tmp_path, override, match):
     with pytest.raises(ValueError, match=match):
         run(_cfg(tmp_path, override), tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()  # nothing was loaded, scored or written
+
+
+# numerics are loud: a method's own fields, its gradient norm, and which checkpoint counts as good
+
+
+@pytest.mark.parametrize("override,field", [("method.alpha=nan", "alpha"), ("method.alpha=inf", "alpha"),
+                                            ("method.dropout=nan", "dropout")])
+def test_a_method_field_that_is_not_a_finite_number_is_refused_naming_it(tmp_path, override, field):
+    with pytest.raises(ValueError, match=rf"^{field} must be a finite float, got (nan|inf) \(NaN and infinity are not valid numbers\)"):
+        run(_cfg(tmp_path, override), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_size_field_too_large_for_memory_is_refused_before_anything_is_allocated():
+    """reduction_factor=1e-9 asks for a bottleneck of 6.4e10 features: refused naming the field, not by the allocator."""
+    with pytest.raises(ValueError, match=r"method 'adapter' with reduction_factor=1e-09 would add [\d,]+ parameters .* more than "
+                                         r"the cpu memory .*: one of these size fields is out of range"):
+        zoo.wrap(make_model("tiny-llama"), "adapter", reduction_factor=1e-9)
+    with pytest.raises(ValueError, match=r"method 'lora' with r=1000000000000 would add"):
+        zoo.wrap(make_model("tiny-llama"), "lora", r=10**12)
+
+
+def test_an_infinite_gradient_norm_stops_the_run_naming_it(tmp_path):
+    """method.alpha=1e30: the gradient norm overflows to inf at the first step. Clipping it would scale every step by 0
+    and report the zero-shot model as trained; the run stops instead, and nothing is recorded as a result."""
+    with pytest.raises(NonFiniteGradientError, match=r"the gradient norm became inf at step 1 \(the loss [\d.]+ was finite\): a "
+                                                     r"scale in the method's config \(such as method.alpha\)"):
+        run(_cfg(tmp_path, "method.alpha=1e30"), tmp_path / "out")
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_the_last_good_checkpoint_is_one_the_run_does_not_count_as_diverged(tmp_path, caplog):
+    """trainer.learning_rate=1e6: from step 2 the weights are far past the run's own divergence limit (finite, yet useless),
+    and step 8's loss is infinite. The checkpoint kept is step 1's, not step 7's."""
+    model = zoo.wrap(make_model("tiny-llama"), "lora")
+    start = largest_weight(model.adapter_state_dict().values())
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        calls["n"] += torch.is_grad_enabled()  # training calls only, not a checkpoint's check of the weights
+        return _loss(m, batch) * (float("inf") if calls["n"] == 8 else 1)
+
+    cfg = TrainerConfig(max_steps=10, learning_rate=1e6, checkpoint_every=1, progress=False, device="cpu")
+    with caplog.at_level(logging.WARNING, logger="zoo.training.loop"), pytest.raises(
+            NonFiniteLossError, match=r"loss became inf at step 8; training stopped; the last good checkpoint \(step 1\) is in"):
+        train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
+    assert "step 2: no checkpoint of these weights (largest |weight|" in caplog.text
+    kept = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "checkpoint")
+    assert largest_weight(kept.adapter_state_dict().values()) <= 1000 * max(1.0, start)

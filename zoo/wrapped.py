@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.delegate import Delegating
+from zoo.dry_run import check_fits_in_memory, naming_size_fields
 from zoo.fingerprint import fingerprint
 from zoo.inject import adapter_modules, adapter_parameters, freeze, quantized
 from zoo.method import GradientFree, MethodConfig, MethodSpec, Reduce
@@ -84,10 +85,12 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
         raise TypeError(f"cfg must be a method name or a MethodConfig, got {type(cfg).__name__}; methods: {list_methods()}")
     spec = spec_for_config(cfg)
     check_supported(spec, model)
+    check_fits_in_memory(model, spec, cfg)
     kind = model_kind(model)
     base_fingerprint = fingerprint(model)
     freeze(model)
-    wrapped = spec.wrap_fn(model, cfg)
+    with naming_size_fields(spec, cfg):
+        wrapped = spec.wrap_fn(model, cfg)
     params = adapter_parameters(wrapped)
     if not params:
         raise RuntimeError(f"method {spec.name!r} injected no adapter parameters (no module implements adapter_params())")

@@ -18,8 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from zoo.fingerprint import fingerprint, weights_fingerprint
-from zoo.io.adapter_checks import check_shapes, file_shapes, implied_shapes, method_config
+from zoo.dry_run import implied_shapes
+from zoo.fingerprint import fingerprint, sampled_weights_fingerprint
+from zoo.io.adapter_checks import check_shapes, file_shapes, method_config
 from zoo.io.peft_interchange import import_peft, read_peft_config
 from zoo.method import MethodSpec
 from zoo.registry import get_method
@@ -31,13 +32,19 @@ from zoo.wrapped import ZooModel, wrap
 log = logging.getLogger(__name__)
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
-FORMAT = 2
-"""Format 2 added ``config_sha256`` and a base fingerprint that covers the model's config.
-Format 1 folders still load, without those two checks."""
+FORMAT = 3
+"""Format 2 added ``config_sha256`` and a base fingerprint that covers the model's config; format 3 a base
+fingerprint over every byte of the weights (:data:`zoo.fingerprint.VERSION` 2). Older folders still load,
+with the checks they can have and a warning: format 2 with the sampled fingerprint, format 1 with no config checksum
+and a fingerprint of the sampled weights alone."""
 _ENTRIES = {
     1: {"format", "method", "config", "base_fingerprint", "weights_sha256"},
     2: {"format", "method", "config", "base_fingerprint", "weights_sha256", "config_sha256"},
+    3: {"format", "method", "config", "base_fingerprint", "weights_sha256", "config_sha256"},
 }
+_WEAKER = {1: "its config has no checksum and only the base model's weights are compared, by 16 values and the sum of "
+              "each tensor", 2: "the base model is compared by 16 values and the sum of each tensor (swapped rows pass)"}
+"""What an old format's folder is not checked for."""
 
 
 def _sha256(path: Path) -> str:
@@ -135,12 +142,11 @@ def read_adapter_config(path: str | Path) -> dict:
                          f"zoo {__version__} reads formats {sorted(_ENTRIES)}: load it with the zoo that wrote it")
     if _ENTRIES[version] - set(meta):
         raise ValueError(f"{folder / CONFIG} is corrupt: it lacks {sorted(_ENTRIES[version] - set(meta))}")
-    if version == FORMAT and config_checksum(meta) != meta["config_sha256"]:
+    if version >= 2 and config_checksum(meta) != meta["config_sha256"]:
         raise ValueError(f"{folder / CONFIG} was modified or is corrupt: its entries do not match the checksum saved with them "
                          "(config_sha256); an adapter's config belongs to its weights: save the trained model again instead")
     if version != FORMAT:
-        log.warning("%s has the old format %s: its config has no checksum and the base model's config is not compared; "
-                    "save the adapter again to upgrade it", folder / CONFIG, version)
+        log.warning("%s has the old format %s: %s; save the adapter again to upgrade it", folder / CONFIG, version, _WEAKER[version])
     if _sha256(folder / WEIGHTS) != meta["weights_sha256"]:
         raise ValueError(f"{folder / WEIGHTS} is corrupt: its checksum differs from the one in {CONFIG}")
     return meta
@@ -166,7 +172,7 @@ def load_adapter(base_model: nn.Module, path: str | Path) -> ZooModel:
     spec = get_method(meta["method"])
     warn_other_plugin(meta, spec, folder / CONFIG)
     cfg = method_config(spec, meta["config"], folder / CONFIG)
-    found = fingerprint(base_model) if meta["format"] == FORMAT else weights_fingerprint(base_model)
+    found = {1: sampled_weights_fingerprint, 2: lambda m: fingerprint(m, version=1), 3: fingerprint}[meta["format"]](base_model)
     if found != meta["base_fingerprint"]:
         raise ValueError(
             f"adapter in {str(folder)!r} was saved for another base model (fingerprint "

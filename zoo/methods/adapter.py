@@ -62,14 +62,9 @@ class AdapterConfig(MethodConfig):
         super().__post_init__()
         if self.bottleneck_size is None and self.reduction_factor is None:
             raise ValueError("set bottleneck_size (an int) or reduction_factor (d / bottleneck); both are None")
-        if self.bottleneck_size is not None and (
-            isinstance(self.bottleneck_size, bool) or not isinstance(self.bottleneck_size, int) or self.bottleneck_size < 1
-        ):
+        if self.bottleneck_size is not None and self.bottleneck_size < 1:
             raise ValueError(f"bottleneck_size must be a positive integer or None, got {self.bottleneck_size!r}")
-        if self.reduction_factor is not None and (
-            isinstance(self.reduction_factor, bool) or not isinstance(self.reduction_factor, int | float)
-            or not self.reduction_factor > 0
-        ):
+        if self.reduction_factor is not None and not self.reduction_factor > 0:
             raise ValueError(f"reduction_factor must be a positive number or None, got {self.reduction_factor!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation {self.activation!r} is unknown; valid: {sorted(ACTIVATIONS)}")

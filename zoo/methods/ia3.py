@@ -55,6 +55,7 @@ from zoo.peft_format import (
     PeftFormat,
     by_module,
     peft_matches,
+    peft_modules,
     refuse_options,
 )
 from zoo.registry import register
@@ -200,7 +201,8 @@ def export_ia3(model: ZooModel) -> PeftAdapter:
 def import_ia3(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
     source = str(folder)
     refuse_options(adapter.config, PEFT_SUPPORTED, source)
-    vectors = {name: parts["ia3_l"] for name, parts in by_module(adapter.tensors, ("ia3_l",), source).items()}
+    held = by_module(adapter.tensors, ("ia3_l",), source)
+    vectors = {name: parts["ia3_l"] for name, parts in peft_modules(base, adapter.config, held, source).items()}
     feedforward = sorted(n for n in vectors if peft_matches(n, adapter.config.get("feedforward_modules")))
     cfg = IA3Config(target_modules=sorted(vectors), feedforward_modules=feedforward or None)
 
@@ -240,7 +242,8 @@ def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
     roles = _roles(found, model)
     default_ff = [name for name, r in roles.items() if "ff" in r]
     targets = match_targets(model, cfg.target_modules) if cfg.target_modules else list(roles)
-    feedforward = set(match_targets(model, cfg.feedforward_modules) if cfg.feedforward_modules else default_ff)
+    feedforward = set(match_targets(model, cfg.feedforward_modules, field="feedforward_modules") if cfg.feedforward_modules
+                      else default_ff)
     if cfg.feedforward_modules and not feedforward <= set(targets):
         raise ValueError(f"feedforward_modules {cfg.feedforward_modules!r} select modules that are not targeted: {sorted(feedforward - set(targets))[:3]}")
     fused = found.fused_qkv

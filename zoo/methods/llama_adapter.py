@@ -48,7 +48,17 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import linear_shape, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import Roles, blocks, roles_of
-from zoo.peft_format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, by_module, refuse_options
+from zoo.peft_format import (
+    PREFIX,
+    ImportPlan,
+    NotConvertible,
+    PeftAdapter,
+    PeftFormat,
+    by_module,
+    check_numbers,
+    check_sizes,
+    refuse_options,
+)
 from zoo.registry import register
 
 if TYPE_CHECKING:
@@ -214,11 +224,14 @@ def export_llama_adapter(model: ZooModel) -> PeftAdapter:
 def import_adaption_prompt(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
     source = str(folder)
     refuse_options(adapter.config, PEFT_SUPPORTED, source)
+    check_numbers(adapter.config, {"adapter_len": int, "adapter_layers": int}, source)
     target = _peft_attention(base.config.model_type, source)
     modules = by_module(adapter.tensors, ("adaption_prompt", "adaption_gate"), source)
     if any(not name.endswith("." + target) or len(parts) != 2 for name, parts in modules.items()):
         raise NotConvertible(f"{source}: expected an adaption_prompt and an adaption_gate per '{target}' module, found "
                              f"{ {name: sorted(parts) for name, parts in modules.items()} }")
+    rows = {parts["adaption_prompt"].shape[-2] for parts in modules.values()}
+    check_sizes(adapter.config, {"adapter_layers": len(modules), "adapter_len": rows.pop() if len(rows) == 1 else None}, source)
     cfg = LlamaAdapterConfig(adapter_len=adapter.config["adapter_len"], adapter_layers=len(modules), gate="scalar")
     weights = {}
     for name, parts in modules.items():

@@ -33,7 +33,17 @@ from transformers.pytorch_utils import Conv1D
 from zoo.inject import adapter_factory, linear_shape, match_targets, replace_module
 from zoo.method import MethodConfig
 from zoo.models.arch import query_value_targets
-from zoo.peft_format import PREFIX, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, by_module, refuse_options
+from zoo.peft_format import (
+    PREFIX,
+    ImportPlan,
+    NotConvertible,
+    PeftAdapter,
+    PeftFormat,
+    by_module,
+    check_numbers,
+    peft_modules,
+    refuse_options,
+)
 from zoo.registry import register
 
 if TYPE_CHECKING:
@@ -45,6 +55,7 @@ if TYPE_CHECKING:
 PEFT_SUPPORTED = {
     "use_dora": (False,), "bias": ("none",), "lora_bias": (False,), "rank_pattern": ({}, None), "alpha_pattern": ({}, None),
     "layer_replication": (None,), "modules_to_save": (None, []), "use_qalora": (False,), "alora_invocation_tokens": (None,),
+    "target_parameters": (None, []),
 }
 """peft options zoo's LoRA has no equivalent of, and the values at which they change nothing."""
 
@@ -127,7 +138,9 @@ def export_lora(model: ZooModel) -> PeftAdapter:
 def import_lora(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
     config, source = adapter.config, str(folder)
     refuse_options(config, PEFT_SUPPORTED, source)
-    modules = by_module(adapter.tensors, ("lora_A.weight", "lora_B.weight"), source)
+    check_numbers(config, {"r": int, "lora_alpha": float, "lora_dropout": float}, source)
+    held = by_module(adapter.tensors, ("lora_A.weight", "lora_B.weight"), source)
+    modules = peft_modules(base, config, held, source)
     r = config.get("r", 8)
     for name, pair in modules.items():
         if set(pair) != {"lora_A.weight", "lora_B.weight"} or pair["lora_A.weight"].shape[0] != r:

@@ -46,6 +46,7 @@ from zoo.methods._virtual_tokens import VirtualTokenModel
 from zoo.methods.prompt_tuning import import_virtual_tokens, peft_prompt_config, virtual_tokens
 from zoo.peft_format import PROMPT, PeftAdapter, PeftFormat
 from zoo.registry import register
+from zoo.typed_fields import check_seed
 
 if TYPE_CHECKING:
     import peft
@@ -55,6 +56,10 @@ if TYPE_CHECKING:
 
 ENCODERS = ("lstm", "mlp")
 INITS = ("random", "vocab")
+
+
+MAX_LSTM_LAYERS = 32
+"""The deepest prompt-encoder LSTM accepted: far past any P-tuning setting, and a building time in seconds."""
 
 
 @dataclass
@@ -83,8 +88,10 @@ class PTuningConfig(MethodConfig):
         hidden = self.encoder_hidden_size
         if hidden is not None and (not isinstance(hidden, int) or hidden < 1):
             raise ValueError(f"encoder_hidden_size must be a positive integer or None, got {self.encoder_hidden_size!r}")
-        if not isinstance(self.encoder_num_layers, int) or self.encoder_num_layers < 1:
-            raise ValueError(f"encoder_num_layers must be a positive integer, got {self.encoder_num_layers!r}")
+        if not 1 <= self.encoder_num_layers <= MAX_LSTM_LAYERS:
+            raise ValueError(f"encoder_num_layers must be an integer from 1 to {MAX_LSTM_LAYERS} (the paper's LSTM has 2), "
+                             f"got {self.encoder_num_layers!r}")
+        check_seed(self.seed)
         if self.encoder_type == "mlp" and self.encoder_num_layers != 2:
             raise ValueError(
                 f"encoder_num_layers={self.encoder_num_layers!r} applies to encoder_type='lstm' only; "

@@ -48,7 +48,16 @@ from zoo.delegate import Delegating
 from zoo.method import MethodConfig
 from zoo.models.arch import model_kind
 from zoo.models.cache_kwarg import CACHE_KWARG, pop_cache
-from zoo.peft_format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, refuse_options
+from zoo.peft_format import (
+    PROMPT,
+    ImportPlan,
+    NotConvertible,
+    PeftAdapter,
+    PeftFormat,
+    check_numbers,
+    check_sizes,
+    refuse_options,
+)
 from zoo.registry import register
 from zoo.wrapped import ZooModel
 
@@ -78,8 +87,6 @@ class PrefixTuningConfig(MethodConfig):
             raise ValueError(
                 f"embedding_dim must be a positive integer or None (the model's hidden size), got {self.embedding_dim!r}"
             )
-        if not isinstance(self.reparameterize, bool):
-            raise ValueError(f"reparameterize must be True or False, got {self.reparameterize!r}")
 
 
 class PrefixEncoder(nn.Module):
@@ -249,12 +256,14 @@ def export_prefix_tuning(model: ZooModel) -> PeftAdapter:
 
 def import_prefix_tuning(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
     refuse_options(adapter.config, PEFT_SUPPORTED, str(folder))
+    check_numbers(adapter.config, {"num_virtual_tokens": int, "encoder_hidden_size": int, "token_dim": int}, str(folder))
     if model_kind(base) != "causal_lm":
         raise NotConvertible(f"{folder}: {ENCODER_POSITIONS}")
     table = adapter.tensors.get(PROMPT)
     if set(adapter.tensors) != {PROMPT} or table.dim() != 2:
         raise NotConvertible(f"{folder}: expected one (P, layers·2·kv_heads·head_dim) tensor {PROMPT!r}, found "
                              f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }")
+    check_sizes(adapter.config, {"num_virtual_tokens": table.shape[0]}, str(folder))
     cfg = PrefixTuningConfig(num_virtual_tokens=table.shape[0], reparameterize=False)
     return ImportPlan(cfg, lambda _: {"prefix_encoder.prefix": table})
 

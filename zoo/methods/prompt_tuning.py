@@ -44,8 +44,18 @@ from torch import Tensor, nn
 
 from zoo.method import MethodConfig, TaskContext
 from zoo.methods._virtual_tokens import VirtualTokenModel
-from zoo.peft_format import PROMPT, ImportPlan, NotConvertible, PeftAdapter, PeftFormat, refuse_options
+from zoo.peft_format import (
+    PROMPT,
+    ImportPlan,
+    NotConvertible,
+    PeftAdapter,
+    PeftFormat,
+    check_numbers,
+    check_sizes,
+    refuse_options,
+)
 from zoo.registry import register
+from zoo.typed_fields import check_seed
 
 if TYPE_CHECKING:
     import peft
@@ -83,6 +93,7 @@ class PromptTuningConfig(MethodConfig):
             raise ValueError(f"init_text={self.init_text!r} has no words; give a text, or null for the task's label words")
         if any(not isinstance(i, int) or i < 0 for i in ids):
             raise ValueError(f"init_token_ids must be non-negative integers, got {ids!r}")
+        check_seed(self.seed)
 
     def bind(self, task: TaskContext) -> PromptTuningConfig:
         """``init='text'``: the token ids of ``init_text``, else of the task's label words (where none are given)."""
@@ -155,10 +166,12 @@ def export_prompt_tuning(model: ZooModel) -> PeftAdapter:
 def import_virtual_tokens(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPlan:
     """A peft prompt-tuning or P-tuning adapter as zoo's ``prompt_tuning`` holding its embeddings."""
     refuse_options(adapter.config, PEFT_SUPPORTED, str(folder))
+    check_numbers(adapter.config, {"num_virtual_tokens": int, "token_dim": int}, str(folder))
     tokens = adapter.tensors.get(PROMPT)
     if set(adapter.tensors) != {PROMPT} or tokens.dim() != 2:
         raise NotConvertible(f"{folder}: expected one (P, d) tensor {PROMPT!r}, found "
                              f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }")
+    check_sizes(adapter.config, {"num_virtual_tokens": tokens.shape[0], "token_dim": tokens.shape[1]}, str(folder))
     cfg = PromptTuningConfig(num_virtual_tokens=tokens.shape[0], init="random")
     return ImportPlan(cfg, lambda _: {ZOO_KEY: tokens})
 

@@ -50,7 +50,7 @@ from transformers.pytorch_utils import Conv1D
 from zoo import register
 from zoo.inject import LINEAR_TYPES, match_targets
 from zoo.models.arch import block_names, query_value_targets, roles_of
-from zoo.peft_bridge.config import BridgedConfig, generate_config
+from zoo.peft_bridge.config import PEFT_REFUSALS, BridgedConfig, generate_config
 from zoo.peft_bridge.model import PeftBridged
 from zoo.peft_bridge.tuners import BRIDGED, UNBRIDGED, Tuner
 
@@ -76,13 +76,30 @@ def _conv1d_refusal(name: str):
     return refuses
 
 
+def _check_token_indices(cfg: BridgedConfig, model: nn.Module) -> None:
+    """peft's ``trainable_token_indices`` (LoRA and kin) must be token ids of the model: peft takes ``[]``, ``-1`` or an id
+    past the vocabulary and fails inside torch at the first forward."""
+    value = getattr(cfg, "trainable_token_indices", None)
+    if value is None:
+        return
+    vocab = model.get_input_embeddings().num_embeddings
+    for ids in value.values() if isinstance(value, dict) else [value]:
+        if not (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab for i in ids)):
+            raise ValueError(f"trainable_token_indices must be a non-empty list of token ids in [0, {vocab}), or a dict of such "
+                             f"lists per embedding layer; got {value!r}")
+
+
 def _wrap_fn(tuner: Tuner, peft_config: type):
     def wrap(model: nn.Module, cfg: BridgedConfig) -> nn.Module:
         # zoo's matching (suffixes, 're:<regex>', an error listing what could be targeted), handed to peft as full names
         kinds = LINEAR_TYPES if tuner.placement == "query_value" else (nn.Module,)
         targets = match_targets(model, cfg.target_modules, kinds) if cfg.target_modules else default_targets(model, tuner.placement)
+        _check_token_indices(cfg, model)
         config = peft_config(**tuner.preset, **cfg.peft_fields(), target_modules=list(targets), task_type="CAUSAL_LM")
-        return PeftBridged(peft.get_peft_model(model, config))
+        try:
+            return PeftBridged(peft.get_peft_model(model, config))
+        except PEFT_REFUSALS as err:
+            raise ValueError(f"{tuner.name}: peft cannot build its adapter with {cfg.changed()}: {type(err).__name__}: {err}") from err
     return wrap
 
 

@@ -82,6 +82,15 @@ class BridgedConfig(MethodConfig):
         """This config's values under peft's field names (all but ``target_modules``, which the wrap resolves)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "target_modules"}
 
+    def changed(self) -> str:
+        """The fields set away from their defaults, as ``name=value`` (what an error of peft's is about); "none" if none."""
+        values = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if getattr(self, f.name) != _default(f)]
+        return ", ".join(values) or "none"
+
+
+PEFT_REFUSALS = (TypeError, ValueError, NotImplementedError, AttributeError, KeyError, IndexError, RuntimeError)
+"""What peft (or torch under it) raises for a value it cannot use; zoo reports each as a ValueError naming the values."""
+
 
 def generate_config(class_name: str, peft_config: type, preset: dict[str, Any], doc: str, *, defaults: dict[str, Any] | None = None,
                     module: str = __name__) -> type[BridgedConfig]:
@@ -115,8 +124,8 @@ def generate_config(class_name: str, peft_config: type, preset: dict[str, Any], 
             raise ValueError("target_modules is empty; give module names, or None for the default placement")
         try:
             peft_config(**preset, **self.peft_fields())
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{class_name}: peft's {peft_config.__name__} refuses these values: {err}") from err
+        except PEFT_REFUSALS as err:
+            raise ValueError(f"{class_name}: peft's {peft_config.__name__} refuses {self.changed()}: {err}") from err
 
     pinned = ", ".join(f"{k}={v!r}" for k, v in preset.items()) or "none"
     full_doc = f"{doc}\n\nGenerated from peft's {peft_config.__name__}. Pinned: {pinned}. Left at peft's default: {', '.join(dropped) or 'none'}."

@@ -89,7 +89,7 @@ class ColumnMapping:
         if unmapped:
             log.info("%s: dropped %d rows whose label is not in task.label_map: %s", source, sum(unmapped.values()), unmapped)
         if empty:
-            log.info("%s: dropped %d rows with an empty text or label", source, empty)
+            log.warning("%s: dropped %d rows with an empty text or label", source, empty)
         return examples
 
 

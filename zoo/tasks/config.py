@@ -28,6 +28,7 @@ from zoo.tasks.prepared import load_prepared
 from zoo.tasks.splits import shots_per_class, stratified_sample
 from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
+from zoo.typed_fields import check_fields
 
 log = logging.getLogger(__name__)
 SHOWN_CLASSES = 10
@@ -102,6 +103,7 @@ class TaskConfig:
     """Where built-in real data sets are prepared once."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.formulation not in FORMULATIONS:
             raise ValueError(f"formulation {self.formulation!r} is not one of {FORMULATIONS}")
         try:
@@ -180,4 +182,7 @@ def build_task(cfg: TaskConfig) -> ClassificationData:
     if short:
         log.warning("task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short)
     evaluation = stratified_sample(splits.split(cfg.eval_split), cfg.n_eval, cfg.seed)
-    return ClassificationData(train, evaluation, names, tuple(dict.fromkeys(splits.read)))
+    try:
+        return ClassificationData(train, evaluation, names, tuple(dict.fromkeys(splits.read)))
+    except ValueError as err:  # an empty split, a class without examples: say whose
+        raise ValueError(f"task {cfg.name!r} ({splits.source}): {err}") from err

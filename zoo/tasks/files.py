@@ -45,10 +45,11 @@ def read_rows(path: Path, encoding: str = "utf-8") -> tuple[list[dict], list[str
                 rows.append(row)
         columns = list(dict.fromkeys(key for row in rows for key in row))
         return rows, columns
-    reader = csv.DictReader(lines, delimiter="," if path.suffix == ".csv" else "\t")
+    delimiter = "," if path.suffix == ".csv" else "\t"
+    reader = csv.DictReader(lines, delimiter=delimiter)
     limit = csv.field_size_limit(FIELD_LIMIT)  # the process-wide limit, set back below
     try:
-        rows = list(reader)
+        rows = _checked_rows(reader, path, delimiter)
     except csv.Error as err:
         hint = (f" (fields are read up to {FIELD_LIMIT:,} characters: a longer one is most likely a quote left open, "
                 f"which swallows the lines after it)") if "field limit" in str(err) else ""
@@ -56,6 +57,41 @@ def read_rows(path: Path, encoding: str = "utf-8") -> tuple[list[dict], list[str
     finally:
         csv.field_size_limit(limit)
     return rows, list(reader.fieldnames or [])
+
+
+def _checked_rows(reader: csv.DictReader, path: Path, delimiter: str) -> list[dict]:
+    """The rows of ``reader``, refusing a quoted field that swallowed lines which read as rows of their own.
+
+    A quote left open makes the rest of the file (or everything up to the next stray quote) one
+    field: hundreds of rows vanish into one example. A field holding line breaks is legitimate
+    text; one whose continuation lines are, nearly all of them (:data:`ROW_LIKE_SHARE`), exactly
+    a row's number of fields is such a quote, and is refused naming the line where it opens.
+    """
+    columns = len(reader.fieldnames or [])
+    rows, end = [], reader.line_num
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        for value in row.values():
+            swallowed = _row_like_lines(value, delimiter, columns) if isinstance(value, str) and "\n" in value else 0
+            if swallowed:
+                raise ValueError(f"{path}:{start}: a quoted field opens on this line and runs to line {end}, swallowing "
+                                 f"{swallowed} lines that read as rows of their own; close the quote on line {start} "
+                                 f"(a quote inside a field is written twice: \"\")")
+        rows.append(row)
+    return rows
+
+
+ROW_LIKE_SHARE = 0.8
+"""The share of a multi-line field's continuation lines that, read alone, have a row's number of fields, above
+which the field is taken for a quote left open (at least two such lines)."""
+
+
+def _row_like_lines(value: str, delimiter: str, columns: int) -> int:
+    """How many continuation lines of multi-line field ``value`` read as whole rows, where they are nearly all of
+    them (0 where they are not: the field is ordinary text with line breaks)."""
+    following = [line for line in value.split("\n")[1:] if line.strip()]
+    row_like = sum(len(next(csv.reader([line], delimiter=delimiter), [])) == columns for line in following)
+    return row_like if row_like >= 2 and row_like >= ROW_LIKE_SHARE * len(following) else 0
 
 
 def _decode(path: Path, encoding: str) -> str:

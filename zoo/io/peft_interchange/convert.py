@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from zoo.fingerprint import VERSION as FINGERPRINT_VERSION
 from zoo.fingerprint import fingerprint
 from zoo.io.adapter_checks import check_shapes
 from zoo.io.export_dir import export_record, write_record
@@ -40,6 +41,15 @@ def _importers() -> dict[str, Callable[..., ImportPlan]]:
     """peft type -> the importer a registered method declares for it (one per type: the registry refuses a second)."""
     formats = (get_method(name).peft for name in list_methods())
     return {f.peft_type: f.import_ for f in formats if f is not None and f.import_ is not None}
+
+
+def _fingerprint_version(record: dict) -> int:
+    """The fingerprint scheme of a zoo export's record: 1 where it names none (exports made before scheme 2)."""
+    version = record.get("fingerprint_version", 1)
+    if version not in (1, FINGERPRINT_VERSION):
+        raise ValueError(f"a zoo export with base-model fingerprint scheme {version!r}; this zoo knows schemes 1 and "
+                         f"{FINGERPRINT_VERSION}: load it with the zoo that exported it")
+    return version
 
 
 def export_peft(model: ZooModel, path: str | Path) -> Path:
@@ -67,7 +77,7 @@ def export_peft(model: ZooModel, path: str | Path) -> Path:
         save_file(tensors, str(staging / WEIGHTS))
         write_json(staging / CONFIG, config)
         write_record(staging, {"export": "peft", "method": model.method, "method_config": model.method_config.to_dict(),
-                               "base_fingerprint": model.base_fingerprint})
+                               "base_fingerprint": model.base_fingerprint, "fingerprint_version": FINGERPRINT_VERSION})
     return target
 
 
@@ -91,7 +101,8 @@ def import_peft(base_model: nn.Module, path: str | Path) -> ZooModel:
     if task is not None and task not in TASK_TYPES.values():
         raise ValueError(f"{str(folder)!r} is a peft adapter for task_type {task!r}; zoo imports {sorted(TASK_TYPES.values())}")
     record = export_record(folder)  # a zoo export knows its base model; peft's own folders do not
-    if record is not None and record.get("base_fingerprint") not in (None, found := fingerprint(base_model)):
+    if record is not None and record.get("base_fingerprint") is not None and record["base_fingerprint"] != (
+            found := fingerprint(base_model, version=_fingerprint_version(record))):
         raise ValueError(f"{str(folder)!r} was exported by zoo from another base model (fingerprint {record['base_fingerprint']}, "
                          f"this model's is {found}); load it onto the model it was trained on")
     plan = importers[peft_type](base_model, adapter, folder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from zoo.io.json_marker import read_marked
@@ -26,12 +27,21 @@ def read_peft_folder(folder: Path) -> PeftAdapter:
 
     Raises:
         FileNotFoundError: no ``adapter_model.safetensors`` (peft's older pickle format is not read).
+        ValueError: a config that names no ``peft_type``, or a weights file that does not parse.
     """
     config = read_peft_config(folder)
     if config is None:
         raise ValueError(f"{str(folder)!r} is not a peft adapter folder: its {CONFIG} is missing or names no peft_type")
+    if not isinstance(config["peft_type"], str) or not isinstance(config.get("task_type"), str | None):
+        raise ValueError(f"{folder / CONFIG}: peft_type={config['peft_type']!r} and task_type={config.get('task_type')!r} must be "
+                         "peft's names (strings such as 'LORA' and 'CAUSAL_LM')")
     if not (folder / WEIGHTS).is_file():
         found = sorted(p.name for p in folder.iterdir())
         raise FileNotFoundError(f"peft adapter folder {str(folder)!r} has no {WEIGHTS} (it holds {found}); zoo reads peft's "
                                 "safetensors format only: save it again with save_pretrained(..., safe_serialization=True)")
-    return PeftAdapter(config, load_file(str(folder / WEIGHTS)))
+    try:
+        tensors = load_file(str(folder / WEIGHTS))
+    except SafetensorError as err:
+        raise ValueError(f"{folder / WEIGHTS} is not a readable safetensors file ({err}); it is damaged or was not written "
+                         "by save_pretrained: save the adapter again") from err
+    return PeftAdapter(config, tensors)
