@@ -8,6 +8,9 @@ writes ``metrics.json`` (a :class:`~zoo.io.records.RunRecord`), ``flips.jsonl``,
 the head into its output folder. ``baseline=<name>`` runs a registered baseline
 (zoo.runner.baselines) instead of the method. The base model's predictions are cached across runs
 (``predictions_cache``); ``resume=true`` skips a run whose folder holds its finished record.
+``trainer.learning_rate=auto`` searches the method's rate on the validation split first
+(zoo.runner.rate_search). ``zoo`` returns the run's objective on its evaluation split; under a
+sweeper that optimises it, that split must be validation (zoo.runner.sweeper_objective).
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from omegaconf import DictConfig
 from zoo.io.records import RunRecord
 from zoo.runner.config import store_configs
 from zoo.runner.pipeline import run
+from zoo.runner.rate_search import run_with_rate_search, wants_search
 from zoo.runner.resume import finished_run, refuse_another_run
+from zoo.runner.sweeper_objective import check_sweeper_objective
 from zoo.runtime.cpu_threads import set_cpu_threads
 from zoo.runtime.distributed import launch_rank, quiet_other_processes
 from zoo.task_kinds import get_metric
@@ -54,8 +59,14 @@ store_configs()
 
 @hydra.main(version_base=None, config_path="pkg://zoo.conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    """Run ``cfg``; return its objective on its evaluation split (what an optimising sweeper maximises: a validation score,
+    zoo.runner.sweeper_objective)."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    check_sweeper_objective(cfg, HydraConfig.get())
     quiet_other_processes()
+    if wants_search(cfg):
+        set_cpu_threads(cfg.cpu_threads)
+        return _report(run_with_rate_search(cfg, out_dir), out_dir)
     if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
         print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
               f"-> {out_dir / 'metrics.json'}")
@@ -63,7 +74,10 @@ def main(cfg: DictConfig) -> float:
     if not cfg.resume:
         refuse_another_run(out_dir, cfg)
     set_cpu_threads(cfg.cpu_threads)
-    record = run(cfg, out_dir)
+    return _report(run(cfg, out_dir), out_dir)
+
+
+def _report(record: RunRecord, out_dir: Path) -> float:
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
     return record.objective
