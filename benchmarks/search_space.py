@@ -67,8 +67,9 @@ def trials(grid: Grid) -> list[dict]:
     return [dict(zip(grid, values)) for values in product(*grid.values())]
 
 
-def searched_methods() -> list[str]:
-    return [m for m in zoo.list_methods() if not fnmatch.fnmatch(m, NOT_SEARCHED)]
+def searched_methods(bridged: bool = False) -> list[str]:
+    """The methods a search covers: those of ``+sweep=all_methods``, and with ``bridged`` the peft bridge's too."""
+    return [m for m in zoo.list_methods() if bridged or not fnmatch.fnmatch(m, NOT_SEARCHED)]
 
 
 def space_path(profile: str) -> Path:
@@ -96,8 +97,8 @@ def load_space(path: Path, methods: list[str] | None = None) -> SearchSpace:
             no values, a rate grid that is not log-spaced over 6 values and 2 decades, a bad halving
             schedule, or methods with unequal trial budgets (naming each method's count).
     """
-    searched = searched_methods()
-    methods = searched if methods is None else methods
+    searched = searched_methods(bridged=True)
+    methods = searched_methods() if methods is None else methods
     if not path.is_file():
         raise SystemExit(f"tune: no search space at {path}; write one (see conf/search/smoke.yaml)")
     data = OmegaConf.to_container(OmegaConf.load(path))

@@ -49,8 +49,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from benchmarks.plans import BRIDGED_PROFILES, SEARCH_SETTINGS
 from benchmarks.results_md import SEARCH
-from benchmarks.search_space import Grid, SearchSpace, load_space, space_path, trials
+from benchmarks.search_space import Grid, SearchSpace, load_space, searched_methods, space_path, trials
 from benchmarks.search_trials import Trial, check_no_test, choose, collect, rank, write_search
 from benchmarks.suite import (
     PLANS,
@@ -61,6 +62,7 @@ from benchmarks.suite import (
     records_dir,
     resume_from,
     save_records,
+    unless_set,
     zoo_command,
 )
 from benchmarks.task_kinds import methods_for, task_kind
@@ -83,8 +85,8 @@ def _command(profile: str, task: str, methods: list[str], sweep: list[str], step
              out: Path, extra: list[str]) -> list[str]:
     trial_dir = ",".join(f"{key}=${{{key}}}" for key in keys)
     return [*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
-            *first_run(PLANS[profile][task]), "task.eval_split=validation", "save_adapter=false", "forgetting.text=none",
-            "latency=false", *sweep, f"trainer.max_steps={steps}", f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
+            *unless_set(first_run(PLANS[profile][task]), list(SEARCH_SETTINGS.get(task, ()))), *SEARCH_SETTINGS.get(task, ()),
+            "task.eval_split=validation", "save_adapter=false", "forgetting.text=none", "latency=false", *sweep, f"trainer.max_steps={steps}", f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
             f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/rung{rung}/{trial_dir}'", *extra]
 
 
@@ -165,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=Path, help="the record set the trials are kept in (as suite.py's)")
     args, extra, out = parse_arguments(parser, argv)
     records = records_dir(args.profile, out, args.records)
-    resume_from(records, out)
-    space = load_space(space_path(args.profile))
+    resume_from(records, out, args.profile)
+    space = load_space(space_path(args.profile), searched_methods(bridged=args.profile in BRIDGED_PROFILES))
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed, start = [], time.perf_counter()
     try:

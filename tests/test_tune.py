@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from benchmarks import results_md, suite, tune, tuned
+from benchmarks import plans, results_md, suite, tune, tuned
 from benchmarks import search_space as space
 from zoo.io.records import RunRecord
 from zoo.runner.baselines import list_baselines
@@ -180,18 +180,27 @@ def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path
 
 
 @pytest.mark.parametrize(("sweeps", "expected"), [
-    (("seed=0,1", "seed=0 task.sample_seed=1"), ["seed=0"]),
+    (("seed=0", "seed=1 task.sample_seed=1"), ["seed=0"]),
     (("seed=2 task.n_eval=24 trainer.batch_size=4",), ["seed=2", "task.n_eval=24", "trainer.batch_size=4"]),
-    (("task.sample_seed=3,4 seed=1,2",), ["seed=1"]),
     (("seed=0 latency=false task.n_eval=16",), ["seed=0", "task.n_eval=16"]),  # the search and the tuned rows set their own
 ])
-def test_the_first_run_is_the_first_sweeps_first_values_without_a_sample_seed_or_latency(sweeps, expected):
+def test_the_first_run_is_the_first_sweep_without_a_sample_seed_or_latency(sweeps, expected):
     assert suite.first_run(sweeps) == expected
 
 
-def test_a_plan_whose_first_sweep_sets_no_seed_is_refused():
+def test_a_plan_whose_first_sweep_sets_no_seed_or_several_runs_is_refused():
     with pytest.raises(ValueError, match="sets no seed="):
         suite.first_run(("task.n_eval=24",))
+    with pytest.raises(ValueError, match="sweeps several values; the first run must be one run"):
+        suite.first_run(("seed=0,1",))
+
+
+def test_run_i_of_a_plan_is_seed_i_on_training_sample_i():
+    assert plans.paired_runs(3, "task.n_eval=24") == ("seed=0 task.n_eval=24", "seed=1 task.sample_seed=1 task.n_eval=24",
+                                                     "seed=2 task.sample_seed=2 task.n_eval=24")
+    assert {task: len(runs) for task, runs in suite.PLANS["full"].items()} == {"movie_sentiment": 3, "tweet_sentiment": 4,
+                                                                               "bbc_headlines": 1}
+    assert "task.n_eval=100" in suite.PLANS["full"]["bbc_headlines"][0].split()
 
 
 def _trial(method: str, accuracy: float, rate: float, **values) -> tune.Trial:
@@ -380,14 +389,31 @@ def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
     assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python -m benchmarks.tune" in done.stderr
 
 
-def test_the_tuned_rows_run_each_tasks_first_run_only(tmp_path):
+def test_the_tuned_rows_run_every_paired_run_and_the_default_rows_the_first(tmp_path):
     for task in suite.PLANS["full"]:
         tuned.write_tuned(tuned.tuned_path(tmp_path, task), {"lora": {"trainer.learning_rate_scale": 0.3}}, "test")
     commands = suite.tuned_sweeps("full", tmp_path / "out", [], tmp_path)
-    by_task = {next(a for a in c if a.startswith("task=")): c for c in commands}
-    assert len(commands) == len(suite.PLANS["full"]) == len(by_task)
-    assert all("seed=0" in c and not any("sample_seed" in a or a == "seed=0,1" for a in c) for c in commands)
-    assert "task.n_eval=16" in by_task["task=bbc_headlines"] and "trainer.learning_rate_scale=0.3" in by_task["task=movie_sentiment"]
+    runs = sorted((next(a for a in c if a.startswith("task=")), " ".join(a for a in c if a.startswith(("seed=", "task.sample_seed="))))
+                  for c in commands)
+    assert runs == sorted([("task=movie_sentiment", "seed=0"), ("task=movie_sentiment", "seed=1 task.sample_seed=1"),
+                           ("task=movie_sentiment", "seed=2 task.sample_seed=2"), ("task=bbc_headlines", "seed=0"),
+                           *(("task=tweet_sentiment", f"seed={i}" + (f" task.sample_seed={i}" if i else "")) for i in range(4))])
+    assert all("latency=false" in c and "trainer.learning_rate_scale=0.3" in c for c in commands)
+    kinds = [(c[c.index("-m") + 2], next(a for a in c if a.startswith("seed="))) for c in suite.sweeps("full", tmp_path, [], tuned=True)
+             if "task=movie_sentiment" in c]
+    assert kinds == [("+sweep=all_methods", "seed=0"), ("baseline=zero_shot,linear_probe", "seed=0"), ("baseline=in_context", "seed=0"),
+                     ("baseline=zero_shot,linear_probe", "seed=1"), ("baseline=in_context", "seed=1"),
+                     ("baseline=zero_shot,linear_probe", "seed=2"), ("baseline=in_context", "seed=2")]
+    assert len(suite.sweeps("full", tmp_path, [], tuned=False)) == 3 * (3 + 4 + 1)  # without tuned rows, every row every run
+
+
+def test_the_latency_pass_times_every_row_once_one_job_at_a_time_after_the_training(tmp_path):
+    (methods, baselines, in_context) = suite.latency_sweeps("full", tmp_path, [], None)
+    assert methods[methods.index("-m") + 2] == "+sweep=all_methods" and in_context[in_context.index("-m") + 2] == "baseline=in_context"
+    for command in (methods, baselines, in_context):
+        assert {"latency=true", "hydra/launcher=basic", "task=movie_sentiment", "seed=0"} <= set(command)
+        assert f"hydra.sweep.dir={tmp_path / 'latency'}" in command
+    assert suite.latency_sweeps("smoke", tmp_path, [], None) == []  # the smoke profile times inside its runs
 
 
 def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_run_again(tmp_path):
@@ -395,7 +421,9 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     for task in suite.PLANS["full"]:
         tuned.write_tuned(tuned.tuned_path(tmp_path, task), chosen, "test")
     commands = suite.tuned_sweeps("full", out, [], tmp_path)
-    assert len(commands) == len(suite.PLANS["full"]) and all("method=ia3" in c for c in commands)  # lora is not run again
+    first = [c for c in commands if "seed=0" in c]
+    assert len(first) == len(suite.PLANS["full"]) and all("method=ia3" in c for c in first)  # lora is not run again
+    assert {a for c in commands if "seed=0" not in c for a in c if a.startswith("method=")} == {"method=ia3", "method=lora"}
     source = out / "movie_sentiment" / "lora" / "seed0"
     (source / ".hydra").mkdir(parents=True)
     (source / ".hydra" / "overrides.yaml").write_text("- +benchmark=full\n- +sweep=all_methods\n- task=movie_sentiment\n- seed=0\n- method=lora\n")
