@@ -78,7 +78,7 @@ COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md",
                      "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md"}
 """Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
 TABLES = Path(__file__).parent / "results"
-OWN_TABLES_ONLY = {"default"}
+OWN_TABLES_ONLY = {"default", "extended"}
 """Profiles whose RESULTS.md holds their own runs only, without the other benchmarks' tables from :data:`TABLES`."""
 
 

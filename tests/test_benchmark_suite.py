@@ -29,7 +29,7 @@ def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         [*SUITE, "--profile", "smoke", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
          "--tables", str(tmp_path / "tables"), "--peft-bridge", ",".join(BRIDGED), f"predictions_cache={tmp_path / 'predictions'}",
          *args],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,  # generous: the CPU cores here are shared
     )
 
 

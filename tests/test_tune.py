@@ -158,6 +158,14 @@ def test_every_profile_searches_each_rate_over_6_log_spaced_values_and_2_decades
         assert tuned.default_value(method, key) in values  # the registered default is one of the trials
 
 
+def test_the_extended_profile_searches_every_bridged_tuner_with_the_same_budget():
+    loaded = space.load_space(space.space_path("extended"), space.searched_methods(bridged=True))
+    bridged = {m for m in zoo.list_methods() if m.startswith("peft_")}
+    assert bridged and bridged | set(space.searched_methods()) == set(loaded.grids) and loaded.trials == 8
+    assert {m: g for m, g in loaded.grids.items() if not m.startswith("peft_")} == space.load_space(space.space_path("full")).grids
+    assert suite.PLANS["extended"] == {"movie_sentiment": suite.PLANS["full"]["movie_sentiment"]}
+
+
 def test_no_benchmark_profile_sets_a_learning_rate_by_hand():
     for path in Path(space.space_path("full")).parents[1].joinpath("benchmark").glob("*.yaml"):
         text = path.read_text()
