@@ -84,7 +84,7 @@ def _overrides(run_dir: Path) -> str:
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=",
+    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=", "predictions_cache=",
             "latency_batches=")
     return " ".join(i for i in items if not i.startswith(skip))
 
