@@ -104,8 +104,9 @@ def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str])
 
 
 def rung_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str], rung: int) -> list[list[str]]:
-    """The ``zoo -m`` command lines of rung ``rung`` (>= 1): per task and method its survivors of the rung before
-    (:func:`survivors`), one multirun over their values where the grid has one key, else one per survivor.
+    """The ``zoo -m`` command lines of rung ``rung`` (>= 1): per task, the methods whose survivors of the rung before
+    (:func:`survivors`) are the same values together, one multirun over them where the grid has one key, else one per
+    survivor.
 
     Raises:
         SystemExit: a trial of an earlier rung is missing or read the test split.
@@ -113,12 +114,15 @@ def rung_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str], r
     commands = []
     for task in PLANS[profile]:
         runnable, steps = set(methods_for(task_kind(task))), space.halving.steps(task_steps(profile, task))[rung]
+        groups: dict[tuple, list[str]] = {}
         for method, grid in space.grids.items():
             if method in runnable:
                 kept = survivors(out, task, method, grid, rung, space)
-                sweeps = ([[f"{key}={','.join(str(v[key]) for v in kept)}" for key in grid]] if len(grid) == 1
-                          else [[f"{key}={v[key]}" for key in grid] for v in kept])
-                commands += [_command(profile, task, [method], sweep, steps, rung, list(grid), out, extra) for sweep in sweeps]
+                groups.setdefault((tuple(grid), tuple(sorted(tuple(v.values()) for v in kept))), []).append(method)
+        for (keys, kept), methods in groups.items():
+            sweeps = ([[f"{key}={','.join(str(v[i]) for v in kept)}" for i, key in enumerate(keys)]] if len(keys) == 1
+                      else [[f"{key}={v[i]}" for i, key in enumerate(keys)] for v in kept])
+            commands += [_command(profile, task, methods, sweep, steps, rung, list(keys), out, extra) for sweep in sweeps]
     return commands
 
 

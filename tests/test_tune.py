@@ -262,7 +262,7 @@ def test_halving_trains_the_best_third_of_a_rung_again_and_chooses_the_last_rung
     assert tune.survivors(out, TASK, "ia3", grid, 1, loaded) == [{"trainer.learning_rate_scale": 1.0},
                                                                   {"trainer.learning_rate_scale": 0.4}]
     (command,) = tune.rung_sweeps("smoke", loaded, out, [], 1)
-    assert "trainer.learning_rate_scale=1.0,0.4" in command and "trainer.max_steps=2" in command and "method=ia3" in command
+    assert "trainer.learning_rate_scale=0.4,1.0" in command and "trainer.max_steps=2" in command and "method=ia3" in command
     for scale, accuracy, answers in ((1.0, 0.25, [1, 0, 0, 0, 1, 0, 0, 0]), (0.4, 0.75, [1, 1, 1, 1, 1, 1, 0, 0])):
         _fake_trial(out / "search" / TASK / "ia3" / "rung1" / f"trainer.learning_rate_scale={scale}", accuracy,
                     {"trainer": {"learning_rate_scale": scale}}, answers)
@@ -276,6 +276,20 @@ def test_halving_trains_the_best_third_of_a_rung_again_and_chooses_the_last_rung
     assert summary["runner_up"]["values"] == {"trainer.learning_rate_scale": 1.0}
     assert summary["runner_up"]["p"] == pytest.approx(0.125) and summary["runner_up"]["differs"] is False
     assert tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml") == {"ia3": {"trainer.learning_rate_scale": 0.4}}
+
+
+def test_methods_with_the_same_survivors_go_on_in_one_multirun(tmp_path):
+    loaded = space.load_space(space.space_path("smoke"), ["ia3", "lora", "gift"])
+    out = tmp_path / "out"
+    for method, scores in (("ia3", [0.5, 0.7, 0.6, 0.7, 0.8, 0.55]), ("lora", [0.5, 0.6, 0.6, 0.7, 0.8, 0.55]),
+                           ("gift", [0.9, 0.7, 0.6, 0.7, 0.8, 0.55])):
+        for scale, accuracy in zip(SCALES, scores):
+            _fake_trial(out / "search" / TASK / method / "rung0" / f"trainer.learning_rate_scale={scale}", accuracy,
+                        {"trainer": {"learning_rate_scale": scale}})
+    commands = tune.rung_sweeps("smoke", loaded, out, [], 1)
+    swept = sorted((next(a for a in c if a.startswith("method=")), next(a for a in c if a.startswith("trainer.learning_rate_scale=")))
+                   for c in commands)
+    assert swept == [("method=gift", "trainer.learning_rate_scale=0.025,1.0"), ("method=ia3,lora", "trainer.learning_rate_scale=0.4,1.0")]
 
 
 def test_a_generation_trial_is_scored_by_its_rouge_l_as_every_exact_match_is_zero(tmp_path):
@@ -302,7 +316,7 @@ def test_a_search_whose_trials_read_test_is_refused():
 def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--profile", "smoke", "--out", str(tmp_path / "runs"),
                            "--tuned-dir", str(tmp_path / "tuned"), f"predictions_cache={tmp_path / 'predictions'}", *args],
-                          capture_output=True, text=True, timeout=1200)  # generous: the CPU cores here are shared
+                          capture_output=True, text=True, timeout=2400)  # generous: the CPU cores here are shared
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
