@@ -11,7 +11,7 @@ baselines: they run every run; the default rows (each method at its registered r
 first only, a second table. Without ``--tuned`` every row runs every run.
 
 **Latency.** Timed in a pass of its own after every training job (:data:`LATENCY_PASS`), one job
-at a time (Hydra's basic launcher), never beside another job: each row's method or baseline on
+at a time (the launcher at one job), never beside another job: each row's method or baseline on
 the task named, one training step (the modules a method runs do not depend on how far it
 trained), 20 batches after 2 warm-up ones, base and method in turn (zoo.evaluation.latency).
 The report shows that pass's ratios on every row of the method on that task.
@@ -53,7 +53,7 @@ SEARCH_SETTINGS = {"bbc_headlines": ("task.n_eval=48",)}
 100 (writing is most of a generation trial's time; conf/benchmark/full.yaml's arithmetic)."""
 LATENCY_PASS = {
     profile: ("movie_sentiment", ["seed=0", "latency=true", "trainer.max_steps=1", "trainer.batch_size=2", "task.n_eval=16",
-                                  "forgetting.text=none", "save_adapter=false", "cpu_threads=2", "hydra/launcher=basic"])
+                                  "forgetting.text=none", "save_adapter=false", "cpu_threads=2", "hydra.launcher.n_jobs=1"])
     for profile in ("full", "extended")
 }
 """Profiles timed in a serial pass after their training jobs: the task and the overrides of the pass (batches of 2: the

@@ -166,6 +166,13 @@ def test_the_extended_profile_searches_every_bridged_tuner_with_the_same_budget(
     assert suite.PLANS["extended"] == {"movie_sentiment": suite.PLANS["full"]["movie_sentiment"]}
 
 
+def test_the_extended_profiles_runs_of_zoos_methods_are_the_full_profiles():
+    """So the extended profile resumes them from the full profile's record set instead of running them again."""
+    overrides = ["task=movie_sentiment", "method=lora", "seed=1", "task.sample_seed=1", "task.shots_per_class=60"]
+    assert run_identity(_cfg("+benchmark=extended", *overrides)) == run_identity(_cfg("+benchmark=full", *overrides))
+    assert suite.SHARED_RECORDS == {"extended": "full"}
+
+
 def test_no_benchmark_profile_sets_a_learning_rate_by_hand():
     for path in Path(space.space_path("full")).parents[1].joinpath("benchmark").glob("*.yaml"):
         text = path.read_text()
@@ -433,7 +440,7 @@ def test_the_latency_pass_times_every_row_once_one_job_at_a_time_after_the_train
     (methods, baselines, in_context) = suite.latency_sweeps("full", tmp_path, [], None)
     assert methods[methods.index("-m") + 2] == "+sweep=all_methods" and in_context[in_context.index("-m") + 2] == "baseline=in_context"
     for command in (methods, baselines, in_context):
-        assert {"latency=true", "hydra/launcher=basic", "task=movie_sentiment", "seed=0"} <= set(command)
+        assert {"latency=true", "hydra.launcher.n_jobs=1", "cpu_threads=2", "task=movie_sentiment", "seed=0"} <= set(command)
         assert f"hydra.sweep.dir={tmp_path / 'latency'}" in command
     assert suite.latency_sweeps("smoke", tmp_path, [], None) == []  # the smoke profile times inside its runs
 
