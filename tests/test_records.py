@@ -88,3 +88,20 @@ def test_the_committed_sets_are_small():
     sizes = {folder.name: sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
              for folder in (ROOT / "benchmarks" / "records").iterdir() if folder.is_dir()}
     assert sizes and all(size < 20 * 2**20 for size in sizes.values()), sizes
+
+
+def test_every_row_of_a_method_shows_the_latency_its_serial_pass_measured(tmp_path):
+    from benchmarks import results_md
+
+    sweep = tmp_path / "runs"
+    _run(sweep, "synthetic_sentiment/lora/seed0", ["method=lora"], latency={"ratio": 1.5, "merged_ratio": 1.3, "flag": True})
+    _run(sweep, "tuned/synthetic_sentiment/lora/seed0", ["method=lora", "trainer.learning_rate_scale=0.4"], seed=0)
+    _run(sweep, "latency/synthetic_sentiment/lora/seed0", ["method=lora", "latency=true"],
+         latency={"ratio": 1.02, "merged_ratio": 1.0, "flag": False})
+    _run(sweep, "synthetic_sentiment/ia3/seed0", ["method=ia3"], method="ia3", latency={"ratio": 1.1, "merged_ratio": 1.01, "flag": False})
+    records.export(sweep, tmp_path / "set")
+    for source in (sweep, tmp_path / "set"):  # from the run folders and from the record set alike
+        runs = {r["method"]: r["latency"] for r in results_md._load(source)}
+        assert runs == {"lora": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},  # the pass's, not the run's own
+                        "lora (tuned)": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},
+                        "ia3": {"ratio": 1.1, "merged_ratio": 1.01, "flag": False}}  # no pass: its own run's
