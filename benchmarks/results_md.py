@@ -1,8 +1,10 @@
 """RESULTS.md from a benchmark sweep: per-task tables and plots, how they were made, the other benchmarks' tables.
 
-    python -m benchmarks.results_md multirun/benchmark-full --out benchmarks/RESULTS.md
+    python -m benchmarks.results_md          # benchmarks/RESULTS.md and its plots from benchmarks/records/full alone
+    python -m benchmarks.results_md multirun/benchmark-full --out benchmarks/RESULTS.md     # from a sweep folder
 
-Every figure comes from the run folders (``metrics.json``, aggregated by ``zoo.report.table``) or
+Every figure comes from the committed record set (``benchmarks/records/<profile>``, :mod:`records`) or a
+sweep's run folders (``metrics.json``), aggregated by ``zoo.report.table``, or
 from the tables the other benchmark scripts wrote into ``benchmarks/results/`` (appended
 verbatim): regenerate this page, never edit its numbers. ``suite.py`` calls
 :func:`write_results` when a suite finishes; its ``suite.json`` gives the command, the
@@ -16,11 +18,15 @@ import os
 import shlex
 from pathlib import Path
 
+from benchmarks.findings import section
+from benchmarks.plans import LATENCY
+from benchmarks.records import RECORDS, load_records, load_suite
+from benchmarks.task_section import task_section
+from benchmarks.tuned import DEFAULT_DIR
 from zoo.report.html_page import write_html
 from zoo.report.html_provenance import provenance
-from zoo.report.table import load_runs, markdown, plot, summarise
+from zoo.report.table import load_runs, summarise
 from zoo.runtime.atomic import write_text
-from zoo.task_kinds import get_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +62,9 @@ LEGEND = (
     "while training (the allocator's peak on a GPU; on a CPU the process's resident memory, model included, "
     "and with it what earlier runs of the same sweep process left allocated). *adapter KB*: the saved "
     "adapter on disk. *latency x base*: the tuned model's median time per evaluation batch over the base model's, "
-    "timed in the same run batch by batch in turn on the same batches (20 after 2 warm-up ones); a baseline's "
+    "timed in the same run batch by batch in turn on the same batches (20 after 2 warm-up ones), in the full profile in a "
+    "pass of its own after every training job, one job at a time (benchmarks/plans.py), shown on every row of the method; "
+    "a baseline's "
     "against the base model on the bare prompt (zero-shot's); in brackets after merging the adapter into the weights, "
     "for methods that merge; *!* after it: a run of the row timed its merged model outside 1 ± 0.05 of the base, "
     "which a merged adapter, adding no work, cannot be: timing noise. *config*: what distinguishes a row beyond its method and seed. "
@@ -72,10 +80,7 @@ LEGEND = (
 SEARCH, TUNED = "search", "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
-TUNED_NOTE = ("Rows marked *(tuned)*: the method at the values `benchmarks/tune.py` chose on the validation split, "
-              "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), "
-              "scored here on the test split. Where the chosen values are the method's defaults, the tuned row is the "
-              "default row's first run (the same configuration, not run twice).")
+
 
 
 def is_search(command: str) -> bool:
@@ -83,32 +88,59 @@ def is_search(command: str) -> bool:
     return "benchmarks.tune" in command or "benchmarks/tune.py" in command
 
 
-def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None) -> str:
-    """Write RESULTS.md at ``path`` (atomically) and its plots beside it; return the markdown."""
-    runs = load_runs(Path(runs_dir), skip=(SEARCH, TUNED)) + _tuned_runs(Path(runs_dir) / TUNED)
+def _load(runs_dir: Path) -> list[dict]:
+    """The runs of a record set (``benchmarks/records/<profile>``: ``*.jsonl``) or of a sweep folder, tuned rows named
+    ``<method> (tuned)``, search trials left out, each row's latency the serial latency pass's where there was one."""
+    if any(Path(runs_dir).glob("*.jsonl")):
+        runs = load_records(runs_dir, skip=(SEARCH,))
+        runs = [{**r, "method": f"{r['method']} (tuned)"} if r["_folder"].startswith(f"{TUNED}/") else r for r in runs]
+        timed = [r for r in runs if r["_folder"].startswith(f"{LATENCY}/")]
+        return _with_latency([r for r in runs if r not in timed], timed)
+    timed = load_runs(Path(runs_dir) / LATENCY) if (Path(runs_dir) / LATENCY).is_dir() else []
+    return _with_latency(load_runs(Path(runs_dir), skip=(SEARCH, TUNED, LATENCY)) + _tuned_runs(Path(runs_dir) / TUNED), timed)
+
+
+def _with_latency(runs: list[dict], timed: list[dict]) -> list[dict]:
+    """``runs`` with the latency measured for their method (or baseline) on their task: by the serial pass where it ran,
+    else by the default row's runs that timed it (a tuned row changes no architecture: the same modules run)."""
+    measured = {}
+    for r in [r for r in runs if not r["method"].endswith(" (tuned)")] + timed:  # the pass's last: it wins
+        if r.get("latency"):
+            measured[(r["task"], r["method"])] = r["latency"]
+    return [{**r, "latency": measured.get((r["task"], r["method"].removesuffix(" (tuned)")), r.get("latency"))} for r in runs]
+
+
+def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None, reference: str | None = None,
+                  tuned_dir: Path | None = None) -> str:
+    """Write RESULTS.md at ``path`` (atomically) and its plots beside it, from a record set or a sweep folder; return the
+    markdown.
+
+    Args:
+        reference: the row every row of a main table is tested against (default: the tuned ``lora`` row, else ``lora``).
+        tuned_dir: where the search's ``<task>.search.json`` are (its choices and runner-ups; default: none shown).
+    """
+    runs = _load(runs_dir)
     if not runs:
         raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python -m benchmarks.suite --profile ...)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = summarise(runs)
-    lines = ["# Benchmark results", "",
-             f"Written by `python -m benchmarks.results_md` from the run folders of the command below; regenerate, never edit. {LEGEND}", "",
+    lines = ["# Benchmark results", "", *section(runs),
+             f"Written by `python -m benchmarks.results_md` from the record set of the command below; regenerate, never edit. {LEGEND}", "",
              *_provenance(runs, suite)]
-    for task in sorted({r["task"] for r in rows}):
-        task_rows = _distinct_configs([r for r in rows if r["task"] == task])
-        label = get_metric(task_rows[0]["objective_metric"]).label
-        for name, x in (("pareto", "trainable_params"), ("time", "train_seconds")):
-            plot(task_rows, path.parent / f"{name}_{task}.png", x=x, title=f"{task}: {label} against {x.replace('_', ' ')}")
-        notes = [TUNED_NOTE, ""] if any(r["method"].endswith(" (tuned)") for r in task_rows) else []
-        lines += [f"## {task}", "", _settings([r for r in runs if r["task"] == task]), "", *notes, markdown(task_rows),
-                  f"![{label} against trainable parameters](pareto_{task}.png) ![{label} against training time](time_{task}.png)", ""]
+    for task in sorted({r["task"] for r in runs}):
+        lines += task_section(task, [r for r in runs if r["task"] == task], path.parent, reference, _search(tuned_dir, task))
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
-    write_html(path.with_suffix(".html"), rows, runs, title="Benchmark results",  # the same sweep as one interactive page
+    write_html(path.with_suffix(".html"), summarise(runs), runs, title="Benchmark results",  # the same sweep as one interactive page
                provenance=provenance(runs, command=portable(suite["command"]) if suite and "command" in suite else None, suite=suite,
                                      constraints=ROOT / "constraints.txt"))
     return text
+
+
+def _search(tuned_dir: Path | None, task: str) -> dict | None:
+    path = Path(tuned_dir) / f"{task}.search.json" if tuned_dir else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
 
 def _tuned_runs(folder: Path) -> list[dict]:
@@ -162,53 +194,6 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
     return [*lines, ""]
 
 
-def _settings(runs: list[dict]) -> str:
-    """One line of what a task's runs share: model, data sizes, seeds, steps and batch size."""
-    trained = [r for r in runs if r.get("train_steps")]
-    configs = [r.get("run_config") or {} for r in trained]
-    steps = sorted({r["train_steps"] for r in trained})
-    batch = sorted({c.get("trainer", {}).get("batch_size") for c in configs} - {None})
-    rates = {k: v for c in configs for k, v in (c.get("method_learning_rates") or {}).items()}
-    shots = {r["task_config"]["shots_per_class"] for r in runs} - {None}
-    parts = [f"model {', '.join(sorted({r['model'] for r in runs}))}",
-             f"{_span(r['n_train'] for r in runs)} training examples" + (f" ({_span(shots)} per class)" if shots else ""),
-             f"{_span(r['n_eval'] for r in runs)} evaluation examples ({runs[0]['task_config']['eval_split']} split, fixed)",
-             _seeds(runs)]
-    if steps:
-        parts.append(f"{_span(steps)} steps at batch size {_span(batch)}, each method at its own default learning rate"
-                     + (f" except {', '.join(f'{k} {v:g}' for k, v in sorted(rates.items()))}" if rates else ""))
-    return "Settings: " + "; ".join(parts) + "."
-
-
-def _seeds(runs: list[dict]) -> str:
-    """Which run seeds and sample seeds a task's runs used, and the data seed of its evaluation set."""
-    data_seed = _span(r["task_config"].get("seed") for r in runs)
-    sampled = [r for r in runs if r["task_config"].get("sample_seed") is not None]
-    seeds = ", ".join(str(s) for s in sorted({r["seed"] for r in runs if r["task_config"].get("sample_seed") is None}))
-    if not sampled:
-        return (f"seeds {seeds} (initialisation and batch order: the training sample and evaluation set are drawn once, "
-                f"with data seed {data_seed})")
-    samples = ", ".join(str(s) for s in sorted({r["task_config"]["sample_seed"] for r in sampled}))
-    return (f"seeds {seeds} (initialisation and batch order) on the training sample of data seed {data_seed}, and sample seeds "
-            f"{samples} (other training samples and their demonstrations) at seed {_span(r['seed'] for r in sampled)}; the "
-            f"evaluation set is drawn once, with data seed {data_seed}")
-
-
-def _span(values) -> str:
-    """``a`` when every value is ``a``, else ``min-max``; ``?`` when there is none."""
-    values = sorted(set(values))
-    if not values:
-        return "?"
-    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
-
-
-def _distinct_configs(rows: list[dict]) -> list[dict]:
-    """Rows whose ``config`` keeps only the overrides that differ between them (the profile and task are shared)."""
-    tokens = [set((r["config"] or "").split()) for r in rows]
-    common = set.intersection(*tokens) if tokens else set()
-    return [{**r, "config": " ".join(t for t in (r["config"] or "").split() if t not in common)} for r in rows]
-
-
 def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
     """Every ``*.md`` the other benchmark scripts wrote under ``folder``, verbatim, each under a heading naming it.
 
@@ -237,13 +222,17 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, help="the suite's sweep folder (multirun/benchmark-<profile>)")
+    parser.add_argument("runs", type=Path, nargs="?", default=RECORDS / "full",
+                        help="a record set (default: benchmarks/records/full, the committed one) or a suite's sweep folder")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--reference", metavar="ROW", help="the row each row of a main table is tested against "
+                                                           "(default: `lora (tuned)`, else `lora`)")
+    parser.add_argument("--tuned-dir", type=Path, help="the search's choices (default: benchmarks/tuned/<the record set's profile>)")
     args = parser.parse_args(argv)
-    suite_file = args.runs / "suite.json"
-    suite = json.loads(suite_file.read_text()) if suite_file.is_file() else None
-    write_results(args.runs, args.out, args.tables, suite)
+    suite = load_suite(args.runs)
+    tuned_dir = args.tuned_dir or (DEFAULT_DIR / suite["profile"] if suite else None)
+    write_results(args.runs, args.out, args.tables, suite, args.reference, tuned_dir)
     print(f"wrote {args.out}")
     return 0
 

@@ -62,39 +62,23 @@ from pathlib import Path
 import yaml
 
 import zoo
-from benchmarks.results_md import TUNED, is_search, write_results
+from benchmarks.plans import BRIDGED_PROFILES, COMMITTED_RECORDS, LATENCY, LATENCY_PASS, PLANS, SHARED_RECORDS
+from benchmarks.records import RECORDS, export, load_suite, restore
+from benchmarks.results_md import TUNED, is_search, portable, write_results
 from benchmarks.task_kinds import methods_for, plain_baselines, task_kind
 from benchmarks.tuned import DEFAULT_DIR, change, overrides, read_tuned, tuned_path
 from zoo.runner.config import seed_folder
 from zoo.runtime.atomic import write_json, write_text
 
-SEEDS_AND_SAMPLES = ("seed=0,1", "seed=0 task.sample_seed=1 latency=false")
-"""Three runs a row: run seeds 0 and 1 (initialisation, batch order) on the data seed's training sample, then another
-training sample at seed 0, all on one evaluation set; zoo.report.table gives the spread over each kind and a 95% interval.
-The latency passes time the first two runs only: a method's latency does not depend on which examples it trained on."""
-TWEETS = ("seed=0 latency=false",)
-"""Tweets in the full profile: one seed, untimed (the movie reviews' rows have each method's latency)."""
-HEADLINES = ("seed=0 task.n_eval=16 task.max_length=96 trainer.batch_size=4 trainer.max_steps=10 latency=false",)
-"""BBC headlines in the full profile: one seed, 16 test articles cut to 96 tokens of prompt and headline (the lede),
-10 steps at batch 4. Decoding and the response loss over the vocabulary make a step of this task several times a
-classification step on 2 CPU cores (13 s at batch 8 and 192 tokens, measured), so it is sized down to what the 3-hour
-budget holds. Untimed, as the tweets."""
-PLANS = {
-    "full": {"movie_sentiment": SEEDS_AND_SAMPLES, "tweet_sentiment": TWEETS, "bbc_headlines": HEADLINES},
-    "quick": {"movie_sentiment": ("seed=0",)},
-    "smoke": {"synthetic_sentiment": ("seed=0",)},
-    "default": {"synthetic_sentiment": ("seed=0,1,2",)},
-}
-"""Per profile: each task and its seed sweeps, each the overrides of one multirun per kind of row (Hydra sweep values).
-The tuned protocol's search and tuned rows run a task's first run only (:func:`first_run`)."""
 IN_CONTEXT = ["baseline=in_context", "task.demonstrations=1", "task.max_length=512"]  # room for a demonstration per class
 """The in-context row's overrides: its baseline, and the demonstrations it shows."""
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "hydra-core", "zoo-peft")
 COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md",
+                     "extended": Path(__file__).parent / "results" / "extended" / "RESULTS.md",
                      "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md"}
 """Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
 TABLES = Path(__file__).parent / "results"
-OWN_TABLES_ONLY = {"default"}
+OWN_TABLES_ONLY = {"default", "extended"}
 """Profiles whose RESULTS.md holds their own runs only, without the other benchmarks' tables from :data:`TABLES`."""
 
 
@@ -118,18 +102,38 @@ BRIDGED = "glob(peft_*)"
 """``--peft-bridge`` with no value: every bridged peft tuner."""
 
 
-def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = None) -> list[list[str]]:
+def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = None, tuned: bool = False) -> list[list[str]]:
     """The ``zoo -m`` command lines of one suite run, extra overrides last (they win).
 
     ``peft_bridge``: a Hydra sweep value of bridged methods (``glob(peft_*)``, ``peft_dora,peft_vera``)
-    run as one more row kind; None: none.
+    run as one more row kind; None: none. ``tuned``: the default rows of methods run the first run only (the tuned rows
+    and the baselines, the main table, run every run: benchmarks.plans).
     """
-    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *_unless_set(seeds.split(), kind),
-             f"hydra.sweep.dir={hydra_value(str(out))}", *extra]
-            for task, seed_sweeps in PLANS[profile].items() for seeds in seed_sweeps for kind in rows_for(task, peft_bridge).values()]
+    commands = []
+    for task, runs in PLANS[profile].items():
+        for i, seeds in enumerate(runs):
+            for name, kind in rows_for(task, peft_bridge).items():
+                if not (tuned and i and name in DEFAULT_ROWS_FIRST_RUN_ONLY):
+                    commands.append([*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}",
+                                     *unless_set(seeds.split(), kind), f"hydra.sweep.dir={hydra_value(str(out))}", *extra])
+    return commands
 
 
-def _unless_set(overrides: list[str], kind: list[str]) -> list[str]:
+DEFAULT_ROWS_FIRST_RUN_ONLY = ("methods", "peft_bridge")
+"""Row kinds that, beside tuned rows, run the first run only."""
+
+
+def latency_sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None) -> list[list[str]]:
+    """The serial latency pass (:data:`benchmarks.plans.LATENCY_PASS`): every kind of row of the task once, one job at a
+    time, into ``<out>/latency``; none for a profile that times inside its runs."""
+    if profile not in LATENCY_PASS:
+        return []
+    task, settings = LATENCY_PASS[profile]
+    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *unless_set(settings, kind),
+             f"hydra.sweep.dir={hydra_value(str(out / LATENCY))}", *extra] for kind in rows_for(task, peft_bridge).values()]
+
+
+def unless_set(overrides: list[str], kind: list[str]) -> list[str]:
     """The plan's overrides but those of a key the kind of row sets: the in-context row's ``task.max_length=512`` (room for
     its demonstrations) beats BBC headlines' 96, where a demonstration would not fit."""
     keys = {o.partition("=")[0] for o in kind}
@@ -149,18 +153,21 @@ def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:
 
 
 def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:
-    """The ``zoo -m`` command lines of the tuned rows: per task, one per set of chosen overrides (its methods swept), at the
-    task's first run (:func:`first_run`), not timed (``latency=false``: the search changes rates and the ridge, which the
-    latency does not depend on; the default row has it); extra overrides last."""
+    """The ``zoo -m`` command lines of the tuned rows: per task and run, one per set of chosen overrides (its methods
+    swept), untimed (``latency=false``: the latency pass times each method once); extra overrides last. A method whose
+    chosen values are its defaults skips the first run, its default row's (:func:`reuse_first_runs`)."""
     commands = []
-    for task, seed_sweeps in PLANS[profile].items():
-        groups: dict[tuple, list[str]] = {}
-        for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
-            if change(method, values) > 0:  # the others are their default row's first run (reuse_first_runs)
-                groups.setdefault(tuple(overrides(values)), []).append(method)
-        commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *chosen, f"task={task}",
-                      *first_run(seed_sweeps), "latency=false", f"hydra.sweep.dir={hydra_value(str(out / TUNED))}", *extra]
-                     for chosen, methods in groups.items()]
+    for task, runs in PLANS[profile].items():
+        chosen = read_tuned(tuned_path(tuned_dir, task))
+        for i, seeds in enumerate(runs):
+            groups: dict[tuple, list[str]] = {}
+            for method, values in chosen.items():
+                if i or change(method, values) > 0:
+                    groups.setdefault(tuple(overrides(values)), []).append(method)
+            commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *values, f"task={task}",
+                          *(o for o in seeds.split() if not o.startswith("latency=")), "latency=false",
+                          f"hydra.sweep.dir={hydra_value(str(out / TUNED))}", *extra]
+                         for values, methods in groups.items()]
     return commands
 
 
@@ -197,6 +204,9 @@ def first_run(seed_sweeps: tuple[str, ...]) -> list[str]:
     keys = [o.partition("=")[0] for o in seed_sweeps[0].split()]
     if "seed" not in keys:
         raise ValueError(f"the plan's first seed sweep {seed_sweeps[0]!r} sets no seed=")
+    if any("," in o.partition("=")[2] for o in seed_sweeps[0].split()):
+        raise ValueError(f"the plan's first seed sweep {seed_sweeps[0]!r} sweeps several values; the first run must be one run "
+                         f"(benchmarks.plans.paired_runs)")
     return [f"{key}={value.split(',')[0]}" for key, _, value in (o.partition("=") for o in seed_sweeps[0].split())
             if key not in ("task.sample_seed", "latency")]
 
@@ -231,6 +241,26 @@ def record_session(out: Path, command: str, profile: str, seconds: float) -> dic
     return suite
 
 
+def records_dir(profile: str, out: Path, given: Path | None) -> Path:
+    """Where a launch keeps its record set: ``--records``, else ``benchmarks/records/<profile>`` for a committed profile,
+    else ``<out>/records``."""
+    return given or (RECORDS / profile if profile in COMMITTED_RECORDS else out / "records")
+
+
+def resume_from(records: Path, out: Path, profile: str | None = None) -> None:
+    """Restore the record set's runs into the sweep folder (a fresh machine resumes where the committed records stop), after
+    those of the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`)."""
+    restored = restore(RECORDS / SHARED_RECORDS[profile], out) if profile in SHARED_RECORDS else 0
+    restored += restore(records, out)
+    if restored:
+        print(f"resumed {restored} finished runs from {records}", flush=True)
+
+
+def save_records(records: Path, out: Path) -> None:
+    """The sweep folder's runs into the record set (after every launch, finished or interrupted)."""
+    export(out, records, portable=portable)
+
+
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], Path]:
     """``(options, Hydra overrides, the sweep folder)`` of a benchmark script taking ``--profile`` and ``--out``."""
     args, extra = parser.parse_known_args(argv)
@@ -253,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"also run the peft bridge's methods: all ({BRIDGED}) or a Hydra sweep value of them (peft_dora,peft_vera)")
     parser.add_argument("--tuned", action="store_true", help="also run every method at the values benchmarks/tune.py chose")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
+    parser.add_argument("--records", type=Path, help="the record set (default: benchmarks/records/<profile> for "
+                                                     f"{sorted(COMMITTED_RECORDS)}, else <out>/records)")
     args, extra, out = parse_arguments(parser, argv)
+    records = records_dir(args.profile, out, args.records)
+    resume_from(records, out, args.profile)
+    peft_bridge = args.peft_bridge or BRIDGED_PROFILES.get(args.profile)
     results = args.results or COMMITTED_RESULTS.get(args.profile, out / "RESULTS.md")
     command = shlex.join(["python", "-m", "benchmarks.suite", *(argv if argv is not None else sys.argv[1:])])
 
@@ -261,21 +296,24 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     try:
-        for cmd in sweeps(args.profile, out, extra, args.peft_bridge) + (tuned_sweeps(args.profile, out, extra, tuned_dir) if args.tuned else []):
+        commands = sweeps(args.profile, out, extra, peft_bridge, args.tuned) + (
+            tuned_sweeps(args.profile, out, extra, tuned_dir) if args.tuned else [])
+        for cmd in commands + latency_sweeps(args.profile, out, extra, peft_bridge):  # the latency pass last, alone
             print("suite:", shlex.join(cmd), flush=True)
             if subprocess.run(cmd).returncode != 0:
                 failed.append(shlex.join(cmd))
         if args.tuned:
             failed += reuse_first_runs(args.profile, out, tuned_dir)
-    finally:  # an interrupted launch's time counts too
-        suite = record_session(out, command, args.profile, time.perf_counter() - start)
+    finally:  # an interrupted launch's time counts too, and its finished runs are kept
+        record_session(out, command, args.profile, time.perf_counter() - start)
+        save_records(records, out)
     if failed:
         print("suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
               *failed, sep="\n  ", file=sys.stderr)
         return 1
     tables = args.tables or (None if args.profile in OWN_TABLES_ONLY else TABLES)
-    write_results(out, results, tables, suite)
-    print(f"suite: wrote {results}")
+    write_results(records, results, tables, load_suite(records), tuned_dir=tuned_dir)
+    print(f"suite: wrote {results} from {records}")
     return 0
 
 

@@ -1,29 +1,41 @@
-"""The tuned protocol's search: per method and task, the best of an equal number of trials on the validation split.
+"""The tuned protocol's search: per method and task, successive halving over the same log-spaced grid, on the validation split.
 
-    python -m benchmarks.tune --profile smoke     # 2 trials per method (seconds; CI)
-    python -m benchmarks.tune --profile full      # 2 trials per method and task
+    python -m benchmarks.tune --profile smoke     # the tiny Llama (CI)
+    python -m benchmarks.tune --profile full      # every method on every task of the full profile
     python -m benchmarks.suite --profile full --tuned    # then: default and tuned rows, on the test split
 
-The search space is ``conf/search/<profile>.yaml`` (:mod:`search_space`): a learning-rate grid
-(``trainer.learning_rate_scale``, a multiplier on each method's own rate, zoo.training.learning_rate)
-for every method, and for the methods a size knob matters to, a grid of rate and knob of the
-same size. Every trial is a run of the ``zoo`` app through Hydra's basic sweeper: one
-``zoo -m`` per task and group of methods sharing a grid, with ``task.eval_split=validation``
-at the task's first run of the profile's plan (its seed and settings: ``suite.first_run``) and
-neither the forgetting nor the latency passes (``forgetting.text=none latency=false``: a trial is
-scored on its validation score alone), into
-``<out>/search/<task>/<method>/<trial>``. The
-profiles set ``resume=true``: a search started again skips the trials that finished.
+The search space is ``conf/search/<profile>.yaml`` (:mod:`search_space`): for every method that
+trains by gradient steps ``trainer.learning_rate_scale`` (a multiplier on its registered rate,
+zoo.training.learning_rate) over 6 log-spaced values spanning 2 decades around 1, for the
+gradient-free closed-form head its ridge over 6 decades, and a successive-halving schedule
+(zoo.training.halving): every value trains for the first rung's share of the task's steps, the
+best ``1/eta`` of them again for the next rung's, and so on. Every method runs the same number of
+trials. Trials are runs of the ``zoo`` app through Hydra's basic sweeper, with
+``task.eval_split=validation`` at the task's first run of the profile's plan (``suite.first_run``)
+and neither the forgetting nor the latency passes, into
+``<out>/search/<task>/<method>/rung<k>/<trial>``: rung 0 is one ``zoo -m`` per task and group of
+methods sharing a grid, each later rung one per method over its survivors. The profiles set
+``resume=true``: a search started again (on this machine or, from the committed files, another)
+skips the trials that finished, and a rung's survivors follow from the records alone.
 
-Per method and task the chosen trial is the one of best validation score (``RunRecord.objective``, the task kind's
-objective: accuracy, or ROUGE-L F on a generation task, whose exact match is 0 for nearly every trial); ties go to the
-smaller change from the defaults (the sum over the grid's keys of |log(value / default)|, a
-default being the schema's: scale 1, the method config's field default), then to the lower
-learning rate, then to the earlier trial of the grid. Before choosing, every trial's record must
-show that it read no ``test`` split (``splits_read``): a search that did is refused. The choices go to
-``benchmarks/tuned/<profile>/<task>.yaml`` (:mod:`tuned`), atomically, and every trial's
-validation score to ``<task>.trials.md`` beside it. These validation scores choose; they
-are never the tuned rows' figures, which ``suite.py --tuned`` measures on the test split.
+Why the basic sweeper with halving rungs rather than Optuna (hydra-optuna-sweeper): with a grid
+this small a sampler has nothing to learn, and Optuna's pruners prune inside a trial from
+intermediate values the training loop would have to report (an evaluation on validation every
+few steps, which costs more than the rung's training on a CPU). Rungs of ordinary runs keep every
+trial a resumable record in a folder, run under any Hydra launcher and give the same survivors on
+every machine. ``zoo -m hydra/sweeper=optuna`` works for users (docs/learning-rate-search.md).
+
+The choice is the last rung's best by validation score (``RunRecord.objective``: accuracy, or
+ROUGE-L F on a generation task); ties (here and at each promotion) go to the smaller change from
+the defaults (the sum over the grid's keys of |log(value / default)|), then to the lower learning
+rate, then to the earlier value of the grid. The runner-up is the last rung's second; McNemar's
+exact test (a permutation test for ROUGE-L) on the two trials' validation answers says whether they
+differ beyond the validation noise. Before choosing, every trial's record must show that it read no
+``test`` split (``splits_read``): a search that did is refused. Written atomically into
+``benchmarks/tuned/<profile>/``: ``<task>.yaml`` (the choices, :mod:`tuned`), ``<task>.search.json``
+(every trial, the choice and runner-up with the test, read by the report) and ``<task>.trials.md``.
+These validation scores choose; they are never the tuned rows' figures, which ``suite.py --tuned``
+measures on the test split.
 """
 from __future__ import annotations
 
@@ -32,129 +44,120 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from benchmarks.plans import BRIDGED_PROFILES, SEARCH_SETTINGS
 from benchmarks.results_md import SEARCH
-from benchmarks.search_space import Grid, SearchSpace, load_space, space_path, trials
-from benchmarks.suite import PLANS, first_run, hydra_value, parse_arguments, record_session, zoo_command
+from benchmarks.search_space import Grid, SearchSpace, load_space, searched_methods, space_path, trials
+from benchmarks.search_trials import Trial, check_no_test, choose, collect, rank, write_search
+from benchmarks.suite import (
+    PLANS,
+    first_run,
+    hydra_value,
+    parse_arguments,
+    record_session,
+    records_dir,
+    resume_from,
+    save_records,
+    unless_set,
+    zoo_command,
+)
 from benchmarks.task_kinds import methods_for, task_kind
-from benchmarks.tuned import DEFAULT_DIR, change, tuned_path, write_tuned
-from zoo.io.records import RunRecord, UnusableRecord
-from zoo.runtime.atomic import write_text
-from zoo.task_kinds import get_task_kind
+from benchmarks.tuned import DEFAULT_DIR
+
+__all__ = ["Trial", "check_no_test", "choose", "collect", "main", "rung_sweeps", "rung_trials", "search_sweeps", "survivors",
+           "task_steps"]
 
 
-@dataclass(frozen=True)
-class Trial:
-    method: str
-    values: dict
-    """The grid's key -> the value this trial ran with."""
-    folder: Path
-    score: float
-    """On the validation split: ``RunRecord.objective`` (the task kind's objective: accuracy; ROUGE-L F on a generation task)."""
-    learning_rate: float | None
-    splits_read: list[str]
+def task_steps(profile: str, task: str) -> int:
+    """The training steps of the task's first run: its plan's ``trainer.max_steps``, else the profile's."""
+    for override in first_run(PLANS[profile][task]):
+        key, _, value = override.partition("=")
+        if key == "trainer.max_steps":
+            return int(value)
+    return int(OmegaConf.load(str(files("zoo.conf").joinpath("benchmark", f"{profile}.yaml"))).trainer.max_steps)
 
-    @property
-    def name(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.values.items())
+
+def _command(profile: str, task: str, methods: list[str], sweep: list[str], steps: int, rung: int, keys: list[str],
+             out: Path, extra: list[str]) -> list[str]:
+    trial_dir = ",".join(f"{key}=${{{key}}}" for key in keys)
+    return [*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
+            *unless_set(first_run(PLANS[profile][task]), list(SEARCH_SETTINGS.get(task, ()))), *SEARCH_SETTINGS.get(task, ()),
+            "task.eval_split=validation", "save_adapter=false", "forgetting.text=none", "latency=false", *sweep, f"trainer.max_steps={steps}", f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
+            f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/rung{rung}/{trial_dir}'", *extra]
 
 
 def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str]) -> list[list[str]]:
-    """The ``zoo -m`` command lines of a search: per task, one per group of methods sharing a grid; extra overrides last."""
+    """The ``zoo -m`` command lines of the first rung: per task, one per group of methods sharing a grid; extra overrides last."""
     commands = []
-    for task, seed_sweeps in PLANS[profile].items():
-        runnable = set(methods_for(task_kind(task)))
+    for task in PLANS[profile]:
+        runnable, steps = set(methods_for(task_kind(task))), space.halving.steps(task_steps(profile, task))[0]
         for methods, grid in space.groups():
             methods = [m for m in methods if m in runnable]
-            if not methods:
-                continue
-            trial_dir = ",".join(f"{key}=${{{key}}}" for key in grid)
-            commands.append([*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
-                             *first_run(seed_sweeps), "task.eval_split=validation", "save_adapter=false", "forgetting.text=none",
-                             "latency=false",
-                             *(f"{key}={','.join(str(v) for v in values)}" for key, values in grid.items()),
-                             f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
-                             f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/{trial_dir}'", *extra])
+            if methods:
+                sweep = [f"{key}={','.join(str(v) for v in values)}" for key, values in grid.items()]
+                commands.append(_command(profile, task, methods, sweep, steps, 0, list(grid), out, extra))
     return commands
 
 
-def collect(task_dir: Path, method: str, grid: Grid) -> list[Trial]:
-    """The method's finished trials of ``grid`` under ``task_dir`` (folders of other grids, from an earlier space, are left out).
+def rung_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str], rung: int) -> list[list[str]]:
+    """The ``zoo -m`` command lines of rung ``rung`` (>= 1): per task, the methods whose survivors of the rung before
+    (:func:`survivors`) are the same values together, one multirun over them where the grid has one key, else one per
+    survivor.
 
     Raises:
-        SystemExit: a trial of the grid without a readable record.
+        SystemExit: a trial of an earlier rung is missing or read the test split.
     """
-    found = []
-    for path in sorted((task_dir / method).glob("*/metrics.json")):
-        if [part.partition("=")[0] for part in path.parent.name.split(",")] != list(grid):
-            continue  # a trial of another grid's keys (search_sweeps names a folder by its grid's keys, in order)
-        config = OmegaConf.load(path.parent / ".hydra" / "config.yaml")
-        values = {key: OmegaConf.select(config, key) for key in grid}
-        try:
-            record = RunRecord.read(path)
-        except UnusableRecord as err:
-            raise SystemExit(f"tune: {err}; run the search again") from None
-        found.append(Trial(method, values, path.parent, record.objective, record.learning_rate, record.splits_read))
-    wanted = trials(grid)
-    kept = [t for t in found if t.values in wanted]
-    missing = [w for w in wanted if w not in [t.values for t in kept]]
-    if missing:
-        raise SystemExit(f"tune: {method} on {task_dir.name} has no finished trial for {missing} under {task_dir / method}; "
-                         f"run the search again")
-    return sorted(kept, key=lambda t: wanted.index(t.values))
+    commands = []
+    for task in PLANS[profile]:
+        runnable, steps = set(methods_for(task_kind(task))), space.halving.steps(task_steps(profile, task))[rung]
+        groups: dict[tuple, list[str]] = {}
+        for method, grid in space.grids.items():
+            if method in runnable:
+                kept = survivors(out, task, method, grid, rung, space)
+                groups.setdefault((tuple(grid), tuple(sorted(tuple(v.values()) for v in kept))), []).append(method)
+        for (keys, kept), methods in groups.items():
+            sweeps = ([[f"{key}={','.join(str(v[i]) for v in kept)}" for i, key in enumerate(keys)]] if len(keys) == 1
+                      else [[f"{key}={v[i]}" for i, key in enumerate(keys)] for v in kept])
+            commands += [_command(profile, task, methods, sweep, steps, rung, list(keys), out, extra) for sweep in sweeps]
+    return commands
 
 
-def check_no_test(found: list[Trial]) -> None:
-    """Refuse a search whose trials read the test split (chosen on it, the tuned rows' test scores would be optimistic)."""
-    read_test = [f"{t.method} {t.name} ({t.folder})" for t in found if "test" in t.splits_read]
-    if read_test:
-        raise SystemExit("tune: these trials read the test split, which a search must never see (task.eval_split must be "
-                         "validation):\n  " + "\n  ".join(read_test))
+def survivors(out: Path, task: str, method: str, grid: Grid, rung: int, space: SearchSpace) -> list[dict]:
+    """The values rung ``rung`` trains: the whole grid at rung 0, else the best ``sizes[rung]`` of the rung before
+    (:func:`search_trials.rank`), best first."""
+    if rung == 0:
+        return trials(grid)
+    before = rung_trials(out, task, method, grid, rung - 1, space)
+    keep = space.halving.sizes(len(trials(grid)))[rung]
+    return [t.values for t in sorted(before, key=lambda t: rank(t, before))[:keep]]
 
 
-def choose(found: list[Trial]) -> Trial:
-    """The best validation score; ties: the smaller change from the defaults, then the lower learning rate, then the
-    earlier trial of ``found`` (the grid's order: values listed smallest first give the smaller model)."""
-    return min(found, key=lambda t: (-t.score, change(t.method, t.values),
-                                     t.learning_rate if t.learning_rate is not None else 0.0, found.index(t)))
+def rung_trials(out: Path, task: str, method: str, grid: Grid, rung: int, space: SearchSpace) -> list[Trial]:
+    """A method's finished trials of ``rung`` (every one it should have), checked never to have read the test split."""
+    found = collect(out / SEARCH / task, method, grid, rung, survivors(out, task, method, grid, rung, space))
+    check_no_test(found)
+    return found
 
 
-def trials_table(task: str, profile: str, by_method: dict[str, list[Trial]], chosen: dict[str, Trial]) -> str:
-    lines = [f"# Search trials: {task} ({profile} profile)", "",
-             "Written by `python -m benchmarks.tune`; regenerate, never edit. Validation score of every trial "
-             f"({get_task_kind(task_kind(task)).objective.label}; task.eval_split=validation), the same number of trials per "
-             "method. The chosen trial (bold) has the best; "
-             "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
-             "rate, then to the earlier trial of the grid. Not test figures: the tuned rows of RESULTS.md are measured on the "
-             "test split.", "",
-             "| method | trial | learning rate | validation score |", "|---|---|---|---|"]
-    for method, found in sorted(by_method.items()):
-        for t in found:
-            bold = "**" if t is chosen[method] else ""
-            rate = "-" if t.learning_rate is None else f"{t.learning_rate:.3g}"
-            lines.append(f"| {method} | {bold}{t.name}{bold} | {rate} | {bold}{t.score:.3f}{bold} |")
-    return "\n".join(lines) + "\n"
+def _run_all(commands: list[list[str]]) -> list[str]:
+    failed = []
+    for cmd in commands:
+        print("tune:", shlex.join(cmd), flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            failed.append(shlex.join(cmd))
+    return failed
 
 
 def tune_task(out: Path, tuned_dir: Path, profile: str, task: str, space: SearchSpace) -> dict[str, Trial]:
-    """Collect a task's trials, check they never read test, choose and write the choices; return them."""
+    """Collect a task's trials of every rung, check they never read test, choose and write the choices; return them."""
     runnable = set(methods_for(task_kind(task)))
-    by_method = {m: collect(out / SEARCH / task, m, grid) for m, grid in space.grids.items() if m in runnable}
-    check_no_test([t for found in by_method.values() for t in found])
-    chosen = {m: choose(found) for m, found in by_method.items()}
-    path = tuned_path(tuned_dir, task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_tuned(path, {m: t.values for m, t in chosen.items()},
-                f"Chosen by `python -m benchmarks.tune --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
-                f"per method ({space.path.name} in conf/search/); the trials: {path.stem}.trials.md. Regenerate, never edit.\n"
-                f"Read by `python -m benchmarks.suite --profile {profile} --tuned`: each method's tuned row runs with these\n"
-                f"overrides.")
-    write_text(path.with_name(f"{task}.trials.md"), trials_table(task, profile, by_method, chosen))
-    return chosen
+    rungs = {m: [rung_trials(out, task, m, grid, k, space) for k in range(len(space.halving.fractions))]
+             for m, grid in space.grids.items() if m in runnable}
+    return write_search(tuned_dir, profile, task, space, rungs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,18 +168,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path,
                         help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
+    parser.add_argument("--records", type=Path, help="the record set the trials are kept in (as suite.py's)")
     args, extra, out = parse_arguments(parser, argv)
-    space = load_space(space_path(args.profile))
+    records = records_dir(args.profile, out, args.records)
+    resume_from(records, out, args.profile)
+    space = load_space(space_path(args.profile), searched_methods(bridged=args.profile in BRIDGED_PROFILES))
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed, start = [], time.perf_counter()
     try:
-        for cmd in search_sweeps(args.profile, space, out, extra):
-            print("tune:", shlex.join(cmd), flush=True)
-            if subprocess.run(cmd).returncode != 0:
-                failed.append(shlex.join(cmd))
+        for rung in range(len(space.halving.fractions)):
+            failed = _run_all(rung_sweeps(args.profile, space, out, extra, rung) if rung else search_sweeps(args.profile, space, out, extra))
+            if failed:
+                break
     finally:  # an interrupted search's time counts too: the suite's wall time in RESULTS.md includes the search's
         record_session(out, shlex.join(["python", "-m", "benchmarks.tune", *(argv if argv is not None else sys.argv[1:])]),
                        args.profile, time.perf_counter() - start)
+        save_records(records, out)
     if failed:
         print("tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
               *failed, sep="\n  ", file=sys.stderr)

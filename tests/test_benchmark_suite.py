@@ -6,6 +6,7 @@ the tiny Llama and the synthetic task, so the suite cannot silently rot.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         [*SUITE, "--profile", "smoke", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
          "--tables", str(tmp_path / "tables"), "--peft-bridge", ",".join(BRIDGED), f"predictions_cache={tmp_path / 'predictions'}",
          *args],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,  # generous: the CPU cores here are shared
     )
 
 
@@ -73,7 +74,11 @@ def test_results_md_has_a_row_per_method_and_baseline_and_the_other_tables(suite
 def test_restart_skips_finished_runs_and_reruns_the_missing_one(suite):
     tmp_path, _ = suite
     runs = tmp_path / "runs" / "synthetic_sentiment"
-    (runs / "zero_shot" / "seed0" / "metrics.json").unlink()  # as if the suite had stopped before this run ended
+    (runs / "zero_shot" / "seed0" / "metrics.json").unlink()  # as if the suite had stopped before this run ended:
+    record_set = tmp_path / "runs" / "records" / "synthetic_sentiment.jsonl"  # then its record set lacks it too
+    lines = record_set.read_text().splitlines()
+    record_set.write_text("".join(f"{line}\n" for line in lines if '"folder":"synthetic_sentiment/zero_shot/seed0"' not in line))
+    assert len(record_set.read_text().splitlines()) == len(lines) - 1
     kept = {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")}
     again = _suite(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -81,6 +86,18 @@ def test_restart_skips_finished_runs_and_reruns_the_missing_one(suite):
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
     assert (runs / "zero_shot" / "seed0" / "metrics.json").is_file()
     assert len(json.loads((tmp_path / "runs" / "suite.json").read_text())["sessions"]) == 2
+
+
+def test_a_launch_on_a_fresh_machine_resumes_from_the_record_set(suite, tmp_path):
+    """Only the record set travels (as benchmarks/records/<profile> does in the repository): every run is skipped."""
+    done, fresh = suite[0], tmp_path / "fresh"
+    (fresh / "runs").mkdir(parents=True)
+    shutil.copytree(done / "runs" / "records", fresh / "records")
+    (fresh / "tables").mkdir()
+    again = _suite(fresh, "--records", str(fresh / "records"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped (done)") == len(ROWS) and f"resumed {len(ROWS)} finished runs" in again.stdout
+    assert (fresh / "records" / "synthetic_sentiment.jsonl").read_text() == (done / "runs" / "records" / "synthetic_sentiment.jsonl").read_text()
 
 
 def test_unknown_profile_lists_the_valid_ones(tmp_path):

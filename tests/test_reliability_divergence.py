@@ -170,7 +170,7 @@ def test_a_diverged_run_is_recorded_and_marked_in_the_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("learning_rate", 0.0, r"learning_rate must be a finite number above 0 \(or null: the method's default\), got 0.0"),
+    ("learning_rate", 0.0, r"learning_rate must be a finite number above 0 \(or null: the method's default; auto: .*\), got 0.0"),
     ("learning_rate", -1e-3, "learning_rate must be a finite number above 0 .*, got -0.001"),
     ("learning_rate", math.nan, "learning_rate must be .*, got nan"),
     ("learning_rate", math.inf, "learning_rate must be .*, got inf"),

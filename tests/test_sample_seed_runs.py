@@ -59,21 +59,23 @@ def test_a_profiles_sample_seeds_run_in_folders_of_their_own_and_resume(tmp_path
     assert again.returncode == 0 and again.stdout.count("skipped (done)") == 2, again.stdout[-2000:]
 
 
-def test_the_full_profile_runs_two_seeds_and_another_training_sample_on_movie_reviews(tmp_path):
-    """Movie reviews: seeds 0-1 at the data seed's sample, then sample seed 1 at seed 0, each as the three kinds of row;
-    tweets and BBC headlines: seed 0."""
+def test_the_full_profile_pairs_run_i_with_seed_i_and_training_sample_i(tmp_path):
+    """Movie reviews: 3 paired runs, tweets 4, BBC headlines 1, each run as the three kinds of row (no tuned rows: every
+    row every run)."""
     commands = suite.sweeps("full", tmp_path, ["trainer.device=cpu"])
     seeds = [[a for a in cmd if a.startswith(("seed=", "task.sample_seed=", "task=", "+sweep=", "baseline="))] for cmd in commands]
     task = "task=movie_sentiment"
     assert seeds[:6] == [
-        ["+sweep=all_methods", task, "seed=0,1"], ["baseline=zero_shot,linear_probe", task, "seed=0,1"],
-        ["baseline=in_context", task, "seed=0,1"],
-        ["+sweep=all_methods", task, "seed=0", "task.sample_seed=1"],
-        ["baseline=zero_shot,linear_probe", task, "seed=0", "task.sample_seed=1"],
-        ["baseline=in_context", task, "seed=0", "task.sample_seed=1"],
+        ["+sweep=all_methods", task, "seed=0"], ["baseline=zero_shot,linear_probe", task, "seed=0"],
+        ["baseline=in_context", task, "seed=0"],
+        ["+sweep=all_methods", task, "seed=1", "task.sample_seed=1"],
+        ["baseline=zero_shot,linear_probe", task, "seed=1", "task.sample_seed=1"],
+        ["baseline=in_context", task, "seed=1", "task.sample_seed=1"],
     ]
-    assert all(s[-1] == "seed=0" for s in seeds[6:]) and [next(a for a in s if a.startswith("task=")) for s in seeds[6:]] == ["task=tweet_sentiment"] * 3 + ["task=bbc_headlines"] * 3
-    assert len(commands) == 12 and all(cmd[-1] == "trainer.device=cpu" for cmd in commands)  # overrides last: they win
+    assert seeds[6][-2:] == ["seed=2", "task.sample_seed=2"]
+    tasks = [next(a for a in s if a.startswith("task=")) for s in seeds[9:]]
+    assert tasks == ["task=tweet_sentiment"] * 12 + ["task=bbc_headlines"] * 3
+    assert len(commands) == 24 and all(cmd[-1] == "trainer.device=cpu" for cmd in commands)  # overrides last: they win
     smoke = suite.sweeps("smoke", tmp_path, [])  # the other profiles: one seed sweep, no sample seeds
     assert len(smoke) == 3 and all("seed=0" in cmd and not any("sample_seed" in a for a in cmd) for cmd in smoke)
 
@@ -96,14 +98,14 @@ def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
 
 
 def test_a_generation_task_gets_only_the_methods_and_baselines_that_declare_it(tmp_path):
-    """BBC headlines in the full profile: no closed-form head or linear probe (classification only), one seed, 16 articles."""
+    """BBC headlines in the full profile: no closed-form head or linear probe (classification only), one seed, 100 articles."""
     methods_for = task_kinds.methods_for
     commands = [cmd for cmd in suite.sweeps("full", tmp_path, []) if "task=bbc_headlines" in cmd]
     methods, baselines, in_context = ([a for a in cmd if a.startswith(("method=", "baseline=", "seed=", "task.n_eval="))] for cmd in commands)
     declared = [m for m in zoo.list_methods() if not m.startswith("peft_") and m != "closed_form_head"]
-    assert methods == [f"method={','.join(declared)}", "seed=0", "task.n_eval=16"]
+    assert methods == [f"method={','.join(declared)}", "seed=0", "task.n_eval=100"]
     assert methods_for("generation") == [m for m in zoo.list_methods() if m != "closed_form_head"]  # the bridge's peft_* too
-    assert baselines == ["baseline=zero_shot", "seed=0", "task.n_eval=16"]
-    assert in_context == ["baseline=in_context", "seed=0", "task.n_eval=16"]
+    assert baselines == ["baseline=zero_shot", "seed=0", "task.n_eval=100"]
+    assert in_context == ["baseline=in_context", "seed=0", "task.n_eval=100"]
     lengths = [[a for a in cmd if a.startswith("task.max_length=")] for cmd in commands]
     assert lengths == [["task.max_length=96"], ["task.max_length=96"], ["task.max_length=512"]]  # room for a demonstration

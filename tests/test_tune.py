@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from benchmarks import results_md, suite, tune, tuned
+from benchmarks import plans, results_md, suite, tune, tuned
 from benchmarks import search_space as space
 from zoo.io.records import RunRecord
 from zoo.runner.baselines import list_baselines
@@ -108,54 +108,114 @@ def test_a_record_written_before_splits_read_reads_as_none_read(tmp_path):
     assert RunRecord.read(tmp_path / "metrics.json").splits_read == []
 
 
+HALVING = "halving: {eta: 3, fractions: [0.34, 1.0]}\n"
+RATES = "[0.025, 0.063, 0.16, 0.4, 1.0, 2.5]"
+
+
 def _space(tmp_path: Path, text: str, methods=("lora", "ia3", "gift")):
     (tmp_path / "space.yaml").write_text(text)
     return space.load_space(tmp_path / "space.yaml", list(methods))
 
 
 def test_unequal_trial_budgets_are_refused_naming_the_methods(tmp_path):
-    with pytest.raises(SystemExit, match=r"unequal trial budgets \(gift 2, ia3 2, lora 3\); every method needs the same number"):
-        _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {lora: {method.r: [4, 8, 16]}}\n")
-    with pytest.raises(SystemExit, match=r"grids for \['llama'\], which are not searched methods"):
-        _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {llama: {method.r: [4, 8]}}\n")
+    with pytest.raises(SystemExit, match=r"unequal trial budgets \(gift 8, ia3 8, lora 16\); every method needs the same number"):
+        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}"
+                         f"methods: {{lora: {{trainer.learning_rate_scale: {RATES}, method.r: [4, 16]}}}}\n")
+    with pytest.raises(SystemExit, match=r"grids for \['llama'\], which are not searched methods; searched: \['adapter'"):
+        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}methods: {{llama: {{method.r: [4, 8]}}}}\n")
     with pytest.raises(SystemExit, match=r"the grid of lora must map override keys to non-empty lists"):
-        _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {lora: {method.r: []}}\n")
-    equal = _space(tmp_path, "default: {trainer.learning_rate_scale: [0.3, 3]}\nmethods: {lora: {method.r: [4, 16]}}\n")
-    assert equal.trials == 2 and equal.groups() == [(["lora"], {"method.r": [4, 16]}),
-                                                    (["ia3", "gift"], {"trainer.learning_rate_scale": [0.3, 3]})]
+        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}methods: {{lora: {{method.r: []}}}}\n")
+    equal = _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}")
+    assert (equal.configurations, equal.trials) == (6, 8)
+    assert equal.groups() == [(["lora", "ia3", "gift"], {"trainer.learning_rate_scale": [0.025, 0.063, 0.16, 0.4, 1.0, 2.5]})]
+
+
+@pytest.mark.parametrize(("grid", "problem"), [
+    ("[0.1, 0.3, 1, 3]", "must hold at least 6 numbers above 0"),
+    ("[0.1, 0.2, 0.4, 0.8, 1.6, 3.2]", "must span at least 2 decades"),
+    ("[0.01, 0.02, 0.1, 0.3, 0.5, 1.0]", "must be log-spaced"),
+    ("[0.01, 0.03, 0.1, 0.3, 1.0, -3.0]", "must hold at least 6 numbers above 0"),
+])
+def test_a_rate_grid_short_of_6_log_spaced_values_over_2_decades_is_refused(tmp_path, grid, problem):
+    with pytest.raises(SystemExit, match=rf"lora's trainer.learning_rate_scale {problem}"):
+        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {grid}}}\n{HALVING}")
+    with pytest.raises(SystemExit, match=r"lora's trainer.learning_rate_scale"):  # a size knob alone searches no rate
+        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}"
+                         "methods: {lora: {method.r: [1, 2, 4, 8, 16, 32]}}\n")
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "full", "default"])
-def test_every_profile_has_a_search_space_of_equal_budgets(profile):
+def test_every_profile_searches_each_rate_over_6_log_spaced_values_and_2_decades_with_equal_budgets(profile):
     loaded = space.load_space(space.space_path(profile))
     assert set(loaded.grids) == {m for m in zoo.list_methods() if not m.startswith("peft_")}
-    assert loaded.trials == {"smoke": 2, "quick": 2, "full": 2, "default": 4}[profile]
+    assert loaded.trials == 8 and loaded.halving.sizes(loaded.configurations) == [6, 2]
+    for method, grid in loaded.grids.items():
+        (key,) = grid
+        values = sorted(grid[key])
+        assert key == ("method.ridge" if zoo.get_method(method).gradient_free else "trainer.learning_rate_scale")
+        ratios = [b / a for a, b in zip(values, values[1:])]
+        assert len(values) >= 6 and values[-1] / values[0] >= 100 - 1e-9 and max(ratios) / min(ratios) < 1.05
+        assert tuned.default_value(method, key) in values  # the registered default is one of the trials
+
+
+def test_the_extended_profile_searches_every_bridged_tuner_with_the_same_budget():
+    loaded = space.load_space(space.space_path("extended"), space.searched_methods(bridged=True))
+    bridged = {m for m in zoo.list_methods() if m.startswith("peft_")}
+    assert bridged and bridged | set(space.searched_methods()) == set(loaded.grids) and loaded.trials == 8
+    assert {m: g for m, g in loaded.grids.items() if not m.startswith("peft_")} == space.load_space(space.space_path("full")).grids
+    assert suite.PLANS["extended"] == {"movie_sentiment": suite.PLANS["full"]["movie_sentiment"]}
+
+
+def test_the_extended_profiles_runs_of_zoos_methods_are_the_full_profiles():
+    """So the extended profile resumes them from the full profile's record set instead of running them again."""
+    overrides = ["task=movie_sentiment", "method=lora", "seed=1", "task.sample_seed=1", "task.shots_per_class=60"]
+    assert run_identity(_cfg("+benchmark=extended", *overrides)) == run_identity(_cfg("+benchmark=full", *overrides))
+    assert suite.SHARED_RECORDS == {"extended": "full"}
+
+
+def test_no_benchmark_profile_sets_a_learning_rate_by_hand():
+    for path in Path(space.space_path("full")).parents[1].joinpath("benchmark").glob("*.yaml"):
+        text = path.read_text()
+        assert "method_learning_rates:" not in text and "learning_rate:" not in text, path.name
 
 
 def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path):
-    """BBC headlines (full profile): every method but the closed-form head (classification only), on validation, at seed 0."""
+    """BBC headlines (full profile): every method but the closed-form head (classification only), on validation, at seed 0,
+    its first rung at a third of the task's steps."""
     loaded = space.load_space(space.space_path("full"))
     commands = [c for c in tune.search_sweeps("full", loaded, tmp_path, []) if "task=bbc_headlines" in c]
     searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
     assert searched == set(loaded.grids) - {"closed_form_head"}
-    settings = ["seed=0", "task.n_eval=16", "task.max_length=96", "trainer.batch_size=4", "trainer.max_steps=10"]
+    steps = tune.task_steps("full", "bbc_headlines")
+    settings = ["seed=0", f"trainer.max_steps={round(0.34 * steps)}"]
     assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c
                and "latency=false" in c for c in commands)
+    assert all(c.index(f"trainer.max_steps={round(0.34 * steps)}") > max(i for i, a in enumerate(c) if a.startswith("trainer.max_steps="))
+               - 1 for c in commands)  # the rung's steps come after the plan's
 
 
 @pytest.mark.parametrize(("sweeps", "expected"), [
-    (("seed=0,1", "seed=0 task.sample_seed=1"), ["seed=0"]),
+    (("seed=0", "seed=1 task.sample_seed=1"), ["seed=0"]),
     (("seed=2 task.n_eval=24 trainer.batch_size=4",), ["seed=2", "task.n_eval=24", "trainer.batch_size=4"]),
-    (("task.sample_seed=3,4 seed=1,2",), ["seed=1"]),
     (("seed=0 latency=false task.n_eval=16",), ["seed=0", "task.n_eval=16"]),  # the search and the tuned rows set their own
 ])
-def test_the_first_run_is_the_first_sweeps_first_values_without_a_sample_seed_or_latency(sweeps, expected):
+def test_the_first_run_is_the_first_sweep_without_a_sample_seed_or_latency(sweeps, expected):
     assert suite.first_run(sweeps) == expected
 
 
-def test_a_plan_whose_first_sweep_sets_no_seed_is_refused():
+def test_a_plan_whose_first_sweep_sets_no_seed_or_several_runs_is_refused():
     with pytest.raises(ValueError, match="sets no seed="):
         suite.first_run(("task.n_eval=24",))
+    with pytest.raises(ValueError, match="sweeps several values; the first run must be one run"):
+        suite.first_run(("seed=0,1",))
+
+
+def test_run_i_of_a_plan_is_seed_i_on_training_sample_i():
+    assert plans.paired_runs(3, "task.n_eval=24") == ("seed=0 task.n_eval=24", "seed=1 task.sample_seed=1 task.n_eval=24",
+                                                     "seed=2 task.sample_seed=2 task.n_eval=24")
+    assert {task: len(runs) for task, runs in suite.PLANS["full"].items()} == {"movie_sentiment": 3, "tweet_sentiment": 4,
+                                                                               "bbc_headlines": 1}
+    assert "task.n_eval=100" in suite.PLANS["full"]["bbc_headlines"][0].split()
 
 
 def _trial(method: str, accuracy: float, rate: float, **values) -> tune.Trial:
@@ -173,35 +233,83 @@ def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lowe
     small = _trial("lora", 0.7, 5e-3, method__r=4)  # |log 4/8| == |log 16/8|, one rate: the grid's first
     assert tune.choose([small, _trial("lora", 0.7, 5e-3, method__r=16)]) is small
     default = _trial("lora", 0.7, 5e-3, method__r=8, trainer__learning_rate_scale=1.0)
-    assert tune.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
+    assert tuned.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
 
 
-def _fake_trial(folder: Path, accuracy: float, config: dict) -> None:
+def _fake_trial(folder: Path, accuracy: float, config: dict, answers: list[int] | None = None) -> None:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-    write_json(folder / "metrics.json", record_dict(scores={"accuracy": accuracy, "macro_f1": 0.5}, splits_read=["train", "validation"]))
+    write_json(folder / "metrics.json", record_dict(scores={"accuracy": accuracy, "macro_f1": 0.5}, splits_read=["train", "validation"],
+                                                    example_scores={"accuracy": answers} if answers else {}))
 
 
 def test_collect_keeps_the_grids_trials_in_its_order_and_names_a_missing_one(tmp_path):
     for name, r, scale, accuracy in [("method.r=16", 16, 1.0, 0.6), ("method.r=4", 4, 1.0, 0.7), ("method.r=2", 2, 1.0, 0.9),
                                      ("trainer.learning_rate_scale=1.0,method.r=4", 4, 1.0, 0.8)]:
-        _fake_trial(tmp_path / "lora" / name, accuracy, {"method": {"r": r}, "trainer": {"learning_rate_scale": scale}})
-    found = tune.collect(tmp_path, "lora", {"method.r": [4, 16]})  # not r=2 (off the grid), nor the folder of another grid
+        _fake_trial(tmp_path / "lora" / "rung0" / name, accuracy, {"method": {"r": r}, "trainer": {"learning_rate_scale": scale}})
+    wanted = [{"method.r": 4}, {"method.r": 16}]
+    found = tune.collect(tmp_path, "lora", {"method.r": [4, 16]}, 0, wanted)  # not r=2 (unwanted), nor another grid's folder
     assert [(t.values, t.score) for t in found] == [({"method.r": 4}, 0.7), ({"method.r": 16}, 0.6)]
-    with pytest.raises(SystemExit, match=r"lora on .* has no finished trial for \[\{'method.r': 8\}\]"):
-        tune.collect(tmp_path, "lora", {"method.r": [4, 8, 16]})
+    with pytest.raises(SystemExit, match=r"lora on .* has no finished trial for \[\{'method.r': 8\}\] under .*rung0"):
+        tune.collect(tmp_path, "lora", {"method.r": [4, 8, 16]}, 0, [{"method.r": 4}, {"method.r": 8}])
+
+
+SCALES = [0.025, 0.063, 0.16, 0.4, 1.0, 2.5]
+
+
+def test_halving_trains_the_best_third_of_a_rung_again_and_chooses_the_last_rungs_best(tmp_path):
+    """A constructed search: rung 0's best two (0.8, and 0.7 twice broken by the smaller change from the default: 0.4 beats
+    0.063) go on to rung 1; there the best is chosen, even though rung 0 had ranked the other first."""
+    loaded = space.load_space(space.space_path("smoke"), ["ia3"])
+    grid, out = loaded.grids["ia3"], tmp_path / "out"
+    rung0 = dict(zip(SCALES, [0.5, 0.7, 0.6, 0.7, 0.8, 0.55]))
+    for scale, accuracy in rung0.items():
+        _fake_trial(out / "search" / TASK / "ia3" / "rung0" / f"trainer.learning_rate_scale={scale}", accuracy,
+                    {"trainer": {"learning_rate_scale": scale}})
+    assert tune.survivors(out, TASK, "ia3", grid, 1, loaded) == [{"trainer.learning_rate_scale": 1.0},
+                                                                  {"trainer.learning_rate_scale": 0.4}]
+    (command,) = tune.rung_sweeps("smoke", loaded, out, [], 1)
+    assert "trainer.learning_rate_scale=0.4,1.0" in command and "trainer.max_steps=2" in command and "method=ia3" in command
+    for scale, accuracy, answers in ((1.0, 0.25, [1, 0, 0, 0, 1, 0, 0, 0]), (0.4, 0.75, [1, 1, 1, 1, 1, 1, 0, 0])):
+        _fake_trial(out / "search" / TASK / "ia3" / "rung1" / f"trainer.learning_rate_scale={scale}", accuracy,
+                    {"trainer": {"learning_rate_scale": scale}}, answers)
+    rungs = [tune.rung_trials(out, TASK, "ia3", grid, k, loaded) for k in (0, 1)]
+    assert [len(r) for r in rungs] == [6, 2] and loaded.trials == 8
+    chosen = tune.write_search(tmp_path / "tuned", "smoke", TASK, loaded, {"ia3": rungs})
+    assert chosen["ia3"].values == {"trainer.learning_rate_scale": 0.4}
+    summary = json.loads((tmp_path / "tuned" / f"{TASK}.search.json").read_text())["methods"]["ia3"]
+    assert len(summary["trials"]) == 8 and summary["chosen"] == {"trainer.learning_rate_scale": 0.4}
+    # 4 validation examples only the choice got right, none only the runner-up: McNemar's exact p = 2 * (1/2)**4
+    assert summary["runner_up"]["values"] == {"trainer.learning_rate_scale": 1.0}
+    assert summary["runner_up"]["p"] == pytest.approx(0.125) and summary["runner_up"]["differs"] is False
+    assert tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml") == {"ia3": {"trainer.learning_rate_scale": 0.4}}
+
+
+def test_methods_with_the_same_survivors_go_on_in_one_multirun(tmp_path):
+    loaded = space.load_space(space.space_path("smoke"), ["ia3", "lora", "gift"])
+    out = tmp_path / "out"
+    for method, scores in (("ia3", [0.5, 0.7, 0.6, 0.7, 0.8, 0.55]), ("lora", [0.5, 0.6, 0.6, 0.7, 0.8, 0.55]),
+                           ("gift", [0.9, 0.7, 0.6, 0.7, 0.8, 0.55])):
+        for scale, accuracy in zip(SCALES, scores):
+            _fake_trial(out / "search" / TASK / method / "rung0" / f"trainer.learning_rate_scale={scale}", accuracy,
+                        {"trainer": {"learning_rate_scale": scale}})
+    commands = tune.rung_sweeps("smoke", loaded, out, [], 1)
+    swept = sorted((next(a for a in c if a.startswith("method=")), next(a for a in c if a.startswith("trainer.learning_rate_scale=")))
+                   for c in commands)
+    assert swept == [("method=gift", "trainer.learning_rate_scale=0.025,1.0"), ("method=ia3,lora", "trainer.learning_rate_scale=0.4,1.0")]
 
 
 def test_a_generation_trial_is_scored_by_its_rouge_l_as_every_exact_match_is_zero(tmp_path):
     for scale, rouge in ((0.3, 0.25), (1.0, 0.21)):
-        folder = tmp_path / "lora" / f"trainer.learning_rate_scale={scale}"
+        folder = tmp_path / "lora" / "rung0" / f"trainer.learning_rate_scale={scale}"
         (folder / ".hydra").mkdir(parents=True)
         (folder / ".hydra" / "config.yaml").write_text(json.dumps({"trainer": {"learning_rate_scale": scale}}))
         write_json(folder / "metrics.json", record_dict(task_kind="generation", objective_metric="rouge_l", splits_read=["train", "validation"],
                                                         scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -2.0}))
-    found = tune.collect(tmp_path, "lora", {"trainer.learning_rate_scale": [0.3, 1.0]})
+    grid = {"trainer.learning_rate_scale": [0.3, 1.0]}
+    found = tune.collect(tmp_path, "lora", grid, 0, space.trials(grid))
     assert [t.score for t in found] == [0.25, 0.21] and tune.choose(found).values == {"trainer.learning_rate_scale": 0.3}
-    assert RunRecord.read(tmp_path / "lora" / "trainer.learning_rate_scale=1.0" / "metrics.json").objective == 0.21
+    assert RunRecord.read(tmp_path / "lora" / "rung0" / "trainer.learning_rate_scale=1.0" / "metrics.json").objective == 0.21
     assert RunRecord(**record_dict(scores={"accuracy": 0.75, "macro_f1": 0.5})).objective == 0.75  # classification: accuracy
 
 
@@ -215,7 +323,7 @@ def test_a_search_whose_trials_read_test_is_refused():
 def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--profile", "smoke", "--out", str(tmp_path / "runs"),
                            "--tuned-dir", str(tmp_path / "tuned"), f"predictions_cache={tmp_path / 'predictions'}", *args],
-                          capture_output=True, text=True, timeout=1200)  # generous: the CPU cores here are shared
+                          capture_output=True, text=True, timeout=2400)  # generous: the CPU cores here are shared
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -231,20 +339,22 @@ def tuned_suite(tmp_path_factory):
 
 def _trials(tmp_path: Path) -> dict[str, list[RunRecord]]:
     search = tmp_path / "runs" / "search" / TASK
-    return {m.name: [RunRecord.read(p) for p in sorted(m.glob("*/metrics.json"))] for m in search.iterdir()}
+    return {m.name: [RunRecord.read(p) for p in sorted(m.glob("rung*/*/metrics.json"))] for m in search.iterdir()}
 
 
-def test_the_search_ran_every_method_twice_on_validation_and_never_read_test(tuned_suite):
+def test_the_search_ran_every_method_the_same_trials_on_validation_and_never_read_test(tuned_suite):
     tmp_path, _ = tuned_suite
     trials = _trials(tmp_path)
-    assert set(trials) == set(space.searched_methods()) and {len(records) for records in trials.values()} == {2}
+    assert set(trials) == set(space.searched_methods()) and {len(records) for records in trials.values()} == {8}
     for records in trials.values():
         for record in records:
             assert record.splits_read == ["train", "validation"]  # what the run read, recorded in its own process
             assert record.task_config["eval_split"] == "validation"
+        assert sorted(r.train_steps for r in records) == [1] * 6 + [2] * 2 or records[0].train_steps == 0  # rung 0 at 1 step
     default_rate = zoo.get_method("ia3").learning_rate
-    assert sorted(r.learning_rate for r in trials["ia3"]) == pytest.approx([0.3 * default_rate, 3 * default_rate])
-    assert sorted(r.method_config["r"] for r in trials["lora"]) == [4, 16]
+    rates = sorted({r.learning_rate for r in trials["ia3"]})
+    assert rates == pytest.approx([s * default_rate for s in SCALES])
+    assert sorted({r.method_config["ridge"] for r in trials["closed_form_head"]}) == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
 
 
 def test_the_chosen_values_are_written_and_read_back(tuned_suite):
@@ -252,15 +362,19 @@ def test_the_chosen_values_are_written_and_read_back(tuned_suite):
     path = tmp_path / "tuned" / f"{TASK}.yaml"
     chosen = tuned.read_tuned(path)
     loaded = space.load_space(space.space_path("smoke"))
-    search = tmp_path / "runs" / "search" / TASK
-    assert chosen == {m: tune.choose(tune.collect(search, m, grid)).values for m, grid in loaded.grids.items()}
+    out = tmp_path / "runs"
+    assert chosen == {m: tune.choose(tune.rung_trials(out, TASK, m, grid, 1, loaded)).values for m, grid in loaded.grids.items()}
     for method, records in _trials(tmp_path).items():
-        assert tune.choose(tune.collect(search, method, loaded.grids[method])).score == max(r.scores["accuracy"] for r in records)
-    assert set(chosen["lora"]) == {"method.r"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
+        last = [r for r in records if r.train_steps == max(x.train_steps for x in records)]
+        assert tune.choose(tune.rung_trials(out, TASK, method, loaded.grids[method], 1, loaded)).score == max(r.objective for r in last)
+    assert set(chosen["closed_form_head"]) == {"method.ridge"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
     assert path.read_text().startswith("# Chosen by `python -m benchmarks.tune --profile smoke`")
     table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
-    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 2 * len(chosen)  # the header, then every trial
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 8 * len(chosen)  # the header, then every trial
     assert table.count("**") == 4 * len(chosen)  # one chosen trial per method, its name and score in bold
+    summary = json.loads((tmp_path / "tuned" / f"{TASK}.search.json").read_text())
+    assert {m: e["chosen"] for m, e in summary["methods"].items()} == chosen
+    assert all(e["runner_up"]["p"] is not None for e in summary["methods"].values())
 
 
 def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
@@ -294,7 +408,7 @@ def test_a_second_search_skips_every_finished_trial(tuned_suite):
     tmp_path, _ = tuned_suite
     kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "search").rglob("metrics.json")}
     again = _run("tune", tmp_path)
-    assert again.stdout.count("skipped (done)") == len(kept) == 2 * len(space.searched_methods())
+    assert again.stdout.count("skipped (done)") == len(kept) == 8 * len(space.searched_methods())
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
 
 
@@ -304,14 +418,31 @@ def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
     assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python -m benchmarks.tune" in done.stderr
 
 
-def test_the_tuned_rows_run_each_tasks_first_run_only(tmp_path):
+def test_the_tuned_rows_run_every_paired_run_and_the_default_rows_the_first(tmp_path):
     for task in suite.PLANS["full"]:
         tuned.write_tuned(tuned.tuned_path(tmp_path, task), {"lora": {"trainer.learning_rate_scale": 0.3}}, "test")
     commands = suite.tuned_sweeps("full", tmp_path / "out", [], tmp_path)
-    by_task = {next(a for a in c if a.startswith("task=")): c for c in commands}
-    assert len(commands) == len(suite.PLANS["full"]) == len(by_task)
-    assert all("seed=0" in c and not any("sample_seed" in a or a == "seed=0,1" for a in c) for c in commands)
-    assert "task.n_eval=16" in by_task["task=bbc_headlines"] and "trainer.learning_rate_scale=0.3" in by_task["task=movie_sentiment"]
+    runs = sorted((next(a for a in c if a.startswith("task=")), " ".join(a for a in c if a.startswith(("seed=", "task.sample_seed="))))
+                  for c in commands)
+    assert runs == sorted([("task=movie_sentiment", "seed=0"), ("task=movie_sentiment", "seed=1 task.sample_seed=1"),
+                           ("task=movie_sentiment", "seed=2 task.sample_seed=2"), ("task=bbc_headlines", "seed=0"),
+                           *(("task=tweet_sentiment", f"seed={i}" + (f" task.sample_seed={i}" if i else "")) for i in range(4))])
+    assert all("latency=false" in c and "trainer.learning_rate_scale=0.3" in c for c in commands)
+    kinds = [(c[c.index("-m") + 2], next(a for a in c if a.startswith("seed="))) for c in suite.sweeps("full", tmp_path, [], tuned=True)
+             if "task=movie_sentiment" in c]
+    assert kinds == [("+sweep=all_methods", "seed=0"), ("baseline=zero_shot,linear_probe", "seed=0"), ("baseline=in_context", "seed=0"),
+                     ("baseline=zero_shot,linear_probe", "seed=1"), ("baseline=in_context", "seed=1"),
+                     ("baseline=zero_shot,linear_probe", "seed=2"), ("baseline=in_context", "seed=2")]
+    assert len(suite.sweeps("full", tmp_path, [], tuned=False)) == 3 * (3 + 4 + 1)  # without tuned rows, every row every run
+
+
+def test_the_latency_pass_times_every_row_once_one_job_at_a_time_after_the_training(tmp_path):
+    (methods, baselines, in_context) = suite.latency_sweeps("full", tmp_path, [], None)
+    assert methods[methods.index("-m") + 2] == "+sweep=all_methods" and in_context[in_context.index("-m") + 2] == "baseline=in_context"
+    for command in (methods, baselines, in_context):
+        assert {"latency=true", "hydra.launcher.n_jobs=1", "cpu_threads=2", "task=movie_sentiment", "seed=0"} <= set(command)
+        assert f"hydra.sweep.dir={tmp_path / 'latency'}" in command
+    assert suite.latency_sweeps("smoke", tmp_path, [], None) == []  # the smoke profile times inside its runs
 
 
 def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_run_again(tmp_path):
@@ -319,7 +450,9 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     for task in suite.PLANS["full"]:
         tuned.write_tuned(tuned.tuned_path(tmp_path, task), chosen, "test")
     commands = suite.tuned_sweeps("full", out, [], tmp_path)
-    assert len(commands) == len(suite.PLANS["full"]) and all("method=ia3" in c for c in commands)  # lora is not run again
+    first = [c for c in commands if "seed=0" in c]
+    assert len(first) == len(suite.PLANS["full"]) and all("method=ia3" in c for c in first)  # lora is not run again
+    assert {a for c in commands if "seed=0" not in c for a in c if a.startswith("method=")} == {"method=ia3", "method=lora"}
     source = out / "movie_sentiment" / "lora" / "seed0"
     (source / ".hydra").mkdir(parents=True)
     (source / ".hydra" / "overrides.yaml").write_text("- +benchmark=full\n- +sweep=all_methods\n- task=movie_sentiment\n- seed=0\n- method=lora\n")

@@ -107,6 +107,9 @@ class RunRecord:
     """The task's splits the run drew examples from (train, and validation or test): a search on validation never reads test."""
     label_names: list = field(default_factory=list)
     """The task's classes in class order, where its kind has classes."""
+    learning_rate_search: dict | None = None
+    """``trainer.learning_rate=auto`` (zoo.runner.rate_search): the search's split, schedule, every trial (rung, steps, scale,
+    learning rate, validation score) and the chosen rate; None: the rate was given or the method's default."""
     flips: dict | None = None
     """The answers that changed against the base model's with the run's own prompt (zoo.evaluation.flips), where the kind
     counts them; None: not counted (another kind, a run with no untrained score)."""

@@ -16,7 +16,7 @@ and ``--baseline-rows`` adds a row per untrained baseline from the scores of the
 every run records (one row per model, task and the options that change them), so a sweep of methods alone gets its baselines; the baseline that declares
 ``report_column`` (zero-shot) is also a column beside every row. Writes ``report.md``,
 ``report.csv`` and ``report.png`` (the objective against trainable parameters, log scale;
-untrained baselines as horizontal lines) into the folder, and prints the tables. Latency is the
+zoo.report.pareto_plot) into the folder, and prints the tables. Latency is the
 tuned model's median time per evaluation batch over the base model's, timed in the same run
 (unmerged / merged, for methods that merge; a baseline against the base model on the bare prompt);
 ``!`` after the merged ratio: a run of the row timed its merged model outside 1 ± 0.05 of the
@@ -42,6 +42,7 @@ from pathlib import Path
 from zoo.io.records import RunRecord, UnusableRecord
 from zoo.report.html_page import write_html
 from zoo.report.html_provenance import provenance, sweep_command
+from zoo.report.pareto_plot import plot
 from zoo.report.peft_results import read_peft_results, write_peft_results
 from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
 from zoo.runner.baselines import report_column, untrained_baselines
@@ -57,8 +58,6 @@ COLUMNS = ["method", "config", "model", "task", "task_kind", "objective_metric",
            "seed_std", "sample_std", *TEST_COLUMNS, "base_score", "corrections", "regressions", "forgetting", "train_seconds",
            "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio", "merged_latency_ratio", "latency_flags", "diverged"]
 """report.csv's columns besides each metric's (``<metric>``, ``<metric>_std``, ``<metric>_low``, ``<metric>_high``)."""
-AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds": "training wall time, s (log scale)"}
-"""What :func:`plot` can put on its x axis, and the axis label."""
 
 
 def load_runs(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
@@ -93,7 +92,7 @@ def _overrides(run_dir: Path) -> str:
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=",
+    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=", "predictions_cache=",
             "latency_batches=")
     return " ".join(i for i in items if not i.startswith(skip))
 
@@ -257,7 +256,7 @@ def table(rows: list[dict]) -> str:
                  *(score_cell(r, m) for m in others)]
         cells += [get_metric(objective).cell(r["base_score"])] if shown else []
         cells += [f"{_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')}"] if flips else []
-        cells += [_cell(r.get("forgetting"), "+.3f"), f"{r['train_seconds']:.1f}", _cell(_thousands(r.get("train_tokens")), ".1f"),
+        cells += [_cell(r.get("forgetting"), "+.3f"), _cell(r["train_seconds"] or None, ".1f"), _cell(_thousands(r.get("train_tokens")), ".1f"),
                   _cell(r["peak_memory_mb"], ".0f"), _cell(r["adapter_kb"], ".1f"),
                   latency_cell(r)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -304,51 +303,6 @@ def to_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
-
-
-def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str | None = None) -> None:
-    """The first row's objective against ``x`` (a key of :data:`AXES`, log scale) as a PNG at ``path``: the rows that score it.
-
-    Error bars: the 95% bootstrap interval where the row has one (a metric that is a mean over
-    examples, of runs that recorded them), else ± std over the runs. Rows with ``x`` = 0
-    (nothing trained) have no place on a log axis: they are horizontal lines, a level to beat.
-    """
-    if x not in AXES:
-        raise ValueError(f"x {x!r} is not one of {sorted(AXES)}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metric = rows[0]["objective_metric"]
-    label = get_metric(metric).label
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in (r for r in rows if metric in r):
-        if not r[x]:
-            ax.axhline(r[metric], linestyle="--", linewidth=1, color="gray")
-            ax.annotate(r["method"], (0.01, r[metric]), xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
-            continue
-        ax.errorbar(r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3)
-        name = r["method"] + (f" {r['config']}" if r["config"] else "")  # not ``label``: that names the y axis
-        ax.annotate(name, (r[x], r[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel(AXES[x])
-    ax.set_ylabel(label)
-    ax.set_title(title or f"{label} against {AXES[x].removesuffix(' (log scale)')}")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-
-
-def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
-    """The interval around ``row[metric]`` as matplotlib's (below, above) distances, else its std."""
-    low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
-    if low is None or high is None:
-        return row[f"{metric}_std"]
-    return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
 def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None,

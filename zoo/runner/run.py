@@ -14,6 +14,10 @@ A run holds its folder's lock while it runs (zoo.runtime.run_lock: a second laun
 only the files zoo wrote there (zoo.runtime.written), and in a sweep's worker process ends with its
 launcher (zoo.runtime.pool_worker). A user error ends the command with one line and exit status 2
 (zoo.runtime.errors; ``HYDRA_FULL_ERROR=1`` for its traceback).
+
+``trainer.learning_rate=auto`` searches the method's rate on the validation split first
+(zoo.runner.rate_search). ``zoo`` returns the run's objective on its evaluation split; under a
+sweeper that optimises it, that split must be validation (zoo.runner.sweeper_objective).
 """
 from __future__ import annotations
 
@@ -33,7 +37,9 @@ from zoo.io.records import RunRecord
 from zoo.runner import new_method
 from zoo.runner.config import store_configs
 from zoo.runner.pipeline import run
+from zoo.runner.rate_search import run_with_rate_search, wants_search
 from zoo.runner.resume import finished_run, refuse_another_run
+from zoo.runner.sweeper_objective import check_sweeper_objective
 from zoo.runtime import pool_worker
 from zoo.runtime.cpu_threads import set_cpu_threads
 from zoo.runtime.distributed import launch_rank, quiet_other_processes
@@ -94,9 +100,15 @@ def job(cfg: DictConfig) -> float:
 
 
 def _job(cfg: DictConfig) -> float:
+    """Run ``cfg``; return its objective on its evaluation split (what an optimising sweeper maximises: a validation score,
+    zoo.runner.sweeper_objective)."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    check_sweeper_objective(cfg, HydraConfig.get())
     quiet_other_processes()
     with pool_worker.job(), owning(out_dir) if launch_rank() == 0 else nullcontext():
+        if wants_search(cfg):
+            set_cpu_threads(cfg.cpu_threads)
+            return _report(run_with_rate_search(cfg, out_dir), out_dir)
         if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
             print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
                   f"-> {out_dir / 'metrics.json'}")
@@ -104,7 +116,10 @@ def _job(cfg: DictConfig) -> float:
         if not cfg.resume:
             refuse_another_run(out_dir, cfg)
         set_cpu_threads(cfg.cpu_threads)
-        record = run(cfg, out_dir)
+        return _report(run(cfg, out_dir), out_dir)
+
+
+def _report(record: RunRecord, out_dir: Path) -> float:
     if launch_rank() == 0:
         print(summary(record, out_dir / "metrics.json"))
     return record.objective

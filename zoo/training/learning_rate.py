@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from zoo.method import MethodSpec
 from zoo.registry import list_methods
 
+AUTO = "auto"
+"""``trainer.learning_rate=auto``: the runner searches the rate on the validation split first (zoo.runner.rate_search) and
+plans the run at the rate it chose; :func:`resolve` never sees it."""
 HEAD_LEARNING_RATE = 1e-2
 """A linear probe's learning rate when neither task.head_learning_rate nor trainer.learning_rate is set."""
 
@@ -31,7 +34,7 @@ class LearningRates:
     """The classification head's rate; None: no head."""
 
 
-def resolve(trainer_rate: float | None, method_rates: dict[str, float], spec: MethodSpec | None, head: bool,
+def resolve(trainer_rate: float | str | None, method_rates: dict[str, float], spec: MethodSpec | None, head: bool,
             head_rate: float | None, scale: float = 1.0) -> LearningRates:
     """The run's rates from its settings (see the module docstring).
 
@@ -44,6 +47,9 @@ def resolve(trainer_rate: float | None, method_rates: dict[str, float], spec: Me
         ValueError: ``method_learning_rates`` naming an unregistered method or holding a rate that is not a finite number
             above 0, or a ``scale`` that is not one.
     """
+    if trainer_rate == AUTO:
+        raise ValueError("trainer.learning_rate=auto is searched before a run is planned (zoo.runner.rate_search, through the "
+                         "zoo command); plan the run at the rate the search chose")
     check_method_rates(method_rates)
     check_scale(scale)
     if spec is None:
@@ -67,3 +73,11 @@ def check_method_rates(rates: dict[str, float]) -> None:
 def check_scale(scale: float) -> None:
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < math.inf:
         raise ValueError(f"learning_rate_scale must be a finite number above 0 (1: the resolved rate as it is), got {scale!r}")
+
+
+def check_rate(rate) -> None:
+    """A ``trainer.learning_rate``: None, ``auto`` or a finite number above 0."""
+    number = isinstance(rate, int | float) and not isinstance(rate, bool)
+    if not (rate is None or rate == AUTO or (number and 0 < rate < math.inf)):
+        raise ValueError(f"learning_rate must be a finite number above 0 (or null: the method's default; {AUTO}: a search on "
+                         f"the validation split chooses it), got {rate!r}")

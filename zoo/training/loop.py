@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -33,7 +34,7 @@ from zoo.runtime.distributed import batch_slice, dealt, summed
 from zoo.runtime.memory import PeakMemory
 from zoo.training.budget import BUDGETS, Budget, Seen
 from zoo.training.divergence import divergence, largest_weight
-from zoo.training.learning_rate import check_scale
+from zoo.training.learning_rate import check_rate, check_scale
 from zoo.training.optimizer import MakeOptimizer, build_optimizer
 from zoo.typed_fields import check_fields
 from zoo.wrapped import ZooModel
@@ -54,8 +55,9 @@ class TrainerConfig:
     max_seconds: float | None = None
     """``budget=time`` only: seconds of training (evaluations and checkpoint writes not counted)."""
     batch_size: int = 16
-    learning_rate: float | None = None
-    """None: the method's own default (its spec's ``learning_rate``); else a finite number above 0."""
+    learning_rate: Any = None
+    """None: the method's own default (its spec's ``learning_rate``); a finite number above 0; or ``auto``: a search on the
+    validation split chooses it first (zoo.runner.rate_search; typed Any as OmegaConf 2.3 has no unions of number and string)."""
     learning_rate_scale: float = 1.0
     """Multiplies the method's resolved rate (zoo.training.learning_rate): one sweep of it searches every method around its own rate."""
     weight_decay: float = 0.0
@@ -89,8 +91,7 @@ class TrainerConfig:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate is not None and not 0 < self.learning_rate < math.inf:
-            raise ValueError(f"learning_rate must be a finite number above 0 (or null: the method's default), got {self.learning_rate}")
+        check_rate(self.learning_rate)
         check_scale(self.learning_rate_scale)
         if not 0 <= self.warmup_ratio <= 1:
             raise ValueError(f"warmup_ratio must be in [0, 1] (a fraction of the budget), got {self.warmup_ratio}")
