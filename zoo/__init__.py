@@ -7,6 +7,7 @@ from zoo.method import Adapter, MethodConfig, MethodSpec, TaskContext
 from zoo.optimizer_recipe import OptimizerRecipe
 from zoo.peft_format import PeftFormat
 from zoo.registry import get_method, list_methods, register
+from zoo.runtime import third_party_logs as _third_party_logs  # noqa: F401  (quiets bitsandbytes' CPU kernel notice)
 from zoo.version import __version__
 from zoo.wrapped import ZooModel, count_parameters, merge, unmerge, wrap
 
