@@ -35,7 +35,7 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
             ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
-            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``), and ``peft``, the method's
+            ``task_kinds``, ``quantized_base``, ``positions``, ``learning_rate``, ``refuses``), and ``peft``, the method's
             :class:`~zoo.peft_format.PeftFormat`.
 
     Raises:

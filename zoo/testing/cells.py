@@ -16,12 +16,13 @@ import zoo
 from zoo.testing.helpers import generates, refused
 
 Pair = tuple[str, str]
-CELLS = ("supported", "refused", "identity", "generating")
+CELLS = ("supported", "refused", "identity", "generating", "positions")
 _EMPTY = {
     "supported": "no selected method supports a selected family",
     "refused": "no selected method refuses a selected family",
     "identity": "no selected method declares identity_at_init on a selected family it supports",
     "generating": "no selected family is a decoder that a selected method supports",
+    "positions": "no selected method declares positions on a decoder it supports",
 }
 
 KNOWN_GAPS: dict[Pair, str] = {}
@@ -65,6 +66,8 @@ def selected(which: str, methods: Sequence[str], families: Sequence[str]) -> lis
         return [(m, k) for m, k in supported if zoo.get_method(m).identity_at_init]
     if which == "generating":
         return [(m, k) for m, k in supported if generates(k)]
+    if which == "positions":
+        return [(m, k) for m, k in supported if zoo.get_method(m).positions and generates(k)]
     return supported
 
 

@@ -7,6 +7,7 @@ without the option (``pytest <this file>``), it checks every registered method.
 """
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from pytest_zoo import selection
 
 import zoo
 from zoo.inject import adapter_parameters
+from zoo.models.cache_kwarg import CACHE_KWARG
 from zoo.testing.cells import parametrise, runs_on
 from zoo.testing.helpers import output, perturb, refused, wrap_for_test
 from zoo.testing.models import labelled, make_model, tiny_batch
@@ -131,3 +133,21 @@ def test_generate_keeps_the_base_contract(method, kind, batch):
     if model.spec.identity_at_init:
         base = make_model(kind).generate(**batch, max_new_tokens=3, do_sample=False, pad_token_id=0)
         assert torch.equal(out, base)
+
+
+@runs_on("positions")
+def test_decoding_leaves_the_new_tokens_untouched(method, kind, batch):
+    """A method acting at prompt positions (``positions``) changes the prompt, and no token a call adds to its cache."""
+    model = _wrapped(method, kind)
+    perturb(model)
+    model.eval()
+    base = make_model(kind).eval()
+    new_ids = batch["input_ids"][:, -2:]  # two more tokens after the prompt
+    mask = torch.cat([batch["attention_mask"], torch.ones_like(new_ids)], dim=1)
+    with torch.no_grad():
+        prompt = model(**batch, use_cache=True)
+        assert not torch.equal(prompt.logits, output(base, batch)), "the method changed nothing in the prompt"
+        cache = getattr(prompt, CACHE_KWARG)
+        expected = base(input_ids=new_ids, attention_mask=mask, use_cache=True, **{CACHE_KWARG: copy.deepcopy(cache)}).logits
+        got = model(input_ids=new_ids, attention_mask=mask, use_cache=True, **{CACHE_KWARG: cache}).logits
+    assert torch.equal(got, expected)
