@@ -24,6 +24,8 @@ def test_cells_follow_the_contract_parametrisation():
     assert cells["lora", "tiny-gemma3"] == cells["ia3", "tiny-gpt-neox"] == cells["llama_adapter", "tiny-phi3"] == "✓"
     assert cells["llama_adapter", "tiny-bert"] == cells["closed_form_head", "tiny-modernbert"] == "—"
     assert cells["prefix_tuning", "tiny-deberta-v2"] == "—"  # declares uses_cache, and DeBERTa-v2 takes no cache
+    assert cells["loreft", "tiny-gemma2"] == cells["loreft", "tiny-opt"] == "✓"
+    assert cells["loreft", "tiny-bert"] == cells["loreft", "tiny-modernbert"] == "—"  # declares model_kinds=('causal_lm',)
     assert cells["peft_vera", "tiny-gpt2"] == cells["peft_boft", "tiny-qwen3"] == "✓"
     assert cells["peft_boft", "tiny-gpt2"] == cells["peft_dora", "tiny-bert"] == "—"  # Conv1D; an encoder
     bridge = family_table.table(cells, bridge=True)

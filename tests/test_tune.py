@@ -133,11 +133,11 @@ def test_every_profile_has_a_search_space_of_equal_budgets(profile):
 
 
 def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path):
-    """BBC headlines (full profile): every method but the closed-form head (classification only), on validation, at seed 0."""
+    """BBC headlines (full profile): every method but those of classification only (the closed-form head, LoReFT), on validation, at seed 0."""
     loaded = space.load_space(space.space_path("full"))
     commands = [c for c in tune.search_sweeps("full", loaded, tmp_path, []) if "task=bbc_headlines" in c]
     searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
-    assert searched == set(loaded.grids) - {"closed_form_head"}
+    assert searched == set(loaded.grids) - {"closed_form_head", "loreft"}
     settings = ["seed=0", "task.n_eval=16", "task.max_length=96", "trainer.batch_size=4", "trainer.max_steps=10"]
     assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c
                and "latency=false" in c for c in commands)
