@@ -105,4 +105,4 @@ class PositionTracker:
             raise RuntimeError(f"hidden states of shape {tuple(hidden.shape)} do not belong to the forward call the positions were "
                                f"read from ({None if self.chosen is None else tuple(self.chosen.shape)}); call the wrapped model, "
                                "not one of its blocks")
-        return self.chosen.unsqueeze(-1)
+        return self.chosen.unsqueeze(-1).to(hidden.device)  # a block on another device (device_map) gets its own copy
