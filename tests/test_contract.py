@@ -16,6 +16,7 @@ from zoo.testing.cells import parametrise
 from zoo.testing.contract import (
     batch,
     pytestmark,
+    test_decoding_leaves_the_new_tokens_untouched,
     test_exactly_the_method_parameters_require_grad,
     test_generate_keeps_the_base_contract,
     test_identity_at_init,
@@ -30,7 +31,7 @@ from zoo.testing.contract import (
 
 METHODS = zoo.list_methods()
 __all__ = [  # collected here
-    "batch", "pytestmark", "test_exactly_the_method_parameters_require_grad",
+    "batch", "pytestmark", "test_decoding_leaves_the_new_tokens_untouched", "test_exactly_the_method_parameters_require_grad",
     "test_generate_keeps_the_base_contract", "test_identity_at_init", "test_load_refuses_another_base_model",
     "test_merge_equals_unmerged", "test_merged_model_has_exactly_the_base_tensors", "test_one_step_changes_only_the_method_parameters", "test_save_load_round_trip",
     "test_the_declared_optimizer_steps_exactly_the_method_parameters", "test_unsupported_kind_is_refused",

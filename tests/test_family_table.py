@@ -29,6 +29,8 @@ def test_cells_follow_the_contract_parametrisation():
     assert all(cells["lora_plus", k] == cells["lora", k] == "✓" and cells["galore", k] == cells["full_finetune", k] == "✓"
                for k in family_table.TINY_FAMILIES)
     assert "`lora_plus`" in family_table.table(cells) and "under its own optimiser too where it declares one" in family_table.table(cells)
+    assert cells["loreft", "tiny-gemma2"] == cells["loreft", "tiny-opt"] == "✓"
+    assert cells["loreft", "tiny-bert"] == cells["loreft", "tiny-modernbert"] == "—"  # declares model_kinds=('causal_lm',)
     assert cells["peft_vera", "tiny-gpt2"] == cells["peft_boft", "tiny-qwen3"] == "✓"
     assert cells["peft_boft", "tiny-gpt2"] == cells["peft_dora", "tiny-bert"] == "—"  # Conv1D; an encoder
     bridge = family_table.table(cells, bridge=True)

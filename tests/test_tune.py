@@ -180,12 +180,12 @@ def test_no_benchmark_profile_sets_a_learning_rate_by_hand():
 
 
 def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path):
-    """BBC headlines (full profile): every method but the closed-form head (classification only), on validation, at seed 0,
+    """BBC headlines (full profile): every method but those of classification only (the closed-form head, LoReFT), on validation, at seed 0,
     its first rung at a third of the task's steps."""
     loaded = space.load_space(space.space_path("full"))
     commands = [c for c in tune.search_sweeps("full", loaded, tmp_path, []) if "task=bbc_headlines" in c]
     searched = {m for c in commands for a in c if a.startswith("method=") for m in a.removeprefix("method=").split(",")}
-    assert searched == set(loaded.grids) - {"closed_form_head"}
+    assert searched == set(loaded.grids) - {"closed_form_head", "loreft"}
     steps = tune.task_steps("full", "bbc_headlines")
     settings = ["seed=0", f"trainer.max_steps={round(0.34 * steps)}"]
     assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c

@@ -117,6 +117,10 @@ class MethodSpec:
     quantized_base: bool = False
     """The method trains on a bitsandbytes 4-/8-bit base (``model.quantization``, QLoRA): its modules read only a layer's
     shape, never its packed weight, and keep their own parameters in float. Others are refused such a base."""
+    positions: bool = False
+    """The method acts at chosen positions of the prompt (LoReFT: its first and last tokens), not at every token: its wrap
+    function attaches a :class:`zoo.positions.PositionTracker` that finds them from each call's attention mask, and
+    tokens a forward call adds to a key/value cache (decoding) are left untouched; the contract tests check that."""
     refuses: Callable[[nn.Module], str | None] | None = None
     """For a limit the flags above cannot say (a layer type the method has no form for): ``refuses(model)``
     is why the method cannot wrap ``model`` (the message should read "method ... supports ..."), None where it can."""

@@ -38,10 +38,10 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         config: the method's config dataclass, a subclass of :class:`MethodConfig`.
         **capabilities: flags of :class:`MethodSpec` (``identity_at_init``, ``mergeable``,
             ``gradient_free``, ``model_kinds``, ``positional_schemes``, ``uses_cache``, ``needs_label_words``,
-            ``task_kinds``, ``quantized_base``, ``learning_rate``, ``refuses``, ``refuses_merge``), and ``peft``, the method's
-            :class:`~zoo.peft_format.PeftFormat`.
-        optimizer: the method's :class:`~zoo.optimizer_recipe.OptimizerRecipe` (its parameter groups, its optimiser);
-            omitted: AdamW over all its parameters at one rate.
+            ``task_kinds``, ``quantized_base``, ``positions``, ``learning_rate``, ``refuses``, ``refuses_merge``), ``peft``, the
+            method's :class:`~zoo.peft_format.PeftFormat`, and ``optimizer``, its
+            :class:`~zoo.optimizer_recipe.OptimizerRecipe` (its parameter groups, its optimiser; omitted: AdamW over all
+            its parameters at one rate).
 
     Raises:
         ValueError: bad name, duplicate name or config class, unknown capability, a peft type another

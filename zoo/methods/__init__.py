@@ -9,6 +9,7 @@ from zoo.methods import (
     llama_adapter,  # noqa: F401
     lora,  # noqa: F401
     lora_plus,  # noqa: F401
+    loreft,  # noqa: F401
     p_tuning,  # noqa: F401
     prefix_tuning,  # noqa: F401
     prompt_tuning,  # noqa: F401

@@ -27,6 +27,17 @@ it the adapter learned little there (accuracy ~0.52), since the sub-layer output
 initialised model are tiny (std-0.02 weights) and Adam needs many steps to grow the
 projections; with it, ~0.61. On the default (pretrained) tiny-llama, seeds 0-2: 0.979 ± 0.008
 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
+
+AdapterHub (``adapters`` 1.3) is the oracle: tests/test_adapter_adapterhub.py matches its outputs on a tiny BERT within
+1e-5 (the fixture is written by tests/fixtures/adapterhub/make_fixture.py in AdapterHub's own environment). zoo covers
+``DoubleSeqBnConfig`` (Houlsby; ``activation="silu"`` for its swish) with ``ln_before`` off or on (``layer_norm``), and
+``SeqBnConfig(original_ln_before=False)`` (``placement="pfeiffer"``), at AdapterHub's ``scaling=1.0``,
+``residual_before_ln=True``, ``original_ln_after=True``, sequential, and without gating, ``ln_after``, PHM layers
+(Compacter), invertible adapters, ``leave_out`` or adapter dropout. It does not cover AdapterHub's default
+``SeqBnConfig`` (``original_ln_before=True``: the adapter reads LayerNorm(h + x), and the block's norm runs again after
+it), ``residual_before_ln=False``/``"post_add"``, ``adapter_residual_before_ln``, ``ln_after``, another or learned
+``scaling``, ``use_gating``, parallel adapters (``ParBnConfig``), PHM layers, invertible adapters, a ``leave_out`` of
+layers, adapter dropout and per-layer reduction factors.
 """
 from __future__ import annotations
 

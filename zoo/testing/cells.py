@@ -16,7 +16,7 @@ import zoo
 from zoo.testing.helpers import generates, refused
 
 Pair = tuple[str, str]
-CELLS = ("supported", "refused", "identity", "mergeable", "generating", "optimizer")
+CELLS = ("supported", "refused", "identity", "mergeable", "generating", "optimizer", "positions")
 _EMPTY = {
     "optimizer": "no selected method declares its optimizer (OptimizerRecipe) on a selected family it supports",
     "supported": "no selected method supports a selected family",
@@ -24,6 +24,7 @@ _EMPTY = {
     "identity": "no selected method declares identity_at_init on a selected family it supports",
     "mergeable": "no selected method declares mergeable on a selected family it supports",
     "generating": "no selected family is a decoder that a selected method supports",
+    "positions": "no selected method declares positions on a decoder it supports",
 }
 
 KNOWN_GAPS: dict[Pair, str] = {}
@@ -71,6 +72,8 @@ def selected(which: str, methods: Sequence[str], families: Sequence[str]) -> lis
         return [(m, k) for m, k in supported if generates(k)]
     if which == "optimizer":
         return [(m, k) for m, k in supported if zoo.get_method(m).optimizer is not None]
+    if which == "positions":
+        return [(m, k) for m, k in supported if zoo.get_method(m).positions and generates(k)]
     return supported
 
 

@@ -8,6 +8,7 @@ the promise the method broke (:mod:`zoo.testing.promises`): the flag or rule, th
 """
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -18,6 +19,7 @@ import zoo
 from zoo.inject import adapter_parameters
 from zoo.io.adapter_io import plugin_of
 from zoo.io.base_structure import BaseStructure
+from zoo.models.cache_kwarg import CACHE_KWARG
 from zoo.testing.cells import parametrise, runs_on
 from zoo.testing.helpers import output, perturb, refused, wrap_for_test
 from zoo.testing.models import labelled, make_model, tiny_batch
@@ -199,3 +201,23 @@ def test_generate_keeps_the_base_contract(method, kind, batch):
         base = make_model(kind).generate(**batch, max_new_tokens=3, do_sample=False, pad_token_id=0)
         holds(torch.equal(out, base), "identity_at_init=True (generate() before training writes the base model's tokens)",
               method, kind, f"base model wrote {base[:, prompt.shape[1]:].tolist()}, wrapped {out[:, prompt.shape[1]:].tolist()}")
+
+
+@runs_on("positions")
+def test_decoding_leaves_the_new_tokens_untouched(method, kind, batch):
+    """A method acting at prompt positions (``positions``) changes the prompt, and no token a call adds to its cache."""
+    model = _wrapped(method, kind)
+    perturb(model)
+    model.eval()
+    base = make_model(kind).eval()
+    new_ids = batch["input_ids"][:, -2:]  # two more tokens after the prompt
+    mask = torch.cat([batch["attention_mask"], torch.ones_like(new_ids)], dim=1)
+    with torch.no_grad():
+        prompt = model(**batch, use_cache=True)
+        holds(not torch.equal(prompt.logits, output(base, batch)), "positions=True (it acts at the prompt's chosen positions)",
+              method, kind, "the trained method changed nothing in the prompt's logits")
+        cache = getattr(prompt, CACHE_KWARG)
+        expected = base(input_ids=new_ids, attention_mask=mask, use_cache=True, **{CACHE_KWARG: copy.deepcopy(cache)}).logits
+        got = model(input_ids=new_ids, attention_mask=mask, use_cache=True, **{CACHE_KWARG: cache}).logits
+    holds(torch.equal(got, expected), "positions=True (the tokens a call adds to its cache stay as the base computes them)",
+          method, kind, f"largest difference in the new tokens' logits {(got - expected).abs().max().item():.3g}")
