@@ -20,6 +20,7 @@ import pytest
 import torch
 from conftest import make_model
 from contract_helpers import output, perturb, refused, wrap_for_test
+from tiers import method_params
 from torch import nn
 from transformers import AutoModelForCausalLM, BertModel, LlamaForCausalLM
 
@@ -134,7 +135,7 @@ def test_wrap_and_load_return_eval_mode_so_dropout_is_off(batch, tmp_path):
         assert not torch.equal(output(loaded, batch), first)
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", method_params(zoo.list_methods()))
 def test_every_method_wraps_into_eval_mode(method):
     kind = "tiny-llama" if refused(method, "tiny-llama") is None else "tiny-bert"
     assert _every_module_in_eval(wrap_for_test(method, make_model(kind)))
