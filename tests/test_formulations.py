@@ -28,7 +28,7 @@ def in_memory_task(monkeypatch):
 def _run(tmp_path, *overrides: str, task: tuple[str, ...] = ("task.name=in_memory", "task.n_eval=null")) -> dict:
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", *task, *overrides])
+        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", *task, *overrides])
     return run(cfg, tmp_path)
 
 

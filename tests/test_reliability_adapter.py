@@ -364,7 +364,7 @@ def test_a_run_in_a_project_folder_keeps_the_projects_files(tmp_path):
 
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", "trainer.checkpoint_every=2", "model.pretrain_steps=0",
+        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", "trainer.checkpoint_every=2", "model.pretrain_steps=0",
                                            "task.n_train=16", "task.n_eval=8", f"predictions_cache={tmp_path / 'cache'}"])
     project = tmp_path / "project"
     (project / "src").mkdir(parents=True)
