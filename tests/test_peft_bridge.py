@@ -1,7 +1,8 @@
 """The peft bridge (zoo.peft_bridge): every peft tuner placed, configs generated from peft's, peft's own format works.
 
 The method contract itself (identity, only adapter tensors train, save/load, merge, generate)
-is checked for every bridged method by tests/test_contract.py, as for any registered method.
+is checked for every bridged method by tests/test_contract.py, as for any registered method (with --full; by
+default for the sample of tests/tiers.py, as the per-tuner tests here).
 """
 from __future__ import annotations
 
