@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
+from tiers import method_params
 
 import zoo
 from zoo.runner.config import store_configs
@@ -19,7 +20,7 @@ def _compose(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", method_params(zoo.list_methods()))
 def test_every_method_composes_to_its_config(method):
     cfg = _compose(f"method={method}")
     built = OmegaConf.to_object(cfg.method)

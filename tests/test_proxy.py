@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import NO_PAST_KEY_VALUES, WORDS, make_model
 from contract_helpers import perturb, refused, wrap_for_test
+from tiers import method_params
 
 import zoo
 from zoo.evaluation.classification import predict
@@ -77,7 +78,7 @@ def _greedy_reference(proxy: ProxyTunedModel, ids: torch.Tensor, mask: torch.Ten
     return ids
 
 
-@pytest.mark.parametrize("method", [m for m in zoo.list_methods() if refused(m, "tiny-llama") is None])
+@pytest.mark.parametrize("method", method_params([m for m in zoo.list_methods() if refused(m, "tiny-llama") is None]))
 def test_cached_greedy_generate_equals_a_loop_without_caches(method):
     proxy = _proxy(method=method)
     batch = _left_padded()
