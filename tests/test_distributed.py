@@ -37,7 +37,7 @@ CASES = {
 """The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains beside the method."""
 FULL_ONLY = {"prompt_tuning"}
 """Cases only the full tier (--full) runs: prompt tuning trains as LoRA does here, a gradient method on the prompt
-formulation, and the sweep of every method below runs it on two processes in the default tier too."""
+formulation (the full tier's sweep of every method below runs it on two processes too)."""
 
 
 def _free_port() -> int:
@@ -111,6 +111,7 @@ def test_only_the_main_process_writes(pair):
     assert log.count("zero_shot accuracy") == 1, log
 
 
+@pytest.mark.full  # a matrix over methods: the cases above run each way of training on two processes by default
 def test_every_registered_method_trains_on_two_processes_as_on_one(tmp_path):
     """A 2-step sweep over every method (``+sweep=all_methods``) on 1 and on 2 processes: the same adapters and predictions."""
     for processes in (1, 2):

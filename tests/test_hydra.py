@@ -64,6 +64,7 @@ def test_validation_in_post_init_runs_on_to_object():
         OmegaConf.to_object(cfg.method)
 
 
+@pytest.mark.full  # the default tier runs +sweep=all_methods in the smoke benchmark suite (tests/test_benchmark_suite.py)
 def test_sweep_config_runs_every_registered_method(tmp_path):
     """`zoo -m +sweep=all_methods` launches one run per registered method but the peft bridge's, then zoo-report tables them."""
     import json
