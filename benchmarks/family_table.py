@@ -68,7 +68,7 @@ class _Outcomes:
 def measured() -> dict[tuple[str, str], str]:
     """Each pair's cell from running the contract tests now."""
     plugin = _Outcomes()
-    pytest.main([str(ROOT / "tests" / "test_contract.py"), "-q", "-p", "no:cacheprovider"], plugins=[plugin])
+    pytest.main([str(ROOT / "tests" / "test_contract.py"), "--full", "-q", "-p", "no:cacheprovider"], plugins=[plugin])  # every pair
     refused = set(REFUSED_PAIRS)
     return {pair: FAILED if found != {"passed"} else REFUSED if pair in refused else PASS for pair, found in plugin.outcomes.items()}
 

@@ -119,7 +119,7 @@ main() {
         ZOO_TEST_DEVICE=$DEVICE stage "GPU-option tests" "${LIMITS[0]}" "${PYTEST[@]}" "${OPTION_TESTS[@]}" --junitxml="$WORK/options.xml"
         "$PY" -m benchmarks.gpu_check contract "$WORK/options.xml" "$WORK/options.md" --title "GPU options on $DEVICE (${OPTION_TESTS[*]})"
     fi
-    ZOO_TEST_DEVICE=$DEVICE stage "contract tests" "${LIMITS[1]}" "${PYTEST[@]}" tests/test_contract.py "${SELECT[@]}" \
+    ZOO_TEST_DEVICE=$DEVICE stage "contract tests" "${LIMITS[1]}" "${PYTEST[@]}" tests/test_contract.py --full "${SELECT[@]}" \
         --junitxml="$WORK/contract.xml"
     "$PY" -m benchmarks.gpu_check contract "$WORK/contract.xml" "$WORK/contract.md" --title "Contract tests on $DEVICE (ZOO_TEST_DEVICE=$DEVICE)"
     {

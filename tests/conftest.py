@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny random models of many architecture families (zoo.testing.models) and their tokenizer."""
+"""Shared fixtures: tiny random models of many architecture families (zoo.testing.models) and their tokenizer.
+
+Also the two tiers (tests/tiers.py): tests marked ``full`` run only with ``--full``.
+"""
 from __future__ import annotations
 
 import pytest
@@ -14,6 +17,21 @@ __all__ = ["NO_PAST_KEY_VALUES", "WORDS", "make_model"]  # the tests import thes
 # Tiny models gain nothing from intra-op threads; on busy shared cores the threads' spin-waiting made one
 # tiny forward pass 25x slower (0.35 s against 0.013 s with one thread, measured here).
 torch.set_num_threads(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--full", action="store_true",
+                     help="also run the tests marked full: every method on every tiny family, every bridged peft tuner "
+                          "(with -n 2 on two cores)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--full"):
+        return
+    full = [item for item in items if item.get_closest_marker("full")]
+    if full:
+        config.hook.pytest_deselected(items=full)
+        items[:] = [item for item in items if not item.get_closest_marker("full")]
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ def in_memory_task(monkeypatch):
 def _cfg(*overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "task.name=in_memory", "task.n_eval=null", *overrides])
+        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.name=in_memory", "task.n_eval=null", *overrides])
 
 
 def test_zero_shot_run_is_the_score_every_run_records(tmp_path):

@@ -4,11 +4,13 @@ The checks are zoo.testing.contract's (what ``pytest --zoo-contract=<method>`` r
 repository), parametrised here by ``zoo.list_methods()`` × ``TINY_FAMILIES`` (16 families,
 decoders and encoders) whatever options pytest is given: a new method or family is tested with
 no edit. A pair the method's capability flags exclude (model kind, positional scheme) is not
-skipped: it is checked to be refused.
+skipped: it is checked to be refused. By default only the pairs of the default tier run (tests/tiers.py:
+the built-in methods and a sample of the bridged tuners on four families); ``--full`` runs them all.
 """
 from __future__ import annotations
 
 import pytest
+from tiers import contract_marks
 
 import zoo
 from zoo.models.tiny import TINY_FAMILIES
@@ -39,4 +41,4 @@ __all__ = [  # collected here
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    parametrise(metafunc, METHODS, TINY_FAMILIES)
+    parametrise(metafunc, METHODS, TINY_FAMILIES, contract_marks)

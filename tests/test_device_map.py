@@ -51,7 +51,7 @@ def test_a_placed_model_on_another_device_than_the_trainer_is_refused():
 def _cfg(folder, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer.progress=false", "trainer=smoke", "trainer.max_steps=2", "task.n_train=16",
+        return compose("config", overrides=["trainer.progress=false", "trainer=smoke", "latency_batches=1", "trainer.max_steps=2", "task.n_train=16",
                                             "task.n_eval=16", "predictions_cache=null", "trainer.device=cpu", f"model.name={folder}",
                                             *overrides])
 

@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from zoo.io.records import RunRecord
 
 ACCELERATE_CONFIG = Path(__file__).parents[1] / "conf" / "accelerate" / "two_processes.yaml"
-COMMON = ["model=tiny-llama", "task.shots_per_class=8", "task.n_eval=13", "predictions_cache=null", "trainer.max_steps=6",
+COMMON = ["model=tiny-llama", "latency_batches=1", "task.shots_per_class=8", "task.n_eval=13", "predictions_cache=null", "trainer.max_steps=6",
           "trainer.batch_size=5", "trainer.eval_every=2", "trainer.checkpoint_every=3", "trainer.progress=false", "trainer.device=cpu"]
 CASES = {
     "lora": ["method=lora"],
@@ -39,6 +39,9 @@ CASES = {
 """The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains
 beside the method; and the two methods that declare their optimiser (parameter groups at two rates; galore-torch's optimiser,
 whose gradient projections are SVDs of the gradients the processes average)."""
+FULL_ONLY = {"prompt_tuning"}
+"""Cases only the full tier (--full) runs: prompt tuning trains as LoRA does here, a gradient method on the prompt
+formulation (the full tier's sweep of every method below runs it on two processes too)."""
 
 
 def _free_port() -> int:
@@ -58,7 +61,7 @@ def _zoo(out: Path, overrides: list[str], processes: int, home: Path, sweep: boo
     return done
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+@pytest.fixture(scope="module", params=[pytest.param(case, marks=[pytest.mark.full] if case in FULL_ONLY else []) for case in sorted(CASES)])
 def pair(request, tmp_path_factory):
     """(one-process run folder, two-process run folder, the two-process run's stdout) of a case."""
     root = tmp_path_factory.mktemp(request.param)
@@ -113,6 +116,7 @@ def test_only_the_main_process_writes(pair):
     assert log.count("zero_shot accuracy") == 1, log
 
 
+@pytest.mark.full  # a matrix over methods: the cases above run each way of training on two processes by default
 def test_every_registered_method_trains_on_two_processes_as_on_one(tmp_path):
     """A 2-step sweep over every method (``+sweep=all_methods``) on 1 and on 2 processes: the same adapters and predictions."""
     for processes in (1, 2):

@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from peft_oracle import quiet_peft
 from scaffold_helpers import broken_copy
+from tiers import method_params
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import zoo
@@ -55,7 +56,7 @@ def _wrapped(run_dir):
     return zoo.load_adapter(base, run_dir / "adapter"), tokenizer
 
 
-@pytest.mark.parametrize("method", MERGEABLE)
+@pytest.mark.parametrize("method", method_params(MERGEABLE))
 def test_merged_export_loads_in_transformers_to_the_wrapped_logits(method, tmp_path, capsys):
     run_dir = _run(method, tmp_path / "run")
     assert main([str(run_dir), "--merged", str(tmp_path / "merged")]) == 0

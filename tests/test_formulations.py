@@ -8,6 +8,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 from safetensors.torch import load_file
+from tiers import method_params
 
 import zoo
 from zoo.runner.config import store_configs
@@ -27,7 +28,7 @@ def in_memory_task(monkeypatch):
 def _run(tmp_path, *overrides: str, task: tuple[str, ...] = ("task.name=in_memory", "task.n_eval=null")) -> dict:
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", *task, *overrides])
+        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", *task, *overrides])
     return run(cfg, tmp_path)
 
 
@@ -109,7 +110,7 @@ def _can(method: str, formulation: str, model: str) -> bool:
     return formulation == "prompt" or not (spec.needs_label_words or spec.gradient_free)
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", method_params(zoo.list_methods()))
 @pytest.mark.parametrize("formulation,model", [("prompt", "tiny-llama"), ("head", "tiny-llama"), ("head", "tiny-bert")])
 def test_every_method_with_every_formulation_it_can(tmp_path, method, formulation, model):
     if not _can(method, formulation, model):

@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from tiers import method_params
 
 import zoo
 from zoo.evaluation.generation import evaluate_generation
@@ -43,7 +44,7 @@ def test_only_methods_that_can_write_declare_generation():
     assert all(not zoo.get_method(name).gradient_free for name in GENERATING)
 
 
-@pytest.mark.parametrize("method", GENERATING)
+@pytest.mark.parametrize("method", method_params(GENERATING))
 def test_the_method_learns_the_responses_and_generates(method, setting):
     base, data, form = setting
     spec = zoo.get_method(method)

@@ -19,7 +19,7 @@ from zoo.tasks.config import TaskConfig
 
 GENERATION_FIELDS = ("kind", "max_new_tokens")
 """Task fields only a generation task reads: a classification run's record and identity leave them out, as before generation tasks."""
-SMALL = ["task=synthetic_generation", "trainer=smoke", "task.n_train=32", "task.n_eval=12", "predictions_cache=null"]
+SMALL = ["task=synthetic_generation", "trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=12", "predictions_cache=null"]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
+from tiers import method_params
 
 import zoo
 from zoo.runner.config import store_configs
@@ -19,7 +20,7 @@ def _compose(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", method_params(zoo.list_methods()))
 def test_every_method_composes_to_its_config(method):
     cfg = _compose(f"method={method}")
     built = OmegaConf.to_object(cfg.method)
@@ -63,6 +64,7 @@ def test_validation_in_post_init_runs_on_to_object():
         OmegaConf.to_object(cfg.method)
 
 
+@pytest.mark.full  # the default tier runs +sweep=all_methods in the smoke benchmark suite (tests/test_benchmark_suite.py)
 def test_sweep_config_runs_every_registered_method(tmp_path):
     """`zoo -m +sweep=all_methods` launches one run per registered method but the peft bridge's, then zoo-report tables them."""
     import json
@@ -71,7 +73,7 @@ def test_sweep_config_runs_every_registered_method(tmp_path):
 
     sweep_dir = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "zoo.runner.run", "-m", "+sweep=all_methods", "trainer=smoke", "task.n_train=32",
-           "task.n_eval=16", f"hydra.sweep.dir={sweep_dir}"]
+           "task.n_eval=16", "latency_batches=1", f"predictions_cache={tmp_path / 'predictions'}", f"hydra.sweep.dir={sweep_dir}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     methods = sorted(json.loads(p.read_text())["method"] for p in sweep_dir.rglob("metrics.json"))

@@ -28,7 +28,7 @@ ZOO = Path(sys.executable).with_name("zoo")
 ROOT = Path(__file__).parents[1]
 SUITE = [sys.executable, "-m", "benchmarks.suite"]
 PARALLEL = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-SWEEP = ["method=lora,ia3", "seed=0,1", "model.pretrain_steps=0", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16",
+SWEEP = ["method=lora,ia3", "seed=0,1", "latency_batches=1", "model.pretrain_steps=0", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16",
          "trainer.progress=false"]
 """Four runs of the untrained tiny Llama, two steps each."""
 MEASURED = {"train_seconds", "peak_memory_bytes"}

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from hydra import compose, initialize_config_module
+from tiers import method_params
 
 import zoo
 from zoo.models.language import VOCABULARY
@@ -29,7 +30,7 @@ def folder(request, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", method_params(zoo.list_methods()))
 def test_every_method_runs_on_a_saved_model(folder, method, tmp_path):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):

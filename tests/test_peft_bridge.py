@@ -1,7 +1,8 @@
 """The peft bridge (zoo.peft_bridge): every peft tuner placed, configs generated from peft's, peft's own format works.
 
 The method contract itself (identity, only adapter tensors train, save/load, merge, generate)
-is checked for every bridged method by tests/test_contract.py, as for any registered method.
+is checked for every bridged method by tests/test_contract.py, as for any registered method (with --full; by
+default for the sample of tests/tiers.py, as the per-tuner tests here).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from contract_helpers import output, perturb
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+from tiers import method_params
 
 import zoo
 from zoo.peft_bridge import BRIDGED, UNBRIDGED, _register, bridged_methods, peft_model
@@ -127,7 +129,7 @@ def test_a_conv1d_model_is_refused_by_a_linear_only_tuner_and_peft_agrees():
         peft.get_peft_model(make_model("tiny-gpt2"), peft.BOFTConfig(target_modules=["c_attn"]))
 
 
-@pytest.mark.parametrize("method", BRIDGED_NAMES)
+@pytest.mark.parametrize("method", method_params(BRIDGED_NAMES))
 def test_identity_flag_is_what_peft_does(method, batch):
     """Identity within the contract's tolerance where claimed; where not claimed, the output is not exactly the base's."""
     base = output(make_model("tiny-llama"), batch)
@@ -145,7 +147,7 @@ def test_peft_save_pretrained_reloads_with_peft(method, batch, tmp_path):
     torch.testing.assert_close(output(reloaded, batch), expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("method", BRIDGED_NAMES)
+@pytest.mark.parametrize("method", method_params(BRIDGED_NAMES))
 def test_the_dry_run_predicts_the_tensors_or_defers_to_the_real_wrap(method, caplog):
     """Some peft initialisations read the base weights (BOFT, PiSSA): those fall back, none predicts wrong shapes."""
     from zoo.dry_run import implied_shapes

@@ -24,7 +24,7 @@ from zoo.runner.run import run
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "task.n_train=32", "task.n_eval=16", "save_adapter=false",
+        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=16", "save_adapter=false",
                                             f"predictions_cache={tmp_path / 'cache'}", *overrides])
 
 

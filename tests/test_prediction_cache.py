@@ -12,7 +12,7 @@ from zoo.runner.run import run
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "task.n_train=32", "task.n_eval=24",
+        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=24",
                                             f"predictions_cache={tmp_path / 'cache'}", *overrides])
 
 

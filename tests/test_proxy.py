@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import NO_PAST_KEY_VALUES, WORDS, make_model
 from contract_helpers import perturb, refused, wrap_for_test
+from tiers import method_params
 
 import zoo
 from zoo.evaluation.classification import predict
@@ -79,7 +80,7 @@ def _greedy_reference(proxy: ProxyTunedModel, ids: torch.Tensor, mask: torch.Ten
 
 # a method acting at prompt positions (``positions``: LoReFT) reads each no-cache step's whole sequence as the prompt, so
 # a loop without caches is not its reference; the contract tests check its decoding (new tokens untouched) instead
-@pytest.mark.parametrize("method", [m for m in zoo.list_methods() if refused(m, "tiny-llama") is None and not zoo.get_method(m).positions])
+@pytest.mark.parametrize("method", method_params([m for m in zoo.list_methods() if refused(m, "tiny-llama") is None and not zoo.get_method(m).positions]))
 def test_cached_greedy_generate_equals_a_loop_without_caches(method):
     proxy = _proxy(method=method)
     batch = _left_padded()

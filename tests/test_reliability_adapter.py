@@ -20,6 +20,7 @@ import pytest
 import torch
 from conftest import make_model
 from contract_helpers import output, perturb, refused, wrap_for_test
+from tiers import method_params
 from torch import nn
 from transformers import AutoModelForCausalLM, BertModel, LlamaForCausalLM
 
@@ -138,7 +139,7 @@ def test_wrap_and_load_return_eval_mode_so_dropout_is_off(batch, tmp_path):
         assert not torch.equal(output(loaded, batch), first)
 
 
-@pytest.mark.parametrize("method", zoo.list_methods())
+@pytest.mark.parametrize("method", method_params(zoo.list_methods()))
 def test_every_method_wraps_into_eval_mode(method):
     kind = "tiny-llama" if refused(method, "tiny-llama") is None else "tiny-bert"
     assert _every_module_in_eval(wrap_for_test(method, make_model(kind)))
@@ -367,7 +368,7 @@ def test_a_run_in_a_project_folder_keeps_the_projects_files(tmp_path):
 
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", "trainer.checkpoint_every=2", "model.pretrain_steps=0",
+        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", "trainer.checkpoint_every=2", "model.pretrain_steps=0",
                                            "task.n_train=16", "task.n_eval=8", f"predictions_cache={tmp_path / 'cache'}"])
     project = tmp_path / "project"
     (project / "src").mkdir(parents=True)

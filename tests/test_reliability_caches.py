@@ -185,7 +185,7 @@ def test_a_run_survives_an_unwritable_prediction_cache(tmp_path, monkeypatch, ca
     monkeypatch.setattr(prediction_cache, "write_json", refuse)
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", "task.n_train=32", "task.n_eval=16", "model.pretrain_steps=0",
+        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=16", "model.pretrain_steps=0",
                                            "baseline=zero_shot", f"predictions_cache={tmp_path / 'cache'}"])
     with caplog.at_level(logging.WARNING, logger="zoo.runner.prediction_cache"):
         record = run(cfg, tmp_path / "out")

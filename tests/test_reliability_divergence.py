@@ -40,7 +40,7 @@ def _loss(m, batch):
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "model.pretrain_steps=0", "task.n_train=32", "task.n_eval=16",
+        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "model.pretrain_steps=0", "task.n_train=32", "task.n_eval=16",
                                             "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}", *overrides])
 
 

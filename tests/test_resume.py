@@ -12,7 +12,7 @@ from zoo.runtime.atomic import write_json
 def _cfg(*overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", *overrides])
+        return compose("config", overrides=["trainer=smoke", "latency_batches=1", *overrides])
 
 
 def _done(run_config: dict) -> dict:

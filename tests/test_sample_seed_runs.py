@@ -19,7 +19,7 @@ from zoo.runtime.atomic import write_json
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.data import examples_fingerprint
 
-CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=32", "task.n_eval=16", "save_adapter=false"]
+CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=16", "save_adapter=false"]
 
 
 def _cfg(tmp_path: Path, *overrides: str):

@@ -34,7 +34,7 @@ TASK = "synthetic_sentiment"
 def _cfg(*overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", *overrides])
+        return compose("config", overrides=["trainer=smoke", "latency_batches=1", *overrides])
 
 
 def test_the_scale_multiplies_the_method_rate_wherever_it_came_from():

@@ -77,8 +77,12 @@ def selected(which: str, methods: Sequence[str], families: Sequence[str]) -> lis
     return supported
 
 
-def parametrise(metafunc: pytest.Metafunc, methods: Sequence[str], families: Sequence[str]) -> None:
-    """Parametrise a contract check (one marked by :func:`runs_on`) over its pairs; leave other tests alone."""
+def parametrise(metafunc: pytest.Metafunc, methods: Sequence[str], families: Sequence[str],
+                marks: Callable[[str, str], list[pytest.MarkDecorator]] | None = None) -> None:
+    """Parametrise a contract check (one marked by :func:`runs_on`) over its pairs; leave other tests alone.
+
+    ``marks``: further marks of a pair (zoo's own tests mark the pairs of their slow tier).
+    """
     declared = getattr(metafunc.function, "zoo_contract_cells", None)
     if declared is None:
         return
@@ -87,6 +91,12 @@ def parametrise(metafunc: pytest.Metafunc, methods: Sequence[str], families: Seq
     if not pairs:
         metafunc.parametrize(("method", "kind"), [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=_EMPTY[which]))])
         return
-    params = [pytest.param(m, k, id=f"{m}-{k}", marks=[pytest.mark.xfail(reason=KNOWN_GAPS[m, k], strict=True, raises=RuntimeError)]
-                           if runs_forward and (m, k) in KNOWN_GAPS else []) for m, k in pairs]
+    params = [pytest.param(m, k, id=f"{m}-{k}", marks=[*_known_gap(m, k, runs_forward), *(marks(m, k) if marks else [])])
+              for m, k in pairs]
     metafunc.parametrize(("method", "kind"), params)
+
+
+def _known_gap(method: str, kind: str, runs_forward: bool) -> list[pytest.MarkDecorator]:
+    if not runs_forward or (method, kind) not in KNOWN_GAPS:
+        return []
+    return [pytest.mark.xfail(reason=KNOWN_GAPS[method, kind], strict=True, raises=RuntimeError)]
