@@ -10,6 +10,7 @@
 
     python -m benchmarks.closed_form_speed                 # tiny-llama, default task
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,18 @@ def speed(n: int, ridge: float, smoothing: float, max_steps: int) -> dict:
     lam = ridge * float((z * z).sum()) / z.shape[1]
     runs = [_descend(z, logp, y, target, lam, closed_acc, lr, max_steps) for lr in LEARNING_RATES]
     gd_s, steps, gd_acc, best_lr = min(runs, key=lambda r: (r[2] < closed_acc, r[0]))
-    return {"n": n, "d": z.shape[1], "closed_s": closed_s, "closed_acc": closed_acc, "solver": solver,
-            "gd_s": gd_s, "gd_steps": steps, "gd_acc": gd_acc, "gd_lr": best_lr, "reached": gd_acc >= closed_acc}
+    return {
+        "n": n,
+        "d": z.shape[1],
+        "closed_s": closed_s,
+        "closed_acc": closed_acc,
+        "solver": solver,
+        "gd_s": gd_s,
+        "gd_steps": steps,
+        "gd_acc": gd_acc,
+        "gd_lr": best_lr,
+        "reached": gd_acc >= closed_acc,
+    }
 
 
 def _descend(z, logp, y, target, lam, goal, lr, max_steps) -> tuple[float, int, float, float]:
@@ -77,7 +88,7 @@ def _descend(z, logp, y, target, lam, goal, lr, max_steps) -> tuple[float, int, 
     start, steps, acc = time.perf_counter(), 0, 0.0
     while steps < max_steps and acc < goal:
         opt.zero_grad()
-        (((target - z @ w) ** 2).sum() + lam * (w ** 2).sum()).backward()
+        (((target - z @ w) ** 2).sum() + lam * (w**2).sum()).backward()
         opt.step()
         steps += 1
         with torch.no_grad():
@@ -106,18 +117,30 @@ def main() -> int:
         memory_child(args.memory_child)
         return 0
     s = speed(args.n, ridge=1e-3, smoothing=0.05, max_steps=args.max_gd_steps)
-    mem = [json.loads(subprocess.run([sys.executable, __file__, "--memory-child", str(n)], check=True, capture_output=True,
-                                     text=True).stdout.strip().splitlines()[-1]) for n in args.memory_n]
+    mem = [
+        json.loads(
+            subprocess.run([sys.executable, __file__, "--memory-child", str(n)], check=True, capture_output=True, text=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        for n in args.memory_n
+    ]
     lines = [
-        "# Closed-form head: speed against gradient descent, memory against N", "",
-        f"Command: `python -m benchmarks.closed_form_speed --n {args.n}` (tiny-llama, built-in task, cached features).", "",
-        "Gradient descent: full-batch Adam, best of learning rates " + ", ".join(map(str, LEARNING_RATES)) + ".", "",
+        "# Closed-form head: speed against gradient descent, memory against N",
+        "",
+        f"Command: `python -m benchmarks.closed_form_speed --n {args.n}` (tiny-llama, built-in task, cached features).",
+        "",
+        "Gradient descent: full-batch Adam, best of learning rates " + ", ".join(map(str, LEARNING_RATES)) + ".",
+        "",
         "| N | d | closed form (s) | solver | train acc | GD to same acc (s) | GD lr | GD steps | GD acc | GD / closed |",
         "|---|---|---|---|---|---|---|---|---|---|",
         f"| {s['n']} | {s['d']} | {s['closed_s']:.4f} | {s['solver']} | {s['closed_acc']:.3f} | {s['gd_s']:.3f} | {s['gd_lr']} | {s['gd_steps']} "
         f"| {s['gd_acc']:.3f}{'' if s['reached'] else ' (not reached)'} | {s['gd_s'] / s['closed_s']:.0f}x |",
-        "", "Feature pass of `fit` (fresh process per N; resident memory above the start of the pass):", "",
-        "| N examples | peak above start (MB) |", "|---|---|",
+        "",
+        "Feature pass of `fit` (fresh process per N; resident memory above the start of the pass):",
+        "",
+        "| N examples | peak above start (MB) |",
+        "|---|---|",
         *[f"| {m['n']} | {m['peak_above_start_mb']:.1f} |" for m in mem],
     ]
     text = "\n".join(lines) + "\n"

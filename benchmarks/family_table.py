@@ -16,6 +16,7 @@ other plugins') sits in docs/models.md between the markers ``<!-- family-table -
 the peft bridge's methods (:mod:`zoo.peft_bridge`, 34 more columns) have their own table in docs/peft-bridge.md, between
 ``<!-- peft-bridge-table -->`` and ``<!-- /peft-bridge-table -->``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,9 +69,13 @@ class _Outcomes:
 def measured() -> dict[tuple[str, str], str]:
     """Each pair's cell from running the contract tests now."""
     plugin = _Outcomes()
-    pytest.main([str(ROOT / "tests" / "test_contract.py"), "--full", "-q", "-p", "no:cacheprovider"], plugins=[plugin])  # every pair
+    pytest.main(
+        [str(ROOT / "tests" / "test_contract.py"), "--full", "-q", "-p", "no:cacheprovider"], plugins=[plugin]
+    )  # every pair
     refused = set(REFUSED_PAIRS)
-    return {pair: FAILED if found != {"passed"} else REFUSED if pair in refused else PASS for pair, found in plugin.outcomes.items()}
+    return {
+        pair: FAILED if found != {"passed"} else REFUSED if pair in refused else PASS for pair, found in plugin.outcomes.items()
+    }
 
 
 def _bridge_footnotes(methods: list[str]) -> list[str]:
@@ -86,8 +91,10 @@ def _bridge_footnotes(methods: list[str]) -> list[str]:
     grouped: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
     for (why, kind), names in reasons.items():
         grouped[why, tuple(sorted(names))].append(kind)
-    return [f"- {REFUSED} {', '.join(f'`{m}`' for m in names)} {why}: refused with a ValueError (checked) ({', '.join(sorted(kinds))})"
-            for (why, names), kinds in grouped.items()]
+    return [
+        f"- {REFUSED} {', '.join(f'`{m}`' for m in names)} {why}: refused with a ValueError (checked) ({', '.join(sorted(kinds))})"
+        for (why, names), kinds in grouped.items()
+    ]
 
 
 def _footnotes(methods: list[str]) -> list[str]:
@@ -98,7 +105,9 @@ def _footnotes(methods: list[str]) -> list[str]:
         if model_kind(model) not in spec.model_kinds:
             why = f"`{method}` declares `model_kinds={spec.model_kinds}`"
         elif spec.uses_cache and refusal(spec, model) and "key/value cache" in refusal(spec, model):
-            why = f"`{method}` declares `uses_cache` (it enters through the key/value cache), and these models' forward takes none"
+            why = (
+                f"`{method}` declares `uses_cache` (it enters through the key/value cache), and these models' forward takes none"
+            )
         else:
             why = f"`{method}` declares `positional_schemes={spec.positional_schemes}`; {kind} has {roles_of(model).positional} positions"
         reasons[f"{REFUSED} {why}: refused with a ValueError (checked)"].append(kind)
@@ -120,15 +129,21 @@ def table(cells: dict[tuple[str, str], str], bridge: bool = False) -> str:
     """
     methods = bridged_methods() if bridge else own_methods()
     begin, end = (BRIDGE_BEGIN, BRIDGE_END) if bridge else (BEGIN, END)
-    lines = [begin, "", "| family | model class | " + " | ".join(f"`{m}`" for m in methods) + " |",
-             "|---|---|" + "---|" * len(methods)]
+    lines = [
+        begin,
+        "",
+        "| family | model class | " + " | ".join(f"`{m}`" for m in methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
     for kind in TINY_FAMILIES:
         model = built(kind)
         row = [cells.get((m, kind), "?") for m in methods]
         lines.append(f"| {kind} (`{model.config.model_type}`) | {type(model).__name__} | " + " | ".join(row) + " |")
-    legend = (f"{PASS}: every contract check passes (identity at init where claimed, only the method's parameters "
-              "change, under its own optimiser too where it declares one, save/load round trip, another base model refused, "
-              "merge = unmerged where mergeable, generate for decoders).")
+    legend = (
+        f"{PASS}: every contract check passes (identity at init where claimed, only the method's parameters "
+        "change, under its own optimiser too where it declares one, save/load round trip, another base model refused, "
+        "merge = unmerged where mergeable, generate for decoders)."
+    )
     notes = [*_bridge_footnotes(methods), "", PEFT_NOTE.format(peft.__version__)] if bridge else _footnotes(methods)
     return "\n".join([*lines, "", legend, "", *notes, "", end])  # a blank line before the notes: markdown's list needs one
 
@@ -172,16 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare the pages with the planned tables; write nothing")
     args = parser.parse_args(argv)
     if args.check:
-        stale = [page(b).name for b in (False, *([True] * bridge_comparable())) if page_block(bridge=b) != table(planned(), bridge=b)]
-        print("the family tables are up to date" if not stale else
-              f"family table differs in {', '.join(stale)}: run python -m benchmarks.family_table")
+        stale = [
+            page(b).name for b in (False, *([True] * bridge_comparable())) if page_block(bridge=b) != table(planned(), bridge=b)
+        ]
+        print(
+            "the family tables are up to date"
+            if not stale
+            else f"family table differs in {', '.join(stale)}: run python -m benchmarks.family_table"
+        )
         return 1 if stale else 0
     cells = measured()
     for bridge in (False, True):
         write_into(page(bridge), table(cells, bridge=bridge))
     unexpected = sorted(pair for pair, cell in cells.items() if cell != planned().get(pair))
-    print(f"wrote the family tables into {MODELS_PAGE.name} and {BRIDGE_PAGE.name}" +
-          (f"; unexpected cells: {unexpected}" if unexpected else ""))
+    print(
+        f"wrote the family tables into {MODELS_PAGE.name} and {BRIDGE_PAGE.name}"
+        + (f"; unexpected cells: {unexpected}" if unexpected else "")
+    )
     return 1 if unexpected else 0
 
 

@@ -11,6 +11,7 @@ test for one run a row, else the paired permutation test), the p-values Holm-adj
 task's comparisons. A comparison whose adjusted p is not below 0.05 is said to be undecided at
 this size, with the smallest difference the comparison could have found (80% power).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,15 +31,20 @@ Rows = dict[str, list[dict]]
 def _named(name: str) -> Callable[[Rows, str], str | None]:
     def pick(rows: Rows, suffix: str) -> str | None:
         return next((row for row in (f"{name}{suffix}", name) if row in rows), None)
+
     return pick
 
 
 def _best(keep: Callable[[str, list[dict]], bool]) -> Callable[[Rows, str], str | None]:
     """The best-scoring row among those ``keep`` accepts, tuned rows only where there are tuned rows."""
+
     def pick(rows: Rows, suffix: str) -> str | None:
         tuned = any(name.endswith(TUNED) for name in rows)
-        candidates = [name for name, runs in rows.items() if keep(name, runs) and (not tuned or name.endswith(TUNED) or runs[0]["baseline"])]
+        candidates = [
+            name for name, runs in rows.items() if keep(name, runs) and (not tuned or name.endswith(TUNED) or runs[0]["baseline"])
+        ]
         return max(candidates, key=lambda name: _score(rows[name]), default=None)
+
     return pick
 
 
@@ -53,12 +59,17 @@ def _trained(runs: list[dict]) -> bool:
 
 QUESTIONS = [
     ("GIFT against LoRA", _named("gift"), _named("lora")),
-    ("prompt-based against head-based classification",
-     _best(lambda name, runs: _trained(runs) and runs[0]["formulation"] != HEAD_FORMULATION),
-     _best(lambda name, runs: _trained(runs) and runs[0]["formulation"] == HEAD_FORMULATION)),
+    (
+        "prompt-based against head-based classification",
+        _best(lambda name, runs: _trained(runs) and runs[0]["formulation"] != HEAD_FORMULATION),
+        _best(lambda name, runs: _trained(runs) and runs[0]["formulation"] == HEAD_FORMULATION),
+    ),
     ("the closed-form head against the linear probe", _named("closed_form_head"), _named("linear_probe")),
-    ("full fine-tuning against the best PEFT method", _named(FULL),
-     _best(lambda name, runs: not runs[0]["baseline"] and not name.startswith(FULL))),
+    (
+        "full fine-tuning against the best PEFT method",
+        _named(FULL),
+        _best(lambda name, runs: not runs[0]["baseline"] and not name.startswith(FULL)),
+    ),
 ]
 """Each question: its words, the row it asks about and the row it compares with, each chosen from a task's rows."""
 
@@ -68,8 +79,16 @@ def _compare(rows: Rows, a: str, b: str) -> dict | None:
     (row,) = [r for r in summarise(rows[a] + rows[b], reference=b) if r["method"] == a]
     if row.get("vs_reference") is None or row.get("reference_p") is None:
         return None
-    return {"a": a, "b": b, "difference": row["vs_reference"], "low": row["vs_reference_low"], "high": row["vs_reference_high"],
-            "p": row["reference_p"], "mdd": row["reference_mdd"], "metric": row["objective_metric"]}
+    return {
+        "a": a,
+        "b": b,
+        "difference": row["vs_reference"],
+        "low": row["vs_reference_low"],
+        "high": row["vs_reference_high"],
+        "p": row["reference_p"],
+        "mdd": row["reference_mdd"],
+        "metric": row["objective_metric"],
+    }
 
 
 def task_findings(runs: list[dict]) -> list[tuple[str, dict | None]]:
@@ -95,7 +114,9 @@ def statement(question: str, found: dict | None) -> str:
         return f"- *{question}*: not answered here (the task lacks one of the two rows, or they were not scored on the same examples)."
     metric = get_metric(found["metric"])
     d, low, high = (format(found[k], "+" + metric.format) for k in ("difference", "low", "high"))
-    measured = f"{found['a']} minus {found['b']}: {d} {metric.label} [95% CI {low}, {high}], Holm-adjusted p = {found['p_holm']:.3g}"
+    measured = (
+        f"{found['a']} minus {found['b']}: {d} {metric.label} [95% CI {low}, {high}], Holm-adjusted p = {found['p_holm']:.3g}"
+    )
     if found["p_holm"] < LEVEL:
         better = found["a"] if (found["difference"] > 0) == metric.higher_is_better else found["b"]
         return f"- *{question}*: {better} scores higher. {measured}."
@@ -105,12 +126,15 @@ def statement(question: str, found: dict | None) -> str:
 
 def section(runs: list[dict]) -> list[str]:
     """The markdown of the section: per task (best objective first among its rows), its statements."""
-    lines = ["## What this table supports", "",
-             "At tuned settings (the tuned rows; the default rows where a task has none). Each statement: the difference of "
-             "the two rows on the same evaluation examples, its 95% paired bootstrap interval and the exact paired test, "
-             "Holm-adjusted over the task's four comparisons; *undecided*: not shown to differ at the 5% level.", ""]
+    lines = [
+        "## What this table supports",
+        "",
+        "At tuned settings (the tuned rows; the default rows where a task has none). Each statement: the difference of "
+        "the two rows on the same evaluation examples, its 95% paired bootstrap interval and the exact paired test, "
+        "Holm-adjusted over the task's four comparisons; *undecided*: not shown to differ at the 5% level.",
+        "",
+    ]
     for task in sorted({r["task"] for r in runs}):
         task_runs = [r for r in runs if r["task"] == task]
         lines += [f"**{task}**", "", *(statement(q, found) for q, found in task_findings(task_runs)), ""]
     return lines
-

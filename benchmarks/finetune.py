@@ -6,6 +6,7 @@ benchmarks that tune a pair of models (proxy_gain.py) or one model several ways
 zoo.training.learning_rate, ``fit`` for a gradient-free method (its spec's flag), else ``zoo.training.loop.train``
 on the classification loss of the formulation's scores, with the method's own optimiser (zoo.training.optimizer).
 """
+
 from __future__ import annotations
 
 from accelerate import Accelerator
@@ -18,12 +19,26 @@ from zoo.training.loop import TrainerConfig, TrainResult, fit, train
 from zoo.training.optimizer import method_groups, optimizer_of
 
 
-def tune(wrapped: zoo.ZooModel, formulation: Formulation, batches: list[dict], trainer: TrainerConfig, accelerator: Accelerator,
-         desc: str = "train") -> TrainResult:
+def tune(
+    wrapped: zoo.ZooModel,
+    formulation: Formulation,
+    batches: list[dict],
+    trainer: TrainerConfig,
+    accelerator: Accelerator,
+    desc: str = "train",
+) -> TrainResult:
     """Train (or fit) ``wrapped``'s own parameters on ``batches``, in place; the loop's result."""
     spec = wrapped.spec
     if spec.gradient_free:
         return fit(wrapped, batches, accelerator)
     rate = resolve(trainer.learning_rate, {}, spec, head=False, head_rate=None).method
-    return train(Classifier(wrapped, formulation), method_groups(wrapped, rate), batches, classification_loss, trainer, accelerator,
-                 desc=desc, make_optimizer=optimizer_of(spec))
+    return train(
+        Classifier(wrapped, formulation),
+        method_groups(wrapped, rate),
+        batches,
+        classification_loss,
+        trainer,
+        accelerator,
+        desc=desc,
+        make_optimizer=optimizer_of(spec),
+    )

@@ -7,6 +7,7 @@ The cost depends on the parameters' shapes and dtype only, not their values, so 
 the real model's config measures it without the real weights. Prints parameters, seconds and nanoseconds per
 parameter for the current scheme and for scheme 1 (16 values and the sum of each tensor).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,14 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from zoo.fingerprint import sampled_weights_fingerprint, weights_fingerprint
 
-SMOLLM2_135M = {"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9,
-                "num_key_value_heads": 3, "tie_word_embeddings": True}
+SMOLLM2_135M = {
+    "vocab_size": 49152,
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "tie_word_embeddings": True,
+}
 """SmolLM2-135M's config (its 30 layers are ``--layers``' default)."""
 
 

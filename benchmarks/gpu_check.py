@@ -10,6 +10,7 @@ architecture, the dtype and the batch, not on the weights' values.
     python -m benchmarks.gpu_check contract results.xml gpu_contract.md
     python -m benchmarks.gpu_check runs out.md RUN_DIR...        # a table of zoo runs' metrics.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,13 @@ def contract(xml: Path, out: Path, title: str) -> dict[str, int]:
             first = (problem.get("message") or problem.text or "").strip().splitlines()[:1]
             failed.append(f"- `{case.get('classname')}::{case.get('name')}`: {first[0][:200] if first else ''}")
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    lines = [f"# {title}", "", f"{passed} passed, {counts['failures']} failed, {counts['errors']} errors, "
-             f"{counts['skipped']} skipped in {seconds:.0f} s ({counts['tests']} tests).", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"{passed} passed, {counts['failures']} failed, {counts['errors']} errors, "
+        f"{counts['skipped']} skipped in {seconds:.0f} s ({counts['tests']} tests).",
+        "",
+    ]
     if failed:
         lines += ["Failures:", "", *failed[:FAILURES_LISTED]]
         if len(failed) > FAILURES_LISTED:
@@ -92,12 +98,17 @@ def runs(out: Path, folders: list[Path]) -> None:
         r = json.loads(metrics.read_text())
         metric = get_metric(r["objective_metric"])
         model, trainer = r["run_config"]["model"], r["run_config"]["trainer"]
-        options = ", ".join(f"{k}={v}" for k, v in {**model, **trainer}.items()
-                            if k in ("dtype", "gradient_checkpointing", "quantization", "mixed_precision"))
+        options = ", ".join(
+            f"{k}={v}"
+            for k, v in {**model, **trainer}.items()
+            if k in ("dtype", "gradient_checkpointing", "quantization", "mixed_precision")
+        )
         peak = f"{r['peak_memory_bytes'] / 2**20:.1f}" if r.get("peak_memory_bytes") else "-"
-        lines.append(f"| {folder.name} | {r.get('device_name') or r['device']} | {r['train_steps']} | "
-                     f"{metric.label} {metric.cell(r['scores'][metric.name])} | "
-                     f"{r['train_seconds']:.1f} | {peak} | {options} |")
+        lines.append(
+            f"| {folder.name} | {r.get('device_name') or r['device']} | {r['train_steps']} | "
+            f"{metric.label} {metric.cell(r['scores'][metric.name])} | "
+            f"{r['train_seconds']:.1f} | {peak} | {options} |"
+        )
     write_text(out, "\n".join(lines) + "\n")
 
 

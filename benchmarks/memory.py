@@ -5,6 +5,7 @@ ratios between two implementations would be noise. Instead count the bytes of ev
 distinct tensor storage saved for backward during one forward pass, and add the
 gradients and AdamW's two moments of the trainable parameters.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -18,6 +18,7 @@ The report shows that pass's ratios on every row of the method on that task.
 
 The sizes (runs, test examples, steps) and their arithmetic: conf/benchmark/full.yaml.
 """
+
 from __future__ import annotations
 
 
@@ -52,8 +53,20 @@ SEARCH_SETTINGS = {"bbc_headlines": ("task.n_eval=48",)}
 """Overrides the search adds to a task's first run: BBC headlines' validation trials write 48 headlines, not the test's
 100 (writing is most of a generation trial's time; conf/benchmark/full.yaml's arithmetic)."""
 LATENCY_PASS = {
-    profile: ("movie_sentiment", ["seed=0", "latency=true", "trainer.max_steps=1", "trainer.batch_size=2", "task.n_eval=16",
-                                  "forgetting.text=none", "save_adapter=false", "cpu_threads=2", "hydra.launcher.n_jobs=1"])
+    profile: (
+        "movie_sentiment",
+        [
+            "seed=0",
+            "latency=true",
+            "trainer.max_steps=1",
+            "trainer.batch_size=2",
+            "task.n_eval=16",
+            "forgetting.text=none",
+            "save_adapter=false",
+            "cpu_threads=2",
+            "hydra.launcher.n_jobs=1",
+        ],
+    )
     for profile in ("full", "extended")
 }
 """Profiles timed in a serial pass after their training jobs: the task and the overrides of the pass (batches of 2: the

@@ -16,6 +16,7 @@ Hydra app over zoo's config groups plus the ``proxy`` group (which pair, how dee
 Writes ``proxy_gain.json``, ``proxy_gain.md`` and ``proxy_gain.png`` into ``out_dir`` (default:
 Hydra's run folder).
 """
+
 from __future__ import annotations
 
 import copy
@@ -70,9 +71,15 @@ class ProxySetup:
 
 @dataclass
 class ProxyGainConfig:
-    defaults: list[Any] = field(default_factory=lambda: [
-        "_self_", {"proxy": "tiny-llama"}, {"method": "lora"}, {"task": "synthetic_sentiment"}, {"trainer": "default"},
-    ])
+    defaults: list[Any] = field(
+        default_factory=lambda: [
+            "_self_",
+            {"proxy": "tiny-llama"},
+            {"method": "lora"},
+            {"task": "synthetic_sentiment"},
+            {"trainer": "default"},
+        ]
+    )
     proxy: ProxySetup = field(default_factory=ProxySetup)
     method: MethodConfig = MISSING
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -103,7 +110,9 @@ def truncated_copy(model: nn.Module, layers: int) -> nn.Module:
     """
     found = blocks(model)
     if not 1 <= layers < len(found):
-        raise ValueError(f"small_layers={layers} must be between 1 and {len(found) - 1} (the large model has {len(found)} blocks)")
+        raise ValueError(
+            f"small_layers={layers} must be between 1 and {len(found) - 1} (the large model has {len(found)} blocks)"
+        )
     small = copy.deepcopy(model)
     container = found[0][0].rsplit(".", 1)[0]
     replace_module(small, container, nn.ModuleList(list(small.get_submodule(container))[:layers]))
@@ -137,8 +146,12 @@ def seed_run(cfg: DictConfig, seed: int, large: nn.Module, small: nn.Module, tok
 
     small_tuned, adapter, small_seconds = tuned(small, "small")
     large_tuned, _, large_seconds = tuned(large, "large")
-    scores = {"large base": accuracy(large), "small base": accuracy(small),
-              "small tuned": accuracy(small_tuned), "large tuned": accuracy(large_tuned)}
+    scores = {
+        "large base": accuracy(large),
+        "small base": accuracy(small),
+        "small tuned": accuracy(small_tuned),
+        "large tuned": accuracy(large_tuned),
+    }
     proxy = {}
     for alpha in cfg.proxy.alphas:
         model = ProxyTunedModel.from_adapter(large, small, adapter, alpha, large_tokenizer=tokenizer, small_tokenizer=tokenizer)
@@ -158,9 +171,9 @@ def _mean_std(values: list[float]) -> tuple[float, float, int]:
 def summarise(runs: list[dict], alphas: list[float]) -> dict:
     summary = {"scores": {r: _mean_std([run["scores"][r] for run in runs]) for r in ROLES}, "proxy": {}}
     # the reference a proxy must beat: the small tuned model used on its own in place of the large one
-    summary["expert_alone"] = _mean_std([
-        gain_recovered(run["scores"]["small tuned"], run["scores"]["large base"], run["scores"]["large tuned"]) for run in runs
-    ])
+    summary["expert_alone"] = _mean_std(
+        [gain_recovered(run["scores"]["small tuned"], run["scores"]["large base"], run["scores"]["large tuned"]) for run in runs]
+    )
     for alpha in map(str, alphas):
         summary["proxy"][alpha] = {
             "accuracy": _mean_std([run["proxy"][alpha]["accuracy"] for run in runs]),
@@ -174,17 +187,29 @@ def markdown(summary: dict, runs: list[dict], title: str, command: str) -> str:
         mean, std, n = mean_std_n
         return "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}" + (f" (of {n})" if n < len(runs) else "")
 
-    lines = [f"# Proxy-tuning gain recovered: {title}", "", f"Command: `{command}`", "", f"Accuracy, mean ± std over {len(runs)} seed(s):", "",
-             "| model | accuracy |", "|---|---|"]
+    lines = [
+        f"# Proxy-tuning gain recovered: {title}",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Accuracy, mean ± std over {len(runs)} seed(s):",
+        "",
+        "| model | accuracy |",
+        "|---|---|",
+    ]
     lines += [f"| {role} | {cell(summary['scores'][role])} |" for role in ROLES]
     lines += ["", "| proxy α | accuracy | gain recovered |", "|---|---|---|"]
     lines += [f"| {alpha} | {cell(v['accuracy'])} | {cell(v['gain_recovered'])} |" for alpha, v in summary["proxy"].items()]
-    lines.append(f"| small tuned alone (reference) | {cell(summary['scores']['small tuned'])} | {cell(summary['expert_alone'])} |")
+    lines.append(
+        f"| small tuned alone (reference) | {cell(summary['scores']['small tuned'])} | {cell(summary['expert_alone'])} |"
+    )
     lines += ["", "Per seed (large base → large tuned; proxy accuracy and gain recovered at each α):", ""]
     for run in runs:
         proxy = ", ".join(f"α={a}: {p['accuracy']:.3f} ({p['gain_recovered']:.2f})" for a, p in run["proxy"].items())
-        lines.append(f"- seed {run['seed']}: {run['scores']['large base']:.3f} → {run['scores']['large tuned']:.3f}; "
-                     f"small {run['scores']['small base']:.3f} → {run['scores']['small tuned']:.3f}; {proxy}")
+        lines.append(
+            f"- seed {run['seed']}: {run['scores']['large base']:.3f} → {run['scores']['large tuned']:.3f}; "
+            f"small {run['scores']['small base']:.3f} → {run['scores']['small tuned']:.3f}; {proxy}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -229,7 +254,13 @@ def run(cfg: DictConfig, out: Path, command: str) -> dict:
     title = f"{setup.large.name} ({len(blocks(large))} layers) steered by its first {setup.small_layers}, {method}"
     runs = [seed_run(cfg, seed, large, small, tokenizer, out / f"seed{seed}") for seed in cfg.seeds]
     summary = summarise(runs, setup.alphas)
-    record = {"title": title, "command": command, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary, "runs": runs}
+    record = {
+        "title": title,
+        "command": command,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "summary": summary,
+        "runs": runs,
+    }
     write_json(out / "proxy_gain.json", record)
     write_text(out / "proxy_gain.md", markdown(summary, runs, title, command))
     plot(summary, out / "proxy_gain.png", title)

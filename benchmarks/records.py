@@ -18,6 +18,7 @@ as ``load_runs`` reads them from run folders; ``python -m benchmarks.results_md`
 RESULTS.md and its plots from these files alone. A suite writes its records before its report,
 so the report of a sweep and the report of its committed records are the same page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,10 @@ def export(sweep: Path, dest: Path, skip: tuple[str, ...] = (), portable=lambda 
 
 def _committed(dest: Path) -> dict[str, list[tuple[str, str]]]:
     """The lines a record set already holds, per task: ``(folder, line)``."""
-    return {path.stem: [(json.loads(line)["folder"], line) for line in path.read_text().splitlines()]
-            for path in sorted(Path(dest).glob("*.jsonl"))}
+    return {
+        path.stem: [(json.loads(line)["folder"], line) for line in path.read_text().splitlines()]
+        for path in sorted(Path(dest).glob("*.jsonl"))
+    }
 
 
 def restore(dest: Path, sweep: Path) -> int:

@@ -6,6 +6,7 @@ The browser is the distribution's Chromium (``apt-get install chromium``; ``ZOO_
 driven through playwright's Python API (``pip install -e ".[browser]"``): playwright's own browser download is never used.
 The page is opened from its file, offline; the screenshot is its top, :data:`VIEWPORT` wide and high.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,9 @@ def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=chromium())  # playwright's default: no setuid helper, so root runs it too
+        launched = driver.chromium.launch(
+            executable_path=chromium()
+        )  # playwright's default: no setuid helper, so root runs it too
         try:
             yield launched
         finally:

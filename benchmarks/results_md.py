@@ -10,6 +10,7 @@ verbatim): regenerate this page, never edit its numbers. ``suite.py`` calls
 :func:`write_results` when a suite finishes; its ``suite.json`` gives the command, the
 machine and the wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,7 +83,6 @@ SEARCH, TUNED = "search", "tuned"
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
 
 
-
 def is_search(command: str) -> bool:
     """Whether a launch recorded in suite.json was the search (``python -m benchmarks.tune``; ``benchmarks/tune.py`` in older ones)."""
     return "benchmarks.tune" in command or "benchmarks/tune.py" in command
@@ -110,8 +110,14 @@ def _with_latency(runs: list[dict], timed: list[dict]) -> list[dict]:
     return [{**r, "latency": measured.get((r["task"], r["method"].removesuffix(" (tuned)")), r.get("latency"))} for r in runs]
 
 
-def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: dict | None = None, reference: str | None = None,
-                  tuned_dir: Path | None = None) -> str:
+def write_results(
+    runs_dir: Path,
+    path: Path,
+    tables_dir: Path | None,
+    suite: dict | None = None,
+    reference: str | None = None,
+    tuned_dir: Path | None = None,
+) -> str:
     """Write RESULTS.md at ``path`` (atomically) and its plots beside it, from a record set or a sweep folder; return the
     markdown.
 
@@ -121,20 +127,36 @@ def write_results(runs_dir: Path, path: Path, tables_dir: Path | None, suite: di
     """
     runs = _load(runs_dir)
     if not runs:
-        raise FileNotFoundError(f"no metrics.json under {str(runs_dir)!r}: run the suite first (python -m benchmarks.suite --profile ...)")
+        raise FileNotFoundError(
+            f"no metrics.json under {str(runs_dir)!r}: run the suite first (python -m benchmarks.suite --profile ...)"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Benchmark results", "", *section(runs),
-             f"Written by `python -m benchmarks.results_md` from the record set of the command below; regenerate, never edit. {LEGEND}", "",
-             *_provenance(runs, suite)]
+    lines = [
+        "# Benchmark results",
+        "",
+        *section(runs),
+        f"Written by `python -m benchmarks.results_md` from the record set of the command below; regenerate, never edit. {LEGEND}",
+        "",
+        *_provenance(runs, suite),
+    ]
     for task in sorted({r["task"] for r in runs}):
         lines += task_section(task, [r for r in runs if r["task"] == task], path.parent, reference, _search(tuned_dir, task))
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
-    write_html(path.with_suffix(".html"), summarise(runs), runs, title="Benchmark results",  # the same sweep as one interactive page
-               provenance=provenance(runs, command=portable(suite["command"]) if suite and "command" in suite else None, suite=suite,
-                                     constraints=ROOT / "constraints.txt"))
+    write_html(
+        path.with_suffix(".html"),
+        summarise(runs),
+        runs,
+        title="Benchmark results",  # the same sweep as one interactive page
+        provenance=provenance(
+            runs,
+            command=portable(suite["command"]) if suite and "command" in suite else None,
+            suite=suite,
+            constraints=ROOT / "constraints.txt",
+        ),
+    )
     return text
 
 
@@ -175,22 +197,30 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
         versions = ", ".join(f"{name} {version}" for name, version in m["versions"].items())
         total = sum(s["wall_seconds"] for s in sessions)
         searched = sum(s["wall_seconds"] for s in sessions if is_search(s.get("command", "")))
-        lines += [f"- Command: `{portable(suite['command']) if 'command' in suite else '-'}`",
-                  f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
-                  "- `constraints.txt`, at the top of the repository, pins the versions of the published figures "
-                  "(benchmarks/RESULTS.md) and the libraries beside them: `pip install -c constraints.txt -e \".[test]\"`.",
-                  f"- Suite wall time: {total / 60:.1f} min" + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "")
-                  + (f", of which the search (`python -m benchmarks.tune`) {searched / 60:.1f} min" if searched else "") + "."]
+        lines += [
+            f"- Command: `{portable(suite['command']) if 'command' in suite else '-'}`",
+            f"- Machine: {m['cpus']} CPU cores ({m['platform']}), Python {m['python']}; {versions}.",
+            "- `constraints.txt`, at the top of the repository, pins the versions of the published figures "
+            '(benchmarks/RESULTS.md) and the libraries beside them: `pip install -c constraints.txt -e ".[test]"`.',
+            f"- Suite wall time: {total / 60:.1f} min"
+            + (f" over {len(sessions)} launches (resumed; finished runs skipped)" if len(sessions) > 1 else "")
+            + (f", of which the search (`python -m benchmarks.tune`) {searched / 60:.1f} min" if searched else "")
+            + ".",
+        ]
     else:
         lines.append("- Command and machine: not recorded (no suite.json in the run folder).")
     devices = sorted({r.get("device_name") or r.get("device", "?") for r in runs})
     lines.append(f"- Device: {', '.join(devices)}.")
-    for model in {json.dumps(r["model_config"], sort_keys=True): r["model_config"] for r in runs if r.get("model_config")}.values():
+    for model in {
+        json.dumps(r["model_config"], sort_keys=True): r["model_config"] for r in runs if r.get("model_config")
+    }.values():
         if model.get("gguf_file"):
             where = f" from the pip package `{model['gguf_package']}`" if model.get("gguf_package") else ""
-            lines.append(f"- Weights: {model['name']} is the GGUF file `{model['gguf_file']}`{where}, dequantised to "
-                         f"{model['dtype']}. Its quantisation noise stays in the weights, so absolute scores may differ "
-                         f"from the original unquantised (bf16) checkpoint's.")
+            lines.append(
+                f"- Weights: {model['name']} is the GGUF file `{model['gguf_file']}`{where}, dequantised to "
+                f"{model['dtype']}. Its quantisation noise stays in the weights, so absolute scores may differ "
+                f"from the original unquantised (bf16) checkpoint's."
+            )
     return [*lines, ""]
 
 
@@ -208,7 +238,12 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
     def name(table: Path) -> str:
         return table.relative_to(Path(folder).parent).as_posix()
 
-    lines = ["## Other benchmarks", "", "Verbatim copies of the tables the other scripts in `benchmarks/` wrote (see benchmarks/README.md).", ""]
+    lines = [
+        "## Other benchmarks",
+        "",
+        "Verbatim copies of the tables the other scripts in `benchmarks/` wrote (see benchmarks/README.md).",
+        "",
+    ]
     for table in tables:
         if table.name != "summary.md" and summarised & set(table.parents):
             continue  # linked from its folder's summary
@@ -216,19 +251,33 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
         if table.name == "summary.md":
             reports = [t for t in tables if t != table and table.parent in t.parents]
             if reports:
-                lines += ["Full reports: " + ", ".join(f"[{name(t)}]({Path(os.path.relpath(t, page_dir)).as_posix()})" for t in reports), ""]
+                lines += [
+                    "Full reports: "
+                    + ", ".join(f"[{name(t)}]({Path(os.path.relpath(t, page_dir)).as_posix()})" for t in reports),
+                    "",
+                ]
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, nargs="?", default=RECORDS / "full",
-                        help="a record set (default: benchmarks/records/full, the committed one) or a suite's sweep folder")
+    parser.add_argument(
+        "runs",
+        type=Path,
+        nargs="?",
+        default=RECORDS / "full",
+        help="a record set (default: benchmarks/records/full, the committed one) or a suite's sweep folder",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--reference", metavar="ROW", help="the row each row of a main table is tested against "
-                                                           "(default: `lora (tuned)`, else `lora`)")
-    parser.add_argument("--tuned-dir", type=Path, help="the search's choices (default: benchmarks/tuned/<the record set's profile>)")
+    parser.add_argument(
+        "--reference",
+        metavar="ROW",
+        help="the row each row of a main table is tested against (default: `lora (tuned)`, else `lora`)",
+    )
+    parser.add_argument(
+        "--tuned-dir", type=Path, help="the search's choices (default: benchmarks/tuned/<the record set's profile>)"
+    )
     args = parser.parse_args(argv)
     suite = load_suite(args.runs)
     tuned_dir = args.tuned_dir or (DEFAULT_DIR / suite["profile"] if suite else None)

@@ -12,6 +12,7 @@ searches ``trainer.learning_rate_scale`` (times its registered default rate), a 
 some other key of its grid (its regulariser), over at least 6 log-spaced values spanning at least
 2 decades (zoo.training.halving.check_log_grid).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -103,8 +104,10 @@ def load_space(path: Path, methods: list[str] | None = None) -> SearchSpace:
         raise SystemExit(f"tune: no search space at {path}; write one (see conf/search/smoke.yaml)")
     data = OmegaConf.to_container(OmegaConf.load(path))
     if not isinstance(data, dict) or set(data) - {"default", "methods", "halving"} or not {"default", "halving"} <= set(data):
-        raise SystemExit(f"tune: {path} must hold `default:` (a grid), `halving:` (eta, fractions) and optionally `methods:` "
-                         f"(method -> grid), got {data!r}")
+        raise SystemExit(
+            f"tune: {path} must hold `default:` (a grid), `halving:` (eta, fractions) and optionally `methods:` "
+            f"(method -> grid), got {data!r}"
+        )
     own = data.get("methods") or {}
     unknown = sorted(set(own) - set(searched))
     if unknown:
@@ -112,8 +115,9 @@ def load_space(path: Path, methods: list[str] | None = None) -> SearchSpace:
     grids = {m: own.get(m, data["default"]) for m in methods}
     for method, grid in grids.items():
         if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
-            raise SystemExit(f"tune: {path}: the grid of {method} must map override keys to non-empty lists of values, "
-                             f"got {grid!r}")
+            raise SystemExit(
+                f"tune: {path}: the grid of {method} must map override keys to non-empty lists of values, got {grid!r}"
+            )
         _check_rate_grid(path, method, grid)
     try:
         halving = Halving(data["halving"].get("eta"), tuple(data["halving"].get("fractions") or ()))
@@ -122,6 +126,8 @@ def load_space(path: Path, methods: list[str] | None = None) -> SearchSpace:
     counts = {m: halving.trials(trial_count(g)) for m, g in grids.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{m} {n}" for m, n in sorted(counts.items(), key=lambda item: (item[1], item[0])))
-        raise SystemExit(f"tune: {path} gives the methods unequal trial budgets ({listed}); every method needs the same number "
-                         f"of trials (the halving rungs of its grid's combinations) for their best trials to be compared")
+        raise SystemExit(
+            f"tune: {path} gives the methods unequal trial budgets ({listed}); every method needs the same number "
+            f"of trials (the halving rungs of its grid's combinations) for their best trials to be compared"
+        )
     return SearchSpace(path, grids, halving)

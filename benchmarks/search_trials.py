@@ -8,6 +8,7 @@ the earlier value of the grid), and writes what the search chose into ``benchmar
 (every trial, the choice, the runner-up and the paired test between them on the validation answers,
 read by RESULTS.md) and ``<task>.trials.md`` (the same, for a reader).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,18 @@ def _read(path: Path, method: str, grid: Grid, rung: int) -> Trial:
     except UnusableRecord as err:
         raise SystemExit(f"tune: {err}; run the search again") from None
     answers = record.example_scores.get(record.objective_metric)
-    return Trial(method, {key: OmegaConf.select(config, key) for key in grid}, path.parent, record.objective, record.learning_rate,
-                 record.splits_read, rung, record.train_steps, record.objective_metric,
-                 tuple(answers) if answers is not None else None)
+    return Trial(
+        method,
+        {key: OmegaConf.select(config, key) for key in grid},
+        path.parent,
+        record.objective,
+        record.learning_rate,
+        record.splits_read,
+        rung,
+        record.train_steps,
+        record.objective_metric,
+        tuple(answers) if answers is not None else None,
+    )
 
 
 def collect(task_dir: Path, method: str, grid: Grid, rung: int, wanted: list[dict]) -> list[Trial]:
@@ -69,13 +79,17 @@ def collect(task_dir: Path, method: str, grid: Grid, rung: int, wanted: list[dic
     """
     found = []
     for path in sorted((task_dir / method / f"rung{rung}").glob("*/metrics.json")):
-        if [part.partition("=")[0] for part in path.parent.name.split(",")] == list(grid):  # tune names a folder by its grid's keys
+        if [part.partition("=")[0] for part in path.parent.name.split(",")] == list(
+            grid
+        ):  # tune names a folder by its grid's keys
             found.append(_read(path, method, grid, rung))
     kept = [t for t in found if t.values in wanted]
     missing = [w for w in wanted if w not in [t.values for t in kept]]
     if missing:
-        raise SystemExit(f"tune: {method} on {task_dir.name} has no finished trial for {missing} under "
-                         f"{task_dir / method / f'rung{rung}'}; run the search again")
+        raise SystemExit(
+            f"tune: {method} on {task_dir.name} has no finished trial for {missing} under "
+            f"{task_dir / method / f'rung{rung}'}; run the search again"
+        )
     return sorted(kept, key=lambda t: wanted.index(t.values))
 
 
@@ -83,8 +97,10 @@ def check_no_test(found: list[Trial]) -> None:
     """Refuse a search whose trials read the test split (chosen on it, the tuned rows' test scores would be optimistic)."""
     read_test = [f"{t.method} {t.name} ({t.folder})" for t in found if "test" in t.splits_read]
     if read_test:
-        raise SystemExit("tune: these trials read the test split, which a search must never see (task.eval_split must be "
-                         "validation):\n  " + "\n  ".join(read_test))
+        raise SystemExit(
+            "tune: these trials read the test split, which a search must never see (task.eval_split must be "
+            "validation):\n  " + "\n  ".join(read_test)
+        )
 
 
 def rank(t: Trial, found: list[Trial]) -> tuple:
@@ -121,25 +137,40 @@ def search_summary(profile: str, task: str, space: SearchSpace, rungs: dict[str,
     methods = {}
     for method, by_rung in sorted(rungs.items()):
         chosen = choose(by_rung[-1])
-        methods[method] = {"trials": [_trial_entry(t) for found in by_rung for t in found], "chosen": chosen.values,
-                           "chosen_score": chosen.score, "runner_up": runner_up(by_rung[-1])}
+        methods[method] = {
+            "trials": [_trial_entry(t) for found in by_rung for t in found],
+            "chosen": chosen.values,
+            "chosen_score": chosen.score,
+            "runner_up": runner_up(by_rung[-1]),
+        }
     first = next(iter(rungs.values()))[-1][0]
-    return {"profile": profile, "task": task, "split": "validation", "objective": first.metric,
-            "halving": {"eta": space.halving.eta, "fractions": list(space.halving.fractions)},
-            "trials_per_method": space.trials, "methods": methods}
+    return {
+        "profile": profile,
+        "task": task,
+        "split": "validation",
+        "objective": first.metric,
+        "halving": {"eta": space.halving.eta, "fractions": list(space.halving.fractions)},
+        "trials_per_method": space.trials,
+        "methods": methods,
+    }
 
 
 def trials_table(summary: dict) -> str:
-    lines = [f"# Search trials: {summary['task']} ({summary['profile']} profile)", "",
-             "Written by `python -m benchmarks.tune`; regenerate, never edit. Validation score of every trial "
-             f"({get_metric(summary['objective']).label}; task.eval_split=validation), successive halving "
-             f"(eta {summary['halving']['eta']}, rungs at {summary['halving']['fractions']} of the steps), "
-             f"{summary['trials_per_method']} trials per method. The chosen trial (bold) is the last rung's best; "
-             "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
-             "rate, then to the earlier trial of the grid. *runner-up p*: McNemar's exact test (permutation test for a score "
-             "that is not 0 or 1 per example) of the choice against the last rung's second on the validation answers. Not test "
-             "figures: the tuned rows of RESULTS.md are measured on the test split.", "",
-             "| method | rung | steps | trial | learning rate | validation score | runner-up p |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Search trials: {summary['task']} ({summary['profile']} profile)",
+        "",
+        "Written by `python -m benchmarks.tune`; regenerate, never edit. Validation score of every trial "
+        f"({get_metric(summary['objective']).label}; task.eval_split=validation), successive halving "
+        f"(eta {summary['halving']['eta']}, rungs at {summary['halving']['fractions']} of the steps), "
+        f"{summary['trials_per_method']} trials per method. The chosen trial (bold) is the last rung's best; "
+        "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
+        "rate, then to the earlier trial of the grid. *runner-up p*: McNemar's exact test (permutation test for a score "
+        "that is not 0 or 1 per example) of the choice against the last rung's second on the validation answers. Not test "
+        "figures: the tuned rows of RESULTS.md are measured on the test split.",
+        "",
+        "| method | rung | steps | trial | learning rate | validation score | runner-up p |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method, entry in summary["methods"].items():
         last = max(t["rung"] for t in entry["trials"])
         for t in entry["trials"]:
@@ -148,21 +179,28 @@ def trials_table(summary: dict) -> str:
             rate = "-" if t["learning_rate"] is None else f"{t['learning_rate']:.3g}"
             up = entry["runner_up"]
             p = f"{up['p']:.3f}" if bold and up and up["p"] is not None else ""
-            lines.append(f"| {method} | {t['rung']} | {t['steps']} | {bold}{name}{bold} | {rate} | {bold}{t['score']:.3f}{bold} | {p} |")
+            lines.append(
+                f"| {method} | {t['rung']} | {t['steps']} | {bold}{name}{bold} | {rate} | {bold}{t['score']:.3f}{bold} | {p} |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def write_search(tuned_dir: Path, profile: str, task: str, space: SearchSpace, rungs: dict[str, list[list[Trial]]]) -> dict[str, Trial]:
+def write_search(
+    tuned_dir: Path, profile: str, task: str, space: SearchSpace, rungs: dict[str, list[list[Trial]]]
+) -> dict[str, Trial]:
     """Write a task's choices, its search summary and its trials table; return the chosen trials."""
     chosen = {m: choose(by_rung[-1]) for m, by_rung in rungs.items()}
     path = tuned_path(tuned_dir, task)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_tuned(path, {m: t.values for m, t in chosen.items()},
-                f"Chosen by `python -m benchmarks.tune --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
-                f"per method by successive halving ({space.path.name} in conf/search/); the trials: {path.stem}.search.json and\n"
-                f"{path.stem}.trials.md. Regenerate, never edit.\n"
-                f"Read by `python -m benchmarks.suite --profile {profile} --tuned`: each method's tuned row runs with these\n"
-                f"overrides.")
+    write_tuned(
+        path,
+        {m: t.values for m, t in chosen.items()},
+        f"Chosen by `python -m benchmarks.tune --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
+        f"per method by successive halving ({space.path.name} in conf/search/); the trials: {path.stem}.search.json and\n"
+        f"{path.stem}.trials.md. Regenerate, never edit.\n"
+        f"Read by `python -m benchmarks.suite --profile {profile} --tuned`: each method's tuned row runs with these\n"
+        f"overrides.",
+    )
     summary = search_summary(profile, task, space, rungs)
     write_text(path.with_name(f"{task}.search.json"), json.dumps(summary, indent=1, sort_keys=True) + "\n")
     write_text(path.with_name(f"{task}.trials.md"), trials_table(summary))

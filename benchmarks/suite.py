@@ -42,6 +42,7 @@ multirun per task and set of chosen values. A method whose chosen values are its
 tuned row is its default row's first run, copied (:func:`reuse_first_runs`). RESULTS.md shows the tuned rows beside the
 default ones, as ``<method> (tuned)``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,9 +74,11 @@ from zoo.runtime.atomic import write_json, write_text
 IN_CONTEXT = ["baseline=in_context", "task.demonstrations=1", "task.max_length=512"]  # room for a demonstration per class
 """The in-context row's overrides: its baseline, and the demonstrations it shows."""
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "hydra-core", "zoo-peft")
-COMMITTED_RESULTS = {"full": Path(__file__).parent / "RESULTS.md",
-                     "extended": Path(__file__).parent / "results" / "extended" / "RESULTS.md",
-                     "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md"}
+COMMITTED_RESULTS = {
+    "full": Path(__file__).parent / "RESULTS.md",
+    "extended": Path(__file__).parent / "results" / "extended" / "RESULTS.md",
+    "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md",
+}
 """Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
 TABLES = Path(__file__).parent / "results"
 OWN_TABLES_ONLY = {"default", "extended"}
@@ -84,7 +87,9 @@ OWN_TABLES_ONLY = {"default", "extended"}
 
 def check_profiles() -> None:
     """Every profile in :data:`PLANS` has its config in ``conf/benchmark/`` and every config a plan."""
-    configs = {p.name.removesuffix(".yaml") for p in files("zoo.conf").joinpath("benchmark").iterdir() if p.name.endswith(".yaml")}
+    configs = {
+        p.name.removesuffix(".yaml") for p in files("zoo.conf").joinpath("benchmark").iterdir() if p.name.endswith(".yaml")
+    }
     if configs != set(PLANS):
         raise SystemExit(f"suite: profiles in PLANS {sorted(PLANS)} and configs in conf/benchmark/ {sorted(configs)} differ")
 
@@ -114,8 +119,18 @@ def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = 
         for i, seeds in enumerate(runs):
             for name, kind in rows_for(task, peft_bridge).items():
                 if not (tuned and i and name in DEFAULT_ROWS_FIRST_RUN_ONLY):
-                    commands.append([*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}",
-                                     *unless_set(seeds.split(), kind), f"hydra.sweep.dir={hydra_value(str(out))}", *extra])
+                    commands.append(
+                        [
+                            *zoo_command(),
+                            "-m",
+                            f"+benchmark={profile}",
+                            *kind,
+                            f"task={task}",
+                            *unless_set(seeds.split(), kind),
+                            f"hydra.sweep.dir={hydra_value(str(out))}",
+                            *extra,
+                        ]
+                    )
     return commands
 
 
@@ -129,8 +144,19 @@ def latency_sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str |
     if profile not in LATENCY_PASS:
         return []
     task, settings = LATENCY_PASS[profile]
-    return [[*zoo_command(), "-m", f"+benchmark={profile}", *kind, f"task={task}", *unless_set(settings, kind),
-             f"hydra.sweep.dir={hydra_value(str(out / LATENCY))}", *extra] for kind in rows_for(task, peft_bridge).values()]
+    return [
+        [
+            *zoo_command(),
+            "-m",
+            f"+benchmark={profile}",
+            *kind,
+            f"task={task}",
+            *unless_set(settings, kind),
+            f"hydra.sweep.dir={hydra_value(str(out / LATENCY))}",
+            *extra,
+        ]
+        for kind in rows_for(task, peft_bridge).values()
+    ]
 
 
 def unless_set(overrides: list[str], kind: list[str]) -> list[str]:
@@ -147,8 +173,11 @@ def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:
     kind = task_kind(task)
     own = [m for m in zoo.list_methods() if not m.startswith("peft_")]
     methods = [m for m in methods_for(kind) if not m.startswith("peft_")]
-    rows = {"methods": ["+sweep=all_methods"] if methods == own else [f"method={','.join(methods)}"],
-            "baselines": [f"baseline={','.join(plain_baselines(kind))}"], "in_context": IN_CONTEXT}
+    rows = {
+        "methods": ["+sweep=all_methods"] if methods == own else [f"method={','.join(methods)}"],
+        "baselines": [f"baseline={','.join(plain_baselines(kind))}"],
+        "in_context": IN_CONTEXT,
+    }
     return {**rows, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
 
 
@@ -164,10 +193,21 @@ def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> 
             for method, values in chosen.items():
                 if i or change(method, values) > 0:
                     groups.setdefault(tuple(overrides(values)), []).append(method)
-            commands += [[*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", *values, f"task={task}",
-                          *(o for o in seeds.split() if not o.startswith("latency=")), "latency=false",
-                          f"hydra.sweep.dir={hydra_value(str(out / TUNED))}", *extra]
-                         for values, methods in groups.items()]
+            commands += [
+                [
+                    *zoo_command(),
+                    "-m",
+                    f"+benchmark={profile}",
+                    f"method={','.join(methods)}",
+                    *values,
+                    f"task={task}",
+                    *(o for o in seeds.split() if not o.startswith("latency=")),
+                    "latency=false",
+                    f"hydra.sweep.dir={hydra_value(str(out / TUNED))}",
+                    *extra,
+                ]
+                for values, methods in groups.items()
+            ]
     return commands
 
 
@@ -184,13 +224,17 @@ def reuse_first_runs(profile: str, out: Path, tuned_dir: Path) -> list[str]:
             if change(method, values) > 0 or (target / "metrics.json").is_file():
                 continue
             if not (source / "metrics.json").is_file() or not (source / ".hydra" / "overrides.yaml").is_file():
-                missing.append(f"{task} {method} (tuned): its chosen values are the defaults, but no default first run at {source}")
+                missing.append(
+                    f"{task} {method} (tuned): its chosen values are the defaults, but no default first run at {source}"
+                )
                 continue
             runs_with = yaml.safe_load((source / ".hydra" / "overrides.yaml").read_text()) + overrides(values)
             (target / ".hydra").mkdir(parents=True, exist_ok=True)
             write_text(target / ".hydra" / "overrides.yaml", yaml.safe_dump(runs_with))
             write_text(target / "same_run_as", f"{source.relative_to(out)}\n")
-            write_text(target / "metrics.json", (source / "metrics.json").read_text())  # last: what resume and the report look for
+            write_text(
+                target / "metrics.json", (source / "metrics.json").read_text()
+            )  # last: what resume and the report look for
     return missing
 
 
@@ -205,10 +249,15 @@ def first_run(seed_sweeps: tuple[str, ...]) -> list[str]:
     if "seed" not in keys:
         raise ValueError(f"the plan's first seed sweep {seed_sweeps[0]!r} sets no seed=")
     if any("," in o.partition("=")[2] for o in seed_sweeps[0].split()):
-        raise ValueError(f"the plan's first seed sweep {seed_sweeps[0]!r} sweeps several values; the first run must be one run "
-                         f"(benchmarks.plans.paired_runs)")
-    return [f"{key}={value.split(',')[0]}" for key, _, value in (o.partition("=") for o in seed_sweeps[0].split())
-            if key not in ("task.sample_seed", "latency")]
+        raise ValueError(
+            f"the plan's first seed sweep {seed_sweeps[0]!r} sweeps several values; the first run must be one run "
+            f"(benchmarks.plans.paired_runs)"
+        )
+    return [
+        f"{key}={value.split(',')[0]}"
+        for key, _, value in (o.partition("=") for o in seed_sweeps[0].split())
+        if key not in ("task.sample_seed", "latency")
+    ]
 
 
 def hydra_value(text: str) -> str:
@@ -224,8 +273,13 @@ def machine() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "machine": platform.machine(),
-            "python": platform.python_version(), "versions": versions}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
 
 
 def record_session(out: Path, command: str, profile: str, seconds: float) -> dict:
@@ -235,8 +289,9 @@ def record_session(out: Path, command: str, profile: str, seconds: float) -> dic
     suite["machine"] = machine()
     if not is_search(command):
         suite["command"] = command  # the suite's own, which RESULTS.md names
-    suite["sessions"].append({"command": command, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "wall_seconds": seconds})
+    suite["sessions"].append(
+        {"command": command, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "wall_seconds": seconds}
+    )
     write_json(path, suite)
     return suite
 
@@ -272,19 +327,36 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every run.")
-    parser.add_argument("--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml and PLANS[profile]")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every run."
+    )
+    parser.add_argument(
+        "--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml and PLANS[profile]"
+    )
     parser.add_argument("--out", type=Path, help="the sweep folder (default: multirun/benchmark-<profile>)")
-    parser.add_argument("--results", type=Path, help="RESULTS.md to write (default: benchmarks/RESULTS.md for full, else <out>/RESULTS.md)")
-    parser.add_argument("--tables", type=Path,
-                        help="folder of the other benchmarks' tables appended to RESULTS.md (default: benchmarks/results, "
-                             f"none for {sorted(OWN_TABLES_ONLY)})")
-    parser.add_argument("--peft-bridge", nargs="?", const=BRIDGED, metavar="METHODS",
-                        help=f"also run the peft bridge's methods: all ({BRIDGED}) or a Hydra sweep value of them (peft_dora,peft_vera)")
+    parser.add_argument(
+        "--results", type=Path, help="RESULTS.md to write (default: benchmarks/RESULTS.md for full, else <out>/RESULTS.md)"
+    )
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        help="folder of the other benchmarks' tables appended to RESULTS.md (default: benchmarks/results, "
+        f"none for {sorted(OWN_TABLES_ONLY)})",
+    )
+    parser.add_argument(
+        "--peft-bridge",
+        nargs="?",
+        const=BRIDGED,
+        metavar="METHODS",
+        help=f"also run the peft bridge's methods: all ({BRIDGED}) or a Hydra sweep value of them (peft_dora,peft_vera)",
+    )
     parser.add_argument("--tuned", action="store_true", help="also run every method at the values benchmarks/tune.py chose")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
-    parser.add_argument("--records", type=Path, help="the record set (default: benchmarks/records/<profile> for "
-                                                     f"{sorted(COMMITTED_RECORDS)}, else <out>/records)")
+    parser.add_argument(
+        "--records",
+        type=Path,
+        help=f"the record set (default: benchmarks/records/<profile> for {sorted(COMMITTED_RECORDS)}, else <out>/records)",
+    )
     args, extra, out = parse_arguments(parser, argv)
     records = records_dir(args.profile, out, args.records)
     resume_from(records, out, args.profile)
@@ -297,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     try:
         commands = sweeps(args.profile, out, extra, peft_bridge, args.tuned) + (
-            tuned_sweeps(args.profile, out, extra, tuned_dir) if args.tuned else [])
+            tuned_sweeps(args.profile, out, extra, tuned_dir) if args.tuned else []
+        )
         for cmd in commands + latency_sweeps(args.profile, out, extra, peft_bridge):  # the latency pass last, alone
             print("suite:", shlex.join(cmd), flush=True)
             if subprocess.run(cmd).returncode != 0:
@@ -308,8 +381,12 @@ def main(argv: list[str] | None = None) -> int:
         record_session(out, command, args.profile, time.perf_counter() - start)
         save_records(records, out)
     if failed:
-        print("suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
-              *failed, sep="\n  ", file=sys.stderr)
+        print(
+            "suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
+            *failed,
+            sep="\n  ",
+            file=sys.stderr,
+        )
         return 1
     tables = args.tables or (None if args.profile in OWN_TABLES_ONLY else TABLES)
     write_results(records, results, tables, load_suite(records), tuned_dir=tuned_dir)

@@ -5,6 +5,7 @@ A method or baseline that declares no kinds runs on every kind. A generation tas
 declare classification only, get no row on it; a run of either there would stop at planning.
 The kind is read from the task's own config, ``conf/task/<task>.yaml``.
 """
+
 from __future__ import annotations
 
 from importlib.resources import files
@@ -20,7 +21,9 @@ def task_kind(task: str) -> str:
     """The kind of the task ``conf/task/<task>.yaml`` describes (TaskConfig's default where it names none)."""
     path = files("zoo.conf").joinpath("task", f"{task}.yaml")
     if not path.is_file():
-        raise SystemExit(f"suite: no conf/task/{task}.yaml; tasks: {sorted(p.name.removesuffix('.yaml') for p in path.parent.iterdir())}")
+        raise SystemExit(
+            f"suite: no conf/task/{task}.yaml; tasks: {sorted(p.name.removesuffix('.yaml') for p in path.parent.iterdir())}"
+        )
     return OmegaConf.load(str(path)).get("kind", TaskConfig.kind)
 
 

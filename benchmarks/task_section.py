@@ -8,6 +8,7 @@ default rows and baselines. The settings line says what every run shared; the ra
 learning rate each row trained at, as recorded; the search's table, for each method, its choice,
 the runner-up and whether the two differ beyond the validation noise (benchmarks/tuned/).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,10 +18,12 @@ from zoo.task_kinds import get_metric
 
 REFERENCE = "lora"
 TUNED = " (tuned)"
-TUNED_NOTE = ("Rows marked *(tuned)*: the method at the values `benchmarks/tune.py` chose on the validation split, "
-              "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), "
-              "scored here on the test split. Where the chosen values are the method's defaults, the tuned row is the "
-              "default row's first run (the same configuration, not run twice).")
+TUNED_NOTE = (
+    "Rows marked *(tuned)*: the method at the values `benchmarks/tune.py` chose on the validation split, "
+    "the same number of trials per method (*config* gives the values; the trials: benchmarks/tuned/), "
+    "scored here on the test split. Where the chosen values are the method's defaults, the tuned row is the "
+    "default row's first run (the same configuration, not run twice)."
+)
 
 
 def task_section(task: str, runs: list[dict], page_dir: Path, reference: str | None, search: dict | None) -> list[str]:
@@ -36,12 +39,21 @@ def task_section(task: str, runs: list[dict], page_dir: Path, reference: str | N
     lines = [f"## {task}", "", _settings(runs), "", _rates(runs), ""]
     if tuned:
         lines += [TUNED_NOTE, "", "### Tuned rows and baselines", ""]
-    lines += [markdown(rows), f"![{label} against trainable parameters](pareto_{task}.png) "
-              f"![{label} against training time](time_{task}.png)", ""]
+    lines += [
+        markdown(rows),
+        f"![{label} against trainable parameters](pareto_{task}.png) ![{label} against training time](time_{task}.png)",
+        "",
+    ]
     lines += _search_table(search) if search and tuned else []
     if tuned and defaults:
-        lines += ["### Default rows", "", "Each method at its registered default learning rate, tested against the default "
-                  f"`{REFERENCE}` row.", "", markdown(_distinct_configs(summarise(defaults, reference=REFERENCE))), ""]
+        lines += [
+            "### Default rows",
+            "",
+            f"Each method at its registered default learning rate, tested against the default `{REFERENCE}` row.",
+            "",
+            markdown(_distinct_configs(summarise(defaults, reference=REFERENCE))),
+            "",
+        ]
     return lines
 
 
@@ -53,22 +65,31 @@ def _rates(runs: list[dict]) -> str:
         if rate is not None:
             by_row.setdefault(r["method"], set()).add(rate)
     listed = "; ".join(f"{row} {', '.join(f'{v:.3g}' for v in sorted(rates))}" for row, rates in sorted(by_row.items()))
-    return ("Learning rates, as run (default rows: each method's registered default; tuned rows: the search's choice; "
-            f"a baseline's head: its own): {listed or 'none'}.")
+    return (
+        "Learning rates, as run (default rows: each method's registered default; tuned rows: the search's choice; "
+        f"a baseline's head: its own): {listed or 'none'}."
+    )
 
 
 def _search_table(search: dict) -> list[str]:
     """Per method: the search's choice, its validation score, the runner-up, and McNemar's exact p between the two."""
-    lines = ["### The search's choices", "",
-             f"On the validation split, {search['trials_per_method']} trials per method by successive halving (eta "
-             f"{search['halving']['eta']}); *p*: the exact paired test of the choice against the runner-up (the last rung's "
-             "second) on the validation answers; *differ*: p < 0.05, the choice beats the runner-up beyond the validation "
-             "noise; *no*: the two are within it, and either could have been chosen.", "",
-             "| method | chosen | validation | runner-up | validation | p | differ |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "### The search's choices",
+        "",
+        f"On the validation split, {search['trials_per_method']} trials per method by successive halving (eta "
+        f"{search['halving']['eta']}); *p*: the exact paired test of the choice against the runner-up (the last rung's "
+        "second) on the validation answers; *differ*: p < 0.05, the choice beats the runner-up beyond the validation "
+        "noise; *no*: the two are within it, and either could have been chosen.",
+        "",
+        "| method | chosen | validation | runner-up | validation | p | differ |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method, entry in search["methods"].items():
         up = entry["runner_up"] or {}
-        values = (" ".join(f"{k}={v}" for k, v in entry["chosen"].items()),
-                  " ".join(f"{k}={v}" for k, v in (up.get("values") or {}).items()) or "-")
+        values = (
+            " ".join(f"{k}={v}" for k, v in entry["chosen"].items()),
+            " ".join(f"{k}={v}" for k, v in (up.get("values") or {}).items()) or "-",
+        )
         p = "-" if up.get("p") is None else f"{up['p']:.3g}"
         differ = "-" if up.get("differs") is None else ("yes" if up["differs"] else "no")
         runner = "-" if up.get("score") is None else f"{up['score']:.3f}"
@@ -84,10 +105,12 @@ def _settings(runs: list[dict]) -> str:
     batch = sorted({c.get("trainer", {}).get("batch_size") for c in configs} - {None})
     rates = {k: v for c in configs for k, v in (c.get("method_learning_rates") or {}).items()}
     shots = {r["task_config"]["shots_per_class"] for r in runs} - {None}
-    parts = [f"model {', '.join(sorted({r['model'] for r in runs}))}",
-             f"{_span(r['n_train'] for r in runs)} training examples" + (f" ({_span(shots)} per class)" if shots else ""),
-             f"{_span(r['n_eval'] for r in runs)} evaluation examples ({runs[0]['task_config']['eval_split']} split, fixed)",
-             _seeds(runs)]
+    parts = [
+        f"model {', '.join(sorted({r['model'] for r in runs}))}",
+        f"{_span(r['n_train'] for r in runs)} training examples" + (f" ({_span(shots)} per class)" if shots else ""),
+        f"{_span(r['n_eval'] for r in runs)} evaluation examples ({runs[0]['task_config']['eval_split']} split, fixed)",
+        _seeds(runs),
+    ]
     if steps:
         parts.append(f"{_span(steps)} steps at batch size {_span(batch)}")
     if rates:
@@ -101,12 +124,16 @@ def _seeds(runs: list[dict]) -> str:
     sampled = [r for r in runs if r["task_config"].get("sample_seed") is not None]
     seeds = ", ".join(str(s) for s in sorted({r["seed"] for r in runs if r["task_config"].get("sample_seed") is None}))
     if not sampled:
-        return (f"seeds {seeds} (initialisation and batch order: the training sample and evaluation set are drawn once, "
-                f"with data seed {data_seed})")
+        return (
+            f"seeds {seeds} (initialisation and batch order: the training sample and evaluation set are drawn once, "
+            f"with data seed {data_seed})"
+        )
     samples = ", ".join(str(s) for s in sorted({r["task_config"]["sample_seed"] for r in sampled}))
-    return (f"seeds {seeds} (initialisation and batch order) on the training sample of data seed {data_seed}, and sample seeds "
-            f"{samples} (other training samples and their demonstrations) at seed {_span(r['seed'] for r in sampled)}; the "
-            f"evaluation set is drawn once, with data seed {data_seed}")
+    return (
+        f"seeds {seeds} (initialisation and batch order) on the training sample of data seed {data_seed}, and sample seeds "
+        f"{samples} (other training samples and their demonstrations) at seed {_span(r['seed'] for r in sampled)}; the "
+        f"evaluation set is drawn once, with data seed {data_seed}"
+    )
 
 
 def _span(values) -> str:

@@ -37,6 +37,7 @@ differ beyond the validation noise. Before choosing, every trial's record must s
 These validation scores choose; they are never the tuned rows' figures, which ``suite.py --tuned``
 measures on the test split.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,18 @@ from benchmarks.suite import (
 from benchmarks.task_kinds import methods_for, task_kind
 from benchmarks.tuned import DEFAULT_DIR
 
-__all__ = ["Trial", "check_no_test", "choose", "collect", "main", "rung_sweeps", "rung_trials", "search_sweeps", "survivors",
-           "task_steps"]
+__all__ = [
+    "Trial",
+    "check_no_test",
+    "choose",
+    "collect",
+    "main",
+    "rung_sweeps",
+    "rung_trials",
+    "search_sweeps",
+    "survivors",
+    "task_steps",
+]
 
 
 def task_steps(profile: str, task: str) -> int:
@@ -81,13 +92,36 @@ def task_steps(profile: str, task: str) -> int:
     return int(OmegaConf.load(str(files("zoo.conf").joinpath("benchmark", f"{profile}.yaml"))).trainer.max_steps)
 
 
-def _command(profile: str, task: str, methods: list[str], sweep: list[str], steps: int, rung: int, keys: list[str],
-             out: Path, extra: list[str]) -> list[str]:
+def _command(
+    profile: str,
+    task: str,
+    methods: list[str],
+    sweep: list[str],
+    steps: int,
+    rung: int,
+    keys: list[str],
+    out: Path,
+    extra: list[str],
+) -> list[str]:
     trial_dir = ",".join(f"{key}=${{{key}}}" for key in keys)
-    return [*zoo_command(), "-m", f"+benchmark={profile}", f"method={','.join(methods)}", f"task={task}",
-            *unless_set(first_run(PLANS[profile][task]), list(SEARCH_SETTINGS.get(task, ()))), *SEARCH_SETTINGS.get(task, ()),
-            "task.eval_split=validation", "save_adapter=false", "forgetting.text=none", "latency=false", *sweep, f"trainer.max_steps={steps}", f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
-            f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/rung{rung}/{trial_dir}'", *extra]
+    return [
+        *zoo_command(),
+        "-m",
+        f"+benchmark={profile}",
+        f"method={','.join(methods)}",
+        f"task={task}",
+        *unless_set(first_run(PLANS[profile][task]), list(SEARCH_SETTINGS.get(task, ()))),
+        *SEARCH_SETTINGS.get(task, ()),
+        "task.eval_split=validation",
+        "save_adapter=false",
+        "forgetting.text=none",
+        "latency=false",
+        *sweep,
+        f"trainer.max_steps={steps}",
+        f"hydra.sweep.dir={hydra_value(str(out / SEARCH))}",
+        f"hydra.sweep.subdir='${{task.name}}/${{hydra:runtime.choices.method}}/rung{rung}/{trial_dir}'",
+        *extra,
+    ]
 
 
 def search_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str]) -> list[list[str]]:
@@ -120,8 +154,11 @@ def rung_sweeps(profile: str, space: SearchSpace, out: Path, extra: list[str], r
                 kept = survivors(out, task, method, grid, rung, space)
                 groups.setdefault((tuple(grid), tuple(sorted(tuple(v.values()) for v in kept))), []).append(method)
         for (keys, kept), methods in groups.items():
-            sweeps = ([[f"{key}={','.join(str(v[i]) for v in kept)}" for i, key in enumerate(keys)]] if len(keys) == 1
-                      else [[f"{key}={v[i]}" for i, key in enumerate(keys)] for v in kept])
+            sweeps = (
+                [[f"{key}={','.join(str(v[i]) for v in kept)}" for i, key in enumerate(keys)]]
+                if len(keys) == 1
+                else [[f"{key}={v[i]}" for i, key in enumerate(keys)] for v in kept]
+            )
             commands += [_command(profile, task, methods, sweep, steps, rung, list(keys), out, extra) for sweep in sweeps]
     return commands
 
@@ -155,18 +192,24 @@ def _run_all(commands: list[list[str]]) -> list[str]:
 def tune_task(out: Path, tuned_dir: Path, profile: str, task: str, space: SearchSpace) -> dict[str, Trial]:
     """Collect a task's trials of every rung, check they never read test, choose and write the choices; return them."""
     runnable = set(methods_for(task_kind(task)))
-    rungs = {m: [rung_trials(out, task, m, grid, k, space) for k in range(len(space.halving.fractions))]
-             for m, grid in space.grids.items() if m in runnable}
+    rungs = {
+        m: [rung_trials(out, task, m, grid, k, space) for k in range(len(space.halving.fractions))]
+        for m, grid in space.grids.items()
+        if m in runnable
+    }
     return write_search(tuned_dir, profile, task, space, rungs)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     epilog="Other arguments are Hydra overrides, passed to every trial.")
-    parser.add_argument("--profile", required=True, choices=sorted(PLANS),
-                        help="conf/benchmark/<profile>.yaml and conf/search/<profile>.yaml")
-    parser.add_argument("--out", type=Path,
-                        help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="Other arguments are Hydra overrides, passed to every trial."
+    )
+    parser.add_argument(
+        "--profile", required=True, choices=sorted(PLANS), help="conf/benchmark/<profile>.yaml and conf/search/<profile>.yaml"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="the suite's sweep folder; trials go to <out>/search (default: multirun/benchmark-<profile>)"
+    )
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     parser.add_argument("--records", type=Path, help="the record set the trials are kept in (as suite.py's)")
     args, extra, out = parse_arguments(parser, argv)
@@ -177,16 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     failed, start = [], time.perf_counter()
     try:
         for rung in range(len(space.halving.fractions)):
-            failed = _run_all(rung_sweeps(args.profile, space, out, extra, rung) if rung else search_sweeps(args.profile, space, out, extra))
+            failed = _run_all(
+                rung_sweeps(args.profile, space, out, extra, rung) if rung else search_sweeps(args.profile, space, out, extra)
+            )
             if failed:
                 break
     finally:  # an interrupted search's time counts too: the suite's wall time in RESULTS.md includes the search's
-        record_session(out, shlex.join(["python", "-m", "benchmarks.tune", *(argv if argv is not None else sys.argv[1:])]),
-                       args.profile, time.perf_counter() - start)
+        record_session(
+            out,
+            shlex.join(["python", "-m", "benchmarks.tune", *(argv if argv is not None else sys.argv[1:])]),
+            args.profile,
+            time.perf_counter() - start,
+        )
         save_records(records, out)
     if failed:
-        print("tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
-              *failed, sep="\n  ", file=sys.stderr)
+        print(
+            "tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
+            *failed,
+            sep="\n  ",
+            file=sys.stderr,
+        )
         return 1
     for task in PLANS[args.profile]:
         chosen = tune_task(out, tuned_dir, args.profile, task, space)

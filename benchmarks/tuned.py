@@ -8,6 +8,7 @@ method absent from the file has no tuned row. The file maps a method to ``{overr
       method.r: 16
       trainer.learning_rate_scale: 0.3
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,10 @@ def read_tuned(path: Path) -> dict[str, dict]:
         SystemExit: no file (tune first), or one that is not a mapping of methods to mappings of scalar values.
     """
     if not path.is_file():
-        raise SystemExit(f"suite: no tuned config at {path}; run `python -m benchmarks.tune --profile <profile>` first "
-                         f"(or give --tuned-dir the folder it wrote)")
+        raise SystemExit(
+            f"suite: no tuned config at {path}; run `python -m benchmarks.tune --profile <profile>` first "
+            f"(or give --tuned-dir the folder it wrote)"
+        )
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict) or not all(
         isinstance(v, dict) and v and all(isinstance(x, int | float | str | bool) for x in v.values()) for v in data.values()

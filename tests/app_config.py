@@ -3,6 +3,7 @@
 A run so composed times one latency batch, not 20: the latency record is under test only where a test
 says ``latency_batches=`` itself (a later override wins).
 """
+
 from __future__ import annotations
 
 from hydra import compose, initialize_config_module

@@ -5,6 +5,7 @@ scaling)`` of the calling attention module (queries and keys after the model's n
 rotary embedding, keys/values before any repeat for grouped-query attention) and returns a
 dummy output of the right shape, so outputs of a capturing model mean nothing.
 """
+
 from __future__ import annotations
 
 from transformers import AttentionInterface
@@ -36,6 +37,8 @@ def captured_first(kind: str):
     import transformers
 
     if not CAPTURED:
-        pytest.skip(f"{kind}'s attention does not call the attention interface in transformers {transformers.__version__}: "
-                    "its computation cannot be observed there")
+        pytest.skip(
+            f"{kind}'s attention does not call the attention interface in transformers {transformers.__version__}: "
+            "its computation cannot be observed there"
+        )
     return next(iter(CAPTURED.values()))

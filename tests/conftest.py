@@ -2,6 +2,7 @@
 
 Also the two tiers (tests/tiers.py): tests marked ``full`` run only with ``--full``.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -20,9 +21,12 @@ torch.set_num_threads(1)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--full", action="store_true",
-                     help="also run the tests marked full: every method on every tiny family, every bridged peft tuner "
-                          "(with -n 2 on two cores)")
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="also run the tests marked full: every method on every tiny family, every bridged peft tuner "
+        "(with -n 2 on two cores)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,6 +6,7 @@ default tier stays within seconds and never flakes) and ``zoo-full`` (many more,
 code (or a library's own argument checks), never one raised from inside torch or safetensors, and when nothing
 outside the folder a call may write has changed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 FAST, FULL = "zoo-fast", "zoo-full"
-_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                                        HealthCheck.data_too_large]}
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+}
 settings.register_profile(FAST, max_examples=25, derandomize=True, database=None, **_COMMON)
 settings.register_profile(FULL, max_examples=400, **_COMMON)
 BUDGET = settings.get_profile(os.environ.get("ZOO_HYPOTHESIS_PROFILE", FAST))
@@ -36,16 +39,25 @@ INSIDE = tuple(str(Path(m.__file__).parent) for m in (torch, safetensors))
 """Libraries whose own frames must never be where a user's bad input surfaces."""
 
 NUMBERS = st.sampled_from([math.nan, math.inf, -math.inf, -1, -1.5, 0, 0.0, 1e-9, 1e30, -(10**9), 2**40, 10**18])
-WRONG_TYPES = st.sampled_from(["", "16", "nan", "x" * 5000, True, False, None, [], {}, [None], [""], [-1], [10**12], ["re:("],
-                               {"a": 1}, b"bytes"])
-HOSTILE = st.one_of(NUMBERS, WRONG_TYPES, st.integers(-1000, 5000), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=30), st.lists(st.integers(-5, 10**6), max_size=4), st.lists(st.text(max_size=8), max_size=3))
+WRONG_TYPES = st.sampled_from(
+    ["", "16", "nan", "x" * 5000, True, False, None, [], {}, [None], [""], [-1], [10**12], ["re:("], {"a": 1}, b"bytes"]
+)
+HOSTILE = st.one_of(
+    NUMBERS,
+    WRONG_TYPES,
+    st.integers(-1000, 5000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.lists(st.integers(-5, 10**6), max_size=4),
+    st.lists(st.text(max_size=8), max_size=3),
+)
 """A value for any config field: non-finite, negative, huge, empty, or of another type."""
 
 
 @contextmanager
 def time_limit(seconds: int) -> Iterator[None]:
     """Fail an example that runs longer than ``seconds`` (a hang is a finding too)."""
+
     def expired(signum, frame):
         raise TimeoutError(f"the example ran longer than {seconds} s")
 
@@ -68,4 +80,6 @@ def check_error(err: BaseException, *names: str) -> None:
 
 def snapshot(*folders: Path) -> dict[str, str]:
     """Path -> sha256 of every file under ``folders``: what must be unchanged after a call."""
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest() for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()
+    }

@@ -13,6 +13,7 @@ zoo/models/cache_kwarg.py); peft (0.21.2 and before) still reads and writes ``pa
 So what generate is compared with is :func:`peft_greedy`, greedy decoding by peft's forward
 without a cache, which equals peft's ``generate`` where that works (test_peft_oracle.py).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -33,7 +34,11 @@ def quiet_peft() -> Iterator[None]:
 
 @torch.no_grad()
 def peft_greedy(
-    peft_model: nn.Module, input_ids: Tensor, attention_mask: Tensor, max_new_tokens: int, pad_token_id: int,
+    peft_model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    max_new_tokens: int,
+    pad_token_id: int,
     positions_from_mask: bool = False,
 ) -> Tensor:
     """What greedy ``generate`` returns: each new token is the argmax of peft's forward over all so far.

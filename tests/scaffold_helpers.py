@@ -1,4 +1,5 @@
 """The broken copy of the method ``zoo new-method`` writes, for the tests that check the contract and the export catch it."""
+
 from __future__ import annotations
 
 
@@ -9,6 +10,7 @@ def broken_copy(source: str) -> str:
         "        self._scale_weight(self.scale)\n"
         "        if self.base.bias is None and self.shift is not None:\n"
         "            self.base.bias = nn.Parameter(torch.zeros_like(self.shift))\n"
-        "        if self.base.bias is not None:")
+        "        if self.base.bias is not None:",
+    )
     assert broken.count("nn.Parameter(torch.zeros_like(self.shift))") == 1 and "refuses_merge=" not in broken
     return broken

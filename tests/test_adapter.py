@@ -3,6 +3,7 @@
 peft has no bottleneck adapter, so the oracle is a hand computation of h + up(act(down(h)))
 on the sub-layer output, checked per module and end to end through forward hooks.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -66,8 +67,9 @@ def test_whole_model_equals_base_with_adapters_hooked_on_sublayer_outputs(kind, 
             adapter = adapters[f"{block_name}.{role}"]
             w_down, b_down, w_up, b_up = adapter.down.weight, adapter.down.bias, adapter.up.weight, adapter.up.bias
             base.get_submodule(f"{block_name}.{role}").register_forward_hook(
-                lambda _m, _i, h, w_down=w_down, b_down=b_down, w_up=w_up, b_up=b_up:
-                h + F.relu(h @ w_down.T + b_down) @ w_up.T + b_up
+                lambda _m, _i, h, w_down=w_down, b_down=b_down, w_up=w_up, b_up=b_up: (
+                    h + F.relu(h @ w_down.T + b_down) @ w_up.T + b_up
+                )
             )
     with torch.no_grad():
         torch.testing.assert_close(output(wrapped, batch), output(base, batch), atol=1e-5, rtol=0)
@@ -106,16 +108,19 @@ def test_up_projection_gets_a_gradient_at_init():
     assert module.down.weight.grad.abs().max() == 0  # up is zero, so nothing flows back yet
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (dict(bottleneck_size=0), "bottleneck_size must be a positive integer"),
-    (dict(bottleneck_size=-2), "bottleneck_size must be a positive integer"),
-    (dict(bottleneck_size=2.5), "bottleneck_size must be an int or None, got 2.5"),
-    (dict(reduction_factor=0), "reduction_factor must be a positive number"),
-    (dict(reduction_factor=-4.0), "reduction_factor must be a positive number"),
-    (dict(bottleneck_size=None, reduction_factor=None), "set bottleneck_size .* or reduction_factor"),
-    (dict(activation="swish"), "activation 'swish' is unknown; valid: \\['gelu', 'relu', 'silu', 'tanh'\\]"),
-    (dict(placement="after_attention"), "placement 'after_attention' is unknown; valid: \\['houlsby', 'pfeiffer'\\]"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(bottleneck_size=0), "bottleneck_size must be a positive integer"),
+        (dict(bottleneck_size=-2), "bottleneck_size must be a positive integer"),
+        (dict(bottleneck_size=2.5), "bottleneck_size must be an int or None, got 2.5"),
+        (dict(reduction_factor=0), "reduction_factor must be a positive number"),
+        (dict(reduction_factor=-4.0), "reduction_factor must be a positive number"),
+        (dict(bottleneck_size=None, reduction_factor=None), "set bottleneck_size .* or reduction_factor"),
+        (dict(activation="swish"), "activation 'swish' is unknown; valid: \\['gelu', 'relu', 'silu', 'tanh'\\]"),
+        (dict(placement="after_attention"), "placement 'after_attention' is unknown; valid: \\['houlsby', 'pfeiffer'\\]"),
+    ],
+)
 def test_bad_config_is_refused(overrides, match):
     with pytest.raises(ValueError, match=match):
         AdapterConfig(**overrides)

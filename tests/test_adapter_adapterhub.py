@@ -6,6 +6,7 @@ outputs AdapterHub computes. Here the same base and adapter weights go into zoo'
 must give the same last hidden states. AdapterHub's default Pfeiffer configuration (the adapter reads
 LayerNorm(sub-layer output + residual)) has no zoo equivalent: the last test checks that zoo's closest differs.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,17 @@ EQUIVALENT = {
     "pfeiffer_sublayer_input": dict(placement="pfeiffer", activation="relu", layer_norm=False),
 }
 """AdapterHub configuration -> zoo's adapter config that computes the same (AdapterHub's swish is silu)."""
-COVERED = {"scaling": 1.0, "use_gating": False, "ln_after": False, "is_parallel": False, "phm_layer": False,
-           "residual_before_ln": True, "original_ln_before": False, "original_ln_after": True, "reduction_factor": 4}
+COVERED = {
+    "scaling": 1.0,
+    "use_gating": False,
+    "ln_after": False,
+    "is_parallel": False,
+    "phm_layer": False,
+    "residual_before_ln": True,
+    "original_ln_before": False,
+    "original_ln_after": True,
+    "reduction_factor": 4,
+}
 """The AdapterHub options at the values zoo's adapter reproduces (zoo/methods/adapter.py says which others it lacks)."""
 ZOO_PART = {"adapter_up": "up", "adapter_norm_before": "norm"}
 
@@ -38,7 +48,7 @@ def fixture() -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def _part(group: str, prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in group.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in group.items() if k.startswith(prefix)}
 
 
 def _base(meta: dict, tensors: dict[str, torch.Tensor]) -> BertModel:
@@ -49,7 +59,9 @@ def _base(meta: dict, tensors: dict[str, torch.Tensor]) -> BertModel:
 
 def _zoo_name(adapterhub_name: str) -> str:
     """``encoder.layer.0.output.adapters.<name>.adapter_down.0.weight`` -> ``encoder.layer.0.output.dense.down.weight``."""
-    found = re.fullmatch(r"(.+)\.adapters\.[^.]+\.(adapter_down\.\d|adapter_up|adapter_norm_before)\.(weight|bias)", adapterhub_name)
+    found = re.fullmatch(
+        r"(.+)\.adapters\.[^.]+\.(adapter_down\.\d|adapter_up|adapter_norm_before)\.(weight|bias)", adapterhub_name
+    )
     assert found, f"unexpected AdapterHub tensor {adapterhub_name}"
     where, part, kind = found.groups()
     return f"{where}.dense.{ZOO_PART.get(part, 'down')}.{kind}"
@@ -72,7 +84,9 @@ def test_zoo_adapter_matches_adapterhub(fixture, config):
     options = meta["configs"][config]
     assert {k: options[k] for k in COVERED} == COVERED
     assert options["ln_before"] == EQUIVALENT[config]["layer_norm"]
-    assert (options["mh_adapter"], options["output_adapter"]) == ((True, True) if EQUIVALENT[config]["placement"] == "houlsby" else (False, True))
+    assert (options["mh_adapter"], options["output_adapter"]) == (
+        (True, True) if EQUIVALENT[config]["placement"] == "houlsby" else (False, True)
+    )
     got = _zoo_with(meta, tensors, config, **EQUIVALENT[config])
     expected = tensors[f"{config}.output"]
     base = _base(meta, tensors)(**_part(tensors, "inputs.")).last_hidden_state

@@ -1,4 +1,5 @@
 """Baselines: zero-shot, in-context, linear probe and full fine-tuning, and their rows in zoo-report."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,21 +22,28 @@ from zoo.tasks.synthetic import synthetic_sentiment
 @pytest.fixture(autouse=True)
 def in_memory_task(monkeypatch):
     data = synthetic_sentiment(48, 24, seed=5)
-    monkeypatch.setitem(TASKS, "in_memory", lambda cfg: Splits({"train": data.train, "test": data.eval}, "memory", data.label_names))
+    monkeypatch.setitem(
+        TASKS, "in_memory", lambda cfg: Splits({"train": data.train, "test": data.eval}, "memory", data.label_names)
+    )
 
 
 def _cfg(*overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.name=in_memory", "task.n_eval=null", *overrides])
+        return compose(
+            "config", overrides=["trainer=smoke", "latency_batches=1", "task.name=in_memory", "task.n_eval=null", *overrides]
+        )
 
 
 def test_zero_shot_run_is_the_score_every_run_records(tmp_path):
     method_run = run(_cfg(), tmp_path / "lora")
     baseline = run(_cfg("baseline=zero_shot"), tmp_path / "zero_shot")
     assert baseline.method == "zero_shot" and baseline.method_config is None
-    assert (baseline.scores["accuracy"] == method_run.baseline_scores["zero_shot"]["accuracy"]
-            == baseline.baseline_scores["zero_shot"]["accuracy"])
+    assert (
+        baseline.scores["accuracy"]
+        == method_run.baseline_scores["zero_shot"]["accuracy"]
+        == baseline.baseline_scores["zero_shot"]["accuracy"]
+    )
     assert (baseline.trainable_params, baseline.train_steps, baseline.flips["flipped"]) == (0, 0, 0)
     assert not (tmp_path / "zero_shot" / "adapter").exists()
 

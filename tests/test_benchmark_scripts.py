@@ -1,4 +1,5 @@
 """The benchmark scripts reuse the library: no branches on a method's name, peft equivalents from the specs, overrides as data."""
+
 from __future__ import annotations
 
 import copy
@@ -16,8 +17,15 @@ from benchmarks import step_speed, structure_analysis
 @pytest.fixture(scope="module")
 def gqa_llama():
     """A tiny Llama with grouped-query attention, where peft's prefix width differs from the hidden size."""
-    config = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    config = transformers.LlamaConfig(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(config).eval()
 
@@ -61,10 +69,13 @@ def test_method_overrides_lay_over_the_defaults_field_by_field(structure):
     assert structure.METHOD_OVERRIDES["lora"]["method"] == {"target_modules": structure.ALL_PROJECTIONS}  # the defaults stay
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"lorra": {}}, r"unknown method\(s\) \['lorra'\]; registered methods: \[.*'lora'"),
-    ({"lora": {"optimiser": {}}}, r"--method-overrides\['lora'\] must be an object with keys among \['method', 'trainer'\]"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"lorra": {}}, r"unknown method\(s\) \['lorra'\]; registered methods: \[.*'lora'"),
+        ({"lora": {"optimiser": {}}}, r"--method-overrides\['lora'\] must be an object with keys among \['method', 'trainer'\]"),
+    ],
+)
 def test_bad_method_overrides_say_what_is_valid(structure, extra, message):
     with pytest.raises(ValueError, match=message):
         structure.merged_overrides(extra)
@@ -72,13 +83,29 @@ def test_bad_method_overrides_say_what_is_valid(structure, extra, message):
 
 def test_tiny_mode_tunes_every_method_through_zoo(structure, tmp_path):
     """The full fine-tune is the registered method like any other: trained by zoo's loop, merged, saved, analysed."""
-    argv = ["--out", str(tmp_path), "--methods", "full_finetune,lora", "--steps", "2", "--layers", "2", "--n-eval", "16",
-            "--batch-size", "8", "--method-overrides", '{"lora": {"method": {"r": 2}}}']
+    argv = [
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "full_finetune,lora",
+        "--steps",
+        "2",
+        "--layers",
+        "2",
+        "--n-eval",
+        "16",
+        "--batch-size",
+        "8",
+        "--method-overrides",
+        '{"lora": {"method": {"r": 2}}}',
+    ]
     assert structure.main(argv) == 0
     summary = (tmp_path / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if "(merged) vs random tiny-llama (2 layers)" in line]
-    assert [row.split(" | ")[0] for row in rows] == ["| full_finetune (merged) vs random tiny-llama (2 layers)",
-                                                     "| lora (merged) vs random tiny-llama (2 layers)"]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| full_finetune (merged) vs random tiny-llama (2 layers)",
+        "| lora (merged) vs random tiny-llama (2 layers)",
+    ]
     assert all(float(row.split(" | ")[1]) > 0 for row in rows)  # ‖ΔW‖/‖W‖: both changed the weights
     for method in ("full_finetune", "lora"):
         assert json.loads((tmp_path / method / "adapter" / "adapter_config.json").read_text())["method"] == method

@@ -3,6 +3,7 @@
 This is the CI version of ``python -m benchmarks.suite --profile full``: the same command on
 the tiny Llama and the synthetic task, so the suite cannot silently rot.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,25 @@ ROWS = [*(m for m in zoo.list_methods() if not m.startswith("peft_")), *BRIDGED,
 
 def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*SUITE, "--profile", "smoke", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
-         "--tables", str(tmp_path / "tables"), "--peft-bridge", ",".join(BRIDGED), f"predictions_cache={tmp_path / 'predictions'}",
-         *args],
-        capture_output=True, text=True, timeout=1200, cwd=ROOT,  # generous: the CPU cores here are shared
+        [
+            *SUITE,
+            "--profile",
+            "smoke",
+            "--out",
+            str(tmp_path / "runs"),
+            "--results",
+            str(tmp_path / "RESULTS.md"),
+            "--tables",
+            str(tmp_path / "tables"),
+            "--peft-bridge",
+            ",".join(BRIDGED),
+            f"predictions_cache={tmp_path / 'predictions'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=ROOT,  # generous: the CPU cores here are shared
     )
 
 
@@ -97,7 +113,9 @@ def test_a_launch_on_a_fresh_machine_resumes_from_the_record_set(suite, tmp_path
     again = _suite(fresh, "--records", str(fresh / "records"))
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("skipped (done)") == len(ROWS) and f"resumed {len(ROWS)} finished runs" in again.stdout
-    assert (fresh / "records" / "synthetic_sentiment.jsonl").read_text() == (done / "runs" / "records" / "synthetic_sentiment.jsonl").read_text()
+    assert (fresh / "records" / "synthetic_sentiment.jsonl").read_text() == (
+        done / "runs" / "records" / "synthetic_sentiment.jsonl"
+    ).read_text()
 
 
 def test_unknown_profile_lists_the_valid_ones(tmp_path):
@@ -108,9 +126,26 @@ def test_unknown_profile_lists_the_valid_ones(tmp_path):
 def test_results_md_regenerates_into_a_new_folder(suite):
     tmp_path, _ = suite
     out = tmp_path / "elsewhere" / "deeper" / "RESULTS.md"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.results_md", str(tmp_path / "runs"), "--out", str(out),
-                           "--tables", str(tmp_path / "tables")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.results_md",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+            "--tables",
+            str(tmp_path / "tables"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text()
-    assert "seeds 0 (initialisation and batch order: the training sample and evaluation set are drawn once, with data seed 0)" in text
+    assert (
+        "seeds 0 (initialisation and batch order: the training sample and evaluation set are drawn once, with data seed 0)"
+        in text
+    )
     assert (out.parent / "pareto_synthetic_sentiment.png").is_file()

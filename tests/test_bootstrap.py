@@ -1,5 +1,6 @@
 """zoo.report.bootstrap against cases with known answers: certain runs, the normal approximation, pairing (the interval of a
 difference; the tests of one are tests/test_paired_tests.py's)."""
+
 from __future__ import annotations
 
 import math

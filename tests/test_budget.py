@@ -1,4 +1,5 @@
 """Training budgets: equal steps (the default) or equal seconds (``budget=time``), and what a budget bought (tokens, examples)."""
+
 from __future__ import annotations
 
 import math
@@ -67,10 +68,20 @@ def test_paused_time_does_not_count(monkeypatch):
 def _model_and_batches():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
-    batches = [{"input_ids": torch.ones(3, 5, dtype=torch.long), "attention_mask": torch.tensor([[1] * 5, [1] * 3 + [0] * 2, [1] * 4 + [0]]),
-                "x": torch.randn(3, 4), "y": torch.tensor([0, 1, 0])},
-               {"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5, dtype=torch.long),
-                "x": torch.randn(2, 4), "y": torch.tensor([1, 1])}]
+    batches = [
+        {
+            "input_ids": torch.ones(3, 5, dtype=torch.long),
+            "attention_mask": torch.tensor([[1] * 5, [1] * 3 + [0] * 2, [1] * 4 + [0]]),
+            "x": torch.randn(3, 4),
+            "y": torch.tensor([0, 1, 0]),
+        },
+        {
+            "input_ids": torch.ones(2, 5, dtype=torch.long),
+            "attention_mask": torch.ones(2, 5, dtype=torch.long),
+            "x": torch.randn(2, 4),
+            "y": torch.tensor([1, 1]),
+        },
+    ]
     return model, batches
 
 
@@ -100,12 +111,15 @@ def test_seen_counts_every_token_without_a_mask():
     assert (seen.examples, seen.tokens) == (2, 14)
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"budget": "money"}, r"budget 'money' is not one of \('steps', 'time'\)"),
-    ({"budget": "time"}, "budget=time needs max_seconds, a finite number of seconds above 0, got None"),
-    ({"budget": "time", "max_seconds": 0.0}, "got 0.0"),
-    ({"max_seconds": 30.0}, "max_seconds=30.0 is used only with budget=time"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"budget": "money"}, r"budget 'money' is not one of \('steps', 'time'\)"),
+        ({"budget": "time"}, "budget=time needs max_seconds, a finite number of seconds above 0, got None"),
+        ({"budget": "time", "max_seconds": 0.0}, "got 0.0"),
+        ({"max_seconds": 30.0}, "max_seconds=30.0 is used only with budget=time"),
+    ],
+)
 def test_bad_budgets_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainerConfig(**settings)

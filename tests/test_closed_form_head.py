@@ -4,6 +4,7 @@ Tolerances: float64 solves against numpy's lstsq, atol 1e-6; against 2000 steps 
 descent, atol 1e-8 (the quadratic is well conditioned); W fitted through the float32 model (stored in float32) against numpy
 on the same features, rtol 1e-4 + atol 1e-5.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_solve_matches_numpy_least_squares(ridge):
     z, r = _random_problem(30, 8, 3)
     w, solver = solve_ridge(z.T @ z, z.T @ r, ridge)
     assert solver == "cholesky"
-    lam = ridge * float((z ** 2).sum()) / 8
+    lam = ridge * float((z**2).sum()) / 8
     np.testing.assert_allclose(w.numpy(), _numpy_ridge(z, r, lam), atol=1e-6, rtol=0)
 
 
@@ -101,11 +102,13 @@ def test_fit_equals_numpy_on_the_model_features():
     r = smoothed_log_targets(data["labels"], 3, 0.05) - logp
     model = zoo.wrap(make_model("tiny-llama"), "closed_form_head", label_token_ids=LABEL_IDS)
     summary = model.fit([data])
-    lam = 1e-3 * float((z ** 2).sum()) / z.shape[1]
-    np.testing.assert_allclose(model.model.head.weight_delta.detach().double().numpy(), _numpy_ridge(z, r, lam), rtol=1e-4, atol=1e-5)
+    lam = 1e-3 * float((z**2).sum()) / z.shape[1]
+    np.testing.assert_allclose(
+        model.model.head.weight_delta.detach().double().numpy(), _numpy_ridge(z, r, lam), rtol=1e-4, atol=1e-5
+    )
     assert summary["n_examples"] == 24 and summary["cholesky"] == 1.0
     assert summary["ridge_lambda"] == pytest.approx(lam, rel=1e-9)
-    assert summary["residual_before"] == pytest.approx(float((r ** 2).sum()) / 24, rel=1e-6)  # float32 logits, computed two ways
+    assert summary["residual_before"] == pytest.approx(float((r**2).sum()) / 24, rel=1e-6)  # float32 logits, computed two ways
     assert summary["train_residual"] < summary["residual_before"]
 
 
@@ -139,7 +142,7 @@ def test_batches_accumulate_like_one_batch():
     whole = zoo.wrap(make_model("tiny-llama"), "closed_form_head", label_token_ids=LABEL_IDS)
     parts = zoo.wrap(make_model("tiny-llama"), "closed_form_head", label_token_ids=LABEL_IDS)
     s_whole = whole.fit([data])
-    s_parts = parts.fit([{key: v[i:i + 4] for key, v in data.items()} for i in range(0, 12, 4)])
+    s_parts = parts.fit([{key: v[i : i + 4] for key, v in data.items()} for i in range(0, 12, 4)])
     torch.testing.assert_close(parts.model.head.weight_delta, whole.model.head.weight_delta, atol=1e-5, rtol=1e-5)
     assert s_parts["n_examples"] == 12 and s_parts["train_residual"] == pytest.approx(s_whole["train_residual"], rel=1e-4)
 
@@ -166,7 +169,9 @@ def test_merge_moves_only_the_label_rows_of_the_output_embedding(kind, batch):
     zoo.merge(model)
     torch.testing.assert_close(model(**batch).logits, unmerged, atol=1e-5, rtol=1e-4)
     assert torch.equal(model.get_input_embeddings().weight, inputs_before)
-    torch.testing.assert_close(head.base.weight[LABEL_IDS], rows_before[LABEL_IDS] + head.weight_delta.detach().T, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        head.base.weight[LABEL_IDS], rows_before[LABEL_IDS] + head.weight_delta.detach().T, atol=1e-6, rtol=0
+    )
     others = [i for i in range(rows_before.shape[0]) if i not in LABEL_IDS]
     assert torch.equal(head.base.weight[others], rows_before[others])
     with pytest.raises(ValueError, match="unmerged model"):
@@ -178,18 +183,21 @@ def test_merge_moves_only_the_label_rows_of_the_output_embedding(kind, batch):
     torch.testing.assert_close(model(**batch).logits, unmerged, atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"label_token_ids": None}, "label_token_ids is None"),
-    ({"label_token_ids": []}, r"label_token_ids is \[\]"),
-    ({"label_token_ids": [5, 5]}, "repeat a token id"),
-    ({"label_token_ids": [5, -1]}, "non-negative integers"),
-    ({"label_token_ids": [5]}, "at least two"),
-    ({"label_token_ids": [5, len(WORDS) + 4]}, "exceed the vocabulary"),
-    ({"label_token_ids": [5, 6], "label_smoothing": 0.0}, r"label_smoothing must be in \(0, 1\)"),
-    ({"label_token_ids": [5, 6], "label_smoothing": 1.0}, r"label_smoothing must be in \(0, 1\)"),
-    ({"label_token_ids": [5, 6], "label_smoothing": 0.5}, "must be below"),
-    ({"label_token_ids": [5, 6], "ridge": -1.0}, "ridge must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"label_token_ids": None}, "label_token_ids is None"),
+        ({"label_token_ids": []}, r"label_token_ids is \[\]"),
+        ({"label_token_ids": [5, 5]}, "repeat a token id"),
+        ({"label_token_ids": [5, -1]}, "non-negative integers"),
+        ({"label_token_ids": [5]}, "at least two"),
+        ({"label_token_ids": [5, len(WORDS) + 4]}, "exceed the vocabulary"),
+        ({"label_token_ids": [5, 6], "label_smoothing": 0.0}, r"label_smoothing must be in \(0, 1\)"),
+        ({"label_token_ids": [5, 6], "label_smoothing": 1.0}, r"label_smoothing must be in \(0, 1\)"),
+        ({"label_token_ids": [5, 6], "label_smoothing": 0.5}, "must be below"),
+        ({"label_token_ids": [5, 6], "ridge": -1.0}, "ridge must be >= 0"),
+    ],
+)
 def test_config_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
         zoo.wrap(make_model("tiny-llama"), "closed_form_head", **overrides)

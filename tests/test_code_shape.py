@@ -1,5 +1,6 @@
 """The code's shape, checked on the source: small functions, no branching on a method's, baseline's or task kind's name,
 a small top level."""
+
 from __future__ import annotations
 
 import ast
@@ -25,9 +26,12 @@ def _own_file(path: Path) -> set[str]:
 
 
 def test_no_function_in_zoo_is_longer_than_sixty_lines():
-    long = [f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for p in _sources("zoo") for node in ast.walk(ast.parse(p.read_text()))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_LINES]
+    long = [
+        f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for p in _sources("zoo")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_LINES
+    ]
     assert not long
 
 
@@ -36,8 +40,12 @@ def _name_comparisons(source: str, names: set[str], own: set[str]) -> list[tuple
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Compare):
-            named = {sub.value for side in (node.left, *node.comparators) for sub in ast.walk(side)
-                     if isinstance(sub, ast.Constant) and sub.value in names}
+            named = {
+                sub.value
+                for side in (node.left, *node.comparators)
+                for sub in ast.walk(side)
+                if isinstance(sub, ast.Constant) and sub.value in names
+            }
             if named - own:
                 found.append((node.lineno, sorted(named)))
     return found
@@ -45,8 +53,11 @@ def _name_comparisons(source: str, names: set[str], own: set[str]) -> list[tuple
 
 def test_nothing_compares_against_a_method_or_baseline_name_outside_its_own_file():
     names = set(zoo.list_methods()) | set(list_baselines())
-    found = [f"{p.relative_to(ROOT)}:{line} compares with {named}"
-             for p in _sources("zoo", "benchmarks") for line, named in _name_comparisons(p.read_text(), names, _own_file(p))]
+    found = [
+        f"{p.relative_to(ROOT)}:{line} compares with {named}"
+        for p in _sources("zoo", "benchmarks")
+        for line, named in _name_comparisons(p.read_text(), names, _own_file(p))
+    ]
     assert not found
 
 
@@ -81,20 +92,29 @@ def _kind_file(path: Path) -> set[str]:
 
 def test_nothing_in_zoo_uses_a_task_kinds_name_outside_its_own_file():
     names = set(list_task_kinds())
-    found = [f"{p.relative_to(ROOT)}:{line} uses {named}"
-             for p in _sources("zoo", "benchmarks") for line, named in _name_uses(p.read_text(), names, _kind_file(p))]
+    found = [
+        f"{p.relative_to(ROOT)}:{line} uses {named}"
+        for p in _sources("zoo", "benchmarks")
+        for line, named in _name_uses(p.read_text(), names, _kind_file(p))
+    ]
     assert not found
 
 
 def test_no_per_kind_flag_or_field_list_is_left_in_zoo():
-    leftovers = [f"{p.relative_to(ROOT)}: {word}" for p in _sources("zoo", "benchmarks") for word in ("is_generation", "GENERATION_FIELDS")
-                 if word in p.read_text()]
+    leftovers = [
+        f"{p.relative_to(ROOT)}: {word}"
+        for p in _sources("zoo", "benchmarks")
+        for word in ("is_generation", "GENERATION_FIELDS")
+        if word in p.read_text()
+    ]
     assert not leftovers
 
 
 def test_the_kind_check_finds_every_form_of_use():
-    source = ('if k == "generation":\n    pass\nx = {"generation": 1}\ny = scores["generation"]\nz = d.get("generation")\n'
-              'w = "generation" in kinds\nmatch k:\n    case "generation":\n        pass\nv = "generations.jsonl"\n')
+    source = (
+        'if k == "generation":\n    pass\nx = {"generation": 1}\ny = scores["generation"]\nz = d.get("generation")\n'
+        'w = "generation" in kinds\nmatch k:\n    case "generation":\n        pass\nv = "generations.jsonl"\n'
+    )
     assert [line for line, _ in _name_uses(source, {"generation"}, set())] == [1, 3, 4, 5, 6, 8]
     assert _name_uses(source, {"generation"}, {"generation"}) == []
 

@@ -1,4 +1,5 @@
 """A contract failure names the promise broken (the flag or rule), the method and the family; the rerun command selects it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,8 +51,11 @@ def doubled(monkeypatch):
 
 
 def test_identity_at_init_names_the_flag_the_method_and_the_family(doubled):
-    with pytest.raises(BrokenPromise, match=r"^method 'doubled' on tiny-llama breaks the promise identity_at_init=True \(the "
-                                            r"wrapped model's outputs equal the base model's before training\):\nTensor-likes"):
+    with pytest.raises(
+        BrokenPromise,
+        match=r"^method 'doubled' on tiny-llama breaks the promise identity_at_init=True \(the "
+        r"wrapped model's outputs equal the base model's before training\):\nTensor-likes",
+    ):
         contract.test_identity_at_init(doubled, "tiny-llama", tiny_batch())
 
 
@@ -64,15 +68,21 @@ def test_the_generate_check_names_the_flag_and_shows_both_models_tokens(doubled,
         return out
 
     monkeypatch.setattr(zoo.ZooModel, "generate", shifted)
-    with pytest.raises(BrokenPromise, match=r"^method 'doubled' on tiny-llama breaks the promise identity_at_init=True "
-                                            r"\(generate\(\) before training writes the base model's tokens\):\nbase model wrote "):
+    with pytest.raises(
+        BrokenPromise,
+        match=r"^method 'doubled' on tiny-llama breaks the promise identity_at_init=True "
+        r"\(generate\(\) before training writes the base model's tokens\):\nbase model wrote ",
+    ):
         contract.test_generate_keeps_the_base_contract(doubled, "tiny-llama", tiny_batch())
 
 
 def test_the_rerun_command_selects_the_failed_checks_by_their_names():
-    cells = [("test_identity_at_init[ssf-tiny-llama]", "ssf", "tiny-llama"),
-             ("test_merge_equals_unmerged[ssf-tiny-bert]", "ssf", "tiny-bert"),
-             ("test_identity_at_init[ssf-tiny-bert]", "ssf", "tiny-bert")]
+    cells = [
+        ("test_identity_at_init[ssf-tiny-llama]", "ssf", "tiny-llama"),
+        ("test_merge_equals_unmerged[ssf-tiny-bert]", "ssf", "tiny-bert"),
+        ("test_identity_at_init[ssf-tiny-bert]", "ssf", "tiny-bert"),
+    ]
     assert pytest_zoo.rerun_command(cells) == (
         'pytest --zoo-contract=ssf --zoo-families=tiny-llama,tiny-bert -k "test_identity_at_init[ssf-tiny-llama] or '
-        'test_merge_equals_unmerged[ssf-tiny-bert] or test_identity_at_init[ssf-tiny-bert]"')
+        'test_merge_equals_unmerged[ssf-tiny-bert] or test_identity_at_init[ssf-tiny-bert]"'
+    )

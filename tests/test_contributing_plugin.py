@@ -6,6 +6,7 @@ out as they are, so the document is what is tested. The package is installed wit
 folder of tmp_path put on the child's PYTHONPATH (no index, no build isolation: no network),
 so the running environment is never changed and there is nothing to undo after a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def contract_command(text: str) -> str:
     registered = set(re.findall(r'^@register\("([a-z][a-z0-9_]*)"', "".join(plugin_files(text).values()), re.MULTILINE))
     found = [name for name in re.findall(r"^pytest --zoo-contract=([a-z][a-z0-9_]*)\s", text, re.MULTILINE) if name in registered]
     if not found:
-        raise ValueError(f"{GUIDE} shows no 'pytest --zoo-contract=<name>' command for the method its plugin registers {registered}")
+        raise ValueError(
+            f"{GUIDE} shows no 'pytest --zoo-contract=<name>' command for the method its plugin registers {registered}"
+        )
     return found[0]
 
 
@@ -50,9 +53,24 @@ def test_the_documented_plugin_passes_the_contract_tests_from_its_own_folder(tmp
         (project / path).write_text(content)
     assert {"pyproject.toml", "zoo_scale.py"} <= set(plugin_files(text))
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
-         "--disable-pip-version-check", "--quiet", "--target", str(site), str(project)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(site),
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     assert list(site.glob("zoo_scale-*.dist-info/entry_points.txt")), "pip installed no zoo_scale distribution"
@@ -62,7 +80,11 @@ def test_the_documented_plugin_passes_the_contract_tests_from_its_own_folder(tmp
     name = contract_command(text)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", f"--zoo-contract={name}", f"--zoo-families={FAMILIES}", "-q", "-p", "no:cacheprovider"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=600,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -73,6 +95,8 @@ def test_the_document_parsers_find_nothing_in_a_document_without_blocks():
     with pytest.raises(ValueError, match="has no code block starting '# file: <path>'"):
         plugin_files("# Contributing\n```python\nprint(1)\n```\n")
     plugin = '```python\n# file: m.py\n@register("scale", config=C)\n```\n'
-    with pytest.raises(ValueError, match=r"shows no 'pytest --zoo-contract=<name>' command for the method its plugin registers \{'scale'\}"):
+    with pytest.raises(
+        ValueError, match=r"shows no 'pytest --zoo-contract=<name>' command for the method its plugin registers \{'scale'\}"
+    ):
         contract_command(plugin + "pytest --zoo-contract=ssf  # another method\n")
     assert contract_command(plugin + "pytest --zoo-contract=ssf\npytest --zoo-contract=scale\n") == "scale"

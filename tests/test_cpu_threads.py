@@ -1,4 +1,5 @@
 """A run's CPU thread count comes from its config (zoo.runtime.cpu_threads), not from a launcher's environment."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """``model.device_map``: passed to from_pretrained, and a model it placed is never moved by the run."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,9 +52,21 @@ def test_a_placed_model_on_another_device_than_the_trainer_is_refused():
 def _cfg(folder, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer.progress=false", "trainer=smoke", "latency_batches=1", "trainer.max_steps=2", "task.n_train=16",
-                                            "task.n_eval=16", "predictions_cache=null", "trainer.device=cpu", f"model.name={folder}",
-                                            *overrides])
+        return compose(
+            "config",
+            overrides=[
+                "trainer.progress=false",
+                "trainer=smoke",
+                "latency_batches=1",
+                "trainer.max_steps=2",
+                "task.n_train=16",
+                "task.n_eval=16",
+                "predictions_cache=null",
+                "trainer.device=cpu",
+                f"model.name={folder}",
+                *overrides,
+            ],
+        )
 
 
 def _never_moved(*args, **kwargs):

@@ -11,6 +11,7 @@ Tolerance: the processes average their gradients in float32 (gloo all-reduce) wh
 process sums them in another order; over 6 AdamW steps the adapters agree to 2e-5 and the
 losses to 1e-5 relative. Predictions are equal.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,19 @@ from safetensors.torch import load_file
 from zoo.io.records import RunRecord
 
 ACCELERATE_CONFIG = Path(__file__).parents[1] / "conf" / "accelerate" / "two_processes.yaml"
-COMMON = ["model=tiny-llama", "latency_batches=1", "task.shots_per_class=8", "task.n_eval=13", "predictions_cache=null", "trainer.max_steps=6",
-          "trainer.batch_size=5", "trainer.eval_every=2", "trainer.checkpoint_every=3", "trainer.progress=false", "trainer.device=cpu"]
+COMMON = [
+    "model=tiny-llama",
+    "latency_batches=1",
+    "task.shots_per_class=8",
+    "task.n_eval=13",
+    "predictions_cache=null",
+    "trainer.max_steps=6",
+    "trainer.batch_size=5",
+    "trainer.eval_every=2",
+    "trainer.checkpoint_every=3",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+]
 CASES = {
     "lora": ["method=lora"],
     "prompt_tuning": ["method=prompt_tuning"],
@@ -51,8 +63,18 @@ def _free_port() -> int:
 
 
 def _zoo(out: Path, overrides: list[str], processes: int, home: Path, sweep: bool = False) -> subprocess.CompletedProcess:
-    launcher = [] if processes == 1 else ["-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
-                                          "--main_process_port", str(_free_port())]
+    launcher = (
+        []
+        if processes == 1
+        else [
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(ACCELERATE_CONFIG),
+            "--main_process_port",
+            str(_free_port()),
+        ]
+    )
     folder = f"hydra.sweep.dir={out}" if sweep else f"hydra.run.dir={out}"
     command = [sys.executable, *launcher, "-m", "zoo.runner.run", *(["-m"] if sweep else []), *COMMON, *overrides, folder]
     env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -61,7 +83,9 @@ def _zoo(out: Path, overrides: list[str], processes: int, home: Path, sweep: boo
     return done
 
 
-@pytest.fixture(scope="module", params=[pytest.param(case, marks=[pytest.mark.full] if case in FULL_ONLY else []) for case in sorted(CASES)])
+@pytest.fixture(
+    scope="module", params=[pytest.param(case, marks=[pytest.mark.full] if case in FULL_ONLY else []) for case in sorted(CASES)]
+)
 def pair(request, tmp_path_factory):
     """(one-process run folder, two-process run folder, the two-process run's stdout) of a case."""
     root = tmp_path_factory.mktemp(request.param)
@@ -120,8 +144,13 @@ def test_only_the_main_process_writes(pair):
 def test_every_registered_method_trains_on_two_processes_as_on_one(tmp_path):
     """A 2-step sweep over every method (``+sweep=all_methods``) on 1 and on 2 processes: the same adapters and predictions."""
     for processes in (1, 2):
-        _zoo(tmp_path / f"p{processes}", ["+sweep=all_methods", "trainer.max_steps=2", "trainer.eval_every=0"], processes,
-             tmp_path / "home", sweep=True)
+        _zoo(
+            tmp_path / f"p{processes}",
+            ["+sweep=all_methods", "trainer.max_steps=2", "trainer.eval_every=0"],
+            processes,
+            tmp_path / "home",
+            sweep=True,
+        )
     runs = sorted(p.parent.name for p in (tmp_path / "p1").glob("*/metrics.json"))
     assert len(runs) >= 10 and runs == sorted(p.parent.name for p in (tmp_path / "p2").glob("*/metrics.json"))
     for run in runs:
@@ -129,7 +158,9 @@ def test_every_registered_method_trains_on_two_processes_as_on_one(tmp_path):
         a, b = _adapter(one), _adapter(two)
         assert a.keys() == b.keys() and a, run
         for name in a:
-            torch.testing.assert_close(b[name], a[name], atol=2e-5, rtol=1e-4, msg=f"{run}: {name} differs between 1 and 2 processes")
+            torch.testing.assert_close(
+                b[name], a[name], atol=2e-5, rtol=1e-4, msg=f"{run}: {name} differs between 1 and 2 processes"
+            )
         r1, r2 = RunRecord.read(one / "metrics.json"), RunRecord.read(two / "metrics.json")
         evaluation = lambda r: (r.scores, r.example_scores, r.eval_details, r.flips)  # noqa: E731
         assert (r2.processes, evaluation(r2)) == (2, evaluation(r1)), run
@@ -140,4 +171,8 @@ def test_the_shipped_accelerate_configs_load():
 
     folder = ACCELERATE_CONFIG.parent
     kinds = {path.stem: str(load_config_from_file(str(path)).distributed_type) for path in folder.glob("*.yaml")}
-    assert {k: v.rsplit(".", 1)[-1] for k, v in kinds.items()} == {"two_processes": "MULTI_GPU", "fsdp": "FSDP", "deepspeed": "DEEPSPEED"}
+    assert {k: v.rsplit(".", 1)[-1] for k, v in kinds.items()} == {
+        "two_processes": "MULTI_GPU",
+        "fsdp": "FSDP",
+        "deepspeed": "DEEPSPEED",
+    }

@@ -1,6 +1,7 @@
 """``zoo-export``: a tiny run of every mergeable method, merged into a plain transformers folder that
 ``AutoModelForCausalLM`` loads to the wrapped model's logits; ``--peft`` for the exportable methods;
 refusals of non-mergeable methods, of merges a method refuses or that would add a tensor, and of folders zoo did not create."""
+
 from __future__ import annotations
 
 import importlib
@@ -39,8 +40,9 @@ def _home(tmp_path_factory, monkeypatch):
 def _run(method: str, out):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer.progress=false", "model.name=tiny-llama", "trainer.max_steps=3",
-                                           f"method={method}"])
+        cfg = compose(
+            "config", overrides=["trainer.progress=false", "model.name=tiny-llama", "trainer.max_steps=3", f"method={method}"]
+        )
     run(cfg, out)
     return out
 
@@ -66,8 +68,9 @@ def test_merged_export_loads_in_transformers_to_the_wrapped_logits(method, tmp_p
     plain = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
     exported_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
     batch = _ids(tokenizer)
-    assert torch.equal(exported_tokenizer(["the movie was good .", "bad"], return_tensors="pt", padding=True).input_ids,
-                       batch.input_ids)
+    assert torch.equal(
+        exported_tokenizer(["the movie was good .", "bad"], return_tensors="pt", padding=True).input_ids, batch.input_ids
+    )
     base, _ = load_model(ModelConfig(**read_run(run_dir).model_config))
     with torch.no_grad():
         expected = wrapped(**batch).logits
@@ -95,12 +98,13 @@ def test_non_mergeable_method_is_named_with_the_mergeable_ones(prompt_run, tmp_p
 def test_peft_export_of_a_run_loads_in_peft(prompt_run, tmp_path):
     assert main([str(prompt_run), "--peft", str(tmp_path / "peft")]) == 0
     wrapped, tokenizer = _wrapped(prompt_run)
-    theirs = peft.PeftModel.from_pretrained(load_model(ModelConfig(**read_run(prompt_run).model_config))[0],
-                                            tmp_path / "peft").eval()
+    theirs = peft.PeftModel.from_pretrained(
+        load_model(ModelConfig(**read_run(prompt_run).model_config))[0], tmp_path / "peft"
+    ).eval()
     batch = _ids(tokenizer)
     with torch.no_grad(), quiet_peft():
         expected, got = wrapped(**batch).logits, theirs(**batch).logits
-    torch.testing.assert_close(got[:, -expected.shape[1]:], expected, atol=ATOL, rtol=0)
+    torch.testing.assert_close(got[:, -expected.shape[1] :], expected, atol=ATOL, rtol=0)
 
 
 def test_never_replaces_a_folder_zoo_did_not_create(tmp_path, capsys):
@@ -149,8 +153,10 @@ def scaffolded(tmp_path, monkeypatch):
 def test_a_merge_the_method_refuses_for_its_config_is_reported_with_its_reason(scaffolded, tmp_path, capsys):
     run_dir = _run(scaffolded("scaffold_export"), tmp_path / "run")  # shift=True on tiny-llama's bias-free projections
     assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 2
-    assert ("method 'scaffold_export' cannot merge this adapter into the base weights: shift=True on 4 layers without a bias "
-            "(model.layers.0.self_attn.q_proj, ...)") in capsys.readouterr().err
+    assert (
+        "method 'scaffold_export' cannot merge this adapter into the base weights: shift=True on 4 layers without a bias "
+        "(model.layers.0.self_attn.q_proj, ...)"
+    ) in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -158,6 +164,8 @@ def test_a_merge_that_adds_a_tensor_is_reported_naming_it_not_as_a_traceback(sca
     run_dir = _run(scaffolded("scaffold_broken_export", broken=True), tmp_path / "run")
     assert main([str(run_dir), "--merged", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("zoo-export: merging method 'scaffold_broken_export' does not leave the base model's tensors: tensors "
-                          "the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias',")
+    assert err.startswith(
+        "zoo-export: merging method 'scaffold_broken_export' does not leave the base model's tensors: tensors "
+        "the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias',"
+    )
     assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
 """The base-model fingerprint tells apart any two models whose weights differ in any value: a swapped or changed
 row of any weight matrix, a sum-preserving edit. Adapters and exports recorded with the older, sampled
 fingerprint still load onto their base model, with a warning."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ def _sum_preserving(params, name: str) -> None:
     flat[200] -= 0.25
 
 
-@pytest.mark.parametrize("edit", [lambda p: _swap_rows(p, Q, 10, 20), lambda p: _sum_preserving(p, Q)],
-                         ids=["swapped-q_proj-rows", "sum-preserving-edit"])
+@pytest.mark.parametrize(
+    "edit",
+    [lambda p: _swap_rows(p, Q, 10, 20), lambda p: _sum_preserving(p, Q)],
+    ids=["swapped-q_proj-rows", "sum-preserving-edit"],
+)
 def test_an_adapter_is_refused_on_a_base_whose_weights_differ_in_a_way_sampling_misses(edit, tmp_path):
     base, other = make_model("tiny-llama"), _edited(edit)
     assert sampled_weights_fingerprint(other) == sampled_weights_fingerprint(base)  # what the older scheme saw

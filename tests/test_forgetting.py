@@ -1,4 +1,5 @@
 """Forgetting: the next-token loss on held-out general text, before and after a run trains."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,7 +25,10 @@ from zoo.tasks import nyt_snippets, prepared
 def _cfg(*overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer.progress=false", "trainer=smoke", "latency_batches=1", "model.pretrain_steps=0", *overrides])
+        return compose(
+            "config",
+            overrides=["trainer.progress=false", "trainer=smoke", "latency_batches=1", "model.pretrain_steps=0", *overrides],
+        )
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Each formulation end to end on tiny models and a small in-memory dataset: prompt, prompt with
 demonstrations, a head on a causal LM, a head on an encoder; and the combinations zoo refuses."""
+
 from __future__ import annotations
 
 import json
@@ -68,13 +69,23 @@ def test_head_on_an_encoder(tmp_path):
 @pytest.mark.parametrize("model", ["tiny-llama", "tiny-bert"])
 def test_head_formulation_learns(tmp_path, model):
     """Full fine-tuning with a head learns the built-in task (256 evaluation examples: chance is 0.50 ± 0.03)."""
-    record = _run(tmp_path, "task.formulation=head", "method=full_finetune", f"model={model}", "trainer.max_steps=400", "trainer.batch_size=16",
-                  "save_adapter=false", task=())
+    record = _run(
+        tmp_path,
+        "task.formulation=head",
+        "method=full_finetune",
+        f"model={model}",
+        "trainer.max_steps=400",
+        "trainer.batch_size=16",
+        "save_adapter=false",
+        task=(),
+    )
     assert record.scores["accuracy"] >= 0.65, record.scores["accuracy"]
 
 
 def test_prompt_on_an_encoder_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="task.formulation=prompt scores the next token of a causal LM, and this model is an encoder"):
+    with pytest.raises(
+        ValueError, match="task.formulation=prompt scores the next token of a causal LM, and this model is an encoder"
+    ):
         _run(tmp_path, "model=tiny-bert")
 
 
@@ -97,9 +108,15 @@ def test_prompt_tuning_with_a_head(tmp_path):
 def test_runs_with_a_head_are_deterministic(tmp_path):
     a = _run(tmp_path / "a", "task.formulation=head")
     b = _run(tmp_path / "b", "task.formulation=head")
-    assert a.final_loss == b.final_loss and (a.scores, a.example_scores, a.eval_details) == (b.scores, b.example_scores, b.eval_details)
-    assert torch.equal(load_file(str(tmp_path / "a" / "head.safetensors"))["linear.weight"],
-                       load_file(str(tmp_path / "b" / "head.safetensors"))["linear.weight"])
+    assert a.final_loss == b.final_loss and (a.scores, a.example_scores, a.eval_details) == (
+        b.scores,
+        b.example_scores,
+        b.eval_details,
+    )
+    assert torch.equal(
+        load_file(str(tmp_path / "a" / "head.safetensors"))["linear.weight"],
+        load_file(str(tmp_path / "b" / "head.safetensors"))["linear.weight"],
+    )
 
 
 def _can(method: str, formulation: str, model: str) -> bool:

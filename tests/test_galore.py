@@ -1,5 +1,6 @@
 """GaLore: full fine-tuning stepped by galore-torch's GaLoreAdamW on the block matrices, and the optimiser-state memory
 the run records against AdamW's."""
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,12 @@ def _stepped(kind: str = "tiny-llama", **config):
 
 
 def _block_weight_deltas(model: zoo.ZooModel) -> set[int]:
-    return {id(m.parametrizations.weight[0].delta) for _, block in blocks(model.model) for m in block.modules()
-            if isinstance(m, LINEAR_TYPES)}
+    return {
+        id(m.parametrizations.weight[0].delta)
+        for _, block in blocks(model.model)
+        for m in block.modules()
+        if isinstance(m, LINEAR_TYPES)
+    }
 
 
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
@@ -60,8 +65,10 @@ def test_the_recorded_state_is_the_sum_of_its_tensors_and_smaller_than_adamw_s()
     assert figures["adamw_state_bytes"] == sum(2 * p.numel() * p.element_size() + 4 for p in params)  # two moments, a step
     assert figures["state_bytes"] < figures["adamw_state_bytes"]
     assert figures["name"] == "galore_torch.adamw.AdamW"
-    assert [(g["tensors"], g.get("rank")) for g in figures["groups"]] == [(len(run.optimizer.param_groups[0]["params"]), None),
-                                                                         (len(_block_weight_deltas(model)), 4)]
+    assert [(g["tensors"], g.get("rank")) for g in figures["groups"]] == [
+        (len(run.optimizer.param_groups[0]["params"]), None),
+        (len(_block_weight_deltas(model)), 4),
+    ]
 
 
 def test_state_bytes_counts_each_storage_once_and_looks_inside_objects():
@@ -92,17 +99,21 @@ def test_galore_is_full_fine_tuning_at_init_and_trains_every_weight():
 def test_a_missing_galore_torch_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "galore_torch", None)
     model = zoo.wrap(make_model("tiny-llama"), "galore")
-    with pytest.raises(ImportError, match=r"galore-torch's GaLoreAdamW, which could not be imported .*pip install 'zoo-peft\[galore\]'"):
+    with pytest.raises(
+        ImportError, match=r"galore-torch's GaLoreAdamW, which could not be imported .*pip install 'zoo-peft\[galore\]'"
+    ):
         optimizer_of(model.spec)(method_groups(model, 1e-3), weight_decay=0.0)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("rank", 0, "rank must be a positive integer, got 0"),
-    ("update_proj_gap", 2.5, "update_proj_gap must be an int, got 2.5"),
-    ("scale", -1.0, r"scale must be a number above 0 \(the paper's α\), got -1.0"),
-    ("proj_type", "diagonal", r"proj_type 'diagonal' is not one of \('std', 'reverse_std', 'right', 'left', 'full'\)"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("rank", 0, "rank must be a positive integer, got 0"),
+        ("update_proj_gap", 2.5, "update_proj_gap must be an int, got 2.5"),
+        ("scale", -1.0, r"scale must be a number above 0 \(the paper's α\), got -1.0"),
+        ("proj_type", "diagonal", r"proj_type 'diagonal' is not one of \('std', 'reverse_std', 'right', 'left', 'full'\)"),
+    ],
+)
 def test_the_config_is_validated(field, value, message):
     with pytest.raises(ValueError, match=message):
         zoo.wrap(make_model("tiny-llama"), "galore", **{field: value})
-

@@ -1,4 +1,5 @@
 """Generation tasks: pairs, prompts and batches, the response-only loss, decoding and its scores (tiny models, no network)."""
+
 from __future__ import annotations
 
 import copy
@@ -31,8 +32,16 @@ TEMPLATE = "review : {text} . answer : {answer}"
 
 
 def _task(**overrides) -> TaskConfig:
-    return TaskConfig(**{"name": "synthetic_generation", "kind": "generation", "template": TEMPLATE, "max_new_tokens": 8,
-                         "max_length": 48, **overrides})
+    return TaskConfig(
+        **{
+            "name": "synthetic_generation",
+            "kind": "generation",
+            "template": TEMPLATE,
+            "max_new_tokens": 8,
+            "max_length": 48,
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +63,10 @@ def test_the_response_is_the_reviews_verdict_in_two_words():
     train, evaluation = synthetic_generation(40, 10, seed=3)
     assert (train, evaluation) == synthetic_generation(40, 10, seed=3) and train != synthetic_generation(40, 10, seed=4)[0]
     assert len(train) == 40 and len(evaluation) == 10
-    assert [p.response for p in train].count("positive yes") == 20 and {p.response for p in train} == {"positive yes", "negative no"}
+    assert [p.response for p in train].count("positive yes") == 20 and {p.response for p in train} == {
+        "positive yes",
+        "negative no",
+    }
     assert all(p.response == ("positive yes" if _majority_is_positive(p.text) else "negative no") for p in train + evaluation)
 
 
@@ -65,14 +77,23 @@ def test_a_generation_task_draws_its_pairs_with_the_data_seed():
     assert data.train != build_generation_task(_task(n_train=50, shots_per_class=12, n_eval=7, seed=1)).train
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"kind": "translation"}, r"task.kind 'translation' is not a registered task kind\. Registered: classification, generation"),
-    ({"kind": "classification"}, r"task 'synthetic_generation' is a generation task: set task.kind=generation"),
-    ({"name": "synthetic_sentiment"}, r"task 'synthetic_sentiment' is a classification task: set task.kind=classification"),
-    ({"name": "my_headlines"}, r"task.kind=generation reads the built-in generation tasks \['bbc_headlines', 'synthetic_generation'\]"),
-    ({"formulation": "head"}, r"task.formulation must be prompt, got 'head'"),
-    ({"max_new_tokens": 48}, r"max_new_tokens \(48\) must be below max_length \(48\)"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"kind": "translation"},
+            r"task.kind 'translation' is not a registered task kind\. Registered: classification, generation",
+        ),
+        ({"kind": "classification"}, r"task 'synthetic_generation' is a generation task: set task.kind=generation"),
+        ({"name": "synthetic_sentiment"}, r"task 'synthetic_sentiment' is a classification task: set task.kind=classification"),
+        (
+            {"name": "my_headlines"},
+            r"task.kind=generation reads the built-in generation tasks \['bbc_headlines', 'synthetic_generation'\]",
+        ),
+        ({"formulation": "head"}, r"task.formulation must be prompt, got 'head'"),
+        ({"max_new_tokens": 48}, r"max_new_tokens \(48\) must be below max_length \(48\)"),
+    ],
+)
 def test_bad_generation_task_configs_are_refused_naming_what_would_do(overrides, message):
     """The task's kind checks it when the run is planned (zoo.runner.plan.task_kind), not the config's constructor."""
     task = _task(**overrides)
@@ -112,8 +133,12 @@ def test_the_loss_is_the_mean_cross_entropy_of_the_response_tokens_alone(tiny_ll
     form = GenerationFormulation(GenerationPrompt(TEMPLATE), tok, 40, 8)
     batch = form.training_batches([Pair("the film is not dull and fun", "not dull fun"), Pair("fun", "fun")], 2, seed=None)[0]
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    terms = [F.cross_entropy(logits[b, t - 1], batch["labels"][b, t]) for b in range(2) for t in range(1, logits.shape[1])
-             if batch["labels"][b, t] != IGNORE]
+    terms = [
+        F.cross_entropy(logits[b, t - 1], batch["labels"][b, t])
+        for b in range(2)
+        for t in range(1, logits.shape[1])
+        if batch["labels"][b, t] != IGNORE
+    ]
     assert len(terms) == 4 + 2  # "not dull fun </s>" and "fun </s>"
     assert response_loss(model, batch).item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-5)
     prompt_labelled = dict(batch, labels=torch.where(batch["attention_mask"].bool(), batch["input_ids"], IGNORE))
@@ -127,8 +152,10 @@ def test_long_texts_are_cut_to_the_prompt_budget_and_the_response_never(tiny_lla
     batch = form.training_batches([long], 1, seed=None)[0]
     prompt = (batch["labels"][0] == IGNORE).sum().item()
     assert prompt == 20 - 6
-    assert batch["input_ids"][0, -11:].tolist() == tok(" " + long.response, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    assert tok.decode(batch["input_ids"][0, prompt - 3: prompt]) == ". answer :"  # the text was cut, not the template
+    assert batch["input_ids"][0, -11:].tolist() == tok(" " + long.response, add_special_tokens=False)["input_ids"] + [
+        tok.eos_token_id
+    ]
+    assert tok.decode(batch["input_ids"][0, prompt - 3 : prompt]) == ". answer :"  # the text was cut, not the template
     assert form.prompt_batches([long], 1)[0]["input_ids"].shape[1] == 14
 
 
@@ -147,8 +174,10 @@ def test_the_chat_template_holds_the_prompt_as_the_user_turn(tiny_llama):
     with pytest.raises(ValueError, match="this model's tokenizer has no chat template"):
         generation_formulation(_task(chat_template=True), tok, [])
     tok = copy.deepcopy(tok)
-    tok.chat_template = ("{% for m in messages %}{{ m['role'] == 'user' and 'review' or 'answer' }} : {{ m['content'] }} . {% endfor %}"
-                         "{% if add_generation_prompt %}answer :{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}{{ m['role'] == 'user' and 'review' or 'answer' }} : {{ m['content'] }} . {% endfor %}"
+        "{% if add_generation_prompt %}answer :{% endif %}"
+    )
     form = generation_formulation(_task(chat_template=True, template="{text} {answer}"), tok, [])
     ids = form.prompt_batches([Pair("the film is fun", "fun")], 1)[0]["input_ids"][0].tolist()
     assert tok.decode(ids) == "review : the film is fun . answer :"
@@ -167,7 +196,7 @@ def test_rouge_l_is_the_f_measure_of_the_longest_common_subsequence():
 
 
 def test_chrf_is_sacrebleus_sentence_score_on_a_0_to_1_scale():
-    """"ab" against "abc": character 1-grams a, b of a, b, c (precision 1, recall 2/3), 2-grams ab of ab, bc (1, 1/2), no
+    """ "ab" against "abc": character 1-grams a, b of a, b, c (precision 1, recall 2/3), 2-grams ab of ab, bc (1, 1/2), no
     3-gram in the response; averaged over those two orders, P = 1 and R = 7/12, and F with recall weighing twice (beta 2) is
     5 P R / (4 P + R) = 7/11. Spaces are not characters to chrF; case is kept."""
     assert chrf("ab", "abc") == chrf("a b", "abc") == pytest.approx(7 / 11)
@@ -180,8 +209,14 @@ def test_chrf_is_sacrebleus_sentence_score_on_a_0_to_1_scale():
 
 def test_generation_metrics_average_over_examples_and_weigh_tokens_alike():
     metrics = generation_metrics(example_scores(["a b", "c"], ["a b", "c d"]), log_likelihood=-6.0, response_tokens=4)
-    assert metrics == {"exact_match": 0.5, "rouge_l": pytest.approx((1.0 + 2 / 3) / 2), "chrf": pytest.approx((1.0 + 5 / 9) / 2),
-                       "log_likelihood_per_token": -1.5, "response_tokens": 4, "n": 2}  # "c" of "cd": 1-grams P 1, R 1/2; F 5/9
+    assert metrics == {
+        "exact_match": 0.5,
+        "rouge_l": pytest.approx((1.0 + 2 / 3) / 2),
+        "chrf": pytest.approx((1.0 + 5 / 9) / 2),
+        "log_likelihood_per_token": -1.5,
+        "response_tokens": 4,
+        "n": 2,
+    }  # "c" of "cd": 1-grams P 1, R 1/2; F 5/9
     with pytest.raises(ValueError, match="equally long, non-empty"):
         generation_metrics(example_scores([], []), 0.0, 1)
 
@@ -233,7 +268,12 @@ def test_a_model_that_writes_the_references_scores_one_and_its_likelihood_is_rea
     evaluation = evaluate_generation(Oracle(form, data.eval, len(tok)), data.eval, form, batch_size=4)
     assert evaluation.outputs == [p.response for p in data.eval]
     scores, details = evaluation.scores, evaluation.details
-    assert list(scores) == ["rouge_l", "exact_match", "chrf", "log_likelihood_per_token"]  # the kind's order: the report's columns
+    assert list(scores) == [
+        "rouge_l",
+        "exact_match",
+        "chrf",
+        "log_likelihood_per_token",
+    ]  # the kind's order: the report's columns
     assert scores["exact_match"] == scores["rouge_l"] == scores["chrf"] == 1.0 and details["n"] == 9
     assert evaluation.example_scores == {"rouge_l": [1.0] * 9, "exact_match": [1] * 9, "chrf": [1.0] * 9}
     tokens = sum(len(form.encode_response(p.response)) for p in data.eval)
@@ -254,4 +294,6 @@ def test_the_fingerprint_of_pairs_tells_other_references_apart():
     pairs = [Pair("an article", "its headline"), Pair("another", "its own")]
     assert examples_fingerprint(pairs) == examples_fingerprint(list(pairs))
     assert examples_fingerprint(pairs) != examples_fingerprint([pairs[0], Pair("another", "a rewritten one")])
-    assert examples_fingerprint([Example("a", 1)]) == hashlib.sha256(b'[["a", 1]]').hexdigest()[:16]  # as records before pairs had
+    assert (
+        examples_fingerprint([Example("a", 1)]) == hashlib.sha256(b'[["a", 1]]').hexdigest()[:16]
+    )  # as records before pairs had

@@ -4,6 +4,7 @@ Parametrised over ``zoo.list_methods()``: a new method (or plugin) is checked wi
 A method that declares it cannot (``task_kinds`` without ``generation``) is checked to be refused
 when a run is planned (tests/test_generation_runs.py).
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,15 @@ from zoo.tasks.generation_tasks import build_generation_task
 from zoo.training.loop import TrainerConfig, make_accelerator, train
 from zoo.training.optimizer import method_groups, optimizer_of
 
-TASK = TaskConfig(name="synthetic_generation", kind="generation", template="review : {text} . answer : {answer}", max_new_tokens=6,
-                  max_length=40, n_train=32, n_eval=3)
+TASK = TaskConfig(
+    name="synthetic_generation",
+    kind="generation",
+    template="review : {text} . answer : {answer}",
+    max_new_tokens=6,
+    max_length=40,
+    n_train=32,
+    n_eval=3,
+)
 TRAINER = TrainerConfig(max_steps=10, batch_size=8, progress=False, checkpoint_every=0, warmup_ratio=0.0)
 GENERATING = [name for name in zoo.list_methods() if "generation" in (zoo.get_method(name).task_kinds or ("generation",))]
 """The methods that declare generation, or every kind (``task_kinds`` None)."""
@@ -56,16 +64,29 @@ def test_the_method_learns_the_responses_and_generates(method, setting):
     batches = form.training_batches(data.train, TRAINER.batch_size, seed=0)
     with torch.no_grad():
         before = response_loss(wrapped.eval(), batches[0]).item()
-    result = train(wrapped, method_groups(wrapped, spec.learning_rate), batches, response_loss, TRAINER, make_accelerator(TRAINER),
-                   make_optimizer=optimizer_of(spec))  # the method's own optimiser, where it declares one (LoRA+, GaLore)
+    result = train(
+        wrapped,
+        method_groups(wrapped, spec.learning_rate),
+        batches,
+        response_loss,
+        TRAINER,
+        make_accelerator(TRAINER),
+        make_optimizer=optimizer_of(spec),
+    )  # the method's own optimiser, where it declares one (LoRA+, GaLore)
     with torch.no_grad():
         after = response_loss(wrapped.eval(), batches[0]).item()
     assert math.isfinite(result.final_loss) and math.isfinite(after)
     assert after < before, f"{method}: the response loss went from {before:.4f} to {after:.4f} in {TRAINER.max_steps} steps"
 
     prompt = form.prompt_batches(data.eval[:1], 1)[0]
-    tokens = wrapped.generate(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"], max_new_tokens=form.max_new_tokens,
-                              do_sample=False, eos_token_id=form.eos_token_id, pad_token_id=form.pad_token_id)
+    tokens = wrapped.generate(
+        input_ids=prompt["input_ids"],
+        attention_mask=prompt["attention_mask"],
+        max_new_tokens=form.max_new_tokens,
+        do_sample=False,
+        eos_token_id=form.eos_token_id,
+        pad_token_id=form.pad_token_id,
+    )
     width = prompt["input_ids"].shape[1]
     assert tokens[0, :width].tolist() == prompt["input_ids"][0].tolist() and 1 <= tokens.shape[1] - width <= form.max_new_tokens
     evaluation = evaluate_generation(wrapped, data.eval, form, batch_size=3)

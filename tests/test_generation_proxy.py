@@ -1,4 +1,5 @@
 """Proxy tuning scored by a task's kind (zoo.research.proxy.score_task) on tiny models: the run's metrics, from the combined logits."""
+
 from __future__ import annotations
 
 import copy
@@ -20,7 +21,9 @@ from zoo.testing.helpers import perturb
 from zoo.testing.models import make_model
 
 pytestmark = NO_PAST_KEY_VALUES
-TASK = TaskConfig(name="synthetic_generation", kind="generation", template="w1 w2 {text} . {answer}", max_new_tokens=5, max_length=24)
+TASK = TaskConfig(
+    name="synthetic_generation", kind="generation", template="w1 w2 {text} . {answer}", max_new_tokens=5, max_length=24
+)
 PAIRS = [Pair(" ".join(f"w{(5 * i + j) % 60}" for j in range(2 + 2 * i)), f"w{i} w{i + 1}") for i in range(5)]
 DATA = GenerationData(PAIRS[:2], PAIRS)
 
@@ -44,7 +47,7 @@ def _reference(proxy: ProxyTunedModel, tokenizer) -> tuple[list[str], float, int
             ids = torch.cat([ids, token.view(1, 1)], dim=1)
             if token == tokenizer.eos_token_id:
                 break
-        responses.append(form.decode(ids[0, len(form.encode_prompt(pair.text)):].tolist()))
+        responses.append(form.decode(ids[0, len(form.encode_prompt(pair.text)) :].tolist()))
         prompt, response = form.encode_prompt(pair.text), form.encode_response(pair.response)
         full = torch.tensor([prompt + response])
         logp = proxy(input_ids=full, attention_mask=torch.ones_like(full)).logits[0].log_softmax(-1)
@@ -60,7 +63,9 @@ def test_a_proxy_is_scored_on_its_own_greedy_responses_and_likelihood(alpha, tok
     responses, metrics = evaluation.outputs, {**evaluation.scores, **evaluation.details}
     expected, total, count = _reference(proxy, tokenizer)
     assert responses == expected and any(responses)
-    assert metrics == pytest.approx(generation_metrics(example_scores(expected, [p.response for p in PAIRS]), total, count), rel=1e-4)
+    assert metrics == pytest.approx(
+        generation_metrics(example_scores(expected, [p.response for p in PAIRS]), total, count), rel=1e-4
+    )
     assert math.isfinite(metrics["log_likelihood_per_token"]) and metrics["response_tokens"] == count == 5 * 3
 
 

@@ -1,4 +1,5 @@
 """Runs of a generation task through the Hydra config: the record, generations.jsonl, baselines, refusals, resume, report."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,14 @@ from zoo.tasks.config import TaskConfig
 
 GENERATION_FIELDS = ("kind", "max_new_tokens")
 """Task fields only a generation task reads: a classification run's record and identity leave them out, as before generation tasks."""
-SMALL = ["task=synthetic_generation", "trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=12", "predictions_cache=null"]
+SMALL = [
+    "task=synthetic_generation",
+    "trainer=smoke",
+    "latency_batches=1",
+    "task.n_train=32",
+    "task.n_eval=12",
+    "predictions_cache=null",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +57,12 @@ def test_generations_file_lists_each_reference_and_both_responses(lora_run):
     assert [r["index"] for r in rows] == list(range(12))
     assert all(r["reference"] and isinstance(r["response"], str) and isinstance(r["before"], str) for r in rows)
     from zoo.tasks.generation_metrics import rouge_l
+
     assert sum(rouge_l(r["response"], r["reference"]) for r in rows) / 12 == pytest.approx(record.scores["rouge_l"])
     # "before": the base model's responses with the run's own prompt, here the bare template's: the zero-shot baseline's
-    assert sum(rouge_l(r["before"], r["reference"]) for r in rows) / 12 == pytest.approx(record.baseline_scores["zero_shot"]["rouge_l"])
+    assert sum(rouge_l(r["before"], r["reference"]) for r in rows) / 12 == pytest.approx(
+        record.baseline_scores["zero_shot"]["rouge_l"]
+    )
 
 
 def test_a_generation_run_records_each_examples_rouge_l_exact_match_and_chrf(lora_run):
@@ -79,8 +90,12 @@ def test_the_summary_line_names_exact_match_chrf_and_rouge(lora_run):
     line = summary(record, out / "metrics.json")
     zero_shot = record.baseline_scores["zero_shot"]["rouge_l"]
     assert line.startswith(f"lora (prompt): ROUGE-L {record.scores['rouge_l']:.3f} (zero-shot {zero_shot:.3f}), ")
-    assert (f", exact match {record.scores['exact_match']:.3f}, chrF {record.scores['chrf']:.3f}, "
-            f"log-lik / token {record.scores['log_likelihood_per_token']:.3f}, " in line and "accuracy" not in line)
+    assert (
+        f", exact match {record.scores['exact_match']:.3f}, chrF {record.scores['chrf']:.3f}, "
+        f"log-lik / token {record.scores['log_likelihood_per_token']:.3f}, "
+        in line
+        and "accuracy" not in line
+    )
 
 
 def test_a_finished_generation_run_is_found_by_resume(lora_run):
@@ -93,24 +108,38 @@ def test_the_report_gives_generation_runs_their_own_columns(lora_run):
     out, record = lora_run
     table = report(out, baseline_rows=True)
     header, _, *rows = table.splitlines()
-    assert ("| ROUGE-L [95% CI] | vs lora [95% CI] | sd seed / sample | exact match [95% CI] | chrF [95% CI] | log-lik / token "
-            "| zero-shot | forgetting |" in header and "accuracy" not in header)
-    assert len(rows) == 2 and rows[0].startswith("| lora |") and rows[1].startswith("| zero_shot |")  # nothing tested: no line under
+    assert (
+        "| ROUGE-L [95% CI] | vs lora [95% CI] | sd seed / sample | exact match [95% CI] | chrF [95% CI] | log-lik / token "
+        "| zero-shot | forgetting |"
+        in header
+        and "accuracy" not in header
+    )
+    assert (
+        len(rows) == 2 and rows[0].startswith("| lora |") and rows[1].startswith("| zero_shot |")
+    )  # nothing tested: no line under
     scores, per_example = record.scores, record.example_scores
     em, rouge, ch = (accuracy_interval([per_example[m]]) for m in ("exact_match", "rouge_l", "chrf"))
     zero_shot = record.baseline_scores["zero_shot"]  # its row comes from the record's scores: no per-example list, so ± std
-    assert (f"| {scores['rouge_l']:.3f} [{rouge[0]:.3f}, {rouge[1]:.3f}] | - | - / - | {scores['exact_match']:.3f} [{em[0]:.3f}, "
-            f"{em[1]:.3f}] | {scores['chrf']:.3f} [{ch[0]:.3f}, {ch[1]:.3f}] | {scores['log_likelihood_per_token']:.3f} ± 0.000 "
-            f"| {zero_shot['rouge_l']:.3f} |") in rows[0]
+    assert (
+        f"| {scores['rouge_l']:.3f} [{rouge[0]:.3f}, {rouge[1]:.3f}] | - | - / - | {scores['exact_match']:.3f} [{em[0]:.3f}, "
+        f"{em[1]:.3f}] | {scores['chrf']:.3f} [{ch[0]:.3f}, {ch[1]:.3f}] | {scores['log_likelihood_per_token']:.3f} ± 0.000 "
+        f"| {zero_shot['rouge_l']:.3f} |"
+    ) in rows[0]
     assert f"| {record.forgetting['delta']:+.3f} |" in rows[0]
-    assert (f"| {zero_shot['rouge_l']:.3f} ± 0.000 | - | - / - | {zero_shot['exact_match']:.3f} ± 0.000 | {zero_shot['chrf']:.3f} ± 0.000 | "
-            f"{zero_shot['log_likelihood_per_token']:.3f} ± 0.000 |") in rows[1] and "| - | 0.0 |" in rows[1]  # no weight moved
+    assert (
+        f"| {zero_shot['rouge_l']:.3f} ± 0.000 | - | - / - | {zero_shot['exact_match']:.3f} ± 0.000 | {zero_shot['chrf']:.3f} ± 0.000 | "
+        f"{zero_shot['log_likelihood_per_token']:.3f} ± 0.000 |"
+    ) in rows[1] and "| - | 0.0 |" in rows[1]  # no weight moved
     csv_lines = (out / "report.csv").read_text().splitlines()
     columns = csv_lines[0].split(",")
     assert {"task_kind", "objective_metric", "base_score", "diverged"} <= set(columns) and "accuracy" not in columns
     assert {f"{m}{suffix}" for m in scores for suffix in ("", "_std", "_low", "_high")} <= set(columns)
     lora = dict(zip(columns, csv_lines[1].split(","), strict=True))
-    assert (lora["objective_metric"], float(lora["rouge_l_low"]), float(lora["base_score"])) == ("rouge_l", rouge[0], zero_shot["rouge_l"])
+    assert (lora["objective_metric"], float(lora["rouge_l_low"]), float(lora["base_score"])) == (
+        "rouge_l",
+        rouge[0],
+        zero_shot["rouge_l"],
+    )
 
 
 def test_in_context_shows_training_pairs_and_is_timed_against_the_base_model(tmp_path):
@@ -121,11 +150,17 @@ def test_in_context_shows_training_pairs_and_is_timed_against_the_base_model(tmp
     assert not (tmp_path / "adapter").exists() and record.latency["ratio"] > 0
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["method=closed_form_head"], r"method 'closed_form_head' supports classification tasks only, and task 'synthetic_generation' "
-                                  r"is a generation task"),
-    (["baseline=linear_probe"], r"baseline 'linear_probe' supports classification tasks only"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["method=closed_form_head"],
+            r"method 'closed_form_head' supports classification tasks only, and task 'synthetic_generation' "
+            r"is a generation task",
+        ),
+        (["baseline=linear_probe"], r"baseline 'linear_probe' supports classification tasks only"),
+    ],
+)
 def test_what_cannot_write_is_refused_before_anything_loads(overrides, message):
     with pytest.raises(ValueError, match=message):
         plan_run(app_config(*SMALL, *overrides))
@@ -137,8 +172,11 @@ def test_a_classification_run_is_recorded_as_before_generation_tasks(tmp_path):
     record = run(app_config("trainer=smoke", "task.n_eval=16", "predictions_cache=null"), tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert not set(GENERATION_FIELDS) & set(on_disk) and not {"generation", "eval_rouge_l", "accuracy", "macro_f1"} & set(on_disk)
-    assert (on_disk["task_kind"], on_disk["objective_metric"], sorted(on_disk["scores"])) == ("classification", "accuracy",
-                                                                                             ["accuracy", "macro_f1"])
+    assert (on_disk["task_kind"], on_disk["objective_metric"], sorted(on_disk["scores"])) == (
+        "classification",
+        "accuracy",
+        ["accuracy", "macro_f1"],
+    )
     old_fields = {f.name for f in dataclasses.fields(TaskConfig)} - set(GENERATION_FIELDS)
     assert set(on_disk["task_config"]) == old_fields and set(on_disk["run_config"]["task"]) == old_fields
     assert on_disk == json.loads(json.dumps(dataclasses.asdict(record)))
@@ -186,11 +224,21 @@ def test_results_md_plots_a_generation_task_by_its_rouge_l(tmp_path, monkeypatch
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", saved)
     for method, rouge in (("lora", 0.25), ("ia3", 0.2)):
-        write_json(tmp_path / "runs" / "bbc_headlines" / method / "seed0" / "metrics.json",
-                   record_dict(method=method, task="bbc_headlines", task_config=dataclasses.asdict(TaskConfig()), task_kind="generation",
-                               objective_metric="rouge_l", scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -4.0},
-                               label_names=[]))
+        write_json(
+            tmp_path / "runs" / "bbc_headlines" / method / "seed0" / "metrics.json",
+            record_dict(
+                method=method,
+                task="bbc_headlines",
+                task_config=dataclasses.asdict(TaskConfig()),
+                task_kind="generation",
+                objective_metric="rouge_l",
+                scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -4.0},
+                label_names=[],
+            ),
+        )
     text = results_md.write_results(tmp_path / "runs", tmp_path / "RESULTS.md", None)
-    assert calls == [("pareto_bbc_headlines.png", [0.2, 0.25], "ROUGE-L", "bbc_headlines: ROUGE-L against trainable params"),
-                     ("time_bbc_headlines.png", [0.2, 0.25], "ROUGE-L", "bbc_headlines: ROUGE-L against train seconds")]
+    assert calls == [
+        ("pareto_bbc_headlines.png", [0.2, 0.25], "ROUGE-L", "bbc_headlines: ROUGE-L against trainable params"),
+        ("time_bbc_headlines.png", [0.2, 0.25], "ROUGE-L", "bbc_headlines: ROUGE-L against train seconds"),
+    ]
     assert "![ROUGE-L against trainable parameters](pareto_bbc_headlines.png)" in text

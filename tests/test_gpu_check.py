@@ -3,6 +3,7 @@
 The steps run in-process here; the whole script's CPU dry run (``ZOO_GPU_CHECK_DEVICE=cpu``) starts
 about ten Python processes, a minute or two on shared cores, so it is marked slow.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,8 @@ def test_the_contract_summary_counts_and_lists_failures(tmp_path):
     assert counts == {"tests": 4, "failures": 1, "errors": 0, "skipped": 1}
     assert (tmp_path / "r.md").read_text() == (
         "# Contract tests on cuda\n\n2 passed, 1 failed, 0 errors, 1 skipped in 12 s (4 tests).\n\nFailures:\n\n"
-        "- `tests.test_contract::test_c[ia3-tiny-gpt2]`: AssertionError: no parameter changed\n")
+        "- `tests.test_contract::test_c[ia3-tiny-gpt2]`: AssertionError: no parameter changed\n"
+    )
     assert gpu_check.contract(tmp_path / "none.xml", tmp_path / "n.md", "T")["errors"] == 1
     assert "No results: pytest wrote no none.xml" in (tmp_path / "n.md").read_text()
 
@@ -75,15 +77,26 @@ def test_the_contract_summary_counts_and_lists_failures(tmp_path):
 def test_the_runs_table_reads_metrics_and_marks_failed_runs(tmp_path):
     (tmp_path / "bf16").mkdir()
     (tmp_path / "broken").mkdir()
-    metrics = {"device": "cuda", "device_name": "NVIDIA H200", "train_steps": 20, "objective_metric": "accuracy",
-               "scores": {"accuracy": 0.84, "macro_f1": 0.83}, "train_seconds": 3.25,
-               "peak_memory_bytes": 3 * 2**20, "run_config": {"model": {"dtype": "float32", "gradient_checkpointing": True},
-                                                               "trainer": {"mixed_precision": "bf16", "max_steps": 20}}}
+    metrics = {
+        "device": "cuda",
+        "device_name": "NVIDIA H200",
+        "train_steps": 20,
+        "objective_metric": "accuracy",
+        "scores": {"accuracy": 0.84, "macro_f1": 0.83},
+        "train_seconds": 3.25,
+        "peak_memory_bytes": 3 * 2**20,
+        "run_config": {
+            "model": {"dtype": "float32", "gradient_checkpointing": True},
+            "trainer": {"mixed_precision": "bf16", "max_steps": 20},
+        },
+    }
     (tmp_path / "bf16" / "metrics.json").write_text(json.dumps(metrics))
     gpu_check.runs(tmp_path / "runs.md", [tmp_path / "bf16", tmp_path / "broken"])
     rows = (tmp_path / "runs.md").read_text().splitlines()[2:]
-    assert rows == ["| bf16 | NVIDIA H200 | 20 | accuracy 0.840 | 3.2 | 3.0 | dtype=float32, gradient_checkpointing=True, mixed_precision=bf16 |",
-                    "| broken | - | - | - | - | - | failed: no metrics.json (see the log) |"]
+    assert rows == [
+        "| bf16 | NVIDIA H200 | 20 | accuracy 0.840 | 3.2 | 3.0 | dtype=float32, gradient_checkpointing=True, mixed_precision=bf16 |",
+        "| broken | - | - | - | - | - | failed: no metrics.json (see the log) |",
+    ]
 
 
 def test_step_speed_measures_a_model_folder(tmp_path):
@@ -92,12 +105,27 @@ def test_step_speed_measures_a_model_folder(tmp_path):
     base, tokenizer = step_speed.build_base("tiny", tmp_path / "model", "bfloat16")
     assert base.dtype == torch.bfloat16
     formulation = formulation_for(TaskConfig(), tokenizer, "causal_lm")
-    batch = {"input_ids": torch.randint(10, base.config.vocab_size, (2, 8)), "attention_mask": torch.ones(2, 8, dtype=torch.long),
-             "labels": torch.tensor([0, 1])}
+    batch = {
+        "input_ids": torch.randint(10, base.config.vocab_size, (2, 8)),
+        "attention_mask": torch.ones(2, 8, dtype=torch.long),
+        "labels": torch.tensor([0, 1]),
+    }
     row = step_speed.measure("lora", base, formulation, batch, warmup=0, repeats=1)
-    assert row["trainable"] == row["peft_trainable"] > 0 and row["zoo_s"] > 0 and "zoo_peak" not in row  # no allocator peak on CPU
-    args = argparse.Namespace(model="tiny", model_dir=tmp_path / "model", dtype="bfloat16", quantization=None, device="cpu",
-                              batch_size=2, seq_len=8, repeats=1, warmup=0, methods=["lora"])
+    assert (
+        row["trainable"] == row["peft_trainable"] > 0 and row["zoo_s"] > 0 and "zoo_peak" not in row
+    )  # no allocator peak on CPU
+    args = argparse.Namespace(
+        model="tiny",
+        model_dir=tmp_path / "model",
+        dtype="bfloat16",
+        quantization=None,
+        device="cpu",
+        batch_size=2,
+        seq_len=8,
+        repeats=1,
+        warmup=0,
+        methods=["lora"],
+    )
     text = step_speed.table([row], args, 1.0)
     assert "(model, bfloat16, batch 2 x 8 tokens, cpu)" in text and f"--model-dir {tmp_path / 'model'} --dtype bfloat16" in text
     assert text.count("| lora |") == 1 and "peak zoo" not in text
@@ -111,8 +139,13 @@ def test_the_dry_run_writes_both_tables(tmp_path):
     contract = (tmp_path / "out" / "gpu_contract.md").read_text()
     assert "# Contract tests on cpu (ZOO_TEST_DEVICE=cpu)" in contract and ", 0 failed, 0 errors" in contract
     steps = (tmp_path / "out" / "gpu_step_speed.md").read_text()
-    for stage in ("contract tests", "random weights for tiny-llama", "step: lora, ia3, prompt_tuning (float32)",
-                  "step: lora (bfloat16)", "run: bf16 autocast + gradient checkpointing"):
+    for stage in (
+        "contract tests",
+        "random weights for tiny-llama",
+        "step: lora, ia3, prompt_tuning (float32)",
+        "step: lora (bfloat16)",
+        "run: bf16 autocast + gradient checkpointing",
+    ):
         assert f"| {stage} | ok |" in steps
     assert steps.count("| lora |") == 2 and "| ia3 |" in steps and "| prompt_tuning |" in steps
     assert "| bf16-checkpointed | cpu | 2 |" in steps

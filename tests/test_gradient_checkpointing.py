@@ -1,4 +1,5 @@
 """``model.gradient_checkpointing``: the same step as without it, for adapters in a frozen base; refused where it cannot work."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,24 +42,36 @@ def _one_step(method: str, kind: str, checkpointed: bool) -> tuple[dict, dict, i
     return {n: p.grad for n, p in trained.items()}, {n: p.detach() for n, p in trained.items()}, len(calls)
 
 
-@pytest.mark.parametrize("method,kind", [*((m, "tiny-llama") for m in TRAINED if not zoo.get_method(m).uses_cache),
-                                         ("lora", "tiny-gpt2"), ("prompt_tuning", "tiny-gpt2"), ("prompt_tuning", "tiny-bert")])
+@pytest.mark.parametrize(
+    "method,kind",
+    [
+        *((m, "tiny-llama") for m in TRAINED if not zoo.get_method(m).uses_cache),
+        ("lora", "tiny-gpt2"),
+        ("prompt_tuning", "tiny-gpt2"),
+        ("prompt_tuning", "tiny-bert"),
+    ],
+)
 def test_one_step_equals_the_step_without_checkpointing(method, kind):
     grads, weights, calls = _one_step(method, kind, checkpointed=False)
     grads_ckpt, weights_ckpt, calls_ckpt = _one_step(method, kind, checkpointed=True)
     assert (calls, calls_ckpt) == (1, 2)  # the checkpointed block ran again in the backward pass
     assert grads.keys() == grads_ckpt.keys() and all(g is not None for g in grads_ckpt.values())
     for name in grads:
-        torch.testing.assert_close(grads_ckpt[name], grads[name], atol=1e-5, rtol=1e-5, msg=name)  # float rounding of a recomputation
-        torch.testing.assert_close(weights_ckpt[name], weights[name], atol=1e-5, rtol=1e-5, msg=name)  # float rounding of a recomputation
+        torch.testing.assert_close(
+            grads_ckpt[name], grads[name], atol=1e-5, rtol=1e-5, msg=name
+        )  # float rounding of a recomputation
+        torch.testing.assert_close(
+            weights_ckpt[name], weights[name], atol=1e-5, rtol=1e-5, msg=name
+        )  # float rounding of a recomputation
 
 
 @pytest.mark.parametrize("method", [m for m in TRAINED if zoo.get_method(m).uses_cache])
 def test_a_method_entering_through_the_cache_is_refused(method):
     """transformers drops the key/value cache in checkpointed blocks, and with it the method's prefixes."""
     model, _ = load_model(ModelConfig(name="tiny-llama", pretrain_steps=0, gradient_checkpointing=True))
-    with pytest.raises(ValueError, match=f"method '{method}' supports models without gradient checkpointing.*"
-                                         "model.gradient_checkpointing=false"):
+    with pytest.raises(
+        ValueError, match=f"method '{method}' supports models without gradient checkpointing.*model.gradient_checkpointing=false"
+    ):
         wrap_for_test(method, model)
 
 

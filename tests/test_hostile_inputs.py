@@ -8,6 +8,7 @@ class or repeated texts; adapter folders (zoo's and peft's) with a file cut, fli
 edited. The default tier runs each property on a fixed budget (tests/hostile.py: ``zoo-fast``); the ``full`` tier on a
 larger one (``zoo-full``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,8 +70,12 @@ def _other_config_holds(data: st.DataObject) -> None:
             check_error(err, field)
 
 
-TEXTS = st.one_of(st.text(max_size=40), st.sampled_from(['"', 'a "quoted" word', 'open " quote', "comma, inside", "tab\tinside",
-                                                           "line\nbreak", "x" * 100_000, "", "   ", "\x00"]))
+TEXTS = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ['"', 'a "quoted" word', 'open " quote', "comma, inside", "tab\tinside", "line\nbreak", "x" * 100_000, "", "   ", "\x00"]
+    ),
+)
 LABELS = st.one_of(st.sampled_from(["a", "b"]), st.sampled_from(["a", "b", "", "1", " c"]))
 
 
@@ -91,8 +96,12 @@ def _task_file(data: st.DataObject, folder) -> tuple:
     raw = text.encode(encoding, errors="replace")
     damage = data.draw(st.sampled_from(["none", "stray quote", "bad bytes", "cut"]), label="damage")
     at = data.draw(st.integers(0, max(len(raw) - 1, 0)), label="at")
-    raw = {"none": raw, "stray quote": raw[:at] + b'"' + raw[at:], "bad bytes": raw[:at] + b"\xff\xfe\x80" + raw[at:],
-           "cut": raw[:at]}[damage]
+    raw = {
+        "none": raw,
+        "stray quote": raw[:at] + b'"' + raw[at:],
+        "bad bytes": raw[:at] + b"\xff\xfe\x80" + raw[at:],
+        "cut": raw[:at],
+    }[damage]
     path = folder / f"data{suffix}"
     path.write_bytes(raw)
     return path, rows, damage if encoding == "utf-8" else f"{damage}, {encoding}"
@@ -136,16 +145,18 @@ def _tamper(data: st.DataObject, folder) -> str:
     raw = target.read_bytes()
     if how == "flip":
         at = data.draw(st.integers(0, len(raw) - 1), label="at")
-        target.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:])
+        target.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1 :])
     elif how == "cut":
-        target.write_bytes(raw[:data.draw(st.integers(0, len(raw) - 1), label="at")])
+        target.write_bytes(raw[: data.draw(st.integers(0, len(raw) - 1), label="at")])
     elif how == "delete":
         target.unlink()
     elif how == "extra":
         (folder / "notes.txt").write_text("a user's file")
     else:
         config = json.loads((folder / "adapter_config.json").read_text())
-        keys = sorted(config) + (sorted(f"config.{k}" for k in config["config"]) if isinstance(config.get("config"), dict) else [])
+        keys = sorted(config) + (
+            sorted(f"config.{k}" for k in config["config"]) if isinstance(config.get("config"), dict) else []
+        )
         key, value = data.draw(st.sampled_from(keys), label="key"), data.draw(HOSTILE, label="value")
         (config["config"] if key.startswith("config.") else config)[key.removeprefix("config.")] = value
         (folder / "adapter_config.json").write_text(json.dumps(config, default=str))
@@ -199,25 +210,32 @@ def test_tampered_adapter_folders(data, adapters, tmp_path_factory):
 @given(data=st.data())
 def test_hostile_inputs_on_the_full_budget(data, adapters, tmp_path_factory):
     kind = data.draw(st.sampled_from(["method", "config", "file", "adapter"]), label="kind")
-    {"method": lambda: _method_config_holds(data), "config": lambda: _other_config_holds(data),
-     "file": lambda: _task_file_holds(data, tmp_path_factory),
-     "adapter": lambda: _adapter_folder_holds(data, adapters, tmp_path_factory)}[kind]()
+    {
+        "method": lambda: _method_config_holds(data),
+        "config": lambda: _other_config_holds(data),
+        "file": lambda: _task_file_holds(data, tmp_path_factory),
+        "adapter": lambda: _adapter_folder_holds(data, adapters, tmp_path_factory),
+    }[kind]()
 
 
 # what the harness found while it was built, kept as fixed cases
 
 
-@pytest.mark.parametrize("method,overrides,named", [
-    ("ia3", {"feedforward_modules": ["0"]}, r"feedforward_modules=\['0'\] matched no"),
-    ("lora", {"target_modules": ["re:("]}, r"target_modules=\['re:\('\] holds an invalid regular expression"),
-    ("peft_rslora", {"trainable_token_indices": []}, "trainable_token_indices must be a non-empty list of token ids"),
-    ("peft_rslora", {"trainable_token_indices": -1}, "trainable_token_indices must be a non-empty list of token ids"),
-    ("peft_rslora", {"bias": ""}, "bias=''"),
-    ("peft_rslora", {"exclude_modules": 3.5}, "exclude_modules=3.5"),
-    ("p_tuning", {"encoder_num_layers": 5000}, "encoder_num_layers must be an integer from 1 to 32"),
-    ("p_tuning", {"encoder_hidden_size": 2**40}, "with encoder_hidden_size=1099511627776 asks for more memory than there is"),
-    ("prompt_tuning", {"seed": 2**70}, r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"),
-], ids=lambda v: v if isinstance(v, str) and v in zoo.list_methods() else None)
+@pytest.mark.parametrize(
+    "method,overrides,named",
+    [
+        ("ia3", {"feedforward_modules": ["0"]}, r"feedforward_modules=\['0'\] matched no"),
+        ("lora", {"target_modules": ["re:("]}, r"target_modules=\['re:\('\] holds an invalid regular expression"),
+        ("peft_rslora", {"trainable_token_indices": []}, "trainable_token_indices must be a non-empty list of token ids"),
+        ("peft_rslora", {"trainable_token_indices": -1}, "trainable_token_indices must be a non-empty list of token ids"),
+        ("peft_rslora", {"bias": ""}, "bias=''"),
+        ("peft_rslora", {"exclude_modules": 3.5}, "exclude_modules=3.5"),
+        ("p_tuning", {"encoder_num_layers": 5000}, "encoder_num_layers must be an integer from 1 to 32"),
+        ("p_tuning", {"encoder_hidden_size": 2**40}, "with encoder_hidden_size=1099511627776 asks for more memory than there is"),
+        ("prompt_tuning", {"seed": 2**70}, r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v in zoo.list_methods() else None,
+)
 def test_hostile_configs_the_harness_found_are_refused_by_name(method, overrides, named):
     with time_limit(60), pytest.raises(ValueError, match=named) as caught:
         wrap_for_test(method, make_model("tiny-llama"), **overrides)

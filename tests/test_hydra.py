@@ -1,4 +1,5 @@
 """Hydra composition: every registered method is a `method` option with typed fields."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,8 +73,19 @@ def test_sweep_config_runs_every_registered_method(tmp_path):
     import sys
 
     sweep_dir = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "zoo.runner.run", "-m", "+sweep=all_methods", "trainer=smoke", "task.n_train=32",
-           "task.n_eval=16", "latency_batches=1", f"predictions_cache={tmp_path / 'predictions'}", f"hydra.sweep.dir={sweep_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zoo.runner.run",
+        "-m",
+        "+sweep=all_methods",
+        "trainer=smoke",
+        "task.n_train=32",
+        "task.n_eval=16",
+        "latency_batches=1",
+        f"predictions_cache={tmp_path / 'predictions'}",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     methods = sorted(json.loads(p.read_text())["method"] for p in sweep_dir.rglob("metrics.json"))

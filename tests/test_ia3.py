@@ -3,6 +3,7 @@
 peft comparisons copy the same random vectors into both models and compare logits with
 atol 1e-5 (rtol 0): the computations are the same products in a different order.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,11 +43,14 @@ def _peft_vector(peft_model, name: str) -> torch.Tensor:
     return peft_model.get_submodule(f"base_model.model.{name}").ia3_l["default"]
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("tiny-llama", {"self_attn.k_proj": ["l_k"], "self_attn.v_proj": ["l_v"], "mlp.down_proj": ["l_ff"]}),
-    ("tiny-gpt2", {"attn.c_attn": ["l_k", "l_v"], "mlp.c_proj": ["l_ff"]}),
-    ("tiny-bert", {"attention.self.key": ["l_k"], "attention.self.value": ["l_v"], "output.dense": ["l_ff"]}),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("tiny-llama", {"self_attn.k_proj": ["l_k"], "self_attn.v_proj": ["l_v"], "mlp.down_proj": ["l_ff"]}),
+        ("tiny-gpt2", {"attn.c_attn": ["l_k", "l_v"], "mlp.c_proj": ["l_ff"]}),
+        ("tiny-bert", {"attention.self.key": ["l_k"], "attention.self.value": ["l_v"], "output.dense": ["l_ff"]}),
+    ],
+)
 def test_default_placement_by_role(kind, expected):
     model = zoo.wrap(make_model(kind), "ia3")
     prefix = {"tiny-llama": "model.layers", "tiny-gpt2": "transformer.h", "tiny-bert": "encoder.layer"}[kind]
@@ -108,8 +112,9 @@ def test_keys_and_values_are_scaled_inside_the_models_own_attention(kind):
 
 def test_matches_peft_on_tiny_llama(batch):
     base = make_model("tiny-llama")
-    reference = peft.get_peft_model(copy.deepcopy(base), peft.IA3Config(
-        target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"]))
+    reference = peft.get_peft_model(
+        copy.deepcopy(base), peft.IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"])
+    )
     model = zoo.wrap(base, "ia3")
     _randomise(model)
     with torch.no_grad():
@@ -125,8 +130,9 @@ def test_gpt2_differs_from_peft_only_by_the_query_third(batch):
     """peft scales the whole fused c_attn output; zoo fixes its query third at one.
     With peft's query third set to one the two agree; with it trained they do not."""
     base = make_model("tiny-gpt2")
-    reference = peft.get_peft_model(copy.deepcopy(base), peft.IA3Config(
-        target_modules=["c_attn", "mlp.c_proj"], feedforward_modules=["mlp.c_proj"]))
+    reference = peft.get_peft_model(
+        copy.deepcopy(base), peft.IA3Config(target_modules=["c_attn", "mlp.c_proj"], feedforward_modules=["mlp.c_proj"])
+    )
     model = zoo.wrap(base, "ia3")
     _randomise(model)
     with torch.no_grad():
@@ -158,7 +164,8 @@ def test_merge_folds_into_weights_and_unmerge_restores_them(kind, batch):
     zoo.merge(model)
     changed = {n for n, p in _base_weights(model).items() if not torch.equal(p, original[n])}
     assert changed == {f"{name}.weight" for name in _ia3_modules(model)} | (
-        {f"{name}.bias" for name, m in _ia3_modules(model).items() if m.base.bias is not None and not m.on_input})
+        {f"{name}.bias" for name, m in _ia3_modules(model).items() if m.base.bias is not None and not m.on_input}
+    )
     torch.testing.assert_close(output(model, batch), expected, atol=ATOL, rtol=1e-4)
     if kind == "tiny-gpt2":  # the query columns of the fused Conv1D weight and bias stay untouched
         c_attn = _ia3_modules(model)["transformer.h.0.attn.c_attn"].base
@@ -191,20 +198,26 @@ def test_custom_targets_and_feedforward_modules():
     assert [m.adapter_params() for m in _ia3_modules(other).values()] == [["l"], ["l"]]
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (dict(target_modules=[]), "target_modules must be a non-empty list"),
-    (dict(feedforward_modules=[""]), "feedforward_modules must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(target_modules=[]), "target_modules must be a non-empty list"),
+        (dict(feedforward_modules=[""]), "feedforward_modules must be a non-empty list"),
+    ],
+)
 def test_bad_config_is_refused(overrides, match):
     with pytest.raises(ValueError, match=match):
         IA3Config(**overrides)
 
 
-@pytest.mark.parametrize("kind, overrides, match", [
-    ("tiny-llama", dict(target_modules=["k_proj"], feedforward_modules=["down_proj"]), "not targeted"),
-    ("tiny-llama", dict(target_modules=["nonexistent"]), "matched no"),
-    ("tiny-gpt2", dict(target_modules=["c_attn"], feedforward_modules=["c_attn"]), "fused q/k/v projection"),
-])
+@pytest.mark.parametrize(
+    "kind, overrides, match",
+    [
+        ("tiny-llama", dict(target_modules=["k_proj"], feedforward_modules=["down_proj"]), "not targeted"),
+        ("tiny-llama", dict(target_modules=["nonexistent"]), "matched no"),
+        ("tiny-gpt2", dict(target_modules=["c_attn"], feedforward_modules=["c_attn"]), "fused q/k/v projection"),
+    ],
+)
 def test_bad_targets_are_refused(kind, overrides, match):
     with pytest.raises(ValueError, match=match):
         zoo.wrap(make_model(kind), "ia3", **overrides)

@@ -1,6 +1,7 @@
 """The latency protocol (zoo.evaluation.latency) on a fake clock: base and tuned model in turn batch by batch, the warm-up
 not counted, medians, the evaluation batches cycled, merged ratios outside the band flagged; baselines timed against the
 bare prompt; zoo-report's mark on a flagged row."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -55,7 +56,11 @@ def test_the_ratio_is_of_the_median_seconds_per_batch(clock):
     base_seconds = iter([100.0, 100.0, 1.0, 1.0, 1.0, 1.0, 10.0])  # two warm-up turns, then one slow batch
     clock.cost = lambda model, batch, call: next(base_seconds) if model == "base" else 2.0
     record = latency_record(Timed("tuned", BATCHES, None), Timed("base", BATCHES, None), batches=5)
-    assert (record["base_seconds_per_batch"], record["seconds_per_batch"], record["ratio"]) == (1.0, 2.0, 2.0)  # of means: 2 / 2.8
+    assert (record["base_seconds_per_batch"], record["seconds_per_batch"], record["ratio"]) == (
+        1.0,
+        2.0,
+        2.0,
+    )  # of means: 2 / 2.8
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +68,9 @@ def lora():
     return zoo.wrap(tiny_model("tiny-llama", vocab_size=32), "lora")
 
 
-@pytest.mark.parametrize("merged_seconds,flagged", [(1.0, False), (1.04, False), (0.97, False), (1.13, True), (0.9, True), (1.9, True)])
+@pytest.mark.parametrize(
+    "merged_seconds,flagged", [(1.0, False), (1.04, False), (0.97, False), (1.13, True), (0.9, True), (1.9, True)]
+)
 def test_a_merged_ratio_outside_the_band_is_flagged(clock, lora, merged_seconds, flagged):
     clock.cost = lambda model, batch, call: 1.0 if model == "base" else merged_seconds if model.merged else 1.5
     record = latency_record(Timed(lora, BATCHES, None), Timed("base", BATCHES, None), batches=4)
@@ -86,24 +93,38 @@ def _timed_runs(tmp_path, monkeypatch, *overrides: str) -> list[tuple[Timed, Tim
         return seen[-1][2]
 
     clock = {"now": 0.0}
-    monkeypatch.setattr(latency, "predict", lambda model, batches, scorer: clock.update(now=clock["now"] + batches[0]["input_ids"].numel()))
+    monkeypatch.setattr(
+        latency, "predict", lambda model, batches, scorer: clock.update(now=clock["now"] + batches[0]["input_ids"].numel())
+    )
     monkeypatch.setattr(latency, "time", SimpleNamespace(perf_counter=lambda: clock["now"]))
     monkeypatch.setattr(zoo.runner.pipeline.steps, "latency_record", spy)
-    run(app_config("trainer=smoke", "task.n_train=16", "task.n_eval=16", "save_adapter=false", "latency_batches=3",
-                   f"predictions_cache={tmp_path / 'cache'}", *overrides), tmp_path)
+    run(
+        app_config(
+            "trainer=smoke",
+            "task.n_train=16",
+            "task.n_eval=16",
+            "save_adapter=false",
+            "latency_batches=3",
+            f"predictions_cache={tmp_path / 'cache'}",
+            *overrides,
+        ),
+        tmp_path,
+    )
     return seen
 
 
 def test_an_in_context_baseline_is_timed_against_the_base_model_on_the_bare_prompt(tmp_path, monkeypatch):
-    (model, base, record), = _timed_runs(tmp_path, monkeypatch, "baseline=in_context", "task.demonstrations=1")
+    ((model, base, record),) = _timed_runs(tmp_path, monkeypatch, "baseline=in_context", "task.demonstrations=1")
     assert model.model is base.model  # the base model both times: only the prompts differ
     assert base.batches[0]["input_ids"].shape[1] < model.batches[0]["input_ids"].shape[1]
     assert record["ratio"] > 1 and record["ratio"] == record["seconds_per_batch"] / record["base_seconds_per_batch"]
 
 
 def test_the_zero_shot_baseline_is_timed_on_its_own_prompt(tmp_path, monkeypatch):
-    (model, base, record), = _timed_runs(tmp_path, monkeypatch, "baseline=zero_shot")
-    assert model.model is base.model and [b["input_ids"].shape for b in base.batches] == [b["input_ids"].shape for b in model.batches]
+    ((model, base, record),) = _timed_runs(tmp_path, monkeypatch, "baseline=zero_shot")
+    assert model.model is base.model and [b["input_ids"].shape for b in base.batches] == [
+        b["input_ids"].shape for b in model.batches
+    ]
     assert record["ratio"] == 1.0 and record["merged_ratio"] is None
 
 
@@ -116,8 +137,10 @@ def test_a_timed_run_needs_a_batch():
 def test_zoo_report_marks_a_flagged_merged_ratio(tmp_path):
     timings = {"lora": (1.13, merged_flag(1.13)), "ia3": (1.01, None)}
     for method, (merged_ratio, flag) in timings.items():
-        write_json(tmp_path / method / "metrics.json", record_dict(
-            method=method, latency={"ratio": 1.2, "merged_ratio": merged_ratio, "flag": flag}))
+        write_json(
+            tmp_path / method / "metrics.json",
+            record_dict(method=method, latency={"ratio": 1.2, "merged_ratio": merged_ratio, "flag": flag}),
+        )
     rows = {row["method"]: row for row in summarise(load_runs(tmp_path))}
     assert (rows["lora"]["latency_flags"], rows["ia3"]["latency_flags"]) == (1, 0)
     table = markdown(list(rows.values()))

@@ -6,6 +6,7 @@ processes; every run still writes its record into its own folder of the one laun
 its sweeps, and its records equal the serial suite's but for what measures time and memory.
 zoo's own launcher configs (conf/hydra/launcher/) compose onto the plugins' where those are installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,24 @@ from omegaconf import OmegaConf
 from zoo.io.records import RunRecord
 from zoo.runner.config import store_configs
 
-pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher is not installed (pip install -e '.[test]')")
+pytest.importorskip(
+    "hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher is not installed (pip install -e '.[test]')"
+)
 
 ZOO = Path(sys.executable).with_name("zoo")
 ROOT = Path(__file__).parents[1]
 SUITE = [sys.executable, "-m", "benchmarks.suite"]
 PARALLEL = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-SWEEP = ["method=lora,ia3", "seed=0,1", "latency_batches=1", "model.pretrain_steps=0", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16",
-         "trainer.progress=false"]
+SWEEP = [
+    "method=lora,ia3",
+    "seed=0,1",
+    "latency_batches=1",
+    "model.pretrain_steps=0",
+    "trainer.max_steps=2",
+    "task.n_train=16",
+    "task.n_eval=16",
+    "trainer.progress=false",
+]
 """Four runs of the untrained tiny Llama, two steps each."""
 MEASURED = {"train_seconds", "peak_memory_bytes"}
 """Record fields that measure the run's time and memory: they differ between any two runs."""
@@ -44,8 +55,14 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 def _zoo(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ZOO), "-m", *SWEEP, *PARALLEL, f"predictions_cache={tmp_path / 'predictions'}", *overrides],
-                          cwd=tmp_path, env=_environment(tmp_path), capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(ZOO), "-m", *SWEEP, *PARALLEL, f"predictions_cache={tmp_path / 'predictions'}", *overrides],
+        cwd=tmp_path,
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes(tmp_path):
@@ -64,7 +81,9 @@ def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes
     written = {path: path.read_bytes() for path in launches[0].glob("*/metrics.json")}
     again = _zoo(tmp_path, f"hydra.sweep.dir={launches[0]}", "resume=true")
     assert again.returncode == 0, again.stderr[-3000:]
-    skipped = [re.match(r"skipped \(done\): (\w+) on synthetic_sentiment, seed (\d+): ", line) for line in again.stdout.splitlines()]
+    skipped = [
+        re.match(r"skipped \(done\): (\w+) on synthetic_sentiment, seed (\d+): ", line) for line in again.stdout.splitlines()
+    ]
     assert sorted((m[1], int(m[2])) for m in skipped if m) == sorted(expected)
     assert {path: path.read_bytes() for path in launches[0].glob("*/metrics.json")} == written
 
@@ -72,9 +91,26 @@ def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes
 def _suite(tmp_path: Path, name: str, *overrides: str) -> Path:
     """The smoke benchmark suite into ``tmp_path/name``, with its own prediction cache (a shared one would hide a difference)."""
     out = tmp_path / name
-    done = subprocess.run([*SUITE, "--profile", "smoke", "--out", str(out), "--results", str(out / "RESULTS.md"),
-                           "--tables", str(tmp_path / "no-tables"), f"predictions_cache={tmp_path / name}-predictions", *overrides],
-                          env=_environment(tmp_path), capture_output=True, text=True, timeout=900, cwd=ROOT)
+    done = subprocess.run(
+        [
+            *SUITE,
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+            "--results",
+            str(out / "RESULTS.md"),
+            "--tables",
+            str(tmp_path / "no-tables"),
+            f"predictions_cache={tmp_path / name}-predictions",
+            *overrides,
+        ],
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -87,8 +123,11 @@ def _without_measurements(record: dict) -> dict:
 
 def _table(results_md: Path) -> list[list[str]]:
     """RESULTS.md's table rows without the columns of times and memory."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in results_md.read_text().splitlines()
-            if line.startswith("| ")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in results_md.read_text().splitlines()
+        if line.startswith("| ")
+    ]
     measured = {rows[0].index(name) for name in ("train s", "peak MB", "latency x base (merged)")}
     return sorted([cell for i, cell in enumerate(row) if i not in measured] for row in rows[1:])
 
@@ -107,10 +146,18 @@ def test_b_the_smoke_suite_under_joblib_writes_the_serial_suites_records(tmp_pat
 
 
 LAUNCHERS = {
-    "zoo_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
-                  "partition=gpu", {"gpus_per_node": 1, "cpus_per_task": 4, "timeout_min": 120, "partition": "gpu"}),
-    "zoo_ray": ("hydra_plugins.hydra_ray_launcher", "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
-                "ray.init.address=auto", {"ray.remote.num_gpus": 1, "ray.remote.num_cpus": 4, "ray.init.address": "auto"}),
+    "zoo_slurm": (
+        "hydra_plugins.hydra_submitit_launcher",
+        "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+        "partition=gpu",
+        {"gpus_per_node": 1, "cpus_per_task": 4, "timeout_min": 120, "partition": "gpu"},
+    ),
+    "zoo_ray": (
+        "hydra_plugins.hydra_ray_launcher",
+        "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
+        "ray.init.address=auto",
+        {"ray.remote.num_gpus": 1, "ray.remote.num_cpus": 4, "ray.init.address": "auto"},
+    ),
 }
 """zoo's launcher config -> the plugin its base comes from, the launcher class it makes, an override a user gives
 (``hydra.launcher.<override>``) and the settings it then has."""
@@ -119,7 +166,9 @@ LAUNCHERS = {
 @pytest.mark.parametrize("name", sorted(LAUNCHERS))
 def test_zoos_launcher_configs_compose_onto_the_plugins(name):
     plugin, target, override, settings = LAUNCHERS[name]
-    pytest.importorskip(plugin, reason=f"{plugin.split('.')[1].replace('_', '-')} is not installed; hydra/launcher={name} needs it")
+    pytest.importorskip(
+        plugin, reason=f"{plugin.split('.')[1].replace('_', '-')} is not installed; hydra/launcher={name} needs it"
+    )
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=[f"hydra/launcher={name}", f"hydra.launcher.{override}"], return_hydra_config=True)

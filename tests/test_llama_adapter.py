@@ -1,5 +1,6 @@
 """LLaMA-Adapter: exact identity at init, peft as oracle (scalar gate), per-head tanh gates, GQA, the model's own
 queries and prompt keys on every decoder family, errors."""
+
 from __future__ import annotations
 
 import copy
@@ -66,7 +67,8 @@ def test_scalar_gate_matches_peft_on_grouped_query_llama(layers, batch):
     """tiny-llama has 4 query heads and 2 key/value heads; peft 0.21 handles that shape too."""
     base = make_model("tiny-llama")
     peft_model = get_peft_model(
-        copy.deepcopy(base), AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=4, adapter_layers=layers),
+        copy.deepcopy(base),
+        AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=4, adapter_layers=layers),
     ).eval()
     ours = zoo.wrap(copy.deepcopy(base), "llama_adapter", adapter_len=4, adapter_layers=layers, gate="scalar").eval()
     prompts = _prompts(layers)
@@ -89,7 +91,8 @@ def test_gpt2_adds_through_c_proj_where_peft_does_not(batch):
     paper; peft's Llama path) on GPT-2 too; peft's GPT-2 path adds it unprojected."""
     base = make_model("tiny-gpt2")
     peft_model = get_peft_model(
-        copy.deepcopy(base), AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=4, adapter_layers=1),
+        copy.deepcopy(base),
+        AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=4, adapter_layers=1),
     ).eval()
     ours = zoo.wrap(copy.deepcopy(base), "llama_adapter", adapter_len=4, adapter_layers=1, gate="scalar").eval()
     (peft_attention,) = [m for m in peft_model.modules() if hasattr(m, "adaption_gate")]
@@ -132,8 +135,10 @@ def test_heads_are_gated_independently():
     @torch.no_grad()
     def delta(gates: list[float]) -> torch.Tensor:
         module.gate.copy_(torch.atanh(torch.tensor(gates)))
-        return module(hidden_states=hidden, position_embeddings=rotary, attention_mask=None)[0] - module.attention(
-            hidden_states=hidden, position_embeddings=rotary, attention_mask=None)[0]
+        return (
+            module(hidden_states=hidden, position_embeddings=rotary, attention_mask=None)[0]
+            - module.attention(hidden_states=hidden, position_embeddings=rotary, attention_mask=None)[0]
+        )
 
     both = delta([0.5, -0.3, 0.0, 0.0])
     torch.testing.assert_close(both, delta([0.5, 0.0, 0.0, 0.0]) + delta([0.0, -0.3, 0.0, 0.0]), atol=1e-6, rtol=0)
@@ -163,11 +168,14 @@ def test_only_the_top_layers_are_adapted():
     assert zoo.count_parameters(_wrap("tiny-gpt2", gate="scalar"))[0] == 2 * (4 * 64 + 1)
 
 
-@pytest.mark.parametrize(("field", "value", "match"), [
-    ("adapter_len", 0, "adapter_len must be a positive integer, got 0"),
-    ("adapter_layers", 0, r"adapter_layers must be a positive integer or None \(every layer\), got 0"),
-    ("gate", "tanh", r"gate must be one of \['per_head_tanh', 'scalar'\], got 'tanh'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("adapter_len", 0, "adapter_len must be a positive integer, got 0"),
+        ("adapter_layers", 0, r"adapter_layers must be a positive integer or None \(every layer\), got 0"),
+        ("gate", "tanh", r"gate must be one of \['per_head_tanh', 'scalar'\], got 'tanh'"),
+    ],
+)
 def test_bad_config_is_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         LlamaAdapterConfig(**{field: value})
@@ -209,6 +217,9 @@ def test_rotary_attention_without_the_models_rotation_is_refused():
     model = make_model("tiny-llama")
     attention = model.model.layers[0].self_attn
     attention.__class__ = type("ForeignAttention", (nn.Module,), {"forward": LlamaAttention.forward, "__module__": __name__})
-    with pytest.raises(ValueError, match=r"ForeignAttention at model.layers.0.self_attn takes no position_embeddings "
-                                         r"or its code \(test_llama_adapter\) has no apply_rotary_pos_emb"):
+    with pytest.raises(
+        ValueError,
+        match=r"ForeignAttention at model.layers.0.self_attn takes no position_embeddings "
+        r"or its code \(test_llama_adapter\) has no apply_rotary_pos_emb",
+    ):
         zoo.wrap(model, "llama_adapter")

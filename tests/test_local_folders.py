@@ -1,6 +1,7 @@
 """``zoo model.name=<local folder>`` runs every registered method on tiny Gemma 3, Qwen3 and Phi-3 models
 saved with ``save_pretrained`` (plus a word-level tokenizer), with the default targets: the roles
 are found from each model's structure, not from a table of families."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ from zoo.runner.config import store_configs
 from zoo.runner.run import run
 
 FAMILIES = ("tiny-gemma3", "tiny-qwen3", "tiny-phi3")
-CHEAP = ["trainer=smoke", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16", "predictions_cache=null",
-         "latency_batches=1"]  # the latency record is not under test: one timed batch
+CHEAP = [
+    "trainer=smoke",
+    "trainer.max_steps=2",
+    "task.n_train=16",
+    "task.n_eval=16",
+    "predictions_cache=null",
+    "latency_batches=1",
+]  # the latency record is not under test: one timed batch
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

@@ -1,4 +1,5 @@
 """zoo's LoRA against peft's: same A and B give the same outputs; export loads in peft."""
+
 from __future__ import annotations
 
 import copy
@@ -17,8 +18,9 @@ TARGETS = {"tiny-llama": ["q_proj", "v_proj"], "tiny-gpt2": ["c_attn"]}
 
 
 def _peft_model(base, kind, r=4, alpha=8.0):
-    cfg = peft.LoraConfig(r=r, lora_alpha=alpha, target_modules=TARGETS[kind], lora_dropout=0.0,
-                          fan_in_fan_out=kind == "tiny-gpt2")  # GPT-2's Conv1D stores its weight transposed
+    cfg = peft.LoraConfig(
+        r=r, lora_alpha=alpha, target_modules=TARGETS[kind], lora_dropout=0.0, fan_in_fan_out=kind == "tiny-gpt2"
+    )  # GPT-2's Conv1D stores its weight transposed
     return peft.get_peft_model(base, cfg)
 
 

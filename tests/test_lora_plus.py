@@ -1,5 +1,6 @@
 """LoRA+ against peft's own optimiser (``peft.optimizers.create_loraplus_optimizer``) on the same model: the same
 parameter groups, learning rates and weight decays, and the same parameters after three steps on the same batches."""
+
 from __future__ import annotations
 
 import copy
@@ -24,8 +25,10 @@ def _pair(kind: str, lr_ratio: float) -> tuple[zoo.ZooModel, peft.PeftModel]:
     base = make_model(kind)
     ours = zoo.wrap(copy.deepcopy(base), "lora_plus", r=4, alpha=8.0, target_modules=TARGETS[kind], lr_ratio=lr_ratio)
     perturb(ours)
-    theirs = peft.get_peft_model(base, peft.LoraConfig(r=4, lora_alpha=8.0, target_modules=TARGETS[kind], lora_dropout=0.0,
-                                                       fan_in_fan_out=kind == "tiny-gpt2"))
+    theirs = peft.get_peft_model(
+        base,
+        peft.LoraConfig(r=4, lora_alpha=8.0, target_modules=TARGETS[kind], lora_dropout=0.0, fan_in_fan_out=kind == "tiny-gpt2"),
+    )
     with torch.no_grad():
         for name, module in ours.model.named_modules():
             if isinstance(module, LoRALinear):
@@ -46,7 +49,9 @@ def _peft_names(model: peft.PeftModel) -> dict[int, str]:
 
 def _groups(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> list[tuple[list[str], float, float]]:
     """Each non-empty group's parameter names, rate and weight decay, in the optimiser's order."""
-    return [(sorted(names[id(p)] for p in g["params"]), g["lr"], g["weight_decay"]) for g in optimizer.param_groups if g["params"]]
+    return [
+        (sorted(names[id(p)] for p in g["params"]), g["lr"], g["weight_decay"]) for g in optimizer.param_groups if g["params"]
+    ]
 
 
 def _zoo_optimizer(model: zoo.ZooModel) -> torch.optim.Optimizer:
@@ -58,8 +63,9 @@ def _zoo_optimizer(model: zoo.ZooModel) -> torch.optim.Optimizer:
 def test_the_groups_rates_and_weight_decays_are_peft_s(kind):
     ours, theirs = _pair(kind, lr_ratio=16.0)
     mine = _groups(_zoo_optimizer(ours), _zoo_names(ours))
-    reference = create_loraplus_optimizer(theirs, torch.optim.AdamW, lr=LR, loraplus_lr_ratio=16.0,
-                                          loraplus_weight_decay=WEIGHT_DECAY)
+    reference = create_loraplus_optimizer(
+        theirs, torch.optim.AdamW, lr=LR, loraplus_lr_ratio=16.0, loraplus_weight_decay=WEIGHT_DECAY
+    )
     assert mine == _groups(reference, _peft_names(theirs))
     layers = 2 * len(TARGETS[kind])  # two blocks
     assert [len(names) for names, _, _ in mine] == [layers, layers]
@@ -72,8 +78,9 @@ def test_the_groups_rates_and_weight_decays_are_peft_s(kind):
 def test_three_steps_on_the_same_batches_reach_peft_s_parameters(kind, lr_ratio):
     ours, theirs = _pair(kind, lr_ratio)
     mine = _zoo_optimizer(ours)
-    reference = create_loraplus_optimizer(theirs, torch.optim.AdamW, lr=LR, loraplus_lr_ratio=lr_ratio,
-                                          loraplus_weight_decay=WEIGHT_DECAY)
+    reference = create_loraplus_optimizer(
+        theirs, torch.optim.AdamW, lr=LR, loraplus_lr_ratio=lr_ratio, loraplus_weight_decay=WEIGHT_DECAY
+    )
     start = {name: p.detach().clone() for name, p in ours.model.named_parameters() if p.requires_grad}
     g = torch.Generator().manual_seed(3)
     for _ in range(3):

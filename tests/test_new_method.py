@@ -6,6 +6,7 @@ contract checks on two families (one whose layers have biases, one whose layers 
 README says, and a broken copy whose merge gives bias-free layers a bias, which must fail naming
 that tensor and print a command that reruns exactly the failed check.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,8 +44,14 @@ def _import(folder: Path, module: str, monkeypatch):
 
 def test_the_repository_has_the_entry_point_the_method_its_tests_a_readme_and_a_ci_that_runs_the_contract():
     files = new_method.plugin_files("scale_shift")
-    assert set(files) == {"pyproject.toml", "README.md", "zoo_scale_shift.py", "tests/test_formula.py", ".github/workflows/ci.yml",
-                          ".gitignore"}
+    assert set(files) == {
+        "pyproject.toml",
+        "README.md",
+        "zoo_scale_shift.py",
+        "tests/test_formula.py",
+        ".github/workflows/ci.yml",
+        ".gitignore",
+    }
     project = tomllib.loads(files["pyproject.toml"])
     assert project["project"]["name"] == "zoo-scale-shift"
     assert project["project"]["entry-points"]["zoo.methods"] == {"scale_shift": "zoo_scale_shift"}
@@ -57,8 +64,11 @@ def test_the_repository_has_the_entry_point_the_method_its_tests_a_readme_and_a_
 
 @pytest.mark.parametrize("name", ["SSF", "1scale", "my-scale", "_scale", "scale shift", "café", ""])
 def test_an_invalid_name_is_refused_naming_the_valid_forms(name, tmp_path):
-    with pytest.raises(ValueError, match=rf"method name {re.escape(repr(name))} is invalid: use lower-case letters, digits and "
-                                         r"'_', starting with a letter \(e.g. 'ssf', 'scale_shift', 'lora2'\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"method name {re.escape(repr(name))} is invalid: use lower-case letters, digits and "
+        r"'_', starting with a letter \(e.g. 'ssf', 'scale_shift', 'lora2'\)",
+    ):
         new_method.write_plugin(name, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -71,10 +81,15 @@ def test_a_registered_name_is_refused_naming_who_registered_it(tmp_path):
 def test_a_folder_that_holds_anything_is_refused_and_left_as_it_was(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("my notes")
-    with pytest.raises(FileExistsError, match="'.*mine' is a folder that is not empty; zoo new-method writes a new plugin "
-                                              r"repository only into a new or empty folder \(choose another with --dir\)"):
+    with pytest.raises(
+        FileExistsError,
+        match="'.*mine' is a folder that is not empty; zoo new-method writes a new plugin "
+        r"repository only into a new or empty folder \(choose another with --dir\)",
+    ):
         new_method.write_plugin("ssf", tmp_path / "mine")
-    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"] and (tmp_path / "mine" / "notes.txt").read_text() == "my notes"
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"] and (
+        tmp_path / "mine" / "notes.txt"
+    ).read_text() == "my notes"
     (tmp_path / "file").write_text("x")
     with pytest.raises(FileExistsError, match="is a file"):
         new_method.write_plugin("ssf", tmp_path / "file")
@@ -86,9 +101,13 @@ def test_zoo_new_method_writes_into_an_empty_folder_or_zoo_name_and_refuses_with
     monkeypatch.setattr(sys, "argv", ["zoo", "new-method", "ssf"])
     with pytest.raises(SystemExit) as done:
         zoo_main()
-    assert done.value.code == 0 and "next: cd zoo-ssf && pip install -e '.[test]' && pytest --zoo-contract=ssf" in capsys.readouterr().out
+    assert (
+        done.value.code == 0
+        and "next: cd zoo-ssf && pip install -e '.[test]' && pytest --zoo-contract=ssf" in capsys.readouterr().out
+    )
     assert {p.relative_to(tmp_path / "zoo-ssf").as_posix() for p in (tmp_path / "zoo-ssf").rglob("*") if p.is_file()} == set(
-        new_method.plugin_files("ssf"))
+        new_method.plugin_files("ssf")
+    )
     (tmp_path / "empty").mkdir()
     assert new_method.main(["other_scale", "--dir", "empty"]) == 0 and (tmp_path / "empty" / "zoo_other_scale.py").is_file()
     assert new_method.main(["ssf"]) == 2
@@ -123,25 +142,51 @@ def test_a_broken_copy_whose_merge_adds_a_bias_fails_the_contract_naming_the_ten
     with pytest.raises(BrokenPromise) as failure:
         contract.test_merged_model_has_exactly_the_base_tensors("scaffold_broken", BIAS_FREE)
     message = str(failure.value)
-    assert message.startswith("method 'scaffold_broken' on tiny-llama breaks the promise mergeable=True (the merged model has "
-                              "exactly the base model's tensors")
-    assert "tensors the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias'," in message
+    assert message.startswith(
+        "method 'scaffold_broken' on tiny-llama breaks the promise mergeable=True (the merged model has "
+        "exactly the base model's tensors"
+    )
+    assert (
+        "tensors the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias',"
+        in message
+    )
     contract.test_merged_model_has_exactly_the_base_tensors("scaffold_broken", WITH_BIAS)  # layers with a bias merge as before
 
 
 def _pytest(folder: Path, site: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider"], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _install(project: Path, site: Path) -> None:
     """pip-install ``project`` into ``site`` (no index, no build isolation: no network; the running environment unchanged)."""
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
-         "--disable-pip-version-check", "--quiet", "--target", str(site), str(project)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(site),
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
 
@@ -161,7 +206,10 @@ def test_the_installed_repository_passes_its_contract_as_written_and_a_broken_co
     assert run.returncode == 1
     assert "tensors the base model lacks: ['model.layers.0.self_attn.q_proj.bias'" in run.stdout
     rerun = run.stdout.split("zoo contract: rerun the failed checks =")[1].splitlines()[1]
-    assert rerun == f'pytest --zoo-contract=ssf --zoo-families={BIAS_FREE} -k "test_merged_model_has_exactly_the_base_tensors[ssf-{BIAS_FREE}]"'
+    assert (
+        rerun
+        == f'pytest --zoo-contract=ssf --zoo-families={BIAS_FREE} -k "test_merged_model_has_exactly_the_base_tensors[ssf-{BIAS_FREE}]"'
+    )
     again = _pytest(broken, tmp_path / "broken-site", *shlex.split(rerun)[1:])
     assert again.stdout.strip().splitlines()[-1].startswith("1 failed, "), again.stdout[-2000:]
 
@@ -169,5 +217,7 @@ def test_the_installed_repository_passes_its_contract_as_written_and_a_broken_co
 def test_the_written_code_passes_ruff_s_checks_and_format(tmp_path):
     folder = new_method.write_plugin("ssf", tmp_path / "plugin")
     for command in (["check", "--select", "E4,E7,E9,F,I,B,UP"], ["format", "--check"]):
-        run = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=folder, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "."], cwd=folder, capture_output=True, text=True, timeout=120
+        )
         assert run.returncode == 0, run.stdout + run.stderr

@@ -1,4 +1,5 @@
 """One formulation for every caller: what zoo-analyze scores is exactly what the run trained and evaluated on."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,13 +15,16 @@ from zoo.runner.config import store_configs
 from zoo.runner.run import run
 
 CHAT_WORDS = ["SYSTEM", "USER", "ASSISTANT", "END", "be", "terse"]
-CHAT = ("{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"
-        "{% if add_generation_prompt %}ASSISTANT{% endif %}")
+CHAT = (
+    "{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT{% endif %}"
+)
 
 
 @pytest.fixture
 def chat_tokenizer(monkeypatch):
     """The built-in tiny models' word tokenizer, given a chat template (as a hub model's has)."""
+
     def with_chat(vocabulary):
         tokenizer = word_tokenizer(list(vocabulary) + CHAT_WORDS)
         tokenizer.chat_template = CHAT
@@ -44,9 +48,18 @@ def _spy_batches(monkeypatch, module) -> list[list[dict]]:
 
 def test_zoo_analyze_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch, chat_tokenizer):
     store_configs()
-    overrides = ["trainer=smoke", "trainer.progress=false", "model.pretrain_steps=0", "task.n_train=16", "task.n_eval=8",
-                 "task.chat_template=true", "task.system_prompt=be terse", "task.demonstrations=1", "task.max_length=256",
-                 "predictions_cache=null"]
+    overrides = [
+        "trainer=smoke",
+        "trainer.progress=false",
+        "model.pretrain_steps=0",
+        "task.n_train=16",
+        "task.n_eval=8",
+        "task.chat_template=true",
+        "task.system_prompt=be terse",
+        "task.demonstrations=1",
+        "task.max_length=256",
+        "predictions_cache=null",
+    ]
     with initialize_config_module(config_module="zoo.conf", version_base=None):
         cfg = compose("config", overrides=overrides)
     run_batches = _spy_batches(monkeypatch, classification)
@@ -59,7 +72,9 @@ def test_zoo_analyze_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch
     assert torch.equal(trained_on, scored)
     tokens = [t for t in chat_tokenizer(VOCABULARY).convert_ids_to_tokens(scored[0].tolist()) if t != "<pad>"]
     assert tokens[:4] == ["SYSTEM", "be", "terse", "END"] and tokens[-1] == "ASSISTANT"  # the system turn, the answer's turn
-    assert tokens.count("USER") == tokens.count("review") == 1 + len(record.label_names)  # a turn per demonstration, then the query
+    assert (
+        tokens.count("USER") == tokens.count("review") == 1 + len(record.label_names)
+    )  # a turn per demonstration, then the query
 
 
 def test_the_proxy_benchmark_scores_the_prompts_the_run_trained_on(tmp_path, monkeypatch, chat_tokenizer):
@@ -76,17 +91,35 @@ def test_the_proxy_benchmark_scores_the_prompts_the_run_trained_on(tmp_path, mon
     trainer = TrainerConfig(max_steps=1, batch_size=16, checkpoint_every=0, progress=False, device="cpu")
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", "trainer.progress=false", "model.pretrain_steps=0", "task.n_train=16",
-                                           "task.n_eval=8", "task.chat_template=true", "task.system_prompt=be terse",
-                                           "task.demonstrations=1", "task.max_length=256", "predictions_cache=null"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "trainer.progress=false",
+                "model.pretrain_steps=0",
+                "task.n_train=16",
+                "task.n_eval=8",
+                "task.chat_template=true",
+                "task.system_prompt=be terse",
+                "task.demonstrations=1",
+                "task.max_length=256",
+                "predictions_cache=null",
+            ],
+        )
     run_batches = _spy_batches(monkeypatch, classification)
     run(cfg, tmp_path / "run")
 
     tokenizer = chat_tokenizer(VOCABULARY)
     large = tiny_model("tiny-llama", vocab_size=len(tokenizer), seed=0)
     scored = _spy_batches(monkeypatch, proxy_gain)
-    setup = OmegaConf.create({"method": OmegaConf.structured(LoRAConfig()), "task": OmegaConf.structured(task),
-                              "trainer": OmegaConf.structured(trainer), "proxy": {"alphas": [1.0]}})
+    setup = OmegaConf.create(
+        {
+            "method": OmegaConf.structured(LoRAConfig()),
+            "task": OmegaConf.structured(task),
+            "trainer": OmegaConf.structured(trainer),
+            "proxy": {"alphas": [1.0]},
+        }
+    )
     proxy_gain.seed_run(setup, 0, large, proxy_gain.truncated_copy(large, 1), tokenizer, tmp_path / "proxy")
     trained_on = torch.cat([b["input_ids"] for b in run_batches[-1]])
     assert all(torch.equal(trained_on, torch.cat([b["input_ids"] for b in batches])) for batches in scored) and len(scored) == 5

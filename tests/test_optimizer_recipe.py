@@ -1,6 +1,7 @@
 """A method that declares its optimiser (``zoo.OptimizerRecipe``): the registry checks the declaration, the trainer builds
 what it declares (its groups checked to hold exactly the parameters that train), a run records the optimiser, its groups
 and its state's memory. Two processes: tests/test_distributed.py."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,32 +35,61 @@ class ToyConfig(LoRAConfig):
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "task.n_train=32", "task.n_eval=24", "save_adapter=false", "latency=false",
-                                            "forgetting.text=none", f"predictions_cache={tmp_path / 'cache'}", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "task.n_train=32",
+                "task.n_eval=24",
+                "save_adapter=false",
+                "latency=false",
+                "forgetting.text=none",
+                f"predictions_cache={tmp_path / 'cache'}",
+                *overrides,
+            ],
+        )
 
 
 def test_register_refuses_what_is_not_a_recipe_and_a_recipe_on_a_gradient_free_method(clean_registry):
-    with pytest.raises(TypeError, match=r"optimizer for method 'toy' must be a zoo.OptimizerRecipe \(groups, optimizer\) or None, "
-                                        r"got <class 'torch.optim.sgd.SGD'>"):
+    with pytest.raises(
+        TypeError,
+        match=r"optimizer for method 'toy' must be a zoo.OptimizerRecipe \(groups, optimizer\) or None, "
+        r"got <class 'torch.optim.sgd.SGD'>",
+    ):
         zoo.register("toy", config=ToyConfig, optimizer=torch.optim.SGD)
     with pytest.raises(ValueError, match="method 'toy' is gradient_free .* it cannot declare an optimizer"):
         zoo.register("toy", config=ToyConfig, gradient_free=True, optimizer=zoo.OptimizerRecipe())
     assert "toy" not in zoo.list_methods()
 
 
-@pytest.mark.parametrize("groups,message", [
-    (lambda model, cfg, lr: [{"params": [m.lora_A for m in model.modules() if isinstance(m, LoRALinear)], "lr": lr}],
-     r"left out: \['model.layers.0.self_attn.q_proj.lora_B', "),
-    (lambda model, cfg, lr: [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr},
-                             {"params": [next(m.lora_B for m in model.modules() if isinstance(m, LoRALinear))], "lr": lr}],
-     r"twice: \['model.layers.0.self_attn.q_proj.lora_B'\]"),
-    (lambda model, cfg, lr: [{"params": [p for p in model.parameters() if p.requires_grad] + [model.lm_head.weight], "lr": lr}],
-     r"not trainable: \['lm_head.weight'\]"),
-])
+@pytest.mark.parametrize(
+    "groups,message",
+    [
+        (
+            lambda model, cfg, lr: [{"params": [m.lora_A for m in model.modules() if isinstance(m, LoRALinear)], "lr": lr}],
+            r"left out: \['model.layers.0.self_attn.q_proj.lora_B', ",
+        ),
+        (
+            lambda model, cfg, lr: [
+                {"params": [p for p in model.parameters() if p.requires_grad], "lr": lr},
+                {"params": [next(m.lora_B for m in model.modules() if isinstance(m, LoRALinear))], "lr": lr},
+            ],
+            r"twice: \['model.layers.0.self_attn.q_proj.lora_B'\]",
+        ),
+        (
+            lambda model, cfg, lr: [
+                {"params": [p for p in model.parameters() if p.requires_grad] + [model.lm_head.weight], "lr": lr}
+            ],
+            r"not trainable: \['lm_head.weight'\]",
+        ),
+    ],
+)
 def test_groups_that_are_not_exactly_the_trainable_parameters_are_refused_naming_them(clean_registry, groups, message):
     zoo.register("toy", config=ToyConfig, optimizer=zoo.OptimizerRecipe(groups=groups))(wrap_lora)
     model = zoo.wrap(make_model("tiny-llama"), "toy")
-    with pytest.raises(ValueError, match=r"method 'toy''s optimizer groups must hold each of its trainable parameters once; .*" + message):
+    with pytest.raises(
+        ValueError, match=r"method 'toy''s optimizer groups must hold each of its trainable parameters once; .*" + message
+    ):
         method_groups(model, 1e-3)
 
 

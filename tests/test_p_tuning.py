@@ -1,5 +1,6 @@
 """P-tuning: peft as oracle for both encoders, the encoder's layout and coupling, the inference
 cache, seeding, errors. The virtual-token wrapper itself is tested in test_prompt_tuning.py."""
+
 from __future__ import annotations
 
 import copy
@@ -28,7 +29,10 @@ def _peft_pair(kind: str, encoder: str):
     base = make_model(kind)
     task = "FEATURE_EXTRACTION" if kind == "tiny-bert" else "CAUSAL_LM"
     peft_cfg = PromptEncoderConfig(
-        task_type=task, num_virtual_tokens=P, encoder_reparameterization_type=encoder.upper(), encoder_hidden_size=32,
+        task_type=task,
+        num_virtual_tokens=P,
+        encoder_reparameterization_type=encoder.upper(),
+        encoder_hidden_size=32,
     )
     peft_model = get_peft_model(copy.deepcopy(base), peft_cfg).eval()
     ours = zoo.wrap(copy.deepcopy(base), "p_tuning", num_virtual_tokens=P, encoder_type=encoder, encoder_hidden_size=32).eval()

@@ -1,5 +1,6 @@
 """The exact paired tests (zoo.report.paired_tests), Holm's correction and the minimum detectable difference (zoo.report.power)
 against cases computed by hand, and a report whose marks Holm's correction changes."""
+
 from __future__ import annotations
 
 import math
@@ -70,7 +71,9 @@ def test_the_minimum_detectable_difference_of_a_paired_design():
     which Connor's n = (z_{α/2} √p_d + z_β √(p_d - δ²))² / δ² takes back to 100; sd 0.1: δ = (1.95996 + 0.84162) · 0.1 / 10."""
     mcnemars = minimum_detectable_difference(100, discordant=0.2)
     assert mcnemars == pytest.approx(0.12382, abs=1e-5)
-    assert (1.959964 * math.sqrt(0.2) + 0.841621 * math.sqrt(0.2 - mcnemars**2)) ** 2 / mcnemars**2 == pytest.approx(100, abs=1e-3)
+    assert (1.959964 * math.sqrt(0.2) + 0.841621 * math.sqrt(0.2 - mcnemars**2)) ** 2 / mcnemars**2 == pytest.approx(
+        100, abs=1e-3
+    )
     assert minimum_detectable_difference(100, sd=0.1) == pytest.approx(0.028016, abs=1e-6)
     assert minimum_detectable_difference(3, discordant=0.5) == math.inf  # 3 examples: no McNemar test reaches 5%
     with pytest.raises(ValueError, match="one of them"):
@@ -78,7 +81,9 @@ def test_the_minimum_detectable_difference_of_a_paired_design():
     tests = [PairedTest("McNemar", 0.5, 120, 0.1, 0.3), PairedTest("McNemar", 0.5, 100, 0.3, 0.5)]
     assert design_minimum_detectable_difference(tests) == mcnemars  # the mean share, at the fewest examples
     mixed = [*tests, PairedTest("permutation", 0.5, 100, None, 0.1)]
-    assert design_minimum_detectable_difference(mixed) == minimum_detectable_difference(100, sd=math.sqrt((0.09 + 0.25 + 0.01) / 3))
+    assert design_minimum_detectable_difference(mixed) == minimum_detectable_difference(
+        100, sd=math.sqrt((0.09 + 0.25 + 0.01) / 3)
+    )
     assert design_minimum_detectable_difference([]) is None
 
 
@@ -95,20 +100,35 @@ def test_holms_correction_takes_the_mark_from_a_row_that_differs_only_before_it(
     """One run a row: strong is right on 10 more (p = 2/1024), weak on 10 more and 2 fewer (p = 0.0386), same as lora (p = 1).
     Holm over the three: 3 · 2/1024 = 0.006, then max(0.006, 2 · 0.0386) = 0.077 > 0.05: weak is no longer marked."""
     for method, correct in (("lora", LORA), ("strong", _changed(10, 0)), ("weak", _changed(10, 2)), ("same", LORA)):
-        write_json(tmp_path / method / "metrics.json", record_dict(
-            method=method, n_eval=N, scores={"accuracy": sum(correct) / N, "macro_f1": 0.5},
-            example_scores={"accuracy": correct}, eval_fingerprint="evalset"))
+        write_json(
+            tmp_path / method / "metrics.json",
+            record_dict(
+                method=method,
+                n_eval=N,
+                scores={"accuracy": sum(correct) / N, "macro_f1": 0.5},
+                example_scores={"accuracy": correct},
+                eval_fingerprint="evalset",
+            ),
+        )
     rows = {r["method"]: r for r in summarise(load_runs(tmp_path))}
     assert rows["weak"]["reference_p"] == mcnemar(10, 2) < 0.05 and rows["strong"]["reference_p"] == mcnemar(10, 0)
     assert rows["strong"]["reference_p_holm"] == pytest.approx(3 * 2 / 1024)
     assert rows["weak"]["reference_p_holm"] == pytest.approx(2 * 0.03857421875) and rows["same"]["reference_p_holm"] == 1.0
     assert [rows[m]["reference_test"] for m in ("strong", "weak", "same", "lora")] == ["differs", "alike", "alike", None]
     assert rows["weak"]["vs_reference"] == pytest.approx(0.08)
-    lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(list(rows.values())).splitlines() if line.startswith("| ")}
+    lines = {
+        line.split(" | ")[0].removeprefix("| "): line
+        for line in markdown(list(rows.values())).splitlines()
+        if line.startswith("| ")
+    }
     assert "| +0.100 [" in lines["strong"] and lines["strong"].count("≠") == 1
     assert "| +0.080 [" in lines["weak"] and "≠" not in lines["weak"] and "≠" not in lines["same"]
     detectable = minimum_detectable_difference(N, discordant=(10 / N + 12 / N + 0) / 3)  # Connor's, at the mean discordant share
-    assert markdown(list(rows.values())).endswith(f"\n\nminimum detectable difference (80% power, 5% level, paired): {detectable:.3f}\n")
+    assert markdown(list(rows.values())).endswith(
+        f"\n\nminimum detectable difference (80% power, 5% level, paired): {detectable:.3f}\n"
+    )
     page = table_html(list(rows.values()), "t")  # the HTML page marks the same rows
-    marked = {m for m in rows if f'data-method="{m}"' in page and "≠</td>" in page.split(f'data-method="{m}"')[1].split("</tr>")[0]}
+    marked = {
+        m for m in rows if f'data-method="{m}"' in page and "≠</td>" in page.split(f'data-method="{m}"')[1].split("</tr>")[0]
+    }
     assert marked == {"strong"}

@@ -1,4 +1,5 @@
 """The report's plot: the Pareto front, labels that never overlap, a legend naming every row, intervals drawn, same bytes."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -11,12 +12,28 @@ matplotlib.use("Agg")
 
 
 def _row(method: str, params: int, accuracy: float, seconds: float = 10.0) -> dict:
-    return {"method": method, "config": "", "objective_metric": "accuracy", "accuracy": accuracy, "accuracy_std": 0.01,
-            "accuracy_low": accuracy - 0.05, "accuracy_high": accuracy + 0.04, "trainable_params": params, "train_seconds": seconds}
+    return {
+        "method": method,
+        "config": "",
+        "objective_metric": "accuracy",
+        "accuracy": accuracy,
+        "accuracy_std": 0.01,
+        "accuracy_low": accuracy - 0.05,
+        "accuracy_high": accuracy + 0.04,
+        "trainable_params": params,
+        "train_seconds": seconds,
+    }
 
 
-ROWS = [_row("lora", 1000, 0.80), _row("gift", 100, 0.78), _row("ia3", 100, 0.70), _row("full_finetune", 10**6, 0.82),
-        _row("adapter", 5000, 0.79), _row("zero_shot", 0, 0.55), *(_row(f"prompt_{i}", 1000, 0.80) for i in range(4))]
+ROWS = [
+    _row("lora", 1000, 0.80),
+    _row("gift", 100, 0.78),
+    _row("ia3", 100, 0.70),
+    _row("full_finetune", 10**6, 0.82),
+    _row("adapter", 5000, 0.79),
+    _row("zero_shot", 0, 0.55),
+    *(_row(f"prompt_{i}", 1000, 0.80) for i in range(4)),
+]
 
 
 def test_the_pareto_front_is_the_rows_no_row_beats_on_both_axes():
@@ -47,10 +64,17 @@ def test_every_label_is_readable_and_every_row_named(tmp_path, monkeypatch):
     ax = fig.axes[0]
     assert sorted(text for text, _ in numbers) == sorted(str(i) for i in range(1, 10))
     boxes = [box for _, box in numbers]
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])  # not even the five rows at one point
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])  # not even the five rows at one point
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "1  lora" in legend and "zero_shot (nothing trained)" in legend and "Pareto front" in legend
-    assert legend[:9] == ["1  lora", "2  gift", "3  ia3", "4  full_finetune", "5  adapter", *(f"{i + 6}  prompt_{i}" for i in range(4))]
+    assert legend[:9] == [
+        "1  lora",
+        "2  gift",
+        "3  ia3",
+        "4  full_finetune",
+        "5  adapter",
+        *(f"{i + 6}  prompt_{i}" for i in range(4)),
+    ]
     assert legend[9:] == ["zero_shot (nothing trained)", "Pareto front"]
     again = tmp_path / "again.png"
     plot(ROWS, again)

@@ -4,6 +4,7 @@ The method contract itself (identity, only adapter tensors train, save/load, mer
 is checked for every bridged method by tests/test_contract.py, as for any registered method (with --full; by
 default for the sample of tests/tiers.py, as the per-tuner tests here).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,12 +51,22 @@ def test_a_tuner_missing_from_the_installed_peft_is_not_registered():
     assert zoo.list_methods() == before
 
 
-@pytest.mark.parametrize(("annotation", "expected"), [  # typing's Optional/Union: how peft's configs annotate
-    (int, int), (Optional[float], float | None), (Literal["gaussian", "pissa"], str),  # noqa: UP045
-    (Optional[Union[list[str], str]], Any), (list[int], list[int]), (Optional[dict], dict[str, Any] | None),  # noqa: UP007, UP045
-    (Union[bool, Literal["pissa"]], Any), (Optional[list[tuple[int, int]]], None),  # noqa: UP007, UP045
-    (Optional[list[dict]], list[Any] | None), (torch.nn.Module, None), (list[str] | None, list[str] | None),  # noqa: UP045
-])
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [  # typing's Optional/Union: how peft's configs annotate
+        (int, int),
+        (Optional[float], float | None),
+        (Literal["gaussian", "pissa"], str),  # noqa: UP045
+        (Optional[Union[list[str], str]], Any),
+        (list[int], list[int]),
+        (Optional[dict], dict[str, Any] | None),  # noqa: UP007, UP045
+        (Union[bool, Literal["pissa"]], Any),
+        (Optional[list[tuple[int, int]]], None),  # noqa: UP007, UP045
+        (Optional[list[dict]], list[Any] | None),
+        (torch.nn.Module, None),
+        (list[str] | None, list[str] | None),  # noqa: UP045
+    ],
+)
 def test_peft_annotations_become_types_omegaconf_holds(annotation, expected):
     assert zoo_type(annotation) == expected
 
@@ -99,7 +110,9 @@ def _compose(*overrides: str):
 
 
 def test_hydra_overrides_bridged_fields_with_their_types():
-    cfg = OmegaConf.to_object(_compose("method=peft_dora", "method.r=4", "method.lora_dropout=0.1", "method.target_modules=[q_proj]").method)
+    cfg = OmegaConf.to_object(
+        _compose("method=peft_dora", "method.r=4", "method.lora_dropout=0.1", "method.target_modules=[q_proj]").method
+    )
     assert (type(cfg).__name__, cfg.r, cfg.lora_dropout, cfg.target_modules) == ("PeftDoraConfig", 4, 0.1, ["q_proj"])
     with pytest.raises(Exception, match="r"):
         _compose("method=peft_dora", "method.r=many")
@@ -116,8 +129,12 @@ def test_targets_default_to_the_roles_on_any_family():
 def test_given_targets_match_as_in_zoo_suffixes_and_regexes():
     model = zoo.wrap(make_model("tiny-llama"), "peft_loha", target_modules=[r"re:.*layers\.0\.self_attn\.(q|k)_proj", "o_proj"])
     wrapped = {n.split(".base_model.model.", 1)[1].rsplit(".hada_", 1)[0] for n in model.adapter_state_dict()}
-    assert wrapped == {"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj",
-                       "model.layers.0.self_attn.o_proj", "model.layers.1.self_attn.o_proj"}
+    assert wrapped == {
+        "model.layers.0.self_attn.q_proj",
+        "model.layers.0.self_attn.k_proj",
+        "model.layers.0.self_attn.o_proj",
+        "model.layers.1.self_attn.o_proj",
+    }
     with pytest.raises(ValueError, match=r"target_modules=\['nowhere'\] matched no Linear/Conv1D module; targetable names: \["):
         zoo.wrap(make_model("tiny-llama"), "peft_loha", target_modules=["nowhere"])
 

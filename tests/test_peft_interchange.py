@@ -4,6 +4,7 @@ and adapters whose formats disagree are refused with the option that would make 
 peft's outputs are compared by forward logits (peft 0.21's generate is broken on transformers 5.24,
 see peft_oracle.py); peft returns the virtual positions of prompt and P-tuning too, zoo does not.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,7 +57,7 @@ def _peft_output(model, batch) -> torch.Tensor:
 
 def _real_positions(theirs: torch.Tensor, ours: torch.Tensor) -> torch.Tensor:
     """peft's output cut to the real tokens (it keeps the virtual ones of prompt and P-tuning in front)."""
-    return theirs[:, theirs.shape[1] - ours.shape[1]:]
+    return theirs[:, theirs.shape[1] - ours.shape[1] :]
 
 
 @pytest.mark.parametrize(("method", "kind", "overrides", "back"), EXPORTS, ids=[f"{m}-{k}" for m, k, *_ in EXPORTS])
@@ -93,18 +94,42 @@ PEFT_ADAPTERS = [  # (id, family, peft config, zoo method it imports as)
     ("lora-conv1d", "tiny-gpt2", lambda: peft.LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True), "lora"),
     ("ia3", "tiny-llama", lambda: peft.IA3Config(task_type="CAUSAL_LM"), "ia3"),
     ("ia3-query", "tiny-qwen2", lambda: peft.IA3Config(task_type="CAUSAL_LM"), "ia3"),  # peft's table: q, v, down
-    ("prompt_tuning", "tiny-llama", lambda: peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P), "prompt_tuning"),
-    ("prompt_tuning-encoder", "tiny-bert", lambda: peft.PromptTuningConfig(task_type="FEATURE_EXTRACTION", num_virtual_tokens=P),
-     "prompt_tuning"),
+    (
+        "prompt_tuning",
+        "tiny-llama",
+        lambda: peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P),
+        "prompt_tuning",
+    ),
+    (
+        "prompt_tuning-encoder",
+        "tiny-bert",
+        lambda: peft.PromptTuningConfig(task_type="FEATURE_EXTRACTION", num_virtual_tokens=P),
+        "prompt_tuning",
+    ),
     ("ia3-encoder", "tiny-bert", lambda: peft.IA3Config(task_type="FEATURE_EXTRACTION"), "ia3"),
-    ("p_tuning-lstm", "tiny-llama", lambda: peft.PromptEncoderConfig(
-        task_type="CAUSAL_LM", num_virtual_tokens=P, encoder_reparameterization_type="LSTM", encoder_hidden_size=16),
-     "prompt_tuning"),
+    (
+        "p_tuning-lstm",
+        "tiny-llama",
+        lambda: peft.PromptEncoderConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=P, encoder_reparameterization_type="LSTM", encoder_hidden_size=16
+        ),
+        "prompt_tuning",
+    ),
     ("prefix", "tiny-gpt2", lambda: peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P), "prefix_tuning"),
-    ("prefix-projection", "tiny-llama", lambda: peft.PrefixTuningConfig(
-        task_type="CAUSAL_LM", num_virtual_tokens=P, prefix_projection=True, encoder_hidden_size=16), "prefix_tuning"),
-    ("adaption_prompt", "tiny-llama", lambda: peft.AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=P, adapter_layers=1),
-     "llama_adapter"),
+    (
+        "prefix-projection",
+        "tiny-llama",
+        lambda: peft.PrefixTuningConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=P, prefix_projection=True, encoder_hidden_size=16
+        ),
+        "prefix_tuning",
+    ),
+    (
+        "adaption_prompt",
+        "tiny-llama",
+        lambda: peft.AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=P, adapter_layers=1),
+        "llama_adapter",
+    ),
 ]
 
 
@@ -143,11 +168,14 @@ def test_gpt2_ia3_trained_on_the_query_is_refused(tmp_path):
         zoo.load_adapter(make_model("tiny-gpt2"), tmp_path / "query")
 
 
-@pytest.mark.parametrize(("method", "kind", "overrides", "match"), [
-    ("llama_adapter", "tiny-llama", {}, r"gate='per_head_tanh' does not convert.*wrap with gate='scalar' to export"),
-    ("llama_adapter", "tiny-gpt2", {"gate": "scalar"}, r"model types \['llama', 'mistral'\] only, not 'gpt2'"),
-    ("prefix_tuning", "tiny-bert", {}, "prefix tuning on an encoder does not convert"),
-])
+@pytest.mark.parametrize(
+    ("method", "kind", "overrides", "match"),
+    [
+        ("llama_adapter", "tiny-llama", {}, r"gate='per_head_tanh' does not convert.*wrap with gate='scalar' to export"),
+        ("llama_adapter", "tiny-gpt2", {"gate": "scalar"}, r"model types \['llama', 'mistral'\] only, not 'gpt2'"),
+        ("prefix_tuning", "tiny-bert", {}, "prefix tuning on an encoder does not convert"),
+    ],
+)
 def test_adapters_whose_formats_disagree_are_not_exported(method, kind, overrides, match, tmp_path):
     model = zoo.wrap(make_model(kind), method, **overrides)
     with pytest.raises(NotConvertible, match=match):
@@ -156,7 +184,9 @@ def test_adapters_whose_formats_disagree_are_not_exported(method, kind, override
 
 
 def test_methods_without_a_peft_format_and_merged_models_are_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"method 'gift' has no peft format; exportable methods: \['ia3', 'llama_adapter', 'lora'"):
+    with pytest.raises(
+        ValueError, match=r"method 'gift' has no peft format; exportable methods: \['ia3', 'llama_adapter', 'lora'"
+    ):
         export_peft(zoo.wrap(make_model("tiny-llama"), "gift"), tmp_path / "out")
     with pytest.raises(ValueError, match="unmerge the model before exporting"):
         export_peft(zoo.merge(zoo.wrap(make_model("tiny-llama"), "ia3")), tmp_path / "out")
@@ -164,11 +194,14 @@ def test_methods_without_a_peft_format_and_merged_models_are_refused(tmp_path):
         export_peft(make_model("tiny-llama"), tmp_path / "out")
 
 
-@pytest.mark.parametrize(("config", "match"), [
-    (lambda: peft.LoraConfig(r=2, target_modules=["q_proj"], use_dora=True), r"peft option use_dora=True has no equivalent"),
-    (lambda: peft.LoraConfig(r=2, target_modules=["q_proj"], bias="all"), r"peft option bias='all' has no equivalent"),
-    (lambda: peft.LoraConfig(r=2, target_modules=["q_proj"], rank_pattern={"q_proj": 4}), "peft option rank_pattern="),
-])
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        (lambda: peft.LoraConfig(r=2, target_modules=["q_proj"], use_dora=True), r"peft option use_dora=True has no equivalent"),
+        (lambda: peft.LoraConfig(r=2, target_modules=["q_proj"], bias="all"), r"peft option bias='all' has no equivalent"),
+        (lambda: peft.LoraConfig(r=2, target_modules=["q_proj"], rank_pattern={"q_proj": 4}), "peft option rank_pattern="),
+    ],
+)
 def test_peft_options_zoo_lacks_are_refused(config, match, tmp_path):
     peft.get_peft_model(make_model("tiny-llama"), config()).save_pretrained(tmp_path / "peft")
     with pytest.raises(NotConvertible, match=match):
@@ -179,8 +212,11 @@ def test_peft_ia3_scaling_a_feedforward_output_is_refused(tmp_path):
     """With no feedforward_modules zoo scales a feed-forward output projection's input; peft then scales its output."""
     config = peft.IA3Config(target_modules=["k_proj", "down_proj"], feedforward_modules=[])
     peft.get_peft_model(make_model("tiny-llama"), config).save_pretrained(tmp_path / "peft")
-    with pytest.raises(NotConvertible, match=r"peft scales the output of 'model\.layers\.0\.mlp\.down_proj' and names no "
-                                             "feedforward_modules"):
+    with pytest.raises(
+        NotConvertible,
+        match=r"peft scales the output of 'model\.layers\.0\.mlp\.down_proj' and names no "
+        "feedforward_modules",
+    ):
         zoo.load_adapter(make_model("tiny-llama"), tmp_path / "peft")
 
 
@@ -202,8 +238,11 @@ def test_a_folder_neither_zoo_nor_peft_wrote_is_named(tmp_path):
     folder.mkdir()
     (folder / "adapter_config.json").write_text('{"rank": 8}')
     (folder / "adapter_model.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match=rf"'{folder}' is not an adapter folder zoo or peft wrote.*neither a zoo 'format' and "
-                                         r"'method' nor a peft 'peft_type'"):
+    with pytest.raises(
+        ValueError,
+        match=rf"'{folder}' is not an adapter folder zoo or peft wrote.*neither a zoo 'format' and "
+        r"'method' nor a peft 'peft_type'",
+    ):
         zoo.load_adapter(make_model("tiny-llama"), folder)
 
 
@@ -229,7 +268,8 @@ def test_export_replaces_its_own_folder_and_never_a_foreign_one(tmp_path):
 
 def test_peft_folder_without_safetensors_is_refused(tmp_path):
     peft.get_peft_model(make_model("tiny-llama"), peft.LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(
-        tmp_path / "bin", safe_serialization=False)
+        tmp_path / "bin", safe_serialization=False
+    )
     with pytest.raises(FileNotFoundError, match="has no adapter_model.safetensors.*safe_serialization=True"):
         zoo.load_adapter(make_model("tiny-llama"), tmp_path / "bin")
 

@@ -1,5 +1,6 @@
 """The generation oracle of the virtual-token tests (peft_oracle.peft_greedy) is peft's own generate,
 wherever peft's generate handles the installed transformers' cache name."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,8 @@ CONFIGS = {
 
 
 @pytest.mark.xfail(
-    CACHE_KWARG == "cache", strict=True,
+    CACHE_KWARG == "cache",
+    strict=True,
     reason="peft (<= 0.21.2) looks the cache up as past_key_values, which transformers >= 5.24 passes as cache: "
     "its generate takes every step for the prefill (peft_oracle.py says what follows)",
 )

@@ -4,6 +4,7 @@ The toy methods here are LoRA under another name and config class, reusing LoRA'
 ``toy_lora`` as a peft type of its own both ways, ``toy_lora_export`` as peft's LORA, export only
 (zoo's ``lora`` imports LORA).
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ from the model's structure. For every tiny family peft lists, the modules each l
 with its defaults must be the same, except where peft's IA3 table departs from the paper's
 placement (keys, values, feed-forward input), which the test states exactly.
 """
+
 from __future__ import annotations
 
 import peft
@@ -31,11 +32,16 @@ KEY_NOT_QUERY = (("key",), ("query",))
 ATTN_OUT_TOO = ((), ("attn_out",))
 IA3_PEFT_DEPARTS = {
     # model_type: (roles only zoo scales, roles only peft scales)
-    "qwen2": KEY_NOT_QUERY, "qwen3": KEY_NOT_QUERY, "gemma": KEY_NOT_QUERY, "gemma2": KEY_NOT_QUERY,
+    "qwen2": KEY_NOT_QUERY,
+    "qwen3": KEY_NOT_QUERY,
+    "gemma": KEY_NOT_QUERY,
+    "gemma2": KEY_NOT_QUERY,
     "gemma3_text": KEY_NOT_QUERY,  # peft's table names q_proj where the paper scales keys
     "opt": (("value",), ("query",)),  # peft's table names q_proj and k_proj, no v_proj
     # peft's suffix "output.dense" also matches "attention.output.dense": it scales the attention output's input too
-    "bert": ATTN_OUT_TOO, "roberta": ATTN_OUT_TOO, "deberta-v2": ATTN_OUT_TOO,
+    "bert": ATTN_OUT_TOO,
+    "roberta": ATTN_OUT_TOO,
+    "deberta-v2": ATTN_OUT_TOO,
 }
 
 

@@ -1,4 +1,5 @@
 """adapter_config.json records the distribution and version of the plugin whose method saved it; another version warns."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,6 +24,7 @@ def from_plugin(monkeypatch):
     def provide(version: str | None, distribution: str = "zoo-lora-plugin") -> None:
         spec = registry._methods["lora"]
         registry._methods["lora"] = dataclasses.replace(spec, source=distribution, source_version=version)
+
     return provide
 
 
@@ -58,8 +60,11 @@ def test_loading_under_another_plugin_version_warns_naming_both_and_the_same_ver
 def test_loading_where_zoo_itself_provides_the_method_warns_too(tmp_path, from_plugin, caplog, monkeypatch):
     from_plugin("1.0")
     folder = _saved(tmp_path)
-    monkeypatch.setattr(registry, "_methods", {**registry._methods, "lora": dataclasses.replace(
-        registry._methods["lora"], source="zoo", source_version=None)})
+    monkeypatch.setattr(
+        registry,
+        "_methods",
+        {**registry._methods, "lora": dataclasses.replace(registry._methods["lora"], source="zoo", source_version=None)},
+    )
     with caplog.at_level(logging.WARNING, logger="zoo.io.adapter_io"):
         zoo.load_adapter(make_model("tiny-llama"), folder)
     assert "of plugin zoo-lora-plugin 1.0, and zoo itself provides it here" in caplog.text

@@ -1,4 +1,5 @@
 """Task kinds and baselines from third-party packages: the entry-point groups ``zoo.task_kinds`` and ``zoo.baselines``."""
+
 from __future__ import annotations
 
 import logging
@@ -60,9 +61,13 @@ def _broken():
 @pytest.fixture
 def installed(monkeypatch):
     """Entry points of a group as given, loaded afresh by the next lookup."""
+
     def install(wanted: str, *points: FakeEntryPoint):
-        monkeypatch.setattr(zoo.runtime.plugins.importlib.metadata, "entry_points", lambda group=None: list(points) if group == wanted else [])
+        monkeypatch.setattr(
+            zoo.runtime.plugins.importlib.metadata, "entry_points", lambda group=None: list(points) if group == wanted else []
+        )
         monkeypatch.delitem(zoo.runtime.plugins._loaded, wanted, raising=False)
+
     return install
 
 
@@ -72,13 +77,17 @@ def test_a_task_kind_from_an_entry_point_is_registered_on_first_lookup_and_a_bro
         with caplog.at_level(logging.WARNING, logger="zoo.runtime.plugins"):
             assert "toy" in list_task_kinds() and get_task_kind("toy").objective.name == "toy_score"
         assert "plug-in 'broken' of group 'zoo.task_kinds'" in caplog.text and "missing_dependency" in caplog.text
-        assert zoo.runtime.plugins.load_entry_points(KINDS) == {"plugin_broken": "ImportError: No module named 'missing_dependency'"}
+        assert zoo.runtime.plugins.load_entry_points(KINDS) == {
+            "plugin_broken": "ImportError: No module named 'missing_dependency'"
+        }
     finally:
         unregister_task_kind("toy")
 
 
 def test_a_baseline_from_an_entry_point_is_a_choice_once_loaded(installed):
-    installed(BASELINES, FakeEntryPoint("shuffled", lambda: register_baseline(BaselineSpec("shuffled_prompt", formulation="prompt"))))
+    installed(
+        BASELINES, FakeEntryPoint("shuffled", lambda: register_baseline(BaselineSpec("shuffled_prompt", formulation="prompt")))
+    )
     try:
         assert "shuffled_prompt" in list_baselines() and get_baseline("shuffled_prompt").untrained
     finally:
@@ -86,16 +95,25 @@ def test_a_baseline_from_an_entry_point_is_a_choice_once_loaded(installed):
 
 
 def test_an_unknown_task_kind_is_refused_naming_the_closest_and_every_registered_one():
-    with pytest.raises(ValueError, match=r"task.kind 'generatoin' is not a registered task kind. Did you mean 'generation'\? "
-                                         r"Registered: classification, generation"):
+    with pytest.raises(
+        ValueError,
+        match=r"task.kind 'generatoin' is not a registered task kind. Did you mean 'generation'\? "
+        r"Registered: classification, generation",
+    ):
         get_task_kind("generatoin")
 
 
-@pytest.mark.parametrize(("kind", "message"), [
-    (type("Nameless", (Toy,), {"name": "Bad Name"})(), "task kind name 'Bad Name' is invalid"),
-    (type("Mute", (Toy,), {"name": "mute", "metrics": ()})(), "task kind 'mute' declares no metrics"),
-    (type("Odd", (Toy,), {"name": "odd", "model_kinds": ("seq2seq",)})(), r"model_kinds \('seq2seq',\) must be a non-empty subset"),
-])
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (type("Nameless", (Toy,), {"name": "Bad Name"})(), "task kind name 'Bad Name' is invalid"),
+        (type("Mute", (Toy,), {"name": "mute", "metrics": ()})(), "task kind 'mute' declares no metrics"),
+        (
+            type("Odd", (Toy,), {"name": "odd", "model_kinds": ("seq2seq",)})(),
+            r"model_kinds \('seq2seq',\) must be a non-empty subset",
+        ),
+    ],
+)
 def test_a_bad_task_kind_is_refused_at_registration(kind, message):
     with pytest.raises(ValueError, match=message):
         register_task_kind(kind)
@@ -132,4 +150,6 @@ def test_a_baseline_plugin_failing_after_it_registered_is_not_a_choice(installed
 
     installed(BASELINES, FakeEntryPoint("half", half))
     assert "half_prompt" not in list_baselines()
-    assert zoo.runtime.plugins.load_entry_points(BASELINES) == {"plugin_half": "ImportError: No module named 'missing_dependency'"}
+    assert zoo.runtime.plugins.load_entry_points(BASELINES) == {
+        "plugin_half": "ImportError: No module named 'missing_dependency'"
+    }

@@ -1,4 +1,5 @@
 """The base model's zero-shot / in-context predictions are computed once per input and reused by later runs."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,17 @@ from zoo.runner.run import run
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=24",
-                                            f"predictions_cache={tmp_path / 'cache'}", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "latency_batches=1",
+                "task.n_train=32",
+                "task.n_eval=24",
+                f"predictions_cache={tmp_path / 'cache'}",
+                *overrides,
+            ],
+        )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Prefix tuning: peft as oracle, the cache path in forward and generate, GQA, folding, errors."""
+
 from __future__ import annotations
 
 import copy
@@ -30,7 +31,8 @@ def _peft_pair(kind: str, projection: bool):
     base = make_model(kind)
     task = "CAUSAL_LM" if kind != "tiny-bert" else "FEATURE_EXTRACTION"
     peft_model = get_peft_model(
-        copy.deepcopy(base), PeftPrefixConfig(task_type=task, num_virtual_tokens=P, prefix_projection=projection),
+        copy.deepcopy(base),
+        PeftPrefixConfig(task_type=task, num_virtual_tokens=P, prefix_projection=projection),
     ).eval()
     peft_cfg, encoder = peft_model.peft_config["default"], peft_model.prompt_encoder["default"]
     sizes = dict(embedding_dim=peft_cfg.token_dim, projection_hidden_size=peft_cfg.encoder_hidden_size) if projection else {}
@@ -174,8 +176,11 @@ def test_fold_keeps_outputs_and_saves_only_the_table(kind, batch, tmp_path):
     with torch.no_grad():
         before = model(**batch)
     assert set(model.adapter_state_dict()) == {
-        "prefix_encoder.embedding", "prefix_encoder.mlp.0.weight", "prefix_encoder.mlp.0.bias",
-        "prefix_encoder.mlp.2.weight", "prefix_encoder.mlp.2.bias",
+        "prefix_encoder.embedding",
+        "prefix_encoder.mlp.0.weight",
+        "prefix_encoder.mlp.0.bias",
+        "prefix_encoder.mlp.2.weight",
+        "prefix_encoder.mlp.2.bias",
     }
     fold_prefix(model)
     assert set(model.adapter_state_dict()) == {"prefix_encoder.prefix"}
@@ -195,12 +200,15 @@ def test_not_identity_at_init(batch):
         assert (_wrap("tiny-llama")(**batch).logits - make_model("tiny-llama")(**batch).logits).abs().max() > 1e-2
 
 
-@pytest.mark.parametrize(("field", "value", "match"), [
-    ("num_virtual_tokens", 0, "num_virtual_tokens must be a positive integer, got 0"),
-    ("projection_hidden_size", -3, "projection_hidden_size must be a positive integer, got -3"),
-    ("embedding_dim", 0, "embedding_dim must be a positive integer or None"),
-    ("reparameterize", "yes", "reparameterize must be true or false, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("num_virtual_tokens", 0, "num_virtual_tokens must be a positive integer, got 0"),
+        ("projection_hidden_size", -3, "projection_hidden_size must be a positive integer, got -3"),
+        ("embedding_dim", 0, "embedding_dim must be a positive integer or None"),
+        ("reparameterize", "yes", "reparameterize must be true or false, got 'yes'"),
+    ],
+)
 def test_bad_config_is_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         PrefixTuningConfig(**{field: value})

@@ -1,4 +1,5 @@
 """The default tiny model ships with zoo and knows polarity; any other pretrained model is built, checked and cached."""
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,9 @@ def test_pretraining_is_deterministic():
 def test_the_recipe_rebuilds_the_shipped_weights_bit_for_bit(capsys):
     meta = json.loads(SHIPPED["tiny-llama"].with_suffix(".json").read_text())
     if (torch.__version__, transformers.__version__) != (meta["torch"], meta["transformers"]):
-        pytest.skip(f"bits are reproducible with the versions that made them: torch {meta['torch']}, transformers {meta['transformers']}")
+        pytest.skip(
+            f"bits are reproducible with the versions that made them: torch {meta['torch']}, transformers {meta['transformers']}"
+        )
     assert default_model.main(["--check"]) == 0, capsys.readouterr().out
 
 
@@ -102,11 +105,14 @@ def test_corpus_is_seeded_mixes_the_verdict_formats_and_never_uses_the_task_word
     assert not any(" it was " in t or " good" in t or " bad" in t for t in texts)
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (dict(name="tiny-llama", pretrain_steps=-1), "pretrain_steps must be 0 .random weights. or at least 20, got -1"),
-    (dict(name="tiny-llama", pretrain_steps=5), "at least 20, got 5"),
-    (dict(name="tiny-bert", pretrain_steps=100), "model.pretrain_steps=0"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (dict(name="tiny-llama", pretrain_steps=-1), "pretrain_steps must be 0 .random weights. or at least 20, got -1"),
+        (dict(name="tiny-llama", pretrain_steps=5), "at least 20, got 5"),
+        (dict(name="tiny-bert", pretrain_steps=100), "model.pretrain_steps=0"),
+    ],
+)
 def test_bad_pretraining_settings_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         load_model(ModelConfig(**overrides))

@@ -1,5 +1,6 @@
 """Prompt tuning: peft as oracle, the shared virtual-token wrapper (masks, labels, positions,
 cache, generate, outputs cut to the real positions), the three initialisations, errors."""
+
 from __future__ import annotations
 
 import copy
@@ -101,7 +102,7 @@ def test_forward_extends_mask_labels_and_cuts_outputs(batch):
     assert all(h.shape == (b, t, 64) for h in out.hidden_states)
     # the loss is the base's over the extended labels: the first real token is predicted by the last virtual one
     full = model.model.base(inputs_embeds=kwargs["inputs_embeds"], attention_mask=kwargs["attention_mask"]).logits
-    expected = F.cross_entropy(full[:, P - 1:-1].reshape(-1, full.shape[-1]), labels.reshape(-1))
+    expected = F.cross_entropy(full[:, P - 1 : -1].reshape(-1, full.shape[-1]), labels.reshape(-1))
     torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=0)
 
 

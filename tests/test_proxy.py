@@ -1,4 +1,5 @@
 """Proxy-tuning: logits against a hand computation, vocabulary checks, cached decoding, the gain metric."""
+
 from __future__ import annotations
 
 import copy
@@ -80,7 +81,10 @@ def _greedy_reference(proxy: ProxyTunedModel, ids: torch.Tensor, mask: torch.Ten
 
 # a method acting at prompt positions (``positions``: LoReFT) reads each no-cache step's whole sequence as the prompt, so
 # a loop without caches is not its reference; the contract tests check its decoding (new tokens untouched) instead
-@pytest.mark.parametrize("method", method_params([m for m in zoo.list_methods() if refused(m, "tiny-llama") is None and not zoo.get_method(m).positions]))
+@pytest.mark.parametrize(
+    "method",
+    method_params([m for m in zoo.list_methods() if refused(m, "tiny-llama") is None and not zoo.get_method(m).positions]),
+)
 def test_cached_greedy_generate_equals_a_loop_without_caches(method):
     proxy = _proxy(method=method)
     batch = _left_padded()
@@ -91,7 +95,9 @@ def test_cached_greedy_generate_equals_a_loop_without_caches(method):
 def test_gpt2_style_models_decode_with_their_caches_too():
     proxy = _proxy("tiny-gpt2", alpha=1.5)
     batch = _left_padded()
-    assert torch.equal(proxy.generate(**batch, max_new_tokens=5), _greedy_reference(proxy, batch["input_ids"], batch["attention_mask"], 5))
+    assert torch.equal(
+        proxy.generate(**batch, max_new_tokens=5), _greedy_reference(proxy, batch["input_ids"], batch["attention_mask"], 5)
+    )
 
 
 def test_alpha_zero_generates_what_transformers_generates_for_the_large_model():
@@ -116,8 +122,10 @@ def test_rows_that_reach_eos_are_padded_and_decoding_stops_when_all_do():
 def test_sampling_with_a_seeded_generator_repeats_and_top_k_1_is_greedy():
     proxy = _proxy()
     batch = _left_padded()
-    draw = [proxy.generate(**batch, max_new_tokens=5, do_sample=True, temperature=2.0,
-                           generator=torch.Generator().manual_seed(3)) for _ in range(2)]
+    draw = [
+        proxy.generate(**batch, max_new_tokens=5, do_sample=True, temperature=2.0, generator=torch.Generator().manual_seed(3))
+        for _ in range(2)
+    ]
     assert torch.equal(draw[0], draw[1])
     greedy = proxy.generate(**batch, max_new_tokens=5)
     assert torch.equal(proxy.generate(**batch, max_new_tokens=5, do_sample=True, top_k=1), greedy)
@@ -152,14 +160,21 @@ def test_tokenizer_mismatch_names_the_first_differing_token():
     same = word_tokenizer(WORDS)
     check_same_vocabulary(same, word_tokenizer(WORDS))
     other = word_tokenizer(WORDS[:10] + ["zebra"] + WORDS[11:])
-    with pytest.raises(VocabularyMismatchError, match=r"sizes 69 and 69.*token id 14 is 'w10' in the large tokenizer and 'zebra'"):
+    with pytest.raises(
+        VocabularyMismatchError, match=r"sizes 69 and 69.*token id 14 is 'w10' in the large tokenizer and 'zebra'"
+    ):
         check_same_vocabulary(same, other)
     with pytest.raises(VocabularyMismatchError, match=r"sizes 69 and 71.*token id 69 is absent in the large tokenizer and 'x1'"):
         check_same_vocabulary(same, word_tokenizer(WORDS + ["x1", "x2"]))
     small = make_model("tiny-llama")
     with pytest.raises(VocabularyMismatchError, match="zebra"):
-        ProxyTunedModel(make_model("tiny-llama", 5), _perturbed(copy.deepcopy(small), "lora"), small,
-                        large_tokenizer=same, small_tokenizer=other)
+        ProxyTunedModel(
+            make_model("tiny-llama", 5),
+            _perturbed(copy.deepcopy(small), "lora"),
+            small,
+            large_tokenizer=same,
+            small_tokenizer=other,
+        )
 
 
 def test_same_module_as_tuned_and_untuned_is_refused():

@@ -1,4 +1,5 @@
 """zoo's pytest plugin (pytest_zoo): ``--zoo-contract`` collects the contract checks; without it, nothing and no zoo import."""
+
 from __future__ import annotations
 
 import os
@@ -16,18 +17,26 @@ from zoo.models.tiny import TINY_FAMILIES
 
 def _pytest(folder, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_without_the_option_it_collects_nothing_and_imports_neither_zoo_nor_torch(tmp_path):
-    (tmp_path / "test_probe.py").write_text(textwrap.dedent("""
+    (tmp_path / "test_probe.py").write_text(
+        textwrap.dedent("""
         import sys
 
         def test_probe(pytestconfig):
             assert pytestconfig.pluginmanager.has_plugin("zoo")
             assert [m for m in ("zoo", "torch", "transformers") if m in sys.modules] == []
-    """))
+    """)
+    )
     run = _pytest(tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip().splitlines()[-1].startswith("1 passed in ")
@@ -54,7 +63,9 @@ def test_bad_selections_are_usage_errors_that_say_what_is_valid(monkeypatch):
         pytest_zoo.checked([], ["tiny-bert"])
     with pytest.raises(pytest.UsageError, match=r"unknown tiny families \['tiny-t5'\]; choose from \['tiny-llama', "):
         pytest_zoo.checked(["lora"], ["tiny-t5"])
-    with pytest.raises(pytest.UsageError, match=r"unknown methods \['lroa'\]; registered: \['adapter', .*'lora'.*\]\. A plugin's"):
+    with pytest.raises(
+        pytest.UsageError, match=r"unknown methods \['lroa'\]; registered: \['adapter', .*'lora'.*\]\. A plugin's"
+    ):
         pytest_zoo.checked(["lroa"], [])
     monkeypatch.setattr(registry, "_plugin_errors", {"zoo-broken": "ImportError: needs libfoo"})
     with pytest.raises(pytest.UsageError, match="plugins that failed to load: zoo-broken: ImportError: needs libfoo"):

@@ -6,6 +6,7 @@ Where bitsandbytes is installed (``pip install -e .[gpu]``; it runs on the CPU t
 methods on bitsandbytes' own 4- and 8-bit layers, and a whole run on a 4-bit base, with zoo's
 CUDA-only rule lifted for the test (``benchmarks/gpu_check.sh`` runs these on a GPU).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -70,7 +71,9 @@ def _step_changes_only_the_adapter(model: zoo.ZooModel, batch: dict) -> None:
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     adapter = {"model." + n for n in model.adapter_state_dict()}
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
-    assert changed == adapter, f"changed outside the adapter: {sorted(changed - adapter)[:3]}; unchanged: {sorted(adapter - changed)[:3]}"
+    assert changed == adapter, (
+        f"changed outside the adapter: {sorted(changed - adapter)[:3]}; unchanged: {sorted(adapter - changed)[:3]}"
+    )
 
 
 def _wrapped_and_trained(method: str, base, batch, atol: float = 1e-6):
@@ -97,21 +100,28 @@ def test_declaring_methods_train_on_a_quantized_layer(method, kind):
 def test_merging_into_a_quantized_base_is_refused(method):
     model = wrap_for_test(method, _int8("tiny-llama"))
     packed = model.model.model.layers[0].self_attn.v_proj.base.weight.clone()
-    with pytest.raises(ValueError, match=r"merge: the base model's weights are quantized.*model.quantization=null\) and merge there"):
+    with pytest.raises(
+        ValueError, match=r"merge: the base model's weights are quantized.*model.quantization=null\) and merge there"
+    ):
         zoo.merge(model)
     assert torch.equal(model.model.model.layers[0].self_attn.v_proj.base.weight, packed)
 
 
 @pytest.mark.parametrize("method", OTHERS)
 def test_methods_that_do_not_declare_it_are_refused_a_quantized_model(method):
-    with pytest.raises(ValueError, match=f"method '{method}' supports full-precision base models, not the quantized LlamaForCausalLM"):
+    with pytest.raises(
+        ValueError, match=f"method '{method}' supports full-precision base models, not the quantized LlamaForCausalLM"
+    ):
         wrap_for_test(method, _int8("tiny-llama"))
 
 
 @pytest.mark.parametrize("method", OTHERS)
 def test_a_run_of_a_method_that_does_not_declare_it_stops_before_loading(method):
-    with pytest.raises(ValueError, match=rf"model.quantization='4bit': method '{method}' does not declare quantized_base.*"
-                                         rf"methods that do: \['adapter', 'ia3', 'lora', 'lora_plus'\]"):
+    with pytest.raises(
+        ValueError,
+        match=rf"model.quantization='4bit': method '{method}' does not declare quantized_base.*"
+        rf"methods that do: \['adapter', 'ia3', 'lora', 'lora_plus'\]",
+    ):
         check_quantized_base("4bit", zoo.get_method(method))
 
 
@@ -130,13 +140,17 @@ def test_unknown_quantization_names_the_valid_ones():
 @pytest.mark.parametrize("field", ["quantization", "device_map"])
 def test_tiny_models_refuse_what_only_from_pretrained_does(field):
     value = "4bit" if field == "quantization" else "auto"
-    with pytest.raises(ValueError, match=rf"model.{field}='{value}' applies to hub and local models.*tiny-llama is built in-process"):
+    with pytest.raises(
+        ValueError, match=rf"model.{field}='{value}' applies to hub and local models.*tiny-llama is built in-process"
+    ):
         ModelConfig(name="tiny-llama", **{field: value})
 
 
 def test_no_cuda_is_refused_before_anything_loads(monkeypatch, tmp_path):
     monkeypatch.setattr(quantization, "_cuda_available", lambda: False)
-    with pytest.raises(RuntimeError, match=r"model.quantization='8bit' needs a CUDA device, and none is visible; use model.quantization=null"):
+    with pytest.raises(
+        RuntimeError, match=r"model.quantization='8bit' needs a CUDA device, and none is visible; use model.quantization=null"
+    ):
         load_model(ModelConfig(name=str(tmp_path / "not-there"), quantization="8bit"))  # refused before the folder is read
 
 
@@ -154,7 +168,11 @@ def test_4bit_is_qlora_recipe(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "bitsandbytes" else found(name, *a))
     four, eight = quantization_config("4bit"), quantization_config("8bit")
     assert (four.load_in_4bit, four.bnb_4bit_quant_type, four.bnb_4bit_use_double_quant, four.bnb_4bit_compute_dtype) == (
-        True, "nf4", True, torch.bfloat16)
+        True,
+        "nf4",
+        True,
+        torch.bfloat16,
+    )
     assert eight.load_in_8bit and not eight.load_in_4bit
 
 
@@ -187,7 +205,9 @@ def test_declaring_methods_train_on_bitsandbytes_layers(method, bits, folder, cp
     base, _ = load_model(ModelConfig(name=str(folder), quantization=bits, device_map=_device_map()))
     layer = {"4bit": bnb.nn.Linear4bit, "8bit": bnb.nn.Linear8bitLt}[bits]
     assert isinstance(base.model.layers[0].self_attn.v_proj, layer) and base.model.layers[0].self_attn.v_proj.weight.dtype in (
-        torch.uint8, torch.int8)
+        torch.uint8,
+        torch.int8,
+    )
     batch = {k: v.to(base.device) for k, v in tiny_batch().items()}
     # bitsandbytes' CPU 4-bit matmul picks its kernel by the input's layout, and a wrapper's reshaped input takes
     # another one than the bare layer's: measured 2.2e-3 to 2.8e-3 apart on these logits, with the adapter at identity
@@ -201,10 +221,23 @@ def test_declaring_methods_train_on_bitsandbytes_layers(method, bits, folder, cp
 def test_a_qlora_run_trains_and_saves_its_adapter(folder, cpu_quantization, tmp_path):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=[
-            "trainer.progress=false", "trainer=smoke", "trainer.max_steps=2", "task.n_train=16", "task.n_eval=16",
-            "predictions_cache=null", f"model.name={folder}", "model.quantization=4bit", f"model.device_map={_device_map()}",
-            "model.gradient_checkpointing=true", f"trainer.device={_device_map()}", "method=lora"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "trainer.progress=false",
+                "trainer=smoke",
+                "trainer.max_steps=2",
+                "task.n_train=16",
+                "task.n_eval=16",
+                "predictions_cache=null",
+                f"model.name={folder}",
+                "model.quantization=4bit",
+                f"model.device_map={_device_map()}",
+                "model.gradient_checkpointing=true",
+                f"trainer.device={_device_map()}",
+                "method=lora",
+            ],
+        )
     record = run(cfg, tmp_path)
     assert record.train_steps == 2 and 0.0 <= record.scores["accuracy"] <= 1.0
     meta = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())

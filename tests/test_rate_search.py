@@ -1,5 +1,6 @@
 """``trainer.learning_rate=auto`` (zoo.runner.rate_search): successive halving of the method's rate on the validation split
 before the run, its trials in the record, never a look at the test split; and what zoo returns to an optimising sweeper."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,16 @@ from zoo.tasks.data import Splits
 from zoo.training.halving import RATE_SCALES, Halving, check_log_grid, survivors
 from zoo.training.learning_rate import resolve
 
-OVERRIDES = ("method=ia3", "trainer=smoke", "trainer.max_steps=6", "task.n_train=32", "task.n_eval=16", "save_adapter=false",
-             "latency=false", "forgetting.text=none")
+OVERRIDES = (
+    "method=ia3",
+    "trainer=smoke",
+    "trainer.max_steps=6",
+    "task.n_train=32",
+    "task.n_eval=16",
+    "save_adapter=false",
+    "latency=false",
+    "forgetting.text=none",
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +78,24 @@ def test_a_resumed_auto_run_runs_nothing_again(searched, monkeypatch):
 
 def test_a_trial_that_read_test_stops_the_search(tmp_path, monkeypatch):
     leaky = rate_search._trial_config
-    monkeypatch.setattr(rate_search, "_trial_config", lambda cfg, scale, steps: OmegaConf.merge(
-        leaky(cfg, scale, steps), {"task": {"eval_split": "test"}}))
+    monkeypatch.setattr(
+        rate_search,
+        "_trial_config",
+        lambda cfg, scale, steps: OmegaConf.merge(leaky(cfg, scale, steps), {"task": {"eval_split": "test"}}),
+    )
     cfg = app_config(*OVERRIDES, "trainer.learning_rate=auto", f"predictions_cache={tmp_path / 'predictions'}")
     with pytest.raises(RuntimeError, match=r"learning-rate search's trial in .*scale=0.025 read the test split"):
         rate_search.search_rate(cfg, tmp_path)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (("method=closed_form_head",), "this method, which is gradient-free, trains none"),
-    (("baseline=linear_probe",), "baseline linear_probe trains none"),
-    (("method=lora", "trainer.budget=time", "trainer.max_seconds=5"), "shares out the run's steps .*budget=time"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("method=closed_form_head",), "this method, which is gradient-free, trains none"),
+        (("baseline=linear_probe",), "baseline linear_probe trains none"),
+        (("method=lora", "trainer.budget=time", "trainer.max_seconds=5"), "shares out the run's steps .*budget=time"),
+    ],
+)
 def test_auto_is_refused_where_there_is_no_rate_or_no_steps_to_share(tmp_path, overrides, message):
     cfg = app_config("trainer=smoke", "trainer.learning_rate=auto", *overrides)
     with pytest.raises(ValueError, match=message):
@@ -114,7 +129,9 @@ def _hydra(sweeper: str, mode: RunMode = RunMode.MULTIRUN):
 
 def test_an_optimising_sweeper_on_the_test_split_is_refused_with_the_fix_named():
     optuna = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    with pytest.raises(ValueError, match=r"OptunaSweeper optimises what zoo returns.*evaluates on 'test'.*Add task.eval_split=validation"):
+    with pytest.raises(
+        ValueError, match=r"OptunaSweeper optimises what zoo returns.*evaluates on 'test'.*Add task.eval_split=validation"
+    ):
         check_sweeper_objective(app_config(), _hydra(optuna))
     check_sweeper_objective(app_config("task.eval_split=validation"), _hydra(optuna))  # returns the validation score
     check_sweeper_objective(app_config(), _hydra(BASIC_SWEEPER))  # the basic sweeper ignores what a run returns

@@ -1,5 +1,6 @@
 """The committed record sets (benchmarks/records.py): a sweep folder in compact form, read back as the report reads run folders,
 restored for a launch on a fresh machine, and RESULTS.md regenerated from a committed set byte for byte."""
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,23 @@ def _run(sweep: Path, folder: str, overrides: list[str], **fields) -> None:
 @pytest.fixture
 def sweep(tmp_path):
     out = tmp_path / "runs"
-    _run(out, "synthetic_sentiment/lora/seed0", ["method=lora", "seed=0", "trainer.max_steps=3"],
-         example_scores={"accuracy": [1, 0, 1, 1]}, history=[{"step": 1, "loss": 0.5}])
-    _run(out, "bbc_headlines/lora/seed0", ["method=lora", "seed=0"], task="bbc_headlines", task_kind="generation",
-         objective_metric="rouge_l", scores={"rouge_l": 0.25, "exact_match": 0.0},
-         example_scores={"rouge_l": [0.1234567891, 0.5, 0.0], "exact_match": [0, 0, 0]})
+    _run(
+        out,
+        "synthetic_sentiment/lora/seed0",
+        ["method=lora", "seed=0", "trainer.max_steps=3"],
+        example_scores={"accuracy": [1, 0, 1, 1]},
+        history=[{"step": 1, "loss": 0.5}],
+    )
+    _run(
+        out,
+        "bbc_headlines/lora/seed0",
+        ["method=lora", "seed=0"],
+        task="bbc_headlines",
+        task_kind="generation",
+        objective_metric="rouge_l",
+        scores={"rouge_l": 0.25, "exact_match": 0.0},
+        example_scores={"rouge_l": [0.1234567891, 0.5, 0.0], "exact_match": [0, 0, 0]},
+    )
     return out
 
 
@@ -47,16 +60,23 @@ def test_a_record_set_reads_back_as_the_run_folders_do_with_answers_compact(swee
     loaded = sorted(records.load_records(tmp_path / "set"), key=lambda r: r["task"])
     from_folders = sorted(load_runs(sweep), key=lambda r: r["task"])
     assert [r["_folder"] for r in loaded] == ["bbc_headlines/lora/seed0", "synthetic_sentiment/lora/seed0"]
-    assert [{k: v for k, v in r.items() if k != "_folder"} for r in loaded][1] == {k: v for k, v in from_folders[1].items() if k != "_folder"}
+    assert [{k: v for k, v in r.items() if k != "_folder"} for r in loaded][1] == {
+        k: v for k, v in from_folders[1].items() if k != "_folder"
+    }
     assert loaded[0]["example_scores"]["rouge_l"] == [0.123457, 0.5, 0.0]
-    assert records.export(sweep, tmp_path / "set") == written and (tmp_path / "set" / "synthetic_sentiment.jsonl").read_text() == \
-        json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n"  # the same bytes again
+    assert (
+        records.export(sweep, tmp_path / "set") == written
+        and (tmp_path / "set" / "synthetic_sentiment.jsonl").read_text()
+        == json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n"
+    )  # the same bytes again
 
 
 def test_a_launch_elsewhere_adds_to_the_set_and_a_fresh_sweep_is_restored_from_it(sweep, tmp_path):
     records.export(sweep, tmp_path / "set")
     other = tmp_path / "other"
-    _run(other, "synthetic_sentiment/ia3/seed0", ["method=ia3", "seed=0"], method="ia3", example_scores={"accuracy": [0, 0, 1, 1]})
+    _run(
+        other, "synthetic_sentiment/ia3/seed0", ["method=ia3", "seed=0"], method="ia3", example_scores={"accuracy": [0, 0, 1, 1]}
+    )
     records.export(other, tmp_path / "set")
     folders = [r["_folder"] for r in records.load_records(tmp_path / "set")]
     assert sorted(folders) == ["bbc_headlines/lora/seed0", "synthetic_sentiment/ia3/seed0", "synthetic_sentiment/lora/seed0"]
@@ -69,13 +89,21 @@ def test_a_launch_elsewhere_adds_to_the_set_and_a_fresh_sweep_is_restored_from_i
     restored = RunRecord.read(fresh / "synthetic_sentiment" / "lora" / "seed0" / "metrics.json")
     assert restored == RunRecord.read(sweep / "synthetic_sentiment" / "lora" / "seed0" / "metrics.json")
     records.export(fresh, tmp_path / "set", skip=("synthetic_sentiment",))  # restored, never launched again: its line is kept
-    assert json.loads((tmp_path / "set" / "synthetic_sentiment.jsonl").read_text().splitlines()[1])["overrides"] == "trainer.max_steps=3"
+    assert (
+        json.loads((tmp_path / "set" / "synthetic_sentiment.jsonl").read_text().splitlines()[1])["overrides"]
+        == "trainer.max_steps=3"
+    )
 
 
 def test_the_committed_smoke_set_regenerates_its_results_md_and_plots_byte_for_byte(tmp_path):
     out = tmp_path / "RESULTS.md"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.results_md", str(SMOKE), "--out", str(out), "--tables",
-                           str(tmp_path / "no-tables")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.results_md", str(SMOKE), "--out", str(out), "--tables", str(tmp_path / "no-tables")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert out.read_bytes() == (SMOKE / "RESULTS.md").read_bytes()
     plots = sorted(p.name for p in SMOKE.glob("*.png"))
@@ -85,8 +113,11 @@ def test_the_committed_smoke_set_regenerates_its_results_md_and_plots_byte_for_b
 
 
 def test_the_committed_sets_are_small():
-    sizes = {folder.name: sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-             for folder in (ROOT / "benchmarks" / "records").iterdir() if folder.is_dir()}
+    sizes = {
+        folder.name: sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        for folder in (ROOT / "benchmarks" / "records").iterdir()
+        if folder.is_dir()
+    }
     assert sizes and all(size < 20 * 2**20 for size in sizes.values()), sizes
 
 
@@ -96,12 +127,24 @@ def test_every_row_of_a_method_shows_the_latency_its_serial_pass_measured(tmp_pa
     sweep = tmp_path / "runs"
     _run(sweep, "synthetic_sentiment/lora/seed0", ["method=lora"], latency={"ratio": 1.5, "merged_ratio": 1.3, "flag": True})
     _run(sweep, "tuned/synthetic_sentiment/lora/seed0", ["method=lora", "trainer.learning_rate_scale=0.4"], seed=0)
-    _run(sweep, "latency/synthetic_sentiment/lora/seed0", ["method=lora", "latency=true"],
-         latency={"ratio": 1.02, "merged_ratio": 1.0, "flag": False})
-    _run(sweep, "synthetic_sentiment/ia3/seed0", ["method=ia3"], method="ia3", latency={"ratio": 1.1, "merged_ratio": 1.01, "flag": False})
+    _run(
+        sweep,
+        "latency/synthetic_sentiment/lora/seed0",
+        ["method=lora", "latency=true"],
+        latency={"ratio": 1.02, "merged_ratio": 1.0, "flag": False},
+    )
+    _run(
+        sweep,
+        "synthetic_sentiment/ia3/seed0",
+        ["method=ia3"],
+        method="ia3",
+        latency={"ratio": 1.1, "merged_ratio": 1.01, "flag": False},
+    )
     records.export(sweep, tmp_path / "set")
     for source in (sweep, tmp_path / "set"):  # from the run folders and from the record set alike
         runs = {r["method"]: r["latency"] for r in results_md._load(source)}
-        assert runs == {"lora": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},  # the pass's, not the run's own
-                        "lora (tuned)": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},
-                        "ia3": {"ratio": 1.1, "merged_ratio": 1.01, "flag": False}}  # no pass: its own run's
+        assert runs == {
+            "lora": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},  # the pass's, not the run's own
+            "lora (tuned)": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},
+            "ia3": {"ratio": 1.1, "merged_ratio": 1.01, "flag": False},
+        }  # no pass: its own run's

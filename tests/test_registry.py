@@ -1,4 +1,5 @@
 """The registry: names, duplicates, lookups, and third-party plugins through entry points."""
+
 from __future__ import annotations
 
 import re
@@ -73,8 +74,11 @@ def test_unknown_capability_and_model_kind_raise(clean_registry):
 
 
 def test_positional_schemes_are_validated_and_refuse_other_models(clean_registry):
-    with pytest.raises(ValueError, match=r"positional_schemes \('learned',\) for 'toy' must be a non-empty subset of "
-                                         r"\('rotary', 'absolute', 'relative', 'alibi'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"positional_schemes \('learned',\) for 'toy' must be a non-empty subset of "
+        r"\('rotary', 'absolute', 'relative', 'alibi'\)",
+    ):
         zoo.register("toy", config=ToyConfig, positional_schemes=("learned",))
 
     @zoo.register("toy", config=ToyConfig, positional_schemes=("rotary",))
@@ -84,8 +88,11 @@ def test_positional_schemes_are_validated_and_refuse_other_models(clean_registry
 
     assert zoo.get_method("toy").positional_schemes == ("rotary",)
     assert zoo.wrap(make_model("tiny-llama"), "toy").method == "toy"
-    with pytest.raises(ValueError, match=r"method 'toy' supports the positional schemes \['rotary'\], not the 'absolute' "
-                                         r"positions of GPT2LMHeadModel: it cannot reproduce"):
+    with pytest.raises(
+        ValueError,
+        match=r"method 'toy' supports the positional schemes \['rotary'\], not the 'absolute' "
+        r"positions of GPT2LMHeadModel: it cannot reproduce",
+    ):
         zoo.wrap(make_model("tiny-gpt2"), "toy")
 
 
@@ -110,8 +117,11 @@ def test_register_stores_flags(clean_registry):
 
 @pytest.mark.parametrize("kinds", [(), ("Generation",), ("generation", 3)])
 def test_task_kinds_must_be_names_of_kinds(kinds, clean_registry):
-    with pytest.raises(ValueError, match=rf"method 'toy': task_kinds {re.escape(repr(kinds))} must be a non-empty tuple of task "
-                                         r"kind names \(or None: every kind\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"method 'toy': task_kinds {re.escape(repr(kinds))} must be a non-empty tuple of task "
+        r"kind names \(or None: every kind\)",
+    ):
         zoo.register("toy", config=ToyConfig, task_kinds=kinds)
     assert "toy" not in zoo.list_methods()
 
@@ -137,7 +147,11 @@ def _install_fake_distribution(root, dist: str, module: str, source: str) -> Non
 
 
 def test_entry_point_plugins_load_and_a_broken_one_is_reported(tmp_path, monkeypatch, clean_registry, caplog):
-    _install_fake_distribution(tmp_path, "zoo-toy-plugin", "zoo_toy_plugin", """
+    _install_fake_distribution(
+        tmp_path,
+        "zoo-toy-plugin",
+        "zoo_toy_plugin",
+        """
         from dataclasses import dataclass
         import zoo
 
@@ -148,7 +162,8 @@ def test_entry_point_plugins_load_and_a_broken_one_is_reported(tmp_path, monkeyp
         @zoo.register("toy_scale", config=ScaleConfig, identity_at_init=True)
         def wrap_scale(model, cfg):
             return model
-    """)
+    """,
+    )
     _install_fake_distribution(tmp_path, "zoo-broken-plugin", "zoo_broken_plugin", "raise ImportError('needs libfoo')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_plugins_loaded", False)
@@ -195,26 +210,42 @@ def test_peft_must_be_a_peft_format_and_names_the_method(clean_registry):
 
 def test_a_second_importer_of_a_peft_type_is_refused_naming_the_first(clean_registry):
     taken = zoo.PeftFormat("LORA", export=_export_nothing, import_=lambda base, adapter, folder: None)
-    with pytest.raises(ValueError, match=r"method 'toy' declares an importer for peft type 'LORA', which method 'lora' already "
-                                         r"imports; declare import_=None to export only"):
+    with pytest.raises(
+        ValueError,
+        match=r"method 'toy' declares an importer for peft type 'LORA', which method 'lora' already "
+        r"imports; declare import_=None to export only",
+    ):
         zoo.register("toy", config=ToyConfig, peft=taken)
     zoo.register("toy", config=ToyConfig, peft=zoo.PeftFormat("LORA", export=_export_nothing))(lambda model, cfg: model)
     assert zoo.get_method("toy").peft.import_ is None
 
 
-@pytest.mark.parametrize(("fields", "error", "match"), [
-    ({"peft_type": "lora"}, ValueError, r"peft_type 'lora' must be peft's upper-case name of the method, e.g. 'LORA'"),
-    ({"export": "export_lora"}, TypeError, r"PeftFormat export for LORA must be a function of the wrapped model, got 'export_lo"),
-    ({"import_": 3}, TypeError, r"PeftFormat import_ for LORA must be a function or None, got 3"),
-    ({"zoo_overrides": dict}, ValueError, r"PeftFormat for LORA gives zoo_overrides without equivalent_config"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error", "match"),
+    [
+        ({"peft_type": "lora"}, ValueError, r"peft_type 'lora' must be peft's upper-case name of the method, e.g. 'LORA'"),
+        (
+            {"export": "export_lora"},
+            TypeError,
+            r"PeftFormat export for LORA must be a function of the wrapped model, got 'export_lo",
+        ),
+        ({"import_": 3}, TypeError, r"PeftFormat import_ for LORA must be a function or None, got 3"),
+        ({"zoo_overrides": dict}, ValueError, r"PeftFormat for LORA gives zoo_overrides without equivalent_config"),
+    ],
+)
 def test_a_peft_format_refuses_what_cannot_be_its_fields(fields, error, match):
     with pytest.raises(error, match=match):
         zoo.PeftFormat(**{"peft_type": "LORA", "export": _export_nothing, **fields})
 
 
-def test_a_plugin_failing_after_register_leaves_no_method_behind_and_its_error_is_shown(tmp_path, monkeypatch, clean_registry, caplog):
-    _install_fake_distribution(tmp_path, "zoo-half-plugin", "zoo_half_plugin", """
+def test_a_plugin_failing_after_register_leaves_no_method_behind_and_its_error_is_shown(
+    tmp_path, monkeypatch, clean_registry, caplog
+):
+    _install_fake_distribution(
+        tmp_path,
+        "zoo-half-plugin",
+        "zoo_half_plugin",
+        """
         from dataclasses import dataclass
         import zoo
 
@@ -224,7 +255,8 @@ def test_a_plugin_failing_after_register_leaves_no_method_behind_and_its_error_i
 
         zoo.register("half_done", config=HalfConfig)(lambda model, cfg: model)
         import zoo_half_plugin_missing_dependency
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_plugins_loaded", False)
     monkeypatch.delitem(sys.modules, "zoo_half_plugin", raising=False)
@@ -248,7 +280,9 @@ def test_a_plugin_failing_after_register_leaves_no_method_behind_and_its_error_i
 
 
 def test_refuses_merge_must_be_a_function_of_a_mergeable_method(clean_registry):
-    with pytest.raises(TypeError, match=r"refuses_merge of method 'toy' must be a function \(cfg, model\) -> reason or None, got 'no'"):
+    with pytest.raises(
+        TypeError, match=r"refuses_merge of method 'toy' must be a function \(cfg, model\) -> reason or None, got 'no'"
+    ):
         zoo.register("toy", config=ToyConfig, mergeable=True, refuses_merge="no")
     with pytest.raises(ValueError, match=r"method 'toy' declares refuses_merge without mergeable=True"):
         zoo.register("toy", config=ToyConfig, refuses_merge=lambda cfg, model: None)

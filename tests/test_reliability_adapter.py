@@ -6,6 +6,7 @@
    config class, and its implied tensor shapes are compared with the file's before anything
    is allocated; the base fingerprint covers the model's config.
 """
+
 from __future__ import annotations
 
 import copy
@@ -49,7 +50,10 @@ def _meta(folder: Path) -> dict:
 def _rewrite(folder: Path, meta: dict) -> None:
     """Write ``meta`` back with a valid checksum, as a tool that writes adapters consistently would."""
     entries = {k: v for k, v in meta.items() if k != "config_sha256"}
-    meta = {**entries, "config_sha256": hashlib.sha256(json.dumps(entries, sort_keys=True, separators=(",", ":")).encode()).hexdigest()}
+    meta = {
+        **entries,
+        "config_sha256": hashlib.sha256(json.dumps(entries, sort_keys=True, separators=(",", ":")).encode()).hexdigest(),
+    }
     (folder / CONFIG).write_text(json.dumps(meta))
 
 
@@ -67,8 +71,10 @@ def test_save_refuses_a_project_folder_and_leaves_it_untouched(tmp_path):
     (project / "notes.txt").write_text("do not lose me\n")
     before = _tree(project)
     model = zoo.wrap(make_model("tiny-llama"), "lora")
-    message = (rf"cannot write an adapter to '{re.escape(str(project))}': it holds what zoo did not write .*"
-               r"\['notes.txt', 'src/main.py'\]\. zoo never overwrites or deletes those")
+    message = (
+        rf"cannot write an adapter to '{re.escape(str(project))}': it holds what zoo did not write .*"
+        r"\['notes.txt', 'src/main.py'\]\. zoo never overwrites or deletes those"
+    )
     with pytest.raises(FileExistsError, match=message):
         zoo.save_adapter(model, project)
     assert _tree(project) == before
@@ -81,8 +87,11 @@ def test_save_refuses_an_adapter_folder_zoo_did_not_write(tmp_path):
     peft_folder = export_peft(model, tmp_path / "peft-adapter")
     (peft_folder / MANIFEST).unlink()
     before = _tree(peft_folder)
-    with pytest.raises(FileExistsError, match=r"zoo did not write .*\['adapter_config.json', 'adapter_model.safetensors', "
-                                              r"'zoo_export.json'\]"):
+    with pytest.raises(
+        FileExistsError,
+        match=r"zoo did not write .*\['adapter_config.json', 'adapter_model.safetensors', "
+        r"'zoo_export.json'\]",
+    ):
         zoo.save_adapter(model, peft_folder)
     assert _tree(peft_folder) == before
 
@@ -148,11 +157,14 @@ def test_every_method_wraps_into_eval_mode(method):
 # 3a. the config is checksummed with the weights
 
 
-@pytest.mark.parametrize("edit", [
-    lambda meta: meta["config"].update(alpha=32.0),
-    lambda meta: meta["config"].update(dropout=0.5),
-    lambda meta: meta.update(base_fingerprint="0" * 16),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda meta: meta["config"].update(alpha=32.0),
+        lambda meta: meta["config"].update(dropout=0.5),
+        lambda meta: meta.update(base_fingerprint="0" * 16),
+    ],
+)
 def test_an_edited_config_is_refused(saved, edit, batch):
     meta = _meta(saved)
     edit(meta)
@@ -172,18 +184,29 @@ def test_reformatting_the_json_is_not_a_modification(saved, batch):
 # 3b. the config is validated by its method's config class
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("alpha", float("nan"), "config field 'alpha' of method 'lora' is nan; expected float (NaN and infinity are not valid numbers)"),
-    ("alpha", float("inf"), "config field 'alpha' of method 'lora' is inf; expected float (NaN and infinity"),
-    ("alpha", "16", "config field 'alpha' of method 'lora' is '16'; expected float"),
-    ("alpha", [16.0], "config field 'alpha' of method 'lora' is [16.0]; expected float"),
-    ("r", True, "config field 'r' of method 'lora' is True; expected int"),
-    ("r", 8.0, "config field 'r' of method 'lora' is 8.0; expected int"),
-    ("target_modules", "q_proj", "config field 'target_modules' of method 'lora' is 'q_proj'; expected list[str] | None"),
-    ("target_modules", ["q_proj", 3], "config field 'target_modules' of method 'lora' is ['q_proj', 3]; expected list[str] | None"),
-    ("r", 0, "the config of method 'lora' is invalid: r must be a positive integer, got 0"),
-    ("dropout", 1.5, "the config of method 'lora' is invalid: dropout must be in [0, 1), got 1.5"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "alpha",
+            float("nan"),
+            "config field 'alpha' of method 'lora' is nan; expected float (NaN and infinity are not valid numbers)",
+        ),
+        ("alpha", float("inf"), "config field 'alpha' of method 'lora' is inf; expected float (NaN and infinity"),
+        ("alpha", "16", "config field 'alpha' of method 'lora' is '16'; expected float"),
+        ("alpha", [16.0], "config field 'alpha' of method 'lora' is [16.0]; expected float"),
+        ("r", True, "config field 'r' of method 'lora' is True; expected int"),
+        ("r", 8.0, "config field 'r' of method 'lora' is 8.0; expected int"),
+        ("target_modules", "q_proj", "config field 'target_modules' of method 'lora' is 'q_proj'; expected list[str] | None"),
+        (
+            "target_modules",
+            ["q_proj", 3],
+            "config field 'target_modules' of method 'lora' is ['q_proj', 3]; expected list[str] | None",
+        ),
+        ("r", 0, "the config of method 'lora' is invalid: r must be a positive integer, got 0"),
+        ("dropout", 1.5, "the config of method 'lora' is invalid: dropout must be in [0, 1), got 1.5"),
+    ],
+)
 def test_a_bad_config_value_is_refused_naming_file_field_and_value(saved, field, value, message):
     meta = _meta(saved)
     meta["config"][field] = value
@@ -215,7 +238,9 @@ def test_a_config_that_does_not_fit_the_weights_is_refused_before_wrapping(saved
     meta["config"]["r"] = r
     _rewrite(saved, meta)
     base = make_model("tiny-llama")
-    with pytest.raises(ValueError, match=rf"has shape \(8, 64\) in .*{WEIGHTS}, but the saved config of method 'lora' implies \({r}, 64\)"):
+    with pytest.raises(
+        ValueError, match=rf"has shape \(8, 64\) in .*{WEIGHTS}, but the saved config of method 'lora' implies \({r}, 64\)"
+    ):
         zoo.load_adapter(base, saved)
     assert not any(isinstance(m, LoRALinear) for m in base.modules()), "the base model was wrapped before the check"
 
@@ -225,12 +250,16 @@ def test_tensors_the_config_does_not_imply_are_refused_before_wrapping(saved):
     meta["config"]["target_modules"] = ["q_proj"]  # the file also holds the v_proj factors
     _rewrite(saved, meta)
     base = make_model("tiny-llama")
-    with pytest.raises(ValueError, match=r"does not fit method 'lora' with its saved config: missing \[\], unexpected \[.*v_proj.lora_A"):
+    with pytest.raises(
+        ValueError, match=r"does not fit method 'lora' with its saved config: missing \[\], unexpected \[.*v_proj.lora_A"
+    ):
         zoo.load_adapter(base, saved)
     assert not any(isinstance(m, LoRALinear) for m in base.modules())
 
 
-@pytest.mark.parametrize("method", [m for m in zoo.list_methods() if not m.startswith("peft_")])  # the bridge: test_peft_bridge.py
+@pytest.mark.parametrize(
+    "method", [m for m in zoo.list_methods() if not m.startswith("peft_")]
+)  # the bridge: test_peft_bridge.py
 @pytest.mark.parametrize("kind", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
 def test_the_dry_run_predicts_every_builtin_methods_tensors(method, kind, caplog):
     """Every built-in wrap function runs on the meta device, so no built-in falls back to checking after wrapping."""
@@ -355,7 +384,9 @@ def test_an_unknown_format_names_the_readable_ones(saved):
     meta["format"] = 4
     _rewrite(saved, meta)
     version = re.escape(zoo.__version__)
-    with pytest.raises(ValueError, match=rf"has format 4 \(written by zoo '{version}'\); zoo {version} reads formats \[1, 2, 3\]"):
+    with pytest.raises(
+        ValueError, match=rf"has format 4 \(written by zoo '{version}'\); zoo {version} reads formats \[1, 2, 3\]"
+    ):
         zoo.load_adapter(make_model("tiny-llama"), saved)
 
 
@@ -368,8 +399,18 @@ def test_a_run_in_a_project_folder_keeps_the_projects_files(tmp_path):
 
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", "trainer.checkpoint_every=2", "model.pretrain_steps=0",
-                                           "task.n_train=16", "task.n_eval=8", f"predictions_cache={tmp_path / 'cache'}"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "latency_batches=1",
+                "trainer.checkpoint_every=2",
+                "model.pretrain_steps=0",
+                "task.n_train=16",
+                "task.n_eval=8",
+                f"predictions_cache={tmp_path / 'cache'}",
+            ],
+        )
     project = tmp_path / "project"
     (project / "src").mkdir(parents=True)
     (project / "src" / "main.py").write_text("print('mine')\n")

@@ -1,4 +1,5 @@
 """Caches under concurrency, shared folders and damage: built once, readable by teammates, never silently wrong."""
+
 from __future__ import annotations
 
 import errno
@@ -37,9 +38,15 @@ def _read_lines(path: Path) -> Reading:
     return Reading([(text, label) for text, label in pairs], {})
 
 
-FAKE_SET = PreparedSet(name="fake_set", requirement="fakeset==1.0", sha256=hashlib.sha256(ARCHIVE).hexdigest(),
-                       source_archive=False, label_names=["negative", "positive"], read=_read_lines,
-                       description="forty lines of label<TAB>text")
+FAKE_SET = PreparedSet(
+    name="fake_set",
+    requirement="fakeset==1.0",
+    sha256=hashlib.sha256(ARCHIVE).hexdigest(),
+    source_archive=False,
+    label_names=["negative", "positive"],
+    read=_read_lines,
+    description="forty lines of label<TAB>text",
+)
 
 
 @pytest.fixture
@@ -59,6 +66,7 @@ def index(monkeypatch, tmp_path):
 
 
 # -- permissions -------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=[0o022, 0o002])
 def umask(request):
@@ -88,13 +96,16 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, umask, index):
 
     folder = prepared.prepare(FAKE_SET, tmp_path / "data")
     assert _mode(folder) == dir_mode
-    assert {p.name: _mode(p) for p in folder.iterdir()} == {n: file_mode for n in ("info.json", "test.jsonl", "train.jsonl", "validation.jsonl")}
+    assert {p.name: _mode(p) for p in folder.iterdir()} == {
+        n: file_mode for n in ("info.json", "test.jsonl", "train.jsonl", "validation.jsonl")
+    }
 
     prediction_cache.cached(tmp_path / "predictions", "k" * 32, lambda: ({"accuracy": 0.5}, [0, 1]))
     assert _mode(tmp_path / "predictions" / f"{'k' * 32}.json") == file_mode
 
 
 # -- the prediction cache ----------------------------------------------------------------------------------------
+
 
 class Scorer:
     """A stand-in for evaluating the base model: counts its calls."""
@@ -140,6 +151,7 @@ def test_prediction_entries_with_integer_keys_and_tuples_hit(tmp_path):
     def score():
         score.calls += 1
         return {"per_class": {2: 0.5, 10: 1.0}, "pair": (1, 2)}, [1, 0]
+
     score.calls = 0
     first = prediction_cache.cached(tmp_path, KEY, score)
     assert prediction_cache.cached(tmp_path, KEY, score) == ({"per_class": {"2": 0.5, "10": 1.0}, "pair": [1, 2]}, [1, 0])
@@ -185,15 +197,28 @@ def test_a_run_survives_an_unwritable_prediction_cache(tmp_path, monkeypatch, ca
     monkeypatch.setattr(prediction_cache, "write_json", refuse)
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["trainer=smoke", "latency_batches=1", "task.n_train=32", "task.n_eval=16", "model.pretrain_steps=0",
-                                           "baseline=zero_shot", f"predictions_cache={tmp_path / 'cache'}"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "latency_batches=1",
+                "task.n_train=32",
+                "task.n_eval=16",
+                "model.pretrain_steps=0",
+                "baseline=zero_shot",
+                f"predictions_cache={tmp_path / 'cache'}",
+            ],
+        )
     with caplog.at_level(logging.WARNING, logger="zoo.runner.prediction_cache"):
         record = run(cfg, tmp_path / "out")
-    assert 0.0 <= record.scores["accuracy"] <= 1.0 and record.baseline_scores["zero_shot"]["accuracy"] == record.scores["accuracy"]
+    assert (
+        0.0 <= record.scores["accuracy"] <= 1.0 and record.baseline_scores["zero_shot"]["accuracy"] == record.scores["accuracy"]
+    )
     assert "Read-only file system" in caplog.text
 
 
 # -- prepared data sets ------------------------------------------------------------------------------------------
+
 
 def _prepare_in_child(cache: str, barrier, errors: str) -> None:
     barrier.wait()
@@ -210,8 +235,10 @@ def test_concurrent_first_runs_prepare_once(tmp_path, index, monkeypatch):
     monkeypatch.setenv("ZOO_TEST_READ_COUNTER", str(counter))
     fork = multiprocessing.get_context("fork")
     barrier = fork.Barrier(3)
-    children = [fork.Process(target=_prepare_in_child, args=(str(tmp_path / "cache"), barrier, str(tmp_path / f"err{i}")))
-                for i in range(3)]
+    children = [
+        fork.Process(target=_prepare_in_child, args=(str(tmp_path / "cache"), barrier, str(tmp_path / f"err{i}")))
+        for i in range(3)
+    ]
     for child in children:
         child.start()
     for child in children:
@@ -277,6 +304,7 @@ def test_an_archive_with_another_digest_is_refused(tmp_path, index):
 
 # -- the cache lock ----------------------------------------------------------------------------------------------
 
+
 @posix_only
 def test_the_lock_excludes_and_leaves_no_file(tmp_path):
     target, inside, order = tmp_path / "entry", threading.Event(), []
@@ -298,6 +326,7 @@ def test_the_lock_excludes_and_leaves_no_file(tmp_path):
 
 
 # -- GGUF conversions --------------------------------------------------------------------------------------------
+
 
 class FakeConversion:
     """AutoModelForCausalLM / AutoTokenizer stand-ins: 'dequantising' takes a while and is counted."""
@@ -366,6 +395,7 @@ def test_a_damaged_gguf_conversion_is_converted_again(conversion, caplog, damage
 
 # -- replace_dir -------------------------------------------------------------------------------------------------
 
+
 def _replace_repeatedly(target: str, writer: int, barrier, errors: str) -> None:
     barrier.wait()
     try:
@@ -397,8 +427,9 @@ def test_concurrent_replacements_all_succeed_and_readers_always_find_the_folder(
     target = tmp_path / "adapter"
     fork = multiprocessing.get_context("fork")
     barrier = fork.Barrier(4)
-    writers = [fork.Process(target=_replace_repeatedly, args=(str(target), w, barrier, str(tmp_path / f"err{w}")))
-               for w in range(3)]
+    writers = [
+        fork.Process(target=_replace_repeatedly, args=(str(target), w, barrier, str(tmp_path / f"err{w}"))) for w in range(3)
+    ]
     for writer in writers:
         writer.start()
     barrier.wait()
@@ -424,4 +455,3 @@ def test_replace_dir_refuses_to_put_a_folder_over_a_file(tmp_path):
     with pytest.raises(NotADirectoryError):
         replace_dir(staging, tmp_path / "target")
     assert (tmp_path / "target").read_text() == "a file"
-

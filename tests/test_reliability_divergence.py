@@ -1,4 +1,5 @@
 """Divergence is loud, checkpoints are finite, bad training input is refused before anything runs."""
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,10 @@ from zoo.training.loop import (
 
 def _batches():
     g = torch.Generator().manual_seed(0)
-    return [{"input_ids": torch.randint(4, 60, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long)} for _ in range(3)]
+    return [
+        {"input_ids": torch.randint(4, 60, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long)}
+        for _ in range(3)
+    ]
 
 
 def _loss(m, batch):
@@ -40,8 +44,19 @@ def _loss(m, batch):
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "latency_batches=1", "model.pretrain_steps=0", "task.n_train=32", "task.n_eval=16",
-                                            "save_adapter=false", f"predictions_cache={tmp_path / 'cache'}", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "latency_batches=1",
+                "model.pretrain_steps=0",
+                "task.n_train=32",
+                "task.n_eval=16",
+                "save_adapter=false",
+                f"predictions_cache={tmp_path / 'cache'}",
+                *overrides,
+            ],
+        )
 
 
 def _nan_gradient_at_call(broken: int):
@@ -65,9 +80,12 @@ def test_a_step_that_breaks_the_gradients_stops_training_before_its_checkpoint(t
     of step 3 is the one the error names."""
     model, own, loss_fn, calls = _nan_gradient_at_call(4)
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
-    with pytest.raises(NonFiniteGradientError, match=r"the gradient norm became nan at step 4 \(the loss .* was finite\).*"
-                                                     r"training stopped; the last good checkpoint \(step 3\) is in .*checkpoint; "
-                                                     "try a lower trainer.learning_rate"):
+    with pytest.raises(
+        NonFiniteGradientError,
+        match=r"the gradient norm became nan at step 4 \(the loss .* was finite\).*"
+        r"training stopped; the last good checkpoint \(step 3\) is in .*checkpoint; "
+        "try a lower trainer.learning_rate",
+    ):
         train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
     assert math.isfinite(largest_weight(own))  # no step was taken with the NaN gradient
     reloaded = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "checkpoint")
@@ -91,7 +109,10 @@ def test_a_non_finite_loss_still_stops_with_the_last_good_checkpoint(tmp_path):
         return _loss(m, batch) * (float("inf") if calls["n"] == 3 else 1)
 
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
-    with pytest.raises(NonFiniteLossError, match=r"loss became inf at step 3; training stopped; the last good checkpoint \(step 2\) is in .*checkpoint"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became inf at step 3; training stopped; the last good checkpoint \(step 2\) is in .*checkpoint",
+    ):
         train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
 
 
@@ -143,7 +164,9 @@ def test_an_ordinary_run_is_not_flagged(tmp_path):
 
 
 def test_the_divergence_rule():
-    assert divergence([0.7] * 90 + [2.2] * 10, 1.0, 1.0).startswith("mean loss of the last 10 steps 2.2 > 3 x that of the first 10 (0.7)")
+    assert divergence([0.7] * 90 + [2.2] * 10, 1.0, 1.0).startswith(
+        "mean loss of the last 10 steps 2.2 > 3 x that of the first 10 (0.7)"
+    )
     assert divergence([0.7] * 90 + [2.0] * 10, 1.0, 1.0) is None  # 2.0 < 3 x 0.7
     assert divergence([1.0] * 9 + [3.5], 1.0, 1.0).startswith("mean loss of the last 1 steps 3.5")  # 10 steps: k = 1
     assert divergence([1.0] * 8 + [3.5], 1.0, 1.0) is None  # 9 steps: too few to tell a trend from one bad batch
@@ -169,17 +192,24 @@ def test_a_diverged_run_is_recorded_and_marked_in_the_report(tmp_path, capsys):
     assert row["diverged"] == "1"
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("learning_rate", 0.0, r"learning_rate must be a finite number above 0 \(or null: the method's default; auto: .*\), got 0.0"),
-    ("learning_rate", -1e-3, "learning_rate must be a finite number above 0 .*, got -0.001"),
-    ("learning_rate", math.nan, "learning_rate must be .*, got nan"),
-    ("learning_rate", math.inf, "learning_rate must be .*, got inf"),
-    ("warmup_ratio", -1.0, r"warmup_ratio must be in \[0, 1\] \(a fraction of the budget\), got -1.0"),
-    ("warmup_ratio", 1.5, r"warmup_ratio must be in \[0, 1\] .*, got 1.5"),
-    ("weight_decay", -0.1, "weight_decay must be a finite number >= 0, got -0.1"),
-    ("max_grad_norm", -1.0, "max_grad_norm must be a finite number >= 0, got -1.0"),
-    ("checkpoint_every", -1, r"checkpoint_every must be >= 0 \(0: never\), got -1"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        (
+            "learning_rate",
+            0.0,
+            r"learning_rate must be a finite number above 0 \(or null: the method's default; auto: .*\), got 0.0",
+        ),
+        ("learning_rate", -1e-3, "learning_rate must be a finite number above 0 .*, got -0.001"),
+        ("learning_rate", math.nan, "learning_rate must be .*, got nan"),
+        ("learning_rate", math.inf, "learning_rate must be .*, got inf"),
+        ("warmup_ratio", -1.0, r"warmup_ratio must be in \[0, 1\] \(a fraction of the budget\), got -1.0"),
+        ("warmup_ratio", 1.5, r"warmup_ratio must be in \[0, 1\] .*, got 1.5"),
+        ("weight_decay", -0.1, "weight_decay must be a finite number >= 0, got -0.1"),
+        ("max_grad_norm", -1.0, "max_grad_norm must be a finite number >= 0, got -1.0"),
+        ("checkpoint_every", -1, r"checkpoint_every must be >= 0 \(0: never\), got -1"),
+    ],
+)
 def test_trainer_config_refuses_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
         TrainerConfig(**{field: value})
@@ -190,11 +220,16 @@ def test_edges_of_the_valid_ranges_are_accepted():
     TrainerConfig(warmup_ratio=1.0, max_grad_norm=0.0, weight_decay=0.0, eval_every=0, checkpoint_every=0)
 
 
-@pytest.mark.parametrize("override,field", [
-    ("trainer.learning_rate=0", "learning_rate"), ("trainer.warmup_ratio=-1", "warmup_ratio"),
-    ("trainer.warmup_ratio=1.01", "warmup_ratio"), ("task.head_learning_rate=nan", "head_learning_rate"),
-    ("task.head_learning_rate=-1", "head_learning_rate"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("trainer.learning_rate=0", "learning_rate"),
+        ("trainer.warmup_ratio=-1", "warmup_ratio"),
+        ("trainer.warmup_ratio=1.01", "warmup_ratio"),
+        ("task.head_learning_rate=nan", "head_learning_rate"),
+        ("task.head_learning_rate=-1", "head_learning_rate"),
+    ],
+)
 def test_bad_values_through_hydra_name_the_field(tmp_path, override, field):
     cfg = _cfg(tmp_path, override)
     group = override.split(".")[0]
@@ -202,11 +237,14 @@ def test_bad_values_through_hydra_name_the_field(tmp_path, override, field):
         OmegaConf.to_object(cfg[group])
 
 
-@pytest.mark.parametrize("override,match", [
-    ("trainer.learning_rate=-1e-3", "learning_rate must be a finite number above 0"),
-    ("+method_learning_rates={lora:0}", r"method_learning_rates must be finite numbers above 0, got \{'lora': 0.0\}"),
-    ("+method_learning_rates={ia3:-1}", r"method_learning_rates must be finite numbers above 0, got \{'ia3': -1.0\}"),
-])
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("trainer.learning_rate=-1e-3", "learning_rate must be a finite number above 0"),
+        ("+method_learning_rates={lora:0}", r"method_learning_rates must be finite numbers above 0, got \{'lora': 0.0\}"),
+        ("+method_learning_rates={ia3:-1}", r"method_learning_rates must be finite numbers above 0, got \{'ia3': -1.0\}"),
+    ],
+)
 def test_a_run_refuses_bad_rates_before_it_starts(tmp_path, override, match):
     with pytest.raises(ValueError, match=match):
         run(_cfg(tmp_path, override), tmp_path / "out")
@@ -216,18 +254,24 @@ def test_a_run_refuses_bad_rates_before_it_starts(tmp_path, override, match):
 # numerics are loud: a method's own fields, its gradient norm, and which checkpoint counts as good
 
 
-@pytest.mark.parametrize("override,field", [("method.alpha=nan", "alpha"), ("method.alpha=inf", "alpha"),
-                                            ("method.dropout=nan", "dropout")])
+@pytest.mark.parametrize(
+    "override,field", [("method.alpha=nan", "alpha"), ("method.alpha=inf", "alpha"), ("method.dropout=nan", "dropout")]
+)
 def test_a_method_field_that_is_not_a_finite_number_is_refused_naming_it(tmp_path, override, field):
-    with pytest.raises(ValueError, match=rf"^{field} must be a finite float, got (nan|inf) \(NaN and infinity are not valid numbers\)"):
+    with pytest.raises(
+        ValueError, match=rf"^{field} must be a finite float, got (nan|inf) \(NaN and infinity are not valid numbers\)"
+    ):
         run(_cfg(tmp_path, override), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_a_size_field_too_large_for_memory_is_refused_before_anything_is_allocated():
     """reduction_factor=1e-9 asks for a bottleneck of 6.4e10 features: refused naming the field, not by the allocator."""
-    with pytest.raises(ValueError, match=r"method 'adapter' with reduction_factor=1e-09 would add [\d,]+ parameters .* more than "
-                                         r"the cpu memory .*: one of these size fields is out of range"):
+    with pytest.raises(
+        ValueError,
+        match=r"method 'adapter' with reduction_factor=1e-09 would add [\d,]+ parameters .* more than "
+        r"the cpu memory .*: one of these size fields is out of range",
+    ):
         zoo.wrap(make_model("tiny-llama"), "adapter", reduction_factor=1e-9)
     with pytest.raises(ValueError, match=r"method 'lora' with r=1000000000000 would add"):
         zoo.wrap(make_model("tiny-llama"), "lora", r=10**12)
@@ -236,8 +280,11 @@ def test_a_size_field_too_large_for_memory_is_refused_before_anything_is_allocat
 def test_an_infinite_gradient_norm_stops_the_run_naming_it(tmp_path):
     """method.alpha=1e30: the gradient norm overflows to inf at the first step. Clipping it would scale every step by 0
     and report the zero-shot model as trained; the run stops instead, and nothing is recorded as a result."""
-    with pytest.raises(NonFiniteGradientError, match=r"the gradient norm became inf at step 1 \(the loss [\d.]+ was finite\): a "
-                                                     r"scale in the method's config \(such as method.alpha\)"):
+    with pytest.raises(
+        NonFiniteGradientError,
+        match=r"the gradient norm became inf at step 1 \(the loss [\d.]+ was finite\): a "
+        r"scale in the method's config \(such as method.alpha\)",
+    ):
         run(_cfg(tmp_path, "method.alpha=1e30"), tmp_path / "out")
     assert not (tmp_path / "out" / "metrics.json").exists()
 
@@ -254,8 +301,12 @@ def test_the_last_good_checkpoint_is_one_the_run_does_not_count_as_diverged(tmp_
         return _loss(m, batch) * (float("inf") if calls["n"] == 8 else 1)
 
     cfg = TrainerConfig(max_steps=10, learning_rate=1e6, checkpoint_every=1, progress=False, device="cpu")
-    with caplog.at_level(logging.WARNING, logger="zoo.training.loop"), pytest.raises(
-            NonFiniteLossError, match=r"loss became inf at step 8; training stopped; the last good checkpoint \(step 1\) is in"):
+    with (
+        caplog.at_level(logging.WARNING, logger="zoo.training.loop"),
+        pytest.raises(
+            NonFiniteLossError, match=r"loss became inf at step 8; training stopped; the last good checkpoint \(step 1\) is in"
+        ),
+    ):
         train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
     assert "step 2: no checkpoint of these weights (largest |weight|" in caplog.text
     kept = zoo.load_adapter(make_model("tiny-llama"), tmp_path / "checkpoint")

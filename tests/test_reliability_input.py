@@ -1,4 +1,5 @@
 """Bad local data is reported with its file, its line and the option that fixes it; long fields are read."""
+
 from __future__ import annotations
 
 import csv
@@ -77,8 +78,11 @@ def test_a_field_past_the_limit_names_the_file_and_line(tmp_path, monkeypatch):
     lines[5] = '"a quote left open,a'  # swallows the lines after it into one field
     path = tmp_path / "reviews.csv"
     path.write_text("\n".join(lines + [f"line {i} " * 20 + ",b" for i in range(20)]) + "\n")
-    with pytest.raises(ValueError, match=rf"{path}:\d+: field larger than field limit \(1000\) \(fields are read up to 1,000 "
-                                         r"characters: a longer one is most likely a quote left open"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{path}:\d+: field larger than field limit \(1000\) \(fields are read up to 1,000 "
+        r"characters: a longer one is most likely a quote left open",
+    ):
         read_rows(path)
     assert csv.field_size_limit() == 131072
 
@@ -97,8 +101,11 @@ def test_an_unclosed_quote_is_refused_naming_the_line_where_it_opens(tmp_path, s
     lines[40] = f'"review number 41 has an open quote{delimiter}a'
     path = tmp_path / f"reviews{suffix}"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=rf"{path}:41: a quoted field opens on this line and runs to line 300, swallowing 259 "
-                                         r"lines that read as rows of their own; close the quote on line 41"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{path}:41: a quoted field opens on this line and runs to line 300, swallowing 259 "
+        r"lines that read as rows of their own; close the quote on line 41",
+    ):
         load_files(path, MAPPING)
 
 
@@ -108,7 +115,9 @@ def test_a_stray_quote_closed_lines_later_is_refused_too(tmp_path):
     lines[79] = 'review number 80 closes it",b'  # lines 42-79 read as rows; 80 ends the field
     path = tmp_path / "reviews.csv"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=rf"{path}:41: a quoted field opens on this line and runs to line 80, swallowing 38 lines"):
+    with pytest.raises(
+        ValueError, match=rf"{path}:41: a quoted field opens on this line and runs to line 80, swallowing 38 lines"
+    ):
         read_rows(path)
 
 

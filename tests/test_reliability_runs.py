@@ -1,5 +1,6 @@
 """Run folders: no two runs share one, a widened sweep keeps its runs' folders, nothing overwrites another run's output;
 one malformed metrics.json stops neither zoo-report nor resume."""
+
 from __future__ import annotations
 
 import datetime
@@ -105,19 +106,27 @@ def test_a_widened_resumed_sweep_skips_its_finished_runs_and_keeps_their_folders
     skipped = [line for line in second.stdout.splitlines() if line.startswith("skipped (done)")]
     assert [line.split(", seed ")[1][0] for line in skipped] == ["0", "2"]
     assert second.stdout.count("lora (prompt): accuracy") == 1  # only seed 1 ran
-    names = {p.parent.name: json.loads(p.read_text())["seed"] for p in sweep.glob("*/metrics.json")}  # overrides as Hydra renders them
-    assert names == {f"model.pretrain_steps=0,save_adapter=False,seed={s},task.n_eval=16,task.n_train=32,trainer=smoke": s
-                     for s in (0, 1, 2)}
+    names = {
+        p.parent.name: json.loads(p.read_text())["seed"] for p in sweep.glob("*/metrics.json")
+    }  # overrides as Hydra renders them
+    assert names == {
+        f"model.pretrain_steps=0,save_adapter=False,seed={s},task.n_eval=16,task.n_train=32,trainer=smoke": s for s in (0, 1, 2)
+    }
     assert all((sweep / name / "metrics.json").read_text() == text for name, text in before.items())  # untouched
 
 
 def test_a_run_refuses_to_overwrite_another_configs_metrics(tmp_path):
     out = tmp_path / "taken"
-    other = record_dict(scores={"accuracy": 0.9, "macro_f1": 0.5}, run_config=run_identity(_compose(*CHEAP, "trainer.max_steps=7")))
+    other = record_dict(
+        scores={"accuracy": 0.9, "macro_f1": 0.5}, run_config=run_identity(_compose(*CHEAP, "trainer.max_steps=7"))
+    )
     write_json(out / "metrics.json", other)
     done = _zoo(tmp_path, *CHEAP, f"hydra.run.dir={out}")
     assert done.returncode != 0
-    assert f"{out / 'metrics.json'} holds a run of another config (differs in trainer.max_steps); zoo does not overwrite it" in done.stderr
+    assert (
+        f"{out / 'metrics.json'} holds a run of another config (differs in trainer.max_steps); zoo does not overwrite it"
+        in done.stderr
+    )
     assert "pass resume=true" in done.stderr
     assert json.loads((out / "metrics.json").read_text()) == other
     assert not (out / "flips.jsonl").exists()
@@ -129,13 +138,22 @@ def test_the_same_config_may_run_again_in_its_folder(tmp_path, caplog):
     refuse_another_run(tmp_path, cfg)
     refuse_another_run(tmp_path / "empty", cfg)
     (tmp_path / "metrics.json").write_text("[1, 2]")
-    with pytest.raises(FileExistsError, match=r"metrics.json holds a JSON list, not a run's record \(an object\); zoo does not overwrite"):
+    with pytest.raises(
+        FileExistsError, match=r"metrics.json holds a JSON list, not a run's record \(an object\); zoo does not overwrite"
+    ):
         refuse_another_run(tmp_path, cfg)
 
 
 def test_sweep_folders_are_named_by_the_runs_overrides():
-    cfg = _compose("seed=1", "method=ia3", "resume=true", "trainer.progress=false", "predictions_cache=null",
-                   "+method_learning_rates={ia3:0.1}", hydra_config=True)
+    cfg = _compose(
+        "seed=1",
+        "method=ia3",
+        "resume=true",
+        "trainer.progress=false",
+        "predictions_cache=null",
+        "+method_learning_rates={ia3:0.1}",
+        hydra_config=True,
+    )
     HydraConfig.instance().set_config(cfg)
     assert cfg.hydra.sweep.subdir == "method=ia3,seed=1"  # what changes no result, or only its own entry, is not in it
     assert set(NOT_RESULTS) <= set(cfg.hydra.job.config.override_dirname.exclude_keys)
@@ -166,8 +184,16 @@ def _record(seed: int, accuracy: float) -> dict:
 
 def test_report_skips_malformed_metrics_naming_each(tmp_path, capsys):
     write_json(tmp_path / "good" / "metrics.json", _record(0, 0.75))
-    missing = {k: v for k, v in _record(1, 0.5).items() if k not in ("scores", "objective_metric", "flips")}  # flips has a default
-    bad = {"missing": missing, "old": {"method": "lora", "seed": 0}, "list": [1, 2], "truncated": '{"method": "lo', "wrong": {**_record(1, 0.5), "scores": None}}
+    missing = {
+        k: v for k, v in _record(1, 0.5).items() if k not in ("scores", "objective_metric", "flips")
+    }  # flips has a default
+    bad = {
+        "missing": missing,
+        "old": {"method": "lora", "seed": 0},
+        "list": [1, 2],
+        "truncated": '{"method": "lo',
+        "wrong": {**_record(1, 0.5), "scores": None},
+    }
     for name, content in bad.items():
         path = tmp_path / name / "metrics.json"
         path.parent.mkdir()
@@ -184,10 +210,16 @@ def test_report_skips_malformed_metrics_naming_each(tmp_path, capsys):
     assert err.count("; skipped") == 5
 
 
-@pytest.mark.parametrize("content,problem", [
-    ("[1, 2]", "holds a JSON list"), ("null", "holds a JSON NoneType"), ('"text"', "holds a JSON str"),
-    ("RUN_CONFIG_ONLY", "lacks method, method_config, baseline"), ('{"run_config": {"a"', "is unreadable"),
-])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ("[1, 2]", "holds a JSON list"),
+        ("null", "holds a JSON NoneType"),
+        ('"text"', "holds a JSON str"),
+        ("RUN_CONFIG_ONLY", "lacks method, method_config, baseline"),
+        ('{"run_config": {"a"', "is unreadable"),
+    ],
+)
 def test_resume_runs_over_a_malformed_metrics_naming_it(tmp_path, caplog, content, problem):
     cfg = _compose(*CHEAP, "resume=true")
     if content == "RUN_CONFIG_ONLY":  # the right config, but not what a finished run records

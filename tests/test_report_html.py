@@ -1,6 +1,7 @@
 """zoo-report's HTML page without a browser: its Pareto fronts and axes, families, learning curves, flipped examples,
 provenance, and a page that needs nothing outside its file and comes out the same twice (tests/test_report_html_browser.py
 opens it in Chromium)."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,10 @@ from zoo.report.table import load_runs, summarise
 from zoo.report.table import main as report_main
 from zoo.runtime.atomic import write_json, write_text
 
-HISTORY = [{"step": 2, "loss": 0.9, "accuracy": 0.6, "macro_f1": 0.55}, {"step": 4, "loss": 0.7, "accuracy": 0.7, "macro_f1": 0.68}]
+HISTORY = [
+    {"step": 2, "loss": 0.9, "accuracy": 0.6, "macro_f1": 0.55},
+    {"step": 4, "loss": 0.7, "accuracy": 0.7, "macro_f1": 0.68},
+]
 
 
 def test_the_pareto_front_keeps_the_points_nothing_beats_on_cost_and_score():
@@ -30,11 +34,20 @@ def test_an_axis_is_logarithmic_where_its_positive_values_span_two_decades():
     assert not log_axis([10, 999]) and not log_axis([]) and not log_axis([0.0, 10, 5000])
 
 
-@pytest.mark.parametrize(("method", "source", "expected"), [
-    ("lora", "zoo", "mergeable"), ("lora (tuned)", "zoo", "mergeable"), ("adapter", "zoo", "additive"),
-    ("prompt_tuning", "zoo", "prompt-like"), ("closed_form_head", "zoo", "closed form"), ("zero_shot", "zoo", "baseline"),
-    ("linear_probe", "zoo", "baseline"), ("lora (peft)", "peft", "other source"), ("not_a_method", "zoo", "other source"),
-])
+@pytest.mark.parametrize(
+    ("method", "source", "expected"),
+    [
+        ("lora", "zoo", "mergeable"),
+        ("lora (tuned)", "zoo", "mergeable"),
+        ("adapter", "zoo", "additive"),
+        ("prompt_tuning", "zoo", "prompt-like"),
+        ("closed_form_head", "zoo", "closed form"),
+        ("zero_shot", "zoo", "baseline"),
+        ("linear_probe", "zoo", "baseline"),
+        ("lora (peft)", "peft", "other source"),
+        ("not_a_method", "zoo", "other source"),
+    ],
+)
 def test_a_rows_family_comes_from_its_methods_capability_flags(method, source, expected):
     assert family(method, source) == expected
 
@@ -45,15 +58,20 @@ def test_a_tuned_row_is_told_from_a_default_one():
 
 def test_a_learning_curve_is_the_history_closed_by_the_final_point():
     run = record_dict(history=HISTORY, train_steps=5, final_loss=0.6, scores={"accuracy": 0.75, "macro_f1": 0.74})
-    assert learning_curve(run) == {"step": [2, 4, 5], "loss": [0.9, 0.7, 0.6],
-                                   "scores": {"accuracy": [0.6, 0.7, 0.75], "macro_f1": [0.55, 0.68, 0.74]}}
+    assert learning_curve(run) == {
+        "step": [2, 4, 5],
+        "loss": [0.9, 0.7, 0.6],
+        "scores": {"accuracy": [0.6, 0.7, 0.75], "macro_f1": [0.55, 0.68, 0.74]},
+    }
     assert learning_curve(record_dict(train_steps=0)) is None  # nothing trained, no curve
 
 
 def test_flipped_examples_split_into_fixed_and_broken_from_the_runs_folder(tmp_path):
-    lines = [{"index": 0, "text": "dull", "label": "negative", "before": "positive", "after": "negative"},
-             {"index": 3, "text": "witty", "label": "positive", "before": "positive", "after": "negative"},
-             {"index": 5, "text": "fine", "label": "positive", "before": "negative", "after": "positive"}]
+    lines = [
+        {"index": 0, "text": "dull", "label": "negative", "before": "positive", "after": "negative"},
+        {"index": 3, "text": "witty", "label": "positive", "before": "positive", "after": "negative"},
+        {"index": 5, "text": "fine", "label": "positive", "before": "negative", "after": "positive"},
+    ]
     write_text(tmp_path / "flips.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     run = {**record_dict(flips={"flipped": 3, "corrections": 2, "regressions": 1}), "_folder": tmp_path}
     flips = flipped_examples(run)
@@ -65,17 +83,32 @@ def test_flipped_examples_split_into_fixed_and_broken_from_the_runs_folder(tmp_p
 
 def _sweep(folder) -> None:
     """lora (two seeds, 3,584 parameters), ia3 (384), prompt_tuning (640) and the zero-shot baseline (none), with intervals."""
-    correct = {"lora": [1, 1, 0, 1, 0, 1, 1, 1], "ia3": [1, 0, 0, 1, 0, 1, 0, 1], "prompt_tuning": [1, 1, 1, 1, 0, 1, 1, 1],
-               "zero_shot": [0, 1, 0, 1, 0, 1, 0, 0]}
+    correct = {
+        "lora": [1, 1, 0, 1, 0, 1, 1, 1],
+        "ia3": [1, 0, 0, 1, 0, 1, 0, 1],
+        "prompt_tuning": [1, 1, 1, 1, 0, 1, 1, 1],
+        "zero_shot": [0, 1, 0, 1, 0, 1, 0, 0],
+    }
     params = {"lora": 3584, "ia3": 384, "prompt_tuning": 640, "zero_shot": 0}
     for method, answers in correct.items():
         for seed in (0, 1) if method == "lora" else (0,):
             accuracy = sum(answers) / len(answers)
-            write_json(folder / method / f"seed{seed}" / "metrics.json", record_dict(
-                method=method, seed=seed, trainable_params=params[method], train_seconds=2.0 * params[method] / 384,
-                scores={"accuracy": accuracy, "macro_f1": accuracy}, example_scores={"accuracy": answers}, eval_fingerprint="e",
-                history=HISTORY if params[method] else [], train_steps=5 if params[method] else 0,
-                forgetting={"delta": params[method] / 1e4} if params[method] else None, method_config={"r": 8} if method == "lora" else {}))
+            write_json(
+                folder / method / f"seed{seed}" / "metrics.json",
+                record_dict(
+                    method=method,
+                    seed=seed,
+                    trainable_params=params[method],
+                    train_seconds=2.0 * params[method] / 384,
+                    scores={"accuracy": accuracy, "macro_f1": accuracy},
+                    example_scores={"accuracy": answers},
+                    eval_fingerprint="e",
+                    history=HISTORY if params[method] else [],
+                    train_steps=5 if params[method] else 0,
+                    forgetting={"delta": params[method] / 1e4} if params[method] else None,
+                    method_config={"r": 8} if method == "lora" else {},
+                ),
+            )
 
 
 def test_a_pareto_plot_puts_each_row_at_its_cost_with_its_interval(tmp_path):
@@ -88,7 +121,10 @@ def test_a_pareto_plot_puts_each_row_at_its_cost_with_its_interval(tmp_path):
     assert list(points.error_y.arrayminus) == pytest.approx([r["accuracy"] - r["accuracy_low"] for r in rows])
     assert list(points.error_y.array) == pytest.approx([r["accuracy_high"] - r["accuracy"] for r in rows])
     assert figure.layout.xaxis.type == "linear" and not figure.layout.shapes  # 0 to 3,584: a linear axis has a place for 0
-    assert (list(front.x), list(front.y)) == ([0, 384, 640], [0.375, 0.5, 0.875])  # lora costs more than prompt tuning, scores less
+    assert (list(front.x), list(front.y)) == (
+        [0, 384, 640],
+        [0.375, 0.5, 0.875],
+    )  # lora costs more than prompt tuning, scores less
     lora = points.hovertext[[r["method"] for r in rows].index("lora")]
     assert "runs: 2" in lora and "lora.r: 8" in lora
 
@@ -120,10 +156,14 @@ def test_the_page_holds_everything_it_shows_and_comes_out_the_same_twice(tmp_pat
 
 def test_the_provenance_block_names_the_suites_command_machine_and_times_and_the_constraints(tmp_path):
     runs = [record_dict(train_seconds=30.0, device_name="NVIDIA H100"), record_dict(train_seconds=90.0, device="cpu")]
-    suite = {"machine": {"cpus": 8, "platform": "Linux-x", "python": "3.11.7", "versions": {"torch": "2.13.0"}},
-             "sessions": [{"wall_seconds": 600.0}, {"wall_seconds": 300.0}]}
+    suite = {
+        "machine": {"cpus": 8, "platform": "Linux-x", "python": "3.11.7", "versions": {"torch": "2.13.0"}},
+        "sessions": [{"wall_seconds": 600.0}, {"wall_seconds": 300.0}],
+    }
     (tmp_path / "constraints.txt").write_text("torch==2.13.0\n")
-    block = provenance(runs, command="python -m benchmarks.suite --profile default", suite=suite, constraints=tmp_path / "constraints.txt")
+    block = provenance(
+        runs, command="python -m benchmarks.suite --profile default", suite=suite, constraints=tmp_path / "constraints.txt"
+    )
     items = dict(block["items"])
     assert items["command"] == "python -m benchmarks.suite --profile default" and items["versions"] == "torch 2.13.0"
     assert items["machine"] == "8 CPU cores (Linux-x), Python 3.11.7" and items["devices"] == "NVIDIA H100, cpu"

@@ -6,6 +6,7 @@ has drawn its points; the flips view lists a run's fixed and broken examples; th
 playwright is missing these tests skip, saying which (.ci/run installs both: the last test checks it). A page of 500 runs is
 timed opening and sorting (in the slow tier, ``-m full``); the times are printed (``-s``), not asserted.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,13 @@ from zoo.runtime.atomic import write_json, write_text
 ROOT = Path(__file__).resolve().parents[1]
 needs_browser = pytest.mark.skipif(missing() is not None, reason=f"no headless browser here: {missing()}")
 SMOKE = ("trainer=smoke", "trainer.eval_every=2", "task.n_train=32", "task.n_eval=32", "latency=false")
-RUNS = {"lora/seed0": ("method=lora", "seed=0"), "lora/seed1": ("method=lora", "seed=1"), "ia3/seed0": ("method=ia3",),
-        "prompt_tuning/seed0": ("method=prompt_tuning",), "zero_shot/seed0": ("baseline=zero_shot",)}
+RUNS = {
+    "lora/seed0": ("method=lora", "seed=0"),
+    "lora/seed1": ("method=lora", "seed=1"),
+    "ia3/seed0": ("method=ia3",),
+    "prompt_tuning/seed0": ("method=prompt_tuning",),
+    "zero_shot/seed0": ("baseline=zero_shot",),
+}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +75,8 @@ def test_the_page_opens_without_console_errors_with_a_row_per_report_row(opened)
     assert errors == []
     assert page.locator("table.rows tbody tr").count() == len(rows) == 4  # lora, ia3, prompt tuning, zero-shot
     assert sorted(page.eval_on_selector_all("table.rows tbody tr", "rows => rows.map(r => r.dataset.method)")) == sorted(
-        r["method"] for r in rows)
+        r["method"] for r in rows
+    )
     assert page.locator(".filters .shown").inner_text() == "4 of 4 rows shown"
 
 
@@ -92,7 +99,9 @@ def test_filters_hide_the_rows_they_leave_out(opened):
     assert sorted(shown) == ["ia3", "lora"] and page.locator("table.rows tbody tr[hidden]").count() == 2
     page.select_option(".filters select[data-attribute=family]", "")
     page.fill(".filters .filter-method", "prompt")
-    assert page.eval_on_selector_all("table.rows tbody tr:not([hidden])", "rows => rows.map(r => r.dataset.method)") == ["prompt_tuning"]
+    assert page.eval_on_selector_all("table.rows tbody tr:not([hidden])", "rows => rows.map(r => r.dataset.method)") == [
+        "prompt_tuning"
+    ]
     assert page.locator(".filters .shown").inner_text() == "1 of 4 rows shown"
 
 
@@ -146,10 +155,20 @@ def _many_runs(folder: Path, n: int) -> None:
         method, answers = methods[i % len(methods)], [(i * 7 + k) % 3 != 0 for k in range(40)]
         accuracy = sum(answers) / len(answers)
         run = folder / method / f"r{i}"
-        write_json(run / "metrics.json", record_dict(
-            method=method, trainable_params=100 + 37 * i, train_seconds=1.0 + i % 17, eval_fingerprint="e", train_steps=10,
-            scores={"accuracy": accuracy, "macro_f1": accuracy}, example_scores={"accuracy": [int(a) for a in answers]},
-            history=[{"step": s, "loss": 1 / s, "accuracy": accuracy} for s in (2, 4, 6, 8)], forgetting={"delta": (i % 11) / 100}))
+        write_json(
+            run / "metrics.json",
+            record_dict(
+                method=method,
+                trainable_params=100 + 37 * i,
+                train_seconds=1.0 + i % 17,
+                eval_fingerprint="e",
+                train_steps=10,
+                scores={"accuracy": accuracy, "macro_f1": accuracy},
+                example_scores={"accuracy": [int(a) for a in answers]},
+                history=[{"step": s, "loss": 1 / s, "accuracy": accuracy} for s in (2, 4, 6, 8)],
+                forgetting={"delta": (i % 11) / 100},
+            ),
+        )
         write_text(run / ".hydra" / "overrides.yaml", f"- method={method}\n- method.rank={i}\n")
 
 
@@ -169,13 +188,16 @@ def test_a_page_of_500_runs_opens_and_sorts_in_the_headless_browser(tmp_path):
         assert page.locator("table.rows tbody tr").count() == 500
         sorted_in = page.evaluate("""() => { const th = Array.from(document.querySelectorAll('table.rows th'))
             .find(h => h.textContent.startsWith('accuracy')); const t0 = performance.now(); th.click(); return performance.now() - t0; }""")
-    print(f"\n500 runs: page written in {written:.1f} s ({(tmp_path / 'report.html').stat().st_size / 2**20:.1f} MiB), "
-          f"opened in {opened:.2f} s, sorted by accuracy in {sorted_in / 1000:.3f} s", file=sys.stderr)
+    print(
+        f"\n500 runs: page written in {written:.1f} s ({(tmp_path / 'report.html').stat().st_size / 2**20:.1f} MiB), "
+        f"opened in {opened:.2f} s, sorted by accuracy in {sorted_in / 1000:.3f} s",
+        file=sys.stderr,
+    )
 
 
 def test_ci_installs_the_browser_and_playwright():
     """.ci/run installs the distribution's Chromium with apt-get (where it can) and playwright through the browser extra."""
     script = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"apt-get install -y[^\n]*\bchromium\b", script)
-    assert re.search(r'extras=test,browser\b', script)
+    assert re.search(r"extras=test,browser\b", script)
     assert re.search(r"browser = \[\"playwright>=", (ROOT / "pyproject.toml").read_text())

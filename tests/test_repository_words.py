@@ -3,6 +3,7 @@ references to an issue tracker its readers cannot see, and of words about the en
 
 This file names the patterns, so it is not searched itself.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,10 +57,13 @@ def tracked_text() -> dict[str, str]:
 @pytest.mark.parametrize("what", CHECKS)
 def test_no_tracked_file_holds(what, tracked_text):
     pattern, applies = CHECKS[what]
-    found = [f"{name}:{number}: {match.group()!r}"
-             for name, text in tracked_text.items() if applies(name)
-             for number, line in enumerate(text.splitlines(), 1)
-             for match in pattern.finditer(line)]
+    found = [
+        f"{name}:{number}: {match.group()!r}"
+        for name, text in tracked_text.items()
+        if applies(name)
+        for number, line in enumerate(text.splitlines(), 1)
+        for match in pattern.finditer(line)
+    ]
     assert not found, f"{len(found)} x {what}:\n" + "\n".join(found)
 
 
@@ -73,7 +77,18 @@ def test_the_patterns_find_what_they_name():
 
 def test_results_md_writes_the_command_as_a_reader_types_it():
     """RESULTS.md is committed: its Command line names paths under the repository relatively, others by a placeholder."""
-    command = shlex.join(["python", "-m", "benchmarks.suite", "--out", "/scratch/b", f"--results={ROOT / 'benchmarks' / 'RESULTS.md'}",
-                          "predictions_cache=/scratch/p", "seed=0,1"])
-    assert portable(command) == ("python -m benchmarks.suite --out <out> --results=benchmarks/RESULTS.md "
-                                 "predictions_cache=<predictions_cache> seed=0,1")
+    command = shlex.join(
+        [
+            "python",
+            "-m",
+            "benchmarks.suite",
+            "--out",
+            "/scratch/b",
+            f"--results={ROOT / 'benchmarks' / 'RESULTS.md'}",
+            "predictions_cache=/scratch/p",
+            "seed=0,1",
+        ]
+    )
+    assert portable(command) == (
+        "python -m benchmarks.suite --out <out> --results=benchmarks/RESULTS.md predictions_cache=<predictions_cache> seed=0,1"
+    )

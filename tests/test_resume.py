@@ -1,4 +1,5 @@
 """Resume: a run's folder holding the metrics of the same config counts as done; another config runs again."""
+
 from __future__ import annotations
 
 from hydra import compose, initialize_config_module
@@ -22,7 +23,9 @@ def _done(run_config: dict) -> dict:
 
 def test_the_same_config_is_done(tmp_path):
     write_json(tmp_path / "metrics.json", _done(run_identity(_cfg("resume=true"))))
-    assert finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false")).scores["accuracy"] == 0.75  # progress bars change no result
+    assert (
+        finished_run(tmp_path, _cfg("resume=true", "trainer.progress=false")).scores["accuracy"] == 0.75
+    )  # progress bars change no result
 
 
 def test_another_config_runs_again_and_says_why(tmp_path, caplog):
@@ -42,7 +45,10 @@ def test_only_the_learning_rate_the_run_resolves_counts(tmp_path, caplog):
     identity = run_identity(_cfg("method=lora", "+method_learning_rates={full_finetune:5e-5}"))
     assert "method_learning_rates" not in identity and identity["learning_rates"] == {"method": 5e-3, "head": None}
     write_json(tmp_path / "metrics.json", _done(identity))
-    assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}")).scores["accuracy"] == 0.75
+    assert (
+        finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={full_finetune:5e-5,ia3:1e-2}")).scores["accuracy"]
+        == 0.75
+    )
     assert finished_run(tmp_path, _cfg("method=lora", "+method_learning_rates={lora:1e-4}")) is None
     assert "differs in learning_rates.method" in caplog.text
 

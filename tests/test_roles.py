@@ -1,4 +1,5 @@
 """Role discovery (zoo.models.arch): the parts of every tiny family, found from structure; roles named by hand."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,22 +44,62 @@ def test_every_role_names_a_part_of_the_right_shape(kind):
     assert (model.get_submodule(roles.lm_head) is model.get_output_embeddings()) if roles.lm_head else not model.can_generate()
 
 
-@pytest.mark.parametrize(("kind", "expected"), [
-    ("tiny-llama", dict(blocks="model.layers", attention="self_attn", query="self_attn.q_proj", value="self_attn.v_proj",
-                        ff_in=("mlp.gate_proj", "mlp.up_proj"), ff_out="mlp.down_proj", num_kv_heads=2, positional="rotary")),
-    ("tiny-gpt2", dict(blocks="transformer.h", query="attn.c_attn", key="attn.c_attn", attn_out="attn.c_proj",
-                       ff_out="mlp.c_proj", qkv_layout="concat", positional="absolute", final_norm="transformer.ln_f")),
-    ("tiny-bert", dict(blocks="encoder.layer", attention="attention", key="attention.self.key",
-                       attn_out="attention.output.dense", ff_in=("intermediate.dense",), ff_out="output.dense", lm_head=None)),
-    ("tiny-opt", dict(attention="self_attn", attn_out="self_attn.out_proj", ff_in=("fc1",), ff_out="fc2")),
-    ("tiny-gpt-neox", dict(query="attention.query_key_value", attn_out="attention.dense", qkv_layout="grouped")),
-    ("tiny-phi3", dict(query="self_attn.qkv_proj", qkv_layout="concat", num_kv_heads=2, ff_in=("mlp.gate_up_proj",))),
-    ("tiny-qwen3", dict(query_norm="self_attn.q_norm", key_norm="self_attn.k_norm")),
-    ("tiny-gemma3", dict(head_dim=8, norms=("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                                            "post_feedforward_layernorm"))),
-    ("tiny-modernbert", dict(query="attn.Wqkv", attn_out="attn.Wo", ff_out="mlp.Wo", positional="rotary")),
-    ("tiny-deberta-v2", dict(query="attention.self.query_proj", positional="relative")),
-])
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (
+            "tiny-llama",
+            dict(
+                blocks="model.layers",
+                attention="self_attn",
+                query="self_attn.q_proj",
+                value="self_attn.v_proj",
+                ff_in=("mlp.gate_proj", "mlp.up_proj"),
+                ff_out="mlp.down_proj",
+                num_kv_heads=2,
+                positional="rotary",
+            ),
+        ),
+        (
+            "tiny-gpt2",
+            dict(
+                blocks="transformer.h",
+                query="attn.c_attn",
+                key="attn.c_attn",
+                attn_out="attn.c_proj",
+                ff_out="mlp.c_proj",
+                qkv_layout="concat",
+                positional="absolute",
+                final_norm="transformer.ln_f",
+            ),
+        ),
+        (
+            "tiny-bert",
+            dict(
+                blocks="encoder.layer",
+                attention="attention",
+                key="attention.self.key",
+                attn_out="attention.output.dense",
+                ff_in=("intermediate.dense",),
+                ff_out="output.dense",
+                lm_head=None,
+            ),
+        ),
+        ("tiny-opt", dict(attention="self_attn", attn_out="self_attn.out_proj", ff_in=("fc1",), ff_out="fc2")),
+        ("tiny-gpt-neox", dict(query="attention.query_key_value", attn_out="attention.dense", qkv_layout="grouped")),
+        ("tiny-phi3", dict(query="self_attn.qkv_proj", qkv_layout="concat", num_kv_heads=2, ff_in=("mlp.gate_up_proj",))),
+        ("tiny-qwen3", dict(query_norm="self_attn.q_norm", key_norm="self_attn.k_norm")),
+        (
+            "tiny-gemma3",
+            dict(
+                head_dim=8,
+                norms=("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"),
+            ),
+        ),
+        ("tiny-modernbert", dict(query="attn.Wqkv", attn_out="attn.Wo", ff_out="mlp.Wo", positional="rotary")),
+        ("tiny-deberta-v2", dict(query="attention.self.query_proj", positional="relative")),
+    ],
+)
 def test_roles_of_known_families(kind, expected):
     roles = roles_of(make_model(kind))
     assert {name: getattr(roles, name) for name in expected} == expected
@@ -86,9 +127,12 @@ def _exotic():
 def test_an_exotic_model_says_which_role_is_missing_and_how_to_name_it(batch):
     model = _exotic()
     torch.testing.assert_close(output(model, batch), output(make_model("tiny-llama"), batch), atol=0, rtol=0)
-    with pytest.raises(ValueError, match=r"could not find the query projection \(role 'query'\) in LlamaForCausalLM "
-                                         r"\(blocks: model.layers\); name it as a path inside a block: model.roles.query=<path> "
-                                         r"on the command line, or zoo.models.arch.set_roles\(model, query=...\) in Python"):
+    with pytest.raises(
+        ValueError,
+        match=r"could not find the query projection \(role 'query'\) in LlamaForCausalLM "
+        r"\(blocks: model.layers\); name it as a path inside a block: model.roles.query=<path> "
+        r"on the command line, or zoo.models.arch.set_roles\(model, query=...\) in Python",
+    ):
         zoo.wrap(model, "lora")
     with pytest.raises(ValueError, match=r"could not find the key projection \(role 'key'\)"):
         zoo.wrap(_exotic(), "ia3")
@@ -104,7 +148,8 @@ def test_roles_named_by_hand_reach_every_method(batch):
     assert (roles.attention, roles.query, roles.ff_out) == ("self_attn", "self_attn.to_queries", "mlp.down_proj")
     lora = zoo.wrap(set_roles(_exotic(), **named), "lora")
     assert sorted(n for n, m in lora.model.named_modules() if isinstance(m, LoRALinear)) == [
-        f"model.layers.{i}.self_attn.{p}" for i in range(2) for p in ("to_queries", "to_values")]
+        f"model.layers.{i}.self_attn.{p}" for i in range(2) for p in ("to_queries", "to_values")
+    ]
     expected = output(make_model("tiny-llama"), batch)
     for method in ("ia3", "adapter", "llama_adapter", "gift"):
         model = zoo.wrap(set_roles(_exotic(), **named), method).eval()
@@ -114,7 +159,9 @@ def test_roles_named_by_hand_reach_every_method(batch):
 
 
 def test_model_config_roles_are_stored_on_the_loaded_model():
-    model, _ = load_model(ModelConfig(name="tiny-llama", pretrain_steps=0, roles={"value": "self_attn.k_proj", "ff_in": ["mlp.up_proj"]}))
+    model, _ = load_model(
+        ModelConfig(name="tiny-llama", pretrain_steps=0, roles={"value": "self_attn.k_proj", "ff_in": ["mlp.up_proj"]})
+    )
     assert getattr(model, ROLES_ATTR) == {"value": "self_attn.k_proj", "ff_in": ("mlp.up_proj",)}
     roles = roles_of(model)
     assert (roles.query, roles.value, roles.ff_in) == ("self_attn.q_proj", "self_attn.k_proj", ("mlp.up_proj",))
@@ -127,8 +174,14 @@ def test_model_config_roles_are_stored_on_the_loaded_model():
 def test_roles_compose_from_the_command_line():
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["model.roles.query=self_attn.wq", "model.roles.ff_in=[mlp.w1,mlp.w3]", "model.roles.num_heads=8"])
-    assert OmegaConf.to_object(cfg.model).roles.given() == {"query": "self_attn.wq", "ff_in": ["mlp.w1", "mlp.w3"], "num_heads": 8}
+        cfg = compose(
+            "config", overrides=["model.roles.query=self_attn.wq", "model.roles.ff_in=[mlp.w1,mlp.w3]", "model.roles.num_heads=8"]
+        )
+    assert OmegaConf.to_object(cfg.model).roles.given() == {
+        "query": "self_attn.wq",
+        "ff_in": ["mlp.w1", "mlp.w3"],
+        "num_heads": 8,
+    }
     assert set(RolesConfig().__dataclass_fields__) == set(Roles.__dataclass_fields__) - {"model_name"}
 
 
@@ -139,16 +192,22 @@ def test_bad_roles_are_refused():
         ModelConfig(roles={"querry": "x"})
     with pytest.raises(ValueError, match=r"qkv_layout 'interleaved' is not one of \('separate', 'concat', 'grouped'\)"):
         set_roles(make_model("tiny-llama"), qkv_layout="interleaved")
-    with pytest.raises(ValueError, match=r"role 'query' names 'self_attn.wq', which is no module of a block; linear maps in a "
-                                         r"block: \['self_attn.q_proj', 'self_attn.k_proj'"):
+    with pytest.raises(
+        ValueError,
+        match=r"role 'query' names 'self_attn.wq', which is no module of a block; linear maps in a "
+        r"block: \['self_attn.q_proj', 'self_attn.k_proj'",
+    ):
         roles_of(set_roles(make_model("tiny-llama"), query="self_attn.wq"))
     with pytest.raises(ValueError, match=r"'heads' is not a role"):
         roles_of(make_model("tiny-llama")).require("heads")
 
 
 def test_a_model_without_repeated_blocks_says_how_to_name_them():
-    with pytest.raises(ValueError, match=r"Sequential has no nn.ModuleList of repeated blocks holding linear layers; name it "
-                                         r"with model.roles.blocks=<full module path>"):
+    with pytest.raises(
+        ValueError,
+        match=r"Sequential has no nn.ModuleList of repeated blocks holding linear layers; name it "
+        r"with model.roles.blocks=<full module path>",
+    ):
         find_blocks(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)))
 
 

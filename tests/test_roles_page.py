@@ -1,4 +1,5 @@
 """docs/plugins/roles.md is the page docs.gen.roles generates from zoo.models.arch: it cannot drift from the code."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,10 @@ def test_the_page_lists_every_role_with_its_type_and_each_family_with_its_tuples
     # gated: gate and up apart (Llama), or one fused projection (Phi-3); fused q/k/v: one path for the three roles
     assert "| tiny-llama | LlamaForCausalLM | `model.layers` | `self_attn.q_proj` |" in page
     assert "`('mlp.gate_proj', 'mlp.up_proj')`" in page and "`('mlp.gate_up_proj',)`" in page
-    assert "| tiny-phi3 | Phi3ForCausalLM | `model.layers` | `self_attn.qkv_proj` | `self_attn.qkv_proj` | `self_attn.qkv_proj` |" in page
+    assert (
+        "| tiny-phi3 | Phi3ForCausalLM | `model.layers` | `self_attn.qkv_proj` | `self_attn.qkv_proj` | `self_attn.qkv_proj` |"
+        in page
+    )
 
 
 def test_a_change_in_the_code_makes_the_committed_page_stale(monkeypatch):

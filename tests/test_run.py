@@ -1,4 +1,5 @@
 """End-to-end runs through the Hydra config: metrics.json, flips, adapter, report."""
+
 from __future__ import annotations
 
 import json
@@ -22,21 +23,34 @@ def test_run_writes_complete_metrics(lora_run):
     out, record = lora_run
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["method"] == "lora" and on_disk["method_config"]["r"] == 8
-    for key in ("trainable_params", "total_params", "train_seconds", "peak_memory_bytes", "adapter_bytes", "scores", "example_scores",
-                "eval_details", "flips"):
+    for key in (
+        "trainable_params",
+        "total_params",
+        "train_seconds",
+        "peak_memory_bytes",
+        "adapter_bytes",
+        "scores",
+        "example_scores",
+        "eval_details",
+        "flips",
+    ):
         assert on_disk[key] is not None, key
     adapter_files = [f for f in (out / "adapter").iterdir() if f.name != MANIFEST]  # the manifest lists what zoo wrote there
     assert on_disk["adapter_bytes"] == sum(f.stat().st_size for f in adapter_files)
     assert on_disk["train_steps"] == 500
     assert on_disk["task_kind"] == "classification" and on_disk["objective_metric"] == "accuracy"
-    assert sorted(on_disk["scores"]) == ["accuracy", "macro_f1"] and len(on_disk["example_scores"]["accuracy"]) == on_disk["n_eval"]
+    assert (
+        sorted(on_disk["scores"]) == ["accuracy", "macro_f1"] and len(on_disk["example_scores"]["accuracy"]) == on_disk["n_eval"]
+    )
     assert sorted(on_disk["eval_details"]["per_class"]) == ["negative", "positive"]
 
 
 def test_lora_learns_the_default_task(lora_run):
     _, record = lora_run
     assert record.scores["accuracy"] >= record.baseline_scores["zero_shot"]["accuracy"] + 0.1
-    assert record.scores["accuracy"] > 0.9  # README: 0.97 from the shipped model; 0.55 from a model that never learnt its verdicts
+    assert (
+        record.scores["accuracy"] > 0.9
+    )  # README: 0.97 from the shipped model; 0.55 from a model that never learnt its verdicts
 
 
 def test_flips_file_lists_exactly_the_changed_answers(lora_run):
@@ -61,7 +75,9 @@ def test_saved_adapter_reloads_to_the_same_accuracy(lora_run):
     model = zoo.load_adapter(base, out / "adapter")
     fmt = PromptFormat(task.template, task.label_words)
     ids, labels = encode_examples(fmt, tok, data.eval, task.max_length)
-    metrics, _ = evaluate(model, batches(ids, labels, 16, tok.pad_token_id, None), fmt.label_token_ids(tok), labels, data.label_names)
+    metrics, _ = evaluate(
+        model, batches(ids, labels, 16, tok.pad_token_id, None), fmt.label_token_ids(tok), labels, data.label_names
+    )
     assert metrics["accuracy"] == record.scores["accuracy"]
 
 

@@ -1,5 +1,6 @@
 """One run at a time in a run folder (zoo.runtime.run_lock), and a sweep's workers that end once their launcher is gone
 (zoo.runtime.pool_worker)."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,13 @@ def test_a_second_launch_waits_for_the_holder_it_names_and_a_killed_holder_relea
         assert f"process {holder.pid} on " in (folder / LOCK).read_text()
         log = tmp_path / "second.log"  # its output and Hydra's log lines (on stdout) together
         with open(log, "w") as output:
-            second = subprocess.Popen([sys.executable, "-m", "zoo.runner.run", *CHEAP, "resume=true", f"hydra.run.dir={folder}"],
-                                      stdout=output, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+            second = subprocess.Popen(
+                [sys.executable, "-m", "zoo.runner.run", *CHEAP, "resume=true", f"hydra.run.dir={folder}"],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=tmp_path,
+            )
         waiting = f"{folder} is in use by another run (process {holder.pid} on "
         _wait_for(lambda: waiting in log.read_text() or second.poll() is not None, 180, "the second launch to wait")
         assert second.poll() is None, log.read_text()[-3000:]

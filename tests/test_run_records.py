@@ -1,5 +1,6 @@
 """What a run records beyond its scores: latency against the base model, per-method learning rates; records of schema 2
 read as schema 3."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,17 @@ from zoo.runner.run import run
 def _cfg(tmp_path, *overrides: str):
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose("config", overrides=["trainer=smoke", "task.n_train=32", "task.n_eval=24", "save_adapter=false",
-                                            f"predictions_cache={tmp_path / 'cache'}", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                "trainer=smoke",
+                "task.n_train=32",
+                "task.n_eval=24",
+                "save_adapter=false",
+                f"predictions_cache={tmp_path / 'cache'}",
+                *overrides,
+            ],
+        )
 
 
 @pytest.mark.parametrize("method", ["lora", "prompt_tuning"])
@@ -38,7 +48,9 @@ def test_latency_against_the_base_model_merged_where_the_method_merges(tmp_path,
 
 def test_a_baseline_is_timed_against_the_base_model(tmp_path):
     latency = run(_cfg(tmp_path, "baseline=zero_shot"), tmp_path).latency
-    assert latency["ratio"] == latency["seconds_per_batch"] / latency["base_seconds_per_batch"] and latency["merged_ratio"] is None
+    assert (
+        latency["ratio"] == latency["seconds_per_batch"] / latency["base_seconds_per_batch"] and latency["merged_ratio"] is None
+    )
 
 
 @pytest.mark.parametrize("task", ["synthetic_sentiment", "synthetic_generation"])
@@ -67,16 +79,21 @@ def optimiser_rates(monkeypatch) -> list[list[float]]:
     return seen
 
 
-@pytest.mark.parametrize("overrides,method_rate,head_rate", [
-    ((), 5e-3, None),  # lora's own default
-    (("+method_learning_rates={lora:0.002,ia3:0.5}",), 0.002, None),  # the run's method's entry, not another's
-    (("+method_learning_rates={lora:0.002}", "trainer.learning_rate=0.01"), 0.01, None),  # the trainer's wins
-    (("task.formulation=head",), 5e-3, 5e-3),  # the head trains at the method's rate
-    (("task.formulation=head", "task.head_learning_rate=0.03"), 5e-3, 0.03),
-    (("baseline=linear_probe",), None, 1e-2),  # a probe's head: zoo.training.learning_rate.HEAD_LEARNING_RATE
-    (("baseline=linear_probe", "trainer.learning_rate=0.2"), None, 0.2),
-])
-def test_the_optimiser_trains_at_the_resolved_rates_and_the_record_says_so(tmp_path, optimiser_rates, overrides, method_rate, head_rate):
+@pytest.mark.parametrize(
+    "overrides,method_rate,head_rate",
+    [
+        ((), 5e-3, None),  # lora's own default
+        (("+method_learning_rates={lora:0.002,ia3:0.5}",), 0.002, None),  # the run's method's entry, not another's
+        (("+method_learning_rates={lora:0.002}", "trainer.learning_rate=0.01"), 0.01, None),  # the trainer's wins
+        (("task.formulation=head",), 5e-3, 5e-3),  # the head trains at the method's rate
+        (("task.formulation=head", "task.head_learning_rate=0.03"), 5e-3, 0.03),
+        (("baseline=linear_probe",), None, 1e-2),  # a probe's head: zoo.training.learning_rate.HEAD_LEARNING_RATE
+        (("baseline=linear_probe", "trainer.learning_rate=0.2"), None, 0.2),
+    ],
+)
+def test_the_optimiser_trains_at_the_resolved_rates_and_the_record_says_so(
+    tmp_path, optimiser_rates, overrides, method_rate, head_rate
+):
     record = run(_cfg(tmp_path, *overrides), tmp_path)
     assert optimiser_rates == [[r for r in (method_rate, head_rate) if r is not None]]
     assert (record.learning_rate, record.head_learning_rate) == (method_rate, head_rate)
@@ -115,13 +132,17 @@ def test_a_generation_record_of_schema_2_reads_its_rouge_l_and_exact_match_where
     assert record.task_kind == "generation" and record.objective_metric == "rouge_l"
     assert record.scores["rouge_l"] == old["macro_f1"] == 0.7124999999999999
     assert record.scores["exact_match"] == old["accuracy"] == 0.0
-    assert record.scores == {"rouge_l": old["macro_f1"], "exact_match": old["accuracy"],
-                             "log_likelihood_per_token": old["generation"]["log_likelihood_per_token"]}
+    assert record.scores == {
+        "rouge_l": old["macro_f1"],
+        "exact_match": old["accuracy"],
+        "log_likelihood_per_token": old["generation"]["log_likelihood_per_token"],
+    }
     assert record.objective == old["macro_f1"]
     for scores in (record.scores, *record.baseline_scores.values()):
         assert "accuracy" not in scores and "macro_f1" not in scores
-    assert record.baseline_scores == {"zero_shot": {"rouge_l": 0.4708333333333334, "exact_match": 0.0,
-                                                    "log_likelihood_per_token": -5.486930847167969}}
+    assert record.baseline_scores == {
+        "zero_shot": {"rouge_l": 0.4708333333333334, "exact_match": 0.0, "log_likelihood_per_token": -5.486930847167969}
+    }
     assert record.example_scores["rouge_l"] == old["eval_rouge_l"]
     assert record.example_scores["exact_match"] == [int(m) for m in old["eval_correct"]] == [0] * 16
     assert record.eval_details == {"n": 16, "response_tokens": 48}
@@ -158,21 +179,32 @@ def test_zoo_report_shows_no_chrf_for_generation_records_of_schema_2_beside_runs
     current = RunRecord.read(tmp_path / "lora" / "metrics.json")
     for method, rouge in (("dora", 0.8), ("vera", 0.1)):  # above and below the schema-2 rows
         (tmp_path / method).mkdir()
-        dataclasses.replace(current, method=method, scores={**current.scores, "rouge_l": rouge, "chrf": 0.5},
-                            example_scores={**current.example_scores, "chrf": [0.5] * 16}).write(tmp_path / method / "metrics.json")
+        dataclasses.replace(
+            current,
+            method=method,
+            scores={**current.scores, "rouge_l": rouge, "chrf": 0.5},
+            example_scores={**current.example_scores, "chrf": [0.5] * 16},
+        ).write(tmp_path / method / "metrics.json")
     header, _, *rows = report(tmp_path).splitlines()
     assert "| exact match [95% CI] | chrF [95% CI] | log-lik / token |" in header
     chrf = {row.split(" | ")[0].removeprefix("| "): row.split(" | ")[9] for row in rows if row.startswith("| ")}
     assert chrf == {"dora": "0.500 [0.500, 0.500]", "lora": "-", "ia3": "-", "vera": "0.500 [0.500, 0.500]"}
     lines = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
-    assert {r["method"]: (r["chrf"], r["chrf_low"]) for r in lines} == {"dora": ("0.5", "0.5"), "lora": ("", ""), "ia3": ("", ""),
-                                                                       "vera": ("0.5", "0.5")}
+    assert {r["method"]: (r["chrf"], r["chrf_low"]) for r in lines} == {
+        "dora": ("0.5", "0.5"),
+        "lora": ("", ""),
+        "ia3": ("", ""),
+        "vera": ("0.5", "0.5"),
+    }
 
 
-@pytest.mark.parametrize("kind,baseline_rows,expected", [
-    ("classification", True, CLASSIFICATION_V2_TABLE),
-    ("generation", False, GENERATION_V2_TABLE),
-])
+@pytest.mark.parametrize(
+    "kind,baseline_rows,expected",
+    [
+        ("classification", True, CLASSIFICATION_V2_TABLE),
+        ("generation", False, GENERATION_V2_TABLE),
+    ],
+)
 def test_zoo_report_prints_schema_2_records_with_the_figures_it_printed_then(tmp_path, kind, baseline_rows, expected):
     folder = tmp_path / kind
     shutil.copytree(V2 / kind, folder)

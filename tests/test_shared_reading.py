@@ -1,5 +1,6 @@
 """A teammate reads a sweep: every file zoo writes follows the umask (safetensors' 0600 included), and the read-only
 consumers, ``zoo-report`` and ``load_adapter``, work on a folder they cannot write to, as another user."""
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,14 @@ def sweep(tmp_path_factory):
 
 def test_every_file_zoo_writes_follows_the_umask(sweep):
     modes = {p.relative_to(sweep).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in sweep.rglob("*") if p.is_file()}
-    for name in ("method=lora/adapter/adapter_model.safetensors", "method=lora/checkpoint/adapter_model.safetensors",
-                 "head/head.safetensors", "merged/model.safetensors", "peft/adapter_model.safetensors", "method=lora/metrics.json"):
+    for name in (
+        "method=lora/adapter/adapter_model.safetensors",
+        "method=lora/checkpoint/adapter_model.safetensors",
+        "head/head.safetensors",
+        "merged/model.safetensors",
+        "peft/adapter_model.safetensors",
+        "method=lora/metrics.json",
+    ):
         assert name in modes
     assert {name: oct(mode) for name, mode in modes.items() if mode != 0o644} == {}
     folders = {p.relative_to(sweep).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in sweep.rglob("*") if p.is_dir()}
@@ -72,8 +79,9 @@ def _as_another_user(folder: Path, home: Path) -> subprocess.CompletedProcess:
     if user == "self":
         for path in (folder, *folder.rglob("*")):
             path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
-    return subprocess.run([sys.executable, "-c", READ, str(folder), user], env=env, capture_output=True, text=True, timeout=300,
-                          cwd=home)
+    return subprocess.run(
+        [sys.executable, "-c", READ, str(folder), user], env=env, capture_output=True, text=True, timeout=300, cwd=home
+    )
 
 
 def test_report_and_load_adapter_work_on_a_teammates_sweep_they_cannot_write(sweep, tmp_path):

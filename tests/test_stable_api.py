@@ -1,4 +1,5 @@
 """docs/plugins/stable-api.md: every name it lists exists where it says, and the plugins zoo writes or shows import only those."""
+
 from __future__ import annotations
 
 import ast
@@ -29,15 +30,23 @@ def listed(text: str) -> dict[str, set[str]]:
 
 def imported(source: str) -> set[tuple[str, str]]:
     """``(module, name)`` of every ``from zoo... import name`` in ``source``."""
-    return {(node.module, alias.name) for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "zoo" for alias in node.names}
+    return {
+        (node.module, alias.name)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "zoo"
+        for alias in node.names
+    }
 
 
 def test_every_listed_name_exists_and_imports():
     names = listed(PAGE.read_text())
     assert {"zoo", "zoo.inject", "zoo.models.arch", "zoo.testing"} <= set(names) and all(names.values())
-    missing = [f"{module}.{name}" for module, found in names.items() for name in sorted(found)
-               if not hasattr(importlib.import_module(module), name)]
+    missing = [
+        f"{module}.{name}"
+        for module, found in names.items()
+        for name in sorted(found)
+        if not hasattr(importlib.import_module(module), name)
+    ]
     assert missing == [], f"docs/plugins/stable-api.md lists names that do not exist: {missing}"
 
 

@@ -1,4 +1,5 @@
 """Structural analysis: a synthetic case with a known scaling and known rotations, models, interventions, the CLI."""
+
 from __future__ import annotations
 
 import copy
@@ -134,7 +135,10 @@ def test_a_head_only_adapter_is_read_through_its_own_wrapper(tmp_path):
     wrapped = zoo.wrap(copy.deepcopy(base), "closed_form_head", label_token_ids=[5, 6])
     perturb(wrapped)
     zoo.save_adapter(wrapped, tmp_path / "adapter")
-    assert main(["--base", "tiny-llama", "--adapter", str(tmp_path / "adapter"), "--out", str(tmp_path / "out"), "--n-eval", "8"]) == 0
+    assert (
+        main(["--base", "tiny-llama", "--adapter", str(tmp_path / "adapter"), "--out", str(tmp_path / "out"), "--n-eval", "8"])
+        == 0
+    )
     rows = list(csv.DictReader((tmp_path / "out" / "matrices.csv").open()))
     assert len(rows) == 14 and {float(r["relative_change"]) for r in rows} == {0.0}
 
@@ -157,9 +161,13 @@ def test_interventions_rebuild_only_what_tuning_changed(merged_lora):
     name = "model.layers.1.self_attn.q_proj"
     q = edited.get_submodule(name)
     assert type(q) is torch.nn.Linear  # the merged wrapper became a plain layer holding the rebuilt matrix
-    expected = rebuild("no_rotation", base.get_submodule(name).weight.double(), wrapped.model.get_submodule(name).base.weight.double())
+    expected = rebuild(
+        "no_rotation", base.get_submodule(name).weight.double(), wrapped.model.get_submodule(name).base.weight.double()
+    )
     torch.testing.assert_close(q.weight, expected.float())
-    assert torch.equal(edited.get_submodule("model.layers.0.mlp.up_proj").weight, base.get_submodule("model.layers.0.mlp.up_proj").weight)
+    assert torch.equal(
+        edited.get_submodule("model.layers.0.mlp.up_proj").weight, base.get_submodule("model.layers.0.mlp.up_proj").weight
+    )
     ids = torch.tensor([[5, 6, 7]])
     assert not torch.allclose(edited(ids).logits, wrapped(ids).logits)  # the copy changed, the original did not
     torch.testing.assert_close(wrapped(ids).logits, zoo.unmerge(zoo.merge(wrapped))(ids).logits)
@@ -171,8 +179,20 @@ def test_cli_writes_tables_and_plots_for_a_merged_adapter(tmp_path, capsys):
     perturb(wrapped)
     zoo.save_adapter(wrapped, tmp_path / "adapter")
     out = tmp_path / "out"
-    code = main(["--base", "tiny-llama", "--adapter", str(tmp_path / "adapter"), "--out", str(out),
-                 "--experiments", "scaled_spectrum,random_rotation", "--n-eval", "32"])
+    code = main(
+        [
+            "--base",
+            "tiny-llama",
+            "--adapter",
+            str(tmp_path / "adapter"),
+            "--out",
+            str(out),
+            "--experiments",
+            "scaled_spectrum,random_rotation",
+            "--n-eval",
+            "32",
+        ]
+    )
     assert code == 0
     assert "lora (merged) vs tiny-llama" in capsys.readouterr().out
     rows = list(csv.DictReader((out / "matrices.csv").open()))

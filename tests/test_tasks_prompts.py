@@ -1,4 +1,5 @@
 """Prompts with demonstrations and chat templates: what the model reads, and that only texts are ever cut."""
+
 from __future__ import annotations
 
 import pytest
@@ -59,14 +60,18 @@ def test_demonstration_texts_get_a_fair_share(tok):
 
 def test_chat_template_user_turn_and_answer_position(tok):
     fmt = PromptFormat("review : {text} . it was {answer}", ["bad", "good"], chat_template=True)
-    assert _tokens(tok, fmt.encode(tok, "fun", 64)) == "SYSTEM you are a very helpful bot END USER review : fun . it was END ASSISTANT"
+    assert (
+        _tokens(tok, fmt.encode(tok, "fun", 64))
+        == "SYSTEM you are a very helpful bot END USER review : fun . it was END ASSISTANT"
+    )
     short = PromptFormat("review : {text} . it was {answer}", ["bad", "good"], chat_template=True, system_prompt="")
     assert _tokens(tok, short.encode(tok, "fun", 64)) == "SYSTEM END USER review : fun . it was END ASSISTANT"
 
 
 def test_chat_demonstrations_are_earlier_turns(tok):
-    fmt = PromptFormat("review : {text} . it was {answer}", ["bad", "good"], chat_template=True, system_prompt="terse",
-                       demonstrations=DEMOS[:1])
+    fmt = PromptFormat(
+        "review : {text} . it was {answer}", ["bad", "good"], chat_template=True, system_prompt="terse", demonstrations=DEMOS[:1]
+    )
     assert _tokens(tok, fmt.encode(tok, "fun", 64)) == (
         "SYSTEM terse END USER review : great film . it was END ASSISTANT good END USER review : fun . it was END ASSISTANT"
     )

@@ -1,4 +1,5 @@
 """task.sample_seed: another training sample (and its demonstrations) on the same evaluation set; unset, the data of before."""
+
 from __future__ import annotations
 
 import csv
@@ -21,7 +22,9 @@ def csv_task(tmp_path):
         writer = csv.writer(f)
         writer.writerow(["text", "label"])
         # distinct texts in the tiny tokenizer's words, so that other demonstrations are other tokens
-        writer.writerows([f"{NEUTRAL[i % 26]} {NEUTRAL[i // 26]} {POSITIVE[i % 10]}", "good" if i % 3 else "bad"] for i in range(300))
+        writer.writerows(
+            [f"{NEUTRAL[i % 26]} {NEUTRAL[i // 26]} {POSITIVE[i % 10]}", "good" if i % 3 else "bad"] for i in range(300)
+        )
     return {"name": "reviews", "path": str(path), "label_names": ["bad", "good"], "shots_per_class": 4, "n_eval": 20, "seed": 3}
 
 

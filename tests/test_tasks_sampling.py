@@ -1,4 +1,5 @@
 """Seeded splits and samples: few-shot training sets, stratified evaluation sets, demonstrations."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -15,7 +16,11 @@ def _counts(examples):
 
 def test_split_is_stratified_disjoint_and_complete():
     splits = split_examples(POOL, seed=0)
-    assert {k: _counts(v) for k, v in splits.items()} == {"train": [560, 160, 80], "validation": [70, 20, 10], "test": [70, 20, 10]}
+    assert {k: _counts(v) for k, v in splits.items()} == {
+        "train": [560, 160, 80],
+        "validation": [70, 20, 10],
+        "test": [70, 20, 10],
+    }
     texts = [e.text for v in splits.values() for e in v]
     assert sorted(texts) == sorted(e.text for e in POOL)
 

@@ -1,4 +1,5 @@
 """Data sources: local CSV/TSV/JSONL files and Hugging Face datasets, with column mapping; no network."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ def test_csv_with_string_labels_and_renamed_columns(tmp_path):
     splits = load_files(path, ColumnMapping(text_column="review", label_column="stars"))
     assert splits.label_names == ["neg", "pos"]  # distinct labels, sorted
     assert {k: len(v) for k, v in splits.splits.items()} == {"train": 24, "validation": 3, "test": 3}
-    assert all(splits.label_names[e.label] == ("pos" if int(e.text.split()[1]) % 3 else "neg")
-               for split in splits.splits.values() for e in split)
+    assert all(
+        splits.label_names[e.label] == ("pos" if int(e.text.split()[1]) % 3 else "neg")
+        for split in splits.splits.values()
+        for e in split
+    )
 
 
 def test_tsv_integer_labels_with_label_names(tmp_path):
@@ -63,7 +67,9 @@ def test_folder_of_split_files(tmp_path):
 
 def test_missing_column_lists_the_columns_found(tmp_path):
     path = _write_csv(tmp_path / "data.csv", [("sentence", "label"), ("a", "x"), ("b", "y")])
-    with pytest.raises(ValueError, match=r"has no column 'text' \(columns found: \['sentence', 'label'\]\); set task.text_column"):
+    with pytest.raises(
+        ValueError, match=r"has no column 'text' \(columns found: \['sentence', 'label'\]\); set task.text_column"
+    ):
         load_files(path, ColumnMapping())
 
 
@@ -112,8 +118,9 @@ class FakeClassLabel:
 def test_dataset_mapping_uses_the_class_label_names_and_skips_unlabelled_splits():
     train = FakeSplit({"sentence": ["a", "b", "c"], "label": [1, 0, 1], "idx": [0, 1, 2]}, {"label": FakeClassLabel()})
     test = FakeSplit({"sentence": ["d"], "label": [-1], "idx": [3]}, {"label": FakeClassLabel()})  # GLUE hides test labels
-    splits = from_dataset_dict({"train": train, "validation": train, "test": test}, ColumnMapping(text_column="sentence"),
-                               "glue/sst2", "validation")
+    splits = from_dataset_dict(
+        {"train": train, "validation": train, "test": test}, ColumnMapping(text_column="sentence"), "glue/sst2", "validation"
+    )
     assert splits.label_names == ["neg", "pos"] and [e.label for e in splits.splits["validation"]] == [1, 0, 1]
     assert sorted(splits.splits) == ["train", "validation"]
     with pytest.raises(ValueError, match=r"label -1 is not one of the classes \['neg', 'pos'\] \(or an integer 0..1\)"):
@@ -124,15 +131,21 @@ def test_dataset_mapping_uses_the_class_label_names_and_skips_unlabelled_splits(
 
 def test_dataset_mapping_names_missing_columns():
     train = FakeSplit({"sentence": ["a"], "label": [0]})
-    with pytest.raises(ValueError, match=r"dataset 'x' \[train\] has no column 'text' \(columns found: \['sentence', 'label'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"dataset 'x' \[train\] has no column 'text' \(columns found: \['sentence', 'label'\]\)"
+    ):
         from_dataset_dict({"train": train}, ColumnMapping(), "x", "train")
 
 
 def test_in_memory_datasets_dataset():
     datasets = pytest.importorskip("datasets")
-    features = datasets.Features({"content": datasets.Value("string"), "sentiment": datasets.ClassLabel(names=["negative", "positive"])})
+    features = datasets.Features(
+        {"content": datasets.Value("string"), "sentiment": datasets.ClassLabel(names=["negative", "positive"])}
+    )
     ds = datasets.Dataset.from_dict({"content": ["bad film", "good film", "fine"], "sentiment": [0, 1, 1]}, features=features)
-    splits = from_dataset_dict(datasets.DatasetDict({"train": ds, "test": ds}), ColumnMapping("content", "sentiment"), "mine", "test")
+    splits = from_dataset_dict(
+        datasets.DatasetDict({"train": ds, "test": ds}), ColumnMapping("content", "sentiment"), "mine", "test"
+    )
     assert splits.label_names == ["negative", "positive"]
     assert [(e.text, e.label) for e in splits.splits["test"]] == [("bad film", 0), ("good film", 1), ("fine", 1)]
 
@@ -153,14 +166,21 @@ def test_label_map_from_the_command_line(tmp_path):
     path.write_text("".join(json.dumps({"text": f"t{i}", "label": 1 + i % 5}) + "\n" for i in range(50)))
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["task.name=stars", f"task.path={path}", "+task.label_map={1:bad,2:bad,5:good}", "task.n_eval=null"])
+        cfg = compose(
+            "config",
+            overrides=["task.name=stars", f"task.path={path}", "+task.label_map={1:bad,2:bad,5:good}", "task.n_eval=null"],
+        )
     data = build_task(OmegaConf.to_object(cfg.task))
     assert data.label_names == ["bad", "good"] and len(data.train) == 24  # 30 of 50 rows kept, 80% for training
 
 
 def test_rows_without_text_or_label_are_dropped(tmp_path):
     path = tmp_path / "data.jsonl"
-    rows = [{"text": f"t{i}", "label": "ab"[i % 2]} for i in range(20)] + [{"text": "", "label": "a"}, {"text": "x"}, {"text": "y", "label": " "}]
+    rows = [{"text": f"t{i}", "label": "ab"[i % 2]} for i in range(20)] + [
+        {"text": "", "label": "a"},
+        {"text": "x"},
+        {"text": "y", "label": " "},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     splits = load_files(path, ColumnMapping())
     assert splits.label_names == ["a", "b"] and sum(len(v) for v in splits.splits.values()) == 20

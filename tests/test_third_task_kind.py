@@ -5,6 +5,7 @@ the same pipeline as classification and generation (``task.kind=multiple_choice`
 on the options' cross-entropy, the zero-shot baseline scores the untrained model, the record
 holds the kind's own metrics, and ``zoo-report`` gives the row its interval and the paired test.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,7 +72,7 @@ class ChoiceFormulation:
         order = list(range(len(examples)))
         if seed is not None:
             random.Random(seed).shuffle(order)
-        return [self._batch(examples, order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
+        return [self._batch(examples, order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
 
     def _batch(self, examples: list[Question], chosen: list[int]) -> dict:
         rows, marks = [], []
@@ -83,10 +84,13 @@ class ChoiceFormulation:
                 marks.append([0] * len(prompt) + [1] * (len(ids) - len(prompt)))
         width = max(map(len, rows))
         pad = self.tokenizer.pad_token_id or 0
-        return {"input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
-                "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
-                "option_mask": torch.tensor([m + [0] * (width - len(m)) for m in marks]),
-                "labels": torch.tensor([examples[i].answer for i in chosen]), "index": torch.tensor(chosen)}
+        return {
+            "input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
+            "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
+            "option_mask": torch.tensor([m + [0] * (width - len(m)) for m in marks]),
+            "labels": torch.tensor([examples[i].answer for i in chosen]),
+            "index": torch.tensor(chosen),
+        }
 
     def scores(self, model, batch: dict) -> torch.Tensor:
         """(B, options): each option's summed token log-probability after its prompt."""
@@ -111,8 +115,11 @@ class ChoiceFormulation:
             top = s.topk(2, dim=-1).values
             margins += (top[:, 0] - top[:, 1]).tolist()
         correct = [int(p == q.answer) for p, q in zip(picked, examples)]
-        return Evaluation({"choice_accuracy": sum(correct) / len(correct), "option_margin": sum(margins) / len(margins)},
-                          {"choice_accuracy": correct}, picked)
+        return Evaluation(
+            {"choice_accuracy": sum(correct) / len(correct), "option_margin": sum(margins) / len(margins)},
+            {"choice_accuracy": correct},
+            picked,
+        )
 
     def cache_identity(self, examples: list[Question], batch_size: int) -> tuple[list[dict], list]:
         return self.train_batches(examples, batch_size, seed=None), ["options summed log-likelihood"]
@@ -149,9 +156,21 @@ def kind():
 def _run(tmp_path: Path, row: str, seed: int) -> RunRecord:
     store_configs()
     with initialize_config_module(config_module="zoo.conf", version_base=None):
-        cfg = compose("config", overrides=["task.kind=multiple_choice", "task.name=choices", "task.n_train=64", "task.n_eval=32",
-                                           "trainer.max_steps=60", "trainer.progress=false", "save_adapter=false",
-                                           f"predictions_cache={tmp_path / 'cache'}", f"seed={seed}", row])
+        cfg = compose(
+            "config",
+            overrides=[
+                "task.kind=multiple_choice",
+                "task.name=choices",
+                "task.n_train=64",
+                "task.n_eval=32",
+                "trainer.max_steps=60",
+                "trainer.progress=false",
+                "save_adapter=false",
+                f"predictions_cache={tmp_path / 'cache'}",
+                f"seed={seed}",
+                row,
+            ],
+        )
     out = tmp_path / "sweep" / f"{row.partition('=')[2]}-seed{seed}"
     out.mkdir(parents=True)
     return run(cfg, out)
@@ -190,10 +209,15 @@ def test_the_report_gives_the_third_kind_a_row_an_interval_and_a_paired_test(swe
     lora = next(r for r in rows if r["method"] == "lora")
     assert lora["seeds"] == 2 and lora["choice_accuracy_low"] <= lora["choice_accuracy"] <= lora["choice_accuracy_high"]
     assert lora["reference_test"] == "differs" and lora["vs_reference"] > 0.2
-    assert lora["vs_reference_low"] > 0 and lora["base_score"] == next(r for r in rows if r["method"] == "zero_shot")["choice_accuracy"]
+    assert (
+        lora["vs_reference_low"] > 0
+        and lora["base_score"] == next(r for r in rows if r["method"] == "zero_shot")["choice_accuracy"]
+    )
     table = report(sweep, reference="zero_shot")
-    assert ("| method | config | task | trainable | % | choice accuracy [95% CI] | vs zero_shot [95% CI] | sd seed / sample "
-            "| option margin | zero-shot |") in table
+    assert (
+        "| method | config | task | trainable | % | choice accuracy [95% CI] | vs zero_shot [95% CI] | sd seed / sample "
+        "| option margin | zero-shot |"
+    ) in table
     assert [line.split(" | ")[0] for line in table.splitlines()[2:4]] == ["| lora", "| zero_shot"]
     assert lora["reference_p"] < 0.05 and lora["reference_p_holm"] == lora["reference_p"]  # a permutation test over the two seeds
     assert table.endswith(f"\n\nminimum detectable difference (80% power, 5% level, paired): {lora['reference_mdd']:.3f}\n")

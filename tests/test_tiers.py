@@ -4,6 +4,7 @@ The contract module is collected as ``python -m pytest -q`` collects it, in a su
 test ids are read back: every built-in method is checked on at least three families, an encoder
 among them, and every kind of bridged tuner is in the sample; ``--full`` would run every pair.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,11 +35,30 @@ SUPPORTED_CHECKS = {name for name, cells in CHECKS.items() if cells == "supporte
 def _default_tier() -> tuple[dict[str, dict[str, set[str]]], str]:
     """The default tier's contract cells, ``{method: {family: {check, ...}}}``, and pytest's summary line."""
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                           "tests/test_contract.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "tests/test_contract.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     cells: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for check, method, family in re.findall(r"^tests/test_contract\.py::(\w+)\[(\w+)-(tiny-[\w-]+)\]$", done.stdout, re.MULTILINE):
+    for check, method, family in re.findall(
+        r"^tests/test_contract\.py::(\w+)\[(\w+)-(tiny-[\w-]+)\]$", done.stdout, re.MULTILINE
+    ):
         cells[method][family].add(check)
     return cells, done.stdout.strip().splitlines()[-1]
 

@@ -1,4 +1,5 @@
 """The training loop's guarantees: stop on a non-finite loss keeping the last good checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,10 @@ from zoo.training.loop import NonFiniteLossError, TrainerConfig, make_accelerato
 
 def _batches():
     g = torch.Generator().manual_seed(0)
-    return [{"input_ids": torch.randint(4, 60, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long)} for _ in range(3)]
+    return [
+        {"input_ids": torch.randint(4, 60, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long)}
+        for _ in range(3)
+    ]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -28,7 +32,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         return loss * float("nan") if calls["n"] == 4 else loss
 
     cfg = TrainerConfig(max_steps=10, checkpoint_every=1, progress=False, device="cpu")
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at step 4; training stopped; the last good checkpoint \(step 3\) is in .*checkpoint"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became nan at step 4; training stopped; the last good checkpoint \(step 3\) is in .*checkpoint",
+    ):
         train_adapter(model, _batches(), loss_fn, cfg, tmp_path)
     saved = json.loads((tmp_path / "checkpoint" / "adapter_config.json").read_text())
     assert saved["method"] == "lora"
@@ -62,8 +69,15 @@ def test_train_trains_exactly_its_parameter_groups_at_their_rates(tmp_path):
     head.requires_grad_(True)
     frozen = {n: p.clone() for n, p in model.named_parameters() if p is not head}
     start = head.detach().clone()
-    cfg = TrainerConfig(max_steps=1, warmup_ratio=0.0, schedule="constant_with_warmup", checkpoint_every=0, progress=False,
-                        device="cpu", max_grad_norm=0.0)
+    cfg = TrainerConfig(
+        max_steps=1,
+        warmup_ratio=0.0,
+        schedule="constant_with_warmup",
+        checkpoint_every=0,
+        progress=False,
+        device="cpu",
+        max_grad_norm=0.0,
+    )
     train(model, [{"params": [head], "lr": 1e-3}], _batches(), _squared_logits, cfg, make_accelerator(cfg))
     assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if p is not head)
     assert torch.allclose((head - start).abs().max(), torch.tensor(1e-3), rtol=1e-3)  # Adam's first step moves each weight by lr
@@ -75,18 +89,23 @@ def test_train_refuses_groups_without_parameters_or_a_rate(tmp_path):
     with pytest.raises(ValueError, match=r"nothing to train: give parameter groups with parameters and an lr each, got \[\]"):
         train(model, [], _batches(), _squared_logits, cfg, make_accelerator(cfg))
     with pytest.raises(ValueError, match=r"got \[\{'params': 1, 'lr': None\}\]"):
-        train(model, [{"params": [next(model.parameters())], "lr": None}], _batches(), _squared_logits, cfg, make_accelerator(cfg))
+        train(
+            model, [{"params": [next(model.parameters())], "lr": None}], _batches(), _squared_logits, cfg, make_accelerator(cfg)
+        )
 
 
 def _squared_logits(m, batch):
     return m(**{k: batch[k] for k in ("input_ids", "attention_mask")}).logits.pow(2).mean()
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("schedule", "exp", "schedule 'exp' is not one of"),
-    ("device", "tpu", "device 'tpu' is not one of"),
-    ("max_steps", 0, "max_steps must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("schedule", "exp", "schedule 'exp' is not one of"),
+        ("device", "tpu", "device 'tpu' is not one of"),
+        ("max_steps", 0, "max_steps must be at least 1, got 0"),
+    ],
+)
 def test_trainer_config_validation(field, value, match):
     with pytest.raises(ValueError, match=match):
         TrainerConfig(**{field: value})

@@ -1,6 +1,7 @@
 """The tuned protocol: trainer.learning_rate_scale, the synthetic task's validation split, the splits a run read,
 the search space's equal budgets, the tie rule, and benchmarks/tune.py then suite.py --tuned end to end on the smoke profile.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -119,10 +120,15 @@ def _space(tmp_path: Path, text: str, methods=("lora", "ia3", "gift")):
 
 def test_unequal_trial_budgets_are_refused_naming_the_methods(tmp_path):
     with pytest.raises(SystemExit, match=r"unequal trial budgets \(gift 8, ia3 8, lora 16\); every method needs the same number"):
-        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}"
-                         f"methods: {{lora: {{trainer.learning_rate_scale: {RATES}, method.r: [4, 16]}}}}\n")
+        _space(
+            tmp_path,
+            f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}"
+            f"methods: {{lora: {{trainer.learning_rate_scale: {RATES}, method.r: [4, 16]}}}}\n",
+        )
     with pytest.raises(SystemExit, match=r"grids for \['llama'\], which are not searched methods; searched: \['adapter'"):
-        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}methods: {{llama: {{method.r: [4, 8]}}}}\n")
+        _space(
+            tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}methods: {{llama: {{method.r: [4, 8]}}}}\n"
+        )
     with pytest.raises(SystemExit, match=r"the grid of lora must map override keys to non-empty lists"):
         _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}methods: {{lora: {{method.r: []}}}}\n")
     equal = _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}")
@@ -130,18 +136,24 @@ def test_unequal_trial_budgets_are_refused_naming_the_methods(tmp_path):
     assert equal.groups() == [(["lora", "ia3", "gift"], {"trainer.learning_rate_scale": [0.025, 0.063, 0.16, 0.4, 1.0, 2.5]})]
 
 
-@pytest.mark.parametrize(("grid", "problem"), [
-    ("[0.1, 0.3, 1, 3]", "must hold at least 6 numbers above 0"),
-    ("[0.1, 0.2, 0.4, 0.8, 1.6, 3.2]", "must span at least 2 decades"),
-    ("[0.01, 0.02, 0.1, 0.3, 0.5, 1.0]", "must be log-spaced"),
-    ("[0.01, 0.03, 0.1, 0.3, 1.0, -3.0]", "must hold at least 6 numbers above 0"),
-])
+@pytest.mark.parametrize(
+    ("grid", "problem"),
+    [
+        ("[0.1, 0.3, 1, 3]", "must hold at least 6 numbers above 0"),
+        ("[0.1, 0.2, 0.4, 0.8, 1.6, 3.2]", "must span at least 2 decades"),
+        ("[0.01, 0.02, 0.1, 0.3, 0.5, 1.0]", "must be log-spaced"),
+        ("[0.01, 0.03, 0.1, 0.3, 1.0, -3.0]", "must hold at least 6 numbers above 0"),
+    ],
+)
 def test_a_rate_grid_short_of_6_log_spaced_values_over_2_decades_is_refused(tmp_path, grid, problem):
     with pytest.raises(SystemExit, match=rf"lora's trainer.learning_rate_scale {problem}"):
         _space(tmp_path, f"default: {{trainer.learning_rate_scale: {grid}}}\n{HALVING}")
     with pytest.raises(SystemExit, match=r"lora's trainer.learning_rate_scale"):  # a size knob alone searches no rate
-        _space(tmp_path, f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}"
-                         "methods: {lora: {method.r: [1, 2, 4, 8, 16, 32]}}\n")
+        _space(
+            tmp_path,
+            f"default: {{trainer.learning_rate_scale: {RATES}}}\n{HALVING}"
+            "methods: {lora: {method.r: [1, 2, 4, 8, 16, 32]}}\n",
+        )
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "full", "default"])
@@ -162,7 +174,9 @@ def test_the_extended_profile_searches_every_bridged_tuner_with_the_same_budget(
     loaded = space.load_space(space.space_path("extended"), space.searched_methods(bridged=True))
     bridged = {m for m in zoo.list_methods() if m.startswith("peft_")}
     assert bridged and bridged | set(space.searched_methods()) == set(loaded.grids) and loaded.trials == 8
-    assert {m: g for m, g in loaded.grids.items() if not m.startswith("peft_")} == space.load_space(space.space_path("full")).grids
+    assert {m: g for m, g in loaded.grids.items() if not m.startswith("peft_")} == space.load_space(
+        space.space_path("full")
+    ).grids
     assert suite.PLANS["extended"] == {"movie_sentiment": suite.PLANS["full"]["movie_sentiment"]}
 
 
@@ -188,17 +202,25 @@ def test_a_generation_task_is_searched_with_the_methods_that_declare_it(tmp_path
     assert searched == set(loaded.grids) - {"closed_form_head", "loreft"}
     steps = tune.task_steps("full", "bbc_headlines")
     settings = ["seed=0", f"trainer.max_steps={round(0.34 * steps)}"]
-    assert all(set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c
-               and "latency=false" in c for c in commands)
-    assert all(c.index(f"trainer.max_steps={round(0.34 * steps)}") > max(i for i, a in enumerate(c) if a.startswith("trainer.max_steps="))
-               - 1 for c in commands)  # the rung's steps come after the plan's
+    assert all(
+        set(settings) <= set(c) and "task.eval_split=validation" in c and "forgetting.text=none" in c and "latency=false" in c
+        for c in commands
+    )
+    assert all(
+        c.index(f"trainer.max_steps={round(0.34 * steps)}")
+        > max(i for i, a in enumerate(c) if a.startswith("trainer.max_steps=")) - 1
+        for c in commands
+    )  # the rung's steps come after the plan's
 
 
-@pytest.mark.parametrize(("sweeps", "expected"), [
-    (("seed=0", "seed=1 task.sample_seed=1"), ["seed=0"]),
-    (("seed=2 task.n_eval=24 trainer.batch_size=4",), ["seed=2", "task.n_eval=24", "trainer.batch_size=4"]),
-    (("seed=0 latency=false task.n_eval=16",), ["seed=0", "task.n_eval=16"]),  # the search and the tuned rows set their own
-])
+@pytest.mark.parametrize(
+    ("sweeps", "expected"),
+    [
+        (("seed=0", "seed=1 task.sample_seed=1"), ["seed=0"]),
+        (("seed=2 task.n_eval=24 trainer.batch_size=4",), ["seed=2", "task.n_eval=24", "trainer.batch_size=4"]),
+        (("seed=0 latency=false task.n_eval=16",), ["seed=0", "task.n_eval=16"]),  # the search and the tuned rows set their own
+    ],
+)
 def test_the_first_run_is_the_first_sweep_without_a_sample_seed_or_latency(sweeps, expected):
     assert suite.first_run(sweeps) == expected
 
@@ -211,10 +233,16 @@ def test_a_plan_whose_first_sweep_sets_no_seed_or_several_runs_is_refused():
 
 
 def test_run_i_of_a_plan_is_seed_i_on_training_sample_i():
-    assert plans.paired_runs(3, "task.n_eval=24") == ("seed=0 task.n_eval=24", "seed=1 task.sample_seed=1 task.n_eval=24",
-                                                     "seed=2 task.sample_seed=2 task.n_eval=24")
-    assert {task: len(runs) for task, runs in suite.PLANS["full"].items()} == {"movie_sentiment": 3, "tweet_sentiment": 4,
-                                                                               "bbc_headlines": 1}
+    assert plans.paired_runs(3, "task.n_eval=24") == (
+        "seed=0 task.n_eval=24",
+        "seed=1 task.sample_seed=1 task.n_eval=24",
+        "seed=2 task.sample_seed=2 task.n_eval=24",
+    )
+    assert {task: len(runs) for task, runs in suite.PLANS["full"].items()} == {
+        "movie_sentiment": 3,
+        "tweet_sentiment": 4,
+        "bbc_headlines": 1,
+    }
     assert "task.n_eval=100" in suite.PLANS["full"]["bbc_headlines"][0].split()
 
 
@@ -233,19 +261,31 @@ def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lowe
     small = _trial("lora", 0.7, 5e-3, method__r=4)  # |log 4/8| == |log 16/8|, one rate: the grid's first
     assert tune.choose([small, _trial("lora", 0.7, 5e-3, method__r=16)]) is small
     default = _trial("lora", 0.7, 5e-3, method__r=8, trainer__learning_rate_scale=1.0)
-    assert tuned.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
+    assert (
+        tuned.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
+    )
 
 
 def _fake_trial(folder: Path, accuracy: float, config: dict, answers: list[int] | None = None) -> None:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-    write_json(folder / "metrics.json", record_dict(scores={"accuracy": accuracy, "macro_f1": 0.5}, splits_read=["train", "validation"],
-                                                    example_scores={"accuracy": answers} if answers else {}))
+    write_json(
+        folder / "metrics.json",
+        record_dict(
+            scores={"accuracy": accuracy, "macro_f1": 0.5},
+            splits_read=["train", "validation"],
+            example_scores={"accuracy": answers} if answers else {},
+        ),
+    )
 
 
 def test_collect_keeps_the_grids_trials_in_its_order_and_names_a_missing_one(tmp_path):
-    for name, r, scale, accuracy in [("method.r=16", 16, 1.0, 0.6), ("method.r=4", 4, 1.0, 0.7), ("method.r=2", 2, 1.0, 0.9),
-                                     ("trainer.learning_rate_scale=1.0,method.r=4", 4, 1.0, 0.8)]:
+    for name, r, scale, accuracy in [
+        ("method.r=16", 16, 1.0, 0.6),
+        ("method.r=4", 4, 1.0, 0.7),
+        ("method.r=2", 2, 1.0, 0.9),
+        ("trainer.learning_rate_scale=1.0,method.r=4", 4, 1.0, 0.8),
+    ]:
         _fake_trial(tmp_path / "lora" / "rung0" / name, accuracy, {"method": {"r": r}, "trainer": {"learning_rate_scale": scale}})
     wanted = [{"method.r": 4}, {"method.r": 16}]
     found = tune.collect(tmp_path, "lora", {"method.r": [4, 16]}, 0, wanted)  # not r=2 (unwanted), nor another grid's folder
@@ -264,15 +304,24 @@ def test_halving_trains_the_best_third_of_a_rung_again_and_chooses_the_last_rung
     grid, out = loaded.grids["ia3"], tmp_path / "out"
     rung0 = dict(zip(SCALES, [0.5, 0.7, 0.6, 0.7, 0.8, 0.55]))
     for scale, accuracy in rung0.items():
-        _fake_trial(out / "search" / TASK / "ia3" / "rung0" / f"trainer.learning_rate_scale={scale}", accuracy,
-                    {"trainer": {"learning_rate_scale": scale}})
-    assert tune.survivors(out, TASK, "ia3", grid, 1, loaded) == [{"trainer.learning_rate_scale": 1.0},
-                                                                  {"trainer.learning_rate_scale": 0.4}]
+        _fake_trial(
+            out / "search" / TASK / "ia3" / "rung0" / f"trainer.learning_rate_scale={scale}",
+            accuracy,
+            {"trainer": {"learning_rate_scale": scale}},
+        )
+    assert tune.survivors(out, TASK, "ia3", grid, 1, loaded) == [
+        {"trainer.learning_rate_scale": 1.0},
+        {"trainer.learning_rate_scale": 0.4},
+    ]
     (command,) = tune.rung_sweeps("smoke", loaded, out, [], 1)
     assert "trainer.learning_rate_scale=0.4,1.0" in command and "trainer.max_steps=2" in command and "method=ia3" in command
     for scale, accuracy, answers in ((1.0, 0.25, [1, 0, 0, 0, 1, 0, 0, 0]), (0.4, 0.75, [1, 1, 1, 1, 1, 1, 0, 0])):
-        _fake_trial(out / "search" / TASK / "ia3" / "rung1" / f"trainer.learning_rate_scale={scale}", accuracy,
-                    {"trainer": {"learning_rate_scale": scale}}, answers)
+        _fake_trial(
+            out / "search" / TASK / "ia3" / "rung1" / f"trainer.learning_rate_scale={scale}",
+            accuracy,
+            {"trainer": {"learning_rate_scale": scale}},
+            answers,
+        )
     rungs = [tune.rung_trials(out, TASK, "ia3", grid, k, loaded) for k in (0, 1)]
     assert [len(r) for r in rungs] == [6, 2] and loaded.trials == 8
     chosen = tune.write_search(tmp_path / "tuned", "smoke", TASK, loaded, {"ia3": rungs})
@@ -288,15 +337,26 @@ def test_halving_trains_the_best_third_of_a_rung_again_and_chooses_the_last_rung
 def test_methods_with_the_same_survivors_go_on_in_one_multirun(tmp_path):
     loaded = space.load_space(space.space_path("smoke"), ["ia3", "lora", "gift"])
     out = tmp_path / "out"
-    for method, scores in (("ia3", [0.5, 0.7, 0.6, 0.7, 0.8, 0.55]), ("lora", [0.5, 0.6, 0.6, 0.7, 0.8, 0.55]),
-                           ("gift", [0.9, 0.7, 0.6, 0.7, 0.8, 0.55])):
+    for method, scores in (
+        ("ia3", [0.5, 0.7, 0.6, 0.7, 0.8, 0.55]),
+        ("lora", [0.5, 0.6, 0.6, 0.7, 0.8, 0.55]),
+        ("gift", [0.9, 0.7, 0.6, 0.7, 0.8, 0.55]),
+    ):
         for scale, accuracy in zip(SCALES, scores):
-            _fake_trial(out / "search" / TASK / method / "rung0" / f"trainer.learning_rate_scale={scale}", accuracy,
-                        {"trainer": {"learning_rate_scale": scale}})
+            _fake_trial(
+                out / "search" / TASK / method / "rung0" / f"trainer.learning_rate_scale={scale}",
+                accuracy,
+                {"trainer": {"learning_rate_scale": scale}},
+            )
     commands = tune.rung_sweeps("smoke", loaded, out, [], 1)
-    swept = sorted((next(a for a in c if a.startswith("method=")), next(a for a in c if a.startswith("trainer.learning_rate_scale=")))
-                   for c in commands)
-    assert swept == [("method=gift", "trainer.learning_rate_scale=0.025,1.0"), ("method=ia3,lora", "trainer.learning_rate_scale=0.4,1.0")]
+    swept = sorted(
+        (next(a for a in c if a.startswith("method=")), next(a for a in c if a.startswith("trainer.learning_rate_scale=")))
+        for c in commands
+    )
+    assert swept == [
+        ("method=gift", "trainer.learning_rate_scale=0.025,1.0"),
+        ("method=ia3,lora", "trainer.learning_rate_scale=0.4,1.0"),
+    ]
 
 
 def test_a_generation_trial_is_scored_by_its_rouge_l_as_every_exact_match_is_zero(tmp_path):
@@ -304,8 +364,15 @@ def test_a_generation_trial_is_scored_by_its_rouge_l_as_every_exact_match_is_zer
         folder = tmp_path / "lora" / "rung0" / f"trainer.learning_rate_scale={scale}"
         (folder / ".hydra").mkdir(parents=True)
         (folder / ".hydra" / "config.yaml").write_text(json.dumps({"trainer": {"learning_rate_scale": scale}}))
-        write_json(folder / "metrics.json", record_dict(task_kind="generation", objective_metric="rouge_l", splits_read=["train", "validation"],
-                                                        scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -2.0}))
+        write_json(
+            folder / "metrics.json",
+            record_dict(
+                task_kind="generation",
+                objective_metric="rouge_l",
+                splits_read=["train", "validation"],
+                scores={"rouge_l": rouge, "exact_match": 0.0, "log_likelihood_per_token": -2.0},
+            ),
+        )
     grid = {"trainer.learning_rate_scale": [0.3, 1.0]}
     found = tune.collect(tmp_path, "lora", grid, 0, space.trials(grid))
     assert [t.score for t in found] == [0.25, 0.21] and tune.choose(found).values == {"trainer.learning_rate_scale": 0.3}
@@ -321,9 +388,24 @@ def test_a_search_whose_trials_read_test_is_refused():
 
 
 def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--profile", "smoke", "--out", str(tmp_path / "runs"),
-                           "--tuned-dir", str(tmp_path / "tuned"), f"predictions_cache={tmp_path / 'predictions'}", *args],
-                          capture_output=True, text=True, timeout=2400)  # generous: the CPU cores here are shared
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            f"benchmarks.{script}",
+            "--profile",
+            "smoke",
+            "--out",
+            str(tmp_path / "runs"),
+            "--tuned-dir",
+            str(tmp_path / "tuned"),
+            f"predictions_cache={tmp_path / 'predictions'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )  # generous: the CPU cores here are shared
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -354,7 +436,9 @@ def test_the_search_ran_every_method_the_same_trials_on_validation_and_never_rea
     default_rate = zoo.get_method("ia3").learning_rate
     rates = sorted({r.learning_rate for r in trials["ia3"]})
     assert rates == pytest.approx([s * default_rate for s in SCALES])
-    assert sorted({r.method_config["ridge"] for r in trials["closed_form_head"]}) == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    assert sorted({r.method_config["ridge"] for r in trials["closed_form_head"]}) == pytest.approx(
+        [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    )
 
 
 def test_the_chosen_values_are_written_and_read_back(tuned_suite):
@@ -366,7 +450,9 @@ def test_the_chosen_values_are_written_and_read_back(tuned_suite):
     assert chosen == {m: tune.choose(tune.rung_trials(out, TASK, m, grid, 1, loaded)).values for m, grid in loaded.grids.items()}
     for method, records in _trials(tmp_path).items():
         last = [r for r in records if r.train_steps == max(x.train_steps for x in records)]
-        assert tune.choose(tune.rung_trials(out, TASK, method, loaded.grids[method], 1, loaded)).score == max(r.objective for r in last)
+        assert tune.choose(tune.rung_trials(out, TASK, method, loaded.grids[method], 1, loaded)).score == max(
+            r.objective for r in last
+        )
     assert set(chosen["closed_form_head"]) == {"method.ridge"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
     assert path.read_text().startswith("# Chosen by `python -m benchmarks.tune --profile smoke`")
     table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
@@ -388,7 +474,9 @@ def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
         record = RunRecord.read(tmp_path / "runs" / "tuned" / TASK / method / "seed0" / "metrics.json")
         assert record.task_config["eval_split"] == "test" and record.splits_read == ["train", "test"]
         assert rows[f"{method} (tuned)"][1] == " ".join(tuned.overrides(values))
-        assert rows[f"{method} (tuned)"][5].startswith(f"{record.scores['accuracy']:.3f}")  # the test score, no trial's validation one
+        assert rows[f"{method} (tuned)"][5].startswith(
+            f"{record.scores['accuracy']:.3f}"
+        )  # the test score, no trial's validation one
     assert "Rows marked *(tuned)*" in (tmp_path / "RESULTS.md").read_text()
 
 
@@ -413,8 +501,12 @@ def test_a_second_search_skips_every_finished_trial(tuned_suite):
 
 
 def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmarks.suite", "--profile", "smoke", "--tuned", "--tuned-dir",
-                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.suite", "--profile", "smoke", "--tuned", "--tuned-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python -m benchmarks.tune" in done.stderr
 
 
@@ -422,23 +514,43 @@ def test_the_tuned_rows_run_every_paired_run_and_the_default_rows_the_first(tmp_
     for task in suite.PLANS["full"]:
         tuned.write_tuned(tuned.tuned_path(tmp_path, task), {"lora": {"trainer.learning_rate_scale": 0.3}}, "test")
     commands = suite.tuned_sweeps("full", tmp_path / "out", [], tmp_path)
-    runs = sorted((next(a for a in c if a.startswith("task=")), " ".join(a for a in c if a.startswith(("seed=", "task.sample_seed="))))
-                  for c in commands)
-    assert runs == sorted([("task=movie_sentiment", "seed=0"), ("task=movie_sentiment", "seed=1 task.sample_seed=1"),
-                           ("task=movie_sentiment", "seed=2 task.sample_seed=2"), ("task=bbc_headlines", "seed=0"),
-                           *(("task=tweet_sentiment", f"seed={i}" + (f" task.sample_seed={i}" if i else "")) for i in range(4))])
+    runs = sorted(
+        (next(a for a in c if a.startswith("task=")), " ".join(a for a in c if a.startswith(("seed=", "task.sample_seed="))))
+        for c in commands
+    )
+    assert runs == sorted(
+        [
+            ("task=movie_sentiment", "seed=0"),
+            ("task=movie_sentiment", "seed=1 task.sample_seed=1"),
+            ("task=movie_sentiment", "seed=2 task.sample_seed=2"),
+            ("task=bbc_headlines", "seed=0"),
+            *(("task=tweet_sentiment", f"seed={i}" + (f" task.sample_seed={i}" if i else "")) for i in range(4)),
+        ]
+    )
     assert all("latency=false" in c and "trainer.learning_rate_scale=0.3" in c for c in commands)
-    kinds = [(c[c.index("-m") + 2], next(a for a in c if a.startswith("seed="))) for c in suite.sweeps("full", tmp_path, [], tuned=True)
-             if "task=movie_sentiment" in c]
-    assert kinds == [("+sweep=all_methods", "seed=0"), ("baseline=zero_shot,linear_probe", "seed=0"), ("baseline=in_context", "seed=0"),
-                     ("baseline=zero_shot,linear_probe", "seed=1"), ("baseline=in_context", "seed=1"),
-                     ("baseline=zero_shot,linear_probe", "seed=2"), ("baseline=in_context", "seed=2")]
+    kinds = [
+        (c[c.index("-m") + 2], next(a for a in c if a.startswith("seed=")))
+        for c in suite.sweeps("full", tmp_path, [], tuned=True)
+        if "task=movie_sentiment" in c
+    ]
+    assert kinds == [
+        ("+sweep=all_methods", "seed=0"),
+        ("baseline=zero_shot,linear_probe", "seed=0"),
+        ("baseline=in_context", "seed=0"),
+        ("baseline=zero_shot,linear_probe", "seed=1"),
+        ("baseline=in_context", "seed=1"),
+        ("baseline=zero_shot,linear_probe", "seed=2"),
+        ("baseline=in_context", "seed=2"),
+    ]
     assert len(suite.sweeps("full", tmp_path, [], tuned=False)) == 3 * (3 + 4 + 1)  # without tuned rows, every row every run
 
 
 def test_the_latency_pass_times_every_row_once_one_job_at_a_time_after_the_training(tmp_path):
     (methods, baselines, in_context) = suite.latency_sweeps("full", tmp_path, [], None)
-    assert methods[methods.index("-m") + 2] == "+sweep=all_methods" and in_context[in_context.index("-m") + 2] == "baseline=in_context"
+    assert (
+        methods[methods.index("-m") + 2] == "+sweep=all_methods"
+        and in_context[in_context.index("-m") + 2] == "baseline=in_context"
+    )
     for command in (methods, baselines, in_context):
         assert {"latency=true", "hydra.launcher.n_jobs=1", "cpu_threads=2", "task=movie_sentiment", "seed=0"} <= set(command)
         assert f"hydra.sweep.dir={tmp_path / 'latency'}" in command
@@ -455,7 +567,9 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     assert {a for c in commands if "seed=0" not in c for a in c if a.startswith("method=")} == {"method=ia3", "method=lora"}
     source = out / "movie_sentiment" / "lora" / "seed0"
     (source / ".hydra").mkdir(parents=True)
-    (source / ".hydra" / "overrides.yaml").write_text("- +benchmark=full\n- +sweep=all_methods\n- task=movie_sentiment\n- seed=0\n- method=lora\n")
+    (source / ".hydra" / "overrides.yaml").write_text(
+        "- +benchmark=full\n- +sweep=all_methods\n- task=movie_sentiment\n- seed=0\n- method=lora\n"
+    )
     write_json(source / "metrics.json", record_dict(scores={"accuracy": 0.8125, "macro_f1": 0.8}, task="movie_sentiment"))
 
     missing = suite.reuse_first_runs("full", out, tmp_path)
@@ -468,6 +582,9 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
     assert "no default first run at" in missing[0] and not (out / "tuned" / "movie_sentiment" / "ia3").exists()
     report = results_md
     (entry,) = [r for r in report._tuned_runs(out / "tuned")]
-    assert (entry["method"], entry["scores"]["accuracy"], entry["_overrides"]) == ("lora (tuned)", 0.8125,
-                                                                          "+benchmark=full task=movie_sentiment trainer.learning_rate_scale=1")
+    assert (entry["method"], entry["scores"]["accuracy"], entry["_overrides"]) == (
+        "lora (tuned)",
+        0.8125,
+        "+benchmark=full task=movie_sentiment trainer.learning_rate_scale=1",
+    )
     assert suite.reuse_first_runs("full", out, tmp_path) == missing  # copied once: a second call leaves it as it is

@@ -1,5 +1,6 @@
 """User errors (config, input, environment) end every command with one line naming the value and the fix, and exit status 2;
 ``HYDRA_FULL_ERROR=1`` or ``--debug`` shows the traceback; bugs keep theirs (zoo.runtime.errors)."""
+
 from __future__ import annotations
 
 import errno
@@ -23,8 +24,14 @@ CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=16", "task.n_e
 
 def _zoo(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "HOME": str(tmp_path / "home"), **env}
-    return subprocess.run([sys.executable, "-m", "zoo.runner.run", *args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path,
-                          env=environment, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "zoo.runner.run", *args, f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_config_error_is_one_line_and_status_2_and_its_traceback_is_asked_for(tmp_path):
@@ -33,7 +40,9 @@ def test_a_config_error_is_one_line_and_status_2_and_its_traceback_is_asked_for(
     assert done.stderr == "zoo: r must be a positive integer, got -1\n"
     shown = _zoo(tmp_path, *CHEAP, "method.r=-1", HYDRA_FULL_ERROR="1")
     assert shown.returncode == 1
-    assert "Traceback (most recent call last)" in shown.stderr and "ValueError: r must be a positive integer, got -1" in shown.stderr
+    assert (
+        "Traceback (most recent call last)" in shown.stderr and "ValueError: r must be a positive integer, got -1" in shown.stderr
+    )
 
 
 def test_an_override_hydra_refuses_is_one_line(tmp_path):
@@ -46,7 +55,9 @@ def test_a_size_that_asks_torch_for_absurd_memory_is_one_line(tmp_path):
     done = _zoo(tmp_path, *CHEAP, "method=adapter", "method.reduction_factor=1e-9")
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
-    assert done.stderr.startswith("zoo: ") and "reduction_factor=1e-09" in done.stderr  # refused before anything is allocated (zoo.dry_run)
+    assert (
+        done.stderr.startswith("zoo: ") and "reduction_factor=1e-09" in done.stderr
+    )  # refused before anything is allocated (zoo.dry_run)
 
 
 def test_a_very_long_message_keeps_its_start_and_its_fix_and_counts_what_it_leaves_out(tmp_path):
@@ -55,16 +66,23 @@ def test_a_very_long_message_keeps_its_start_and_its_fix_and_counts_what_it_leav
     (line,) = done.stderr.splitlines()
     assert len(line) < LONGEST + 100
     assert line.startswith("zoo: unknown task 'xxx") and line.endswith("or load your data with task.path or task.dataset")
-    message = (f"unknown task '{'x' * 12000}'; built-in tasks: ['bbc_topic', 'movie_sentiment', 'synthetic_sentiment', "
-               "'tweet_sentiment']; or load your data with task.path or task.dataset")
+    message = (
+        f"unknown task '{'x' * 12000}'; built-in tasks: ['bbc_topic', 'movie_sentiment', 'synthetic_sentiment', "
+        "'tweet_sentiment']; or load your data with task.path or task.dataset"
+    )
     shown = LONGEST * 2 // 3 + LONGEST // 3  # its start and its end
     assert f" […{len(message) - shown:,} characters left out…] " in line
 
 
-@pytest.mark.parametrize(("code", "fix"), [(errno.ENOSPC, "the disk is full: free space, or write to another disk"),
-                                           (errno.EROFS, "the file system is read-only: write to a folder on a writable one"),
-                                           (errno.EBUSY, "a mount point cannot be replaced"),
-                                           (errno.EACCES, "permission denied")])
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.ENOSPC, "the disk is full: free space, or write to another disk"),
+        (errno.EROFS, "the file system is read-only: write to a folder on a writable one"),
+        (errno.EBUSY, "a mount point cannot be replaced"),
+        (errno.EACCES, "permission denied"),
+    ],
+)
 def test_an_environment_error_of_an_export_is_one_line_naming_the_path_and_the_fix(tmp_path, monkeypatch, capsys, code, fix):
     def fail(run_dir, out):
         raise OSError(code, os.strerror(code), str(out / "model.safetensors"))
@@ -98,7 +116,10 @@ def test_an_export_to_a_symlink_to_nothing_names_it(tmp_path, monkeypatch, capsy
 
 def test_every_command_exits_2_on_a_user_error(tmp_path, capsys):
     assert report_main([str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"zoo-report: no metrics.json under {str(tmp_path)!r}; point zoo-report at a run or multirun folder\n"
+    assert (
+        capsys.readouterr().err
+        == f"zoo-report: no metrics.json under {str(tmp_path)!r}; point zoo-report at a run or multirun folder\n"
+    )
     assert analyze_main(["--base", "tiny-llama", "--adapter", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.startswith(f"zoo-analyze: adapter folder {str(tmp_path / 'none')!r} lacks")
 
@@ -134,6 +155,11 @@ def test_a_head_needs_no_label_words_and_a_prompt_is_told_the_fix_in_a_short_lin
     with pytest.raises(ValueError) as refused:
         run(app_config(*CHEAP, *task), tmp_path / "prompt")
     message = str(refused.value)
-    assert message.startswith("task 'many' has 30 classes ['label0', 'label1', 'label10', ") and "'label17', …] but 2 label words" in message
-    assert message.endswith("give task.label_words one single-token word per class, or use task.formulation=head, which needs none")
+    assert (
+        message.startswith("task 'many' has 30 classes ['label0', 'label1', 'label10', ")
+        and "'label17', …] but 2 label words" in message
+    )
+    assert message.endswith(
+        "give task.label_words one single-token word per class, or use task.formulation=head, which needs none"
+    )
     assert len(message) < 400

@@ -3,6 +3,7 @@
 pyproject.toml declares what zoo supports; constraints.txt pins what benchmarks/RESULTS.md was
 measured with; constraints-lowest.txt pins the lower bounds, the environment of the low test pass.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,8 @@ PROJECT = tomllib.loads(PYPROJECT)["project"]
 CORE = {canonicalize_name(Requirement(line).name): Requirement(line) for line in PROJECT["dependencies"]}
 DECLARED = CORE | {
     canonicalize_name(Requirement(line).name): Requirement(line)
-    for extra in PROJECT["optional-dependencies"].values() for line in extra
+    for extra in PROJECT["optional-dependencies"].values()
+    for line in extra
 }
 
 
@@ -63,7 +65,9 @@ def test_lowest_pins_are_the_declared_lower_bounds():
     differ = {name: (str(v), str(lower_bound(DECLARED[name]))) for name, v in pinned.items() if v != lower_bound(DECLARED[name])}
     assert not differ, f"constraints-lowest.txt pin vs pyproject.toml lower bound: {differ}"
     unaccounted = sorted(name for name in CORE if name not in pinned and not marked_untested(name))
-    assert not unaccounted, f"dependencies neither pinned in constraints-lowest.txt nor marked 'lower bound not tested': {unaccounted}"
+    assert not unaccounted, (
+        f"dependencies neither pinned in constraints-lowest.txt nor marked 'lower bound not tested': {unaccounted}"
+    )
 
 
 def test_results_md_names_the_pinned_versions():
@@ -71,7 +75,9 @@ def test_results_md_names_the_pinned_versions():
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     machine = re.search(r"^- Machine: .*?; (.*)\.$", text, re.MULTILINE)
     assert machine, "benchmarks/RESULTS.md has no '- Machine: ...; name version, ...' line"
-    recorded = {canonicalize_name(name): Version(v).public for name, v in (item.rsplit(" ", 1) for item in machine[1].split(", "))}
+    recorded = {
+        canonicalize_name(name): Version(v).public for name, v in (item.rsplit(" ", 1) for item in machine[1].split(", "))
+    }
     recorded.pop("zoo-peft")
     pinned = pins("constraints.txt")
     differ = {name: (v, str(pinned.get(name))) for name, v in recorded.items() if pinned.get(name) != Version(v)}

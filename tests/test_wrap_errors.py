@@ -1,4 +1,5 @@
 """Clear errors from wrap, merge, save and load on bad input."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Every writer of an output replaces only what zoo wrote (zoo.runtime.written): an export keeps the files a user added to it,
 a run never overwrites a user's file in its folder, and a refusal names what is in the way."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,11 @@ def test_an_edited_file_of_an_export_is_not_replaced(lora_run, tmp_path, capsys)
 def test_a_run_refuses_a_users_answers_file_in_its_folder_before_it_starts(tmp_path):
     """``hydra.run.dir=.`` in a folder that holds a flips.jsonl of the user's: refused before any work, the file untouched."""
     (tmp_path / "flips.jsonl").write_text('{"mine": true}\n')
-    with pytest.raises(FileExistsError, match=rf"cannot write the run's answers to '{tmp_path / 'flips.jsonl'}': a file zoo did "
-                                              "not write is there"):
+    with pytest.raises(
+        FileExistsError,
+        match=rf"cannot write the run's answers to '{tmp_path / 'flips.jsonl'}': a file zoo did "
+        "not write is there",
+    ):
         run(app_config(*CHEAP), tmp_path)
     assert (tmp_path / "flips.jsonl").read_text() == '{"mine": true}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flips.jsonl"]  # no record, adapter or log: nothing ran

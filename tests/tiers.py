@@ -10,6 +10,7 @@ marked ``full`` without ``--full``). tests/test_tiers.py checks that the default
 covering every built-in method on at least three families, one of them an encoder, and that the
 sample keeps covering every kind of bridged tuner, so a new method or tuner cannot drop out unseen.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -48,9 +49,14 @@ BRIDGED_NAMES = frozenset(t.name for t in BRIDGED)
 
 def tuner_kind(tuner: Tuner) -> dict[str, object]:
     """What the bridge does differently for ``tuner``: each value of each of these must be in the default tier."""
-    return {"LoRA variant": tuner.peft_type == "LORA", "placement": tuner.placement, "identity_at_init": tuner.identity_at_init,
-            "mergeable": tuner.mergeable, "conv1d": tuner.conv1d if isinstance(tuner.conv1d, bool) else "from a peft release",
-            "changed defaults": bool(tuner.defaults)}
+    return {
+        "LoRA variant": tuner.peft_type == "LORA",
+        "placement": tuner.placement,
+        "identity_at_init": tuner.identity_at_init,
+        "mergeable": tuner.mergeable,
+        "conv1d": tuner.conv1d if isinstance(tuner.conv1d, bool) else "from a peft release",
+        "changed defaults": bool(tuner.defaults),
+    }
 
 
 def in_default_tier(method: str, family: str | None = None) -> bool:

@@ -1,4 +1,5 @@
 """A module that wraps a model and stands in for it."""
+
 from __future__ import annotations
 
 from typing import Any

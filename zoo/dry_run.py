@@ -4,6 +4,7 @@
 asks for terabytes) before it allocates anything, naming the config's size fields; ``zoo.load_adapter``
 compares the shapes a saved config implies with the file's before it wraps.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,12 @@ def implied_shapes(model: nn.Module, spec: MethodSpec, cfg: MethodConfig) -> Sha
     try:
         params = dry_wrap(model, spec, cfg)
     except Exception as err:  # a real problem of the config (a target that matches nothing) recurs in the real wrap
-        log.warning("method %r cannot be wrapped on the meta device (%s: %s); its adapter's shapes are checked after wrapping",
-                    spec.name, type(err).__name__, err)
+        log.warning(
+            "method %r cannot be wrapped on the meta device (%s: %s); its adapter's shapes are checked after wrapping",
+            spec.name,
+            type(err).__name__,
+            err,
+        )
         return None
     return {name: tuple(p.shape) for name, p in params.items()}
 
@@ -65,8 +70,11 @@ def memory_bytes(device: torch.device) -> int | None:
 
 def size_fields(cfg: MethodConfig) -> dict[str, Any]:
     """The config's numeric fields that differ from their defaults (all numeric fields if none do)."""
-    numeric = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
-               if isinstance(getattr(cfg, f.name), int | float) and not isinstance(getattr(cfg, f.name), bool)}
+    numeric = {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(cfg)
+        if isinstance(getattr(cfg, f.name), int | float) and not isinstance(getattr(cfg, f.name), bool)
+    }
     defaults = {f.name: f.default for f in dataclasses.fields(cfg) if f.default is not dataclasses.MISSING}
     changed = {name: value for name, value in numeric.items() if defaults.get(name, dataclasses.MISSING) != value}
     return changed or numeric
@@ -84,8 +92,10 @@ def naming_size_fields(spec: MethodSpec, cfg: MethodConfig) -> Iterator[None]:
         if not isinstance(err, MemoryError) and "allocate" not in str(err):
             raise
         fields = ", ".join(f"{name}={value!r}" for name, value in size_fields(cfg).items())
-        raise ValueError(f"method {spec.name!r} with {fields} asks for more memory than there is ({err}): one of these "
-                         "size fields is out of range") from err
+        raise ValueError(
+            f"method {spec.name!r} with {fields} asks for more memory than there is ({err}): one of these "
+            "size fields is out of range"
+        ) from err
 
 
 def check_fits_in_memory(model: nn.Module, spec: MethodSpec, cfg: MethodConfig) -> None:
@@ -108,5 +118,7 @@ def check_fits_in_memory(model: nn.Module, spec: MethodSpec, cfg: MethodConfig) 
     size = sum(p.numel() * p.element_size() for p in params.values())
     if size > limit:
         fields = ", ".join(f"{name}={value!r}" for name, value in size_fields(cfg).items())
-        raise ValueError(f"method {spec.name!r} with {fields} would add {count:,} parameters ({size / 2**30:,.1f} GiB), more than "
-                         f"the {device.type} memory ({limit / 2**30:,.1f} GiB): one of these size fields is out of range")
+        raise ValueError(
+            f"method {spec.name!r} with {fields} would add {count:,} parameters ({size / 2**30:,.1f} GiB), more than "
+            f"the {device.type} memory ({limit / 2**30:,.1f} GiB): one of these size fields is out of range"
+        )

@@ -3,6 +3,7 @@
 Weights alone do not fix what a model computes: two copies with equal weights but another
 ``rope_theta`` or ``rms_norm_eps`` in their config give other outputs, so the config counts too.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,14 +14,27 @@ import torch
 from torch import nn
 
 _SAMPLE = 16
-_IGNORED_CONFIG_KEYS = frozenset({
-    # change on a save_pretrained / from_pretrained or dtype round trip, while the outputs do not
-    "architectures", "dtype", "torch_dtype", "transformers_version",
-    # choose what forward returns or caches, not its values
-    "use_cache", "output_attentions", "output_hidden_states", "return_dict", "torchscript",
-    # bookkeeping often set after loading (a pad token for the tokenizer, label names); the logits ignore it
-    "pad_token_id", "bos_token_id", "eos_token_id", "id2label", "label2id",
-})
+_IGNORED_CONFIG_KEYS = frozenset(
+    {
+        # change on a save_pretrained / from_pretrained or dtype round trip, while the outputs do not
+        "architectures",
+        "dtype",
+        "torch_dtype",
+        "transformers_version",
+        # choose what forward returns or caches, not its values
+        "use_cache",
+        "output_attentions",
+        "output_hidden_states",
+        "return_dict",
+        "torchscript",
+        # bookkeeping often set after loading (a pad token for the tokenizer, label names); the logits ignore it
+        "pad_token_id",
+        "bos_token_id",
+        "eos_token_id",
+        "id2label",
+        "label2id",
+    }
+)
 
 
 VERSION = 2
@@ -65,7 +79,9 @@ def sampled_weights_fingerprint(model: nn.Module) -> str:
 def _output_relevant(value: Any) -> Any:
     """``value`` without the config keys that leave outputs alone (see above) and private ``_`` keys (``_name_or_path``)."""
     if isinstance(value, dict):
-        return {str(k): _output_relevant(v) for k, v in value.items() if not str(k).startswith("_") and k not in _IGNORED_CONFIG_KEYS}
+        return {
+            str(k): _output_relevant(v) for k, v in value.items() if not str(k).startswith("_") and k not in _IGNORED_CONFIG_KEYS
+        }
     if isinstance(value, list | tuple):
         return [_output_relevant(v) for v in value]
     return value

@@ -1,4 +1,5 @@
 """Shared helpers to find, replace and freeze modules, and to collect adapter parameters."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,9 @@ def linear_shape(module: nn.Module) -> tuple[int, int]:
 def quantized(module: nn.Module) -> bool:
     """Whether ``module`` or one of its submodules stores its weight packed in integers (bitsandbytes' 4- and 8-bit layers):
     such a weight cannot be read as a matrix, changed or merged into, only called."""
-    return any(isinstance(w := getattr(m, "weight", None), torch.Tensor) and not w.dtype.is_floating_point for m in module.modules())
+    return any(
+        isinstance(w := getattr(m, "weight", None), torch.Tensor) and not w.dtype.is_floating_point for m in module.modules()
+    )
 
 
 def adapter_factory(base: nn.Module) -> dict:
@@ -38,8 +41,9 @@ def adapter_factory(base: nn.Module) -> dict:
     return {"device": weight.device, "dtype": weight.dtype if weight.dtype.is_floating_point else torch.float32}
 
 
-def match_targets(model: nn.Module, target_modules: list[str], types: tuple[type, ...] = LINEAR_TYPES,
-                  field: str = "target_modules") -> list[str]:
+def match_targets(
+    model: nn.Module, target_modules: list[str], types: tuple[type, ...] = LINEAR_TYPES, field: str = "target_modules"
+) -> list[str]:
     """Names of modules of ``types`` selected by ``target_modules`` (the config field ``field``).
 
     An entry selects modules whose name equals it or ends with ``.<entry>`` (as peft does);
@@ -55,10 +59,7 @@ def match_targets(model: nn.Module, target_modules: list[str], types: tuple[type
     except re.error as err:
         raise ValueError(f"{field}={list(target_modules)!r} holds an invalid regular expression ({err})") from err
     plain = [t for t in target_modules if not t.startswith("re:")]
-    chosen = [
-        n for n in names
-        if any(n == t or n.endswith("." + t) for t in plain) or any(p.fullmatch(n) for p in patterns)
-    ]
+    chosen = [n for n in names if any(n == t or n.endswith("." + t) for t in plain) or any(p.fullmatch(n) for p in patterns)]
     if not chosen:
         suffixes = sorted({n.rsplit(".", 1)[-1] for n in names})
         raise ValueError(

@@ -5,6 +5,7 @@ A method is a config dataclass (subclass of :class:`MethodConfig`) plus a wrap f
 receives a frozen model and injects modules implementing :class:`Adapter`; whatever those
 modules list in ``adapter_params()`` is exactly what trains, what is saved, and what merges.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable

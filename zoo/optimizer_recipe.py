@@ -9,6 +9,7 @@ the parameters that train, each once, then ``optimizer(groups, weight_decay=trai
 This module imports nothing of zoo above it (the types of its annotations are imported for type
 checkers only).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -12,6 +12,7 @@ does (:func:`peft_modules`: ``target_modules``, ``exclude_modules``, ``layers_to
 a numeric field of another type or not finite (:func:`check_numbers`). This module imports nothing of peft,
 nor of zoo above it (the types of its annotations are imported for type checkers only).
 """
+
 from __future__ import annotations
 
 import logging
@@ -90,15 +91,18 @@ class PeftFormat:
         if not isinstance(self.peft_type, str) or not _PEFT_TYPE.match(self.peft_type):
             raise ValueError(f"PeftFormat peft_type {self.peft_type!r} must be peft's upper-case name of the method, e.g. 'LORA'")
         if not callable(self.export):
-            raise TypeError(f"PeftFormat export for {self.peft_type} must be a function of the wrapped model, "
-                            f"got {self.export!r}")
+            raise TypeError(
+                f"PeftFormat export for {self.peft_type} must be a function of the wrapped model, got {self.export!r}"
+            )
         for field in ("import_", "equivalent_config", "zoo_overrides"):
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"PeftFormat {field} for {self.peft_type} must be a function or None, got {value!r}")
         if self.zoo_overrides is not None and self.equivalent_config is None:
-            raise ValueError(f"PeftFormat for {self.peft_type} gives zoo_overrides without equivalent_config: "
-                             "the overrides size zoo's method like peft's config, so declare that config too")
+            raise ValueError(
+                f"PeftFormat for {self.peft_type} gives zoo_overrides without equivalent_config: "
+                "the overrides size zoo's method like peft's config, so declare that config too"
+            )
 
 
 def by_module(tensors: dict[str, Tensor], suffixes: tuple[str, ...], source: str) -> dict[str, dict[str, Tensor]]:
@@ -111,9 +115,10 @@ def by_module(tensors: dict[str, Tensor], suffixes: tuple[str, ...], source: str
     for key, value in tensors.items():
         suffix = next((s for s in suffixes if key.startswith(PREFIX) and key.endswith("." + s)), None)
         if suffix is None:
-            raise NotConvertible(f"{source}: tensor {key!r} is not one zoo can place; expected only "
-                                 f"{PREFIX}<module>.{{{', '.join(suffixes)}}}")
-        modules.setdefault(key[len(PREFIX):-len(suffix) - 1], {})[suffix] = value
+            raise NotConvertible(
+                f"{source}: tensor {key!r} is not one zoo can place; expected only {PREFIX}<module>.{{{', '.join(suffixes)}}}"
+            )
+        modules.setdefault(key[len(PREFIX) : -len(suffix) - 1], {})[suffix] = value
     return modules
 
 
@@ -125,8 +130,10 @@ def refuse_options(config: dict[str, Any], supported: dict[str, tuple], source: 
     """
     for option, values in supported.items():
         if option in config and config[option] not in values:
-            raise NotConvertible(f"{source}: peft option {option}={config[option]!r} has no equivalent in zoo; "
-                                 f"only {' or '.join(map(repr, values))} can be imported")
+            raise NotConvertible(
+                f"{source}: peft option {option}={config[option]!r} has no equivalent in zoo; "
+                f"only {' or '.join(map(repr, values))} can be imported"
+            )
 
 
 def check_numbers(config: dict[str, Any], fields: dict[str, type], source: str) -> None:
@@ -147,7 +154,9 @@ def check_sizes(config: dict[str, Any], found: dict[str, int | None], source: st
     for name, size in found.items():
         if name in config and config[name] != size:
             held = "tensors of differing sizes" if size is None else f"tensors of size {size}"
-            raise NotConvertible(f"{source}: peft config field {name}={config[name]!r} does not match the file, which holds {held}")
+            raise NotConvertible(
+                f"{source}: peft config field {name}={config[name]!r} does not match the file, which holds {held}"
+            )
 
 
 def _layer_allowed(config: dict[str, Any], name: str) -> bool:
@@ -189,8 +198,12 @@ def peft_modules(base: nn.Module, config: dict[str, Any], held: dict[str, Any], 
             ``base`` (peft refuses it too), or selects a module whose tensors the file does not hold.
     """
     targets = config.get("target_modules")
-    for field, kind in (("target_modules", str | list[str]), ("exclude_modules", str | list[str] | None),
-                        ("layers_to_transform", int | list[int] | None), ("layers_pattern", str | list[str] | None)):
+    for field, kind in (
+        ("target_modules", str | list[str]),
+        ("exclude_modules", str | list[str] | None),
+        ("layers_to_transform", int | list[int] | None),
+        ("layers_pattern", str | list[str] | None),
+    ):
         if not fits(config.get(field), kind):
             raise NotConvertible(f"{source}: peft config field {field}={config.get(field)!r} must be {describe(kind)}")
     try:
@@ -198,16 +211,25 @@ def peft_modules(base: nn.Module, config: dict[str, Any], held: dict[str, Any], 
     except re.error as err:
         raise NotConvertible(f"{source}: peft config field target_modules={targets!r} is not a valid regex ({err})") from err
     if not selected:
-        raise NotConvertible(f"{source}: target_modules={targets!r} selects no module of the base model, so peft refuses this "
-                             f"adapter; the file holds tensors for {sorted(held)}")
+        raise NotConvertible(
+            f"{source}: target_modules={targets!r} selects no module of the base model, so peft refuses this "
+            f"adapter; the file holds tensors for {sorted(held)}"
+        )
     missing = [name for name in selected if name not in held]
     if missing:
-        raise NotConvertible(f"{source}: target_modules={targets!r} selects {missing}, whose tensors the file does not hold; "
-                             f"it holds tensors for {sorted(held)}")
+        raise NotConvertible(
+            f"{source}: target_modules={targets!r} selects {missing}, whose tensors the file does not hold; "
+            f"it holds tensors for {sorted(held)}"
+        )
     unused = sorted(set(held) - set(selected))
     if unused:
-        log.warning("%s: the file holds tensors for %s, which target_modules=%r does not select; peft does not load them, "
-                    "and neither does zoo", source, unused, targets)
+        log.warning(
+            "%s: the file holds tensors for %s, which target_modules=%r does not select; peft does not load them, "
+            "and neither does zoo",
+            source,
+            unused,
+            targets,
+        )
     return {name: held[name] for name in selected}
 
 

@@ -25,6 +25,7 @@ What is the prompt:
 The tracker holds the last call's positions until the next call, so a block recomputed in the backward pass
 (gradient checkpointing) sees the positions of its forward pass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ class PositionTracker:
     def select(self, hidden: Tensor) -> Tensor:
         """``(B, T, 1)`` bool: the chosen positions of ``hidden`` (``(B, T, d)``, states of the call in progress)."""
         if self.chosen is None or self.chosen.shape != hidden.shape[:2]:
-            raise RuntimeError(f"hidden states of shape {tuple(hidden.shape)} do not belong to the forward call the positions were "
-                               f"read from ({None if self.chosen is None else tuple(self.chosen.shape)}); call the wrapped model, "
-                               "not one of its blocks")
+            raise RuntimeError(
+                f"hidden states of shape {tuple(hidden.shape)} do not belong to the forward call the positions were "
+                f"read from ({None if self.chosen is None else tuple(self.chosen.shape)}); call the wrapped model, "
+                "not one of its blocks"
+            )
         return self.chosen.unsqueeze(-1).to(hidden.device)  # a block on another device (device_map) gets its own copy

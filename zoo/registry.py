@@ -4,6 +4,7 @@ Knows nothing of Hydra, data or training. Built-in methods are imported explicit
 ``zoo.methods``; third-party ones arrive through the entry-point group ``zoo.methods``,
 whose each entry point is a module (or object) that calls :func:`register` when loaded.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,7 +59,9 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
         raise TypeError(f"config for {name!r} must be a dataclass subclassing zoo.MethodConfig, got {config!r}")
     for spec in _methods.values():
         if spec.config is config:
-            raise ValueError(f"config class {config.__name__} is already registered for method {spec.name!r}; each method needs its own config class")
+            raise ValueError(
+                f"config class {config.__name__} is already registered for method {spec.name!r}; each method needs its own config class"
+            )
     unknown = set(capabilities) - _CAPABILITIES
     if unknown:
         raise ValueError(f"unknown capabilities {sorted(unknown)} for {name!r}; valid: {sorted(_CAPABILITIES)}")
@@ -76,12 +79,15 @@ def register(name: str, *, config: type[MethodConfig], **capabilities) -> Callab
     _check_refuses_merge(name, capabilities)
     _check_optimizer(name, capabilities.get("optimizer"), capabilities.get("gradient_free", False))
     if capabilities.get("needs_label_words") and config.bind is MethodConfig.bind:
-        raise TypeError(f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
-                        f"to take the label token ids from the task")
+        raise TypeError(
+            f"method {name!r} declares needs_label_words but {config.__name__} does not override bind(task) "
+            f"to take the label token ids from the task"
+        )
 
     def decorator(fn: Callable) -> Callable:
-        _methods[name] = MethodSpec(name=name, config=config, wrap_fn=fn, source=_current_source, source_version=_current_version,
-                                    **capabilities)
+        _methods[name] = MethodSpec(
+            name=name, config=config, wrap_fn=fn, source=_current_source, source_version=_current_version, **capabilities
+        )
         return fn
 
     return decorator
@@ -106,10 +112,14 @@ def _check_refuses_merge(name: str, capabilities: dict) -> None:
     if refuses_merge is None:
         return
     if not callable(refuses_merge):
-        raise TypeError(f"refuses_merge of method {name!r} must be a function (cfg, model) -> reason or None, got {refuses_merge!r}")
+        raise TypeError(
+            f"refuses_merge of method {name!r} must be a function (cfg, model) -> reason or None, got {refuses_merge!r}"
+        )
     if not capabilities.get("mergeable"):
-        raise ValueError(f"method {name!r} declares refuses_merge without mergeable=True: refuses_merge says which configs of a "
-                         "mergeable method cannot merge")
+        raise ValueError(
+            f"method {name!r} declares refuses_merge without mergeable=True: refuses_merge says which configs of a "
+            "mergeable method cannot merge"
+        )
 
 
 def _check_peft(name: str, peft: object) -> None:
@@ -117,14 +127,18 @@ def _check_peft(name: str, peft: object) -> None:
     if peft is None:
         return
     if not isinstance(peft, PeftFormat):
-        raise TypeError(f"peft for method {name!r} must be a zoo.PeftFormat (peft_type, export, and optionally import_, "
-                        f"equivalent_config, zoo_overrides) or None, got {peft!r}")
+        raise TypeError(
+            f"peft for method {name!r} must be a zoo.PeftFormat (peft_type, export, and optionally import_, "
+            f"equivalent_config, zoo_overrides) or None, got {peft!r}"
+        )
     if peft.import_ is None:
         return
     for spec in _methods.values():
         if spec.peft is not None and spec.peft.import_ is not None and spec.peft.peft_type == peft.peft_type:
-            raise ValueError(f"method {name!r} declares an importer for peft type {peft.peft_type!r}, which method "
-                             f"{spec.name!r} already imports; declare import_=None to export only")
+            raise ValueError(
+                f"method {name!r} declares an importer for peft type {peft.peft_type!r}, which method "
+                f"{spec.name!r} already imports; declare import_=None to export only"
+            )
 
 
 def _check_optimizer(name: str, optimizer: object, gradient_free: bool) -> None:
@@ -132,7 +146,9 @@ def _check_optimizer(name: str, optimizer: object, gradient_free: bool) -> None:
     if optimizer is None:
         return
     if not isinstance(optimizer, OptimizerRecipe):
-        raise TypeError(f"optimizer for method {name!r} must be a zoo.OptimizerRecipe (groups, optimizer) or None, got {optimizer!r}")
+        raise TypeError(
+            f"optimizer for method {name!r} must be a zoo.OptimizerRecipe (groups, optimizer) or None, got {optimizer!r}"
+        )
     if gradient_free:
         raise ValueError(f"method {name!r} is gradient_free (solved by fit, never stepped): it cannot declare an optimizer")
 
@@ -161,8 +177,9 @@ def load_plugins() -> dict[str, str]:
             _current_source, _current_version = "zoo", None
         if error is not None:
             _plugin_errors[distribution(ep)] = error
-            log.warning("zoo plugin %r from distribution %r failed to load, and registers no method: %s",
-                        ep.name, distribution(ep), error)
+            log.warning(
+                "zoo plugin %r from distribution %r failed to load, and registers no method: %s", ep.name, distribution(ep), error
+            )
     return dict(_plugin_errors)
 
 

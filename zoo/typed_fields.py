@@ -5,6 +5,7 @@ for an int and ``nan`` all parse somewhere. :func:`check_fields` refuses such a 
 the field, before a config's own range checks compare it with anything (``nan < 1`` is False,
 ``"16" < 1`` raises a TypeError that names nothing).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """``wrap`` and the module it returns; parameter counting; merge and unmerge."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -130,9 +131,11 @@ def _mergeable(model: nn.Module, action: str) -> ZooModel:
         can = [m for m in list_methods() if get_method(m).mergeable]
         raise ValueError(f"method {model.method!r} cannot be merged into the base weights; mergeable methods: {can}")
     if quantized(model.model):
-        raise ValueError(f"{action}: the base model's weights are quantized (packed integers, bitsandbytes' 4-/8-bit), so the "
-                         f"adapter cannot be folded into them; save it, load it onto the base in full precision "
-                         f"(model.quantization=null) and {action} there")
+        raise ValueError(
+            f"{action}: the base model's weights are quantized (packed integers, bitsandbytes' 4-/8-bit), so the "
+            f"adapter cannot be folded into them; save it, load it onto the base in full precision "
+            f"(model.quantization=null) and {action} there"
+        )
     return model
 
 

@@ -20,7 +20,15 @@ from zoo.testing.models import built
 
 PAGE = ROOT / "docs" / "plugins" / "roles.md"
 FAMILY_COLUMNS = ("query", "key", "value", "attn_out", "ff_in", "ff_out", "qkv_layout", "positional")
-HELPERS = (arch.roles_of, Roles.require, arch.blocks, arch.block_names, arch.query_value_targets, Roles.qkv_indices, arch.set_roles)
+HELPERS = (
+    arch.roles_of,
+    Roles.require,
+    arch.blocks,
+    arch.block_names,
+    arch.query_value_targets,
+    Roles.qkv_indices,
+    arch.set_roles,
+)
 
 INTRO = """# Roles: the parts of a transformer a method can target
 
@@ -94,11 +102,27 @@ def families_table() -> list[str]:
 
 def page() -> str:
     helpers = [f"- `{h.__qualname__}`: {markdown(inspect.getdoc(h).splitlines()[0])}" for h in HELPERS]
-    return "\n".join([
-        INTRO, "## The roles", "", *roles_table(), "",
-        "## The helpers", "", "In `zoo.models.arch`:", "", *helpers, "",
-        "## What each tiny family returns", "",
-        "The tiny models zoo's contract tests run on (`zoo.models.tiny.TINY_FAMILIES`), one per architecture family; "
-        "paths are inside a block.", "", *families_table(), "",
-        "See also: [writing a plugin](writing-a-plugin.md), [the stable API](stable-api.md).", "",
-    ])
+    return "\n".join(
+        [
+            INTRO,
+            "## The roles",
+            "",
+            *roles_table(),
+            "",
+            "## The helpers",
+            "",
+            "In `zoo.models.arch`:",
+            "",
+            *helpers,
+            "",
+            "## What each tiny family returns",
+            "",
+            "The tiny models zoo's contract tests run on (`zoo.models.tiny.TINY_FAMILIES`), one per architecture family; "
+            "paths are inside a block.",
+            "",
+            *families_table(),
+            "",
+            "See also: [writing a plugin](writing-a-plugin.md), [the stable API](stable-api.md).",
+            "",
+        ]
+    )

@@ -1,4 +1,5 @@
 """Predictions and metrics of a classifier: label words after a prompt, or a classification head."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -31,8 +32,9 @@ def predict(model, batches: list[dict[str, torch.Tensor]], scorer) -> tuple[list
     return predictions, indices
 
 
-def evaluate(model, batches, scorer, labels: list[int], label_names: list[str],
-             accelerator: Accelerator | None = None) -> tuple[dict, list[int]]:
+def evaluate(
+    model, batches, scorer, labels: list[int], label_names: list[str], accelerator: Accelerator | None = None
+) -> tuple[dict, list[int]]:
     """``(metrics, predictions in example order)``; ``scorer`` as in :func:`predict`.
 
     With an ``accelerator`` of several processes each predicts its share of the batches and
@@ -45,8 +47,10 @@ def evaluate(model, batches, scorer, labels: list[int], label_names: list[str],
         predicted, indices = zip(*gathered(list(zip(*predict(model, dealt(batches, accelerator), scorer))), accelerator))
     if sorted(indices) != list(range(len(labels))):
         seen = Counter(indices)
-        raise RuntimeError(f"evaluation predicted {len(indices)} examples for {len(labels)}: duplicated "
-                           f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(labels))) - set(seen))[:10]}")
+        raise RuntimeError(
+            f"evaluation predicted {len(indices)} examples for {len(labels)}: duplicated "
+            f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(labels))) - set(seen))[:10]}"
+        )
     ordered = [0] * len(labels)
     for i, p in zip(indices, predicted):
         ordered[i] = p

@@ -1,4 +1,5 @@
 """What fine-tuning changed: the answers that flipped between the base model and the tuned one."""
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,13 @@ def flips(before: list[int], after: list[int], true: list[int], label_names: lis
     }
 
 
-def write_flipped_examples(path: Path, examples: list[Example], before: list[int], after: list[int], label_names: list[str]) -> None:
+def write_flipped_examples(
+    path: Path, examples: list[Example], before: list[int], after: list[int], label_names: list[str]
+) -> None:
     """One JSON line per flipped example: its index, text, true label, and the two answers."""
     lines = [
         json.dumps({"index": i, "text": e.text, "label": label_names[e.label], "before": label_names[b], "after": label_names[a]})
-        for i, (e, b, a) in enumerate(zip(examples, before, after)) if a != b
+        for i, (e, b, a) in enumerate(zip(examples, before, after))
+        if a != b
     ]
     write_text(path, "".join(line + "\n" for line in lines), "the flipped answers")

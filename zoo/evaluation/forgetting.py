@@ -22,6 +22,7 @@ next-token prediction) and baselines, which change no weight of the language mod
 The base model's loss is the same for every run of a model, so the pipeline keeps it in the
 predictions cache (``predictions_cache``) beside the zero-shot predictions.
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,7 +53,9 @@ class ForgettingConfig:
             raise ValueError(f"forgetting.text {self.text!r} is not one of {TEXTS}")
         for name in ("n_texts", "max_length", "batch_size"):
             if getattr(self, name) < (2 if name == "max_length" else 1):
-                raise ValueError(f"forgetting.{name} must be at least {2 if name == 'max_length' else 1}, got {getattr(self, name)}")
+                raise ValueError(
+                    f"forgetting.{name} must be at least {2 if name == 'max_length' else 1}, got {getattr(self, name)}"
+                )
 
 
 def text_source(cfg: ForgettingConfig, tokenizer) -> str:
@@ -86,7 +89,7 @@ def text_batches(texts: list[str], tokenizer, max_length: int, batch_size: int) 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = []
     for start in range(0, len(encoded), batch_size):
-        rows = encoded[start:start + batch_size]
+        rows = encoded[start : start + batch_size]
         width = max(map(len, rows))
         ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
@@ -105,7 +108,9 @@ def next_token_loss(model: nn.Module, batches: list[dict[str, torch.Tensor]]) ->
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         target = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum").item()
+        total += F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+        ).item()
         count += int((target != -100).sum())
     model.train(was_training)
     return total / count, count
@@ -121,8 +126,14 @@ class Forgetting:
     tokens: int
 
     @classmethod
-    def before(cls, cfg: ForgettingConfig, model: nn.Module, tokenizer, cache_dir: str,
-               measure: Callable[[list[dict[str, torch.Tensor]]], tuple[float, int]] | None = None) -> Forgetting | None:
+    def before(
+        cls,
+        cfg: ForgettingConfig,
+        model: nn.Module,
+        tokenizer,
+        cache_dir: str,
+        measure: Callable[[list[dict[str, torch.Tensor]]], tuple[float, int]] | None = None,
+    ) -> Forgetting | None:
         """The measurement on the base ``model``; None where it is off (``none``).
 
         ``measure``: ``next_token_loss`` of the base model on the batches, by another route (a cache); None: computed here.
@@ -137,5 +148,10 @@ class Forgetting:
     def after(self, model: nn.Module) -> dict:
         """The record's entry: the source, tokens, both losses and their difference, for the trained ``model``."""
         loss, _ = next_token_loss(model, self.batches)
-        return {"text": self.source, "tokens": self.tokens, "loss_before": self.loss_before, "loss_after": loss,
-                "delta": loss - self.loss_before}
+        return {
+            "text": self.source,
+            "tokens": self.tokens,
+            "loss_before": self.loss_before,
+            "loss_after": loss,
+            "delta": loss - self.loss_before,
+        }

@@ -6,6 +6,7 @@ a base model, a wrapped one (zoo.wrap), a peft model, a :class:`~zoo.research.pr
 Decoding is batched over left-padded prompts and stops at the end-of-sequence token (or after
 ``max_new_tokens``); a batch decodes as its prompts would one at a time (tests/test_generation.py checks it).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -30,9 +31,15 @@ def generate_responses(model, batches: list[dict], formulation: GenerationFormul
     device, out = _device(model), []
     for batch in batches:
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        tokens = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=formulation.max_new_tokens, do_sample=False,
-                                eos_token_id=formulation.eos_token_id, pad_token_id=formulation.pad_token_id)
-        new = tokens[:, ids.shape[1]:].tolist()  # (B, n): what was written after each prompt
+        tokens = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=formulation.max_new_tokens,
+            do_sample=False,
+            eos_token_id=formulation.eos_token_id,
+            pad_token_id=formulation.pad_token_id,
+        )
+        new = tokens[:, ids.shape[1] :].tolist()  # (B, n): what was written after each prompt
         out += [(i, formulation.decode(row)) for i, row in zip(batch["index"].tolist(), new)]
     return out
 
@@ -47,8 +54,9 @@ def response_log_likelihood(model, batches: list[dict]) -> tuple[float, int]:
     return total, count
 
 
-def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormulation, batch_size: int,
-                        accelerator: Accelerator | None = None) -> Evaluation:
+def evaluate_generation(
+    model, pairs: list[Pair], formulation: GenerationFormulation, batch_size: int, accelerator: Accelerator | None = None
+) -> Evaluation:
     """``model`` scored on ``pairs`` (zoo.tasks.generation_metrics): ROUGE-L F, exact match, chrF and the response
     log-likelihood per token, each example's ROUGE-L F, exact match and chrF, its responses in example order.
 
@@ -70,10 +78,16 @@ def evaluate_generation(model, pairs: list[Pair], formulation: GenerationFormula
         model.train(was_training)
     seen = Counter(i for i, _ in decoded)
     if sorted(seen) != list(range(len(pairs))) or max(seen.values()) > 1:
-        raise RuntimeError(f"evaluation decoded {len(decoded)} responses for {len(pairs)} examples: duplicated "
-                           f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(pairs))) - set(seen))[:10]}")
+        raise RuntimeError(
+            f"evaluation decoded {len(decoded)} responses for {len(pairs)} examples: duplicated "
+            f"{sorted(i for i, c in seen.items() if c > 1)[:10]}, missing {sorted(set(range(len(pairs))) - set(seen))[:10]}"
+        )
     responses = [text for _, text in sorted(decoded)]
     per_example = example_scores(responses, [p.response for p in pairs])
     metrics = generation_metrics(per_example, total, count)
-    return Evaluation({name: metrics[name] for name in (*per_example, "log_likelihood_per_token")}, per_example, responses,
-                      {"response_tokens": metrics["response_tokens"], "n": metrics["n"]})
+    return Evaluation(
+        {name: metrics[name] for name in (*per_example, "log_likelihood_per_token")},
+        per_example,
+        responses,
+        {"response_tokens": metrics["response_tokens"], "n": metrics["n"]},
+    )

@@ -16,6 +16,7 @@ nothing of a real one's. A merged ratio outside 1 ± :data:`MERGED_BAND` is ther
 credible, noise the medians did not remove: the record says so in its ``flag`` and
 zoo-report marks the row.
 """
+
 from __future__ import annotations
 
 import statistics

@@ -6,6 +6,7 @@ against the field's annotation (JSON has no tuples, ints and bools are easily co
 the base model whose tensors live on the meta device (:mod:`zoo.dry_run`), so an absurd config (``r=10**9``) is
 refused by comparing shapes, not by running out of memory.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,7 +39,9 @@ def method_config(spec: MethodSpec, values: Any, source: Path) -> MethodConfig:
         hint = hints.get(name, Any)
         if not fits(value, hint):
             note = " (NaN and infinity are not valid numbers)" if non_finite(value) else ""
-            raise ValueError(f"{source}: config field {name!r} of method {spec.name!r} is {value!r}; expected {describe(hint)}{note}")
+            raise ValueError(
+                f"{source}: config field {name!r} of method {spec.name!r} is {value!r}; expected {describe(hint)}{note}"
+            )
     try:
         return spec.config(**values)
     except (TypeError, ValueError) as err:
@@ -55,8 +58,12 @@ def check_shapes(found: Shapes, expected: Shapes, weights: Path, method: str) ->
     """Refuse a weights file whose tensors are not exactly the ones the method's config implies."""
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{weights} does not fit method {method!r} with its saved config: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"{weights} does not fit method {method!r} with its saved config: missing {missing}, unexpected {unexpected}"
+        )
     for name, shape in expected.items():
         if found[name] != shape:
-            raise ValueError(f"{name} has shape {found[name]} in {weights}, but the saved config of method {method!r} "
-                             f"implies {shape}; the config and the weights do not belong together")
+            raise ValueError(
+                f"{name} has shape {found[name]} in {weights}, but the saved config of method {method!r} "
+                f"implies {shape}; the config and the weights do not belong together"
+            )

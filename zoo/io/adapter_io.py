@@ -7,6 +7,7 @@ hand-edited ``alpha`` is refused, not silently used. Loading checks every one of
 the tensor shapes the config implies, before it allocates the adapter (:mod:`zoo.io.adapter_checks`).
 Saving replaces the target folder whole, so it refuses a folder holding anything zoo did not write (zoo.runtime.written).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,10 @@ _ENTRIES = {
     2: {"format", "method", "config", "base_fingerprint", "weights_sha256", "config_sha256"},
     3: {"format", "method", "config", "base_fingerprint", "weights_sha256", "config_sha256"},
 }
-_WEAKER = {1: "its config has no checksum and only the base model's weights are compared, by 16 values and the sum of "
-              "each tensor", 2: "the base model is compared by 16 values and the sum of each tensor (swapped rows pass)"}
+_WEAKER = {
+    1: "its config has no checksum and only the base model's weights are compared, by 16 values and the sum of each tensor",
+    2: "the base model is compared by 16 values and the sum of each tensor (swapped rows pass)",
+}
 """What an old format's folder is not checked for."""
 
 
@@ -114,10 +117,17 @@ def warn_other_plugin(meta: dict, spec: MethodSpec, config: Path) -> None:
     saved, here = meta.get("plugin"), plugin_of(spec)
     if saved is not None and saved != here:
         now = "zoo itself" if here is None else f"{here['distribution']} {here['version']}"
-        log.warning("%s was saved with method %r of plugin %s %s, and %s provides it here: a plugin may change what its "
-                    "tensors mean between versions; install %s==%s if the adapter does not behave as it did",
-                    config, spec.name, saved.get("distribution"), saved.get("version"), now, saved.get("distribution"),
-                    saved.get("version"))
+        log.warning(
+            "%s was saved with method %r of plugin %s %s, and %s provides it here: a plugin may change what its "
+            "tensors mean between versions; install %s==%s if the adapter does not behave as it did",
+            config,
+            spec.name,
+            saved.get("distribution"),
+            saved.get("version"),
+            now,
+            saved.get("distribution"),
+            saved.get("version"),
+        )
 
 
 def read_adapter_config(path: str | Path) -> dict:
@@ -133,20 +143,28 @@ def read_adapter_config(path: str | Path) -> dict:
     if not isinstance(meta, dict):
         raise ValueError(f"{folder / CONFIG} is corrupt: it holds a JSON {type(meta).__name__}, not an object")
     if "format" not in meta and "method" not in meta:
-        raise ValueError(f"{str(folder)!r} is not an adapter folder zoo or peft wrote: its {CONFIG} names neither a zoo "
-                         "'format' and 'method' nor a peft 'peft_type'; expected a folder from zoo.save_adapter, zoo.export_peft "
-                         "or peft's save_pretrained")
+        raise ValueError(
+            f"{str(folder)!r} is not an adapter folder zoo or peft wrote: its {CONFIG} names neither a zoo "
+            "'format' and 'method' nor a peft 'peft_type'; expected a folder from zoo.save_adapter, zoo.export_peft "
+            "or peft's save_pretrained"
+        )
     version = meta.get("format")
     if not isinstance(version, int) or version not in _ENTRIES:
-        raise ValueError(f"{folder / CONFIG} has format {version!r} (written by zoo {meta.get('zoo_version')!r}); "
-                         f"zoo {__version__} reads formats {sorted(_ENTRIES)}: load it with the zoo that wrote it")
+        raise ValueError(
+            f"{folder / CONFIG} has format {version!r} (written by zoo {meta.get('zoo_version')!r}); "
+            f"zoo {__version__} reads formats {sorted(_ENTRIES)}: load it with the zoo that wrote it"
+        )
     if _ENTRIES[version] - set(meta):
         raise ValueError(f"{folder / CONFIG} is corrupt: it lacks {sorted(_ENTRIES[version] - set(meta))}")
     if version >= 2 and config_checksum(meta) != meta["config_sha256"]:
-        raise ValueError(f"{folder / CONFIG} was modified or is corrupt: its entries do not match the checksum saved with them "
-                         "(config_sha256); an adapter's config belongs to its weights: save the trained model again instead")
+        raise ValueError(
+            f"{folder / CONFIG} was modified or is corrupt: its entries do not match the checksum saved with them "
+            "(config_sha256); an adapter's config belongs to its weights: save the trained model again instead"
+        )
     if version != FORMAT:
-        log.warning("%s has the old format %s: %s; save the adapter again to upgrade it", folder / CONFIG, version, _WEAKER[version])
+        log.warning(
+            "%s has the old format %s: %s; save the adapter again to upgrade it", folder / CONFIG, version, _WEAKER[version]
+        )
     if _sha256(folder / WEIGHTS) != meta["weights_sha256"]:
         raise ValueError(f"{folder / WEIGHTS} is corrupt: its checksum differs from the one in {CONFIG}")
     return meta

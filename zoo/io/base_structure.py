@@ -6,6 +6,7 @@ again and every parametrisation it registered is removed, keeping the merged val
 left must be exactly the base model's tensors, names and shapes: a merge may change their
 values only. A merge that gave a bias-free layer a bias, say, is refused naming that tensor.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -46,11 +47,15 @@ class BaseStructure:
         extra, missing = sorted(set(found) - set(self.shapes)), sorted(set(self.shapes) - set(found))
         reshaped = {n: (self.shapes[n], found[n]) for n in sorted(set(found) & set(self.shapes)) if found[n] != self.shapes[n]}
         if extra or missing or reshaped:
-            detail = "; ".join(part for part in (
-                f"tensors the base model lacks: {extra[:5]}" if extra else "",
-                f"base tensors gone: {missing[:5]}" if missing else "",
-                "reshaped: " + ", ".join(f"{n} {a} -> {b}" for n, (a, b) in list(reshaped.items())[:5]) if reshaped else "",
-            ) if part)
+            detail = "; ".join(
+                part
+                for part in (
+                    f"tensors the base model lacks: {extra[:5]}" if extra else "",
+                    f"base tensors gone: {missing[:5]}" if missing else "",
+                    "reshaped: " + ", ".join(f"{n} {a} -> {b}" for n, (a, b) in list(reshaped.items())[:5]) if reshaped else "",
+                )
+                if part
+            )
             raise MergedTensorsError(
                 f"merging method {method!r} does not leave the base model's tensors: {detail}. A merged model is saved as the "
                 f"base model (zoo-export --merged) and a merge may change the values of its tensors only; a method that cannot "

@@ -7,6 +7,7 @@
 its tokenizer (:mod:`zoo.io.merged_export`); ``--peft`` writes the adapter in peft's format
 (:mod:`zoo.io.peft_interchange`). Neither replaces a folder zoo did not create.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@ naming what was exported from what (an imported zoo export is checked against it
 Which files a later export may replace is the manifest's business (zoo.runtime.written), as for every
 output: a file the user added to an export, or a user's model folder, is never overwritten.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

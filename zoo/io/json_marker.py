@@ -1,4 +1,5 @@
 """Recognising a JSON file that a known tool wrote: an object that holds the key that tool always writes."""
+
 from __future__ import annotations
 
 import json

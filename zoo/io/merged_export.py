@@ -7,6 +7,7 @@ again and every parametrisation it registered is removed, keeping the merged val
 (:mod:`zoo.io.base_structure`), so what is saved is the base model's own architecture with the update in its weights:
 ``AutoModelForCausalLM.from_pretrained(out)`` needs no zoo.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,14 +37,17 @@ def read_run(run_dir: Path) -> RunRecord:
         ValueError: a baseline run, or one that trained a classification head beside the adapter.
     """
     if not (run_dir / METRICS).is_file():
-        raise FileNotFoundError(f"{str(run_dir)!r} is not a finished zoo run: it has no {METRICS} (a run folder holds "
-                                f"{METRICS} and {ADAPTER}/)")
+        raise FileNotFoundError(
+            f"{str(run_dir)!r} is not a finished zoo run: it has no {METRICS} (a run folder holds {METRICS} and {ADAPTER}/)"
+        )
     record = RunRecord.read(run_dir / METRICS)
     if record.baseline:
         raise ValueError(f"{str(run_dir)!r} is a run of baseline {record.baseline!r}: it trained no adapter to export")
     if trains_head(record.formulation):
-        raise ValueError(f"the run in {str(run_dir)!r} trained a classification head (head.safetensors) beside its adapter; "
-                         "an exported transformers model would lack it: export runs of the prompt formulation")
+        raise ValueError(
+            f"the run in {str(run_dir)!r} trained a classification head (head.safetensors) beside its adapter; "
+            "an exported transformers model would lack it: export runs of the prompt formulation"
+        )
     if not (run_dir / ADAPTER).is_dir():
         raise FileNotFoundError(f"run {str(run_dir)!r} saved no {ADAPTER}/ folder (was it run with save_adapter=false?)")
     return record
@@ -66,8 +70,10 @@ def merged_model(run_dir: Path) -> tuple[nn.Module, Any, RunRecord]:
     spec = get_method(record.method)
     if not spec.mergeable:
         mergeable = [m for m in list_methods() if get_method(m).mergeable]
-        raise ValueError(f"method {spec.name!r} of the run in {str(run_dir)!r} cannot be merged into the base weights; "
-                         f"mergeable methods: {mergeable} (export it with --peft where peft has it)")
+        raise ValueError(
+            f"method {spec.name!r} of the run in {str(run_dir)!r} cannot be merged into the base weights; "
+            f"mergeable methods: {mergeable} (export it with --peft where peft has it)"
+        )
     base, tokenizer = load_model(ModelConfig(**record.model_config))
     structure = BaseStructure(base)
     merge(load_adapter(base, run_dir / ADAPTER))
@@ -90,6 +96,14 @@ def export_merged(run_dir: str | Path, out: str | Path) -> Path:
         # zoo pads on the left (the answer is the last token); an attribute set after init is not saved unless named here
         tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side
         tokenizer.save_pretrained(staging)
-        write_record(staging, {"export": "merged", "method": record.method, "method_config": record.method_config,
-                               "model_config": record.model_config, "run": str(run_dir.resolve())})
+        write_record(
+            staging,
+            {
+                "export": "merged",
+                "method": record.method,
+                "method_config": record.method_config,
+                "model_config": record.model_config,
+                "run": str(run_dir.resolve()),
+            },
+        )
     return target

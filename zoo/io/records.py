@@ -16,6 +16,7 @@ evaluation example's value of the metrics that are means over examples, and
 generation run's exact match in ``accuracy`` and its ROUGE-L in ``macro_f1``) is read through
 its kind's :meth:`~zoo.task_kinds.TaskKind.upgrade_v2`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -151,12 +152,17 @@ class RunRecord:
         if version in UPGRADABLE:
             data = _upgrade(path, data)
         elif version != SCHEMA_VERSION:
-            raise UnusableRecord(f"{path} is a record of schema version {version!r}, and this zoo reads versions "
-                                 f"{', '.join(map(str, (*UPGRADABLE, SCHEMA_VERSION)))} (run it again, with resume=true in a sweep)")
+            raise UnusableRecord(
+                f"{path} is a record of schema version {version!r}, and this zoo reads versions "
+                f"{', '.join(map(str, (*UPGRADABLE, SCHEMA_VERSION)))} (run it again, with resume=true in a sweep)"
+            )
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [f.name for f in dataclasses.fields(cls)
-                   if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             raise UnusableRecord(f"{path} lacks {', '.join(missing)}: not a finished run's record")
         wrong = [f"{name} ({data[name]!r})" for name in names if name in data and not _matches(data[name], hints[name])]
@@ -180,7 +186,9 @@ def _upgrade(path: Path, data: dict) -> dict:
     try:
         return {**get_task_kind(kind).upgrade_v2(dict(data, task_kind=kind)), "schema_version": SCHEMA_VERSION}
     except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise UnusableRecord(f"{path} is a record of schema version 2 that cannot be read as version {SCHEMA_VERSION} ({err!r})") from err
+        raise UnusableRecord(
+            f"{path} is a record of schema version 2 that cannot be read as version {SCHEMA_VERSION} ({err!r})"
+        ) from err
 
 
 def _matches(value: Any, hint: Any) -> bool:

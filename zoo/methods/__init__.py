@@ -1,4 +1,5 @@
 """Built-in methods. Each import registers one method; plugins use the ``zoo.methods`` entry points."""
+
 from zoo.methods import (
     adapter,  # noqa: F401
     closed_form_head,  # noqa: F401

@@ -25,6 +25,7 @@ Conventions (the caller only ever sees the real tokens):
 - ``generate`` prepends once, at prefill, by passing ``inputs_embeds`` beside ``input_ids``;
   the returned ids are the real prompt plus the new tokens, never the virtual ones.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -110,7 +111,7 @@ class VirtualTokenModel(Delegating):
 
         out = self.base(inputs_embeds=embeds, attention_mask=attention_mask, return_dict=True, **kwargs)
         if getattr(out, "logits", None) is not None:  # the base kept the last L positions; keep the real ones
-            out.logits = out.logits[:, -min(out.logits.shape[1], real):]
+            out.logits = out.logits[:, -min(out.logits.shape[1], real) :]
         if getattr(out, "last_hidden_state", None) is not None:
             out.last_hidden_state = out.last_hidden_state[:, p:]
         if getattr(out, "hidden_states", None) is not None:
@@ -143,5 +144,8 @@ class VirtualTokenModel(Delegating):
             if kwargs.get(key) is not None:
                 kwargs[key] += shift
         return self.base.generate(
-            input_ids=input_ids, inputs_embeds=embeds, attention_mask=self._lead(attention_mask, 1), **kwargs,
+            input_ids=input_ids,
+            inputs_embeds=embeds,
+            attention_mask=self._lead(attention_mask, 1),
+            **kwargs,
         )

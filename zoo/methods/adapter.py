@@ -39,6 +39,7 @@ it), ``residual_before_ln=False``/``"post_add"``, ``adapter_residual_before_ln``
 ``scaling``, ``use_gating``, parallel adapters (``ParBnConfig``), PHM layers, invertible adapters, a ``leave_out`` of
 layers, adapter dropout and per-layer reduction factors.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ class AdapterConfig(MethodConfig):
             return self.bottleneck_size
         size = round(width / self.reduction_factor)
         if size < 1:
-            raise ValueError(f"reduction_factor={self.reduction_factor!r} on width {width} leaves a bottleneck of {size}; use a factor <= {width}")
+            raise ValueError(
+                f"reduction_factor={self.reduction_factor!r} on width {width} leaves a bottleneck of {size}; use a factor <= {width}"
+            )
         return size
 
 

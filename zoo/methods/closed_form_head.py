@@ -30,6 +30,7 @@ at 1e-5, 0.54 at 0.1 and 0.52 at 1; on the default (pretrained) tiny-llama 0.965
 0.512; seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``)). label_smoothing=0.05 keeps the log-targets finite.
 No learning rate: the trainer calls ``fit`` instead of an optimiser.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,7 +70,9 @@ class ClosedFormHeadConfig(MethodConfig):
         if not self.ridge >= 0:
             raise ValueError(f"ridge must be >= 0, got {self.ridge!r}")
         if not 0.0 < self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in (0, 1) so that every log-target is finite, got {self.label_smoothing!r}")
+            raise ValueError(
+                f"label_smoothing must be in (0, 1) so that every log-target is finite, got {self.label_smoothing!r}"
+            )
 
     def bind(self, task: TaskContext) -> ClosedFormHeadConfig:
         """The task's label token ids, where the prompt scores label words."""
@@ -112,7 +115,9 @@ class LabelWordHead(nn.Module):
         super().__init__()
         self.base = base
         self.register_buffer("label_ids", torch.tensor(label_token_ids, device=base.weight.device), persistent=False)
-        self.weight_delta = nn.Parameter(torch.zeros(base.in_features, len(label_token_ids), device=base.weight.device, dtype=base.weight.dtype))
+        self.weight_delta = nn.Parameter(
+            torch.zeros(base.in_features, len(label_token_ids), device=base.weight.device, dtype=base.weight.dtype)
+        )
         self.tied = tied
         self.merged = False
         self._saved: Any = None
@@ -164,6 +169,11 @@ class ClosedFormHead(Delegating):
         self.last_solver: str | None = None
 
     @torch.no_grad()
+    def _label_log_probs(self, z: Tensor) -> Tensor:
+        """log P(label word) over the label words alone, in float64, from the head's frozen base rows."""
+        base, ids = self.head.base, self.head.label_ids
+        return torch.log_softmax(F.linear(z, base.weight[ids], None if base.bias is None else base.bias[ids]).double(), dim=-1)
+
     def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]:
         """Solve W from labelled, left-padded batches in one pass; copy it into the head.
 
@@ -188,22 +198,19 @@ class ClosedFormHead(Delegating):
         try:
             for batch in batches:
                 labels, mask = batch["labels"], batch.get("attention_mask")
-                if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < k):
-                    raise ValueError(f"labels must be class indices in 0..{k - 1}, got values {sorted(set(labels.tolist()))}")
-                if mask is not None and bool((mask[:, -1] == 0).any()):
-                    raise ValueError("batches must be left padded (the answer is the last position); found padding at the end")
+                _check_batch(labels, mask, k)
                 captured.clear()
                 self.model(input_ids=batch["input_ids"], attention_mask=mask, logits_to_keep=1)
                 z = captured[0]  # (B, d), exactly what the LM head reads
-                base = self.head.base
-                label_logits = F.linear(z, base.weight[self.head.label_ids], None if base.bias is None else base.bias[self.head.label_ids])
-                logp = torch.log_softmax(label_logits.double(), dim=-1)  # (B, k)
+                logp = self._label_log_probs(z)  # (B, k)
                 labels = labels.to(z.device)
                 resid = smoothed_log_targets(labels, k, self.label_smoothing) - logp  # (B, k)
                 z64 = z.double()
                 ztz += z64.T @ z64
                 ztr += z64.T @ resid
-                counts += torch.stack([(resid ** 2).sum(), resid.new_tensor(labels.shape[0]), (logp.argmax(-1) == labels).sum().double()])
+                counts += torch.stack(
+                    [(resid**2).sum(), resid.new_tensor(labels.shape[0]), (logp.argmax(-1) == labels).sum().double()]
+                )
         finally:
             hook.remove()
             self.train(was_training)
@@ -219,20 +226,38 @@ class ClosedFormHead(Delegating):
         after = rtr - 2 * float((w * ztr).sum()) + float((w * (ztz @ w)).sum())
         self.last_solver = solver
         return {
-            "n_examples": float(n), "base_accuracy": base_correct / n, "residual_before": rtr / n,
-            "train_residual": max(after, 0.0) / n, "ridge_lambda": ridge_lambda(ztz, self.ridge),
+            "n_examples": float(n),
+            "base_accuracy": base_correct / n,
+            "residual_before": rtr / n,
+            "train_residual": max(after, 0.0) / n,
+            "ridge_lambda": ridge_lambda(ztz, self.ridge),
             "cholesky": 1.0 if solver == "cholesky" else 0.0,
         }
 
 
+def _check_batch(labels: Tensor, mask: Tensor | None, k: int) -> None:
+    if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < k):
+        raise ValueError(f"labels must be class indices in 0..{k - 1}, got values {sorted(set(labels.tolist()))}")
+    if mask is not None and bool((mask[:, -1] == 0).any()):
+        raise ValueError("batches must be left padded (the answer is the last position); found padding at the end")
+
+
 @register(
-    "closed_form_head", config=ClosedFormHeadConfig, identity_at_init=True, mergeable=True,
-    gradient_free=True, model_kinds=("causal_lm",), needs_label_words=True, task_kinds=("classification",),
+    "closed_form_head",
+    config=ClosedFormHeadConfig,
+    identity_at_init=True,
+    mergeable=True,
+    gradient_free=True,
+    model_kinds=("causal_lm",),
+    needs_label_words=True,
+    task_kinds=("classification",),
 )
 def wrap_closed_form_head(model: nn.Module, cfg: ClosedFormHeadConfig) -> nn.Module:
     ids = cfg.label_token_ids
     if not ids:
-        raise ValueError(f"label_token_ids is {ids!r}: give one token id per class (the runner fills it from the task's label words)")
+        raise ValueError(
+            f"label_token_ids is {ids!r}: give one token id per class (the runner fills it from the task's label words)"
+        )
     if len(ids) < 2:
         raise ValueError(f"label_token_ids {ids!r} names one class; a classifier needs at least two")
     head = model.get_output_embeddings()
@@ -242,7 +267,9 @@ def wrap_closed_form_head(model: nn.Module, cfg: ClosedFormHeadConfig) -> nn.Mod
         raise ValueError(f"label_token_ids {ids!r} exceed the vocabulary (size {head.out_features})")
     k = len(ids)
     if cfg.label_smoothing >= (k - 1) / k:
-        raise ValueError(f"label_smoothing {cfg.label_smoothing} must be below (k-1)/k = {(k - 1) / k:.3g} for k={k} classes, or the target favours a wrong class")
+        raise ValueError(
+            f"label_smoothing {cfg.label_smoothing} must be below (k-1)/k = {(k - 1) / k:.3g} for k={k} classes, or the target favours a wrong class"
+        )
     name = next(n for n, m in model.named_modules() if m is head)
     inputs = model.get_input_embeddings()
     tied = inputs is not None and inputs.weight.data_ptr() == head.weight.data_ptr()

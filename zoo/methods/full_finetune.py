@@ -16,6 +16,7 @@ architecture work unchanged. The default learning rate (1e-3) learns the built-i
 task (0.999 ± 0.002 from 0.512 zero-shot on the default tiny-llama, seeds 0-2 (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``)); a large pretrained model
 wants far less (1e-5 to 1e-4).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

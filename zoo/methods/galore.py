@@ -34,6 +34,7 @@ test examples) it reaches 0.817 from 0.575 zero-shot, its state 441,321,984 byte
 1,076,121,152 (0.41; the parameters outside the block matrices, the embedding above all, keep full moments:
 226,773,504 of those bytes).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,9 +84,17 @@ def galore_groups(model: nn.Module, cfg: GaLoreConfig, lr: float) -> ParamGroups
     projected = [m.parametrizations.weight[0].delta for m in layers if parametrize.is_parametrized(m, "weight")]
     chosen = {id(p) for p in projected}
     others = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
-    return [{"params": others, "lr": lr},
-            {"params": projected, "lr": lr, "rank": cfg.rank, "update_proj_gap": cfg.update_proj_gap, "scale": cfg.scale,
-             "proj_type": cfg.proj_type}]
+    return [
+        {"params": others, "lr": lr},
+        {
+            "params": projected,
+            "lr": lr,
+            "rank": cfg.rank,
+            "update_proj_gap": cfg.update_proj_gap,
+            "scale": cfg.scale,
+            "proj_type": cfg.proj_type,
+        },
+    ]
 
 
 def galore_adamw(groups: ParamGroups, weight_decay: float) -> torch.optim.Optimizer:
@@ -97,12 +106,20 @@ def galore_adamw(groups: ParamGroups, weight_decay: float) -> torch.optim.Optimi
     try:
         from galore_torch import GaLoreAdamW
     except ImportError as err:
-        raise ImportError(f"method galore steps with galore-torch's GaLoreAdamW, which could not be imported ({err}); "
-                          f"install it with pip install 'zoo-peft[galore]' (galore-torch and bitsandbytes)") from err
+        raise ImportError(
+            f"method galore steps with galore-torch's GaLoreAdamW, which could not be imported ({err}); "
+            f"install it with pip install 'zoo-peft[galore]' (galore-torch and bitsandbytes)"
+        ) from err
     return GaLoreAdamW(groups, weight_decay=weight_decay, no_deprecation_warning=True)
 
 
-@register("galore", config=GaLoreConfig, identity_at_init=True, mergeable=True, learning_rate=1e-3,
-          optimizer=OptimizerRecipe(groups=galore_groups, optimizer=galore_adamw))
+@register(
+    "galore",
+    config=GaLoreConfig,
+    identity_at_init=True,
+    mergeable=True,
+    learning_rate=1e-3,
+    optimizer=OptimizerRecipe(groups=galore_groups, optimizer=galore_adamw),
+)
 def wrap_galore(model: nn.Module, cfg: MethodConfig) -> nn.Module:
     return wrap_full_finetune(model, cfg)

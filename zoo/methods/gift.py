@@ -26,6 +26,7 @@ eval accuracy 0.63 and 0.64 (seeds 0, 1), against 0.62/0.59 at 5e-3, 0.57 at 2e-
 0.55-0.57 at 1e-3-2e-3; r=16 did not help (0.59). On the default (pretrained) tiny-llama,
 seeds 0-2: 0.939 ± 0.014 from 0.512 zero-shot (``benchmarks/results/default_task/RESULTS.md``, ``python -m benchmarks.suite --profile default``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ class GIFTTheta(nn.Module):
         self.phi = nn.Parameter(torch.empty(d_in, r, device=like.device, dtype=like.dtype))
         # ψ = 0 makes x + xφψ = x exactly: the wrapped model equals the base at init.
         self.psi = nn.Parameter(torch.zeros(r, d_in, device=like.device, dtype=like.dtype))
-        bound = d_in ** -0.5  # nn.Linear's default range for a (d_in -> r) map
+        bound = d_in**-0.5  # nn.Linear's default range for a (d_in -> r) map
         nn.init.uniform_(self.phi, -bound, bound)
         self.layers: list[GIFTLinear] = []
 
@@ -153,7 +154,10 @@ def wrap_gift(model: nn.Module, cfg: GIFTConfig) -> nn.Module:
 
 @torch.no_grad()
 def gift_clusters(
-    model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None, layer: int | str = 0,
+    model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    layer: int | str = 0,
 ) -> tuple[Tensor, Tensor]:
     """The r-dimensional projection x·φ of each token at a GIFT layer's input, and its cluster.
 

@@ -34,6 +34,7 @@ peft's one ``ia3_l`` per module, shaped (d_out, 1) where it scales the output an
 table both convert exactly. On a fused q/k/v projection zoo fixes the query features at one, peft trains them too: a zoo
 export writes those ones, and a peft adapter imports only where its query features are still 1.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -98,7 +99,9 @@ class IA3Linear(nn.Module):
         super().__init__()
         d_in, d_out = linear_shape(base)
         if sum(width for _, width in parts) != (d_in if on_input else d_out):
-            raise ValueError(f"scaling parts {parts} do not cover the {'input' if on_input else 'output'} width of {type(base).__name__}")
+            raise ValueError(
+                f"scaling parts {parts} do not cover the {'input' if on_input else 'output'} width of {type(base).__name__}"
+            )
         self.base = base
         self.on_input = on_input
         self.merged = False
@@ -133,8 +136,10 @@ class IA3Linear(nn.Module):
         pieces = dict(zip(self._parts, joined.split(widths)))
         for name in self._parts:
             if name not in self._parameters and not bool((pieces.pop(name) == 1).all()):
-                raise ValueError("the scaling vector is not 1 on the query features of this fused q/k/v projection, "
-                                 "which zoo's IA3 fixes at one (it has no l_q)")
+                raise ValueError(
+                    "the scaling vector is not 1 on the query features of this fused q/k/v projection, "
+                    "which zoo's IA3 fixes at one (it has no l_q)"
+                )
         return pieces
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,8 +198,12 @@ def export_ia3(model: ZooModel) -> PeftAdapter:
             if module.on_input:
                 feedforward.append(name)
             tensors[f"{PREFIX}{name}.ia3_l"] = scale.reshape(1, -1) if module.on_input else scale.reshape(-1, 1)
-    config = {"target_modules": sorted(targets), "feedforward_modules": sorted(feedforward),
-              "fan_in_fan_out": fan_in_fan_out, "init_ia3_weights": True}
+    config = {
+        "target_modules": sorted(targets),
+        "feedforward_modules": sorted(feedforward),
+        "fan_in_fan_out": fan_in_fan_out,
+        "init_ia3_weights": True,
+    }
     return PeftAdapter(config, tensors)
 
 
@@ -212,15 +221,18 @@ def import_ia3(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPla
             if not isinstance(module, IA3Linear):
                 continue
             if module.on_input != (name in feedforward):  # only where peft names no feedforward module: zoo's default then
-                raise NotConvertible(f"{source}: peft scales the output of {name!r} and names no feedforward_modules; zoo's IA3 "
-                                     "then scales the input of every feed-forward output projection (its default), so an "
-                                     "adapter scaling one's output does not convert")
+                raise NotConvertible(
+                    f"{source}: peft scales the output of {name!r} and names no feedforward_modules; zoo's IA3 "
+                    "then scales the input of every feed-forward output projection (its default), so an "
+                    "adapter scaling one's output does not convert"
+                )
             try:
                 weight = module.base.weight
                 pieces = module.split_scale(vectors[name].flatten().to(device=weight.device, dtype=weight.dtype))
             except ValueError as err:
-                raise NotConvertible(f"{source}: {name}: {err}; an IA3 adapter trained on this fused projection by peft "
-                                     "cannot be imported") from err
+                raise NotConvertible(
+                    f"{source}: {name}: {err}; an IA3 adapter trained on this fused projection by peft cannot be imported"
+                ) from err
             found.update({f"{name}.{piece}": value for piece, value in pieces.items()})
         return found
 
@@ -231,21 +243,32 @@ def peft_equivalent(cfg: IA3Config, config: PretrainedConfig) -> peft.PeftConfig
     """peft's IA3 of ``cfg``'s size on a Llama-style model (keys, values and the feed-forward input, zoo's default there)."""
     import peft  # only here: zoo itself never needs peft
 
-    return peft.IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"],
-                          task_type="CAUSAL_LM")
+    return peft.IA3Config(
+        target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"], task_type="CAUSAL_LM"
+    )
 
 
-@register("ia3", config=IA3Config, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=2e-2,
-          peft=PeftFormat("IA3", export=export_ia3, import_=import_ia3, equivalent_config=peft_equivalent))
+@register(
+    "ia3",
+    config=IA3Config,
+    identity_at_init=True,
+    mergeable=True,
+    quantized_base=True,
+    learning_rate=2e-2,
+    peft=PeftFormat("IA3", export=export_ia3, import_=import_ia3, equivalent_config=peft_equivalent),
+)
 def wrap_ia3(model: nn.Module, cfg: IA3Config) -> nn.Module:
     found = roles_of(model)
     roles = _roles(found, model)
     default_ff = [name for name, r in roles.items() if "ff" in r]
     targets = match_targets(model, cfg.target_modules) if cfg.target_modules else list(roles)
-    feedforward = set(match_targets(model, cfg.feedforward_modules, field="feedforward_modules") if cfg.feedforward_modules
-                      else default_ff)
+    feedforward = set(
+        match_targets(model, cfg.feedforward_modules, field="feedforward_modules") if cfg.feedforward_modules else default_ff
+    )
     if cfg.feedforward_modules and not feedforward <= set(targets):
-        raise ValueError(f"feedforward_modules {cfg.feedforward_modules!r} select modules that are not targeted: {sorted(feedforward - set(targets))[:3]}")
+        raise ValueError(
+            f"feedforward_modules {cfg.feedforward_modules!r} select modules that are not targeted: {sorted(feedforward - set(targets))[:3]}"
+        )
     fused = found.fused_qkv
     for name in targets:
         base = model.get_submodule(name)

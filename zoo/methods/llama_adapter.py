@@ -32,6 +32,7 @@ scalar with no tanh: zoo's ``gate="scalar"``; the default per-head tanh gate has
 Mistral (``self_attn``) the way zoo does; on GPT-2 it adds the prompt's attention without the output projection, so GPT-2
 (and every other family) does not convert.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -109,13 +110,18 @@ class AdaptedAttention(nn.Module):
         super().__init__()
         self.attention = attention
         inside = len(roles.attention) + 1
-        self.paths = {r: getattr(roles, r)[inside:] if getattr(roles, r) else None
-                      for r in ("query", "key", "value", "attn_out", "query_norm", "key_norm")}
+        self.paths = {
+            r: getattr(roles, r)[inside:] if getattr(roles, r) else None
+            for r in ("query", "key", "value", "attn_out", "query_norm", "key_norm")
+        }
         self.num_heads, self.kv_heads, self.head_dim = roles.num_heads, roles.num_kv_heads, roles.head_dim
-        self.scaling: float = getattr(attention, "scaling", self.head_dim ** -0.5)
+        self.scaling: float = getattr(attention, "scaling", self.head_dim**-0.5)
         self.rotary = rotary_function(attention) if roles.positional == "rotary" else None
-        self._arguments = [p.name for p in inspect.signature(attention.forward).parameters.values()
-                           if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._arguments = [
+            p.name
+            for p in inspect.signature(attention.forward).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         width, fused_width = linear_shape(attention.get_submodule(self.paths["query"]))
         indices = roles.qkv_indices(fused_width) if roles.fused_qkv else (None, None, None)
         for name, index in zip(("q_index", "k_index", "v_index"), indices):
@@ -184,8 +190,10 @@ def _check(attention: nn.Module, roles: Roles, name: str) -> None:
     """Refuse, naming the reason, an attention module this wrapper cannot reproduce."""
     for role in ("query", "key", "value", "attn_out"):
         if not getattr(roles, role).startswith(roles.attention + "."):
-            raise ValueError(f"llama_adapter: the {role} projection {getattr(roles, role)!r} is not inside the attention "
-                             f"module {roles.attention!r}; name the module holding the projections with model.roles.attention")
+            raise ValueError(
+                f"llama_adapter: the {role} projection {getattr(roles, role)!r} is not inside the attention "
+                f"module {roles.attention!r}; name the module holding the projections with model.roles.attention"
+            )
     parameters = inspect.signature(attention.forward).parameters
     if roles.positional == "rotary" and (rotary_function(attention) is None or "position_embeddings" not in parameters):
         raise ValueError(
@@ -201,16 +209,19 @@ PEFT_SUPPORTED = {"modules_to_save": (None, [])}
 
 def _peft_attention(model_type: str, source: str) -> str:
     if model_type not in PEFT_ATTENTION:
-        raise NotConvertible(f"{source}: peft's adaption prompt matches zoo's on model types {sorted(PEFT_ATTENTION)} only, "
-                             f"not {model_type!r}")
+        raise NotConvertible(
+            f"{source}: peft's adaption prompt matches zoo's on model types {sorted(PEFT_ATTENTION)} only, not {model_type!r}"
+        )
     return PEFT_ATTENTION[model_type]
 
 
 def export_llama_adapter(model: ZooModel) -> PeftAdapter:
     cfg: LlamaAdapterConfig = model.method_config
     if cfg.gate != "scalar":
-        raise NotConvertible(f"llama_adapter with gate={cfg.gate!r} does not convert: peft's adaption prompt has one "
-                             "scalar gate without tanh; wrap with gate='scalar' to export")
+        raise NotConvertible(
+            f"llama_adapter with gate={cfg.gate!r} does not convert: peft's adaption prompt has one "
+            "scalar gate without tanh; wrap with gate='scalar' to export"
+        )
     target = _peft_attention(model.config.model_type, "llama_adapter export")
     tensors = {}
     for name, module in model.model.named_modules():
@@ -228,8 +239,10 @@ def import_adaption_prompt(base: nn.Module, adapter: PeftAdapter, folder: Path) 
     target = _peft_attention(base.config.model_type, source)
     modules = by_module(adapter.tensors, ("adaption_prompt", "adaption_gate"), source)
     if any(not name.endswith("." + target) or len(parts) != 2 for name, parts in modules.items()):
-        raise NotConvertible(f"{source}: expected an adaption_prompt and an adaption_gate per '{target}' module, found "
-                             f"{ {name: sorted(parts) for name, parts in modules.items()} }")
+        raise NotConvertible(
+            f"{source}: expected an adaption_prompt and an adaption_gate per '{target}' module, found "
+            f"{ {name: sorted(parts) for name, parts in modules.items()} }"
+        )
     rows = {parts["adaption_prompt"].shape[-2] for parts in modules.values()}
     check_sizes(adapter.config, {"adapter_layers": len(modules), "adapter_len": rows.pop() if len(rows) == 1 else None}, source)
     cfg = LlamaAdapterConfig(adapter_len=adapter.config["adapter_len"], adapter_layers=len(modules), gate="scalar")
@@ -244,15 +257,22 @@ def peft_equivalent(cfg: LlamaAdapterConfig, config: PretrainedConfig) -> peft.P
     """peft's adaption prompt of ``cfg``'s length and layers (its size equals zoo's with ``gate="scalar"``)."""
     import peft  # only here: zoo itself never needs peft
 
-    return peft.AdaptionPromptConfig(adapter_len=cfg.adapter_len, adapter_layers=cfg.adapter_layers or config.num_hidden_layers,
-                                     task_type="CAUSAL_LM")
+    return peft.AdaptionPromptConfig(
+        adapter_len=cfg.adapter_len, adapter_layers=cfg.adapter_layers or config.num_hidden_layers, task_type="CAUSAL_LM"
+    )
 
 
 @register(
-    "llama_adapter", config=LlamaAdapterConfig, identity_at_init=True, mergeable=False,
-    model_kinds=("causal_lm",), positional_schemes=("rotary", "absolute", "alibi"), learning_rate=3e-2,
-    peft=PeftFormat("ADAPTION_PROMPT", export=export_llama_adapter, import_=import_adaption_prompt,
-                    equivalent_config=peft_equivalent),
+    "llama_adapter",
+    config=LlamaAdapterConfig,
+    identity_at_init=True,
+    mergeable=False,
+    model_kinds=("causal_lm",),
+    positional_schemes=("rotary", "absolute", "alibi"),
+    learning_rate=3e-2,
+    peft=PeftFormat(
+        "ADAPTION_PROMPT", export=export_llama_adapter, import_=import_adaption_prompt, equivalent_config=peft_equivalent
+    ),
 )
 def wrap_llama_adapter(model: nn.Module, cfg: LlamaAdapterConfig) -> nn.Module:
     roles = roles_of(model)
@@ -261,7 +281,7 @@ def wrap_llama_adapter(model: nn.Module, cfg: LlamaAdapterConfig) -> nn.Module:
     count = cfg.adapter_layers or len(layers)
     if count > len(layers):
         raise ValueError(f"adapter_layers={count} exceeds the {len(layers)} layers of this {model.config.model_type} model")
-    for name, block in layers[len(layers) - count:]:
+    for name, block in layers[len(layers) - count :]:
         attention = block.get_submodule(roles.attention)
         _check(attention, roles, f"{name}.{roles.attention}")
         replace_module(model, f"{name}.{roles.attention}", AdaptedAttention(attention, roles, cfg.adapter_len, cfg.gate))

@@ -18,6 +18,7 @@ same layout. Both scale the update by ``alpha / r``; peft's rank-stabilised vari
 imports exactly as zoo's ``alpha = lora_alpha · √r``. GPT-2's Conv1D needs no conversion: both keep A as (r, d_in) and
 B as (d_out, r) (peft's ``fan_in_fan_out`` only describes the base weight).
 """
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,15 @@ if TYPE_CHECKING:
     from zoo.wrapped import ZooModel
 
 PEFT_SUPPORTED = {
-    "use_dora": (False,), "bias": ("none",), "lora_bias": (False,), "rank_pattern": ({}, None), "alpha_pattern": ({}, None),
-    "layer_replication": (None,), "modules_to_save": (None, []), "use_qalora": (False,), "alora_invocation_tokens": (None,),
+    "use_dora": (False,),
+    "bias": ("none",),
+    "lora_bias": (False,),
+    "rank_pattern": ({}, None),
+    "alpha_pattern": ({}, None),
+    "layer_replication": (None,),
+    "modules_to_save": (None, []),
+    "use_qalora": (False,),
+    "alora_invocation_tokens": (None,),
     "target_parameters": (None, []),
 }
 """peft options zoo's LoRA has no equivalent of, and the values at which they change nothing."""
@@ -130,8 +138,14 @@ def export_lora(model: ZooModel) -> PeftAdapter:
             tensors[f"{PREFIX}{name}.lora_A.weight"] = module.lora_A
             tensors[f"{PREFIX}{name}.lora_B.weight"] = module.lora_B
     cfg: LoRAConfig = model.method_config
-    config = {"r": cfg.r, "lora_alpha": cfg.alpha, "lora_dropout": cfg.dropout, "target_modules": sorted(targets),
-              "fan_in_fan_out": fan_in_fan_out, "bias": "none"}
+    config = {
+        "r": cfg.r,
+        "lora_alpha": cfg.alpha,
+        "lora_dropout": cfg.dropout,
+        "target_modules": sorted(targets),
+        "fan_in_fan_out": fan_in_fan_out,
+        "bias": "none",
+    }
     return PeftAdapter(config, tensors)
 
 
@@ -144,11 +158,17 @@ def import_lora(base: nn.Module, adapter: PeftAdapter, folder: Path) -> ImportPl
     r = config.get("r", 8)
     for name, pair in modules.items():
         if set(pair) != {"lora_A.weight", "lora_B.weight"} or pair["lora_A.weight"].shape[0] != r:
-            raise NotConvertible(f"{source}: module {name!r} does not hold an A of rank r={r} and a B; found "
-                                 f"{ {k: tuple(v.shape) for k, v in pair.items()} }")
+            raise NotConvertible(
+                f"{source}: module {name!r} does not hold an A of rank r={r} and a B; found "
+                f"{ {k: tuple(v.shape) for k, v in pair.items()} }"
+            )
     alpha = float(config.get("lora_alpha", 8))
-    cfg = LoRAConfig(r=r, alpha=alpha * math.sqrt(r) if config.get("use_rslora") else alpha,
-                     dropout=float(config.get("lora_dropout", 0.0)), target_modules=sorted(modules))
+    cfg = LoRAConfig(
+        r=r,
+        alpha=alpha * math.sqrt(r) if config.get("use_rslora") else alpha,
+        dropout=float(config.get("lora_dropout", 0.0)),
+        target_modules=sorted(modules),
+    )
     weights = {f"{name}.lora_{part}": pair[f"lora_{part}.weight"] for name, pair in modules.items() for part in "AB"}
     return ImportPlan(cfg, lambda _: weights)
 
@@ -157,12 +177,20 @@ def peft_equivalent(cfg: LoRAConfig, config: PretrainedConfig) -> peft.PeftConfi
     """peft's LoRA of ``cfg``'s size on a Llama-style model (its query and value projections, zoo's default there)."""
     import peft  # only here: zoo itself never needs peft
 
-    return peft.LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=["q_proj", "v_proj"],
-                           task_type="CAUSAL_LM")
+    return peft.LoraConfig(
+        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+    )
 
 
-@register("lora", config=LoRAConfig, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=5e-3,
-          peft=PeftFormat("LORA", export=export_lora, import_=import_lora, equivalent_config=peft_equivalent))
+@register(
+    "lora",
+    config=LoRAConfig,
+    identity_at_init=True,
+    mergeable=True,
+    quantized_base=True,
+    learning_rate=5e-3,
+    peft=PeftFormat("LORA", export=export_lora, import_=import_lora, equivalent_config=peft_equivalent),
+)
 def wrap_lora(model: nn.Module, cfg: LoRAConfig) -> nn.Module:
     targets = cfg.target_modules or query_value_targets(model)
     for name in match_targets(model, targets):

@@ -23,6 +23,7 @@ against 0.575 zero-shot on the 120 test examples, so the SmolLM2 profiles set η
 {5e-3, 1.5e-3, 5e-4} on 120 validation examples (0.500, 0.683, 0.817; zero-shot 0.600), as the paper
 advises a lower η_A than plain LoRA's; at it LoRA+ scores 0.800 on the test examples.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,10 @@ class LoRAPlusConfig(LoRAConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.lr_ratio, bool) or not isinstance(self.lr_ratio, int | float) or not 0 < self.lr_ratio < math.inf:
-            raise ValueError(f"lr_ratio must be a finite number above 0 (B's learning rate over A's; the paper's λ, "
-                             f"default 16), got {self.lr_ratio!r}")
+            raise ValueError(
+                f"lr_ratio must be a finite number above 0 (B's learning rate over A's; the paper's λ, "
+                f"default 16), got {self.lr_ratio!r}"
+            )
 
 
 def loraplus_groups(model: nn.Module, cfg: MethodConfig, lr: float) -> ParamGroups:
@@ -55,7 +58,15 @@ def loraplus_groups(model: nn.Module, cfg: MethodConfig, lr: float) -> ParamGrou
     return [{"params": [m.lora_A for m in layers], "lr": lr}, {"params": [m.lora_B for m in layers], "lr": lr * cfg.lr_ratio}]
 
 
-@register("lora_plus", config=LoRAPlusConfig, identity_at_init=True, mergeable=True, quantized_base=True, learning_rate=5e-3,
-          optimizer=OptimizerRecipe(groups=loraplus_groups), peft=PeftFormat("LORA", export=export_lora))
+@register(
+    "lora_plus",
+    config=LoRAPlusConfig,
+    identity_at_init=True,
+    mergeable=True,
+    quantized_base=True,
+    learning_rate=5e-3,
+    optimizer=OptimizerRecipe(groups=loraplus_groups),
+    peft=PeftFormat("LORA", export=export_lora),
+)
 def wrap_lora_plus(model: nn.Module, cfg: LoRAPlusConfig) -> nn.Module:
     return wrap_lora(model, cfg)

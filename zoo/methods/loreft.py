@@ -39,6 +39,7 @@ task's validation split with the shipped tiny-llama (seed 0, 500 steps;
 trainer.batch_size=8 task.shots_per_class=64 task.n_eval=120``, seed 0): 0.775 from 0.575 zero-shot with 276,720
 parameters; the default 3e-2 was not tried there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ class LoReFTConfig(MethodConfig):
         if self.layers is not None and (
             len(self.layers) == 0 or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in self.layers)
         ):
-            raise ValueError(f"layers must be a non-empty list of block indices (0, 1, ...) or None for every block, got {self.layers!r}")
+            raise ValueError(
+                f"layers must be a non-empty list of block indices (0, 1, ...) or None for every block, got {self.layers!r}"
+            )
 
 
 class OrthonormalRows(nn.Module):
@@ -125,12 +128,22 @@ def _chosen_blocks(model: nn.Module, layers: list[int] | None) -> list[nn.Module
     if layers is None:
         return found
     if max(layers) >= len(found):
-        raise ValueError(f"layers {layers} name block {max(layers)}, but the model has {len(found)} blocks (0 to {len(found) - 1})")
+        raise ValueError(
+            f"layers {layers} name block {max(layers)}, but the model has {len(found)} blocks (0 to {len(found) - 1})"
+        )
     return [found[i] for i in sorted(set(layers))]
 
 
-@register("loreft", config=LoReFTConfig, identity_at_init=True, mergeable=False, model_kinds=("causal_lm",),
-          task_kinds=("classification",), positions=True, learning_rate=3e-2)
+@register(
+    "loreft",
+    config=LoReFTConfig,
+    identity_at_init=True,
+    mergeable=False,
+    model_kinds=("causal_lm",),
+    task_kinds=("classification",),
+    positions=True,
+    learning_rate=3e-2,
+)
 def wrap_loreft(model: nn.Module, cfg: LoReFTConfig) -> nn.Module:
     tracker = PositionTracker.attach(model, PromptPositions(cfg.first_positions, cfg.last_positions))
     width = model.config.get_text_config().hidden_size

@@ -33,6 +33,7 @@ peft's format (``PeftFormat("P_TUNING")``): peft saves one tensor, ``prompt_embe
 output, and a peft P-tuning adapter imports as zoo's ``prompt_tuning`` with those embeddings: the same outputs, and a
 soft prompt to train further. The encoder settings an export writes only describe how it was trained.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,8 +90,10 @@ class PTuningConfig(MethodConfig):
         if hidden is not None and (not isinstance(hidden, int) or hidden < 1):
             raise ValueError(f"encoder_hidden_size must be a positive integer or None, got {self.encoder_hidden_size!r}")
         if not 1 <= self.encoder_num_layers <= MAX_LSTM_LAYERS:
-            raise ValueError(f"encoder_num_layers must be an integer from 1 to {MAX_LSTM_LAYERS} (the paper's LSTM has 2), "
-                             f"got {self.encoder_num_layers!r}")
+            raise ValueError(
+                f"encoder_num_layers must be an integer from 1 to {MAX_LSTM_LAYERS} (the paper's LSTM has 2), "
+                f"got {self.encoder_num_layers!r}"
+            )
         check_seed(self.seed)
         if self.encoder_type == "mlp" and self.encoder_num_layers != 2:
             raise ValueError(
@@ -112,7 +115,9 @@ class PromptEncoder(nn.Module):
         h = cfg.encoder_hidden_size or dim
         g = torch.Generator().manual_seed(cfg.seed)
         if cfg.init == "random":
-            init = torch.randn(p, dim, generator=g).to(table.device) * table.float().std()  # no .item(): load_adapter wraps meta tensors first
+            init = (
+                torch.randn(p, dim, generator=g).to(table.device) * table.float().std()
+            )  # no .item(): load_adapter wraps meta tensors first
         else:
             init = table.detach()[torch.randint(0, vocab_size, (p,), generator=g).to(table.device)].float()
         self.num_virtual_tokens = p
@@ -121,7 +126,12 @@ class PromptEncoder(nn.Module):
             torch.manual_seed(cfg.seed)
             if cfg.encoder_type == "lstm":
                 self.lstm = nn.LSTM(
-                    dim, h, num_layers=cfg.encoder_num_layers, dropout=cfg.encoder_dropout, bidirectional=True, batch_first=True,
+                    dim,
+                    h,
+                    num_layers=cfg.encoder_num_layers,
+                    dropout=cfg.encoder_dropout,
+                    bidirectional=True,
+                    batch_first=True,
                 )
                 self.mlp = nn.Sequential(nn.Linear(2 * h, 2 * h), nn.ReLU(), nn.Linear(2 * h, dim))
             else:
@@ -153,9 +163,13 @@ class PromptEncoder(nn.Module):
 def export_p_tuning(model: ZooModel) -> PeftAdapter:
     cfg: PTuningConfig = model.method_config
     tokens = virtual_tokens(model)
-    config = {**peft_prompt_config(tokens), "encoder_reparameterization_type": cfg.encoder_type.upper(),
-              "encoder_hidden_size": cfg.encoder_hidden_size or tokens.shape[1], "encoder_num_layers": cfg.encoder_num_layers,
-              "encoder_dropout": cfg.encoder_dropout}
+    config = {
+        **peft_prompt_config(tokens),
+        "encoder_reparameterization_type": cfg.encoder_type.upper(),
+        "encoder_hidden_size": cfg.encoder_hidden_size or tokens.shape[1],
+        "encoder_num_layers": cfg.encoder_num_layers,
+        "encoder_dropout": cfg.encoder_dropout,
+    }
     return PeftAdapter(config, {PROMPT: tokens})
 
 
@@ -163,12 +177,22 @@ def peft_equivalent(cfg: PTuningConfig, config: PretrainedConfig) -> peft.PeftCo
     """peft's prompt encoder of ``cfg``'s length, encoder and widths."""
     import peft  # only here: zoo itself never needs peft
 
-    return peft.PromptEncoderConfig(num_virtual_tokens=cfg.num_virtual_tokens, encoder_hidden_size=cfg.encoder_hidden_size,
-                                    encoder_reparameterization_type=cfg.encoder_type.upper(),
-                                    encoder_num_layers=cfg.encoder_num_layers, task_type="CAUSAL_LM")
+    return peft.PromptEncoderConfig(
+        num_virtual_tokens=cfg.num_virtual_tokens,
+        encoder_hidden_size=cfg.encoder_hidden_size,
+        encoder_reparameterization_type=cfg.encoder_type.upper(),
+        encoder_num_layers=cfg.encoder_num_layers,
+        task_type="CAUSAL_LM",
+    )
 
 
-@register("p_tuning", config=PTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-3,
-          peft=PeftFormat("P_TUNING", export=export_p_tuning, import_=import_virtual_tokens, equivalent_config=peft_equivalent))
+@register(
+    "p_tuning",
+    config=PTuningConfig,
+    identity_at_init=False,
+    mergeable=False,
+    learning_rate=3e-3,
+    peft=PeftFormat("P_TUNING", export=export_p_tuning, import_=import_virtual_tokens, equivalent_config=peft_equivalent),
+)
 def wrap_p_tuning(model: nn.Module, cfg: PTuningConfig) -> nn.Module:
     return VirtualTokenModel(model, PromptEncoder(model.get_input_embeddings().weight, cfg))

@@ -33,6 +33,7 @@ by both. peft saves the table itself (its MLP's output where it reparameterises)
 output and an import is zoo's ``reparameterize=False`` table. Encoder prefixes do not convert: peft shifts the real
 tokens' positions by P, zoo keeps 0 … T-1.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -187,7 +188,11 @@ class PrefixTuningModel(Delegating):
             position_ids = position_ids + self.num_virtual_tokens
         kwargs[CACHE_KWARG] = cache
         return self.base(
-            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, position_ids=position_ids, **kwargs,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            position_ids=position_ids,
+            **kwargs,
         )
 
     def generate(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None, **kwargs):
@@ -237,8 +242,10 @@ def fold_prefix(model: nn.Module) -> nn.Module:
 
 PEFT_SUPPORTED = {"num_transformer_submodules": (1, None), "modules_to_save": (None, [])}
 """peft options zoo's prefix tuning has no equivalent of, and the values at which they change nothing."""
-ENCODER_POSITIONS = ("prefix tuning on an encoder does not convert: peft shifts the real tokens' positions by the number of "
-                     "virtual tokens, zoo keeps 0..T-1 (the positions its embeddings were trained on)")
+ENCODER_POSITIONS = (
+    "prefix tuning on an encoder does not convert: peft shifts the real tokens' positions by the number of "
+    "virtual tokens, zoo keeps 0..T-1 (the positions its embeddings were trained on)"
+)
 
 
 def export_prefix_tuning(model: ZooModel) -> PeftAdapter:
@@ -247,10 +254,15 @@ def export_prefix_tuning(model: ZooModel) -> PeftAdapter:
     prefix = model.model  # the PrefixTuningModel
     with torch.no_grad():
         table = prefix.prefix_encoder().detach().clone()  # (P, layers·2·kv_heads·head_dim)
-    config = {"num_virtual_tokens": prefix.num_virtual_tokens, "num_layers": prefix.num_layers,
-              "num_attention_heads": prefix.kv_heads, "token_dim": prefix.kv_heads * prefix.head_dim,
-              "encoder_hidden_size": model.method_config.projection_hidden_size, "prefix_projection": False,
-              "num_transformer_submodules": 1}
+    config = {
+        "num_virtual_tokens": prefix.num_virtual_tokens,
+        "num_layers": prefix.num_layers,
+        "num_attention_heads": prefix.kv_heads,
+        "token_dim": prefix.kv_heads * prefix.head_dim,
+        "encoder_hidden_size": model.method_config.projection_hidden_size,
+        "prefix_projection": False,
+        "num_transformer_submodules": 1,
+    }
     return PeftAdapter(config, {PROMPT: table})
 
 
@@ -261,8 +273,10 @@ def import_prefix_tuning(base: nn.Module, adapter: PeftAdapter, folder: Path) ->
         raise NotConvertible(f"{folder}: {ENCODER_POSITIONS}")
     table = adapter.tensors.get(PROMPT)
     if set(adapter.tensors) != {PROMPT} or table.dim() != 2:
-        raise NotConvertible(f"{folder}: expected one (P, layers·2·kv_heads·head_dim) tensor {PROMPT!r}, found "
-                             f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }")
+        raise NotConvertible(
+            f"{folder}: expected one (P, layers·2·kv_heads·head_dim) tensor {PROMPT!r}, found "
+            f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }"
+        )
     check_sizes(adapter.config, {"num_virtual_tokens": table.shape[0]}, str(folder))
     cfg = PrefixTuningConfig(num_virtual_tokens=table.shape[0], reparameterize=False)
     return ImportPlan(cfg, lambda _: {"prefix_encoder.prefix": table})
@@ -272,8 +286,12 @@ def peft_equivalent(cfg: PrefixTuningConfig, config: PretrainedConfig) -> peft.P
     """peft's prefix tuning of ``cfg``'s size, with :func:`peft_width` set on zoo's side."""
     import peft  # only here: zoo itself never needs peft
 
-    return peft.PrefixTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, prefix_projection=cfg.reparameterize,
-                                   encoder_hidden_size=cfg.projection_hidden_size, task_type="CAUSAL_LM")
+    return peft.PrefixTuningConfig(
+        num_virtual_tokens=cfg.num_virtual_tokens,
+        prefix_projection=cfg.reparameterize,
+        encoder_hidden_size=cfg.projection_hidden_size,
+        task_type="CAUSAL_LM",
+    )
 
 
 def peft_width(config: PretrainedConfig) -> dict:
@@ -281,9 +299,20 @@ def peft_width(config: PretrainedConfig) -> dict:
     return {"embedding_dim": config.num_key_value_heads * (config.hidden_size // config.num_attention_heads)}
 
 
-@register("prefix_tuning", config=PrefixTuningConfig, identity_at_init=False, mergeable=False, uses_cache=True,
-          learning_rate=3e-3,
-          peft=PeftFormat("PREFIX_TUNING", export=export_prefix_tuning, import_=import_prefix_tuning,
-                          equivalent_config=peft_equivalent, zoo_overrides=peft_width))
+@register(
+    "prefix_tuning",
+    config=PrefixTuningConfig,
+    identity_at_init=False,
+    mergeable=False,
+    uses_cache=True,
+    learning_rate=3e-3,
+    peft=PeftFormat(
+        "PREFIX_TUNING",
+        export=export_prefix_tuning,
+        import_=import_prefix_tuning,
+        equivalent_config=peft_equivalent,
+        zoo_overrides=peft_width,
+    ),
+)
 def wrap_prefix_tuning(model: nn.Module, cfg: PrefixTuningConfig) -> nn.Module:
     return PrefixTuningModel(model, cfg)

@@ -32,6 +32,7 @@ peft's format (``PeftFormat("PROMPT_TUNING")``): one tensor, ``prompt_embeddings
 saves the same tensor for P-tuning (its encoder's output), so a peft P-tuning adapter imports here too, as a soft
 prompt holding those embeddings (:func:`import_virtual_tokens`, declared by ``p_tuning``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,7 +89,9 @@ class PromptTuningConfig(MethodConfig):
             raise ValueError(f"init must be one of {list(INITS)}, got {self.init!r}")
         ids = list(self.init_token_ids or [])
         if self.init != "text" and (ids or self.init_text is not None):
-            raise ValueError(f"init_token_ids={ids!r} and init_text={self.init_text!r} are only used with init='text', not init={self.init!r}")
+            raise ValueError(
+                f"init_token_ids={ids!r} and init_text={self.init_text!r} are only used with init='text', not init={self.init!r}"
+            )
         if self.init_text is not None and not self.init_text.strip():
             raise ValueError(f"init_text={self.init_text!r} has no words; give a text, or null for the task's label words")
         if any(not isinstance(i, int) or i < 0 for i in ids):
@@ -111,14 +114,18 @@ class SoftPrompt(nn.Module):
         p, (vocab_size, dim) = cfg.num_virtual_tokens, table.shape
         g = torch.Generator().manual_seed(cfg.seed)
         if cfg.init == "random":
-            init = torch.randn(p, dim, generator=g).to(table.device) * table.float().std()  # no .item(): load_adapter wraps meta tensors first
+            init = (
+                torch.randn(p, dim, generator=g).to(table.device) * table.float().std()
+            )  # no .item(): load_adapter wraps meta tensors first
         else:
             if cfg.init == "vocab":
                 ids = torch.randint(0, vocab_size, (p,), generator=g)
             else:
                 if not cfg.init_token_ids:
-                    raise ValueError("init='text' has no init_token_ids: give them (tokenizer(text, add_special_tokens=False).input_ids), "
-                                     "or run through zoo, which binds init_text or the task's label words to them")
+                    raise ValueError(
+                        "init='text' has no init_token_ids: give them (tokenizer(text, add_special_tokens=False).input_ids), "
+                        "or run through zoo, which binds init_text or the task's label words to them"
+                    )
                 bad = [i for i in cfg.init_token_ids if i >= vocab_size]
                 if bad:
                     raise ValueError(f"init_token_ids {bad} are outside the vocabulary of {vocab_size} tokens")
@@ -169,8 +176,9 @@ def import_virtual_tokens(base: nn.Module, adapter: PeftAdapter, folder: Path) -
     check_numbers(adapter.config, {"num_virtual_tokens": int, "token_dim": int}, str(folder))
     tokens = adapter.tensors.get(PROMPT)
     if set(adapter.tensors) != {PROMPT} or tokens.dim() != 2:
-        raise NotConvertible(f"{folder}: expected one (P, d) tensor {PROMPT!r}, found "
-                             f"{ {k: tuple(v.shape) for k, v in adapter.tensors.items()} }")
+        raise NotConvertible(
+            f"{folder}: expected one (P, d) tensor {PROMPT!r}, found { {k: tuple(v.shape) for k, v in adapter.tensors.items()} }"
+        )
     check_sizes(adapter.config, {"num_virtual_tokens": tokens.shape[0], "token_dim": tokens.shape[1]}, str(folder))
     cfg = PromptTuningConfig(num_virtual_tokens=tokens.shape[0], init="random")
     return ImportPlan(cfg, lambda _: {ZOO_KEY: tokens})
@@ -183,8 +191,15 @@ def peft_equivalent(cfg: PromptTuningConfig, config: PretrainedConfig) -> peft.P
     return peft.PromptTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM")
 
 
-@register("prompt_tuning", config=PromptTuningConfig, identity_at_init=False, mergeable=False, learning_rate=3e-2,
-          peft=PeftFormat("PROMPT_TUNING", export=export_prompt_tuning, import_=import_virtual_tokens,
-                          equivalent_config=peft_equivalent))
+@register(
+    "prompt_tuning",
+    config=PromptTuningConfig,
+    identity_at_init=False,
+    mergeable=False,
+    learning_rate=3e-2,
+    peft=PeftFormat(
+        "PROMPT_TUNING", export=export_prompt_tuning, import_=import_virtual_tokens, equivalent_config=peft_equivalent
+    ),
+)
 def wrap_prompt_tuning(model: nn.Module, cfg: PromptTuningConfig) -> nn.Module:
     return VirtualTokenModel(model, SoftPrompt(model.get_input_embeddings().weight, cfg))

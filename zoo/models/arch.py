@@ -11,6 +11,7 @@ user-given module name ask :func:`roles_of`. Roles are found from the model's st
 Paths of per-block roles are relative to a block; ``blocks``, ``embedding``, ``lm_head`` and
 ``final_norm`` are full module names.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,13 +36,22 @@ OVERRIDES: dict[str, dict[str, Any]] = {}
 ROLE_DESCRIPTIONS = {  # what each role is: zoo.models.arch.Roles, the messages of require(), docs/plugins/roles.md
     "blocks": "the nn.ModuleList of transformer blocks (full name)",
     "attention": "the self-attention module of a block",
-    "query": "the query projection", "key": "the key projection", "value": "the value projection",
-    "attn_out": "the attention output projection", "ff_in": "the feed-forward input projections",
-    "ff_out": "the feed-forward output projection", "norms": "the layer norms of a block",
-    "query_norm": "the norm on the queries", "key_norm": "the norm on the keys",
-    "embedding": "the input embedding (full name)", "lm_head": "the LM head (full name)", "final_norm": "the final norm (full name)",
+    "query": "the query projection",
+    "key": "the key projection",
+    "value": "the value projection",
+    "attn_out": "the attention output projection",
+    "ff_in": "the feed-forward input projections",
+    "ff_out": "the feed-forward output projection",
+    "norms": "the layer norms of a block",
+    "query_norm": "the norm on the queries",
+    "key_norm": "the norm on the keys",
+    "embedding": "the input embedding (full name)",
+    "lm_head": "the LM head (full name)",
+    "final_norm": "the final norm (full name)",
     "qkv_layout": f"how a fused q/k/v output is laid out, one of {QKV_LAYOUTS}",
-    "num_heads": "the number of query heads", "num_kv_heads": "the number of key/value heads", "head_dim": "the width of a head",
+    "num_heads": "the number of query heads",
+    "num_kv_heads": "the number of key/value heads",
+    "head_dim": "the width of a head",
     "positional": f"the positional scheme, one of {POSITIONAL_SCHEMES}",
 }
 
@@ -93,7 +103,9 @@ class Roles:
                 raise ValueError(f"{name!r} is not a role; roles: {list(ROLE_NAMES)}")
             value = getattr(self, name)
             if value is None or value == ():
-                where = "a full module name" if name in ("blocks", "embedding", "lm_head", "final_norm") else "a path inside a block"
+                where = (
+                    "a full module name" if name in ("blocks", "embedding", "lm_head", "final_norm") else "a path inside a block"
+                )
                 raise ValueError(
                     f"could not find {ROLE_DESCRIPTIONS[name]} (role {name!r}) in {self.model_name} (blocks: {self.blocks}); "
                     f"name it as {where}: model.roles.{name}=<path> on the command line, or "
@@ -110,8 +122,10 @@ class Roles:
         """
         hd, heads, kv = self.head_dim, self.num_heads, self.num_kv_heads
         if (heads + 2 * kv) * hd != width or heads % kv:
-            raise ValueError(f"fused q/k/v output of width {width} does not hold {heads} query and {kv} key/value heads of "
-                             f"width {hd}; set model.roles.num_heads / num_kv_heads / head_dim")
+            raise ValueError(
+                f"fused q/k/v output of width {width} does not hold {heads} query and {kv} key/value heads of "
+                f"width {hd}; set model.roles.num_heads / num_kv_heads / head_dim"
+            )
         arange = functools.partial(torch.arange, device="cpu")  # index metadata, also while a meta-device dry run wraps
         if self.qkv_layout == "concat":
             q, k = heads * hd, kv * hd
@@ -176,8 +190,10 @@ def _check_paths(model: nn.Module, roles: dict[str, Any], given: dict[str, Any])
                 (model if full else block).get_submodule(path)
             except AttributeError:
                 linears = [p for p, m in block.named_modules() if isinstance(m, LINEAR_TYPES)]
-                raise ValueError(f"role {name!r} names {path!r}, which is no module of "
-                                 f"{'the model' if full else 'a block'}; linear maps in a block: {linears}") from None
+                raise ValueError(
+                    f"role {name!r} names {path!r}, which is no module of "
+                    f"{'the model' if full else 'a block'}; linear maps in a block: {linears}"
+                ) from None
 
 
 def blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -204,22 +220,30 @@ def refusal(spec: MethodSpec, model: nn.Module) -> str | None:
     if kind not in spec.model_kinds:
         return f"method {spec.name!r} supports {list(spec.model_kinds)} models, not a {kind} ({type(model).__name__})"
     if spec.uses_cache and CACHE_KWARG not in inspect.signature(model.forward).parameters:
-        return (f"method {spec.name!r} supports models whose forward takes a key/value cache (it enters through it), "
-                f"and {type(model).__name__}'s takes none (no {CACHE_KWARG!r} argument)")
+        return (
+            f"method {spec.name!r} supports models whose forward takes a key/value cache (it enters through it), "
+            f"and {type(model).__name__}'s takes none (no {CACHE_KWARG!r} argument)"
+        )
     if not spec.quantized_base and quantized(model):
-        return (f"method {spec.name!r} supports full-precision base models, not the quantized {type(model).__name__} (packed integer "
-                f"weights, bitsandbytes' 4-/8-bit): it does not declare quantized_base; use model.quantization=null")
+        return (
+            f"method {spec.name!r} supports full-precision base models, not the quantized {type(model).__name__} (packed integer "
+            f"weights, bitsandbytes' 4-/8-bit): it does not declare quantized_base; use model.quantization=null"
+        )
     if spec.uses_cache and checkpointing(model):
-        return (f"method {spec.name!r} supports models without gradient checkpointing: it enters through the key/value cache, "
-                f"which transformers drops in checkpointed blocks; use model.gradient_checkpointing=false")
+        return (
+            f"method {spec.name!r} supports models without gradient checkpointing: it enters through the key/value cache, "
+            f"which transformers drops in checkpointed blocks; use model.gradient_checkpointing=false"
+        )
     if spec.refuses is not None and (reason := spec.refuses(model)) is not None:
         return reason
     if set(spec.positional_schemes) == set(POSITIONAL_SCHEMES):
         return None  # every scheme: no need to look at the model
     scheme = roles_of(model).positional
     if scheme not in spec.positional_schemes:
-        return (f"method {spec.name!r} supports the positional schemes {list(spec.positional_schemes)}, not the {scheme!r} "
-                f"positions of {type(model).__name__}: it cannot reproduce how that model's attention uses them")
+        return (
+            f"method {spec.name!r} supports the positional schemes {list(spec.positional_schemes)}, not the {scheme!r} "
+            f"positions of {type(model).__name__}: it cannot reproduce how that model's attention uses them"
+        )
     return None
 
 
@@ -237,4 +261,3 @@ def model_kind(model: nn.Module) -> str:
     """``causal_lm`` for models that generate, ``encoder`` otherwise."""
     can_generate = getattr(model, "can_generate", None)
     return "causal_lm" if callable(can_generate) and can_generate() else "encoder"
-

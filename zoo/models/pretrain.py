@@ -18,6 +18,7 @@ Here the verdict tokens' cross-entropy is added once more to the mean token loss
 seeded sampler, so the same torch build on the same CPU gives the same bits
 (``python -m zoo.models.default_model --check`` verifies the shipped weights that way).
 """
+
 from __future__ import annotations
 
 import random

@@ -6,6 +6,7 @@ linear layer but the output head for a bitsandbytes one as it loads the model. O
 spec declares ``quantized_base`` train on such a base (their modules read a layer's shape, never its
 packed weight); zoo runs it on CUDA only, where bitsandbytes' kernels and QLoRA's bf16 compute are meant to run.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,16 +26,21 @@ def quantization_config(quantization: str):
         RuntimeError: no CUDA device is visible. ModuleNotFoundError: bitsandbytes is not installed.
     """
     if not _cuda_available():
-        raise RuntimeError(f"model.quantization={quantization!r} needs a CUDA device, and none is visible; "
-                           "use model.quantization=null (full-precision base weights) on this machine")
+        raise RuntimeError(
+            f"model.quantization={quantization!r} needs a CUDA device, and none is visible; "
+            "use model.quantization=null (full-precision base weights) on this machine"
+        )
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModuleNotFoundError(f"model.quantization={quantization!r} needs bitsandbytes: `pip install bitsandbytes` "
-                                  "(or zoo's extra: `pip install zoo-peft[gpu]`), or use model.quantization=null")
+        raise ModuleNotFoundError(
+            f"model.quantization={quantization!r} needs bitsandbytes: `pip install bitsandbytes` "
+            "(or zoo's extra: `pip install zoo-peft[gpu]`), or use model.quantization=null"
+        )
     from transformers import BitsAndBytesConfig
 
     if quantization == "4bit":
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=torch.bfloat16)
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16
+        )
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
@@ -57,9 +63,11 @@ def check_quantized_base(quantization: str | None, spec: MethodSpec | None) -> N
     from zoo.registry import get_method, list_methods
 
     able = [name for name in list_methods() if get_method(name).quantized_base]
-    raise ValueError(f"model.quantization={quantization!r}: method {spec.name!r} does not declare quantized_base (it reads or "
-                     f"changes the base weights, which are packed integers then); methods that do: {able}; "
-                     "or use model.quantization=null")
+    raise ValueError(
+        f"model.quantization={quantization!r}: method {spec.name!r} does not declare quantized_base (it reads or "
+        f"changes the base weights, which are packed integers then); methods that do: {able}; "
+        "or use model.quantization=null"
+    )
 
 
 def _cuda_available() -> bool:

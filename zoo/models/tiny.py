@@ -4,6 +4,7 @@ Two layers, width 64: Llama-style (``nn.Linear``, grouped-query attention), GPT-
 (``Conv1D``, fused q/k/v) and a BERT-style encoder, plus the families of
 :mod:`zoo.models.tiny_families` (Gemma, Qwen3, Phi-3, GPT-NeoX, OPT, RoBERTa, ...).
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,9 +43,15 @@ def tiny_model(kind: str, vocab_size: int, seed: int = 0, hidden_size: int = 64,
         torch.manual_seed(seed)
         if kind == "tiny-llama":
             cfg = LlamaConfig(
-                vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                max_position_embeddings=256, tie_word_embeddings=False, **special,
+                vocab_size=vocab_size,
+                hidden_size=hidden_size,
+                intermediate_size=2 * hidden_size,
+                num_hidden_layers=layers,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=256,
+                tie_word_embeddings=False,
+                **special,
             )
             model = LlamaForCausalLM(cfg)
         elif kind == "tiny-gpt2":
@@ -52,8 +59,13 @@ def tiny_model(kind: str, vocab_size: int, seed: int = 0, hidden_size: int = 64,
             model = GPT2LMHeadModel(cfg)
         elif kind == "tiny-bert":
             cfg = BertConfig(
-                vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=4,
-                intermediate_size=2 * hidden_size, max_position_embeddings=256, pad_token_id=0,
+                vocab_size=vocab_size,
+                hidden_size=hidden_size,
+                num_hidden_layers=layers,
+                num_attention_heads=4,
+                intermediate_size=2 * hidden_size,
+                max_position_embeddings=256,
+                pad_token_id=0,
             )
             model = BertModel(cfg, add_pooling_layer=False)
         elif kind in FAMILIES:

@@ -10,6 +10,7 @@ uses relative attention (as DeBERTa-v3 does). The three original builders (tiny-
 tiny-gpt2, tiny-bert) live in :mod:`zoo.models.tiny`, unchanged: the default model's weights
 depend on tiny-llama's exact architecture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -63,7 +64,13 @@ def build_family(name: str, vocab_size: int, hidden_size: int, layers: int) -> P
         raise ValueError(f"unknown tiny model family {name!r}; choose one of {sorted(FAMILIES)}")
     family = FAMILIES[name]
     config = getattr(transformers, family.config)(
-        vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=layers,
-        num_attention_heads=4, max_position_embeddings=256, **SPECIAL, **family.options,
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        max_position_embeddings=256,
+        **SPECIAL,
+        **family.options,
     )
     return getattr(transformers, family.model)(config, **family.model_options)

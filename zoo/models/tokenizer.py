@@ -1,4 +1,5 @@
 """A word-level tokenizer over a fixed vocabulary, built in-process (no download)."""
+
 from __future__ import annotations
 
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -13,7 +14,11 @@ def word_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+        tokenizer_object=core,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
     )
     tok.padding_side = "left"
     return tok

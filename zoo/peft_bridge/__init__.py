@@ -39,6 +39,7 @@ experts; TRAINABLE_TOKENS the token ids to train, which are task data; SHADOW fa
 0.21.2 on every tiny family; LILY decodes with a key/value cache to other logits than its own
 full forward pass.
 """
+
 from __future__ import annotations
 
 import peft
@@ -71,8 +72,11 @@ def _conv1d_refusal(name: str):
         fused = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, Conv1D)})
         if not fused:
             return None
-        return (f"method {name!r} supports nn.Linear projections only, not the GPT-2-style Conv1D maps ({', '.join(fused)}) "
-                f"of {type(model).__name__}: peft's implementation of it does not handle Conv1D")
+        return (
+            f"method {name!r} supports nn.Linear projections only, not the GPT-2-style Conv1D maps ({', '.join(fused)}) "
+            f"of {type(model).__name__}: peft's implementation of it does not handle Conv1D"
+        )
+
     return refuses
 
 
@@ -84,22 +88,31 @@ def _check_token_indices(cfg: BridgedConfig, model: nn.Module) -> None:
         return
     vocab = model.get_input_embeddings().num_embeddings
     for ids in value.values() if isinstance(value, dict) else [value]:
-        if not (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab for i in ids)):
-            raise ValueError(f"trainable_token_indices must be a non-empty list of token ids in [0, {vocab}), or a dict of such "
-                             f"lists per embedding layer; got {value!r}")
+        if not (
+            isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab for i in ids)
+        ):
+            raise ValueError(
+                f"trainable_token_indices must be a non-empty list of token ids in [0, {vocab}), or a dict of such "
+                f"lists per embedding layer; got {value!r}"
+            )
 
 
 def _wrap_fn(tuner: Tuner, peft_config: type):
     def wrap(model: nn.Module, cfg: BridgedConfig) -> nn.Module:
         # zoo's matching (suffixes, 're:<regex>', an error listing what could be targeted), handed to peft as full names
         kinds = LINEAR_TYPES if tuner.placement == "query_value" else (nn.Module,)
-        targets = match_targets(model, cfg.target_modules, kinds) if cfg.target_modules else default_targets(model, tuner.placement)
+        targets = (
+            match_targets(model, cfg.target_modules, kinds) if cfg.target_modules else default_targets(model, tuner.placement)
+        )
         _check_token_indices(cfg, model)
         config = peft_config(**tuner.preset, **cfg.peft_fields(), target_modules=list(targets), task_type="CAUSAL_LM")
         try:
             return PeftBridged(peft.get_peft_model(model, config))
         except PEFT_REFUSALS as err:
-            raise ValueError(f"{tuner.name}: peft cannot build its adapter with {cfg.changed()}: {type(err).__name__}: {err}") from err
+            raise ValueError(
+                f"{tuner.name}: peft cannot build its adapter with {cfg.changed()}: {type(err).__name__}: {err}"
+            ) from err
+
     return wrap
 
 
@@ -109,13 +122,22 @@ def _register(tuner: Tuner) -> None:
         return
     class_name = "".join(part.capitalize() for part in tuner.name.split("_")) + "Config"
     changed = ", ".join(f"{k}={v!r}" for k, v in tuner.defaults.items())
-    doc = tuner.summary + (f"\n\nzoo's defaults differ from peft's: {changed} (peft's do not fit small projections)." if changed else "")
+    doc = tuner.summary + (
+        f"\n\nzoo's defaults differ from peft's: {changed} (peft's do not fit small projections)." if changed else ""
+    )
     config = generate_config(class_name, peft_config, tuner.preset, doc, defaults=tuner.defaults, module=__name__)
     globals()[class_name] = config  # importable by name, as a config class should be (pickling, Hydra's error messages)
     conv1d = tuner.conv1d if isinstance(tuner.conv1d, bool) else Version(peft.__version__) >= Version(tuner.conv1d)
     capabilities = {"refuses": None if conv1d else _conv1d_refusal(tuner.name)}
-    register(tuner.name, config=config, identity_at_init=tuner.identity_at_init, mergeable=tuner.mergeable,
-             model_kinds=("causal_lm",), learning_rate=tuner.learning_rate, **capabilities)(_wrap_fn(tuner, peft_config))
+    register(
+        tuner.name,
+        config=config,
+        identity_at_init=tuner.identity_at_init,
+        mergeable=tuner.mergeable,
+        model_kinds=("causal_lm",),
+        learning_rate=tuner.learning_rate,
+        **capabilities,
+    )(_wrap_fn(tuner, peft_config))
     _registered.append(tuner.name)
 
 
@@ -132,8 +154,10 @@ def peft_model(model: nn.Module) -> peft.PeftModel:
     """
     inner = getattr(model, "model", None)
     if not isinstance(inner, PeftBridged):
-        raise TypeError(f"peft_model needs a model wrapped with a bridged method ({', '.join(_registered)}), "
-                        f"got {getattr(model, 'method', type(model).__name__)!r}")
+        raise TypeError(
+            f"peft_model needs a model wrapped with a bridged method ({', '.join(_registered)}), "
+            f"got {getattr(model, 'method', type(model).__name__)!r}"
+        )
     return inner.peft_model
 
 

@@ -13,6 +13,7 @@ Dropped: the fields zoo owns (:data:`ZOO_OWNED`), those a bridged method pins (i
 those of a type neither OmegaConf nor JSON holds (nested config objects such as ``loftq_config``);
 the dropped ones keep peft's default and are named in the generated class's docstring.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -92,8 +93,15 @@ PEFT_REFUSALS = (TypeError, ValueError, NotImplementedError, AttributeError, Key
 """What peft (or torch under it) raises for a value it cannot use; zoo reports each as a ValueError naming the values."""
 
 
-def generate_config(class_name: str, peft_config: type, preset: dict[str, Any], doc: str, *, defaults: dict[str, Any] | None = None,
-                    module: str = __name__) -> type[BridgedConfig]:
+def generate_config(
+    class_name: str,
+    peft_config: type,
+    preset: dict[str, Any],
+    doc: str,
+    *,
+    defaults: dict[str, Any] | None = None,
+    module: str = __name__,
+) -> type[BridgedConfig]:
     """A :class:`BridgedConfig` subclass mirroring ``peft_config``'s fields, less the zoo-owned and the ``preset`` ones.
 
     ``defaults`` replace peft's defaults of some fields; ``module`` is where the class will be importable from.
@@ -115,7 +123,9 @@ def generate_config(class_name: str, peft_config: type, preset: dict[str, Any], 
         value = dataclasses.field(default_factory=lambda d=default: type(d)(d)) if mutable else dataclasses.field(default=default)
         value.metadata = types.MappingProxyType({"help": f.metadata.get("help", "")})
         specs.append((f.name, kind, value))
-    help_text = "Module names or suffixes, or 're:<regex>' over full names; None: the method's default placement from the model's roles."
+    help_text = (
+        "Module names or suffixes, or 're:<regex>' over full names; None: the method's default placement from the model's roles."
+    )
     specs.append(("target_modules", list[str] | None, dataclasses.field(default=None, metadata={"help": help_text})))
 
     def __post_init__(self) -> None:
@@ -129,7 +139,11 @@ def generate_config(class_name: str, peft_config: type, preset: dict[str, Any], 
 
     pinned = ", ".join(f"{k}={v!r}" for k, v in preset.items()) or "none"
     full_doc = f"{doc}\n\nGenerated from peft's {peft_config.__name__}. Pinned: {pinned}. Left at peft's default: {', '.join(dropped) or 'none'}."
-    cls = dataclasses.make_dataclass(class_name, specs, bases=(BridgedConfig,),
-                                     namespace={"__post_init__": __post_init__, "__doc__": full_doc, "__module__": module})
+    cls = dataclasses.make_dataclass(
+        class_name,
+        specs,
+        bases=(BridgedConfig,),
+        namespace={"__post_init__": __post_init__, "__doc__": full_doc, "__module__": module},
+    )
     cls.peft_config, cls.preset, cls.dropped = peft_config, dict(preset), tuple(dropped)
     return cls

@@ -6,6 +6,7 @@ saves and loads them like any method's, and maps zoo's ``merge``/``unmerge`` ont
 ``merge_adapter``/``unmerge_adapter``. The ``PeftModel`` stays whole (``peft_model``), so peft's
 own ``save_pretrained`` works on a bridged model too.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -24,6 +24,7 @@ uncertainty the runs do not reduce.
 
 Fixed generator seeds make every table that prints these reproducible to the digit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,10 +47,13 @@ def _runs(correct: list[list[bool]] | list[list[float]]) -> np.ndarray:
     """
     sizes = sorted({len(run) for run in correct})
     if not correct or 0 in sizes:
-        raise ValueError(f"need at least one run with at least one evaluation example, got {len(correct)} runs of {sizes} examples")
+        raise ValueError(
+            f"need at least one run with at least one evaluation example, got {len(correct)} runs of {sizes} examples"
+        )
     if len(sizes) > 1:
-        raise ValueError(f"the runs have {sizes} evaluation examples; the bootstrap needs one evaluation set, "
-                         f"the same examples in every run")
+        raise ValueError(
+            f"the runs have {sizes} evaluation examples; the bootstrap needs one evaluation set, the same examples in every run"
+        )
     return np.asarray(correct, dtype=float)
 
 
@@ -64,7 +68,7 @@ def _resampled_accuracies(rows: list[np.ndarray], resamples: int, seed: int) -> 
         for j, runs in enumerate(rows):
             counts = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=size)  # (chunk, S): each run's draws
             per_example = counts @ runs / len(runs)  # (chunk, n): the drawn runs' mean correctness on each example
-            out[start:start + size, j] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
+            out[start : start + size, j] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
     return out
 
 
@@ -74,8 +78,9 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def accuracy_interval(correct: list[list[bool]] | list[list[float]], level: float = LEVEL, resamples: int = RESAMPLES,
-                      seed: int = SEED) -> tuple[float, float]:
+def accuracy_interval(
+    correct: list[list[bool]] | list[list[float]], level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float]:
     """The ``level`` bootstrap interval of the mean accuracy of runs whose per-example correctness is ``correct``.
 
     Args:
@@ -97,8 +102,14 @@ class Paired:
     high: float
 
 
-def paired_difference(a: list[list[bool]] | list[list[float]], b: list[list[bool]] | list[list[float]], fingerprints: tuple[set, set] | None = None,
-                      level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED) -> Paired:
+def paired_difference(
+    a: list[list[bool]] | list[list[float]],
+    b: list[list[bool]] | list[list[float]],
+    fingerprints: tuple[set, set] | None = None,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Paired:
     """Row ``a``'s mean accuracy minus row ``b``'s, with a paired bootstrap interval (runs drawn per row, examples shared).
 
     Args:
@@ -109,12 +120,16 @@ def paired_difference(a: list[list[bool]] | list[list[float]], b: list[list[bool
         ValueError: the rows were scored on other examples (fingerprints, or numbers of examples, differ).
     """
     if fingerprints is not None and not (len(fingerprints[0]) == 1 and fingerprints[0] == fingerprints[1]):
-        raise ValueError(f"the rows were evaluated on other examples (evaluation-set fingerprints {sorted(map(str, fingerprints[0]))} "
-                         f"and {sorted(map(str, fingerprints[1]))}); a paired test needs one evaluation set for both")
+        raise ValueError(
+            f"the rows were evaluated on other examples (evaluation-set fingerprints {sorted(map(str, fingerprints[0]))} "
+            f"and {sorted(map(str, fingerprints[1]))}); a paired test needs one evaluation set for both"
+        )
     runs_a, runs_b = _runs(a), _runs(b)
     if runs_a.shape[1] != runs_b.shape[1]:
-        raise ValueError(f"the rows' runs have {runs_a.shape[1]} and {runs_b.shape[1]} evaluation examples; "
-                         f"a paired test needs the same examples in every run")
+        raise ValueError(
+            f"the rows' runs have {runs_a.shape[1]} and {runs_b.shape[1]} evaluation examples; "
+            f"a paired test needs the same examples in every run"
+        )
     resampled = _resampled_accuracies([runs_a, runs_b], resamples, seed)
     low, high = _percentiles(resampled[:, 0] - resampled[:, 1], level)
     return Paired(float(runs_a.mean() - runs_b.mean()), low, high)

@@ -7,6 +7,7 @@ is drawn as a step line. The x axis is logarithmic where the row's positive valu
 place on the axis (nothing trained: no parameters, no time, no forgetting measured) are dashed horizontal lines, a level to
 beat. Hovering a point shows the row's whole config (zoo.report.html_runs.whole_config).
 """
+
 from __future__ import annotations
 
 import html
@@ -16,8 +17,11 @@ import plotly.graph_objects as go
 from zoo.report.html_runs import whole_config
 from zoo.task_kinds import get_metric
 
-AXES = {"trainable_params": "trainable parameters", "train_seconds": "training wall time, s",
-        "forgetting": "forgetting: change in held-out next-token loss, nats/token"}
+AXES = {
+    "trainable_params": "trainable parameters",
+    "train_seconds": "training wall time, s",
+    "forgetting": "forgetting: change in held-out next-token loss, nats/token",
+}
 """The costs a Pareto plot puts on its x axis (lower is better), and their labels."""
 LABELLED = 25
 """Up to this many points a plot names each beside it; beyond, hovering names them (labels would cover one another)."""
@@ -60,35 +64,76 @@ def pareto_figure(rows: list[dict], members: list[list[dict]], x: str, title: st
     log = all(r[x] >= 0 for r, _ in placed) and log_axis([r[x] for r, _ in placed if r[x] > 0])  # zeros: nothing trained
     drawn = [(r, m) for r, m in placed if r[x] > 0 or not log]
     errors = [_error(r, metric) for r, _ in drawn]
-    fig = go.Figure(go.Scatter(
-        x=[r[x] for r, _ in drawn], y=[r[metric] for r, _ in drawn], mode="markers+text" if len(drawn) <= LABELLED else "markers",
-        name="rows", text=[r["method"] for r, _ in drawn], textposition="top right", textfont={"size": 10},
-        hovertext=[_hover(r, m) for r, m in drawn], hoverinfo="text", cliponaxis=False,
-        error_y={"type": "data", "symmetric": False, "array": [e[1] for e in errors], "arrayminus": [e[0] for e in errors]}))
+    fig = go.Figure(
+        go.Scatter(
+            x=[r[x] for r, _ in drawn],
+            y=[r[metric] for r, _ in drawn],
+            mode="markers+text" if len(drawn) <= LABELLED else "markers",
+            name="rows",
+            text=[r["method"] for r, _ in drawn],
+            textposition="top right",
+            textfont={"size": 10},
+            hovertext=[_hover(r, m) for r, m in drawn],
+            hoverinfo="text",
+            cliponaxis=False,
+            error_y={"type": "data", "symmetric": False, "array": [e[1] for e in errors], "arrayminus": [e[0] for e in errors]},
+        )
+    )
     front = pareto_front([(r[x], sign * r[metric]) for r, _ in drawn])
-    fig.add_trace(go.Scatter(x=[c for c, _ in front], y=[sign * s for _, s in front], mode="lines", line_shape="hv",
-                             name="Pareto front", hoverinfo="skip", line={"dash": "dot"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[c for c, _ in front],
+            y=[sign * s for _, s in front],
+            mode="lines",
+            line_shape="hv",
+            name="Pareto front",
+            hoverinfo="skip",
+            line={"dash": "dot"},
+        )
+    )
     for r in (r for r in rows if r.get(metric) is not None and not any(r is d for d, _ in drawn)):
-        fig.add_hline(y=r[metric], line_dash="dash", line_color="gray", line_width=1, annotation_text=r["method"],
-                      annotation_position="top left")
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=HEIGHT, width=WIDTH, autosize=False, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                      xaxis={"title": {"text": AXES[x] + (" (log scale)" if log else "")}, "type": "log" if log else "linear"},
-                      yaxis={"title": {"text": get_metric(metric).label}}, legend={"orientation": "h", "y": -0.2})
+        fig.add_hline(
+            y=r[metric],
+            line_dash="dash",
+            line_color="gray",
+            line_width=1,
+            annotation_text=r["method"],
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        height=HEIGHT,
+        width=WIDTH,
+        autosize=False,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        xaxis={"title": {"text": AXES[x] + (" (log scale)" if log else "")}, "type": "log" if log else "linear"},
+        yaxis={"title": {"text": get_metric(metric).label}},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
 def curve_traces(curve: dict) -> list[dict]:
     """A run's learning curve as plotly traces: the training loss on the left axis, each score on the right."""
     traces = [go.Scatter(x=curve["step"], y=curve["loss"], mode="lines+markers", name="training loss")]
-    traces += [go.Scatter(x=curve["step"], y=values, mode="lines+markers", name=get_metric(m).label, yaxis="y2")
-               for m, values in curve["scores"].items()]
+    traces += [
+        go.Scatter(x=curve["step"], y=values, mode="lines+markers", name=get_metric(m).label, yaxis="y2")
+        for m, values in curve["scores"].items()
+    ]
     return [t.to_plotly_json() for t in traces]
 
 
 def curve_layout() -> dict:
     """The learning-curve plot's layout, shared by every run's traces."""
-    fig = go.Figure(layout={"height": HEIGHT, "width": 2 * WIDTH, "margin": {"l": 60, "r": 60, "t": 30, "b": 50},
-                            "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "training loss"}},
-                            "yaxis2": {"title": {"text": "score"}, "overlaying": "y", "side": "right"},
-                            "legend": {"orientation": "h", "y": -0.2}})
+    fig = go.Figure(
+        layout={
+            "height": HEIGHT,
+            "width": 2 * WIDTH,
+            "margin": {"l": 60, "r": 60, "t": 30, "b": 50},
+            "xaxis": {"title": {"text": "step"}},
+            "yaxis": {"title": {"text": "training loss"}},
+            "yaxis2": {"title": {"text": "score"}, "overlaying": "y", "side": "right"},
+            "legend": {"orientation": "h", "y": -0.2},
+        }
+    )
     return fig.layout.to_plotly_json()

@@ -6,6 +6,7 @@ its machine is not recorded beyond each run's device, so the versions shown are 
 and said to be. Every run records its training time, which add up here. A constraints file (``constraints.txt``, the pins of
 the published figures) is shown whole, folded.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -36,8 +37,14 @@ def _installed() -> str:
     return ", ".join(versions)
 
 
-def provenance(runs: list[dict], *, command: str | None = None, suite: dict | None = None,
-               constraints: Path | None = None, written_by: str | None = None) -> dict:
+def provenance(
+    runs: list[dict],
+    *,
+    command: str | None = None,
+    suite: dict | None = None,
+    constraints: Path | None = None,
+    written_by: str | None = None,
+) -> dict:
     """The block's lines as (name, text) pairs under ``items``, and the constraints file's text (None: not given).
 
     ``command``: what ran the sweep; ``written_by``: the command that wrote the page, where it is not that one.
@@ -46,8 +53,10 @@ def provenance(runs: list[dict], *, command: str | None = None, suite: dict | No
     if suite and suite.get("machine"):
         machine = suite["machine"]
         versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
-        items += [("machine", f"{machine['cpus']} CPU cores ({machine['platform']}), Python {machine['python']}"),
-                  ("versions", versions)]
+        items += [
+            ("machine", f"{machine['cpus']} CPU cores ({machine['platform']}), Python {machine['python']}"),
+            ("versions", versions),
+        ]
     else:
         items += [("machine", "not recorded"), ("versions", f"where this page was written: {_installed()}")]
     devices = sorted({r.get("device_name") or r.get("device") or "?" for r in runs if r.get("source", "zoo") == "zoo"})

@@ -8,6 +8,7 @@ the same key (method, overrides, model, task). A run's learning curve is its ``h
 file its task kind writes beside metrics.json (``TaskKind.outputs``) where the kind counts flips (``RunRecord.flips``): one
 JSON line per answer that changed against the base model's with the run's own prompt (zero-shot), with the example's text.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,18 +71,28 @@ def row_runs(rows: list[dict], runs: list[dict]) -> list[list[dict]]:
 
 def run_label(run: dict) -> str:
     sample = (run.get("task_config") or {}).get("sample_seed")
-    return " ".join(filter(None, [run["method"], run["_overrides"], f"seed {run['seed']}",
-                                  f"sample {sample}" if sample is not None else ""]))
+    return " ".join(
+        filter(None, [run["method"], run["_overrides"], f"seed {run['seed']}", f"sample {sample}" if sample is not None else ""])
+    )
 
 
 def whole_config(row: dict, members: list[dict]) -> list[tuple[str, str]]:
     """What the row ran, as (name, value) pairs: its overrides, model, task, runs, and its method's config and rates."""
     first = members[0] if members else {}
     trainer = (first.get("run_config") or {}).get("trainer") or {}
-    items = [("method", row["method"]), ("overrides", row["config"] or "-"), ("model", row["model"]), ("task", row["task"]),
-             ("runs", str(row["seeds"])), ("learning rate", _text(first.get("learning_rate"))),
-             ("steps", _text(first.get("train_steps"))), ("batch size", _text(trainer.get("batch_size")))]
-    return items + [(f"{base_method(row['method'])}.{k}", _text(v)) for k, v in sorted((first.get("method_config") or {}).items())]
+    items = [
+        ("method", row["method"]),
+        ("overrides", row["config"] or "-"),
+        ("model", row["model"]),
+        ("task", row["task"]),
+        ("runs", str(row["seeds"])),
+        ("learning rate", _text(first.get("learning_rate"))),
+        ("steps", _text(first.get("train_steps"))),
+        ("batch size", _text(trainer.get("batch_size"))),
+    ]
+    return items + [
+        (f"{base_method(row['method'])}.{k}", _text(v)) for k, v in sorted((first.get("method_config") or {}).items())
+    ]
 
 
 def _text(value) -> str:
@@ -96,8 +107,11 @@ def learning_curve(run: dict) -> dict | None:
         return None
     points = [*(run.get("history") or []), {"step": run["train_steps"], "loss": run.get("final_loss"), **run["scores"]}]
     metrics = [m for m in run["scores"] if any(isinstance(p.get(m), (int, float)) for p in points)]
-    return {"step": [p["step"] for p in points], "loss": [p.get("loss") for p in points],
-            "scores": {m: [p.get(m) for p in points] for m in metrics}}
+    return {
+        "step": [p["step"] for p in points],
+        "loss": [p.get("loss") for p in points],
+        "scores": {m: [p.get(m) for p in points] for m in metrics},
+    }
 
 
 def flipped_examples(run: dict) -> dict | None:

@@ -6,6 +6,7 @@ two spreads, every other metric, the zero-shot score, the answers fixed and brok
 are the page's own, for filtering: the row's family (zoo.report.html_runs.FAMILIES), whether it is a tuned or a default
 row, and its source (zoo, or another tool's results). A cell's ``data-value`` is what a click on its column sorts by.
 """
+
 from __future__ import annotations
 
 import html
@@ -60,18 +61,27 @@ def columns(rows: list[dict]) -> list[Column]:
         ("%", lambda r: _number(r.get("trainable_percent"), ".3f"), lambda r: r.get("trainable_percent")),
         (f"{label} [95% CI]", _score(objective), lambda r: r.get(objective)),
         (f"vs {rows[0].get('reference', '-')} [95% CI]", _reference, lambda r: r.get("vs_reference")),
-        ("sd seed / sample", lambda r: f"{_number(r.get('seed_std'), '.3f')} / {_number(r.get('sample_std'), '.3f')}",
-         lambda r: r.get("seed_std")),
+        (
+            "sd seed / sample",
+            lambda r: f"{_number(r.get('seed_std'), '.3f')} / {_number(r.get('sample_std'), '.3f')}",
+            lambda r: r.get("seed_std"),
+        ),
         *((get_metric(m).label, _score(m), lambda r, m=m: r.get(m)) for m in others),
         ("zero-shot", lambda r: get_metric(objective).cell(r.get("base_score")), lambda r: r.get("base_score")),
-        ("fixed / broken", lambda r: f"{_number(r.get('corrections'), '.0f')} / {_number(r.get('regressions'), '.0f')}",
-         lambda r: r.get("corrections")),
+        (
+            "fixed / broken",
+            lambda r: f"{_number(r.get('corrections'), '.0f')} / {_number(r.get('regressions'), '.0f')}",
+            lambda r: r.get("corrections"),
+        ),
         ("forgetting", lambda r: _number(r.get("forgetting"), "+.3f"), lambda r: r.get("forgetting")),
         ("train s", lambda r: _number(r.get("train_seconds"), ".1f"), lambda r: r.get("train_seconds")),
         ("peak MB", lambda r: _number(r.get("peak_memory_mb"), ".0f"), lambda r: r.get("peak_memory_mb")),
         ("adapter KB", lambda r: _number(r.get("adapter_kb"), ".1f"), lambda r: r.get("adapter_kb")),
-        ("latency x base (merged)", lambda r: f"{_number(r.get('latency_ratio'), '.2f')} ({_number(r.get('merged_latency_ratio'), '.2f')})",
-         lambda r: r.get("latency_ratio")),
+        (
+            "latency x base (merged)",
+            lambda r: f"{_number(r.get('latency_ratio'), '.2f')} ({_number(r.get('merged_latency_ratio'), '.2f')})",
+            lambda r: r.get("latency_ratio"),
+        ),
     ]
 
 
@@ -84,12 +94,15 @@ def table_html(rows: list[dict], task_id: str) -> str:
     carrying what the filters read (``data-method``, ``data-family``, ``data-setting``, ``data-source``)."""
     cols = columns(rows)
     kinds = ["number" if any(isinstance(value(r), (int, float)) for r in rows) else "text" for _, _, value in cols]
-    head = "".join(f'<th data-kind="{k}" title="sort by {html.escape(h)}">{html.escape(h)}</th>' for (h, _, _), k in zip(cols, kinds))
+    head = "".join(
+        f'<th data-kind="{k}" title="sort by {html.escape(h)}">{html.escape(h)}</th>' for (h, _, _), k in zip(cols, kinds)
+    )
     body = []
     for r in rows:
         source = r.get("source", "zoo")
         cells = "".join(f'<td data-value="{_attribute(value(r))}">{html.escape(text(r))}</td>' for _, text, value in cols)
-        body.append(f'<tr data-method="{_attribute(r["method"])}" data-family="{_attribute(family(r["method"], source))}" '
-                    f'data-setting="{setting(r["method"])}" data-source="{_attribute(source)}">{cells}</tr>')
-    return (f'<table class="rows" id="{task_id}-table"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+        body.append(
+            f'<tr data-method="{_attribute(r["method"])}" data-family="{_attribute(family(r["method"], source))}" '
+            f'data-setting="{setting(r["method"])}" data-source="{_attribute(source)}">{cells}</tr>'
+        )
+    return f'<table class="rows" id="{task_id}-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

@@ -23,6 +23,7 @@ one pair of 0/1 values the enumerated permutation test is McNemar's).
 :func:`holm`: Holm's step-down adjustment of the p-values of one table's comparisons (each row
 against its reference), which holds the chance of any false ``differs`` among them to the level.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,8 +78,9 @@ def sign_flip(differences, resamples: int = RESAMPLES, seed: int = SEED) -> floa
     return (1 + hits) / (1 + resamples)
 
 
-def paired_test(a: list[list[float]], b: list[list[float]], binary: bool = False, resamples: int = RESAMPLES,
-                seed: int = SEED) -> PairedTest:
+def paired_test(
+    a: list[list[float]], b: list[list[float]], binary: bool = False, resamples: int = RESAMPLES, seed: int = SEED
+) -> PairedTest:
     """Row ``a`` against row ``b`` on the same examples: ``a[i]`` and ``b[i]`` are the per-example values of a pair of
     runs (the same seed and training sample), in the same example order.
 
@@ -90,14 +92,17 @@ def paired_test(a: list[list[float]], b: list[list[float]], binary: bool = False
     """
     sizes = {len(run) for run in (*a, *b)}
     if not a or len(a) != len(b) or len(sizes) != 1 or 0 in sizes:
-        raise ValueError(f"a paired test needs pairs of runs on the same examples, got {len(a)} and {len(b)} runs "
-                         f"of {sorted(sizes)} examples")
+        raise ValueError(
+            f"a paired test needs pairs of runs on the same examples, got {len(a)} and {len(b)} runs of {sorted(sizes)} examples"
+        )
     runs_a, runs_b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if binary:
         odd = sorted(set(np.unique(np.concatenate([runs_a, runs_b]))) - {0.0, 1.0})
         if odd:
-            raise ValueError(f"the metric is declared binary (each example's value 0 or 1), yet the runs hold "
-                             f"{', '.join(f'{v:g}' for v in odd[:3])}{' ...' if len(odd) > 3 else ''}")
+            raise ValueError(
+                f"the metric is declared binary (each example's value 0 or 1), yet the runs hold "
+                f"{', '.join(f'{v:g}' for v in odd[:3])}{' ...' if len(odd) > 3 else ''}"
+            )
     differences = (runs_a - runs_b).mean(axis=0)
     sd = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
     if binary and len(runs_a) == 1:

@@ -9,6 +9,7 @@ parameters or seconds), is joined by a step line. Rows with nothing on the x axi
 baseline) have no place on a log axis: they are dashed horizontal lines, in the legend too.
 Saved without a version stamp, so the same rows give the same bytes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,14 +61,24 @@ def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
 def _draw(ax, rows: list[dict], x: str, metric: str) -> None:
     points = [r for r in rows if metric in r and r[x]]
     for i, r in enumerate(points, 1):
-        ax.errorbar(r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3, color=f"C{(i - 1) % 10}",
-                    label=f"{i}  {_name(r)}")
+        ax.errorbar(
+            r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3, color=f"C{(i - 1) % 10}", label=f"{i}  {_name(r)}"
+        )
     for j, r in enumerate(r for r in rows if metric in r and not r[x]):
-        ax.axhline(r[metric], linestyle=("--", ":", "-.")[j % 3], linewidth=1, color="gray", label=f"{_name(r)} (nothing trained)")
+        ax.axhline(
+            r[metric], linestyle=("--", ":", "-.")[j % 3], linewidth=1, color="gray", label=f"{_name(r)} (nothing trained)"
+        )
     front = pareto_front(points, x, metric)
     if front:
-        ax.step([r[x] for r in front], [r[metric] for r in front], where="post", color="black", linewidth=1, alpha=0.5,
-                label="Pareto front")
+        ax.step(
+            [r[x] for r in front],
+            [r[metric] for r in front],
+            where="post",
+            color="black",
+            linewidth=1,
+            alpha=0.5,
+            label="Pareto front",
+        )
     ax.set_xscale("log")
     if points:  # the labels' places need the final scales
         ax.set_xlim(min(r[x] for r in points) / 2, max(r[x] for r in points) * 2)

@@ -10,6 +10,7 @@ null where zoo has none; :func:`from_peft` reads one back as a run of zoo-report
 A file zoo wrote says so (``meta_info.package_info["zoo-peft-version"]``): :func:`read_peft_results`, which finds peft's
 files in a sweep folder, skips those, whose runs are the folder's own records.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,40 +45,88 @@ def _peft_config(run: dict) -> dict | None:
 def _metrics(run: dict, split: str) -> list[dict]:
     """Each evaluation of the run's ``history`` and a last entry with its scores, keyed as peft keys them."""
     order = [run["objective_metric"], *(m for m in run["scores"] if m != run["objective_metric"])]
-    during = [{"step": h["step"], **{f"{split} {m}": h[m] for m in order if m in h}, "train loss": h.get("loss")}
-              for h in run.get("history") or []]
-    return [*during, {"step": run["train_steps"], **{f"{split} {m}": run["scores"][m] for m in order},
-                      "train loss": run.get("final_loss"), "train samples": run.get("train_examples"),
-                      "train total tokens": run.get("train_tokens")}]
+    during = [
+        {"step": h["step"], **{f"{split} {m}": h[m] for m in order if m in h}, "train loss": h.get("loss")}
+        for h in run.get("history") or []
+    ]
+    return [
+        *during,
+        {
+            "step": run["train_steps"],
+            **{f"{split} {m}": run["scores"][m] for m in order},
+            "train loss": run.get("final_loss"),
+            "train samples": run.get("train_examples"),
+            "train total tokens": run.get("train_tokens"),
+        },
+    ]
+
+
+def _train_config(run: dict) -> dict:
+    """peft's ``run_info.train_config`` of a run's record."""
+    trainer = (run.get("run_config") or {}).get("trainer") or {}
+    task = run.get("task_config") or {}
+    precision = trainer.get("mixed_precision")
+    return {
+        "model_id": run["model"],
+        "dtype": (run.get("model_config") or {}).get("dtype"),
+        "max_seq_length": task.get("max_length"),
+        "batch_size": trainer.get("batch_size"),
+        "batch_size_eval": None,
+        "max_steps": run["train_steps"],
+        "eval_steps": trainer.get("eval_every") or None,
+        "compile": None,
+        "query_template": task.get("template"),
+        "seed": run["seed"],
+        "grad_norm_clip": trainer.get("max_grad_norm"),
+        "optimizer_type": None,
+        "optimizer_kwargs": {"lr": run.get("learning_rate"), "weight_decay": trainer.get("weight_decay")},
+        "lr_scheduler": trainer.get("schedule"),
+        "use_amp": None if precision is None else precision != "no",
+        "autocast_adapter_dtype": None,
+        "generation_kwargs": None,
+        "attn_implementation": None,
+    }
 
 
 def to_peft(run: dict) -> dict:
     """A run's record (as metrics.json holds it) in peft's layout: zoo's values where it has them, None where not."""
-    trainer = (run.get("run_config") or {}).get("trainer") or {}
-    task = run.get("task_config") or {}
-    precision = trainer.get("mixed_precision")
-    train_config = {
-        "model_id": run["model"], "dtype": (run.get("model_config") or {}).get("dtype"), "max_seq_length": task.get("max_length"),
-        "batch_size": trainer.get("batch_size"), "batch_size_eval": None, "max_steps": run["train_steps"],
-        "eval_steps": trainer.get("eval_every") or None, "compile": None, "query_template": task.get("template"),
-        "seed": run["seed"], "grad_norm_clip": trainer.get("max_grad_norm"), "optimizer_type": None,
-        "optimizer_kwargs": {"lr": run.get("learning_rate"), "weight_decay": trainer.get("weight_decay")},
-        "lr_scheduler": trainer.get("schedule"), "use_amp": None if precision is None else precision != "no",
-        "autocast_adapter_dtype": None, "generation_kwargs": None, "attn_implementation": None}
-    split = "valid" if task.get("eval_split") == "validation" else "test"
+    train_config = _train_config(run)
+    split = "valid" if (run.get("task_config") or {}).get("eval_split") == "validation" else "test"
     return {
-        "run_info": {"created_at": None, "total_time": None, "experiment_name": experiment_name(run), "peft_branch": None,
-                     "train_config": train_config, "peft_config": _peft_config(run), "error_msg": run.get("divergence") or ""},
-        "train_info": {"accelerator_memory_reserved_avg": None, "accelerator_memory_max": run.get("peak_memory_bytes"),
-                       "accelerator_memory_reserved_99th": None, "train_time": run.get("train_seconds"),
-                       "file_size": run.get("adapter_bytes"), "num_trainable_params": run.get("trainable_params"),
-                       "num_total_params": run.get("total_params"), "status": "success", "metrics": _metrics(run, split)},
-        "meta_info": {"model_info": {"sha": None, "created_at": None},
-                      "dataset_info": {run["task"]: {"sha": run.get("eval_fingerprint"), "created_at": None}},
-                      "package_info": {ZOO_VERSION: run.get("zoo_version")},
-                      "system_info": {"system": None, "release": None, "version": None, "machine": None, "processor": None,
-                                      "accelerator": run.get("device_name") or run.get("device")},
-                      "pytorch_info": None},
+        "run_info": {
+            "created_at": None,
+            "total_time": None,
+            "experiment_name": experiment_name(run),
+            "peft_branch": None,
+            "train_config": train_config,
+            "peft_config": _peft_config(run),
+            "error_msg": run.get("divergence") or "",
+        },
+        "train_info": {
+            "accelerator_memory_reserved_avg": None,
+            "accelerator_memory_max": run.get("peak_memory_bytes"),
+            "accelerator_memory_reserved_99th": None,
+            "train_time": run.get("train_seconds"),
+            "file_size": run.get("adapter_bytes"),
+            "num_trainable_params": run.get("trainable_params"),
+            "num_total_params": run.get("total_params"),
+            "status": "success",
+            "metrics": _metrics(run, split),
+        },
+        "meta_info": {
+            "model_info": {"sha": None, "created_at": None},
+            "dataset_info": {run["task"]: {"sha": run.get("eval_fingerprint"), "created_at": None}},
+            "package_info": {ZOO_VERSION: run.get("zoo_version")},
+            "system_info": {
+                "system": None,
+                "release": None,
+                "version": None,
+                "machine": None,
+                "processor": None,
+                "accelerator": run.get("device_name") or run.get("device"),
+            },
+            "pytorch_info": None,
+        },
     }
 
 
@@ -112,8 +161,11 @@ def is_peft_result(data) -> bool:
 
 def _scores(entry: dict) -> dict:
     """A metrics entry's scores by metric name (``test accuracy`` -> ``accuracy``), in the entry's order."""
-    return {key.split(" ", 1)[1]: value for key, value in entry.items()
-            if key.split(" ", 1)[0] in SPLITS and " " in key and isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        key.split(" ", 1)[1]: value
+        for key, value in entry.items()
+        if key.split(" ", 1)[0] in SPLITS and " " in key and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def _kind(metric: str) -> str:
@@ -151,20 +203,58 @@ def from_peft(data: dict) -> dict:
     trainable, total = train.get("num_trainable_params"), train.get("num_total_params")
     objective = next(iter(scores))
     return {
-        "method": f"{name} ({SOURCE})", "source": SOURCE, "_overrides": variant, "_folder": None, "model": config.get("model_id") or "?",
-        "task": task, "task_kind": _kind(objective), "objective_metric": objective, "scores": scores, "example_scores": {},
-        "seed": config.get("seed") or 0, "task_config": {}, "method_config": run_info.get("peft_config"),
-        "learning_rate": (config.get("optimizer_kwargs") or {}).get("lr"), "run_config": {"trainer": {"batch_size": config.get("batch_size")}},
-        "trainable_params": trainable or 0, "total_params": total,
+        "method": f"{name} ({SOURCE})",
+        "source": SOURCE,
+        "_overrides": variant,
+        "_folder": None,
+        "model": config.get("model_id") or "?",
+        "task": task,
+        "task_kind": _kind(objective),
+        "objective_metric": objective,
+        "scores": scores,
+        "example_scores": {},
+        "seed": config.get("seed") or 0,
+        "task_config": {},
+        "method_config": run_info.get("peft_config"),
+        "learning_rate": (config.get("optimizer_kwargs") or {}).get("lr"),
+        "run_config": {"trainer": {"batch_size": config.get("batch_size")}},
+        "trainable_params": trainable or 0,
+        "total_params": total,
         "trainable_percent": 100 * trainable / total if trainable and total else 0.0,
-        "train_seconds": train.get("train_time") or 0.0, "train_steps": final.get("step"), "final_loss": final.get("train loss"),
-        "train_examples": final.get("train samples"), "train_tokens": final.get("train total tokens"),
-        "peak_memory_bytes": train.get("accelerator_memory_max", train.get("cuda_memory_max")), "adapter_bytes": train.get("file_size"),
-        "history": [{"step": e.get("step"), "loss": e.get("train loss"), **_scores(e)} for e in entries if e is not final and _scores(e)],
-        "divergence": run_info.get("error_msg") or None, "diverged": False, "eval_fingerprint": fingerprint,
-        "baseline_scores": {}, "base": None, "flips": None, "forgetting": None, "latency": None,
-        "zoo_version": ((meta.get("package_info") or {}).get(ZOO_VERSION)),
-        "device": None, "device_name": (meta.get("system_info") or {}).get("accelerator") or (meta.get("system_info") or {}).get("gpu"),
+        "train_seconds": train.get("train_time") or 0.0,
+        "train_steps": final.get("step"),
+        "final_loss": final.get("train loss"),
+        "train_examples": final.get("train samples"),
+        "train_tokens": final.get("train total tokens"),
+        "peak_memory_bytes": train.get("accelerator_memory_max", train.get("cuda_memory_max")),
+        "adapter_bytes": train.get("file_size"),
+        "history": [
+            {"step": e.get("step"), "loss": e.get("train loss"), **_scores(e)} for e in entries if e is not final and _scores(e)
+        ],
+        "divergence": run_info.get("error_msg") or None,
+        "eval_fingerprint": fingerprint,
+        **_provenance(meta),
+        **NOT_IN_PEFT,
+    }
+
+
+NOT_IN_PEFT = {
+    "diverged": False,
+    "baseline_scores": {},
+    "base": None,
+    "flips": None,
+    "forgetting": None,
+    "latency": None,
+    "device": None,
+}
+"""A zoo-report run's keys that peft's layout has no field for."""
+
+
+def _provenance(meta: dict) -> dict:
+    system = meta.get("system_info") or {}
+    return {
+        "zoo_version": (meta.get("package_info") or {}).get(ZOO_VERSION),
+        "device_name": system.get("accelerator") or system.get("gpu"),
     }
 
 

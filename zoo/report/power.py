@@ -16,6 +16,7 @@ the paired rows disagree on them:
   approximation δ = (z_{α/2} + z_β) · sd / √n, sd the standard deviation of the per-example
   differences.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,9 @@ LEVEL = 0.05
 """The test's two-sided significance level."""
 
 
-def minimum_detectable_difference(examples: int, *, discordant: float | None = None, sd: float | None = None,
-                                  power: float = POWER, level: float = LEVEL) -> float:
+def minimum_detectable_difference(
+    examples: int, *, discordant: float | None = None, sd: float | None = None, power: float = POWER, level: float = LEVEL
+) -> float:
     """The smallest true difference a paired comparison on ``examples`` examples detects with ``power`` at ``level``.
 
     Args:
@@ -50,8 +52,11 @@ def minimum_detectable_difference(examples: int, *, discordant: float | None = N
         return (z_level + z_power) * sd / math.sqrt(examples)
     if examples < z_level**2:
         return math.inf
-    return math.sqrt(discordant) * (z_level * math.sqrt(examples) + z_power * math.sqrt(examples - z_level**2 + z_power**2)) / (
-        examples + z_power**2)
+    return (
+        math.sqrt(discordant)
+        * (z_level * math.sqrt(examples) + z_power * math.sqrt(examples - z_level**2 + z_power**2))
+        / (examples + z_power**2)
+    )
 
 
 def design_minimum_detectable_difference(tests: list[PairedTest]) -> float | None:

@@ -26,6 +26,7 @@ says so after its method name, ``lora [diverged 1/3]``, and in the ``diverged`` 
 report.csv (how many of its runs). A metrics.json that is not a run's record is skipped with a
 warning naming it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,32 @@ log = logging.getLogger(__name__)
 
 REFERENCE = "lora"
 """The method each row is tested against unless ``--reference`` names another."""
-COLUMNS = ["method", "config", "model", "task", "task_kind", "objective_metric", "seeds", "trainable_params", "trainable_percent",
-           "seed_std", "sample_std", *TEST_COLUMNS, "base_score", "corrections", "regressions", "forgetting", "train_seconds",
-           "train_tokens", "peak_memory_mb", "adapter_kb", "latency_ratio", "merged_latency_ratio", "latency_flags", "diverged"]
+COLUMNS = [
+    "method",
+    "config",
+    "model",
+    "task",
+    "task_kind",
+    "objective_metric",
+    "seeds",
+    "trainable_params",
+    "trainable_percent",
+    "seed_std",
+    "sample_std",
+    *TEST_COLUMNS,
+    "base_score",
+    "corrections",
+    "regressions",
+    "forgetting",
+    "train_seconds",
+    "train_tokens",
+    "peak_memory_mb",
+    "adapter_kb",
+    "latency_ratio",
+    "merged_latency_ratio",
+    "latency_flags",
+    "diverged",
+]
 """report.csv's columns besides each metric's (``<metric>``, ``<metric>_std``, ``<metric>_low``, ``<metric>_high``)."""
 
 
@@ -82,8 +106,11 @@ def _entry(record: RunRecord, overrides: str) -> dict:
     """The record's fields, what distinguishes the run from its sweep's others, and its score under the baseline reports show
     beside every row (``base``)."""
     shown = report_column()
-    return {**dataclasses.asdict(record), "_overrides": overrides,
-            "base": record.baseline_scores.get(shown.name) if shown is not None else None}
+    return {
+        **dataclasses.asdict(record),
+        "_overrides": overrides,
+        "base": record.baseline_scores.get(shown.name) if shown is not None else None,
+    }
 
 
 def _overrides(run_dir: Path) -> str:
@@ -92,8 +119,18 @@ def _overrides(run_dir: Path) -> str:
     if not path.is_file():
         return ""
     items = [line.strip().removeprefix("- ").strip("'\"") for line in path.read_text().splitlines() if line.strip()]
-    skip = ("method=", "seed=", "task.sample_seed=", "hydra.", "+sweep=", "trainer.progress=", "baseline=", "latency=", "predictions_cache=",
-            "latency_batches=")
+    skip = (
+        "method=",
+        "seed=",
+        "task.sample_seed=",
+        "hydra.",
+        "+sweep=",
+        "trainer.progress=",
+        "baseline=",
+        "latency=",
+        "predictions_cache=",
+        "latency_batches=",
+    )
     return " ".join(i for i in items if not i.startswith(skip))
 
 
@@ -116,17 +153,42 @@ def with_baselines(runs: list[dict]) -> list[dict]:
     out, seen = [], set()
     for r in runs:
         records = [r] + [
-            {"method": name, "model": r["model"], "task": r["task"], "seed": r["seed"], "task_config": r["task_config"],
-             "_overrides": r["_overrides"], "task_kind": r["task_kind"], "objective_metric": r["objective_metric"],
-             "scores": score, "example_scores": {}, "base": r["base"], "flips": None,
-             "trainable_params": 0, "trainable_percent": 0.0, "train_seconds": 0.0, "peak_memory_bytes": None, "adapter_bytes": None}
-            for name, score in r["baseline_scores"].items() if name in untrained and r["method"] != name
+            {
+                "method": name,
+                "model": r["model"],
+                "task": r["task"],
+                "seed": r["seed"],
+                "task_config": r["task_config"],
+                "_overrides": r["_overrides"],
+                "task_kind": r["task_kind"],
+                "objective_metric": r["objective_metric"],
+                "scores": score,
+                "example_scores": {},
+                "base": r["base"],
+                "flips": None,
+                "trainable_params": 0,
+                "trainable_percent": 0.0,
+                "train_seconds": 0.0,
+                "peak_memory_bytes": None,
+                "adapter_bytes": None,
+            }
+            for name, score in r["baseline_scores"].items()
+            if name in untrained and r["method"] != name
         ]
         for record in records:
             if record["method"] in untrained:
-                record = {**record, "_overrides": _baseline_config(record["_overrides"], untrained[record["method"]].demonstrations)}
-                key = (record["method"], record["_overrides"], record["model"], record["task"], record["seed"],
-                       record["task_config"].get("sample_seed"))
+                record = {
+                    **record,
+                    "_overrides": _baseline_config(record["_overrides"], untrained[record["method"]].demonstrations),
+                }
+                key = (
+                    record["method"],
+                    record["_overrides"],
+                    record["model"],
+                    record["task"],
+                    record["seed"],
+                    record["task_config"].get("sample_seed"),
+                )
                 if key in seen:
                     continue
                 seen.add(key)
@@ -168,24 +230,34 @@ def summarise(runs: list[dict], baseline_rows: bool = False, reference: str = RE
         first = members[0]
         objective, metrics = first["objective_metric"], _in_order((m for r in members for m in r["scores"]), first["task_kind"])
         adapter, memory = _mean([m.get("adapter_bytes") for m in members]), _mean([m["peak_memory_bytes"] for m in members])
-        rows.append({
-            "method": method, "config": overrides, "model": model, "task": task, "task_kind": first["task_kind"],
-            "objective_metric": objective, "metrics": metrics, "seeds": len(members),
-            "trainable_params": first["trainable_params"], "trainable_percent": first["trainable_percent"],
-            **_metric_columns(members, metrics), **row_uncertainty(members),
-            "base_score": _mean([(m["base"] or {}).get(objective) for m in members]),
-            "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
-            "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
-            "forgetting": _mean([(m.get("forgetting") or {}).get("delta") for m in members]),
-            "train_seconds": statistics.fmean(m["train_seconds"] for m in members),
-            "train_tokens": _mean([m.get("train_tokens") for m in members]),
-            "peak_memory_mb": memory / 2**20 if memory is not None else None,
-            "adapter_kb": adapter / 1024 if adapter is not None else None,
-            "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
-            "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
-            "latency_flags": sum(bool((m.get("latency") or {}).get("flag")) for m in members),
-            "diverged": sum(bool(m.get("diverged")) for m in members),
-        })
+        rows.append(
+            {
+                "method": method,
+                "config": overrides,
+                "model": model,
+                "task": task,
+                "task_kind": first["task_kind"],
+                "objective_metric": objective,
+                "metrics": metrics,
+                "seeds": len(members),
+                "trainable_params": first["trainable_params"],
+                "trainable_percent": first["trainable_percent"],
+                **_metric_columns(members, metrics),
+                **row_uncertainty(members),
+                "base_score": _mean([(m["base"] or {}).get(objective) for m in members]),
+                "corrections": _mean([(m["flips"] or {}).get("corrections") for m in members]),
+                "regressions": _mean([(m["flips"] or {}).get("regressions") for m in members]),
+                "forgetting": _mean([(m.get("forgetting") or {}).get("delta") for m in members]),
+                "train_seconds": statistics.fmean(m["train_seconds"] for m in members),
+                "train_tokens": _mean([m.get("train_tokens") for m in members]),
+                "peak_memory_mb": memory / 2**20 if memory is not None else None,
+                "adapter_kb": adapter / 1024 if adapter is not None else None,
+                "latency_ratio": _mean([(m.get("latency") or {}).get("ratio") for m in members]),
+                "merged_latency_ratio": _mean([(m.get("latency") or {}).get("merged_ratio") for m in members]),
+                "latency_flags": sum(bool((m.get("latency") or {}).get("flag")) for m in members),
+                "diverged": sum(bool(m.get("diverged")) for m in members),
+            }
+        )
     rows = compare_with_reference(rows, list(groups.values()), reference)
     return sorted(rows, key=lambda r: (r["task"], -objective_value(r)))
 
@@ -244,21 +316,46 @@ def table(rows: list[dict]) -> str:
     objective = rows[0]["objective_metric"]
     others = [m for m in _in_order((m for r in rows for m in r["metrics"]), rows[0]["task_kind"]) if m != objective]
     shown, flips = report_column(), any(r["corrections"] is not None for r in rows)
-    head = (["method", "config", "task", "trainable", "%", _header(objective), f"vs {rows[0]['reference']} [95% CI]", "sd seed / sample",
-             *map(_header, others)]
-            + ([shown.name.replace("_", "-")] if shown else []) + (["fixed / broken"] if flips else [])
-            + ["forgetting", "train s", "train k-tokens", "peak MB", "adapter KB", "latency x base (merged)"])
+    head = (
+        [
+            "method",
+            "config",
+            "task",
+            "trainable",
+            "%",
+            _header(objective),
+            f"vs {rows[0]['reference']} [95% CI]",
+            "sd seed / sample",
+            *map(_header, others),
+        ]
+        + ([shown.name.replace("_", "-")] if shown else [])
+        + (["fixed / broken"] if flips else [])
+        + ["forgetting", "train s", "train k-tokens", "peak MB", "adapter KB", "latency x base (merged)"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in rows:
         method = r["method"] + (f" [diverged {r['diverged']}/{r['seeds']}]" if r.get("diverged") else "")
-        cells = [method, r["config"] or "-", r["task"], f"{r['trainable_params']:,}", f"{r['trainable_percent']:.3f}",
-                 score_cell(r, objective), reference_cell(r), f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
-                 *(score_cell(r, m) for m in others)]
+        cells = [
+            method,
+            r["config"] or "-",
+            r["task"],
+            f"{r['trainable_params']:,}",
+            f"{r['trainable_percent']:.3f}",
+            score_cell(r, objective),
+            reference_cell(r),
+            f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
+            *(score_cell(r, m) for m in others),
+        ]
         cells += [get_metric(objective).cell(r["base_score"])] if shown else []
         cells += [f"{_cell(r['corrections'], '.0f')} / {_cell(r['regressions'], '.0f')}"] if flips else []
-        cells += [_cell(r.get("forgetting"), "+.3f"), _cell(r["train_seconds"] or None, ".1f"), _cell(_thousands(r.get("train_tokens")), ".1f"),
-                  _cell(r["peak_memory_mb"], ".0f"), _cell(r["adapter_kb"], ".1f"),
-                  latency_cell(r)]
+        cells += [
+            _cell(r.get("forgetting"), "+.3f"),
+            _cell(r["train_seconds"] or None, ".1f"),
+            _cell(_thousands(r.get("train_tokens")), ".1f"),
+            _cell(r["peak_memory_mb"], ".0f"),
+            _cell(r["adapter_kb"], ".1f"),
+            latency_cell(r),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -285,8 +382,10 @@ def detectable(rows: list[dict]) -> str:
     """The rows' tasks' minimum detectable differences, a line each (the task named where there are several); none for
     a task without a paired comparison."""
     tasks = {r["task"]: r for r in rows if r.get("reference_mdd") is not None}
-    return "".join(f"{DETECTABLE}{f' on {task}' if len(tasks) > 1 else ''}: {get_metric(r['objective_metric']).cell(r['reference_mdd'])}\n"
-                   for task, r in tasks.items())
+    return "".join(
+        f"{DETECTABLE}{f' on {task}' if len(tasks) > 1 else ''}: {get_metric(r['objective_metric']).cell(r['reference_mdd'])}\n"
+        for task, r in tasks.items()
+    )
 
 
 def markdown(rows: list[dict]) -> str:
@@ -296,8 +395,11 @@ def markdown(rows: list[dict]) -> str:
 
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    metrics = list(dict.fromkeys(m for group in by_kind(rows)
-                                 for m in _in_order((m for r in group for m in r["metrics"]), group[0]["task_kind"])))
+    metrics = list(
+        dict.fromkeys(
+            m for group in by_kind(rows) for m in _in_order((m for r in group for m in r["metrics"]), group[0]["task_kind"])
+        )
+    )
     fields = COLUMNS[:9] + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_low", "_high")] + COLUMNS[9:]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -305,8 +407,9 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def report(folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None,
-           out: Path | None = None) -> str:
+def report(
+    folder: Path, baseline_rows: bool = False, reference: str = REFERENCE, html: Path | None = None, out: Path | None = None
+) -> str:
     """The tables of every run record under ``folder`` and of every peft results file there (zoo.report.peft_results),
     written with their CSV and plot into ``out`` (default: ``folder``) where they can be (:func:`write_report`), and as
     the HTML page ``html`` where given."""
@@ -329,10 +432,23 @@ def report_runs(folder: Path) -> list[dict]:
 
 def write_page(folder: Path, runs: list[dict], rows: list[dict], baseline_rows: bool, reference: str, html: Path) -> None:
     """The report as one self-contained HTML page (zoo.report.html_page), with the command that wrote it."""
-    command = shlex.join(["zoo-report", folder.name, *(["--baseline-rows"] if baseline_rows else []), "--reference", reference,
-                          "--html", html.name])
-    write_html(html, rows, with_baselines(runs) if baseline_rows else runs,
-               provenance(runs, command=sweep_command(folder), written_by=command))
+    command = shlex.join(
+        [
+            "zoo-report",
+            folder.name,
+            *(["--baseline-rows"] if baseline_rows else []),
+            "--reference",
+            reference,
+            "--html",
+            html.name,
+        ]
+    )
+    write_html(
+        html,
+        rows,
+        with_baselines(runs) if baseline_rows else runs,
+        provenance(runs, command=sweep_command(folder), written_by=command),
+    )
 
 
 def write_report(out: Path, rows: list[dict], tables: str) -> bool:
@@ -352,14 +468,29 @@ def main(argv: list[str] | None = None) -> int:
     """Exit status 0, or 2 where a user error stopped it (zoo.runtime.errors: one line, its traceback with ``--debug``)."""
     parser = argparse.ArgumentParser(prog="zoo-report", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a run or multirun output folder")
-    parser.add_argument("--baseline-rows", action="store_true",
-                        help="add zero-shot and in-context rows from the base-model scores every run records")
-    parser.add_argument("--reference", default=REFERENCE, metavar="METHOD",
-                        help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})")
-    parser.add_argument("--html", type=Path, metavar="FILE",
-                        help="also write the report as one self-contained HTML page (sortable tables, plots, curves, flips)")
-    parser.add_argument("--peft-json", type=Path, metavar="DIR",
-                        help="also write each run as a JSON file in peft's method-comparison layout (docs/peft-results-format.md)")
+    parser.add_argument(
+        "--baseline-rows",
+        action="store_true",
+        help="add zero-shot and in-context rows from the base-model scores every run records",
+    )
+    parser.add_argument(
+        "--reference",
+        default=REFERENCE,
+        metavar="METHOD",
+        help=f"the row every other row is tested against, by its method's or baseline's name (default: {REFERENCE})",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page (sortable tables, plots, curves, flips)",
+    )
+    parser.add_argument(
+        "--peft-json",
+        type=Path,
+        metavar="DIR",
+        help="also write each run as a JSON file in peft's method-comparison layout (docs/peft-results-format.md)",
+    )
     parser.add_argument("--out", type=Path, metavar="FOLDER", help="write report.md, .csv and .png here (default: FOLDER)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     args = parser.parse_args(argv)

@@ -25,6 +25,7 @@ warning). The difference's 95% paired bootstrap interval (zoo.report.bootstrap, 
 both rows) is its size; each task's minimum detectable difference (zoo.report.power) says how
 small a difference its comparisons could find.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -35,8 +36,16 @@ from zoo.report.paired_tests import PairedTest, holm, paired_test
 from zoo.report.power import LEVEL, design_minimum_detectable_difference
 from zoo.task_kinds import get_metric
 
-TEST_COLUMNS = ("reference", "vs_reference", "vs_reference_low", "vs_reference_high", "reference_p", "reference_p_holm",
-                "reference_test", "reference_mdd")
+TEST_COLUMNS = (
+    "reference",
+    "vs_reference",
+    "vs_reference_low",
+    "vs_reference_high",
+    "reference_p",
+    "reference_p_holm",
+    "reference_test",
+    "reference_mdd",
+)
 """The columns :func:`compare_with_reference` adds to every row: the reference's name, the objective's difference from the
 reference row's and its interval, the test's p-value raw and Holm-adjusted over the row's task, its outcome, and the task's
 minimum detectable difference."""
@@ -71,7 +80,10 @@ def _interval(runs: list[dict], metric: str) -> tuple[float | None, float | None
     try:
         return accuracy_interval(values)
     except ValueError as err:
-        print(f"zoo-report: {runs[0]['method']} on {runs[0]['task']} gets no {get_metric(metric).label} interval: {err}", file=sys.stderr)
+        print(
+            f"zoo-report: {runs[0]['method']} on {runs[0]['task']} gets no {get_metric(metric).label} interval: {err}",
+            file=sys.stderr,
+        )
         return None, None
 
 
@@ -94,7 +106,9 @@ def row_uncertainty(runs: list[dict]) -> dict:
 
 def _reference(row: dict, rows: list[dict], reference: str) -> int | None:
     """The index of the reference row ``row`` is tested against: same model and task, the same config where several are."""
-    candidates = [i for i, r in enumerate(rows) if r["method"] == reference and (r["model"], r["task"]) == (row["model"], row["task"])]
+    candidates = [
+        i for i, r in enumerate(rows) if r["method"] == reference and (r["model"], r["task"]) == (row["model"], row["task"])
+    ]
     same = [i for i in candidates if rows[i]["config"] == row["config"]]
     return same[0] if same else candidates[0] if len(candidates) == 1 else None
 
@@ -109,12 +123,16 @@ def _matched(mine: list[dict], theirs: list[dict], metric: str) -> tuple[list, l
     pairs = [(r, by_key[(r["seed"], _sample(r))]) for r in mine if (r["seed"], _sample(r)) in by_key]
     if not pairs:
         keys = [sorted({(r["seed"], _sample(r)) for r in runs}) for runs in (mine, theirs)]
-        raise ValueError(f"no run of one row has the seed and training sample of a run of the other ((seed, sample) {keys[0]} "
-                         f"and {keys[1]}); the paired test pairs run with run")
+        raise ValueError(
+            f"no run of one row has the seed and training sample of a run of the other ((seed, sample) {keys[0]} "
+            f"and {keys[1]}); the paired test pairs run with run"
+        )
     return [r["example_scores"][metric] for r, _ in pairs], [t["example_scores"][metric] for _, t in pairs]
 
 
-def _compare(row: dict, members: list[dict], rows: list[dict], runs: list[list[dict]], reference: str) -> tuple[dict, PairedTest | None]:
+def _compare(
+    row: dict, members: list[dict], rows: list[dict], runs: list[list[dict]], reference: str
+) -> tuple[dict, PairedTest | None]:
     """Row's :data:`TEST_COLUMNS` before the correction over its task, and its test (None: not tested)."""
     columns = {**dict.fromkeys(TEST_COLUMNS), "reference": reference}
     ref, objective = _reference(row, rows, reference), row["objective_metric"]
@@ -127,11 +145,19 @@ def _compare(row: dict, members: list[dict], rows: list[dict], runs: list[list[d
         paired = paired_difference(mine, theirs, fingerprints)
         test = paired_test(*_matched(members, runs[ref], objective), binary=get_metric(objective).binary)
     except ValueError as err:
-        print(f"zoo-report: {row['method']} ({row['config'] or 'no overrides'}) on {row['task']} is not tested against "
-              f"{reference}: {err}", file=sys.stderr)
+        print(
+            f"zoo-report: {row['method']} ({row['config'] or 'no overrides'}) on {row['task']} is not tested against "
+            f"{reference}: {err}",
+            file=sys.stderr,
+        )
         return {**columns, "reference_test": "unpaired"}, None
-    return {**columns, "vs_reference": paired.difference, "vs_reference_low": paired.low, "vs_reference_high": paired.high,
-            "reference_p": test.p}, test
+    return {
+        **columns,
+        "vs_reference": paired.difference,
+        "vs_reference_low": paired.low,
+        "vs_reference_high": paired.high,
+        "reference_p": test.p,
+    }, test
 
 
 def compare_with_reference(rows: list[dict], runs: list[list[dict]], reference: str) -> list[dict]:
@@ -150,6 +176,10 @@ def compare_with_reference(rows: list[dict], runs: list[list[dict]], reference: 
     out = []
     for i, (row, (columns, _)) in enumerate(zip(rows, compared)):
         if i in adjusted:
-            columns = {**columns, "reference_p_holm": adjusted[i], "reference_test": "differs" if adjusted[i] < LEVEL else "alike"}
+            columns = {
+                **columns,
+                "reference_p_holm": adjusted[i],
+                "reference_test": "differs" if adjusted[i] < LEVEL else "alike",
+            }
         out.append({**row, **columns, "reference_mdd": detectable[row["task"]]})
     return out

@@ -18,6 +18,7 @@ The reported figure is the share of the fine-tuning gain proxy-tuning recovers,
 ``(score(proxy) − score(base)) / (score(truly tuned) − score(base))`` (the paper: 88% for
 Llama2-70B steered by 7B models); see :func:`gain_recovered`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,7 +51,9 @@ def check_same_vocabulary(large_tokenizer, small_tokenizer) -> None:
     where = next((i for i, (a, b) in enumerate(zip(large, small)) if a != b), None)
     if where is None:  # one vocabulary extends the other
         where = min(len(large), len(small))
-        first = f"token id {where} is {_token_at(large, where)} in the large tokenizer and {_token_at(small, where)} in the small one"
+        first = (
+            f"token id {where} is {_token_at(large, where)} in the large tokenizer and {_token_at(small, where)} in the small one"
+        )
     else:
         first = f"token id {where} is {large[where]!r} in the large tokenizer and {small[where]!r} in the small one"
     raise VocabularyMismatchError(
@@ -91,8 +94,13 @@ class ProxyTunedModel(nn.Module):
     """
 
     def __init__(
-        self, large: nn.Module, small_tuned: nn.Module, small_base: nn.Module, alpha: float = 1.0,
-        large_tokenizer=None, small_tokenizer=None,
+        self,
+        large: nn.Module,
+        small_tuned: nn.Module,
+        small_base: nn.Module,
+        alpha: float = 1.0,
+        large_tokenizer=None,
+        small_tokenizer=None,
     ):
         super().__init__()
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha):
@@ -116,8 +124,13 @@ class ProxyTunedModel(nn.Module):
 
     @classmethod
     def from_adapter(
-        cls, large: nn.Module, small_base: nn.Module, adapter: str | Path, alpha: float = 1.0,
-        large_tokenizer=None, small_tokenizer=None,
+        cls,
+        large: nn.Module,
+        small_base: nn.Module,
+        adapter: str | Path,
+        alpha: float = 1.0,
+        large_tokenizer=None,
+        small_tokenizer=None,
     ) -> ProxyTunedModel:
         """The proxy whose expert is ``small_base`` with the zoo adapter saved in ``adapter``.
 
@@ -219,7 +232,11 @@ def _check_sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: 
 
 
 def next_token(
-    scores: Tensor, do_sample: bool, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+    scores: Tensor,
+    do_sample: bool,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """``(B,)`` next ids from ``(B, V)`` scores: the argmax, or a draw after temperature, top-k and top-p."""
@@ -259,8 +276,9 @@ def gain_recovered(proxy: float, base: float, tuned: float) -> float:
     return (proxy - base) / (tuned - base)
 
 
-def score_task(model: nn.Module, tokenizer, task: TaskConfig, data: TaskData, batch_size: int = 8,
-               with_demonstrations: bool = True) -> Evaluation:
+def score_task(
+    model: nn.Module, tokenizer, task: TaskConfig, data: TaskData, batch_size: int = 8, with_demonstrations: bool = True
+) -> Evaluation:
     """``model`` scored on a task's evaluation examples by the task's kind (zoo.task_kinds), as a run scores its learner.
 
     ``model`` is typically a :class:`ProxyTunedModel` (on a generation task its ``generate`` decodes greedily from the
@@ -271,6 +289,7 @@ def score_task(model: nn.Module, tokenizer, task: TaskConfig, data: TaskData, ba
     """
     kind = get_task_kind(task.kind)
     kind.check_task(task)
-    form = kind.formulate(task, tokenizer, "causal_lm", name=task.formulation, data=data, demonstrations=with_demonstrations,
-                          model=model)  # proxy tuning combines causal LMs' next-token logits
+    form = kind.formulate(
+        task, tokenizer, "causal_lm", name=task.formulation, data=data, demonstrations=with_demonstrations, model=model
+    )  # proxy tuning combines causal LMs' next-token logits
     return form.evaluate(model, data.eval, batch_size)

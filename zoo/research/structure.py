@@ -24,6 +24,7 @@ An SVD fixes each pair (u_i, v_i) only up to a common sign; the tuned pairs are 
 point the way of the base's (sign of u_b,iᵀu_t,i + v_b,iᵀv_t,i), so that "no change" reads R = I.
 Everything is computed in float64.
 """
+
 from __future__ import annotations
 
 import copy
@@ -140,18 +141,26 @@ def compare(name: str, base: Tensor, tuned: Tensor, layer: int | None = None, ki
     noise = torch.randn(W_b.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)  # (d_out, d_in)
     _, N_U, N_V = _rotations(b, W_b + (W_t - W_b).norm() / noise.norm() * noise)
     return MatrixChange(
-        name=name, layer=layer, kind=kind or name, shape=(base.shape[0], base.shape[1]),
+        name=name,
+        layer=layer,
+        kind=kind or name,
+        shape=(base.shape[0], base.shape[1]),
         relative_change=float((W_t - W_b).norm() / W_b.norm()),
         scale=c,
         scale_residual=float((t.S - c * b.S).norm() / t.S.norm()),
-        ratio_min=float(ratio.min()), ratio_max=float(ratio.max()),
-        rotation_left=_distance(R_U), rotation_right=_distance(R_V),
+        ratio_min=float(ratio.min()),
+        ratio_max=float(ratio.max()),
+        rotation_left=_distance(R_U),
+        rotation_right=_distance(R_V),
         left_right_agreement=float(torch.trace(R_U.T @ R_V) / k),
         null_rotation=(_distance(N_U) + _distance(N_V)) / 2,
         null_agreement=float(torch.trace(N_U.T @ N_V) / k),
         procrustes_residual=float(((b.U @ R_U - t.U).norm() + (b.V @ R_V - t.V).norm()) / (2 * math.sqrt(k))),
         model_residual=float((modelled - W_t).norm() / W_t.norm()),
-        R_U=R_U, R_V=R_V, S_base=b.S, S_tuned=t.S,
+        R_U=R_U,
+        R_V=R_V,
+        S_base=b.S,
+        S_tuned=t.S,
     )
 
 
@@ -206,16 +215,21 @@ def _summary(kind: str, members: list[MatrixChange]) -> KindSummary:
     turns = [torch.cat([(m.R_U - m.R_U.T).flatten(), (m.R_V - m.R_V.T).flatten()]) / 2 for m in members]
     cosines = [
         float(a @ b / (a.norm() * b.norm()))
-        for i, a in enumerate(turns) for b in turns[i + 1:]
+        for i, a in enumerate(turns)
+        for b in turns[i + 1 :]
         if a.shape == b.shape and a.norm() > 0 and b.norm() > 0
     ]
     return KindSummary(
-        kind=kind, layers=len(members),
-        scale_mean=mean([m.scale for m in members]), scale_cv=_cv([m.scale for m in members]),
-        rotation_mean=mean(rotation), rotation_cv=_cv(rotation) if any(rotation) else 0.0,
+        kind=kind,
+        layers=len(members),
+        scale_mean=mean([m.scale for m in members]),
+        scale_cv=_cv([m.scale for m in members]),
+        rotation_mean=mean(rotation),
+        rotation_cv=_cv(rotation) if any(rotation) else 0.0,
         left_right_agreement=mean([m.left_right_agreement for m in members]),
         rotation_similarity=mean(cosines) if cosines else math.nan,
-        null_rotation=mean([m.null_rotation for m in members]), null_agreement=mean([m.null_agreement for m in members]),
+        null_rotation=mean([m.null_rotation for m in members]),
+        null_agreement=mean([m.null_agreement for m in members]),
     )
 
 
@@ -258,9 +272,7 @@ def weight_pairs(base: nn.Module, tuned: nn.Module) -> dict[str, tuple[int, str,
     tuned_modules = dict(innermost(tuned).named_modules())
     for name, (layer, kind, module) in block_linears(base).items():
         if name not in tuned_modules:
-            raise ValueError(
-                f"the tuned model has no module {name!r}; analyse two models of one architecture"
-            )
+            raise ValueError(f"the tuned model has no module {name!r}; analyse two models of one architecture")
         d_in = linear_shape(module)[0]
         pairs[name] = (layer, kind, linear_map(module, d_in)[0], linear_map(tuned_modules[name], d_in)[0])
     return pairs
@@ -271,5 +283,7 @@ def analyse(base: nn.Module, tuned: nn.Module, seed: int = 0) -> list[MatrixChan
 
     Matrix i draws its null perturbation with seed ``seed + i``, so the baselines are independent.
     """
-    return [compare(name, w_b, w_t, layer=layer, kind=kind, seed=seed + i)
-            for i, (name, (layer, kind, w_b, w_t)) in enumerate(weight_pairs(base, tuned).items())]
+    return [
+        compare(name, w_b, w_t, layer=layer, kind=kind, seed=seed + i)
+        for i, (name, (layer, kind, w_b, w_t)) in enumerate(weight_pairs(base, tuned).items())
+    ]

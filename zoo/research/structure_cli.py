@@ -13,6 +13,7 @@ With ``--run`` the interventions are scored on exactly the prompts the run train
 evaluated on (its task config: template, label words, chat template, system prompt,
 demonstrations), through the same :func:`~zoo.tasks.formulation.formulation_for`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,15 @@ def score(model: nn.Module, tokenizer, task: TaskConfig, batch_size: int) -> dic
 
 
 def run_analysis(
-    base: nn.Module, tuned: nn.Module, out: Path, title: str, experiments: list[str] = (), tokenizer=None,
-    task: TaskConfig | None = None, batch_size: int = 16, seed: int = 0,
+    base: nn.Module,
+    tuned: nn.Module,
+    out: Path,
+    title: str,
+    experiments: list[str] = (),
+    tokenizer=None,
+    task: TaskConfig | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
 ) -> dict:
     """Analyse ``tuned`` against ``base``, run ``experiments`` (scored on ``task`` with ``tokenizer``), write the report.
 
@@ -57,8 +65,10 @@ def run_analysis(
     results = None
     if experiments and kinds:  # nothing changed in the blocks: every intervention is the tuned model again
         task = task or TaskConfig()
-        results = [{"variant": "base", **score(base, tokenizer, task, batch_size)},
-                   {"variant": "tuned", **score(tuned, tokenizer, task, batch_size)}]
+        results = [
+            {"variant": "base", **score(base, tokenizer, task, batch_size)},
+            {"variant": "tuned", **score(tuned, tokenizer, task, batch_size)},
+        ]
         for name in experiments:
             edited, rebuilt = apply_experiment(base, tuned, name, seed=seed)
             results.append({"variant": name, "rebuilt": rebuilt, **score(edited, tokenizer, task, batch_size)})
@@ -80,7 +90,9 @@ def _experiments(value: str) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo-analyze", description=__doc__.splitlines()[0])
-    parser.add_argument("--base", help="base model: tiny-llama / tiny-gpt2 (built in), a hub id, or a local folder (not with --run)")
+    parser.add_argument(
+        "--base", help="base model: tiny-llama / tiny-gpt2 (built in), a hub id, or a local folder (not with --run)"
+    )
     parser.add_argument("--base-seed", type=int, default=0, help="seed of a built-in tiny base model's weights")
     parser.add_argument("--gguf-file", help="a .gguf file for the base (see model.gguf_file)")
     parser.add_argument("--gguf-package", help="the pip package whose folder holds --gguf-file")
@@ -89,9 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     tuned.add_argument("--adapter", help="folder of a saved zoo adapter of a mergeable method (zoo.save_adapter)")
     tuned.add_argument("--run", type=Path, help="a zoo run folder: its base model, adapter/ and task (its metrics.json)")
     parser.add_argument("--out", type=Path, default=Path("structure"), help="output folder (default: ./structure)")
-    parser.add_argument("--experiments", type=_experiments, default=[],
-                        help=f"comma-separated interventions from {list(EXPERIMENTS)}, 'all' or 'none' (default)")
-    parser.add_argument("--task", default="synthetic_sentiment", help="built-in task scoring the interventions (--run: the run's)")
+    parser.add_argument(
+        "--experiments",
+        type=_experiments,
+        default=[],
+        help=f"comma-separated interventions from {list(EXPERIMENTS)}, 'all' or 'none' (default)",
+    )
+    parser.add_argument(
+        "--task", default="synthetic_sentiment", help="built-in task scoring the interventions (--run: the run's)"
+    )
     parser.add_argument("--n-eval", type=int, default=256, help="evaluation examples of the task")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random rotations and of the chance baseline")

@@ -10,6 +10,7 @@ The paper's claim: the spectrum swap keeps performance (scaling is a secondary, 
 effect), while disturbing the rotation collapses it. Only matrices that fine-tuning changed
 are rebuilt: editing an untouched one would probe the base model, not what tuning did.
 """
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """Tables (markdown + CSV), JSON and PNG plots of a structural analysis, all written atomically."""
+
 from __future__ import annotations
 
 import csv
@@ -10,11 +11,36 @@ from pathlib import Path
 from zoo.research.structure import KindSummary, MatrixChange
 from zoo.runtime.written import claim, write_file, write_json_file, write_text
 
-MATRIX_COLUMNS = ["name", "layer", "kind", "shape", "relative_change", "scale", "scale_residual", "ratio_min", "ratio_max",
-                  "rotation_left", "rotation_right", "left_right_agreement", "null_rotation", "null_agreement", "procrustes_residual",
-                  "model_residual"]
-KIND_COLUMNS = ["kind", "layers", "scale_mean", "scale_cv", "rotation_mean", "rotation_cv", "left_right_agreement", "rotation_similarity",
-                "null_rotation", "null_agreement"]
+MATRIX_COLUMNS = [
+    "name",
+    "layer",
+    "kind",
+    "shape",
+    "relative_change",
+    "scale",
+    "scale_residual",
+    "ratio_min",
+    "ratio_max",
+    "rotation_left",
+    "rotation_right",
+    "left_right_agreement",
+    "null_rotation",
+    "null_agreement",
+    "procrustes_residual",
+    "model_residual",
+]
+KIND_COLUMNS = [
+    "kind",
+    "layers",
+    "scale_mean",
+    "scale_cv",
+    "rotation_mean",
+    "rotation_cv",
+    "left_right_agreement",
+    "rotation_similarity",
+    "null_rotation",
+    "null_agreement",
+]
 
 
 def matrix_row(change: MatrixChange) -> dict:
@@ -34,27 +60,44 @@ def _f(value: float, digits: int = 4) -> str:
 
 
 def markdown(changes: list[MatrixChange], kinds: list[KindSummary], experiments: list[dict] | None, title: str) -> str:
-    lines = [f"# Structural change: {title}", "",
-             "Per matrix kind across layers, over the matrices tuning changed (scale c = least-squares S_t ≈ c·S_b; rotation = ‖R − I‖_F/√(2k), "
-             "0 none, ≈1 random; agreement = tr(R_Uᵀ R_V)/k; similarity = mean cosine of the rotations' skew parts "
-             "between layers; chance = the same numbers for a random perturbation of the same norm):", "",
-             "| kind | changed matrices | scale c | CV of c | rotation | CV of rotation | left/right agreement | similarity across layers "
-             "| chance rotation | chance agreement |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Structural change: {title}",
+        "",
+        "Per matrix kind across layers, over the matrices tuning changed (scale c = least-squares S_t ≈ c·S_b; rotation = ‖R − I‖_F/√(2k), "
+        "0 none, ≈1 random; agreement = tr(R_Uᵀ R_V)/k; similarity = mean cosine of the rotations' skew parts "
+        "between layers; chance = the same numbers for a random perturbation of the same norm):",
+        "",
+        "| kind | changed matrices | scale c | CV of c | rotation | CV of rotation | left/right agreement | similarity across layers "
+        "| chance rotation | chance agreement |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for k in kinds:
-        lines.append(f"| {k.kind} | {k.layers} | {_f(k.scale_mean)} | {_f(k.scale_cv)} | {_f(k.rotation_mean)} | {_f(k.rotation_cv)} "
-                     f"| {_f(k.left_right_agreement)} | {_f(k.rotation_similarity)} | {_f(k.null_rotation)} | {_f(k.null_agreement)} |")
+        lines.append(
+            f"| {k.kind} | {k.layers} | {_f(k.scale_mean)} | {_f(k.scale_cv)} | {_f(k.rotation_mean)} | {_f(k.rotation_cv)} "
+            f"| {_f(k.left_right_agreement)} | {_f(k.rotation_similarity)} | {_f(k.null_rotation)} | {_f(k.null_agreement)} |"
+        )
     if experiments:
-        lines += ["", "Interventions (He & Cao 2025), task metric of the rebuilt model:", "",
-                  "| model | matrices rebuilt | accuracy | macro-F1 | Δ accuracy vs tuned |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Interventions (He & Cao 2025), task metric of the rebuilt model:",
+            "",
+            "| model | matrices rebuilt | accuracy | macro-F1 | Δ accuracy vs tuned |",
+            "|---|---|---|---|---|",
+        ]
         tuned = next((e["accuracy"] for e in experiments if e["variant"] == "tuned"), None)
         for e in experiments:
             delta = _f(e["accuracy"] - tuned, 3) if tuned is not None else "n/a"
-            lines.append(f"| {e['variant']} | {e.get('rebuilt', '-')} | {_f(e['accuracy'], 3)} | {_f(e['macro_f1'], 3)} | {delta} |")
-    lines += ["", "Per matrix:", "",
-              "| matrix | shape | ‖ΔW‖/‖W‖ | c | spectrum residual | S_t/S_b min–max | rot. left | rot. right | agreement "
-              "| chance rot. | chance agr. | Procrustes residual | model residual |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {e['variant']} | {e.get('rebuilt', '-')} | {_f(e['accuracy'], 3)} | {_f(e['macro_f1'], 3)} | {delta} |"
+            )
+    lines += [
+        "",
+        "Per matrix:",
+        "",
+        "| matrix | shape | ‖ΔW‖/‖W‖ | c | spectrum residual | S_t/S_b min–max | rot. left | rot. right | agreement "
+        "| chance rot. | chance agr. | Procrustes residual | model residual |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in changes:
         lines.append(
             f"| {c.name} | {c.shape[0]}x{c.shape[1]} | {_f(c.relative_change)} | {_f(c.scale)} | {_f(c.scale_residual)} "
@@ -93,7 +136,9 @@ def plot_structure(changes: list[MatrixChange], path: Path, title: str) -> None:
         for c in members:
             positive = c.S_base > c.S_base[0] * 1e-12
             index = (positive.nonzero().squeeze(-1).double() + 0.5) / len(c.S_base)
-            ax_ratio.plot(index.numpy(), (c.S_tuned[positive] / c.S_base[positive]).numpy(), color=colours[kind], alpha=0.5, lw=0.8)
+            ax_ratio.plot(
+                index.numpy(), (c.S_tuned[positive] / c.S_base[positive]).numpy(), color=colours[kind], alpha=0.5, lw=0.8
+            )
     ax_scale.set(xlabel="layer", ylabel="fitted scale c", title="singular-value scale per matrix")
     ax_ratio.set(xlabel="singular value index (fraction of rank)", ylabel="S_tuned / S_base", title="ratio along the spectrum")
     ax_rot.set(xlabel="layer", ylabel="‖R − I‖_F / √(2k)", title="rotation (circles: left, squares: right)")
@@ -115,7 +160,9 @@ def plot_experiments(experiments: list[dict], path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4))
     names = [e["variant"] for e in experiments]
-    ax.bar(names, [e["accuracy"] for e in experiments], color=["tab:gray" if n in ("base", "tuned") else "tab:blue" for n in names])
+    ax.bar(
+        names, [e["accuracy"] for e in experiments], color=["tab:gray" if n in ("base", "tuned") else "tab:blue" for n in names]
+    )
     ax.set(ylabel="accuracy", ylim=(0, 1), title=title)
     ax.tick_params(axis="x", rotation=20)
     ax.grid(True, axis="y", alpha=0.3)
@@ -144,8 +191,16 @@ def write_report(
     write_text(paths[0], markdown(changes, kinds, experiments, title), what)
     write_text(paths[1], _csv([matrix_row(c) for c in changes], MATRIX_COLUMNS), what)
     write_text(paths[2], _csv([asdict(k) for k in kinds], KIND_COLUMNS), what)
-    write_json_file(paths[3], {"title": title, "kinds": [asdict(k) for k in kinds], "matrices": [matrix_row(c) for c in changes],
-                               "experiments": experiments or []}, what)
+    write_json_file(
+        paths[3],
+        {
+            "title": title,
+            "kinds": [asdict(k) for k in kinds],
+            "matrices": [matrix_row(c) for c in changes],
+            "experiments": experiments or [],
+        },
+        what,
+    )
     plot_structure(changes, paths[4], title)
     if experiments:
         paths.append(out / NAMES[5])

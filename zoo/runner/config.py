@@ -16,6 +16,7 @@ schema types them. Resolvers for folder names (conf/config.yaml, conf/benchmark/
   (``${zoo.seed_folder:${seed},${task.sample_seed}}``), so the runs of a sample-seed sweep keep folders of
   their own and the folders of runs without one stay what they were.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -94,7 +95,7 @@ def sweep_subdir(override_dirname: str) -> str:
     name = override_dirname.replace("%", "%25").replace("/", "%2F")
     if len(name.encode()) > MAX_NAME_BYTES:
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = name.encode()[:MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore") + "-" + digest
+        name = name.encode()[: MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore") + "-" + digest
     return name
 
 
@@ -105,7 +106,9 @@ def seed_folder(seed: int, sample_seed: int | None) -> str:
 
 def store_configs() -> None:
     """Store the run schema, every registered method's config and every baseline; register the folder-name resolvers."""
-    OmegaConf.register_new_resolver("zoo.row", lambda baseline, method: method if baseline in (None, "null") else baseline, replace=True)
+    OmegaConf.register_new_resolver(
+        "zoo.row", lambda baseline, method: method if baseline in (None, "null") else baseline, replace=True
+    )
     OmegaConf.register_new_resolver("zoo.unique", launch_token, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("zoo.subdir", sweep_subdir, replace=True)
     OmegaConf.register_new_resolver("zoo.main_process_only", main_process_only, replace=True)

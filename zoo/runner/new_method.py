@@ -11,6 +11,7 @@ which runs ``pytest --zoo-contract=NAME``. It is written from the templates in
 ``zoo/runner/plugin_template/`` into a new or empty folder, all at once: a folder that holds
 anything is refused, never written into.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,10 @@ def check_name(name: str) -> None:
         ValueError: naming the valid forms, or the method that has the name.
     """
     if not name.isascii() or not name.isidentifier() or not name[:1].isalpha() or name != name.lower():
-        raise ValueError(f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter "
-                         "(e.g. 'ssf', 'scale_shift', 'lora2'); it becomes method=<name> and the module zoo_<name>")
+        raise ValueError(
+            f"method name {name!r} is invalid: use lower-case letters, digits and '_', starting with a letter "
+            "(e.g. 'ssf', 'scale_shift', 'lora2'); it becomes method=<name> and the module zoo_<name>"
+        )
     if name in list_methods():
         raise ValueError(f"method name {name!r} is already registered (by {get_method(name).source}); choose another name")
 
@@ -69,15 +72,19 @@ def plugin_files(name: str) -> dict[str, str]:
         "zoo_requirement": DISTRIBUTION + zoo_requirement(),
         "zoo_test_requirement": f"{DISTRIBUTION}[test]{zoo_requirement()}",
     }
-    return {path.format(module=values["module"]): string.Template((TEMPLATES / template).read_text()).substitute(values)
-            for path, template in FILES.items()}
+    return {
+        path.format(module=values["module"]): string.Template((TEMPLATES / template).read_text()).substitute(values)
+        for path, template in FILES.items()
+    }
 
 
 def _refuse_non_empty(folder: Path) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         what = "a file" if not folder.is_dir() else "a folder that is not empty"
-        raise FileExistsError(f"{str(folder)!r} is {what}; zoo new-method writes a new plugin repository only into a new "
-                              "or empty folder (choose another with --dir)")
+        raise FileExistsError(
+            f"{str(folder)!r} is {what}; zoo new-method writes a new plugin repository only into a new "
+            "or empty folder (choose another with --dir)"
+        )
 
 
 def write_plugin(name: str, folder: str | Path | None = None) -> Path:
@@ -116,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError) as err:
         print(f"zoo new-method: {err}", file=sys.stderr)
         return 2
-    print(f"wrote the plugin repository of method {args.name!r} to {folder}\n"
-          f"next: cd {folder} && pip install -e '.[test]' && pytest --zoo-contract={args.name}")
+    print(
+        f"wrote the plugin repository of method {args.name!r} to {folder}\n"
+        f"next: cd {folder} && pip install -e '.[test]' && pytest --zoo-contract={args.name}"
+    )
     return 0

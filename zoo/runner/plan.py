@@ -1,4 +1,5 @@
 """Step 1 of a run: the config, typed and checked, and every decision that needs nothing loaded."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,13 +70,34 @@ def plan_run(cfg: DictConfig) -> Plan:
     spec = None if baseline else zoo.registry.spec_for_config(method)
     check_task_kind(task, baseline or spec)
     formulation = baseline.formulation if baseline else task.formulation
-    rates = resolve(trainer.learning_rate, dict(cfg.method_learning_rates), spec, trains_head(formulation), task.head_learning_rate,
-                    trainer.learning_rate_scale)
+    rates = resolve(
+        trainer.learning_rate,
+        dict(cfg.method_learning_rates),
+        spec,
+        trains_head(formulation),
+        task.head_learning_rate,
+        trainer.learning_rate_scale,
+    )
     forgetting = OmegaConf.to_object(cfg.forgetting)
     if cfg.latency and cfg.latency_batches < 1:
         raise ValueError(f"latency_batches must be at least 1, got {cfg.latency_batches}; latency=false times nothing")
-    return Plan(model, task, kind, trainer, method, spec, baseline, formulation, rates, cfg.seed, cfg.save_adapter, cfg.predictions_cache,
-                forgetting, cfg.latency, cfg.latency_batches)
+    return Plan(
+        model,
+        task,
+        kind,
+        trainer,
+        method,
+        spec,
+        baseline,
+        formulation,
+        rates,
+        cfg.seed,
+        cfg.save_adapter,
+        cfg.predictions_cache,
+        forgetting,
+        cfg.latency,
+        cfg.latency_batches,
+    )
 
 
 def task_kind(task: TaskConfig) -> TaskKind:
@@ -84,8 +106,10 @@ def task_kind(task: TaskConfig) -> TaskKind:
     if task.path is None and task.dataset is None and task.name not in kind.builtin_tasks:
         for other in map(get_task_kind, list_task_kinds()):
             if task.name in other.builtin_tasks:
-                raise ValueError(f"task {task.name!r} is a {other.name} task: set task.kind={other.name} "
-                                 f"(conf/task/{task.name}.yaml does; use task={task.name})")
+                raise ValueError(
+                    f"task {task.name!r} is a {other.name} task: set task.kind={other.name} "
+                    f"(conf/task/{task.name}.yaml does; use task={task.name})"
+                )
     kind.check_task(task)
     return kind
 
@@ -94,5 +118,7 @@ def check_task_kind(task: TaskConfig, spec: MethodSpec | BaselineSpec) -> None:
     """Refuse a method or baseline on a task of a kind it does not declare (``task_kinds``), naming the kinds it supports."""
     if spec.task_kinds is not None and task.kind not in spec.task_kinds:
         what = "baseline" if isinstance(spec, BaselineSpec) else "method"
-        raise ValueError(f"{what} {spec.name!r} supports {' and '.join(spec.task_kinds)} tasks only, and task {task.name!r} is a "
-                         f"{task.kind} task; choose another {what} (zoo.list_methods(), zoo.runner.baselines.list_baselines())")
+        raise ValueError(
+            f"{what} {spec.name!r} supports {' and '.join(spec.task_kinds)} tasks only, and task {task.name!r} is a "
+            f"{task.kind} task; choose another {what} (zoo.list_methods(), zoo.runner.baselines.list_baselines())"
+        )

@@ -11,6 +11,7 @@ is a miss (with a warning naming the file), never a wrong zero-shot score. A fol
 write (read-only, a teammate's) costs only the caching: the run warns and goes on. Deleting
 the folder clears the cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,11 @@ def _read(path: Path, key: str) -> Scored | None:
         entry = json.loads(path.read_text())
         metrics, predictions = entry["metrics"], entry["predictions"]
         if entry.get("sha256") != _checksum(key, metrics, predictions):
-            log.warning("ignoring cache entry %s: its checksum is missing or does not match its content (edited or damaged); "
-                        "scoring again", path)
+            log.warning(
+                "ignoring cache entry %s: its checksum is missing or does not match its content (edited or damaged); "
+                "scoring again",
+                path,
+            )
             return None
     except (OSError, ValueError, KeyError, TypeError) as err:
         log.warning("ignoring unreadable cache entry %s: %s", path, err)
@@ -72,6 +76,9 @@ def cached(folder: str | Path | None, key: str, compute: Callable[[], Scored]) -
     try:
         write_json(path, {"metrics": metrics, "predictions": predictions, "sha256": _checksum(key, metrics, predictions)})
     except OSError as err:
-        log.warning("could not store the base-model predictions in the cache (%s); the run goes on, later runs score them "
-                    "again (predictions_cache=null turns the cache off)", err)
+        log.warning(
+            "could not store the base-model predictions in the cache (%s); the run goes on, later runs score them "
+            "again (predictions_cache=null turns the cache off)",
+            err,
+        )
     return metrics, predictions

@@ -17,6 +17,7 @@ Each trial is a run of its own, recorded in ``<run folder>/learning_rate_search/
 (``learning_rate_search``). A trial that read the test split stops the search. With ``resume=true``
 finished trials are not run again.
 """
+
 from __future__ import annotations
 
 import copy
@@ -61,11 +62,15 @@ def _check(cfg: DictConfig) -> None:
 
     if cfg.get("baseline") or zoo.registry.spec_for_config(OmegaConf.to_object(cfg.method)).gradient_free:
         what = f"baseline {cfg.baseline.name}" if cfg.get("baseline") else "this method, which is gradient-free,"
-        raise ValueError(f"trainer.learning_rate=auto searches a method's learning rate, and {what} trains none; "
-                         "set trainer.learning_rate to a number or leave it null")
+        raise ValueError(
+            f"trainer.learning_rate=auto searches a method's learning rate, and {what} trains none; "
+            "set trainer.learning_rate to a number or leave it null"
+        )
     if cfg.trainer.budget != "steps":
-        raise ValueError(f"trainer.learning_rate=auto shares out the run's steps (trainer.budget=steps), got budget="
-                         f"{cfg.trainer.budget}; search at budget=steps, then train at the chosen rate")
+        raise ValueError(
+            f"trainer.learning_rate=auto shares out the run's steps (trainer.budget=steps), got budget="
+            f"{cfg.trainer.budget}; search at budget=steps, then train at the chosen rate"
+        )
 
 
 def _trial(cfg: DictConfig, out_dir: Path, rung: int, scale: float, steps: int) -> RunRecord:
@@ -73,8 +78,10 @@ def _trial(cfg: DictConfig, out_dir: Path, rung: int, scale: float, steps: int) 
     trial = _trial_config(cfg, scale, steps)
     record = (finished_run(folder, trial) if cfg.resume else None) or run(trial, folder)
     if "test" in record.splits_read:
-        raise RuntimeError(f"the learning-rate search's trial in {folder} read the test split ({record.splits_read}); "
-                           "a search must see the validation split only")
+        raise RuntimeError(
+            f"the learning-rate search's trial in {folder} read the test split ({record.splits_read}); "
+            "a search must see the validation split only"
+        )
     return record
 
 
@@ -84,12 +91,18 @@ def search_rate(cfg: DictConfig, out_dir: Path) -> tuple[float, dict]:
     scales, trials, scored = list(RATE_SCALES), [], []
     for rung, (keep, steps) in enumerate(zip(SEARCH.sizes(len(scales)), SEARCH.steps(cfg.trainer.max_steps))):
         scored = [(scale, _trial(cfg, out_dir, rung, scale, steps)) for scale in scales[:keep]]
-        trials += [{"rung": rung, "steps": steps, "scale": s, "learning_rate": r.learning_rate, "score": r.objective}
-                   for s, r in scored]
+        trials += [
+            {"rung": rung, "steps": steps, "scale": s, "learning_rate": r.learning_rate, "score": r.objective} for s, r in scored
+        ]
         scales = [s for s, _ in survivors(scored, len(scored), lambda sr: (-sr[1].objective, abs(math.log(sr[0])), sr[0]))]
     chosen = next(r for s, r in scored if s == scales[0])
-    return chosen.learning_rate, {"split": SPLIT, "objective": chosen.objective_metric, "halving": {
-        "eta": SEARCH.eta, "fractions": list(SEARCH.fractions)}, "trials": trials, "chosen": chosen.learning_rate}
+    return chosen.learning_rate, {
+        "split": SPLIT,
+        "objective": chosen.objective_metric,
+        "halving": {"eta": SEARCH.eta, "fractions": list(SEARCH.fractions)},
+        "trials": trials,
+        "chosen": chosen.learning_rate,
+    }
 
 
 def run_with_rate_search(cfg: DictConfig, out_dir: Path) -> RunRecord:

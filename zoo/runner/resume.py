@@ -15,6 +15,7 @@ the metrics.json of another config, or one zoo cannot read, stops the run before
 Default run folders are unique (conf/config.yaml), so this guards the folders a user names
 (``hydra.run.dir``, a reused ``hydra.sweep.dir`` whose defaults changed).
 """
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,10 @@ def refuse_another_run(out_dir: Path, cfg: DictConfig) -> None:
             log.info("%s holds an earlier run of this config: running it again replaces it", path)
             return
         why = f"{path} holds a run of another config (differs in {', '.join(differing[:5])})"
-    raise FileExistsError(f"{why}; zoo does not overwrite it. Give this run a folder of its own (hydra.run.dir=..., or "
-                          f"hydra.sweep.dir=... for a sweep), or pass resume=true to run this config in its place")
+    raise FileExistsError(
+        f"{why}; zoo does not overwrite it. Give this run a folder of its own (hydra.run.dir=..., or "
+        f"hydra.sweep.dir=... for a sweep), or pass resume=true to run this config in its place"
+    )
 
 
 def _config_differences(record: RunRecord, cfg: DictConfig) -> list[str]:

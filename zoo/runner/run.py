@@ -19,6 +19,7 @@ launcher (zoo.runtime.pool_worker). A user error ends the command with one line 
 (zoo.runner.rate_search). ``zoo`` returns the run's objective on its evaluation split; under a
 sweeper that optimises it, that split must be validation (zoo.runner.sweeper_objective).
 """
+
 from __future__ import annotations
 
 import os
@@ -62,13 +63,20 @@ def summary(record: RunRecord, path: Path) -> str:
     Classification: ``lora (prompt): accuracy 0.980 (zero-shot 0.512), macro-F1 0.980, ...``.
     """
     objective = record.objective_metric
-    untrained = ", ".join(f"{name.replace('_', '-')} {get_metric(objective).cell(s.get(objective))}"
-                          for name, s in record.baseline_scores.items()) or "zero-shot n/a"
+    untrained = (
+        ", ".join(
+            f"{name.replace('_', '-')} {get_metric(objective).cell(s.get(objective))}"
+            for name, s in record.baseline_scores.items()
+        )
+        or "zero-shot n/a"
+    )
     others = "".join(f", {_score(record, name)}" for name in record.scores if name != objective)
     diverged = f" (diverged: {record.divergence})" if record.diverged else ""
-    return (f"{record.method} ({record.formulation}): {_score(record, objective)} ({untrained}){others}, "
-            f"{record.trainable_params:,} trainable ({record.trainable_percent:.2f}% of the base model's {record.base_params:,}), "
-            f"{record.train_seconds:.1f}s{diverged} -> {path}")
+    return (
+        f"{record.method} ({record.formulation}): {_score(record, objective)} ({untrained}){others}, "
+        f"{record.trainable_params:,} trainable ({record.trainable_percent:.2f}% of the base model's {record.base_params:,}), "
+        f"{record.train_seconds:.1f}s{diverged} -> {path}"
+    )
 
 
 store_configs()
@@ -110,8 +118,10 @@ def _job(cfg: DictConfig) -> float:
             set_cpu_threads(cfg.cpu_threads)
             return _report(run_with_rate_search(cfg, out_dir), out_dir)
         if cfg.resume and (done := finished_run(out_dir, cfg)) is not None:
-            print(f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
-                  f"-> {out_dir / 'metrics.json'}")
+            print(
+                f"skipped (done): {done.method} on {done.task}, seed {done.seed}: {_score(done, done.objective_metric)} "
+                f"-> {out_dir / 'metrics.json'}"
+            )
             return done.objective
         if not cfg.resume:
             refuse_another_run(out_dir, cfg)

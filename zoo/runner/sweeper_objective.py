@@ -9,6 +9,7 @@ be optimistic. So under such a sweeper a run must evaluate on ``task.eval_split=
 :func:`check_sweeper_objective` refuses any other split before the run starts, naming the fix.
 The values it chooses are then run once more on the test split for the figure to report.
 """
+
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +29,9 @@ def check_sweeper_objective(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     multirun = str(OmegaConf.select(hydra_cfg, "mode")) == "RunMode.MULTIRUN"
     split = OmegaConf.select(cfg, "task.eval_split")
     if multirun and sweeper not in (None, BASIC_SWEEPER) and split != OBJECTIVE_SPLIT:
-        raise ValueError(f"the sweeper {sweeper} optimises what zoo returns, the run's score on its evaluation split, and this "
-                         f"run evaluates on {split!r}: a search must not choose on the test split. Add "
-                         f"task.eval_split={OBJECTIVE_SPLIT} to the sweep, then run the values it chooses once on the test split "
-                         f"(docs/learning-rate-search.md)")
+        raise ValueError(
+            f"the sweeper {sweeper} optimises what zoo returns, the run's score on its evaluation split, and this "
+            f"run evaluates on {split!r}: a search must not choose on the test split. Add "
+            f"task.eval_split={OBJECTIVE_SPLIT} to the sweep, then run the values it chooses once on the test split "
+            f"(docs/learning-rate-search.md)"
+        )

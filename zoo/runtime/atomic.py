@@ -4,6 +4,7 @@ Files and folders get the permissions a plain ``open``/``mkdir`` would give unde
 process's umask (``tempfile`` makes them private, 0600/0700, which would lock teammates out
 of a shared sweep or cache).
 """
+
 from __future__ import annotations
 
 import ctypes

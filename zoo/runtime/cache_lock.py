@@ -13,6 +13,7 @@ lock, since another process may have finished the entry while this one waited::
 On systems without ``fcntl`` (Windows) there is no lock: concurrent first runs may each build
 the entry, each writing it atomically.
 """
+
 from __future__ import annotations
 
 import logging

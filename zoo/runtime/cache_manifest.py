@@ -6,6 +6,7 @@ hand edit can still leave a file short or missing; loading it would fail later w
 :func:`write_manifest` goes last into a staging folder; :func:`manifest_problem` says whether a
 cached folder is complete.
 """
+
 from __future__ import annotations
 
 import json

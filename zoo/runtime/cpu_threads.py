@@ -9,6 +9,7 @@ one per physical core the process may run on, whatever ``OMP_NUM_THREADS`` says)
 writes the same records serially and in parallel. ``cpu_threads=1`` shares the cores among
 parallel jobs without oversubscribing them; its records equal a serial ``cpu_threads=1`` sweep's.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,6 +55,8 @@ def set_cpu_threads(requested: int | None) -> int:
     """
     threads = default_threads() if requested is None else requested
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"cpu_threads must be a whole number of threads from 1, or null (one per physical core), got {requested!r}")
+        raise ValueError(
+            f"cpu_threads must be a whole number of threads from 1, or null (one per physical core), got {requested!r}"
+        )
     torch.set_num_threads(threads)
     return threads

@@ -8,6 +8,7 @@ trajectory to float tolerance. Evaluation batches and a gradient-free fit's batc
 round-robin, and what each process computed is gathered (predictions) or summed (a fit's
 statistics). With one process every function here returns its input unchanged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ def batch_slice(batch: Batch, accelerator: Accelerator) -> tuple[Batch, float]:
 
 def dealt(items: Sequence[T], accelerator: Accelerator) -> list[T]:
     """This process's share of ``items``, dealt round-robin (process r takes items r, r+N, ...)."""
-    return list(items[accelerator.process_index::accelerator.num_processes])
+    return list(items[accelerator.process_index :: accelerator.num_processes])
 
 
 def gathered(mine: list, accelerator: Accelerator) -> list:

@@ -13,6 +13,7 @@ library is a bug to report, not a bad value to fix):
 
 A command's ``--debug`` switch (``HYDRA_FULL_ERROR=1`` for ``zoo``) shows the traceback instead.
 """
+
 from __future__ import annotations
 
 import errno
@@ -58,8 +59,10 @@ def user_error_line(err: BaseException, config_errors: tuple[type[BaseException]
         where = f" ({err.filename})" if err.filename else ""
         return shortened(f"{FIXES[err.errno]}{where}: {err.strerror or err}")
     if isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and any(s in str(err) for s in _ALLOCATION)):
-        return shortened(f"out of memory: {_one_line(err)}; a size in the config (of the method, the batch, the model) is "
-                         "far too large for this machine: make it smaller")
+        return shortened(
+            f"out of memory: {_one_line(err)}; a size in the config (of the method, the batch, the model) is "
+            "far too large for this machine: make it smaller"
+        )
     if isinstance(err, _ZOOS_OWN) and _raised_by_zoo(err):
         return shortened(_one_line(err))
     return None
@@ -90,8 +93,7 @@ def shortened(line: str, longest: int = LONGEST) -> str:
     return f"{line[:head]} […{len(line) - head - tail:,} characters left out…] {line[-tail:]}"
 
 
-def run_command(prog: str, command: Callable[[], int], debug: bool,
-                config_errors: tuple[type[BaseException], ...] = ()) -> int:
+def run_command(prog: str, command: Callable[[], int], debug: bool, config_errors: tuple[type[BaseException], ...] = ()) -> int:
     """``command()``'s exit status; a user error printed as ``prog: <line>`` with status :data:`EXIT_USER_ERROR`.
 
     A bug, or any error under ``debug``, raises on with its traceback.

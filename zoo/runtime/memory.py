@@ -1,4 +1,5 @@
 """Peak memory of a block of work: the GPU allocator's peak, or sampled process RSS on CPU."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ import fails is logged with its distribution's name and its error, the others lo
 registered before failing is removed again (:func:`load_one`): a half-imported plug-in leaves no
 method behind that would later be reported as already registered.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -47,6 +48,11 @@ def load_entry_points(group: str, registries: Sequence[Registry] = ()) -> dict[s
     for ep in importlib.metadata.entry_points(group=group):
         if (error := load_one(ep, registries)) is not None:
             errors[distribution(ep)] = error
-            log.warning("zoo plug-in %r of group %r from distribution %r failed to load and registers nothing: %s",
-                        ep.name, group, distribution(ep), error)
+            log.warning(
+                "zoo plug-in %r of group %r from distribution %r failed to load and registers nothing: %s",
+                ep.name,
+                group,
+                distribution(ep),
+                error,
+            )
     return dict(errors)

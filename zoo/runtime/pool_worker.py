@@ -7,6 +7,7 @@ gone, the process lets the job in flight finish (its outputs are written, so ``r
 finds it done) and then exits, rather than waiting for work that will never come. A process
 started any other way (a ``zoo`` command run from a shell) is never ended by this.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,9 @@ def _watch(parent: int) -> None:
         time.sleep(POLL_SECONDS)
     with _lock:
         _state["orphaned"] = True
-        log.warning("the launcher of this sweep (process %s) is gone: worker %s exits once its job in flight ends",
-                    parent, os.getpid())
+        log.warning(
+            "the launcher of this sweep (process %s) is gone: worker %s exits once its job in flight ends", parent, os.getpid()
+        )
         _exit_if_orphaned()
 
 

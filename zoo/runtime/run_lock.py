@@ -7,6 +7,7 @@ with one ``hydra.run.dir``) logs the folder and that holder, and waits for it to
 finds the run finished (``resume=true`` skips it) or runs it again. The kernel drops the lock
 when its holder exits, however it exits: the lock of a killed run never blocks the next one.
 """
+
 from __future__ import annotations
 
 import datetime

@@ -4,6 +4,7 @@ bitsandbytes (installed with galore-torch or the ``gpu`` extra) logs on every CP
 kernel from the model hub. zoo quantizes on CUDA only (zoo.models.quantization), so on a CPU that line is noise in every
 command, and it would come before a user error's one line. Its errors still show.
 """
+
 from __future__ import annotations
 
 import logging

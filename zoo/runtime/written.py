@@ -13,6 +13,7 @@ manifest is read, extended and written again: two writers in one folder at the s
 folder is locked against that, zoo.runtime.run_lock) may lose an entry, and zoo then refuses to
 replace that file of its own, the safe side.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,11 @@ def _entries(folder: Path) -> list[str]:
 
 def _unlisted(folder: Path, names: list[str]) -> list[str]:
     listed = manifest(folder)
-    return [n for n in names if listed.get(n) is None or (folder / n).is_symlink() or not (folder / n).is_file()
-            or digest(folder / n) != listed[n]]
+    return [
+        n
+        for n in names
+        if listed.get(n) is None or (folder / n).is_symlink() or not (folder / n).is_file() or digest(folder / n) != listed[n]
+    ]
 
 
 def in_the_way(path: Path, ours: Callable[[Path], bool] | None = None) -> list[str]:
@@ -85,11 +89,15 @@ def refuse(names: list[str], target: Path, what: str) -> None:
     if not names:
         return
     if not target.is_dir():
-        raise FileExistsError(f"cannot write {what} to {str(target)!r}: a file zoo did not write is there (or it changed since zoo "
-                              "wrote it); zoo never overwrites it: move it away, or write elsewhere")
+        raise FileExistsError(
+            f"cannot write {what} to {str(target)!r}: a file zoo did not write is there (or it changed since zoo "
+            "wrote it); zoo never overwrites it: move it away, or write elsewhere"
+        )
     shown = repr(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
-    raise FileExistsError(f"cannot write {what} to {str(target)!r}: it holds what zoo did not write (or changed since zoo wrote "
-                          f"it): {shown}. zoo never overwrites or deletes those: move them away, or choose a new or empty folder")
+    raise FileExistsError(
+        f"cannot write {what} to {str(target)!r}: it holds what zoo did not write (or changed since zoo wrote "
+        f"it): {shown}. zoo never overwrites or deletes those: move them away, or choose a new or empty folder"
+    )
 
 
 def claim(path: str | Path, what: str, ours: Callable[[Path], bool] | None = None) -> None:

@@ -7,6 +7,7 @@ accuracy (each example right or not: the objective) and macro-F1; a record also 
 names, the confusion matrix and the answers that flipped against the base model with the run's
 own prompt (zoo.evaluation.flips), whose examples go to ``flips.jsonl``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -76,11 +77,15 @@ class ClassificationFormulation:
 
     def evaluate(self, model: nn.Module, examples: list[Example], batch_size: int, accelerator=None) -> Evaluation:
         labels = [e.label for e in examples]
-        metrics, predicted = evaluate(model, self._batches(examples, batch_size), self.scoring.scorer, labels, self.label_names,
-                                      accelerator)
-        return Evaluation({"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]},
-                          {"accuracy": [int(p == t) for p, t in zip(predicted, labels, strict=True)]}, predicted,
-                          {"per_class": metrics["per_class"], "confusion": metrics["confusion"]})
+        metrics, predicted = evaluate(
+            model, self._batches(examples, batch_size), self.scoring.scorer, labels, self.label_names, accelerator
+        )
+        return Evaluation(
+            {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]},
+            {"accuracy": [int(p == t) for p, t in zip(predicted, labels, strict=True)]},
+            predicted,
+            {"per_class": metrics["per_class"], "confusion": metrics["confusion"]},
+        )
 
     def cache_identity(self, examples: list[Example], batch_size: int) -> tuple[list[dict], list]:
         return self._batches(examples, batch_size), [self.label_token_ids, self.label_names]
@@ -104,10 +109,27 @@ class ClassificationKind(TaskKind):
     def load(self, task: TaskConfig) -> ClassificationData:
         return build_task(task)
 
-    def formulate(self, task: TaskConfig, tokenizer, model_kind: str, *, name: str, data: ClassificationData, demonstrations: bool,
-                  model: nn.Module) -> ClassificationFormulation:
-        scoring = formulation_for(task, tokenizer, model_kind, name=name, train=data.train, with_demonstrations=demonstrations,
-                                  model=model, label_names=data.label_names)
+    def formulate(
+        self,
+        task: TaskConfig,
+        tokenizer,
+        model_kind: str,
+        *,
+        name: str,
+        data: ClassificationData,
+        demonstrations: bool,
+        model: nn.Module,
+    ) -> ClassificationFormulation:
+        scoring = formulation_for(
+            task,
+            tokenizer,
+            model_kind,
+            name=name,
+            train=data.train,
+            with_demonstrations=demonstrations,
+            model=model,
+            label_names=data.label_names,
+        )
         return ClassificationFormulation(scoring, tokenizer.pad_token_id, data.label_names)
 
     def record_fields(self, data: ClassificationData, before: Evaluation | None, after: Evaluation) -> dict:
@@ -123,7 +145,8 @@ class ClassificationKind(TaskKind):
         evaluation = record.pop("eval")
         correct = record.pop("eval_correct", None)
         return {
-            **record, "objective_metric": ACCURACY.name,
+            **record,
+            "objective_metric": ACCURACY.name,
             "scores": {"accuracy": record.pop("accuracy"), "macro_f1": record.pop("macro_f1")},
             "example_scores": {"accuracy": [int(c) for c in correct]} if correct is not None else {},
             "eval_details": {k: v for k, v in evaluation.items() if k not in ("accuracy", "macro_f1")},

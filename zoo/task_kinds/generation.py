@@ -8,6 +8,7 @@ match, chrF, and the response log-likelihood per token under teacher forcing. A 
 upgraded on read, has no chrF: its rows show none. Each evaluation pair's reference and the
 responses before and after training go to ``generations.jsonl``.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,14 @@ class GenerationRunFormulation:
         metrics scored (an entry stored before the kind scored chrF is a miss, not a zero-shot row without it)."""
         p = self.prompting
         inputs = p.prompt_batches(examples, batch_size) + p.training_batches(examples, batch_size, seed=None)
-        return inputs, ["generate", p.max_new_tokens, p.eos_token_id, p.pad_token_id, [e.response for e in examples],
-                        [m.name for m in GenerationKind.metrics]]
+        return inputs, [
+            "generate",
+            p.max_new_tokens,
+            p.eos_token_id,
+            p.pad_token_id,
+            [e.response for e in examples],
+            [m.name for m in GenerationKind.metrics],
+        ]
 
     def timing(self, examples: list[Pair], batch_size: int) -> tuple[list[dict], object]:
         return self.prompting.prompt_batches(examples, batch_size), next_token_logits
@@ -80,25 +87,50 @@ class GenerationKind(TaskKind):
     def check_task(self, task: TaskConfig) -> None:
         """A generation task is a built-in one, written after the template's prompt, with room for the response."""
         if task.path is not None or task.dataset is not None or task.name not in GENERATION_TASKS:
-            raise ValueError(f"task.kind={self.name} reads the built-in generation tasks {sorted(GENERATION_TASKS)}, got task.name="
-                             f"{task.name!r}" + (" with task.path/task.dataset" if task.path or task.dataset else ""))
+            raise ValueError(
+                f"task.kind={self.name} reads the built-in generation tasks {sorted(GENERATION_TASKS)}, got task.name="
+                f"{task.name!r}" + (" with task.path/task.dataset" if task.path or task.dataset else "")
+            )
         if task.formulation != "prompt":
-            raise ValueError(f"a generation task writes its response after the prompt: task.formulation must be prompt, "
-                             f"got {task.formulation!r}")
+            raise ValueError(
+                f"a generation task writes its response after the prompt: task.formulation must be prompt, "
+                f"got {task.formulation!r}"
+            )
         if task.max_new_tokens >= task.max_length:
-            raise ValueError(f"max_new_tokens ({task.max_new_tokens}) must be below max_length ({task.max_length}): the prompt gets the rest")
+            raise ValueError(
+                f"max_new_tokens ({task.max_new_tokens}) must be below max_length ({task.max_length}): the prompt gets the rest"
+            )
 
     def load(self, task: TaskConfig) -> GenerationData:
         return build_generation_task(task)
 
-    def formulate(self, task: TaskConfig, tokenizer, model_kind: str, *, name: str, data: GenerationData, demonstrations: bool,
-                  model: nn.Module) -> GenerationRunFormulation:
+    def formulate(
+        self,
+        task: TaskConfig,
+        tokenizer,
+        model_kind: str,
+        *,
+        name: str,
+        data: GenerationData,
+        demonstrations: bool,
+        model: nn.Module,
+    ) -> GenerationRunFormulation:
         return GenerationRunFormulation(generation_formulation(task, tokenizer, data.train, demonstrations))
 
     def write_outputs(self, folder: Path, data: GenerationData, before: Evaluation | None, after: Evaluation) -> None:
-        rows = [{"index": i, "text": p.text, "reference": p.response, "response": after.outputs[i],
-                 "before": before.outputs[i] if before is not None else None} for i, p in enumerate(data.eval)]
-        write_text(folder / self.outputs, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "the generated answers")
+        rows = [
+            {
+                "index": i,
+                "text": p.text,
+                "reference": p.response,
+                "response": after.outputs[i],
+                "before": before.outputs[i] if before is not None else None,
+            }
+            for i, p in enumerate(data.eval)
+        ]
+        write_text(
+            folder / self.outputs, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "the generated answers"
+        )
 
     def upgrade_v2(self, record: dict) -> dict:
         scores = record.pop("generation")
@@ -108,7 +140,9 @@ class GenerationKind(TaskKind):
         per_example = {"rouge_l": rouge, "exact_match": [int(m) for m in matches] if matches is not None else None}
         kept = {"rouge_l", "exact_match", "log_likelihood_per_token"}
         return {
-            **record, "objective_metric": ROUGE_L.name, "scores": {k: v for k, v in scores.items() if k in kept},
+            **record,
+            "objective_metric": ROUGE_L.name,
+            "scores": {k: v for k, v in scores.items() if k in kept},
             "example_scores": {k: v for k, v in per_example.items() if v is not None},
             "eval_details": {k: v for k, v in scores.items() if k not in kept},
             "baseline_scores": {b: {k: v for k, v in s.items() if k in kept} for b, s in record["baseline_scores"].items()},

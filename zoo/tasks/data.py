@@ -1,4 +1,5 @@
 """The data a classification task hands to the runner."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,4 +63,6 @@ class ClassificationData:
         for split, what in ((self.train, "training"), (self.eval, "evaluation")):
             missing = sorted(set(range(k)) - {e.label for e in split})
             if missing:
-                raise ValueError(f"classes {[self.label_names[i] for i in missing]} have no {what} example (after filtering and sampling)")
+                raise ValueError(
+                    f"classes {[self.label_names[i] for i in missing]} have no {what} example (after filtering and sampling)"
+                )

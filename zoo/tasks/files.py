@@ -5,6 +5,7 @@ jsonl). A single file is split 80/10/10 into train/validation/test, stratified b
 with the fixed split seed (the same split for every run). Columns are mapped by :class:`zoo.tasks.columns.ColumnMapping`.
 Files are read in ``task.encoding`` (UTF-8 by default); bad input is reported with its file and line.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,14 @@ def read_rows(path: Path, encoding: str = "utf-8") -> tuple[list[dict], list[str
     try:
         rows = _checked_rows(reader, path, delimiter)
     except csv.Error as err:
-        hint = (f" (fields are read up to {FIELD_LIMIT:,} characters: a longer one is most likely a quote left open, "
-                f"which swallows the lines after it)") if "field limit" in str(err) else ""
+        hint = (
+            (
+                f" (fields are read up to {FIELD_LIMIT:,} characters: a longer one is most likely a quote left open, "
+                f"which swallows the lines after it)"
+            )
+            if "field limit" in str(err)
+            else ""
+        )
         raise ValueError(f"{path}:{reader.line_num}: {err}{hint}") from err
     finally:
         csv.field_size_limit(limit)
@@ -74,9 +81,11 @@ def _checked_rows(reader: csv.DictReader, path: Path, delimiter: str) -> list[di
         for value in row.values():
             swallowed = _row_like_lines(value, delimiter, columns) if isinstance(value, str) and "\n" in value else 0
             if swallowed:
-                raise ValueError(f"{path}:{start}: a quoted field opens on this line and runs to line {end}, swallowing "
-                                 f"{swallowed} lines that read as rows of their own; close the quote on line {start} "
-                                 f"(a quote inside a field is written twice: \"\")")
+                raise ValueError(
+                    f"{path}:{start}: a quoted field opens on this line and runs to line {end}, swallowing "
+                    f"{swallowed} lines that read as rows of their own; close the quote on line {start} "
+                    f'(a quote inside a field is written twice: "")'
+                )
         rows.append(row)
     return rows
 
@@ -101,9 +110,11 @@ def _decode(path: Path, encoding: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        raise ValueError(f"{path}:{line}: not {encoding} text ({err.reason}: byte {data[err.start:err.start + 1]!r} at offset "
-                         f"{err.start}); give the file's encoding, e.g. task.encoding=latin-1 or task.encoding=cp1252 "
-                         f"(Windows), or save it as UTF-8") from err
+        raise ValueError(
+            f"{path}:{line}: not {encoding} text ({err.reason}: byte {data[err.start : err.start + 1]!r} at offset "
+            f"{err.start}); give the file's encoding, e.g. task.encoding=latin-1 or task.encoding=cp1252 "
+            f"(Windows), or save it as UTF-8"
+        ) from err
 
 
 def load_files(path: str | Path, mapping: ColumnMapping, encoding: str = "utf-8") -> Splits:

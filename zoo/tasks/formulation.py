@@ -8,6 +8,7 @@ class scores come out of the model (``scorer(model, batch) -> (B, k)``):
 - ``head``: the text alone and a new :class:`~zoo.tasks.head.ClassificationHead` on the
   final hidden state; causal LMs and encoders. The head trains beside the method.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -37,9 +38,17 @@ class Formulation:
         return batches(encoded, [e.label for e in examples], batch_size, pad_id, seed, self.padding_side)
 
 
-def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None = None, train: Sequence[Example] = (),
-                    with_demonstrations: bool = True, model: nn.Module | None = None,
-                    label_names: Sequence[str] | None = None) -> Formulation:
+def formulation_for(
+    task: TaskConfig,
+    tokenizer,
+    kind: str,
+    *,
+    name: str | None = None,
+    train: Sequence[Example] = (),
+    with_demonstrations: bool = True,
+    model: nn.Module | None = None,
+    label_names: Sequence[str] | None = None,
+) -> Formulation:
     """The one way every caller (the runner, ``zoo-analyze``, proxy tuning, the benchmarks) turns ``task`` into a formulation.
 
     Args:
@@ -55,10 +64,16 @@ def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None 
     if name == "head":
         if model is None:
             raise ValueError("a head formulation needs the model it sits on (model=...)")
-        return head_formulation(model, tokenizer, len(task.label_words if label_names is None else label_names), task.max_length, kind)
+        return head_formulation(
+            model, tokenizer, len(task.label_words if label_names is None else label_names), task.max_length, kind
+        )
     if label_names is not None and len(label_names) != len(task.label_words):
         raise ValueError(label_words_mismatch(task, list(label_names)))
-    shown = tuple(demonstrations(list(train), task.demonstrations, task.training_seed)) if with_demonstrations and task.demonstrations else ()
+    shown = (
+        tuple(demonstrations(list(train), task.demonstrations, task.training_seed))
+        if with_demonstrations and task.demonstrations
+        else ()
+    )
     if with_demonstrations and task.demonstrations and not shown:
         raise ValueError(f"task.demonstrations={task.demonstrations} needs the training examples to draw them from (train=...)")
     return prompt_formulation(prompt_format(task, shown), tokenizer, task.max_length)
@@ -66,8 +81,14 @@ def formulation_for(task: TaskConfig, tokenizer, kind: str, *, name: str | None 
 
 def prompt_format(task: TaskConfig, shown: tuple[Example, ...] = ()) -> PromptFormat:
     """The task's prompt: template, label words, chat markup, system turn, and ``shown`` demonstrations."""
-    return PromptFormat(task.template, list(task.label_words), shown, chat_template=task.chat_template, system_prompt=task.system_prompt,
-                        separator=task.demonstration_separator)
+    return PromptFormat(
+        task.template,
+        list(task.label_words),
+        shown,
+        chat_template=task.chat_template,
+        system_prompt=task.system_prompt,
+        separator=task.demonstration_separator,
+    )
 
 
 def prompt_formulation(fmt: PromptFormat, tokenizer, max_length: int) -> Formulation:
@@ -79,8 +100,10 @@ def head_formulation(model: nn.Module, tokenizer, num_classes: int, max_length: 
     encoder = kind == "encoder"
     head = ClassificationHead(model.config.hidden_size, num_classes, encoder).to(next(model.parameters()).device)
     return Formulation(
-        lambda text: encode_text(tokenizer, text, max_length, encoder), head,
-        "right" if encoder else "left", head,  # an encoder reads its first token: right padding keeps positions from 0
+        lambda text: encode_text(tokenizer, text, max_length, encoder),
+        head,
+        "right" if encoder else "left",
+        head,  # an encoder reads its first token: right padding keeps positions from 0
     )
 
 
@@ -99,4 +122,6 @@ def check_formulation(formulation: str, kind: str, spec: MethodSpec | None) -> N
     if formulation == "head" and spec is not None and spec.needs_label_words:
         raise ValueError(f"method {spec.name!r} works on the label words' logits; use task.formulation=prompt")
     if formulation == "head" and spec is not None and spec.gradient_free:
-        raise ValueError(f"method {spec.name!r} is solved in closed form and cannot train a classification head; use task.formulation=prompt")
+        raise ValueError(
+            f"method {spec.name!r} is solved in closed form and cannot train a classification head; use task.formulation=prompt"
+        )

@@ -14,6 +14,7 @@ Only the prompt's texts are cut, to ``max_length - max_new_tokens`` tokens for t
 are right padded, so that every sequence starts at position 0 as a decoded prompt does
 (transformers numbers a left-padded prompt's positions from its first real token).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,13 +56,21 @@ class GenerationPrompt(PromptMarkup):
         """The whole prompt as text, slot ``i`` marking demonstration i's text and slot ``m`` the query's (zoo.tasks.prompt)."""
         m = len(self.demonstrations)
         if not self.chat_template:
-            demos = [self.template.replace("{text}", _SLOT.format(i)).replace("{answer}", d.response) for i, d in enumerate(self.demonstrations)]
+            demos = [
+                self.template.replace("{text}", _SLOT.format(i)).replace("{answer}", d.response)
+                for i, d in enumerate(self.demonstrations)
+            ]
             return "".join(d + self.separator for d in demos) + self._prompt(_SLOT.format(m))
         if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError("task.chat_template=true, but this model's tokenizer has no chat template; set task.chat_template=false")
+            raise ValueError(
+                "task.chat_template=true, but this model's tokenizer has no chat template; set task.chat_template=false"
+            )
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt is not None else []
         for i, d in enumerate(self.demonstrations):
-            messages += [{"role": "user", "content": self._prompt(_SLOT.format(i)).strip()}, {"role": "assistant", "content": d.response}]
+            messages += [
+                {"role": "user", "content": self._prompt(_SLOT.format(i)).strip()},
+                {"role": "assistant", "content": d.response},
+            ]
         messages.append({"role": "user", "content": self._prompt(_SLOT.format(m)).strip()})
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
@@ -76,7 +85,9 @@ class GenerationFormulation:
 
     def __init__(self, prompt: GenerationPrompt, tokenizer, prompt_tokens: int, max_new_tokens: int):
         if tokenizer.eos_token_id is None:
-            raise ValueError("a generation task needs the tokenizer's end-of-sequence token (it ends every response); this one has none")
+            raise ValueError(
+                "a generation task needs the tokenizer's end-of-sequence token (it ends every response); this one has none"
+            )
         self.prompt, self.tokenizer, self.max_new_tokens = prompt, tokenizer, max_new_tokens
         self.encode_prompt = PromptEncoder(prompt, tokenizer, prompt_tokens)
         self.eos_token_id = tokenizer.eos_token_id
@@ -99,7 +110,7 @@ class GenerationFormulation:
             for row, i in enumerate(chunk):
                 p, r = prompts[i], responses[i]
                 ids[row, : len(p) + len(r)] = torch.tensor(p + r)
-                labels[row, len(p): len(p) + len(r)] = torch.tensor(r)
+                labels[row, len(p) : len(p) + len(r)] = torch.tensor(r)
                 mask[row, : len(p) + len(r)] = 1
             out.append({"input_ids": ids, "attention_mask": mask, "labels": labels, "index": torch.tensor(chunk)})
         return out
@@ -113,8 +124,8 @@ class GenerationFormulation:
             ids = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.long)
             for row, i in enumerate(chunk):
-                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                mask[row, width - len(prompts[i]):] = 1
+                ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]) :] = 1
             out.append({"input_ids": ids, "attention_mask": mask, "index": torch.tensor(chunk)})
         return out
 
@@ -125,14 +136,25 @@ class GenerationFormulation:
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
-def generation_formulation(task: TaskConfig, tokenizer, train: list[Pair], with_demonstrations: bool = True) -> GenerationFormulation:
+def generation_formulation(
+    task: TaskConfig, tokenizer, train: list[Pair], with_demonstrations: bool = True
+) -> GenerationFormulation:
     """The one way a run (zoo.task_kinds.generation), proxy tuning (zoo.research.proxy.score_task) and the tests turn a generation task into prompts and batches.
 
     ``with_demonstrations``: show ``task.demonstrations`` training pairs (drawn with the data seed) before each query.
     """
-    shown = tuple(sample(train, task.demonstrations, "demonstrations", task.seed)) if with_demonstrations and task.demonstrations else ()
-    prompt = GenerationPrompt(task.template, shown, chat_template=task.chat_template, system_prompt=task.system_prompt,
-                              separator=task.demonstration_separator)
+    shown = (
+        tuple(sample(train, task.demonstrations, "demonstrations", task.seed))
+        if with_demonstrations and task.demonstrations
+        else ()
+    )
+    prompt = GenerationPrompt(
+        task.template,
+        shown,
+        chat_template=task.chat_template,
+        system_prompt=task.system_prompt,
+        separator=task.demonstration_separator,
+    )
     return GenerationFormulation(prompt, tokenizer, task.max_length - task.max_new_tokens, task.max_new_tokens)
 
 

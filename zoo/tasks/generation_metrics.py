@@ -9,6 +9,7 @@ ROUGE-L F is the F-measure of the longest common subsequence of words, from Goog
 kept on 0-1 as ROUGE-L is (sacrebleu's is 0-100). It credits a word nearly right (``"resigns"``
 for ``"resignation"``), which ROUGE-L counts as a miss. An empty response scores 0 on each.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -50,8 +51,11 @@ def example_scores(predictions: list[str], references: list[str]) -> dict[str, l
     if len(predictions) != len(references) or not references:
         raise ValueError(f"need equally long, non-empty predictions and references, got {len(predictions)} and {len(references)}")
     pairs = list(zip(predictions, references))
-    return {"rouge_l": [rouge_l(p, r) for p, r in pairs], "exact_match": [int(exact_match(p, r)) for p, r in pairs],
-            "chrf": [chrf(p, r) for p, r in pairs]}
+    return {
+        "rouge_l": [rouge_l(p, r) for p, r in pairs],
+        "exact_match": [int(exact_match(p, r)) for p, r in pairs],
+        "chrf": [chrf(p, r) for p, r in pairs],
+    }
 
 
 def generation_metrics(per_example: dict[str, list[float]], log_likelihood: float, response_tokens: int) -> dict:

@@ -4,6 +4,7 @@ Sampling follows the classification tasks' (zoo.tasks.config), without classes: 
 training pairs drawn with the sample seed (``task.sample_seed``, else the data seed) and ``n_eval``
 evaluation pairs of ``eval_split`` drawn with the data seed; the data records which splits it read.
 """
+
 from __future__ import annotations
 
 import random
@@ -26,8 +27,10 @@ def _synthetic(cfg: TaskConfig) -> Splits:
     train, evaluation = synthetic_generation(cfg.n_train, n_eval, cfg.seed)
     if cfg.training_seed != cfg.seed:
         train = synthetic_generation(cfg.n_train, n_eval, cfg.training_seed)[0]
-    return Splits({"train": train, "validation": synthetic_generation_validation(n_eval, cfg.seed), "test": evaluation},
-                        "synthetic_generation")
+    return Splits(
+        {"train": train, "validation": synthetic_generation_validation(n_eval, cfg.seed), "test": evaluation},
+        "synthetic_generation",
+    )
 
 
 GENERATION_TASKS: dict[str, Callable[[TaskConfig], Splits]] = {

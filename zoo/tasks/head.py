@@ -11,6 +11,7 @@ The head is the task's, not the method's: it trains beside the method's paramete
 alone, for a linear probe), and ``zoo.save_adapter`` never sees it. The input is the text
 alone, without template, label words or demonstrations.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,9 @@ class ClassificationHead(nn.Module):
         if self.encoder:
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             return out.last_hidden_state[:, 0]
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True, logits_to_keep=1)
+        out = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True, logits_to_keep=1
+        )
         return out.hidden_states[-1][:, -1]
 
     def forward(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:

@@ -5,6 +5,7 @@ only here and only when a task names a dataset. Columns are mapped by
 :class:`zoo.tasks.columns.ColumnMapping`; a ``ClassLabel`` label column supplies the class
 names unless ``label_names`` or ``label_map`` are given.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,7 +24,9 @@ def load_hub(name: str, config: str | None, mapping: ColumnMapping, eval_split: 
             f"task.dataset={name!r} needs the Hugging Face `datasets` package: pip install 'zoo-peft[datasets]' "
             f"(or use a built-in task, or a local CSV/TSV/JSONL file through task.path)"
         ) from err
-    return from_dataset_dict(datasets.load_dataset(name, config), mapping, name if config is None else f"{name}/{config}", eval_split)
+    return from_dataset_dict(
+        datasets.load_dataset(name, config), mapping, name if config is None else f"{name}/{config}", eval_split
+    )
 
 
 def from_dataset_dict(splits: Mapping[str, Any], mapping: ColumnMapping, source: str, eval_split: str) -> Splits:
@@ -44,6 +47,8 @@ def from_dataset_dict(splits: Mapping[str, Any], mapping: ColumnMapping, source:
     names, integer_coded = mapping.class_names(train[mapping.label_column], declared)
     out = {}
     for split, ds in splits.items():
-        rows = ({mapping.text_column: t, mapping.label_column: y} for t, y in zip(ds[mapping.text_column], ds[mapping.label_column]))
+        rows = (
+            {mapping.text_column: t, mapping.label_column: y} for t, y in zip(ds[mapping.text_column], ds[mapping.label_column])
+        )
         out[split] = mapping.to_examples(rows, names, f"dataset {source!r} [{split}]", integer_coded)
     return Splits(out, f"dataset {source!r}", names)

@@ -10,6 +10,7 @@ names it. The built-in kinds are ``classification`` and ``generation`` (zoo.task
 package registers more through the entry-point group :data:`ENTRY_POINT_GROUP`, whose each entry point
 is a module that calls :func:`register_task_kind` when imported.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -117,7 +118,9 @@ class TaskKind(ABC):
     def check_model(self, formulation: str, model_kind: str, spec: MethodSpec | None) -> None:
         """Refuse a base model (``causal_lm``, ``encoder``) the kind cannot run with this formulation and method."""
         if model_kind not in self.model_kinds:
-            raise ValueError(f"a {self.name} task runs on a {' or '.join(self.model_kinds)} model, and this model is an {model_kind}")
+            raise ValueError(
+                f"a {self.name} task runs on a {' or '.join(self.model_kinds)} model, and this model is an {model_kind}"
+            )
 
     def recorded_task(self, config: dict) -> dict:
         """A task's config as its run's record and identity hold it (a kind may leave out fields it never reads)."""
@@ -128,8 +131,9 @@ class TaskKind(ABC):
         """The run's training and evaluation examples."""
 
     @abstractmethod
-    def formulate(self, task: TaskConfig, tokenizer, model_kind: str, *, name: str, data: TaskData, demonstrations: bool,
-                  model: nn.Module) -> Formulation:
+    def formulate(
+        self, task: TaskConfig, tokenizer, model_kind: str, *, name: str, data: TaskData, demonstrations: bool, model: nn.Module
+    ) -> Formulation:
         """``task`` for this tokenizer and model: ``name`` the formulation (``task.formulation``, or a baseline's own);
         ``demonstrations`` whether the prompt shows the task's demonstrations, drawn from ``data.train``."""
 

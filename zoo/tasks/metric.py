@@ -7,6 +7,7 @@ what confidence intervals resample and paired tests pair (zoo.report.uncertainty
 under its ``label`` with its ``format`` and sort by its ``direction``, and pick a row's paired test
 by whether each example's value is ``binary``; nothing reads a metric by name except the kind that declared it.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,7 +40,9 @@ class MetricSpec:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise ValueError(f"metric name {self.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
+            raise ValueError(
+                f"metric name {self.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter"
+            )
         if self.binary and not self.per_example:
             raise ValueError(f"metric {self.name!r} is binary but not per_example: only a value per example can be 0 or 1")
 

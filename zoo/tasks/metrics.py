@@ -1,4 +1,5 @@
 """Classification metrics from predicted and true class indices."""
+
 from __future__ import annotations
 
 

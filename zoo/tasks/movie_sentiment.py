@@ -4,6 +4,7 @@ Source: the ``vaderSentiment==3.3.2`` source archive (zoo.tasks.vader), file
 ``movieReviewSnippets_GroundTruth.txt``; the label is the sign of the mean human rating
 (37 snippets rated exactly 0 are dropped, and repeated texts).
 """
+
 from __future__ import annotations
 
 from zoo.tasks import vader

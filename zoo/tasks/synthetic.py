@@ -7,6 +7,7 @@ count and to read "not" in context (the words and the review: ``zoo.models.langu
 language, see ``zoo.models.pretrain``) learns it in seconds to a minute on two CPU cores, so
 ``zoo`` with no arguments needs no download and prints a real result.
 """
+
 from __future__ import annotations
 
 import random

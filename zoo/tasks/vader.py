@@ -6,6 +6,7 @@ file per source (movie reviews, NYT editorials, Amazon reviews, tweets): one sni
 human rating. Dropped, and counted: ratings of exactly 0 (no sign) and repeated texts (kept
 once, so no text is in two splits).
 """
+
 from __future__ import annotations
 
 import io
@@ -53,6 +54,8 @@ def read_rated(sdist: Path, file: str) -> Reading:
 
 def reader(file: str) -> Callable[[Path], Reading]:
     """A :class:`~zoo.tasks.prepared.PreparedSet` reader of the archive's ``file``."""
+
     def read(sdist: Path) -> Reading:
         return read_rated(sdist, file)
+
     return read

@@ -5,6 +5,7 @@ module's ``pytest_generate_tests``, turns that into one test per pair of the met
 families given. A pair the method's capability flags exclude (model kind, positional
 scheme) is not skipped: the ``refused`` cells check that ``wrap`` refuses it, with the reason.
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,8 +78,12 @@ def selected(which: str, methods: Sequence[str], families: Sequence[str]) -> lis
     return supported
 
 
-def parametrise(metafunc: pytest.Metafunc, methods: Sequence[str], families: Sequence[str],
-                marks: Callable[[str, str], list[pytest.MarkDecorator]] | None = None) -> None:
+def parametrise(
+    metafunc: pytest.Metafunc,
+    methods: Sequence[str],
+    families: Sequence[str],
+    marks: Callable[[str, str], list[pytest.MarkDecorator]] | None = None,
+) -> None:
     """Parametrise a contract check (one marked by :func:`runs_on`) over its pairs; leave other tests alone.
 
     ``marks``: further marks of a pair (zoo's own tests mark the pairs of their slow tier).
@@ -89,10 +94,14 @@ def parametrise(metafunc: pytest.Metafunc, methods: Sequence[str], families: Seq
     which, runs_forward = declared
     pairs = selected(which, methods, families)
     if not pairs:
-        metafunc.parametrize(("method", "kind"), [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=_EMPTY[which]))])
+        metafunc.parametrize(
+            ("method", "kind"), [pytest.param(None, None, id="none", marks=pytest.mark.skip(reason=_EMPTY[which]))]
+        )
         return
-    params = [pytest.param(m, k, id=f"{m}-{k}", marks=[*_known_gap(m, k, runs_forward), *(marks(m, k) if marks else [])])
-              for m, k in pairs]
+    params = [
+        pytest.param(m, k, id=f"{m}-{k}", marks=[*_known_gap(m, k, runs_forward), *(marks(m, k) if marks else [])])
+        for m, k in pairs
+    ]
     metafunc.parametrize(("method", "kind"), params)
 
 

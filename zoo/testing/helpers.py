@@ -1,4 +1,5 @@
 """How the contract checks build, run and perturb a method, whatever the method, on any tiny family."""
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ handed out on the CPU, or on the device ``ZOO_TEST_DEVICE`` names (``cuda``: the
 a GPU, as ``benchmarks/gpu_check.sh`` runs them); the models are built, and the batch drawn, on the
 CPU first, so the numbers are the same on every device.
 """
+
 from __future__ import annotations
 
 import copy

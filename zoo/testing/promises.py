@@ -5,6 +5,7 @@ author what to fix. Every check states the promise it tests (``identity_at_init=
 model's outputs equal the base model's``), and a failure starts with it, the method and the tiny
 family, then gives the numbers.
 """
+
 from __future__ import annotations
 
 import torch

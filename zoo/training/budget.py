@@ -9,6 +9,7 @@ is not known in advance. Periodic evaluations and checkpoint writes do not count
 time. Under several processes the slowest process's clock decides, so that every process
 stops at the same step and sets the same rate.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,9 @@ class Budget:
 
     def scheduler(self, optimizer, schedule: str, warmup_ratio: float):
         if self.budget == "steps":
-            return get_scheduler(schedule, optimizer, num_warmup_steps=math.ceil(warmup_ratio * self.max_steps),
-                                 num_training_steps=self.max_steps)
+            return get_scheduler(
+                schedule, optimizer, num_warmup_steps=math.ceil(warmup_ratio * self.max_steps), num_training_steps=self.max_steps
+            )
         return LambdaLR(optimizer, lambda _: schedule_factor(schedule, min(self.spent / self.max_seconds, 1.0), warmup_ratio))
 
     def done(self, step: int) -> bool:
@@ -66,7 +68,9 @@ class Budget:
         if self.budget == "steps":
             return step >= self.max_steps
         elapsed = torch.tensor(self.clock() - self._start - self._paused, device=self.accelerator.device)
-        self.spent = self.accelerator.reduce(elapsed, reduction="max").item() if self.accelerator.num_processes > 1 else elapsed.item()
+        self.spent = (
+            self.accelerator.reduce(elapsed, reduction="max").item() if self.accelerator.num_processes > 1 else elapsed.item()
+        )
         return self.spent >= self.max_seconds
 
     @property

@@ -14,6 +14,7 @@ Such a run still ends (the model may be usable; the record says ``diverged`` and
 warning is logged). A weight that is NaN or infinite is another matter: training stops
 (``zoo.training.loop.NonFiniteWeightError``), as for a non-finite loss.
 """
+
 from __future__ import annotations
 
 import statistics

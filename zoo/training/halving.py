@@ -13,6 +13,7 @@ The grid is log-spaced (:func:`check_log_grid`): a learning rate matters by its 
 magnitude, and the rates chosen on a tiny model were a decade off on real checkpoints, so the
 grid spans at least two decades around the default.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,9 @@ class Halving:
 
     def __post_init__(self) -> None:
         if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
-            raise ValueError(f"halving eta must be an integer of at least 2 (the share of a rung that goes on: 1/eta), got {self.eta!r}")
+            raise ValueError(
+                f"halving eta must be an integer of at least 2 (the share of a rung that goes on: 1/eta), got {self.eta!r}"
+            )
         fractions = list(self.fractions)
         if not fractions or any(not 0 < f <= 1 for f in fractions) or fractions != sorted(set(fractions)):
             raise ValueError(f"halving fractions must be increasing shares of the run's steps in (0, 1], got {fractions}")
@@ -74,10 +77,14 @@ def check_log_grid(values: Sequence[float], name: str, min_values: int = MIN_VAL
         raise ValueError(f"{name} must hold at least {min_values} numbers above 0, got {list(values)}")
     logs = sorted(math.log10(v) for v in values)
     if logs[-1] - logs[0] < min_decades - 1e-9:
-        raise ValueError(f"{name} must span at least {min_decades:g} decades (largest / smallest >= {10**min_decades:g}), "
-                         f"got {list(values)}: {10 ** (logs[-1] - logs[0]):.3g}")
+        raise ValueError(
+            f"{name} must span at least {min_decades:g} decades (largest / smallest >= {10**min_decades:g}), "
+            f"got {list(values)}: {10 ** (logs[-1] - logs[0]):.3g}"
+        )
     steps = [b - a for a, b in zip(logs, logs[1:])]
     mean = (logs[-1] - logs[0]) / len(steps)
     if any(abs(s - mean) > SPACING_TOLERANCE * mean for s in steps):
-        raise ValueError(f"{name} must be log-spaced (each value the same factor above the one before), got {sorted(values)}: "
-                         f"factors {', '.join(f'{10**s:.3g}' for s in steps)}")
+        raise ValueError(
+            f"{name} must be log-spaced (each value the same factor above the one before), got {sorted(values)}: "
+            f"factors {', '.join(f'{10**s:.3g}' for s in steps)}"
+        )

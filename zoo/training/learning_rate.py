@@ -11,6 +11,7 @@ gives every method the same trials around its own rate, which no single ``traine
 can. It scales the method's rate only, wherever that rate came from, and so the head's where the
 head follows it; a baseline has no method rate and is not scaled.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,14 @@ class LearningRates:
     """The classification head's rate; None: no head."""
 
 
-def resolve(trainer_rate: float | str | None, method_rates: dict[str, float], spec: MethodSpec | None, head: bool,
-            head_rate: float | None, scale: float = 1.0) -> LearningRates:
+def resolve(
+    trainer_rate: float | str | None,
+    method_rates: dict[str, float],
+    spec: MethodSpec | None,
+    head: bool,
+    head_rate: float | None,
+    scale: float = 1.0,
+) -> LearningRates:
     """The run's rates from its settings (see the module docstring).
 
     Args:
@@ -48,8 +55,10 @@ def resolve(trainer_rate: float | str | None, method_rates: dict[str, float], sp
             above 0, or a ``scale`` that is not one.
     """
     if trainer_rate == AUTO:
-        raise ValueError("trainer.learning_rate=auto is searched before a run is planned (zoo.runner.rate_search, through the "
-                         "zoo command); plan the run at the rate the search chose")
+        raise ValueError(
+            "trainer.learning_rate=auto is searched before a run is planned (zoo.runner.rate_search, through the "
+            "zoo command); plan the run at the rate the search chose"
+        )
     check_method_rates(method_rates)
     check_scale(scale)
     if spec is None:
@@ -79,5 +88,7 @@ def check_rate(rate) -> None:
     """A ``trainer.learning_rate``: None, ``auto`` or a finite number above 0."""
     number = isinstance(rate, int | float) and not isinstance(rate, bool)
     if not (rate is None or rate == AUTO or (number and 0 < rate < math.inf)):
-        raise ValueError(f"learning_rate must be a finite number above 0 (or null: the method's default; {AUTO}: a search on "
-                         f"the validation split chooses it), got {rate!r}")
+        raise ValueError(
+            f"learning_rate must be a finite number above 0 (or null: the method's default; {AUTO}: a search on "
+            f"the validation split chooses it), got {rate!r}"
+        )

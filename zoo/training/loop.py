@@ -10,6 +10,7 @@ loss, gradient norm or weight stops training, and a checkpoint is written only o
 not diverged by the run's own rule so far, a finite loss on the step's batch), so the one an error points to is good; a run whose loss or weights ran away
 (zoo.training.divergence) ends but is recorded as diverged, with a warning.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -106,8 +107,10 @@ class TrainerConfig:
         if self.budget == "time" and (self.max_seconds is None or not 0 < self.max_seconds < math.inf):
             raise ValueError(f"budget=time needs max_seconds, a finite number of seconds above 0, got {self.max_seconds}")
         if self.budget == "steps" and self.max_seconds is not None:
-            raise ValueError(f"max_seconds={self.max_seconds} is used only with budget=time (this run's budget is steps: max_steps="
-                             f"{self.max_steps}); set trainer.budget=time or trainer.max_seconds=null")
+            raise ValueError(
+                f"max_seconds={self.max_seconds} is used only with budget=time (this run's budget is steps: max_steps="
+                f"{self.max_steps}); set trainer.budget=time or trainer.max_seconds=null"
+            )
         if self.log_with is not None and self.log_with not in TRACKERS:
             raise ValueError(f"log_with {self.log_with!r} is not one of accelerate's trackers {TRACKERS} (or null: none)")
 
@@ -157,19 +160,34 @@ def make_accelerator(cfg: TrainerConfig, project_dir: Path | None = None) -> Acc
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
     if cpu and cfg.mixed_precision == "fp16":  # accelerate accepts it, then trains in float32 on CPU without a word
-        raise ValueError("trainer.mixed_precision='fp16' needs a CUDA device (this run trains on the CPU, where accelerate does "
-                         "not autocast to float16); use trainer.mixed_precision=bf16 or no on CPU")
+        raise ValueError(
+            "trainer.mixed_precision='fp16' needs a CUDA device (this run trains on the CPU, where accelerate does "
+            "not autocast to float16); use trainer.mixed_precision=bf16 or no on CPU"
+        )
     if cfg.log_with is not None and cfg.log_with not in {str(t) for t in get_available_trackers()}:
-        raise ImportError(f"trainer.log_with={cfg.log_with} needs its package, which is not installed: "
-                          f"pip install {cfg.log_with.replace('_', '-')} (or trainer.log_with=null)")
+        raise ImportError(
+            f"trainer.log_with={cfg.log_with} needs its package, which is not installed: "
+            f"pip install {cfg.log_with.replace('_', '-')} (or trainer.log_with=null)"
+        )
     if cfg.log_with is not None and project_dir is None:
         raise ValueError(f"trainer.log_with={cfg.log_with} needs a folder for its logs (make_accelerator's project_dir)")
-    tracking = {} if cfg.log_with is None else {
-        "log_with": cfg.log_with, "project_config": ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(project_dir / "logs"))}
+    tracking = (
+        {}
+        if cfg.log_with is None
+        else {
+            "log_with": cfg.log_with,
+            "project_config": ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(project_dir / "logs")),
+        }
+    )
     # split_batches: each global batch is split among the processes (zoo.runtime.distributed), so the
     # scheduler steps once per optimiser step, not once per process
-    return Accelerator(cpu=cpu, gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
-                       dataloader_config=DataLoaderConfiguration(split_batches=True), **tracking)
+    return Accelerator(
+        cpu=cpu,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        mixed_precision=cfg.mixed_precision,
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+        **tracking,
+    )
 
 
 def _cycle(batches: list[Batch]):
@@ -234,9 +252,9 @@ def train(
         accelerator.end_training()
     prepared.eval()  # and with it the model inside
     end_weight = _check_finite(params, step, f"{last_good}; {_advice(lr)}")
-    why = _diverged(losses, start_weight, end_weight, lr)
-    return TrainResult(step, time.perf_counter() - start, memory.peak_bytes, losses[-1], history, end_weight, why,
-                       tokens=seen.tokens, examples=seen.examples, optimizer=run_optimizer.record())
+    why, elapsed = _diverged(losses, start_weight, end_weight, lr), time.perf_counter() - start
+    counted = {"tokens": seen.tokens, "examples": seen.examples, "optimizer": run_optimizer.record()}
+    return TrainResult(step, elapsed, memory.peak_bytes, losses[-1], history, end_weight, why, **counted)
 
 
 @dataclass
@@ -250,8 +268,9 @@ class _Good:
     """The loss of the current weights on the step's training batch."""
 
 
-def _checkpointed(checkpoint: Callable[[], Path], good: _Good, step: int, last_good: str, advice: str,
-                  accelerator: Accelerator) -> str:
+def _checkpointed(
+    checkpoint: Callable[[], Path], good: _Good, step: int, last_good: str, advice: str, accelerator: Accelerator
+) -> str:
     """Save a checkpoint of good weights; what an error then says about the last good one.
 
     Good: finite, not diverged by the run's own rule (zoo.training.divergence) so far, and with a
@@ -270,7 +289,9 @@ def _checkpointed(checkpoint: Callable[[], Path], good: _Good, step: int, last_g
 
 
 @torch.no_grad()
-def _batch_loss(model: nn.Module, loss_fn: Callable[[nn.Module, Batch], torch.Tensor], rows: Batch, accelerator: Accelerator) -> float:
+def _batch_loss(
+    model: nn.Module, loss_fn: Callable[[nn.Module, Batch], torch.Tensor], rows: Batch, accelerator: Accelerator
+) -> float:
     """``loss_fn`` of the current weights on ``rows`` (mean over the processes), in eval mode: no dropout, no random numbers drawn."""
     model.eval()
     try:
@@ -283,14 +304,18 @@ def _diverged(losses: list[float], start_weight: float, end_weight: float, lr: f
     """Why the run counts as diverged (zoo.training.divergence), warned about; None: it did not."""
     why = divergence(losses, start_weight, end_weight)
     if why:
-        log.warning("training diverged (%s); the run is recorded with diverged: true. Try a lower trainer.learning_rate (was %s)", why, lr)
+        log.warning(
+            "training diverged (%s); the run is recorded with diverged: true. Try a lower trainer.learning_rate (was %s)", why, lr
+        )
     return why
 
 
 def _start_tracking(accelerator: Accelerator, cfg: TrainerConfig, desc: str) -> None:
     """Start the accelerator's trackers (trainer.log_with), if any, with the trainer's settings as the run's config."""
     if accelerator.log_with:
-        accelerator.init_trackers("zoo", config={"run": desc, **{k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}})
+        accelerator.init_trackers(
+            "zoo", config={"run": desc, **{k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}}
+        )
 
 
 def _evaluated(model: nn.Module, evaluate: Callable[[], dict], accelerator: Accelerator, step: int, loss: float) -> dict:
@@ -329,9 +354,11 @@ def _clip(accelerator: Accelerator, params: list[torch.Tensor], max_norm: float,
     """
     norm = accelerator.clip_grad_norm_(params, max_norm if max_norm > 0 else math.inf)
     if norm is not None and accelerator.scaler is None and not torch.isfinite(torch.as_tensor(norm)):
-        raise NonFiniteGradientError(f"the gradient norm became {float(norm)} at step {step} (the loss {loss:.4g} was finite): "
-                                     f"a scale in the method's config (such as method.alpha) or the learning rate is too large; "
-                                     f"training stopped; {kept}")
+        raise NonFiniteGradientError(
+            f"the gradient norm became {float(norm)} at step {step} (the loss {loss:.4g} was finite): "
+            f"a scale in the method's config (such as method.alpha) or the learning rate is too large; "
+            f"training stopped; {kept}"
+        )
 
 
 def _advice(lr: float) -> str:
@@ -343,7 +370,9 @@ def _check_finite(params: list[torch.Tensor], step: int, kept: str) -> float:
     """The largest |weight| of ``params``; raises NonFiniteWeightError where one is NaN or infinite."""
     largest = largest_weight(params)
     if not math.isfinite(largest):
-        raise NonFiniteWeightError(f"a trainable weight became {largest} by step {step} (the loss was still finite); training stopped; {kept}")
+        raise NonFiniteWeightError(
+            f"a trainable weight became {largest} by step {step} (the loss was still finite); training stopped; {kept}"
+        )
     return largest
 
 
@@ -365,6 +394,13 @@ def fit(model: ZooModel, batches: list[Batch], accelerator: Accelerator) -> Trai
     seen = Seen()
     for batch in batches:
         seen.add(batch)
-    return TrainResult(0, time.perf_counter() - start, memory.peak_bytes, None, [{"fit": summary}], largest,
-                       tokens=seen.tokens, examples=seen.examples)
-
+    return TrainResult(
+        0,
+        time.perf_counter() - start,
+        memory.peak_bytes,
+        None,
+        [{"fit": summary}],
+        largest,
+        tokens=seen.tokens,
+        examples=seen.examples,
+    )

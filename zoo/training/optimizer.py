@@ -9,6 +9,7 @@ with what the record keeps: the optimiser's class, each group's size and setting
 after the first step and, for an optimiser other than AdamW, AdamW's on the same gradients
 (zoo.training.optimizer_state).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -50,8 +51,10 @@ def method_groups(model: ZooModel, lr: float) -> ParamGroups:
     missing = sorted(names[i] for i in wanted - grouped.keys())
     extra = sorted(names.get(i, "a tensor outside the model") for i in grouped.keys() - wanted)
     if twice or missing or extra:
-        raise ValueError(f"method {model.method!r}'s optimizer groups must hold each of its trainable parameters once; "
-                         f"twice: {twice[:5]}, left out: {missing[:5]}, not trainable: {extra[:5]}")
+        raise ValueError(
+            f"method {model.method!r}'s optimizer groups must hold each of its trainable parameters once; "
+            f"twice: {twice[:5]}, left out: {missing[:5]}, not trainable: {extra[:5]}"
+        )
     return [group for group in groups if group["params"]]
 
 
@@ -80,9 +83,14 @@ def build_optimizer(groups: ParamGroups, make: MakeOptimizer, weight_decay: floa
         raise ValueError(f"nothing to train: give parameter groups with parameters and an lr each, got {described}")
     own = [set(group) - {"params"} for group in groups]  # before the optimiser fills in its defaults
     optimizer = make(groups, weight_decay=weight_decay)
-    described = [{"tensors": len(group["params"]), "parameters": sum(p.numel() for p in group["params"]),
-                  **{key: _plain(group[key]) for key in sorted(set(RECORDED) | keys) if key in group}}
-                 for group, keys in zip(optimizer.param_groups, own)]
+    described = [
+        {
+            "tensors": len(group["params"]),
+            "parameters": sum(p.numel() for p in group["params"]),
+            **{key: _plain(group[key]) for key in sorted(set(RECORDED) | keys) if key in group},
+        }
+        for group, keys in zip(optimizer.param_groups, own)
+    ]
     kind = type(optimizer)
     settings = {"name": f"{kind.__module__}.{kind.__qualname__}", "groups": described}
     return RunOptimizer(optimizer, settings, StateMemory(optimizer, compare_with_adamw=kind is not torch.optim.AdamW))

@@ -12,6 +12,7 @@ keeps the whole factor alive, and the figure says so.
 (torch's) stepped once on the same gradients over copies of the same parameters, one tensor at a
 time, so that it needs no more memory than one parameter's state at once and leaves the run as it was.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

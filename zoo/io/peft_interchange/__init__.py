@@ -3,6 +3,7 @@
 The converters are the methods' own, declared where each is registered (:class:`zoo.PeftFormat`);
 this package holds the folder format and the two directions, and knows no method by name.
 """
+
 from zoo.io.peft_interchange.convert import export_peft, import_peft
 from zoo.io.peft_interchange.format import read_peft_config
 from zoo.peft_format import NotConvertible

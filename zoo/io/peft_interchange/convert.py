@@ -8,6 +8,7 @@ peft's model; where the formats do not agree the converter refuses, saying which
 make the adapter fit (:class:`~zoo.io.peft_interchange.format.NotConvertible`). zoo never imports
 peft: both directions read and write the files.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,10 @@ def _fingerprint_version(record: dict) -> int:
     """The fingerprint scheme of a zoo export's record: 1 where it names none (exports made before scheme 2)."""
     version = record.get("fingerprint_version", 1)
     if version not in (1, FINGERPRINT_VERSION):
-        raise ValueError(f"a zoo export with base-model fingerprint scheme {version!r}; this zoo knows schemes 1 and "
-                         f"{FINGERPRINT_VERSION}: load it with the zoo that exported it")
+        raise ValueError(
+            f"a zoo export with base-model fingerprint scheme {version!r}; this zoo knows schemes 1 and "
+            f"{FINGERPRINT_VERSION}: load it with the zoo that exported it"
+        )
     return version
 
 
@@ -70,14 +73,27 @@ def export_peft(model: ZooModel, path: str | Path) -> Path:
         raise ValueError("unmerge the model before exporting: peft expects unmerged base weights")
     adapter = peft_format.export(model)
     target = Path(path)
-    config = {"peft_type": peft_format.peft_type, "task_type": TASK_TYPES[model.model_kind], "inference_mode": True,
-              "base_model_name_or_path": getattr(model.config, "_name_or_path", None) or None, **adapter.config}
+    config = {
+        "peft_type": peft_format.peft_type,
+        "task_type": TASK_TYPES[model.model_kind],
+        "inference_mode": True,
+        "base_model_name_or_path": getattr(model.config, "_name_or_path", None) or None,
+        **adapter.config,
+    }
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in adapter.tensors.items()}
     with replacing_dir(target, "a peft adapter") as staging:
         save_file(tensors, str(staging / WEIGHTS))
         write_json(staging / CONFIG, config)
-        write_record(staging, {"export": "peft", "method": model.method, "method_config": model.method_config.to_dict(),
-                               "base_fingerprint": model.base_fingerprint, "fingerprint_version": FINGERPRINT_VERSION})
+        write_record(
+            staging,
+            {
+                "export": "peft",
+                "method": model.method,
+                "method_config": model.method_config.to_dict(),
+                "base_fingerprint": model.base_fingerprint,
+                "fingerprint_version": FINGERPRINT_VERSION,
+            },
+        )
     return target
 
 
@@ -95,16 +111,23 @@ def import_peft(base_model: nn.Module, path: str | Path) -> ZooModel:
     adapter = read_peft_folder(folder)
     peft_type, importers = adapter.config["peft_type"], _importers()
     if peft_type not in importers:
-        raise ValueError(f"{str(folder)!r} holds a peft {peft_type!r} adapter, which zoo has no method for; "
-                         f"importable peft types: {sorted(importers)}")
+        raise ValueError(
+            f"{str(folder)!r} holds a peft {peft_type!r} adapter, which zoo has no method for; "
+            f"importable peft types: {sorted(importers)}"
+        )
     task = adapter.config.get("task_type")
     if task is not None and task not in TASK_TYPES.values():
         raise ValueError(f"{str(folder)!r} is a peft adapter for task_type {task!r}; zoo imports {sorted(TASK_TYPES.values())}")
     record = export_record(folder)  # a zoo export knows its base model; peft's own folders do not
-    if record is not None and record.get("base_fingerprint") is not None and record["base_fingerprint"] != (
-            found := fingerprint(base_model, version=_fingerprint_version(record))):
-        raise ValueError(f"{str(folder)!r} was exported by zoo from another base model (fingerprint {record['base_fingerprint']}, "
-                         f"this model's is {found}); load it onto the model it was trained on")
+    if (
+        record is not None
+        and record.get("base_fingerprint") is not None
+        and record["base_fingerprint"] != (found := fingerprint(base_model, version=_fingerprint_version(record)))
+    ):
+        raise ValueError(
+            f"{str(folder)!r} was exported by zoo from another base model (fingerprint {record['base_fingerprint']}, "
+            f"this model's is {found}); load it onto the model it was trained on"
+        )
     plan = importers[peft_type](base_model, adapter, folder)
     model = wrap(base_model, plan.method_config)
     weights = plan.weights(model)

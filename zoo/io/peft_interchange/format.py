@@ -1,5 +1,6 @@
 """peft's adapter folder, as far as zoo reads and writes it: ``adapter_config.json`` (with ``peft_type``) and
 ``adapter_model.safetensors``; the tensors' keys are the methods' converters' business (zoo.peft_format)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,15 +34,21 @@ def read_peft_folder(folder: Path) -> PeftAdapter:
     if config is None:
         raise ValueError(f"{str(folder)!r} is not a peft adapter folder: its {CONFIG} is missing or names no peft_type")
     if not isinstance(config["peft_type"], str) or not isinstance(config.get("task_type"), str | None):
-        raise ValueError(f"{folder / CONFIG}: peft_type={config['peft_type']!r} and task_type={config.get('task_type')!r} must be "
-                         "peft's names (strings such as 'LORA' and 'CAUSAL_LM')")
+        raise ValueError(
+            f"{folder / CONFIG}: peft_type={config['peft_type']!r} and task_type={config.get('task_type')!r} must be "
+            "peft's names (strings such as 'LORA' and 'CAUSAL_LM')"
+        )
     if not (folder / WEIGHTS).is_file():
         found = sorted(p.name for p in folder.iterdir())
-        raise FileNotFoundError(f"peft adapter folder {str(folder)!r} has no {WEIGHTS} (it holds {found}); zoo reads peft's "
-                                "safetensors format only: save it again with save_pretrained(..., safe_serialization=True)")
+        raise FileNotFoundError(
+            f"peft adapter folder {str(folder)!r} has no {WEIGHTS} (it holds {found}); zoo reads peft's "
+            "safetensors format only: save it again with save_pretrained(..., safe_serialization=True)"
+        )
     try:
         tensors = load_file(str(folder / WEIGHTS))
     except SafetensorError as err:
-        raise ValueError(f"{folder / WEIGHTS} is not a readable safetensors file ({err}); it is damaged or was not written "
-                         "by save_pretrained: save the adapter again") from err
+        raise ValueError(
+            f"{folder / WEIGHTS} is not a readable safetensors file ({err}); it is damaged or was not written "
+            "by save_pretrained: save the adapter again"
+        ) from err
     return PeftAdapter(config, tensors)

@@ -9,6 +9,7 @@ entry-point group :data:`ENTRY_POINT_GROUP` that calls :func:`register_baseline`
 and is at once a ``baseline=<name>`` choice, a row of ``zoo-report``, and part of
 ``zoo -m 'baseline=glob(*)'``.
 """
+
 from __future__ import annotations
 
 import re
@@ -60,7 +61,9 @@ class BaselineSpec:
     def check(self, demonstrations: int) -> None:
         """Refuse a task this baseline cannot run on, saying what would."""
         if self.demonstrations and demonstrations < 1:
-            raise ValueError(f"baseline={self.name} needs demonstrations in the context: set task.demonstrations=1 (examples per class)")
+            raise ValueError(
+                f"baseline={self.name} needs demonstrations in the context: set task.demonstrations=1 (examples per class)"
+            )
 
 
 def register_baseline(spec: BaselineSpec) -> BaselineSpec:
@@ -70,7 +73,9 @@ def register_baseline(spec: BaselineSpec) -> BaselineSpec:
         ValueError: a bad or taken name, an unknown formulation or model kind, an untrained head baseline.
     """
     if not _NAME.match(spec.name):
-        raise ValueError(f"baseline name {spec.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter")
+        raise ValueError(
+            f"baseline name {spec.name!r} is invalid: use lower-case letters, digits and '_', starting with a letter"
+        )
     if spec.name in _baselines:
         raise ValueError(f"baseline {spec.name!r} is already registered")
     shown = [other.name for other in _baselines.values() if other.report_column]
@@ -79,8 +84,10 @@ def register_baseline(spec: BaselineSpec) -> BaselineSpec:
     if spec.formulation not in FORMULATIONS:
         raise ValueError(f"baseline {spec.name!r}: formulation {spec.formulation!r} is not one of {', '.join(FORMULATIONS)}")
     if trains_head(spec.formulation) != spec.trains_head:
-        raise ValueError(f"baseline {spec.name!r}: trains_head must say whether formulation {spec.formulation!r} trains a head "
-                         f"(an untrained head is zero and predicts nothing)")
+        raise ValueError(
+            f"baseline {spec.name!r}: trains_head must say whether formulation {spec.formulation!r} trains a head "
+            f"(an untrained head is zero and predicts nothing)"
+        )
     if not spec.model_kinds or set(spec.model_kinds) - set(MODEL_KINDS):
         raise ValueError(f"baseline {spec.name!r}: model_kinds {spec.model_kinds!r} must be a non-empty subset of {MODEL_KINDS}")
     if spec.task_kinds is not None:  # held as a tuple, as a method's: a name alone would be tested by substring

@@ -10,6 +10,7 @@ registries' flags (zoo.method.MethodSpec, zoo.runner.baselines.BaselineSpec) and
 (zoo.task_kinds: its data, formulation, loss, metrics and record fields) from the
 :class:`~zoo.runner.plan.Plan`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +48,8 @@ def run(cfg: DictConfig, out_dir: Path) -> RunRecord:
     forgetting = general.after(learner.model) if general is not None else None
     record = make_record(plan, data, base, scores, learner, result, after, saved, latency, forgetting, run_identity(cfg))
     if base.accelerator.is_main_process:
-        plan.kind.write_outputs(out_dir, data, learner.before.evaluation if learner.before is not None else None, after.evaluation)
+        plan.kind.write_outputs(
+            out_dir, data, learner.before.evaluation if learner.before is not None else None, after.evaluation
+        )
         record.write(out_dir / "metrics.json")
     return record

@@ -1,4 +1,5 @@
 """Step 2: the base model on its device, and the base model's untrained baselines (zero-shot, in-context)."""
+
 from __future__ import annotations
 
 import logging
@@ -65,8 +66,9 @@ def measure_general_text(plan: Plan, base: Base) -> Forgetting | None:
 
     def measure(batches: list[dict]) -> tuple[float, int]:  # the base model's loss, the same in every run: cached
         key = cache_key(model_id(plan, base), batches, ["next_token_loss"], [])
-        metrics, _ = cached(cache_folder(plan, base), key,
-                            lambda: (dict(zip(("loss", "tokens"), next_token_loss(base.model, batches))), []))
+        metrics, _ = cached(
+            cache_folder(plan, base), key, lambda: (dict(zip(("loss", "tokens"), next_token_loss(base.model, batches))), [])
+        )
         return metrics["loss"], metrics["tokens"]
 
     return Forgetting.before(plan.forgetting, base.model, base.tokenizer, plan.task.cache_dir, measure)
@@ -91,13 +93,22 @@ def score_untrained(plan: Plan, data: TaskData, base: Base) -> dict[str, Score]:
         if not scores_untrained(spec, plan, base):
             continue
         try:
-            form = plan.kind.formulate(plan.task, base.tokenizer, base.kind, name=spec.formulation, data=data,
-                                       demonstrations=spec.demonstrations, model=base.model)
+            form = plan.kind.formulate(
+                plan.task,
+                base.tokenizer,
+                base.kind,
+                name=spec.formulation,
+                data=data,
+                demonstrations=spec.demonstrations,
+                model=base.model,
+            )
         except ValueError as err:
             log.warning("no %s baseline for this run: %s", spec.name, err)
             continue
         scores[spec.name] = Score(form, _evaluate_base(plan, data, base, form))
-        log.info("%s %s %.3f", spec.name, plan.kind.objective.label, scores[spec.name].evaluation.scores[plan.kind.objective.name])
+        log.info(
+            "%s %s %.3f", spec.name, plan.kind.objective.label, scores[spec.name].evaluation.scores[plan.kind.objective.name]
+        )
     return scores
 
 
@@ -106,14 +117,20 @@ def _evaluate_base(plan: Plan, data: TaskData, base: Base, form: Formulation) ->
     size = plan.trainer.batch_size
     batches, settings = form.cache_identity(data.eval, size)
     key = cache_key(model_id(plan, base), batches, [plan.kind.name, *settings], [])
-    return Evaluation.from_cache(*cached(cache_folder(plan, base), key,
-                                         lambda: form.evaluate(base.model, data.eval, size, base.accelerator).cached()))
+    return Evaluation.from_cache(
+        *cached(cache_folder(plan, base), key, lambda: form.evaluate(base.model, data.eval, size, base.accelerator).cached())
+    )
 
 
 def model_id(plan: Plan, base: Base) -> dict:
     """What a cached answer of the base model depends on besides its inputs (zoo.runner.prediction_cache)."""
-    return {"name": plan.model.name, "gguf_file": plan.model.gguf_file, "dtype": plan.model.dtype,
-            "weights": fingerprint(base.model), "device": str(base.accelerator.device)}
+    return {
+        "name": plan.model.name,
+        "gguf_file": plan.model.gguf_file,
+        "dtype": plan.model.dtype,
+        "weights": fingerprint(base.model),
+        "device": str(base.accelerator.device),
+    }
 
 
 def cache_folder(plan: Plan, base: Base) -> str | None:

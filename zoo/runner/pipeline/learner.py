@@ -1,4 +1,5 @@
 """Step 3: what the run trains and evaluates (the learner): the wrapped model, or a baseline's frozen base, with its formulation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,15 @@ def prepare_learner(plan: Plan, data: TaskData, base: Base, scores: dict[str, Sc
         freeze(base.model)  # nothing of the base model trains in a baseline
         if plan.baseline.untrained:
             return Learner(base.model, own.formulation, [], own, evaluated=own)
-    form = plan.kind.formulate(plan.task, base.tokenizer, base.kind, name=plan.formulation, data=data,
-                               demonstrations=plan.shows_demonstrations, model=base.model)
+    form = plan.kind.formulate(
+        plan.task,
+        base.tokenizer,
+        base.kind,
+        name=plan.formulation,
+        data=data,
+        demonstrations=plan.shows_demonstrations,
+        model=base.model,
+    )
     if plan.baseline is not None:
         model, groups, bound = base.model, [], None
     else:

@@ -1,4 +1,5 @@
 """Step 0: every output the run will write into its folder is free to write (zoo.runtime.written), checked before any work."""
+
 from __future__ import annotations
 
 from pathlib import Path

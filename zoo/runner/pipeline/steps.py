@@ -1,4 +1,5 @@
 """Steps 4-7 of a run: train or fit the learner, evaluate it, save what it learnt, time it against the base model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,15 @@ def train_learner(plan: Plan, learner: Learner, data: TaskData, base: Base, out_
         return None
     adapter = learner.adapter
     return train(
-        form.trainable(learner.model), learner.groups, form.train_batches(data.train, size, seed=plan.seed), form.loss, plan.trainer,
-        base.accelerator, checkpoint=(lambda: zoo.save_adapter(adapter, out_dir / "checkpoint")) if adapter is not None else None,
-        evaluate=lambda: evaluate_learner(plan, learner, data, base).evaluation.scores, desc=plan.name,
+        form.trainable(learner.model),
+        learner.groups,
+        form.train_batches(data.train, size, seed=plan.seed),
+        form.loss,
+        plan.trainer,
+        base.accelerator,
+        checkpoint=(lambda: zoo.save_adapter(adapter, out_dir / "checkpoint")) if adapter is not None else None,
+        evaluate=lambda: evaluate_learner(plan, learner, data, base).evaluation.scores,
+        desc=plan.name,
         make_optimizer=learner.make_optimizer,
     )
 

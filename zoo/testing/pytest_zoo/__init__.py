@@ -7,6 +7,7 @@ collects nothing and imports neither zoo nor torch (``import zoo`` takes seconds
 why it is a top-level package of its own (``pytest_zoo``, shipped from zoo/testing/pytest_zoo)
 rather than a module of the zoo package, whose import would load zoo first.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -21,10 +22,20 @@ pytest.register_assert_rewrite("zoo.testing.contract", "zoo.testing.promises")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("zoo", "zoo method contract")
-    group.addoption("--zoo-contract", action="append", default=[], metavar="METHOD[,METHOD...]",
-                    help="run zoo's contract tests for these registered methods (built-in or from a plugin)")
-    group.addoption("--zoo-families", action="append", default=[], metavar="FAMILY[,FAMILY...]",
-                    help="with --zoo-contract: only these tiny families (zoo.models.tiny.TINY_FAMILIES); default: all")
+    group.addoption(
+        "--zoo-contract",
+        action="append",
+        default=[],
+        metavar="METHOD[,METHOD...]",
+        help="run zoo's contract tests for these registered methods (built-in or from a plugin)",
+    )
+    group.addoption(
+        "--zoo-families",
+        action="append",
+        default=[],
+        metavar="FAMILY[,FAMILY...]",
+        help="with --zoo-contract: only these tiny families (zoo.models.tiny.TINY_FAMILIES); default: all",
+    )
 
 
 def _names(values: list[str]) -> list[str]:
@@ -49,8 +60,10 @@ def checked(methods: list[str], families: list[str]) -> tuple[list[str], list[st
     if unknown:
         errors = load_plugins()
         failed = "; plugins that failed to load: " + "; ".join(f"{d}: {e}" for d, e in errors.items()) if errors else ""
-        raise pytest.UsageError(f"--zoo-contract: unknown methods {unknown}; registered: {registered}{failed}. "
-                                "A plugin's method is registered once its package is installed (entry-point group zoo.methods)")
+        raise pytest.UsageError(
+            f"--zoo-contract: unknown methods {unknown}; registered: {registered}{failed}. "
+            "A plugin's method is registered once its package is installed (entry-point group zoo.methods)"
+        )
     bad = [f for f in families if f not in TINY_FAMILIES]
     if bad:
         raise pytest.UsageError(f"--zoo-families: unknown tiny families {bad}; choose from {list(TINY_FAMILIES)}")
@@ -86,8 +99,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if SELECTION not in config.stash:
         return
     params = ((item, getattr(item, "callspec", None)) for item in items)
-    config.stash[CELLS] = {item.nodeid: (item.name, spec.params["method"], spec.params["kind"]) for item, spec in params
-                           if spec is not None and spec.params.get("method") is not None and "kind" in spec.params}
+    config.stash[CELLS] = {
+        item.nodeid: (item.name, spec.params["method"], spec.params["kind"])
+        for item, spec in params
+        if spec is not None and spec.params.get("method") is not None and "kind" in spec.params
+    }
 
 
 def rerun_command(cells: list[tuple[str, str, str]]) -> str:
