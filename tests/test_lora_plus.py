@@ -117,7 +117,7 @@ def test_lr_ratio_is_validated():
     for bad in (0, -2.0):
         with pytest.raises(ValueError, match=r"lr_ratio must be a finite number above 0 .*got"):
             zoo.wrap(make_model("tiny-llama"), "lora_plus", lr_ratio=bad)
-    for bad in (float("inf"), float("nan"), True, "16"):  # the type check every field has (zoo.typed_fields) comes first
+    for bad in (float("inf"), float("nan"), True, "16"):  # the type check every field has (zoo.runtime.typed_fields) comes first
         with pytest.raises(ValueError, match=r"lr_ratio must be a finite float, got"):
             zoo.wrap(make_model("tiny-llama"), "lora_plus", lr_ratio=bad)
 

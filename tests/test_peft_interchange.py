@@ -33,6 +33,7 @@ EXPORTS = [  # (method, family, overrides, zoo method after the round trip)
     ("ia3", "tiny-gpt-neox", {}, "ia3"),  # fused query_key_value laid out head by head: the ones go where the queries are
     ("ia3", "tiny-phi3", {}, "ia3"),  # fused qkv_proj with grouped-query widths
     ("lora", "tiny-gemma3", {"r": 2}, "lora"),
+    ("lora_plus", "tiny-llama", {"r": 4}, "lora"),  # LoRA's weights: its recipe is in the optimiser, which peft does not save
     ("prompt_tuning", "tiny-llama", {"num_virtual_tokens": P}, "prompt_tuning"),
     ("prompt_tuning", "tiny-bert", {"num_virtual_tokens": P}, "prompt_tuning"),
     ("p_tuning", "tiny-llama", {"num_virtual_tokens": P}, "prompt_tuning"),  # peft keeps the encoder's output only

@@ -125,15 +125,16 @@ def test_records_of_before_sample_seeds_still_read_and_resume(tmp_path):
 
 
 def test_a_generation_task_gets_only_the_methods_and_baselines_that_declare_it(tmp_path):
-    """BBC headlines in the full profile: no closed-form head or linear probe (classification only), one seed, 100 articles."""
+    """BBC headlines in the full profile: no closed-form head, LoReFT or linear probe (classification only), one seed, 100 articles."""
     methods_for = task_kinds.methods_for
     commands = [cmd for cmd in suite.sweeps("full", tmp_path, []) if "task=bbc_headlines" in cmd]
     methods, baselines, in_context = (
         [a for a in cmd if a.startswith(("method=", "baseline=", "seed=", "task.n_eval="))] for cmd in commands
     )
-    declared = [m for m in zoo.list_methods() if not m.startswith("peft_") and m != "closed_form_head"]
+    classification_only = {"closed_form_head", "loreft"}
+    declared = [m for m in zoo.list_methods() if not m.startswith("peft_") and m not in classification_only]
     assert methods == [f"method={','.join(declared)}", "seed=0", "task.n_eval=100"]
-    assert methods_for("generation") == [m for m in zoo.list_methods() if m != "closed_form_head"]  # the bridge's peft_* too
+    assert methods_for("generation") == [m for m in zoo.list_methods() if m not in classification_only]  # the bridge's peft_* too
     assert baselines == ["baseline=zero_shot", "seed=0", "task.n_eval=100"]
     assert in_context == ["baseline=in_context", "seed=0", "task.n_eval=100"]
     lengths = [[a for a in cmd if a.startswith("task.max_length=")] for cmd in commands]

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from zoo.optimizer_recipe import OptimizerRecipe
 from zoo.peft_format import PeftFormat
-from zoo.typed_fields import check_fields
+from zoo.runtime.typed_fields import check_fields
 
 MODEL_KINDS = ("causal_lm", "encoder")
 POSITIONAL_SCHEMES = ("rotary", "absolute", "relative", "alibi")

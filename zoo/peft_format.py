@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
-from zoo.typed_fields import describe, fits
+from zoo.runtime.typed_fields import describe, fits
 
 if TYPE_CHECKING:
     from pathlib import Path

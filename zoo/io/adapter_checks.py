@@ -16,7 +16,7 @@ from typing import Any
 from safetensors import safe_open
 
 from zoo.method import MethodConfig, MethodSpec
-from zoo.typed_fields import describe, field_hints, fits, non_finite
+from zoo.runtime.typed_fields import describe, field_hints, fits, non_finite
 
 Shapes = dict[str, tuple[int, ...]]
 

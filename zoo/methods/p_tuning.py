@@ -47,7 +47,7 @@ from zoo.methods._virtual_tokens import VirtualTokenModel
 from zoo.methods.prompt_tuning import import_virtual_tokens, peft_prompt_config, virtual_tokens
 from zoo.peft_format import PROMPT, PeftAdapter, PeftFormat
 from zoo.registry import register
-from zoo.typed_fields import check_seed
+from zoo.runtime.typed_fields import check_seed
 
 if TYPE_CHECKING:
     import peft

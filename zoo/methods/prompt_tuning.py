@@ -56,7 +56,7 @@ from zoo.peft_format import (
     refuse_options,
 )
 from zoo.registry import register
-from zoo.typed_fields import check_seed
+from zoo.runtime.typed_fields import check_seed
 
 if TYPE_CHECKING:
     import peft

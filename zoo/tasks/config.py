@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.runtime.typed_fields import check_fields
 from zoo.tasks.bbc_news import BBC_TOPIC
 from zoo.tasks.columns import ColumnMapping
 from zoo.tasks.data import ClassificationData, Splits
@@ -29,7 +30,6 @@ from zoo.tasks.prepared import load_prepared
 from zoo.tasks.splits import shots_per_class, stratified_sample
 from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.tasks.tweet_sentiment import TWEET_SENTIMENT
-from zoo.typed_fields import check_fields
 
 log = logging.getLogger(__name__)
 SHOWN_CLASSES = 10

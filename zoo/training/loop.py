@@ -33,11 +33,11 @@ from tqdm.auto import tqdm
 
 from zoo.runtime.distributed import batch_slice, dealt, summed
 from zoo.runtime.memory import PeakMemory
+from zoo.runtime.typed_fields import check_fields
 from zoo.training.budget import BUDGETS, Budget, Seen
 from zoo.training.divergence import divergence, largest_weight
 from zoo.training.learning_rate import check_rate, check_scale
 from zoo.training.optimizer import MakeOptimizer, build_optimizer
-from zoo.typed_fields import check_fields
 from zoo.wrapped import ZooModel
 
 log = logging.getLogger(__name__)
