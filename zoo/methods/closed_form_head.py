@@ -168,12 +168,12 @@ class ClosedFormHead(Delegating):
         self.ridge = cfg.ridge
         self.last_solver: str | None = None
 
-    @torch.no_grad()
     def _label_log_probs(self, z: Tensor) -> Tensor:
         """log P(label word) over the label words alone, in float64, from the head's frozen base rows."""
         base, ids = self.head.base, self.head.label_ids
         return torch.log_softmax(F.linear(z, base.weight[ids], None if base.bias is None else base.bias[ids]).double(), dim=-1)
 
+    @torch.no_grad()
     def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]:
         """Solve W from labelled, left-padded batches in one pass; copy it into the head.
 
