@@ -10,14 +10,13 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from app_config import app_config
 from conftest import make_model
-from hydra import compose, initialize_config_module
 
 import zoo
 from zoo import registry
 from zoo.io.records import RunRecord
 from zoo.methods.lora import LoRAConfig, LoRALinear, wrap_lora
-from zoo.runner.config import store_configs
 from zoo.runner.run import run
 from zoo.training.optimizer import method_groups
 
@@ -33,21 +32,16 @@ class ToyConfig(LoRAConfig):
 
 
 def _cfg(tmp_path, *overrides: str):
-    store_configs()
-    with initialize_config_module(config_module="zoo.conf", version_base=None):
-        return compose(
-            "config",
-            overrides=[
-                "trainer=smoke",
-                "task.n_train=32",
-                "task.n_eval=24",
-                "save_adapter=false",
-                "latency=false",
-                "forgetting.text=none",
-                f"predictions_cache={tmp_path / 'cache'}",
-                *overrides,
-            ],
-        )
+    return app_config(
+        "trainer=smoke",
+        "task.n_train=32",
+        "task.n_eval=24",
+        "save_adapter=false",
+        "latency=false",
+        "forgetting.text=none",
+        f"predictions_cache={tmp_path / 'cache'}",
+        *overrides,
+    )
 
 
 def test_register_refuses_what_is_not_a_recipe_and_a_recipe_on_a_gradient_free_method(clean_registry):
