@@ -230,6 +230,7 @@ def test_hostile_inputs_on_the_full_budget(data, adapters, tmp_path_factory):
         ("peft_rslora", {"trainable_token_indices": -1}, "trainable_token_indices must be a non-empty list of token ids"),
         ("peft_rslora", {"bias": ""}, "bias=''"),
         ("peft_rslora", {"exclude_modules": 3.5}, "exclude_modules=3.5"),
+        ("peft_shira", {"mask_type": "x"}, "mask_type='x' is not valid; valid: 'random'"),
         ("p_tuning", {"encoder_num_layers": 5000}, "encoder_num_layers must be an integer from 1 to 32"),
         ("p_tuning", {"encoder_hidden_size": 2**40}, "with encoder_hidden_size=1099511627776 asks for more memory than there is"),
         ("prompt_tuning", {"seed": 2**70}, r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"),

@@ -20,21 +20,31 @@ from zoo.runner.run import run
 CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=16", "task.n_eval=8", "trainer.checkpoint_every=2"]
 NOBODY = 65534
 READ = """
-import logging, os, pathlib, sys, torch
+import contextlib, io, logging, os, pathlib, sys, tempfile, torch
 import zoo
 from zoo.io.merged_export import read_run
 from zoo.models.load import ModelConfig, load_model
 from zoo.report.table import main
-if sys.argv[2] != "self":  # the interpreter may sit in a folder only root reaches: become the other user once it runs
+run = sys.argv[1] + "/method=lora"
+
+
+def read(report_args):
+    assert main(report_args) == 0
+    base, tokenizer = load_model(ModelConfig(**read_run(pathlib.Path(run)).model_config))
+    model = zoo.load_adapter(base, run + "/adapter")
+    ids = tokenizer(["the movie was good ."], return_tensors="pt").input_ids
+    with torch.no_grad():
+        return float(model(input_ids=ids).logits[0, -1].sum())
+
+
+if sys.argv[2] != "self":
+    # the interpreter may sit in a folder only root reaches, and numpy and transformers import some modules on first
+    # use: read once as root, its report written elsewhere, so that every module is loaded; then become the other user
+    with tempfile.TemporaryDirectory() as elsewhere, contextlib.redirect_stdout(io.StringIO()):
+        read([sys.argv[1], "--out", elsewhere])
     os.setgid(int(sys.argv[2]))
     os.setuid(int(sys.argv[2]))
-run = sys.argv[1] + "/method=lora"
-assert main([sys.argv[1]]) == 0
-base, tokenizer = load_model(ModelConfig(**read_run(pathlib.Path(run)).model_config))
-model = zoo.load_adapter(base, run + "/adapter")
-ids = tokenizer(["the movie was good ."], return_tensors="pt").input_ids
-with torch.no_grad():
-    print("logit", float(model(input_ids=ids).logits[0, -1].sum()))
+print("logit", read([sys.argv[1]]))
 """
 
 

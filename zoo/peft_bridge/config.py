@@ -5,7 +5,8 @@ Each field of the peft config becomes a field of the zoo config with the same na
 loader (:func:`zoo.io.adapter_checks.fits`) can check it:
 
 - ``int``, ``float``, ``bool``, ``str`` and ``X | None`` of them stay as they are;
-- a ``Literal`` of strings is a ``str`` (peft checks the value when the config is built);
+- a ``Literal`` of strings is a ``str`` whose value zoo checks against the Literal's (peft does not always: SHiRA
+  takes an unknown ``mask_type`` with a warning and fails at the first forward);
 - a list is ``list[X]``, a dict ``dict[str, Any]``;
 - any other union (``list[int] | int``) is ``Any``: OmegaConf 2.3 has no unions; peft checks it.
 
@@ -110,7 +111,7 @@ def generate_config(
     model's roles. Values are checked by building the peft config in ``__post_init__``.
     """
     hints = typing.get_type_hints(peft_config)
-    specs, dropped = [], []
+    specs, dropped, choices = [], [], {}
     for f in dataclasses.fields(peft_config):
         if f.name in ZOO_OWNED or f.name in preset or not f.init:
             continue
@@ -123,6 +124,8 @@ def generate_config(
         value = dataclasses.field(default_factory=lambda d=default: type(d)(d)) if mutable else dataclasses.field(default=default)
         value.metadata = types.MappingProxyType({"help": f.metadata.get("help", "")})
         specs.append((f.name, kind, value))
+        if typing.get_origin(hints.get(f.name)) is Literal:
+            choices[f.name] = typing.get_args(hints[f.name])
     help_text = (
         "Module names or suffixes, or 're:<regex>' over full names; None: the method's default placement from the model's roles."
     )
@@ -132,6 +135,10 @@ def generate_config(
         BridgedConfig.__post_init__(self)
         if self.target_modules is not None and len(self.target_modules) == 0:
             raise ValueError("target_modules is empty; give module names, or None for the default placement")
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                valid = ", ".join(repr(v) for v in allowed)
+                raise ValueError(f"{class_name}: {name}={getattr(self, name)!r} is not valid; valid: {valid}")
         try:
             peft_config(**preset, **self.peft_fields())
         except PEFT_REFUSALS as err:
