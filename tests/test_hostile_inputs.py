@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import shutil
 
 import pytest
@@ -176,8 +177,12 @@ def _adapter_folder_holds(data: st.DataObject, adapters, tmp_path_factory) -> No
         except Exception as err:  # noqa: BLE001
             check_error(err, str(folder))
         else:
+            # peft's weights carry no checksum: a flipped byte there may load as a finite value near float32's limit,
+            # which overflows the outputs, and nothing in the file tells it from a trained value (zoo's own files are
+            # checksummed, and a NaN or an infinity is refused in either format)
+            unchecked = source == "peft" and change == "flip adapter_model.safetensors"
             with torch.no_grad():
-                assert torch.isfinite(output(model, tiny_batch())).all(), change
+                assert unchecked or torch.isfinite(output(model, tiny_batch())).all(), change
     assert snapshot(folder.parent) == before
 
 
@@ -232,6 +237,7 @@ def test_hostile_inputs_on_the_full_budget(data, adapters, tmp_path_factory):
         ("peft_rslora", {"exclude_modules": 3.5}, "exclude_modules=3.5"),
         ("peft_shira", {"mask_type": "x"}, "mask_type='x' is not valid; valid: 'random'"),
         ("p_tuning", {"encoder_num_layers": 5000}, "encoder_num_layers must be an integer from 1 to 32"),
+        ("lora", {"r": 10**18}, "with r=1000000000000000000 asks for more memory than there is"),
         ("p_tuning", {"encoder_hidden_size": 2**40}, "with encoder_hidden_size=1099511627776 asks for more memory than there is"),
         ("prompt_tuning", {"seed": 2**70}, r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"),
     ],
@@ -255,6 +261,29 @@ def test_a_damaged_peft_weights_file_and_a_peft_type_that_is_no_name_are_refused
     (folder / "adapter_config.json").write_text(json.dumps({**config, "peft_type": []}))
     with pytest.raises(ValueError, match=r"adapter_config.json: peft_type=\[\] and task_type=None must be peft's names"):
         zoo.load_adapter(make_model("tiny-llama"), folder)
+
+
+def test_a_peft_weights_file_holding_a_nan_is_refused_naming_the_tensor(adapters, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(adapters / "peft", tmp_path / "peft")
+    weights = folder / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    name = sorted(tensors)[0]
+    tensors[name][0, 0] = float("nan")  # what one flipped exponent byte can make of a value
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=rf"{weights}: tensor\(s\) \['{re.escape(name)}'\] hold NaN or infinite") as caught:
+        zoo.load_adapter(make_model("tiny-llama"), folder)
+    check_error(caught.value, str(folder))
+
+
+def test_a_peft_config_value_zoos_method_refuses_names_the_folders_config(adapters, tmp_path):
+    folder = shutil.copytree(adapters / "peft", tmp_path / "peft")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "lora_dropout": -1}))
+    with pytest.raises(ValueError, match=rf"{folder / 'adapter_config.json'}: .*dropout must be in \[0, 1\), got -1") as caught:
+        zoo.load_adapter(make_model("tiny-llama"), folder)
+    check_error(caught.value, str(folder))
 
 
 def test_a_file_whose_rows_are_all_dropped_names_the_task_and_file(tmp_path):

@@ -128,7 +128,12 @@ def import_peft(base_model: nn.Module, path: str | Path) -> ZooModel:
             f"{str(folder)!r} was exported by zoo from another base model (fingerprint {record['base_fingerprint']}, "
             f"this model's is {found}); load it onto the model it was trained on"
         )
-    plan = importers[peft_type](base_model, adapter, folder)
+    try:
+        plan = importers[peft_type](base_model, adapter, folder)
+    except ValueError as err:  # a config value zoo's method refuses (lora_dropout=-1): say which folder's config holds it
+        if str(folder) in str(err):
+            raise
+        raise ValueError(f"{folder / CONFIG}: {err}") from err
     model = wrap(base_model, plan.method_config)
     weights = plan.weights(model)
     expected = {name: tuple(p.shape) for name, p in model.adapter_state_dict().items()}

@@ -28,7 +28,8 @@ def read_peft_folder(folder: Path) -> PeftAdapter:
 
     Raises:
         FileNotFoundError: no ``adapter_model.safetensors`` (peft's older pickle format is not read).
-        ValueError: a config that names no ``peft_type``, or a weights file that does not parse.
+        ValueError: a config that names no ``peft_type``, a weights file that does not parse, or one holding a NaN or
+            an infinity (peft's files carry no checksum: a damaged byte shows only as such a value, or as a changed one).
     """
     config = read_peft_config(folder)
     if config is None:
@@ -51,4 +52,10 @@ def read_peft_folder(folder: Path) -> PeftAdapter:
             f"{folder / WEIGHTS} is not a readable safetensors file ({err}); it is damaged or was not written "
             "by save_pretrained: save the adapter again"
         ) from err
+    broken = sorted(name for name, value in tensors.items() if value.is_floating_point() and not value.isfinite().all())
+    if broken:
+        raise ValueError(
+            f"{folder / WEIGHTS}: tensor(s) {broken} hold NaN or infinite values; the file is damaged or the adapter "
+            "diverged while it trained: save a good adapter again"
+        )
     return PeftAdapter(config, tensors)
