@@ -186,22 +186,36 @@ def trials_table(summary: dict) -> str:
 
 
 def write_search(
-    tuned_dir: Path, profile: str, task: str, space: SearchSpace, rungs: dict[str, list[list[Trial]]]
+    tuned_dir: Path,
+    profile: str,
+    task: str,
+    space: SearchSpace,
+    rungs: dict[str, list[list[Trial]]],
+    keep_others: bool = False,
 ) -> dict[str, Trial]:
-    """Write a task's choices, its search summary and its trials table; return the chosen trials."""
+    """Write a task's choices, its search summary and its trials table; return the chosen trials.
+
+    ``keep_others`` (a search of some methods, ``tune.py --methods``): the other methods' entries of the summary already
+    written, under the same schedule, stay in all three files; without it the files hold ``rungs``' methods alone.
+    """
     chosen = {m: choose(by_rung[-1]) for m, by_rung in rungs.items()}
     path = tuned_path(tuned_dir, task)
     path.parent.mkdir(parents=True, exist_ok=True)
+    summary = search_summary(profile, task, space, rungs)
+    before = path.with_name(f"{task}.search.json")
+    if keep_others and before.is_file():
+        kept = json.loads(before.read_text())
+        if {k: v for k, v in kept.items() if k != "methods"} == {k: v for k, v in summary.items() if k != "methods"}:
+            summary["methods"] = dict(sorted({**kept["methods"], **summary["methods"]}.items()))
     write_tuned(
         path,
-        {m: t.values for m, t in chosen.items()},
+        {m: entry["chosen"] for m, entry in summary["methods"].items()},
         f"Chosen by `python -m benchmarks.tune --profile {profile}` on {task}'s validation split, {space.trials} trials\n"
         f"per method by successive halving ({space.path.name} in conf/search/); the trials: {path.stem}.search.json and\n"
         f"{path.stem}.trials.md. Regenerate, never edit.\n"
         f"Read by `python -m benchmarks.suite --profile {profile} --tuned`: each method's tuned row runs with these\n"
         f"overrides.",
     )
-    summary = search_summary(profile, task, space, rungs)
-    write_text(path.with_name(f"{task}.search.json"), json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_text(before, json.dumps(summary, indent=1, sort_keys=True) + "\n")
     write_text(path.with_name(f"{task}.trials.md"), trials_table(summary))
     return chosen

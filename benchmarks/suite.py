@@ -107,17 +107,25 @@ BRIDGED = "glob(peft_*)"
 """``--peft-bridge`` with no value: every bridged peft tuner."""
 
 
-def sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None = None, tuned: bool = False) -> list[list[str]]:
+def sweeps(
+    profile: str,
+    out: Path,
+    extra: list[str],
+    peft_bridge: str | None = None,
+    tuned: bool = False,
+    only: list[str] | None = None,
+) -> list[list[str]]:
     """The ``zoo -m`` command lines of one suite run, extra overrides last (they win).
 
     ``peft_bridge``: a Hydra sweep value of bridged methods (``glob(peft_*)``, ``peft_dora,peft_vera``)
     run as one more row kind; None: none. ``tuned``: the default rows of methods run the first run only (the tuned rows
-    and the baselines, the main table, run every run: benchmarks.plans).
+    and the baselines, the main table, run every run: benchmarks.plans). ``only``: zoo's methods to run (``--methods``);
+    None: every one.
     """
     commands = []
     for task, runs in PLANS[profile].items():
         for i, seeds in enumerate(runs):
-            for name, kind in rows_for(task, peft_bridge).items():
+            for name, kind in rows_for(task, peft_bridge, only).items():
                 if not (tuned and i and name in DEFAULT_ROWS_FIRST_RUN_ONLY):
                     commands.append(
                         [
@@ -138,7 +146,9 @@ DEFAULT_ROWS_FIRST_RUN_ONLY = ("methods", "peft_bridge")
 """Row kinds that, beside tuned rows, run the first run only."""
 
 
-def latency_sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str | None) -> list[list[str]]:
+def latency_sweeps(
+    profile: str, out: Path, extra: list[str], peft_bridge: str | None, only: list[str] | None = None
+) -> list[list[str]]:
     """The serial latency pass (:data:`benchmarks.plans.LATENCY_PASS`): every kind of row of the task once, one job at a
     time, into ``<out>/latency``; none for a profile that times inside its runs."""
     if profile not in LATENCY_PASS:
@@ -155,7 +165,7 @@ def latency_sweeps(profile: str, out: Path, extra: list[str], peft_bridge: str |
             f"hydra.sweep.dir={hydra_value(str(out / LATENCY))}",
             *extra,
         ]
-        for kind in rows_for(task, peft_bridge).values()
+        for kind in rows_for(task, peft_bridge, only).values()
     ]
 
 
@@ -166,28 +176,47 @@ def unless_set(overrides: list[str], kind: list[str]) -> list[str]:
     return [o for o in overrides if o.partition("=")[0] not in keys]
 
 
-def rows_for(task: str, peft_bridge: str | None) -> dict[str, list[str]]:
+def rows_for(task: str, peft_bridge: str | None, only: list[str] | None = None) -> dict[str, list[str]]:
     """One multirun per kind of row, the overrides it adds to the profile: the methods and the baselines that declare the
     task's kind (``task_kinds``; ``+sweep=all_methods`` where that is every method, so a method registered later joins), the
-    in-context baseline, and the bridged peft tuners where asked."""
+    in-context baseline, and the bridged peft tuners where asked. ``only``: of zoo's methods, these (none of them declaring
+    the task's kind: no methods row)."""
     kind = task_kind(task)
     own = [m for m in zoo.list_methods() if not m.startswith("peft_")]
-    methods = [m for m in methods_for(kind) if not m.startswith("peft_")]
+    methods = [m for m in methods_for(kind) if not m.startswith("peft_") and (only is None or m in only)]
     rows = {
-        "methods": ["+sweep=all_methods"] if methods == own else [f"method={','.join(methods)}"],
+        **({"methods": ["+sweep=all_methods"] if methods == own else [f"method={','.join(methods)}"]} if methods else {}),
         "baselines": [f"baseline={','.join(plain_baselines(kind))}"],
         "in_context": IN_CONTEXT,
     }
     return {**rows, **({"peft_bridge": [f"method={peft_bridge}"]} if peft_bridge else {})}
 
 
-def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> list[list[str]]:
+def method_selection(text: str | None) -> list[str] | None:
+    """``--methods``: a comma-separated list of zoo's registered methods (not the bridged ``peft_*``, which
+    ``--peft-bridge`` selects); None: every one.
+
+    Raises:
+        SystemExit: naming each unknown name and the valid ones.
+    """
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    own = [m for m in zoo.list_methods() if not m.startswith("peft_")]
+    unknown = [n for n in names if n not in own]
+    if unknown or not names:
+        raise SystemExit(f"--methods {text!r}: {unknown or 'no method'} not among zoo's methods; valid: {','.join(own)}")
+    return names
+
+
+def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path, only: list[str] | None = None) -> list[list[str]]:
     """The ``zoo -m`` command lines of the tuned rows: per task and run, one per set of chosen overrides (its methods
     swept), untimed (``latency=false``: the latency pass times each method once); extra overrides last. A method whose
-    chosen values are its defaults skips the first run, its default row's (:func:`reuse_first_runs`)."""
+    chosen values are its defaults skips the first run, its default row's (:func:`reuse_first_runs`). ``only``: these
+    methods' tuned rows (``--methods``); None: every chosen one."""
     commands = []
     for task, runs in PLANS[profile].items():
-        chosen = read_tuned(tuned_path(tuned_dir, task))
+        chosen = _chosen(tuned_dir, task, only)
         for i, seeds in enumerate(runs):
             groups: dict[tuple, list[str]] = {}
             for method, values in chosen.items():
@@ -211,7 +240,12 @@ def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path) -> 
     return commands
 
 
-def reuse_first_runs(profile: str, out: Path, tuned_dir: Path) -> list[str]:
+def _chosen(tuned_dir: Path, task: str, only: list[str] | None) -> dict[str, dict]:
+    """The values the search chose for ``task``, per method; of the ``only`` methods where given."""
+    return {m: v for m, v in read_tuned(tuned_path(tuned_dir, task)).items() if only is None or m in only}
+
+
+def reuse_first_runs(profile: str, out: Path, tuned_dir: Path, only: list[str] | None = None) -> list[str]:
     """The tuned rows whose chosen values are the method's defaults (:func:`tuned.change` 0): the same configuration as
     the default row's first run, so that run is their record, copied rather than run twice. Into the tuned row's folder go
     its ``metrics.json``, its ``.hydra/overrides.yaml`` with the chosen values added (the tuned row's *config*) and
@@ -219,7 +253,7 @@ def reuse_first_runs(profile: str, out: Path, tuned_dir: Path) -> list[str]:
     missing = []
     for task, seed_sweeps in PLANS[profile].items():
         folder = seed_folder(dict(o.split("=", 1) for o in first_run(seed_sweeps))["seed"], None)
-        for method, values in read_tuned(tuned_path(tuned_dir, task)).items():
+        for method, values in _chosen(tuned_dir, task, only).items():
             source, target = out / task / method / folder, out / TUNED / task / method / folder
             if change(method, values) > 0 or (target / "metrics.json").is_file():
                 continue
@@ -353,11 +387,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned", action="store_true", help="also run every method at the values benchmarks/tune.py chose")
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     parser.add_argument(
+        "--methods", metavar="M1,M2", help="run only these of zoo's methods (default: every registered one); baselines still run"
+    )
+    parser.add_argument(
         "--records",
         type=Path,
         help=f"the record set (default: benchmarks/records/<profile> for {sorted(COMMITTED_RECORDS)}, else <out>/records)",
     )
     args, extra, out = parse_arguments(parser, argv)
+    only = method_selection(args.methods)
     records = records_dir(args.profile, out, args.records)
     resume_from(records, out, args.profile)
     peft_bridge = args.peft_bridge or BRIDGED_PROFILES.get(args.profile)
@@ -368,15 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     try:
-        commands = sweeps(args.profile, out, extra, peft_bridge, args.tuned) + (
-            tuned_sweeps(args.profile, out, extra, tuned_dir) if args.tuned else []
+        commands = sweeps(args.profile, out, extra, peft_bridge, args.tuned, only) + (
+            tuned_sweeps(args.profile, out, extra, tuned_dir, only) if args.tuned else []
         )
-        for cmd in commands + latency_sweeps(args.profile, out, extra, peft_bridge):  # the latency pass last, alone
+        for cmd in commands + latency_sweeps(args.profile, out, extra, peft_bridge, only):  # the latency pass last, alone
             print("suite:", shlex.join(cmd), flush=True)
             if subprocess.run(cmd).returncode != 0:
                 failed.append(shlex.join(cmd))
         if args.tuned:
-            failed += reuse_first_runs(args.profile, out, tuned_dir)
+            failed += reuse_first_runs(args.profile, out, tuned_dir, only)
     finally:  # an interrupted launch's time counts too, and its finished runs are kept
         record_session(out, command, args.profile, time.perf_counter() - start)
         save_records(records, out)

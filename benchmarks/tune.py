@@ -58,6 +58,7 @@ from benchmarks.suite import (
     PLANS,
     first_run,
     hydra_value,
+    method_selection,
     parse_arguments,
     record_session,
     records_dir,
@@ -189,15 +190,18 @@ def _run_all(commands: list[list[str]]) -> list[str]:
     return failed
 
 
-def tune_task(out: Path, tuned_dir: Path, profile: str, task: str, space: SearchSpace) -> dict[str, Trial]:
-    """Collect a task's trials of every rung, check they never read test, choose and write the choices; return them."""
+def tune_task(
+    out: Path, tuned_dir: Path, profile: str, task: str, space: SearchSpace, keep_others: bool = False
+) -> dict[str, Trial]:
+    """Collect a task's trials of every rung, check they never read test, choose and write the choices (``keep_others``:
+    beside those of the methods this search left out); return them."""
     runnable = set(methods_for(task_kind(task)))
     rungs = {
         m: [rung_trials(out, task, m, grid, k, space) for k in range(len(space.halving.fractions))]
         for m, grid in space.grids.items()
         if m in runnable
     }
-    return write_search(tuned_dir, profile, task, space, rungs)
+    return write_search(tuned_dir, profile, task, space, rungs, keep_others)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tuned-dir", type=Path, help="folder of the chosen values (default: benchmarks/tuned/<profile>)")
     parser.add_argument("--records", type=Path, help="the record set the trials are kept in (as suite.py's)")
+    parser.add_argument("--methods", metavar="M1,M2", help="search only these of zoo's methods (default: every one searched)")
     args, extra, out = parse_arguments(parser, argv)
+    only = method_selection(args.methods)
     records = records_dir(args.profile, out, args.records)
     resume_from(records, out, args.profile)
-    space = load_space(space_path(args.profile), searched_methods(bridged=args.profile in BRIDGED_PROFILES))
+    searched = searched_methods(bridged=args.profile in BRIDGED_PROFILES)
+    space = load_space(space_path(args.profile), [m for m in searched if only is None or m in only])
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed, start = [], time.perf_counter()
     try:
@@ -242,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     for task in PLANS[args.profile]:
-        chosen = tune_task(out, tuned_dir, args.profile, task, space)
+        chosen = tune_task(out, tuned_dir, args.profile, task, space, keep_others=only is not None)
         print(f"tune: {task}: " + "; ".join(f"{m} {t.name} ({t.score:.3f})" for m, t in sorted(chosen.items())))
     print(f"tune: wrote {tuned_dir}; next: python -m benchmarks.suite --profile {args.profile} --tuned --tuned-dir {tuned_dir}")
     return 0

@@ -51,9 +51,10 @@ CASES = {
 """The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains
 beside the method; and the two methods that declare their optimiser (parameter groups at two rates; galore-torch's optimiser,
 whose gradient projections are SVDs of the gradients the processes average)."""
-FULL_ONLY = {"prompt_tuning"}
+FULL_ONLY = {"prompt_tuning", "galore"}
 """Cases only the full tier (--full) runs: prompt tuning trains as LoRA does here, a gradient method on the prompt
-formulation (the full tier's sweep of every method below runs it on two processes too)."""
+formulation (the full tier's sweep of every method below runs it on two processes too); GaLore's optimiser is built from
+its method's spec as LoRA+'s is, which the default tier runs."""
 
 
 def _free_port() -> int:

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
+from tiers import end_to_end_methods
 
 from zoo.io.records import RunRecord
+from zoo.runner.baselines import list_baselines
 from zoo.runner.config import store_configs
 
 pytest.importorskip(
@@ -88,8 +90,9 @@ def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes
     assert {path: path.read_bytes() for path in launches[0].glob("*/metrics.json")} == written
 
 
-def _suite(tmp_path: Path, name: str, *overrides: str) -> Path:
-    """The smoke benchmark suite into ``tmp_path/name``, with its own prediction cache (a shared one would hide a difference)."""
+def _suite(tmp_path: Path, name: str, methods: list[str], *overrides: str) -> Path:
+    """The smoke benchmark suite of ``methods`` into ``tmp_path/name``, with its own prediction cache (a shared one would
+    hide a difference)."""
     out = tmp_path / name
     done = subprocess.run(
         [
@@ -102,6 +105,8 @@ def _suite(tmp_path: Path, name: str, *overrides: str) -> Path:
             str(out / "RESULTS.md"),
             "--tables",
             str(tmp_path / "no-tables"),
+            "--methods",
+            ",".join(methods),
             f"predictions_cache={tmp_path / name}-predictions",
             *overrides,
         ],
@@ -132,11 +137,14 @@ def _table(results_md: Path) -> list[list[str]]:
     return sorted([cell for i, cell in enumerate(row) if i not in measured] for row in rows[1:])
 
 
-def test_b_the_smoke_suite_under_joblib_writes_the_serial_suites_records(tmp_path):
-    serial = _suite(tmp_path, "serial")
-    parallel = _suite(tmp_path, "parallel", *PARALLEL)
+@pytest.mark.full  # the joblib path itself runs by default (the parallel sweep above); the whole suite twice, in the full tier
+def test_b_the_smoke_suite_under_joblib_writes_the_serial_suites_records(tmp_path, request):
+    methods = end_to_end_methods(request.config)
+    serial = _suite(tmp_path, "serial", methods)
+    parallel = _suite(tmp_path, "parallel", methods, *PARALLEL)
     paths = sorted(p.relative_to(serial) for p in serial.rglob("metrics.json"))
-    assert paths == sorted(p.relative_to(parallel) for p in parallel.rglob("metrics.json")) and len(paths) > 10
+    assert paths == sorted(p.relative_to(parallel) for p in parallel.rglob("metrics.json"))
+    assert len(paths) == len(methods) + len(list_baselines())
     for path in paths:
         a, b = (json.loads((root / path).read_text()) for root in (serial, parallel))
         assert _without_measurements(a) == _without_measurements(b), path

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
+from tiers import end_to_end_methods
 
 import zoo
 from benchmarks import plans, results_md, suite, tune, tuned
@@ -412,11 +413,26 @@ def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def tuned_suite(tmp_path_factory):
+def methods(request) -> list[str]:
+    return end_to_end_methods(request.config)
+
+
+@pytest.fixture(scope="module")
+def tuned_suite(tmp_path_factory, methods):
     tmp_path = tmp_path_factory.mktemp("tuned")
-    searched = _run("tune", tmp_path)
+    searched = _run("tune", tmp_path, "--methods", ",".join(methods))
     (tmp_path / "tables").mkdir()
-    _run("suite", tmp_path, "--tuned", "--results", str(tmp_path / "RESULTS.md"), "--tables", str(tmp_path / "tables"))
+    _run(
+        "suite",
+        tmp_path,
+        "--tuned",
+        "--methods",
+        ",".join(methods),
+        "--results",
+        str(tmp_path / "RESULTS.md"),
+        "--tables",
+        str(tmp_path / "tables"),
+    )
     return tmp_path, searched
 
 
@@ -425,10 +441,10 @@ def _trials(tmp_path: Path) -> dict[str, list[RunRecord]]:
     return {m.name: [RunRecord.read(p) for p in sorted(m.glob("rung*/*/metrics.json"))] for m in search.iterdir()}
 
 
-def test_the_search_ran_every_method_the_same_trials_on_validation_and_never_read_test(tuned_suite):
+def test_the_search_ran_every_method_the_same_trials_on_validation_and_never_read_test(tuned_suite, methods):
     tmp_path, _ = tuned_suite
     trials = _trials(tmp_path)
-    assert set(trials) == set(space.searched_methods()) and {len(records) for records in trials.values()} == {8}
+    assert set(trials) == set(methods) and {len(records) for records in trials.values()} == {8}
     for records in trials.values():
         for record in records:
             assert record.splits_read == ["train", "validation"]  # what the run read, recorded in its own process
@@ -442,11 +458,11 @@ def test_the_search_ran_every_method_the_same_trials_on_validation_and_never_rea
     )
 
 
-def test_the_chosen_values_are_written_and_read_back(tuned_suite):
+def test_the_chosen_values_are_written_and_read_back(tuned_suite, methods):
     tmp_path, _ = tuned_suite
     path = tmp_path / "tuned" / f"{TASK}.yaml"
     chosen = tuned.read_tuned(path)
-    loaded = space.load_space(space.space_path("smoke"))
+    loaded = space.load_space(space.space_path("smoke"), methods)
     out = tmp_path / "runs"
     assert chosen == {m: tune.choose(tune.rung_trials(out, TASK, m, grid, 1, loaded)).values for m, grid in loaded.grids.items()}
     for method, records in _trials(tmp_path).items():
@@ -493,22 +509,31 @@ def test_the_wall_time_in_results_md_counts_the_search_and_the_suite(tuned_suite
     assert f"of which the search (`python -m benchmarks.tune`) {sessions[0]['wall_seconds'] / 60:.1f} min" in text
 
 
-def test_a_second_search_skips_every_finished_trial(tuned_suite):
+def test_a_second_search_of_one_method_skips_its_trials_and_keeps_the_others_choices(tuned_suite, methods):
     tmp_path, _ = tuned_suite
-    kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "search").rglob("metrics.json")}
-    again = _run("tune", tmp_path)
-    assert again.stdout.count("skipped (done)") == len(kept) == 8 * len(space.searched_methods())
+    trials = tmp_path / "runs" / "search" / TASK
+    kept = {p: p.stat().st_mtime_ns for p in trials.rglob("metrics.json")}
+    before = {name: (tmp_path / "tuned" / f"{TASK}.{name}").read_text() for name in ("yaml", "search.json", "trials.md")}
+    again = _run("tune", tmp_path, "--methods", "ia3")
+    assert again.stdout.count("skipped (done)") == len(list((trials / "ia3").rglob("metrics.json"))) == 8
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
+    # every method's choice, trials and runner-up are still there, as the search of all of them wrote them
+    assert {name: (tmp_path / "tuned" / f"{TASK}.{name}").read_text() for name in before} == before
+    assert set(tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml")) == set(methods)
+
+
+def test_methods_outside_zoos_registry_are_refused_naming_the_valid_ones():
+    with pytest.raises(SystemExit, match=r"--methods 'ia3,nope': \['nope'\] not among zoo's methods; valid: .*ia3"):
+        suite.method_selection("ia3,nope")
+    with pytest.raises(SystemExit, match=r"--methods 'peft_dora': \['peft_dora'\] not among zoo's methods"):
+        suite.method_selection("peft_dora")  # the bridged tuners are --peft-bridge's
+    assert suite.method_selection(" ia3 ,lora") == ["ia3", "lora"] and suite.method_selection(None) is None
 
 
 def test_the_suite_without_a_tuned_config_says_to_tune_first(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.suite", "--profile", "smoke", "--tuned", "--tuned-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1 and f"no tuned config at {tmp_path / TASK}.yaml; run `python -m benchmarks.tune" in done.stderr
+    args = ["--profile", "smoke", "--tuned", "--tuned-dir", str(tmp_path), "--out", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit, match=rf"no tuned config at {tmp_path / TASK}.yaml; run `python -m benchmarks.tune"):
+        suite.main([*args, "--records", str(tmp_path / "records")])
 
 
 def test_the_tuned_rows_run_every_paired_run_and_the_default_rows_the_first(tmp_path):

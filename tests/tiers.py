@@ -8,13 +8,16 @@ sample. ``python -m pytest -q --full -n 2`` adds every method on every tiny fami
 bridged tuner, and the end-to-end variants marked ``full`` (tests/conftest.py deselects what is
 marked ``full`` without ``--full``). tests/test_tiers.py checks that the default tier keeps
 covering every built-in method on at least three families, one of them an encoder, and that the
-sample keeps covering every kind of bridged tuner, so a new method or tuner cannot drop out unseen.
+sample keeps covering every kind of bridged tuner, so a new method or tuner cannot drop out unseen. The benchmark
+scripts' end-to-end tests run :data:`END_TO_END_SAMPLE` of zoo's methods by default (``--methods``), every one with
+``--full``.
 """
 
 from __future__ import annotations
 
 import pytest
 
+import zoo
 from zoo.peft_bridge.tuners import BRIDGED, Tuner
 
 DEFAULT_FAMILIES = ("tiny-llama", "tiny-gpt2", "tiny-bert", "tiny-phi3")
@@ -43,6 +46,11 @@ BRIDGED_SAMPLE = (
 """The bridged tuners checked by default: one of each kind of peft tuner, which between them take every value of
 every flag a :class:`~zoo.peft_bridge.tuners.Tuner` declares (see :func:`tuner_kind`)."""
 
+END_TO_END_SAMPLE = ("ia3", "closed_form_head")
+"""zoo's methods the default tier's benchmark runs (the smoke suite, its search, their resumes) run, ``--full`` every one:
+a method trained by gradient steps at a searched learning rate, and the gradient-free one, whose search is over its ridge
+instead of a rate: the two paths a method takes through the search and the suite."""
+
 FULL = pytest.mark.full
 BRIDGED_NAMES = frozenset(t.name for t in BRIDGED)
 
@@ -69,6 +77,12 @@ def in_default_tier(method: str, family: str | None = None) -> bool:
 def contract_marks(method: str, family: str) -> list[pytest.MarkDecorator]:
     """The marks of a contract cell: ``full`` outside the default tier."""
     return [] if in_default_tier(method, family) else [FULL]
+
+
+def end_to_end_methods(config: pytest.Config) -> list[str]:
+    """zoo's own methods a benchmark run of the tests runs: every one under ``--full``, else :data:`END_TO_END_SAMPLE`."""
+    own = [m for m in zoo.list_methods() if m not in BRIDGED_NAMES]
+    return own if config.getoption("--full") else [m for m in own if m in END_TO_END_SAMPLE]
 
 
 def method_params(names: list[str]) -> list:
