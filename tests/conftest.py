@@ -30,12 +30,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--full"):
-        return
-    full = [item for item in items if item.get_closest_marker("full")]
-    if full:
-        config.hook.pytest_deselected(items=full)
-        items[:] = [item for item in items if not item.get_closest_marker("full")]
+    if not config.getoption("--full"):
+        full = [item for item in items if item.get_closest_marker("full")]
+        if full:
+            config.hook.pytest_deselected(items=full)
+            items[:] = [item for item in items if not item.get_closest_marker("full")]
+    # the modules marked launches first: with -n 2 --dist loadscope a worker takes a module at a time in this order, so the
+    # long ones start at once and the short ones fill in beside them, instead of one long module running alone at the end
+    launching = {item.module.__name__ for item in items if item.get_closest_marker("launches")}
+    items.sort(key=lambda item: item.module.__name__ not in launching)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from tiers import end_to_end_methods
 
+from benchmarks.results_md import main as results_main
 from benchmarks.suite import main as suite_main
 from zoo.io.records import RunRecord
 from zoo.runner.baselines import list_baselines
+
+pytestmark = pytest.mark.launches
 
 ROOT = Path(__file__).parents[1]
 SUITE = [sys.executable, "-m", "benchmarks.suite"]
@@ -146,23 +149,7 @@ def test_unknown_profile_lists_the_valid_ones(capsys):
 def test_results_md_regenerates_into_a_new_folder(suite):
     tmp_path, _ = suite
     out = tmp_path / "elsewhere" / "deeper" / "RESULTS.md"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.results_md",
-            str(tmp_path / "runs"),
-            "--out",
-            str(out),
-            "--tables",
-            str(tmp_path / "tables"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert results_main([str(tmp_path / "runs"), "--out", str(out), "--tables", str(tmp_path / "tables")]) == 0
     text = out.read_text()
     assert (
         "seeds 0 (initialisation and batch order: the training sample and evaluation set are drawn once, with data seed 0)"

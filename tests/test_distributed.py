@@ -26,6 +26,8 @@ from safetensors.torch import load_file
 
 from zoo.io.records import RunRecord
 
+pytestmark = pytest.mark.launches
+
 ACCELERATE_CONFIG = Path(__file__).parents[1] / "conf" / "accelerate" / "two_processes.yaml"
 COMMON = [
     "model=tiny-llama",
@@ -51,10 +53,11 @@ CASES = {
 """The four formulations of training checked: two gradient methods, the gradient-free fit, and the formulation whose head trains
 beside the method; and the two methods that declare their optimiser (parameter groups at two rates; galore-torch's optimiser,
 whose gradient projections are SVDs of the gradients the processes average)."""
-FULL_ONLY = {"prompt_tuning", "galore"}
-"""Cases only the full tier (--full) runs: prompt tuning trains as LoRA does here, a gradient method on the prompt
-formulation (the full tier's sweep of every method below runs it on two processes too); GaLore's optimiser is built from
-its method's spec as LoRA+'s is, which the default tier runs."""
+FULL_ONLY = {"prompt_tuning", "galore", "lora_plus", "head_formulation"}
+"""Cases only the full tier (--full) runs. The default tier keeps one of each way a run trains on two processes: by
+gradient steps (LoRA) and by the gradient-free fit, whose features the processes gather (the closed-form head). The full
+tier adds prompt tuning (a gradient method on the prompt formulation, as LoRA), the head formulation (a head trained
+beside the method) and the two methods whose optimiser their spec builds (LoRA+'s parameter groups, GaLore's projections)."""
 
 
 def _free_port() -> int:

@@ -25,6 +25,8 @@ from zoo.io.records import RunRecord
 from zoo.runner.baselines import list_baselines
 from zoo.runner.config import store_configs
 
+pytestmark = pytest.mark.launches
+
 pytest.importorskip(
     "hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher is not installed (pip install -e '.[test]')"
 )
@@ -67,27 +69,39 @@ def _zoo(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_parallel_sweep_writes_every_record_into_one_launch_folder_and_resumes(tmp_path):
+def _parallel_launch(tmp_path: Path) -> Path:
+    """A sweep of four runs two at a time, checked; its launch folder."""
     first = _zoo(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     launches = list((tmp_path / "multirun").glob("*/*"))
     assert len(launches) == 1, launches  # the workers resolved the launch's one folder name (zoo.unique), not one each
     records = {path.parent.name: RunRecord.read(path) for path in launches[0].glob("*/metrics.json")}
-    expected = {(method, seed) for method in ("lora", "ia3") for seed in (0, 1)}
-    assert {(r.method, r.seed) for r in records.values()} == expected
+    assert {(r.method, r.seed) for r in records.values()} == EXPECTED
     for folder, record in records.items():
         assert f"method={record.method}," in folder and f"seed={record.seed}," in folder
         assert record.train_steps == 2 and record.n_eval == 16 and 0 <= record.scores["accuracy"] <= 1
     assert first.stdout.count(" -> ") == 4  # each worker's result line reaches the launch's output
+    return launches[0]
 
-    written = {path: path.read_bytes() for path in launches[0].glob("*/metrics.json")}
-    again = _zoo(tmp_path, f"hydra.sweep.dir={launches[0]}", "resume=true")
+
+EXPECTED = {(method, seed) for method in ("lora", "ia3") for seed in (0, 1)}
+
+
+def test_a_parallel_sweep_writes_every_record_into_one_launch_folder(tmp_path):
+    _parallel_launch(tmp_path)
+
+
+@pytest.mark.full  # resume itself runs by default (test_reliability_runs.py, the suite's tests); here through the workers
+def test_a_parallel_sweep_resumes_skipping_every_finished_run(tmp_path):
+    launch = _parallel_launch(tmp_path)
+    written = {path: path.read_bytes() for path in launch.glob("*/metrics.json")}
+    again = _zoo(tmp_path, f"hydra.sweep.dir={launch}", "resume=true")
     assert again.returncode == 0, again.stderr[-3000:]
     skipped = [
         re.match(r"skipped \(done\): (\w+) on synthetic_sentiment, seed (\d+): ", line) for line in again.stdout.splitlines()
     ]
-    assert sorted((m[1], int(m[2])) for m in skipped if m) == sorted(expected)
-    assert {path: path.read_bytes() for path in launches[0].glob("*/metrics.json")} == written
+    assert sorted((m[1], int(m[2])) for m in skipped if m) == sorted(EXPECTED)
+    assert {path: path.read_bytes() for path in launch.glob("*/metrics.json")} == written
 
 
 def _suite(tmp_path: Path, name: str, methods: list[str], *overrides: str) -> Path:

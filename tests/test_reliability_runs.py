@@ -23,6 +23,8 @@ from zoo.runner.config import MAX_NAME_BYTES, launch_token, store_configs, sweep
 from zoo.runner.resume import NOT_RESULTS, finished_run, refuse_another_run, run_identity
 from zoo.runtime.atomic import write_json
 
+pytestmark = pytest.mark.launches
+
 CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=32", "task.n_eval=16", "save_adapter=false"]
 FROZEN_CLOCK = """
 import datetime, sys
@@ -36,6 +38,7 @@ class Frozen(datetime.datetime):
 hydra.core.utils.datetime = Frozen  # what ${now:...} reads: every launch starts "in the same second"
 sys.argv[0] = "zoo"
 from zoo.runner.run import main
+
 main()
 """
 
@@ -94,6 +97,7 @@ def test_two_runs_in_the_same_second_write_their_own_folders(tmp_path):
     assert seeds == {0, 1}
 
 
+@pytest.mark.full  # resume runs by default (the suite's fresh-machine launch); here a sweep widened between launches
 def test_a_widened_resumed_sweep_skips_its_finished_runs_and_keeps_their_folders(tmp_path):
     """seed=0,2 then seed=0,1,2: with folders numbered by position, seed 1 took seed 2's folder (job #1) and seed 2 ran again."""
     sweep = tmp_path / "sweep"

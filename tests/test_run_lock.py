@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from zoo.runtime.run_lock import LOCK
+
+pytestmark = pytest.mark.launches
 
 CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=16", "task.n_eval=8", "save_adapter=false"]
 HOLD = """

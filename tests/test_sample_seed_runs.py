@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
@@ -19,6 +20,8 @@ from zoo.runner.run import run
 from zoo.runtime.atomic import write_json
 from zoo.tasks.config import TaskConfig, build_task
 from zoo.tasks.data import examples_fingerprint
+
+pytestmark = pytest.mark.launches
 
 CHEAP = [
     "model.pretrain_steps=0",

@@ -30,6 +30,8 @@ from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.training.learning_rate import HEAD_LEARNING_RATE, resolve
 from zoo.training.loop import TrainerConfig
 
+pytestmark = pytest.mark.launches
+
 TASK = "synthetic_sentiment"
 
 
@@ -509,6 +511,7 @@ def test_the_wall_time_in_results_md_counts_the_search_and_the_suite(tuned_suite
     assert f"of which the search (`python -m benchmarks.tune`) {sessions[0]['wall_seconds'] / 60:.1f} min" in text
 
 
+@pytest.mark.full  # resume runs by default (the suite's fresh-machine launch); here the search's, of one method
 def test_a_second_search_of_one_method_skips_its_trials_and_keeps_the_others_choices(tuned_suite, methods):
     tmp_path, _ = tuned_suite
     trials = tmp_path / "runs" / "search" / TASK

@@ -19,6 +19,8 @@ from zoo.research.structure_cli import main as analyze_main
 from zoo.runner.run import run
 from zoo.runtime.errors import LONGEST, run_command, user_error_line
 
+pytestmark = pytest.mark.launches
+
 CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=16", "task.n_eval=8"]
 
 
@@ -45,12 +47,14 @@ def test_a_config_error_is_one_line_and_status_2_and_its_traceback_is_asked_for(
     )
 
 
+@pytest.mark.full  # the one-line path runs by default (the config error above); Hydra's own message here
 def test_an_override_hydra_refuses_is_one_line(tmp_path):
     done = _zoo(tmp_path, "method.rank=3")
     assert done.returncode == 2
     assert done.stderr == "zoo: Could not override 'method.rank'. To append to your config use +method.rank=3\n"
 
 
+@pytest.mark.full  # the one-line path runs by default; the refusal itself in-process (test_reliability_divergence.py)
 def test_a_size_that_asks_torch_for_absurd_memory_is_one_line(tmp_path):
     done = _zoo(tmp_path, *CHEAP, "method=adapter", "method.reduction_factor=1e-9")
     assert done.returncode == 2, done.stderr[-3000:]
