@@ -37,8 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = [item for item in items if not item.get_closest_marker("full")]
     # the modules marked launches first: with -n 2 --dist loadscope a worker takes a module at a time in this order, so the
     # long ones start at once and the short ones fill in beside them, instead of one long module running alone at the end
-    launching = {item.module.__name__ for item in items if item.get_closest_marker("launches")}
-    items.sort(key=lambda item: item.module.__name__ not in launching)
+    launching = {item.path for item in items if item.get_closest_marker("launches")}
+    items.sort(key=lambda item: item.path not in launching)
 
 
 @pytest.fixture(scope="session")
