@@ -66,6 +66,7 @@ import zoo
 from benchmarks.plans import BRIDGED_PROFILES, COMMITTED_RECORDS, LATENCY, LATENCY_PASS, PLANS, SHARED_RECORDS
 from benchmarks.records import RECORDS, export, load_suite, restore
 from benchmarks.results_md import TUNED, is_search, portable, write_results
+from benchmarks.stopping import exit_status, stopping_on_signals
 from benchmarks.task_kinds import methods_for, plain_baselines, task_kind
 from benchmarks.tuned import DEFAULT_DIR, change, overrides, read_tuned, tuned_path
 from zoo.runner.config import seed_folder
@@ -405,19 +406,20 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     failed = []
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
-    try:
-        commands = sweeps(args.profile, out, extra, peft_bridge, args.tuned, only) + (
-            tuned_sweeps(args.profile, out, extra, tuned_dir, only) if args.tuned else []
-        )
-        for cmd in commands + latency_sweeps(args.profile, out, extra, peft_bridge, only):  # the latency pass last, alone
-            print("suite:", shlex.join(cmd), flush=True)
-            if subprocess.run(cmd).returncode != 0:
-                failed.append(shlex.join(cmd))
-        if args.tuned:
-            failed += reuse_first_runs(args.profile, out, tuned_dir, only)
-    finally:  # an interrupted launch's time counts too, and its finished runs are kept
-        record_session(out, command, args.profile, time.perf_counter() - start)
-        save_records(records, out)
+    with stopping_on_signals():  # SIGTERM too runs the finally block: what finished is kept
+        try:
+            commands = sweeps(args.profile, out, extra, peft_bridge, args.tuned, only) + (
+                tuned_sweeps(args.profile, out, extra, tuned_dir, only) if args.tuned else []
+            )
+            for cmd in commands + latency_sweeps(args.profile, out, extra, peft_bridge, only):  # the latency pass last, alone
+                print("suite:", shlex.join(cmd), flush=True)
+                if subprocess.run(cmd).returncode != 0:
+                    failed.append(shlex.join(cmd))
+            if args.tuned:
+                failed += reuse_first_runs(args.profile, out, tuned_dir, only)
+        finally:  # an interrupted launch's time counts too, and its finished runs are kept
+            record_session(out, command, args.profile, time.perf_counter() - start)
+            save_records(records, out)
     if failed:
         print(
             "suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",
@@ -433,4 +435,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main, "suite"))

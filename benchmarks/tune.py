@@ -54,6 +54,7 @@ from benchmarks.plans import BRIDGED_PROFILES, SEARCH_SETTINGS
 from benchmarks.results_md import SEARCH
 from benchmarks.search_space import Grid, SearchSpace, load_space, searched_methods, space_path, trials
 from benchmarks.search_trials import Trial, check_no_test, choose, collect, rank, write_search
+from benchmarks.stopping import exit_status, stopping_on_signals
 from benchmarks.suite import (
     PLANS,
     first_run,
@@ -225,21 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space(space_path(args.profile), [m for m in searched if only is None or m in only])
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed, start = [], time.perf_counter()
-    try:
-        for rung in range(len(space.halving.fractions)):
-            failed = _run_all(
-                rung_sweeps(args.profile, space, out, extra, rung) if rung else search_sweeps(args.profile, space, out, extra)
+    with stopping_on_signals():  # SIGTERM too runs the finally block: what finished is kept
+        try:
+            for rung in range(len(space.halving.fractions)):
+                failed = _run_all(
+                    rung_sweeps(args.profile, space, out, extra, rung) if rung else search_sweeps(args.profile, space, out, extra)
+                )
+                if failed:
+                    break
+        finally:  # an interrupted search's time counts too: the suite's wall time in RESULTS.md includes the search's
+            record_session(
+                out,
+                shlex.join(["python", "-m", "benchmarks.tune", *(argv if argv is not None else sys.argv[1:])]),
+                args.profile,
+                time.perf_counter() - start,
             )
-            if failed:
-                break
-    finally:  # an interrupted search's time counts too: the suite's wall time in RESULTS.md includes the search's
-        record_session(
-            out,
-            shlex.join(["python", "-m", "benchmarks.tune", *(argv if argv is not None else sys.argv[1:])]),
-            args.profile,
-            time.perf_counter() - start,
-        )
-        save_records(records, out)
+            save_records(records, out)
     if failed:
         print(
             "tune: these searches failed (the trials that finished are kept; fix and run the same command again):",
@@ -256,4 +258,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main, "tune"))
