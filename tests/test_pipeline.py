@@ -101,6 +101,7 @@ def test_a_bad_baseline_is_refused_at_registration(spec, message):
     assert "probe2" not in list_baselines()
 
 
+@pytest.mark.full  # the suite's tests sweep every baseline by name by default; here through Hydra's glob of the group
 def test_every_registered_baseline_is_a_sweep_choice(tmp_path):
     """``baseline=glob(*)`` sweeps every registered baseline, as ``+sweep=all_methods`` does methods."""
     sweep = tmp_path / "sweep"
