@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugin_install import install_offline
 
 GUIDE = Path(__file__).parents[1] / "docs" / "plugins" / "writing-a-plugin.md"
 FILE_BLOCK = re.compile(r"^```\w*\n# file: (\S+)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -52,27 +53,7 @@ def test_the_documented_plugin_passes_the_contract_tests_from_its_own_folder(tmp
         (project / path).parent.mkdir(parents=True, exist_ok=True)
         (project / path).write_text(content)
     assert {"pyproject.toml", "zoo_scale.py"} <= set(plugin_files(text))
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            str(site),
-            str(project),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    install_offline(project, site)
     assert list(site.glob("zoo_scale-*.dist-info/entry_points.txt")), "pip installed no zoo_scale distribution"
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}

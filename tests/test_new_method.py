@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from plugin_install import install_offline
 from scaffold_helpers import broken_copy
 
 import zoo
@@ -166,42 +167,17 @@ def _pytest(folder: Path, site: Path, *args: str) -> subprocess.CompletedProcess
     )
 
 
-def _install(project: Path, site: Path) -> None:
-    """pip-install ``project`` into ``site`` (no index, no build isolation: no network; the running environment unchanged)."""
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            str(site),
-            str(project),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-
-
 @pytest.mark.full
 def test_the_installed_repository_passes_its_contract_as_written_and_a_broken_copy_fails_naming_the_bias(tmp_path):
     project = new_method.write_plugin("ssf", tmp_path / "zoo-ssf")
-    _install(project, tmp_path / "site")
+    install_offline(project, tmp_path / "site")
     run = _pytest(project, tmp_path / "site", "--zoo-contract=ssf")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert re.fullmatch(r"\d{3} passed, \d+ skipped in .*", run.stdout.strip().splitlines()[-1]), run.stdout[-2000:]
 
     broken = new_method.write_plugin("ssf", tmp_path / "broken")
     (broken / "zoo_ssf.py").write_text(broken_copy((broken / "zoo_ssf.py").read_text()))
-    _install(broken, tmp_path / "broken-site")
+    install_offline(broken, tmp_path / "broken-site")
     run = _pytest(broken, tmp_path / "broken-site", "--zoo-contract=ssf", f"--zoo-families={BIAS_FREE}")
     assert run.returncode == 1
     assert "tensors the base model lacks: ['model.layers.0.self_attn.q_proj.bias'" in run.stdout
