@@ -1,5 +1,5 @@
 """A teammate reads a sweep: every file zoo writes follows the umask (safetensors' 0600 included), and the read-only
-consumers, ``zoo-report`` and ``load_adapter``, work on a folder they cannot write to, as another user."""
+consumers, ``zoo-report`` and ``load_adapter``, work on a folder the reader cannot write to."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,8 @@ from zoo.io.export_cli import main as export_main
 from zoo.runner.run import run
 
 CHEAP = ["model.pretrain_steps=0", "trainer=smoke", "task.n_train=16", "task.n_eval=8", "trainer.checkpoint_every=2"]
-NOBODY = 65534
 READ = """
-import contextlib, io, logging, os, pathlib, sys, tempfile, torch
+import ctypes, pathlib, sys, torch
 import zoo
 from zoo.io.merged_export import read_run
 from zoo.models.load import ModelConfig, load_model
@@ -28,23 +26,32 @@ from zoo.report.table import main
 run = sys.argv[1] + "/method=lora"
 
 
-def read(report_args):
-    assert main(report_args) == 0
-    base, tokenizer = load_model(ModelConfig(**read_run(pathlib.Path(run)).model_config))
-    model = zoo.load_adapter(base, run + "/adapter")
-    ids = tokenizer(["the movie was good ."], return_tensors="pt").input_ids
-    with torch.no_grad():
-        return float(model(input_ids=ids).logits[0, -1].sum())
+class Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
 
-if sys.argv[2] != "self":
-    # the interpreter may sit in a folder only root reaches, and numpy and transformers import some modules on first
-    # use: read once as root, its report written elsewhere, so that every module is loaded; then become the other user
-    with tempfile.TemporaryDirectory() as elsewhere, contextlib.redirect_stdout(io.StringIO()):
-        read([sys.argv[1], "--out", elsewhere])
-    os.setgid(int(sys.argv[2]))
-    os.setuid(int(sys.argv[2]))
-print("logit", read([sys.argv[1]]))
+class Sets(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_write_override():
+    # root writes to read-only files through CAP_DAC_OVERRIDE (bit 1): give it up, reading stays as it was
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, sets = Header(0x20080522, 0), (Sets * 2)()
+    assert libc.capget(ctypes.byref(header), sets) == 0, ctypes.get_errno()
+    for name in ("effective", "permitted", "inheritable"):
+        setattr(sets[0], name, getattr(sets[0], name) & ~(1 << 1))
+    assert libc.capset(ctypes.byref(header), sets) == 0, ctypes.get_errno()
+
+
+if sys.argv[2] == "root":
+    drop_write_override()
+assert main([sys.argv[1]]) == 0
+base, tokenizer = load_model(ModelConfig(**read_run(pathlib.Path(run)).model_config))
+model = zoo.load_adapter(base, run + "/adapter")
+ids = tokenizer(["the movie was good ."], return_tensors="pt").input_ids
+with torch.no_grad():
+    print("logit", float(model(input_ids=ids).logits[0, -1].sum()))
 """
 
 
@@ -81,39 +88,38 @@ def test_every_file_zoo_writes_follows_the_umask(sweep):
     assert {name: oct(mode) for name, mode in folders.items() if mode != 0o755} == {}
 
 
-def _as_another_user(folder: Path, home: Path) -> subprocess.CompletedProcess:
-    """``READ`` on ``folder`` as user nobody where this process may switch users (root), else as this user on a copy it has
-    made read-only: either way nothing in it can be written."""
-    env = {**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home / "mpl")}
-    user = str(NOBODY) if os.geteuid() == 0 else "self"
-    if user == "self":
-        for path in (folder, *folder.rglob("*")):
-            path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
+def _unable_to_write(folder: Path, home: Path) -> subprocess.CompletedProcess:
+    """``READ`` on ``folder`` made read-only, by a process that cannot write it: this user, or root without its
+    override of file permissions."""
+    for path in (folder, *folder.rglob("*")):
+        path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
+    user = "root" if os.geteuid() == 0 else "self"
     return subprocess.run(
-        [sys.executable, "-c", READ, str(folder), user], env=env, capture_output=True, text=True, timeout=300, cwd=home
+        [sys.executable, "-c", READ, str(folder), user],
+        env={**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home / "mpl")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=home,
     )
 
 
 def test_report_and_load_adapter_work_on_a_teammates_sweep_they_cannot_write(sweep, tmp_path):
-    shared = Path(tempfile.mkdtemp(prefix="zoo-shared-"))  # outside the tests' private (0700) folder, so another user reaches it
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep / "method=lora", copy / "method=lora")  # the files' modes as zoo wrote them
+    home = tmp_path / "home"
+    home.mkdir()
     try:
-        shared.chmod(0o755)
-        copy = shared / "sweep"
-        shutil.copytree(sweep / "method=lora", copy / "method=lora")  # the files' modes as zoo wrote them
-        home = shared / "home"
-        home.mkdir(mode=0o777)
-        home.chmod(0o777)
-        done = _as_another_user(copy, home)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert "| lora" in done.stdout  # the table, printed though it could not be written beside the runs
-        assert f"wrote no report files into {copy}" in done.stderr and "give --out a folder" in done.stderr
-        assert not (copy / "report.md").exists()
-        logit = float(done.stdout.split("logit ")[1])
-        assert logit == pytest.approx(_logit(sweep / "method=lora"), abs=1e-5)
+        done = _unable_to_write(copy, home)
     finally:
-        for path in (shared, *shared.rglob("*")):
+        for path in (copy, *copy.rglob("*")):
             path.chmod(0o755 if path.is_dir() else 0o644)
-        shutil.rmtree(shared)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| lora" in done.stdout  # the table, printed though it could not be written beside the runs
+    assert f"wrote no report files into {copy}" in done.stderr and "give --out a folder" in done.stderr
+    assert not (copy / "report.md").exists()
+    logit = float(done.stdout.split("logit ")[1])
+    assert logit == pytest.approx(_logit(sweep / "method=lora"), abs=1e-5)
 
 
 def _logit(run_dir: Path) -> float:

@@ -30,6 +30,8 @@ from zoo.wrapped import merge_refusal
 
 NO_PAST_KEY_VALUES = pytest.mark.filterwarnings("error:.*past_key_values:FutureWarning")
 """transformers >= 5.24 warns when a cache is passed under its old name (zoo/models/cache_kwarg.py): that is a failure."""
+GREEDY_THREE = dict(max_new_tokens=3, min_new_tokens=3, do_sample=False, pad_token_id=0)
+"""Three greedy new tokens: a random tiny model may write its end-of-sequence token, which would end ``generate`` early."""
 pytestmark = NO_PAST_KEY_VALUES
 
 
@@ -266,14 +268,15 @@ def test_merged_model_has_exactly_the_base_tensors(method, kind):
 @runs_on("generating")
 def test_generate_keeps_the_base_contract(method, kind, batch):
     model = _wrapped(method, kind).eval()
-    out = model.generate(**batch, max_new_tokens=3, do_sample=False, pad_token_id=0)
+    out = model.generate(**batch, **GREEDY_THREE)
     prompt = batch["input_ids"]
     holds(
         out.shape == (prompt.shape[0], prompt.shape[1] + 3),
         "that generate() returns the prompt and max_new_tokens new tokens",
         method,
         kind,
-        f"generate(max_new_tokens=3) on prompts of shape {tuple(prompt.shape)} returned shape {tuple(out.shape)}",
+        f"generate(max_new_tokens=3, min_new_tokens=3) on prompts of shape {tuple(prompt.shape)} returned shape "
+        f"{tuple(out.shape)}: {out[:, prompt.shape[1] :].tolist()}",
     )
     holds(
         torch.equal(out[:, : prompt.shape[1]], prompt),
@@ -283,7 +286,7 @@ def test_generate_keeps_the_base_contract(method, kind, batch):
         f"prompt {prompt.tolist()}, returned {out[:, : prompt.shape[1]].tolist()}",
     )
     if model.spec.identity_at_init:
-        base = make_model(kind).generate(**batch, max_new_tokens=3, do_sample=False, pad_token_id=0)
+        base = make_model(kind).generate(**batch, **GREEDY_THREE)
         holds(
             torch.equal(out, base),
             "identity_at_init=True (generate() before training writes the base model's tokens)",
