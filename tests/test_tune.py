@@ -1,5 +1,6 @@
 """The tuned protocol: trainer.learning_rate_scale, the synthetic task's validation split, the splits a run read,
-the search space's equal budgets, the tie rule, and benchmarks/tune.py then suite.py --tuned end to end on the smoke profile.
+the search space's equal budgets and the tie rule (benchmarks/tune.py then suite.py --tuned end to end:
+tests/test_benchmark_suite.py).
 """
 
 from __future__ import annotations
@@ -7,20 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
 from records_helpers import record_dict
-from tiers import end_to_end_methods
 
 import zoo
 from benchmarks import plans, results_md, suite, tune, tuned
 from benchmarks import search_space as space
 from zoo.io.records import RunRecord
-from zoo.runner.baselines import list_baselines
 from zoo.runner.config import store_configs
 from zoo.runner.resume import finished_run, run_identity
 from zoo.runtime.atomic import write_json
@@ -29,8 +26,6 @@ from zoo.tasks.data import Splits
 from zoo.tasks.synthetic import synthetic_sentiment, synthetic_validation
 from zoo.training.learning_rate import HEAD_LEARNING_RATE, resolve
 from zoo.training.loop import TrainerConfig
-
-pytestmark = pytest.mark.launches
 
 TASK = "synthetic_sentiment"
 
@@ -389,140 +384,6 @@ def test_a_search_whose_trials_read_test_is_refused():
     leaked = tune.Trial("lora", {"method.r": 4}, Path("runs/lora/method.r=4"), 0.9, 5e-3, ["train", "test"])
     with pytest.raises(SystemExit, match=r"read the test split.*\n  lora method.r=4 \(runs/lora/method.r=4\)"):
         tune.check_no_test([_trial("lora", 0.7, 5e-3, method__r=16), leaked])
-
-
-def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            f"benchmarks.{script}",
-            "--profile",
-            "smoke",
-            "--out",
-            str(tmp_path / "runs"),
-            "--tuned-dir",
-            str(tmp_path / "tuned"),
-            f"predictions_cache={tmp_path / 'predictions'}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )  # generous: the CPU cores here are shared
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
-@pytest.fixture(scope="module")
-def methods(request) -> list[str]:
-    return end_to_end_methods(request.config)
-
-
-@pytest.fixture(scope="module")
-def tuned_suite(tmp_path_factory, methods):
-    tmp_path = tmp_path_factory.mktemp("tuned")
-    searched = _run("tune", tmp_path, "--methods", ",".join(methods))
-    (tmp_path / "tables").mkdir()
-    _run(
-        "suite",
-        tmp_path,
-        "--tuned",
-        "--methods",
-        ",".join(methods),
-        "--results",
-        str(tmp_path / "RESULTS.md"),
-        "--tables",
-        str(tmp_path / "tables"),
-    )
-    return tmp_path, searched
-
-
-def _trials(tmp_path: Path) -> dict[str, list[RunRecord]]:
-    search = tmp_path / "runs" / "search" / TASK
-    return {m.name: [RunRecord.read(p) for p in sorted(m.glob("rung*/*/metrics.json"))] for m in search.iterdir()}
-
-
-def test_the_search_ran_every_method_the_same_trials_on_validation_and_never_read_test(tuned_suite, methods):
-    tmp_path, _ = tuned_suite
-    trials = _trials(tmp_path)
-    assert set(trials) == set(methods) and {len(records) for records in trials.values()} == {8}
-    for records in trials.values():
-        for record in records:
-            assert record.splits_read == ["train", "validation"]  # what the run read, recorded in its own process
-            assert record.task_config["eval_split"] == "validation"
-        assert sorted(r.train_steps for r in records) == [1] * 6 + [2] * 2 or records[0].train_steps == 0  # rung 0 at 1 step
-    default_rate = zoo.get_method("ia3").learning_rate
-    rates = sorted({r.learning_rate for r in trials["ia3"]})
-    assert rates == pytest.approx([s * default_rate for s in SCALES])
-    assert sorted({r.method_config["ridge"] for r in trials["closed_form_head"]}) == pytest.approx(
-        [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
-    )
-
-
-def test_the_chosen_values_are_written_and_read_back(tuned_suite, methods):
-    tmp_path, _ = tuned_suite
-    path = tmp_path / "tuned" / f"{TASK}.yaml"
-    chosen = tuned.read_tuned(path)
-    loaded = space.load_space(space.space_path("smoke"), methods)
-    out = tmp_path / "runs"
-    assert chosen == {m: tune.choose(tune.rung_trials(out, TASK, m, grid, 1, loaded)).values for m, grid in loaded.grids.items()}
-    for method, records in _trials(tmp_path).items():
-        last = [r for r in records if r.train_steps == max(x.train_steps for x in records)]
-        assert tune.choose(tune.rung_trials(out, TASK, method, loaded.grids[method], 1, loaded)).score == max(
-            r.objective for r in last
-        )
-    assert set(chosen["closed_form_head"]) == {"method.ridge"} and set(chosen["ia3"]) == {"trainer.learning_rate_scale"}
-    assert path.read_text().startswith("# Chosen by `python -m benchmarks.tune --profile smoke`")
-    table = (tmp_path / "tuned" / f"{TASK}.trials.md").read_text()
-    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 8 * len(chosen)  # the header, then every trial
-    assert table.count("**") == 4 * len(chosen)  # one chosen trial per method, its name and score in bold
-    summary = json.loads((tmp_path / "tuned" / f"{TASK}.search.json").read_text())
-    assert {m: e["chosen"] for m, e in summary["methods"].items()} == chosen
-    assert all(e["runner_up"]["p"] is not None for e in summary["methods"].values())
-
-
-def test_results_md_has_a_tuned_row_per_method_scored_on_test(tuned_suite):
-    tmp_path, _ = tuned_suite
-    chosen = tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml")
-    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
-    rows = {ln.split(" | ")[0].removeprefix("| "): ln.split(" | ") for ln in lines if ln.startswith("| ") and TASK in ln}
-    assert {f"{m} (tuned)" for m in chosen} <= set(rows) and set(chosen) <= set(rows)
-    assert len(rows) == 2 * len(chosen) + len(list_baselines())  # no search trial is a row
-    for method, values in chosen.items():
-        record = RunRecord.read(tmp_path / "runs" / "tuned" / TASK / method / "seed0" / "metrics.json")
-        assert record.task_config["eval_split"] == "test" and record.splits_read == ["train", "test"]
-        assert rows[f"{method} (tuned)"][1] == " ".join(tuned.overrides(values))
-        assert rows[f"{method} (tuned)"][5].startswith(
-            f"{record.scores['accuracy']:.3f}"
-        )  # the test score, no trial's validation one
-    assert "Rows marked *(tuned)*" in (tmp_path / "RESULTS.md").read_text()
-
-
-def test_the_wall_time_in_results_md_counts_the_search_and_the_suite(tuned_suite):
-    tmp_path, _ = tuned_suite
-    suite = json.loads((tmp_path / "runs" / "suite.json").read_text())
-    sessions = suite["sessions"]
-    assert [s["command"].split()[2] for s in sessions[:2]] == ["benchmarks.tune", "benchmarks.suite"]
-    assert suite["command"] == sessions[1]["command"] and all(s["wall_seconds"] > 0 for s in sessions)
-    minutes = sum(s["wall_seconds"] for s in sessions[:2]) / 60
-    text = (tmp_path / "RESULTS.md").read_text()
-    assert f"- Suite wall time: {minutes:.1f} min over 2 launches" in text
-    assert f"of which the search (`python -m benchmarks.tune`) {sessions[0]['wall_seconds'] / 60:.1f} min" in text
-
-
-@pytest.mark.full  # resume runs by default (the suite's fresh-machine launch); here the search's, of one method
-def test_a_second_search_of_one_method_skips_its_trials_and_keeps_the_others_choices(tuned_suite, methods):
-    tmp_path, _ = tuned_suite
-    trials = tmp_path / "runs" / "search" / TASK
-    kept = {p: p.stat().st_mtime_ns for p in trials.rglob("metrics.json")}
-    before = {name: (tmp_path / "tuned" / f"{TASK}.{name}").read_text() for name in ("yaml", "search.json", "trials.md")}
-    again = _run("tune", tmp_path, "--methods", "ia3")
-    assert again.stdout.count("skipped (done)") == len(list((trials / "ia3").rglob("metrics.json"))) == 8
-    assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
-    # every method's choice, trials and runner-up are still there, as the search of all of them wrote them
-    assert {name: (tmp_path / "tuned" / f"{TASK}.{name}").read_text() for name in before} == before
-    assert set(tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml")) == set(methods)
 
 
 def test_methods_outside_zoos_registry_are_refused_naming_the_valid_ones():

@@ -12,13 +12,18 @@ for ``"resignation"``), which ROUGE-L counts as a miss. An empty response scores
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
-from rouge_score.rouge_scorer import RougeScorer
-from sacrebleu.metrics import CHRF
 
-_ROUGE = RougeScorer(["rougeL"])
-_CHRF = CHRF()
+@functools.cache
+def _scorers():
+    """The ROUGE-L and chrF scorers, imported on first use: rouge-score imports nltk, a quarter of a second that every
+    zoo process would otherwise pay."""
+    from rouge_score.rouge_scorer import RougeScorer
+    from sacrebleu.metrics import CHRF
+
+    return RougeScorer(["rougeL"]), CHRF()
 
 
 def normalise(text: str) -> str:
@@ -33,12 +38,12 @@ def exact_match(prediction: str, reference: str) -> bool:
 
 def rouge_l(prediction: str, reference: str) -> float:
     """ROUGE-L F of ``prediction`` against ``reference`` (0 for an empty prediction)."""
-    return _ROUGE.score(reference, prediction)["rougeL"].fmeasure
+    return _scorers()[0].score(reference, prediction)["rougeL"].fmeasure
 
 
 def chrf(prediction: str, reference: str) -> float:
     """chrF of ``prediction`` against ``reference``, 0-1 (0 for an empty prediction)."""
-    return _CHRF.sentence_score(prediction, [reference]).score / 100
+    return _scorers()[1].sentence_score(prediction, [reference]).score / 100
 
 
 def example_scores(predictions: list[str], references: list[str]) -> dict[str, list[float]]:
