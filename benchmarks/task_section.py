@@ -72,17 +72,19 @@ def _rates(runs: list[dict]) -> str:
 
 
 def _search_table(search: dict) -> list[str]:
-    """Per method: the search's choice, its validation score, the runner-up, and McNemar's exact p between the two."""
+    """Per method: the search's choice, its validation score, the runner-up, McNemar's exact p between the two, and
+    whether the choice sits at an end of its grid."""
     lines = [
         "### The search's choices",
         "",
         f"On the validation split, {search['trials_per_method']} trials per method by successive halving (eta "
         f"{search['halving']['eta']}); *p*: the exact paired test of the choice against the runner-up (the last rung's "
         "second) on the validation answers; *differ*: p < 0.05, the choice beats the runner-up beyond the validation "
-        "noise; *no*: the two are within it, and either could have been chosen.",
+        "noise; *no*: the two are within it, and either could have been chosen. *grid end*: the choice is the lowest or "
+        "highest value the search tried on that axis, so the best value may lie beyond the grid.",
         "",
-        "| method | chosen | validation | runner-up | validation | p | differ |",
-        "|---|---|---|---|---|---|---|",
+        "| method | chosen | validation | runner-up | validation | p | differ | grid end |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for method, entry in search["methods"].items():
         up = entry["runner_up"] or {}
@@ -93,8 +95,21 @@ def _search_table(search: dict) -> list[str]:
         p = "-" if up.get("p") is None else f"{up['p']:.3g}"
         differ = "-" if up.get("differs") is None else ("yes" if up["differs"] else "no")
         runner = "-" if up.get("score") is None else f"{up['score']:.3f}"
-        lines.append(f"| {method} | {values[0]} | {entry['chosen_score']:.3f} | {values[1]} | {runner} | {p} | {differ} |")
+        lines.append(
+            f"| {method} | {values[0]} | {entry['chosen_score']:.3f} | {values[1]} | {runner} | {p} | {differ} | "
+            f"{_grid_end(entry)} |"
+        )
     return [*lines, ""]
+
+
+def _grid_end(entry: dict) -> str:
+    """The axes on which a method's choice is the lowest or highest value its trials tried ("-": inside on every axis)."""
+    ends = []
+    for key, value in entry["chosen"].items():
+        tried = sorted({t["values"][key] for t in entry["trials"] if key in t["values"]})
+        if len(tried) > 1 and value in (tried[0], tried[-1]):
+            ends.append(f"{key} {'lowest' if value == tried[0] else 'highest'}")
+    return "; ".join(ends) or "-"
 
 
 def _settings(runs: list[dict]) -> str:

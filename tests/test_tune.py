@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from benchmarks import plans, results_md, suite, tune, tuned
+from benchmarks import plans, results_md, suite, task_section, tune, tuned
 from benchmarks import search_space as space
 from zoo.io.records import RunRecord
 from zoo.runner.config import store_configs
@@ -331,6 +331,32 @@ def test_halving_trains_the_best_third_of_a_rung_again_and_chooses_the_last_rung
     assert summary["runner_up"]["values"] == {"trainer.learning_rate_scale": 1.0}
     assert summary["runner_up"]["p"] == pytest.approx(0.125) and summary["runner_up"]["differs"] is False
     assert tuned.read_tuned(tmp_path / "tuned" / f"{TASK}.yaml") == {"ia3": {"trainer.learning_rate_scale": 0.4}}
+
+
+def test_the_choices_table_marks_a_choice_at_either_end_of_its_grid():
+    """The best value may lie beyond a grid whose end was chosen: the table says which axis and which end."""
+    trials = [{"values": {"trainer.learning_rate_scale": s, "method.r": r}} for s in SCALES for r in (4, 8)]
+    entries = {
+        "lowest": {"trainer.learning_rate_scale": 0.025, "method.r": 8},
+        "inside": {"trainer.learning_rate_scale": 0.4, "method.r": 8},
+        "both": {"trainer.learning_rate_scale": 2.5, "method.r": 4},
+    }
+    search = {
+        "trials_per_method": 12,
+        "halving": {"eta": 3},
+        "methods": {m: {"chosen": c, "chosen_score": 0.5, "runner_up": None, "trials": trials} for m, c in entries.items()},
+    }
+    rows = {ln.split(" | ")[0].removeprefix("| "): ln.split(" | ")[-1] for ln in task_section._search_table(search) if "| " in ln}
+    assert rows["lowest"] == "trainer.learning_rate_scale lowest; method.r highest |"
+    assert rows["inside"] == "method.r highest |"
+    assert rows["both"] == "trainer.learning_rate_scale highest; method.r lowest |"
+    one_value = {
+        "chosen": {"method.ridge": 1.0},
+        "chosen_score": 0.5,
+        "runner_up": None,
+        "trials": [{"values": {"method.ridge": 1.0}}],
+    }
+    assert task_section._grid_end(one_value) == "-"  # a single value tried is no grid end
 
 
 def test_methods_with_the_same_survivors_go_on_in_one_multirun(tmp_path):
