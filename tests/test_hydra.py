@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
@@ -65,7 +67,19 @@ def test_validation_in_post_init_runs_on_to_object():
         OmegaConf.to_object(cfg.method)
 
 
-@pytest.mark.full  # the default tier runs +sweep=all_methods in the smoke benchmark suite (tests/test_benchmark_suite.py)
+def test_the_all_methods_sweep_expands_to_every_registered_method_but_the_peft_bridges():
+    """What ``+sweep=all_methods`` asks the sweeper for, expanded over the ``method`` group as Hydra's glob does it (the
+    launch itself: the next test, in the full tier)."""
+    store_configs()
+    with initialize_config_module(config_module="zoo.conf", version_base=None):
+        value = compose("config", overrides=["+sweep=all_methods"], return_hydra_config=True).hydra.sweeper.params.method
+        options = GlobalHydra.instance().config_loader().get_group_options("method")
+    (override,) = OverridesParser.create().parse_overrides([f"method={value}"])
+    expanded = sorted(override.value().filter(options))
+    assert expanded == sorted(m for m in zoo.list_methods() if not m.startswith("peft_")) and len(expanded) >= 13
+
+
+@pytest.mark.full  # by default, the glob's expansion above; the smoke suite launches a sample of methods
 def test_sweep_config_runs_every_registered_method(tmp_path):
     """`zoo -m +sweep=all_methods` launches one run per registered method but the peft bridge's, then zoo-report tables them."""
     import json
