@@ -58,16 +58,17 @@ def task_section(task: str, runs: list[dict], page_dir: Path, reference: str | N
 
 
 def _rates(runs: list[dict]) -> str:
-    """The learning rate each row's method parameters (a baseline: its head) trained at, as its records say."""
+    """The learning rate each row's method parameters (a baseline: its head) trained at, as its records say; none for a
+    row that took no gradient step (the closed-form head solves for its weights)."""
     by_row: dict[str, set] = {}
-    for r in runs:
+    for r in [r for r in runs if r.get("train_steps")]:
         rate = r.get("learning_rate") if r.get("learning_rate") is not None else r.get("head_learning_rate")
         if rate is not None:
             by_row.setdefault(r["method"], set()).add(rate)
     listed = "; ".join(f"{row} {', '.join(f'{v:.3g}' for v in sorted(rates))}" for row, rates in sorted(by_row.items()))
     return (
         "Learning rates, as run (default rows: each method's registered default; tuned rows: the search's choice; "
-        f"a baseline's head: its own): {listed or 'none'}."
+        f"a baseline's head: its own; a row that takes no gradient step has none): {listed or 'none'}."
     )
 
 

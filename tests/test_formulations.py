@@ -98,6 +98,8 @@ def test_label_word_methods_need_the_prompt(tmp_path):
 def test_prompt_style_methods_run_on_the_template(tmp_path, method):
     record = _run(tmp_path, f"method={method}", "task.demonstrations=1")
     assert record.method == method and 0.0 <= record.scores["accuracy"] <= 1.0
+    gradient_free = method == "closed_form_head"  # it solves for its weights: no rate to record
+    assert (record.learning_rate is None, record.train_steps == 0) == (gradient_free, gradient_free)
 
 
 def test_prompt_tuning_with_a_head(tmp_path):

@@ -58,7 +58,7 @@ class RunRecord:
     n_eval: int
     seed: int
     learning_rate: float | None
-    """The method's parameters' rate (zoo.training.learning_rate); None: a baseline."""
+    """The method's parameters' rate (zoo.training.learning_rate); None: a baseline, or a ``gradient_free`` method."""
     head_learning_rate: float | None
     trainable_params: int
     total_params: int

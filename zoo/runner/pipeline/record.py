@@ -48,7 +48,7 @@ def make_record(
         n_train=len(data.train),
         n_eval=len(data.eval),
         seed=plan.seed,
-        learning_rate=plan.rates.method,
+        learning_rate=None if plan.spec is not None and plan.spec.gradient_free else plan.rates.method,
         head_learning_rate=plan.rates.head if learner.head is not None else None,
         trainable_params=trainable,
         total_params=total,
