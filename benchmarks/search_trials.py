@@ -43,6 +43,8 @@ class Trial:
     metric: str = "accuracy"
     answers: tuple[float, ...] | None = None
     """The objective's value on each validation example (``example_scores``), for the paired test against the runner-up."""
+    diverged: bool = False
+    """The run's own divergence check fired (``RunRecord.diverged``): its score is a broken model's."""
 
     @property
     def name(self) -> str:
@@ -67,6 +69,7 @@ def _read(path: Path, method: str, grid: Grid, rung: int) -> Trial:
         record.train_steps,
         record.objective_metric,
         tuple(answers) if answers is not None else None,
+        record.diverged,
     )
 
 
@@ -104,9 +107,11 @@ def check_no_test(found: list[Trial]) -> None:
 
 
 def rank(t: Trial, found: list[Trial]) -> tuple:
-    """``t``'s place among ``found`` (smaller is better): the best validation score; ties: the smaller change from the
-    defaults, then the lower learning rate, then the earlier trial of ``found`` (the grid's order)."""
-    return (-t.score, change(t.method, t.values), t.learning_rate if t.learning_rate is not None else 0.0, found.index(t))
+    """``t``'s place among ``found`` (smaller is better): a trial that diverged after every one that did not, whatever its
+    score; then the best validation score; ties: the smaller change from the defaults, then the lower learning rate, then
+    the earlier trial of ``found`` (the grid's order)."""
+    rate = t.learning_rate if t.learning_rate is not None else 0.0
+    return (t.diverged, -t.score, change(t.method, t.values), rate, found.index(t))
 
 
 def choose(found: list[Trial]) -> Trial:
@@ -129,7 +134,8 @@ def runner_up(found: list[Trial]) -> dict | None:
 
 
 def _trial_entry(t: Trial) -> dict:
-    return {"rung": t.rung, "steps": t.steps, "values": t.values, "learning_rate": t.learning_rate, "score": t.score}
+    entry = {"rung": t.rung, "steps": t.steps, "values": t.values, "learning_rate": t.learning_rate, "score": t.score}
+    return {**entry, "diverged": True} if t.diverged else entry
 
 
 def search_summary(profile: str, task: str, space: SearchSpace, rungs: dict[str, list[list[Trial]]]) -> dict:
@@ -162,8 +168,8 @@ def trials_table(summary: dict) -> str:
         "Written by `python -m benchmarks.tune`; regenerate, never edit. Validation score of every trial "
         f"({get_metric(summary['objective']).label}; task.eval_split=validation), successive halving "
         f"(eta {summary['halving']['eta']}, rungs at {summary['halving']['fractions']} of the steps), "
-        f"{summary['trials_per_method']} trials per method. The chosen trial (bold) is the last rung's best; "
-        "ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
+        f"{summary['trials_per_method']} trials per method. The chosen trial (bold) is the last rung's best that did not "
+        "diverge (*diverged*: the run's own divergence check fired; such a trial ranks below every other); ties go to the smaller change from the defaults (sum of |log(value / default)|), then to the lower learning "
         "rate, then to the earlier trial of the grid. *runner-up p*: McNemar's exact test (permutation test for a score "
         "that is not 0 or 1 per example) of the choice against the last rung's second on the validation answers. Not test "
         "figures: the tuned rows of RESULTS.md are measured on the test split.",
@@ -179,9 +185,8 @@ def trials_table(summary: dict) -> str:
             rate = "-" if t["learning_rate"] is None else f"{t['learning_rate']:.3g}"
             up = entry["runner_up"]
             p = f"{up['p']:.3f}" if bold and up and up["p"] is not None else ""
-            lines.append(
-                f"| {method} | {t['rung']} | {t['steps']} | {bold}{name}{bold} | {rate} | {bold}{t['score']:.3f}{bold} | {p} |"
-            )
+            score = f"{bold}{t['score']:.3f}{bold}" + (" diverged" if t.get("diverged") else "")
+            lines.append(f"| {method} | {t['rung']} | {t['steps']} | {bold}{name}{bold} | {rate} | {score} | {p} |")
     return "\n".join(lines) + "\n"
 
 

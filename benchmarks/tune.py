@@ -26,7 +26,8 @@ trial a resumable record in a folder, run under any Hydra launcher and give the 
 every machine. ``zoo -m hydra/sweeper=optuna`` works for users (docs/learning-rate-search.md).
 
 The choice is the last rung's best by validation score (``RunRecord.objective``: accuracy, or
-ROUGE-L F on a generation task); ties (here and at each promotion) go to the smaller change from
+ROUGE-L F on a generation task) among its trials that did not diverge (``RunRecord.diverged``: a
+diverged trial ranks below every other, here and at each promotion); ties (here and at each promotion) go to the smaller change from
 the defaults (the sum over the grid's keys of |log(value / default)|), then to the lower learning
 rate, then to the earlier value of the grid. The runner-up is the last rung's second; McNemar's
 exact test (a permutation test for ROUGE-L) on the two trials' validation answers says whether they

@@ -9,6 +9,7 @@ import pytest
 from app_config import app_config
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+from records_helpers import record_dict
 
 import zoo
 from zoo.io.records import RunRecord
@@ -86,6 +87,23 @@ def test_a_trial_that_read_test_stops_the_search(tmp_path, monkeypatch):
     cfg = app_config(*OVERRIDES, "trainer.learning_rate=auto", f"predictions_cache={tmp_path / 'predictions'}")
     with pytest.raises(RuntimeError, match=r"learning-rate search's trial in .*scale=0.025 read the test split"):
         rate_search.search_rate(cfg, tmp_path)
+
+
+def test_a_trial_that_diverged_is_never_chosen_however_it_scored(tmp_path, monkeypatch):
+    """The top scale scores best on validation but its run diverged (its loss blew up): the search goes on with the others
+    and the run trains at the best of those."""
+    scores = dict(zip(rate_search.RATE_SCALES, (0.5, 0.6, 0.7, 0.65, 0.55, 0.9)))
+    diverged = max(rate_search.RATE_SCALES)
+
+    def fake(cfg, out_dir, rung, scale, steps):
+        fields = {"scores": {"accuracy": scores[scale], "macro_f1": 0.5}, "learning_rate": 1e-2 * scale}
+        return RunRecord(**record_dict(**fields, diverged=scale == diverged, splits_read=["train", "validation"]))
+
+    monkeypatch.setattr(rate_search, "_trial", fake)
+    rate, summary = rate_search.search_rate(app_config(*OVERRIDES, "trainer.learning_rate=auto"), tmp_path)
+    best = max((s for s in rate_search.RATE_SCALES if s != diverged), key=scores.get)
+    assert rate == pytest.approx(1e-2 * best) and summary["chosen"] == pytest.approx(1e-2 * best)
+    assert [t["scale"] for t in summary["trials"] if t.get("diverged")] == [diverged]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ tests/test_benchmark_suite.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -15,7 +16,7 @@ from hydra import compose, initialize_config_module
 from records_helpers import record_dict
 
 import zoo
-from benchmarks import plans, results_md, suite, task_section, tune, tuned
+from benchmarks import plans, results_md, search_trials, suite, task_section, tune, tuned
 from benchmarks import search_space as space
 from zoo.io.records import RunRecord
 from zoo.runner.config import store_configs
@@ -263,6 +264,31 @@ def test_the_best_validation_accuracy_wins_then_the_smaller_change_then_the_lowe
     assert (
         tuned.change("lora", default.values) == 0 and tune.choose([_trial("lora", 0.7, 5e-3, method__r=16), default]) is default
     )
+
+
+def test_a_trial_that_diverged_is_chosen_last_and_marked_in_the_trials_table(tmp_path):
+    """A run whose own divergence check fired scores a broken model: the best score of a diverged trial (LoReFT at the top
+    of its grid on tweets, 0.400 against 0.200) loses to any trial that did not diverge, and the table says why."""
+    broken = dataclasses.replace(_trial("loreft", 0.4, 7.5e-2, trainer__learning_rate_scale=2.5), diverged=True)
+    kept = _trial("loreft", 0.2, 4.8e-3, trainer__learning_rate_scale=0.16)
+    assert tune.choose([broken, kept]) is kept and search_trials.runner_up([broken, kept])["values"] == broken.values
+    summary = {
+        "task": "tweet_sentiment",
+        "profile": "full",
+        "objective": "accuracy",
+        "halving": {"eta": 3, "fractions": [1.0]},
+        "trials_per_method": 2,
+        "methods": {
+            "loreft": {
+                "trials": [search_trials._trial_entry(t) for t in (broken, kept)],
+                "chosen": kept.values,
+                "runner_up": None,
+            }
+        },
+    }
+    table = search_trials.trials_table(summary)
+    assert "| 0.075 | 0.400 diverged |" in table and "| **trainer.learning_rate_scale=0.16** | 0.0048 | **0.200** |" in table
+    assert "diverged" not in search_trials._trial_entry(kept)
 
 
 def _fake_trial(folder: Path, accuracy: float, config: dict, answers: list[int] | None = None) -> None:

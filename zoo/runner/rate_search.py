@@ -8,7 +8,8 @@ search the benchmark runs (benchmarks/tune.py, zoo.training.halving) at a smalle
 method's rate times each of :data:`~zoo.training.halving.RATE_SCALES` (6 values, 2 decades) trains
 for a sixth of the run's steps and is scored on the task's validation split; the best two train
 again for half of them; the best of those is the rate the run then trains at, scored on the
-run's own evaluation split as any run is. Ties go to the scale nearer 1, then the lower rate.
+run's own evaluation split as any run is. Ties go to the scale nearer 1, then the lower rate; a
+trial that diverged ranks below every one that did not.
 
 Cost: 6 x 1/6 + 2 x 1/2 = 2 runs' worth of training steps and 8 evaluations of the validation
 split (``task.n_eval`` examples each) before the run itself: about 3 times a plain run's training.
@@ -85,16 +86,26 @@ def _trial(cfg: DictConfig, out_dir: Path, rung: int, scale: float, steps: int) 
     return record
 
 
+def _rank(trial: tuple[float, RunRecord]) -> tuple:
+    """A trial's place (smaller is better): one that diverged after every one that did not, whatever it scored; then the
+    best validation score; ties: the scale nearer the default, then the lower."""
+    scale, record = trial
+    return (record.diverged, -record.objective, abs(math.log(scale)), scale)
+
+
+def _trial_entry(rung: int, steps: int, scale: float, record: RunRecord) -> dict:
+    entry = {"rung": rung, "steps": steps, "scale": scale, "learning_rate": record.learning_rate, "score": record.objective}
+    return {**entry, "diverged": True} if record.diverged else entry
+
+
 def search_rate(cfg: DictConfig, out_dir: Path) -> tuple[float, dict]:
     """The rate ``auto`` chooses for the run ``cfg`` describes, and the search's summary for its record."""
     _check(cfg)
     scales, trials, scored = list(RATE_SCALES), [], []
     for rung, (keep, steps) in enumerate(zip(SEARCH.sizes(len(scales)), SEARCH.steps(cfg.trainer.max_steps))):
         scored = [(scale, _trial(cfg, out_dir, rung, scale, steps)) for scale in scales[:keep]]
-        trials += [
-            {"rung": rung, "steps": steps, "scale": s, "learning_rate": r.learning_rate, "score": r.objective} for s, r in scored
-        ]
-        scales = [s for s, _ in survivors(scored, len(scored), lambda sr: (-sr[1].objective, abs(math.log(sr[0])), sr[0]))]
+        trials += [_trial_entry(rung, steps, s, r) for s, r in scored]
+        scales = [s for s, _ in survivors(scored, len(scored), _rank)]
     chosen = next(r for s, r in scored if s == scales[0])
     return chosen.learning_rate, {
         "split": SPLIT,
