@@ -78,6 +78,8 @@ LEGEND = (
     "forcing; "
     "*zero-shot*: the base model's ROUGE-L."
 )
+OTHER = "## Other benchmarks"
+"""The heading of the copied tables; a copied RESULTS.md's own copies, under it, are left out."""
 SEARCH, TUNED = "search", "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
@@ -145,9 +147,10 @@ def write_results(
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
+    tuned = any(r["method"].endswith(" (tuned)") for r in runs)
     write_html(
         path.with_suffix(".html"),
-        summarise(runs),
+        summarise(runs, reference=reference or ("lora (tuned)" if tuned else "lora")),  # the main tables' reference
         runs,
         title="Benchmark results",  # the same sweep as one interactive page
         provenance=provenance(
@@ -239,7 +242,7 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
         return table.relative_to(Path(folder).parent).as_posix()
 
     lines = [
-        "## Other benchmarks",
+        OTHER,
         "",
         "Verbatim copies of the tables the other scripts in `benchmarks/` wrote (see benchmarks/README.md).",
         "",
@@ -247,7 +250,8 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
     for table in tables:
         if table.name != "summary.md" and summarised & set(table.parents):
             continue  # linked from its folder's summary
-        lines += [f"### `{name(table)}`", "", table.read_text().rstrip(), ""]
+        own = table.read_text().split("\n" + OTHER + "\n", 1)[0]  # a copied RESULTS.md's own tables, not its copies
+        lines += [f"### `{name(table)}`", "", own.rstrip(), ""]
         if table.name == "summary.md":
             reports = [t for t in tables if t != table and table.parent in t.parents]
             if reports:

@@ -13,7 +13,7 @@ from records_helpers import record_dict
 
 from benchmarks import records
 from zoo.io.records import RunRecord
-from zoo.report.table import load_runs
+from zoo.report.table import load_runs, summarise
 from zoo.runtime.atomic import write_json
 
 ROOT = Path(__file__).parents[1]
@@ -95,6 +95,26 @@ def test_a_launch_elsewhere_adds_to_the_set_and_a_fresh_sweep_is_restored_from_i
     )
 
 
+def test_runs_whose_overrides_differ_only_in_order_are_one_row(tmp_path):
+    """A tuned row's first run copied from the default row's (its overrides written in another order) and the row's other
+    runs are one row, with one config, tested as one against the reference."""
+    out = tmp_path / "runs"
+    for seed, given in enumerate(
+        ["task.n_eval=4 trainer.learning_rate_scale=1.0", "trainer.learning_rate_scale=1.0 task.n_eval=4"]
+    ):
+        _run(
+            out,
+            f"lora/seed{seed}",
+            ["method=lora", f"seed={seed}", *given.split()],
+            seed=seed,
+            example_scores={"accuracy": [1, 0, 1, 1]},
+        )
+    rows = summarise(load_runs(out))
+    assert [(r["method"], r["config"], r["seeds"]) for r in rows] == [
+        ("lora", "task.n_eval=4 trainer.learning_rate_scale=1.0", 2)
+    ]
+
+
 def test_the_committed_smoke_set_regenerates_its_results_md_and_plots_byte_for_byte(tmp_path):
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(
@@ -110,6 +130,24 @@ def test_the_committed_smoke_set_regenerates_its_results_md_and_plots_byte_for_b
     assert plots == ["pareto_synthetic_sentiment.png", "time_synthetic_sentiment.png"]
     for name in plots:
         assert (tmp_path / name).read_bytes() == (SMOKE / name).read_bytes(), name
+
+
+@pytest.mark.full  # about 20 s of bootstrap and plotting; the smoke set's regeneration above runs the same code by default
+def test_the_committed_full_set_regenerates_the_published_page_its_plots_and_html_byte_for_byte(tmp_path):
+    """``python -m benchmarks.results_md`` with no argument: benchmarks/RESULTS.md, its plots and RESULTS.html, from the
+    committed records of the full profile, its search's choices and the other scripts' tables, all in the repository."""
+    published = ROOT / "benchmarks"
+    out = tmp_path / "RESULTS.md"
+    (tmp_path / "results").symlink_to(published / "results")  # the copied tables where the page's links expect them
+    command = [sys.executable, "-m", "benchmarks.results_md", "--out", str(out), "--tables", str(tmp_path / "results")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.read_text() == (published / "RESULTS.md").read_text(), "run python -m benchmarks.results_md"
+    assert (tmp_path / "RESULTS.html").read_bytes() == (published / "RESULTS.html").read_bytes()
+    plots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert plots == sorted(p.name for p in published.glob("*.png")) and len(plots) == 6
+    for name in plots:
+        assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
 
 
 def test_the_committed_sets_are_small():

@@ -103,12 +103,13 @@ def load_runs(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
 
 
 def _entry(record: RunRecord, overrides: str) -> dict:
-    """The record's fields, what distinguishes the run from its sweep's others, and its score under the baseline reports show
-    beside every row (``base``)."""
+    """The record's fields, what distinguishes the run from its sweep's others (its overrides in one order, whatever order
+    they were given in: the same config is the same row), and its score under the baseline reports show beside every row
+    (``base``)."""
     shown = report_column()
     return {
         **dataclasses.asdict(record),
-        "_overrides": overrides,
+        "_overrides": " ".join(sorted(overrides.split())),
         "base": record.baseline_scores.get(shown.name) if shown is not None else None,
     }
 
