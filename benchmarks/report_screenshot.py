@@ -1,6 +1,6 @@
 """A screenshot of an HTML report page (zoo-report --html, RESULTS.html) in headless Chromium, as the browser tests open it.
 
-    python -m benchmarks.report_screenshot benchmarks/results/default_task/RESULTS.html docs/images/report.png
+    python -m benchmarks.report_screenshot benchmarks/RESULTS.html docs/images/report.png --task movie_sentiment
 
 The browser is the distribution's Chromium (``apt-get install chromium``; ``ZOO_CHROMIUM`` names another executable)
 driven through playwright's Python API (``pip install -e ".[browser]"``): playwright's own browser download is never used.
@@ -59,12 +59,22 @@ def browser() -> Iterator:
             launched.close()
 
 
-def screenshot(page_file: Path, png: Path) -> None:
-    """The top of ``page_file`` as a PNG at ``png`` (written beside it first, then moved: atomic)."""
+def screenshot(page_file: Path, png: Path, task: str | None = None) -> None:
+    """The top of ``page_file`` as a PNG at ``png`` (written beside it first, then moved: atomic); with ``task``, the top of
+    that task's section instead.
+
+    Raises:
+        ValueError: the page has no section for ``task``, naming the ones it has.
+    """
     with browser() as chromium_browser:
         page = chromium_browser.new_page(viewport=VIEWPORT)
         page.goto(Path(page_file).resolve().as_uri())
         page.wait_for_load_state("load")
+        if task is not None:
+            headings = page.locator("section.task > h2").all_inner_texts()
+            if task not in headings:
+                raise ValueError(f"{page_file} has no section for task {task!r}; it has {headings}")
+            page.locator("section.task > h2").nth(headings.index(task)).evaluate("h => h.scrollIntoView({block: 'start'})")
         png.parent.mkdir(parents=True, exist_ok=True)
         tmp = png.with_name(f".{png.name}.tmp.png")
         page.screenshot(path=str(tmp))
@@ -75,10 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", type=Path, help="the HTML page (zoo-report --html, RESULTS.html)")
     parser.add_argument("png", type=Path, help="the screenshot to write")
+    parser.add_argument("--task", help="start at this task's section (default: the top of the page)")
     args = parser.parse_args(argv)
     if not args.page.is_file():
         parser.error(f"{str(args.page)!r} is not a file; write it with zoo-report --html or python -m benchmarks.suite")
-    screenshot(args.page, args.png)
+    try:
+        screenshot(args.page, args.png, args.task)
+    except ValueError as error:
+        parser.error(str(error))
     print(f"wrote {args.png}")
     return 0
 

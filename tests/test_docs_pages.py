@@ -8,7 +8,7 @@ import re
 import pytest
 
 import zoo
-from docs.gen import methods, pages, results
+from docs.gen import headline, methods, pages, results
 from docs.gen.__main__ import DOCS, README, generated, into_readme, main, stale
 from docs.gen.rst import markdown
 
@@ -36,12 +36,13 @@ def test_every_builtin_method_has_a_page_a_readme_row_and_a_place_in_the_nav():
 
 def test_a_stale_readme_is_reported_and_rewritten(tmp_path, files):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{pages.BEGIN}\nold table\n{pages.END}\nrest\n")
+    readme.write_text(f"intro\n{headline.BEGIN}\nold rows\n{headline.END}\n{pages.BEGIN}\nold table\n{pages.END}\nrest\n")
     mine = generated(readme)
     assert stale({readme: mine[readme]}) == [str(readme)]
     readme.write_text(mine[readme])
     assert stale({readme: mine[readme]}) == []
-    assert readme.read_text().startswith("intro\n<!-- methods-table -->\n") and readme.read_text().endswith("-->\nrest\n")
+    assert readme.read_text().startswith(f"intro\n{headline.headline()}\n<!-- methods-table -->\n")
+    assert readme.read_text().endswith("-->\nrest\n") and "old" not in readme.read_text()
     assert "| [`lora`](docs/methods/lora.md) | [Hu et al. 2021](https://arxiv.org/abs/2106.09685) |" in readme.read_text()
     with pytest.raises(ValueError, match="README.md has no <!-- methods-table --> ... <!-- /methods-table --> markers"):
         into_readme("no markers\n", "")
@@ -53,12 +54,45 @@ def test_table_cells_are_the_records_cells():
     header = next(line for line in default.splitlines() if line.startswith("| method |")).split(" | ")
     accuracy, trainable = lora[header.index("accuracy")], lora[header.index("trainable")]
     assert (accuracy, trainable) == ("0.971 ± 0.006", "3,584")
-    row = next(line for line in pages.readme_block().splitlines() if line.startswith("| [`lora`]"))
-    assert f"| {trainable} | {accuracy} | 0.800 |" in row
     movie = results.table(results.FULL, "movie_sentiment")
-    assert [r[0] for r in movie.rows_of("lora")] == ["lora (tuned)", "lora"]  # not the rows the record copies from others
+    tuned = movie.cell("lora (tuned)", "accuracy [95% CI]")
+    assert tuned == "0.793 [0.727, 0.858]"
+    row = next(line for line in pages.readme_block().splitlines() if line.startswith("| [`lora`]"))
+    assert f"| {trainable} | {accuracy} | {tuned} |" in row
+    every = results.task_tables(results.FULL, "movie_sentiment")
+    assert [[r[0] for r in t.rows_of("lora")] for t in every] == [["lora (tuned)"], ["lora"]]  # not the copies of others
     with pytest.raises(KeyError, match="has no table for task 'nope'; it has"):
         results.table(results.FULL, "nope")
+
+
+SMOKE = results.ROOT / "benchmarks" / "records" / "smoke" / "RESULTS.md"
+"""A record of the current layout: per task its tuned rows and baselines, the search's choices, then its default rows."""
+
+
+def test_a_record_with_tuned_and_default_tables_gives_both_and_not_the_search():
+    found = results.task_tables(SMOKE, "synthetic_sentiment")
+    assert [t.part for t in found] == ["Tuned rows and baselines", "Default rows"]
+    main, default = found
+    assert results.table(SMOKE, "synthetic_sentiment") == main
+    assert [r[0] for r in main.rows_of("lora")] == ["lora (tuned)"] and [r[0] for r in default.rows_of("lora")] == ["lora"]
+    assert main.column("vs ") == "vs lora (tuned) [95% CI]" and default.column("vs ") == "vs lora [95% CI]"
+    assert "chosen" not in main.header + default.header  # the search's table holds trials' values, not runs
+    with pytest.raises(KeyError, match="no column starting 'nope'"):
+        main.column("nope")
+
+
+def test_the_headline_is_the_first_rows_of_the_main_table_and_its_detectable_difference():
+    block = headline.headline(SMOKE, "synthetic_sentiment")
+    main = results.table(SMOKE, "synthetic_sentiment")
+    first = main.rows[0]
+    assert block.startswith(headline.BEGIN) and block.endswith(headline.END)
+    line = f"| {first[0]} | {first[main.header.index('accuracy [95% CI]')]} | {first[main.header.index('vs lora (tuned) [95% CI]')]} |"
+    assert line in block and main.rows[headline.SHOWN_ROWS][0] + " |" not in block.split("\n![")[0]
+    assert "minimum detectable difference (80% power, 5% level, paired): 0.170" in block
+    assert (
+        "(benchmarks/records/smoke/pareto_synthetic_sentiment.png)" in block
+        and (SMOKE.parent / "pareto_synthetic_sentiment.png").is_file()
+    )
 
 
 def test_a_file_that_is_no_record_is_refused(tmp_path):

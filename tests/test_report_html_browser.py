@@ -148,6 +148,20 @@ def test_the_screenshot_is_not_blank(smoke_page, tmp_path):
     assert len(colours) > 50 and max(count for count, _ in colours) < 0.9 * 300 * 220  # text, tables and plots, not one colour
 
 
+@needs_browser
+def test_a_screenshot_of_one_task_starts_at_its_section_and_an_unknown_task_is_named(smoke_page, tmp_path):
+    from PIL import Image
+
+    folder, _ = smoke_page
+    screenshot(folder / "report.html", tmp_path / "top.png")
+    screenshot(folder / "report.html", tmp_path / "task.png", task="synthetic_sentiment")
+    top, task = (Image.open(tmp_path / name).convert("RGB") for name in ("top.png", "task.png"))
+    assert top.size == task.size and top.tobytes() != task.tobytes()  # scrolled past the title and legend
+    with pytest.raises(ValueError, match=r"has no section for task 'nope'; it has \['synthetic_sentiment'\]"):
+        screenshot(folder / "report.html", tmp_path / "nope.png", task="nope")
+    assert not (tmp_path / "nope.png").exists()
+
+
 def _many_runs(folder: Path, n: int) -> None:
     """``n`` synthetic runs, each a row of its own (its overrides), with per-example scores, a history and forgetting."""
     methods = ["lora", "ia3", "adapter", "prompt_tuning", "gift"]

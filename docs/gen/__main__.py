@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from docs.gen import methods, pages, roles
+from docs.gen import headline, methods, pages, roles
 from docs.gen.results import ROOT
 from zoo.runtime.atomic import write_text
 
@@ -14,16 +14,17 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 
 
-def into_readme(text: str, block: str) -> str:
-    """``text`` (README.md) with its methods table replaced by ``block``.
+def into_readme(text: str, block: str, begin: str = pages.BEGIN, end: str = pages.END) -> str:
+    """``text`` (README.md) with what lies between ``begin`` and ``end`` (the methods table's markers unless told)
+    replaced by ``block``.
 
     Raises:
         ValueError: the markers are missing.
     """
-    if pages.BEGIN not in text or pages.END not in text:
-        raise ValueError(f"README.md has no {pages.BEGIN} ... {pages.END} markers; add them where the methods table belongs")
-    head, rest = text.split(pages.BEGIN, 1)
-    return head + block + rest.split(pages.END, 1)[1]
+    if begin not in text or end not in text:
+        raise ValueError(f"README.md has no {begin} ... {end} markers; add them where the generated block belongs")
+    head, rest = text.split(begin, 1)
+    return head + block + rest.split(end, 1)[1]
 
 
 def generated(readme: Path = README) -> dict[Path, str]:
@@ -31,7 +32,8 @@ def generated(readme: Path = README) -> dict[Path, str]:
     files = {DOCS / "methods" / f"{name}.md": pages.method_page(name) for name in methods.builtin_methods()}
     files[DOCS / "methods" / "index.md"] = pages.methods_index()
     files[roles.PAGE] = roles.page()
-    files[readme] = into_readme(readme.read_text(), pages.readme_block())
+    text = into_readme(readme.read_text(), pages.readme_block())
+    files[readme] = into_readme(text, headline.headline(), headline.BEGIN, headline.END)
     return files
 
 
