@@ -71,7 +71,10 @@ def merged_flag(merged_ratio: float | None) -> str | None:
     """Why a merged ratio is not credible (outside 1 ± :data:`MERGED_BAND` at the two decimals reports show), or None."""
     if merged_ratio is None or round(abs(merged_ratio - 1), 2) <= MERGED_BAND:
         return None
-    return f"merged {merged_ratio:.2f}x the base, where a merged adapter adds no arithmetic: timing noise"
+    return (
+        f"merged {merged_ratio:.2f}x the base, where a merged adapter adds no arithmetic: the wrapper modules a merged "
+        "model keeps (for unmerge), or timing noise"
+    )
 
 
 def latency_record(model: Timed, base: Timed, batches: int = BATCHES) -> dict:
