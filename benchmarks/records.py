@@ -51,13 +51,19 @@ def compact_line(folder: str, overrides: str, record: RunRecord) -> str:
     return json.dumps({"folder": folder, "overrides": overrides, "record": data}, sort_keys=True, separators=(",", ":"))
 
 
-def export(sweep: Path, dest: Path, skip: tuple[str, ...] = (), portable=lambda command: command) -> list[Path]:
+def export(
+    sweep: Path, dest: Path, skip: tuple[str, ...] = (), portable=lambda command: command, shared: Path | None = None
+) -> list[Path]:
     """Write the record set of ``sweep`` into ``dest`` (one ``<task>.jsonl`` each, and ``suite.json``), keeping the runs
     ``dest`` held that ``sweep`` lacks; return the files.
 
-    ``portable`` rewrites each command of suite.json as a reader types it (``results_md.portable``).
+    ``portable`` rewrites each command of suite.json as a reader types it (``results_md.portable``). ``shared``: another
+    record set the sweep was restored from as well (:func:`restore`); its runs, unchanged, stay out of ``dest``.
     """
     by_task: dict[str, dict[str, str]] = {task: dict(lines) for task, lines in _committed(dest).items()}
+    elsewhere = (
+        {folder: json.loads(line)["record"] for lines in _committed(shared).values() for folder, line in lines} if shared else {}
+    )
     for path in sorted(Path(sweep).rglob("metrics.json")):
         folder = path.parent.relative_to(sweep)
         if folder.parts[0] in skip:
@@ -68,7 +74,10 @@ def export(sweep: Path, dest: Path, skip: tuple[str, ...] = (), portable=lambda 
             raise SystemExit(f"records: {err}; run it again (resume=true) before exporting") from None
         if not (path.parent / ".hydra" / "overrides.yaml").is_file() and folder.as_posix() in by_task.get(record.task, {}):
             continue  # restored from the set and not launched again: the set's line has its overrides
-        by_task.setdefault(record.task, {})[folder.as_posix()] = compact_line(folder.as_posix(), _overrides(path.parent), record)
+        line = compact_line(folder.as_posix(), _overrides(path.parent), record)
+        if json.loads(line)["record"] == elsewhere.get(folder.as_posix()):
+            continue  # the shared set's run, restored (resume skipped it): that set holds it
+        by_task.setdefault(record.task, {})[folder.as_posix()] = line
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for task, lines in sorted(by_task.items()):
@@ -92,10 +101,11 @@ def _committed(dest: Path) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def restore(dest: Path, sweep: Path) -> int:
+def restore(dest: Path, sweep: Path, launches: bool = True) -> int:
     """Write each committed run's ``metrics.json`` into ``sweep`` where its folder has none (nothing is overwritten), and
-    ``suite.json`` where the sweep has none, so that a launch on a fresh machine skips what an earlier launch finished
-    (``resume=true``) and counts its wall time; return how many runs were written."""
+    ``suite.json`` where the sweep has none (``launches``: the set is the sweep's own, not another profile's it shares),
+    so that a launch on a fresh machine skips what an earlier launch finished (``resume=true``) and counts its wall time;
+    return how many runs were written."""
     restored = 0
     for lines in _committed(dest).values():
         for folder, line in lines:
@@ -106,7 +116,7 @@ def restore(dest: Path, sweep: Path) -> int:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 RunRecord(**data).write(target)
                 restored += 1
-    if (Path(dest) / SUITE).is_file() and not (Path(sweep) / SUITE).is_file():
+    if launches and (Path(dest) / SUITE).is_file() and not (Path(sweep) / SUITE).is_file():
         write_text(Path(sweep) / SUITE, (Path(dest) / SUITE).read_text())  # the earlier launches' wall times add up
     return restored
 

@@ -340,15 +340,16 @@ def records_dir(profile: str, out: Path, given: Path | None) -> Path:
 def resume_from(records: Path, out: Path, profile: str | None = None) -> None:
     """Restore the record set's runs into the sweep folder (a fresh machine resumes where the committed records stop), after
     those of the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`)."""
-    restored = restore(RECORDS / SHARED_RECORDS[profile], out) if profile in SHARED_RECORDS else 0
+    restored = restore(RECORDS / SHARED_RECORDS[profile], out, launches=False) if profile in SHARED_RECORDS else 0
     restored += restore(records, out)
     if restored:
         print(f"resumed {restored} finished runs from {records}", flush=True)
 
 
-def save_records(records: Path, out: Path) -> None:
-    """The sweep folder's runs into the record set (after every launch, finished or interrupted)."""
-    export(out, records, portable=portable)
+def save_records(records: Path, out: Path, profile: str | None = None) -> None:
+    """The sweep folder's runs into the record set (after every launch, finished or interrupted), but those restored
+    from the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`), which stay in that set alone."""
+    export(out, records, portable=portable, shared=RECORDS / SHARED_RECORDS[profile] if profile in SHARED_RECORDS else None)
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], Path]:
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed += reuse_first_runs(args.profile, out, tuned_dir, only)
         finally:  # an interrupted launch's time counts too, and its finished runs are kept
             record_session(out, command, args.profile, time.perf_counter() - start)
-            save_records(records, out)
+            save_records(records, out, args.profile)
     if failed:
         print(
             "suite: these sweeps failed (the runs that finished are kept; fix and run the same command again):",

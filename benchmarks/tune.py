@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.profile,
                 time.perf_counter() - start,
             )
-            save_records(records, out)
+            save_records(records, out, args.profile)
     if failed:
         print(
             "tune: these searches failed (the trials that finished are kept; fix and run the same command again):",

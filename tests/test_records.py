@@ -95,6 +95,23 @@ def test_a_launch_elsewhere_adds_to_the_set_and_a_fresh_sweep_is_restored_from_i
     )
 
 
+def test_a_shared_set_restores_its_runs_but_neither_its_launches_nor_its_lines_into_the_sharing_set(sweep, tmp_path):
+    """The extended profile restores the full profile's set first (its rows of zoo's own methods): those runs are skipped
+    by resume, but the extended set keeps only what its own launches ran, and its wall time only their sessions."""
+    shared, own, out = tmp_path / "full", tmp_path / "extended", tmp_path / "out"
+    write_json(sweep / records.SUITE, {"profile": "full", "sessions": [{"command": "full", "wall_seconds": 60.0}]})
+    records.export(sweep, shared)
+    assert records.restore(shared, out, launches=False) == 2 and not (out / records.SUITE).exists()
+    _run(out, "synthetic_sentiment/peft_dora/seed0", ["method=peft_dora", "seed=0"], method="peft_dora")
+    skipped = out / "synthetic_sentiment" / "lora" / "seed0" / ".hydra"  # a launch that resume skipped: Hydra wrote this
+    skipped.mkdir(parents=True)
+    (skipped / "overrides.yaml").write_text("- method=lora\n- seed=0\n- trainer.max_steps=3\n")
+    records.export(out, own, shared=shared)
+    assert [r["_folder"] for r in records.load_records(own)] == ["synthetic_sentiment/peft_dora/seed0"]
+    records.export(out, tmp_path / "unshared")  # without ``shared``: the restored runs would be copied, overrides lost
+    assert len(records.load_records(tmp_path / "unshared")) == 3
+
+
 def test_runs_whose_overrides_differ_only_in_order_are_one_row(tmp_path):
     """A tuned row's first run copied from the default row's (its overrides written in another order) and the row's other
     runs are one row, with one config, tested as one against the reference."""
