@@ -231,7 +231,8 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
     write_results(folder, folder / "RESULTS.md", None)
     assert (folder / "RESULTS.html").read_text() == page and page.count('<tr data-method="') == len(summarise(load_runs(folder)))
     assert (
-        "<th>constraints file</th><td>constraints.txt</td>" in page and "The exact versions behind the published comparison" in page
+        "<th>constraints file</th><td>constraints.txt</td>" in page
+        and "The exact versions behind the published comparison" in page
     )
 
 
