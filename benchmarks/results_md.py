@@ -22,7 +22,8 @@ from pathlib import Path
 from benchmarks.findings import section
 from benchmarks.plans import LATENCY
 from benchmarks.records import RECORDS, load_records, load_suite
-from benchmarks.task_section import task_section
+from benchmarks.task_section import REFERENCE, task_section
+from benchmarks.task_section import TUNED as TUNED_SUFFIX
 from benchmarks.tuned import DEFAULT_DIR
 from zoo.report.html_page import write_html
 from zoo.report.html_provenance import provenance
@@ -149,10 +150,10 @@ def write_results(
     lines += _other_tables(tables_dir, path.parent)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
-    tuned = any(r["method"].endswith(" (tuned)") for r in runs)
+    tuned = any(r["method"].endswith(TUNED_SUFFIX) for r in runs)
     write_html(
         path.with_suffix(".html"),
-        summarise(runs, reference=reference or ("lora (tuned)" if tuned else "lora")),  # the main tables' reference
+        summarise(runs, reference=reference or (REFERENCE + TUNED_SUFFIX if tuned else REFERENCE)),  # the main tables' one
         runs,
         title="Benchmark results",  # the same sweep as one interactive page
         provenance=provenance(
