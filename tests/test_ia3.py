@@ -161,17 +161,20 @@ def test_merge_folds_into_weights_and_unmerge_restores_them(kind, batch):
     model = zoo.wrap(base, "ia3").eval()
     _randomise(model)
     expected = output(model, batch)
+    modules = _ia3_modules(model)
     zoo.merge(model)
+    assert not _ia3_modules(model)  # merged, the IA3 modules leave the forward pass: the base's own layers run
     changed = {n for n, p in _base_weights(model).items() if not torch.equal(p, original[n])}
-    assert changed == {f"{name}.weight" for name in _ia3_modules(model)} | (
-        {f"{name}.bias" for name, m in _ia3_modules(model).items() if m.base.bias is not None and not m.on_input}
+    assert changed == {f"{name}.weight" for name in modules} | (
+        {f"{name}.bias" for name, m in modules.items() if m.base.bias is not None and not m.on_input}
     )
     torch.testing.assert_close(output(model, batch), expected, atol=ATOL, rtol=1e-4)
     if kind == "tiny-gpt2":  # the query columns of the fused Conv1D weight and bias stay untouched
-        c_attn = _ia3_modules(model)["transformer.h.0.attn.c_attn"].base
+        c_attn = modules["transformer.h.0.attn.c_attn"].base
         torch.testing.assert_close(c_attn.weight[:, :64], original["transformer.h.0.attn.c_attn.weight"][:, :64], atol=0, rtol=0)
         torch.testing.assert_close(c_attn.bias[:64], original["transformer.h.0.attn.c_attn.bias"][:64], atol=0, rtol=0)
     zoo.unmerge(model)
+    assert _ia3_modules(model).keys() == modules.keys()  # and come back on unmerging
     for name, p in _base_weights(model).items():
         torch.testing.assert_close(p, original[name], atol=1e-6, rtol=1e-6)
 

@@ -114,19 +114,22 @@ def merged_lora():
     return base, zoo.merge(wrapped)
 
 
-def test_merged_adapter_matrices_are_read_through_the_wrapper(merged_lora):
+def test_merged_adapter_matrices_are_read_and_an_unmerged_wrapper_reads_the_same(merged_lora):
     base, wrapped = merged_lora
     changes = {c.name: c for c in analyse(base, wrapped.model)}
     assert len(changes) == 2 * 7  # q, k, v, o, gate, up, down in each of 2 layers
     moved = {n for n, c in changes.items() if c.relative_change > 0}
     assert moved == {f"model.layers.{i}.self_attn.{p}" for i in range(2) for p in ("q_proj", "v_proj")}
-    lora = wrapped.model.get_submodule("model.layers.0.self_attn.q_proj")
-    w, _ = linear_map(lora, 64)
-    torch.testing.assert_close(w, lora.base.weight.double(), rtol=0, atol=0)  # merged: the wrapper applies its base weight
     assert changes["model.layers.0.self_attn.k_proj"].scale == pytest.approx(1.0)
     kinds = {k.kind: k.layers for k in summarise(list(changes.values()))}
     assert kinds == {"self_attn.q_proj": 2, "self_attn.v_proj": 2, "all": 4}  # untouched matrices say nothing about tuning
     assert [c.scale for c in analyse(base, wrapped)] == [c.scale for c in changes.values()]  # the zoo model itself reads the same
+    q = wrapped.model.get_submodule("model.layers.0.self_attn.q_proj")
+    assert type(q) is torch.nn.Linear  # merged: the base's own layer, holding the update
+    merged = q.weight.double().clone()
+    zoo.unmerge(wrapped)
+    w, _ = linear_map(wrapped.model.get_submodule("model.layers.0.self_attn.q_proj"), 64)  # the wrapper, read off its outputs
+    torch.testing.assert_close(w, merged, rtol=1e-5, atol=1e-6)
 
 
 def test_a_head_only_adapter_is_read_through_its_own_wrapper(tmp_path):
@@ -160,10 +163,8 @@ def test_interventions_rebuild_only_what_tuning_changed(merged_lora):
     assert rebuilt == 4
     name = "model.layers.1.self_attn.q_proj"
     q = edited.get_submodule(name)
-    assert type(q) is torch.nn.Linear  # the merged wrapper became a plain layer holding the rebuilt matrix
-    expected = rebuild(
-        "no_rotation", base.get_submodule(name).weight.double(), wrapped.model.get_submodule(name).base.weight.double()
-    )
+    assert type(q) is torch.nn.Linear  # a plain layer holding the rebuilt matrix
+    expected = rebuild("no_rotation", base.get_submodule(name).weight.double(), wrapped.model.get_submodule(name).weight.double())
     torch.testing.assert_close(q.weight, expected.float())
     assert torch.equal(
         edited.get_submodule("model.layers.0.mlp.up_proj").weight, base.get_submodule("model.layers.0.mlp.up_proj").weight

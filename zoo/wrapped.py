@@ -14,6 +14,7 @@ from zoo.fingerprint import fingerprint
 from zoo.inject import adapter_modules, adapter_parameters, freeze, quantized
 from zoo.method import GradientFree, MethodConfig, MethodSpec, Reduce
 from zoo.models.arch import check_supported, model_kind
+from zoo.models.layout import BaseLayout, TakenOut
 from zoo.registry import get_method, list_methods, spec_for_config
 
 
@@ -25,7 +26,9 @@ class ZooModel(Delegating):
     ``config``, ``get_input_embeddings`` and the like work as on the base model.
     """
 
-    def __init__(self, model: nn.Module, spec: MethodSpec, config: MethodConfig, base_fingerprint: str, kind: str):
+    def __init__(
+        self, model: nn.Module, spec: MethodSpec, config: MethodConfig, base_fingerprint: str, kind: str, base: BaseLayout
+    ):
         super().__init__()
         self.model = model
         self.spec = spec
@@ -33,13 +36,18 @@ class ZooModel(Delegating):
         self.base_fingerprint = base_fingerprint
         self.model_kind = kind
         self.merged = False
+        self.base_layout = base
+        self.taken_out: TakenOut | None = None  # while merged: the method's modules, out of the forward pass
+        self._merged_adapter: dict[str, Tensor] = {}
 
     @property
     def method(self) -> str:
         return self.spec.name
 
     def adapter_state_dict(self) -> dict[str, Tensor]:
-        """Only the method's tensors, keyed relative to ``self.model``."""
+        """Only the method's tensors, keyed relative to ``self.model`` (merged too: as they were when merged)."""
+        if self.merged:
+            return dict(self._merged_adapter)
         return {name: p.detach() for name, p in adapter_parameters(self.model).items()}
 
     def fit(self, batches: Iterable[dict[str, Tensor]], reduce: Reduce | None = None) -> dict[str, float]:
@@ -89,6 +97,7 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
     check_fits_in_memory(model, spec, cfg)
     kind = model_kind(model)
     base_fingerprint = fingerprint(model)
+    layout = BaseLayout(model)
     freeze(model)
     with naming_size_fields(spec, cfg):
         wrapped = spec.wrap_fn(model, cfg)
@@ -97,7 +106,7 @@ def wrap(model: nn.Module, cfg: MethodConfig | str, **overrides) -> ZooModel:
         raise RuntimeError(f"method {spec.name!r} injected no adapter parameters (no module implements adapter_params())")
     for p in params.values():
         p.requires_grad_(True)
-    return ZooModel(wrapped, spec, cfg, base_fingerprint, kind).eval()
+    return ZooModel(wrapped, spec, cfg, base_fingerprint, kind, layout).eval()
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
@@ -143,6 +152,10 @@ def _mergeable(model: nn.Module, action: str) -> ZooModel:
 def merge(model: ZooModel) -> ZooModel:
     """Fold the adapter into the base weights (outputs unchanged, no adapter overhead).
 
+    The method's modules then leave the forward pass (zoo.models.layout): the merged model runs the base model's own modules,
+    at the base model's speed. :meth:`ZooModel.adapter_state_dict` still gives the adapter (saving works); move the model
+    to another device while unmerged, since the modules taken out stay where they were.
+
     Raises:
         ValueError: the method is not mergeable, declares it cannot merge this config (``refuses_merge``, with its
             reason), or the base weights are quantized.
@@ -151,8 +164,10 @@ def merge(model: ZooModel) -> ZooModel:
     if not model.merged and (reason := merge_refusal(model)) is not None:
         raise ValueError(f"method {model.method!r} cannot merge this adapter into the base weights: {reason}")
     if not model.merged:
+        model._merged_adapter = model.adapter_state_dict()
         for _, module in adapter_modules(model.model):
             module.merge()
+        model.taken_out = model.base_layout.put_back(model.model)
         model.merged = True
     return model
 
@@ -162,6 +177,9 @@ def unmerge(model: ZooModel) -> ZooModel:
     """Undo :func:`merge`."""
     _mergeable(model, "unmerge")
     if model.merged:
+        if model.taken_out is not None:  # None after an unmerge that raised half way (IA3's zeroed weight)
+            model.taken_out.put_back()
+            model.taken_out, model._merged_adapter = None, {}
         for _, module in adapter_modules(model.model):
             module.unmerge()
         model.merged = False

@@ -10,11 +10,11 @@ model's seconds per batch over the median of the base model's: a median ignores 
 batches a burst slowed. A mergeable method is also timed merged (adapter folded into the
 weights), against the base again, then unmerged.
 
-A merged adapter adds no arithmetic to the base model's, only its modules' calls (and the
-wrapper's): some tens of microseconds a batch, a few percent of a tiny model's batch and
-nothing of a real one's. A merged ratio outside 1 ± :data:`MERGED_BAND` is therefore not
-credible, noise the medians did not remove: the record says so in its ``flag`` and
-zoo-report marks the row.
+A merged model is the base model's own modules again, the update in their weights
+(:mod:`zoo.models.layout`): it computes what the base computes, as the base does. A merged ratio
+outside 1 ± :data:`MERGED_BAND` is therefore timing noise the medians did not remove, or a
+module of the method that its merge left in the forward pass: the record says so in its
+``flag`` and zoo-report marks the row.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def merged_flag(merged_ratio: float | None) -> str | None:
     if merged_ratio is None or round(abs(merged_ratio - 1), 2) <= MERGED_BAND:
         return None
     return (
-        f"merged {merged_ratio:.2f}x the base, where a merged adapter adds no arithmetic: the wrapper modules a merged "
-        "model keeps (for unmerge), or timing noise"
+        f"merged {merged_ratio:.2f}x the base, where a merged model runs the base model's own modules: timing noise, "
+        "or a module of the method that its merge left in the forward pass"
     )
 
 

@@ -1,16 +1,14 @@
-"""A base model's own modules and tensors, recorded before wrapping and put back after merging.
+"""A base model's tensors, recorded before wrapping and checked after merging.
 
 A merged model is saved as the base model's architecture with the update in its weights
-(``zoo-export --merged``), so after :func:`zoo.merge` every module a method injected is taken out
-again and every parametrisation it registered is removed, keeping the merged values. What is
-left must be exactly the base model's tensors, names and shapes: a merge may change their
-values only. A merge that gave a bias-free layer a bias, say, is refused naming that tensor.
+(``zoo-export --merged``). :func:`zoo.merge` already puts the base model's own modules back
+(:mod:`zoo.models.layout`), so what is left must be exactly the base model's tensors, names and shapes: a merge may change
+their values only. A merge that gave a bias-free layer a bias, say, is refused naming that tensor.
 """
 
 from __future__ import annotations
 
 from torch import nn
-from torch.nn.utils import parametrize
 
 
 class MergedTensorsError(ValueError):
@@ -18,28 +16,10 @@ class MergedTensorsError(ValueError):
 
 
 class BaseStructure:
-    """The children of every module of a base model, and its tensors' shapes, as they were when recorded."""
+    """A base model's tensors' names and shapes, as they were when recorded."""
 
     def __init__(self, base: nn.Module):
-        self.children = [(module, dict(module._modules)) for module in base.modules()]
         self.shapes = {name: tuple(t.shape) for name, t in base.state_dict().items()}
-
-    def restore(self, model: nn.Module, method: str) -> nn.Module:
-        """Put ``model`` (the recorded base, merged) back into its recorded modules, keeping the merged weights; return it.
-
-        Raises:
-            MergedTensorsError: naming the tensors the merge added, removed or reshaped.
-        """
-        for module in list(model.modules()):
-            if parametrize.is_parametrized(module):
-                for name in list(module.parametrizations):
-                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-        for module, children in self.children:
-            now = dict(module._modules)
-            module._modules.clear()
-            module._modules.update({name: _merged_base(now.get(name), child) for name, child in children.items()})
-        self.check(model, method)
-        return model
 
     def check(self, model: nn.Module, method: str) -> None:
         """Refuse ``model`` unless its tensors are exactly the recorded ones, names and shapes."""
@@ -61,13 +41,3 @@ class BaseStructure:
                 f"base model (zoo-export --merged) and a merge may change the values of its tensors only; a method that cannot "
                 f"merge some configs says so with refuses_merge=lambda cfg, model: reason or None"
             )
-
-
-def _merged_base(current: nn.Module | None, original: nn.Module) -> nn.Module:
-    """What stands at a base module's place once merged: the module itself, or, where a peft layer swapped it for a
-    tuned copy on merging (LN tuning), the layer its wrapper now calls (peft's ``get_base_layer``)."""
-    get_base = getattr(current, "get_base_layer", None)
-    if current is None or current is original or not callable(get_base):
-        return original
-    merged = get_base()
-    return merged if type(merged) is type(original) else original

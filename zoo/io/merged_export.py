@@ -2,9 +2,9 @@
 
 A run folder records the base model it wrapped (``metrics.json``: ``model_config``) and holds its
 adapter (``adapter/``). The base is rebuilt from that record, the adapter loaded (its fingerprint
-check proves it is the same base) and merged; then every module the method injected is taken out
-again and every parametrisation it registered is removed, keeping the merged values
-(:mod:`zoo.io.base_structure`), so what is saved is the base model's own architecture with the update in its weights:
+check proves it is the same base) and merged, which takes every module the method injected out again and removes
+every parametrisation it registered, keeping the merged values (:mod:`zoo.models.layout`); :mod:`zoo.io.base_structure`
+checks that what is left is the base model's own tensors, so what is saved is its architecture with the update in its weights:
 ``AutoModelForCausalLM.from_pretrained(out)`` needs no zoo.
 """
 
@@ -77,7 +77,7 @@ def merged_model(run_dir: Path) -> tuple[nn.Module, Any, RunRecord]:
     base, tokenizer = load_model(ModelConfig(**record.model_config))
     structure = BaseStructure(base)
     merge(load_adapter(base, run_dir / ADAPTER))
-    structure.restore(base, spec.name)
+    structure.check(base, spec.name)
     return base, tokenizer, record
 
 

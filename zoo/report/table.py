@@ -20,9 +20,9 @@ zoo.report.pareto_plot) into the folder, and prints the tables. Latency is the
 tuned model's median time per evaluation batch over the base model's, timed in the same run
 (unmerged / merged, for methods that merge; a baseline against the base model on the bare prompt);
 ``!`` after the merged ratio: a run of the row timed its merged model outside 1 ± 0.05 of the
-base. A merged model does no adapter arithmetic, but zoo keeps each wrapper module in place (so that unmerge can
-restore the adapter) and its extra call is timed too, beside the machine's timing noise (``latency_flags`` in
-report.csv counts those runs). A row with runs that diverged (zoo.training.divergence)
+base. A merged model runs the base model's own modules (zoo.models.layout), so such a ratio is the machine's timing
+noise, or a module of the method that its merge left in the forward pass (``latency_flags`` in report.csv counts
+those runs). A row with runs that diverged (zoo.training.divergence)
 says so after its method name, ``lora [diverged 1/3]``, and in the ``diverged`` column of
 report.csv (how many of its runs). A metrics.json that is not a run's record is skipped with a
 warning naming it. ``benchmarks/results_md.py`` builds RESULTS.md from these pieces.

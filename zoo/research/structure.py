@@ -247,9 +247,9 @@ def block_linears(model: nn.Module) -> dict[str, tuple[int, str, nn.Module]]:
 def linear_map(module: nn.Module, d_in: int) -> tuple[Tensor, Tensor | None]:
     """``(W (d_out, d_in), bias)`` in float64 of the affine map ``module`` applies.
 
-    A Linear gives its weight (a Conv1D its transposed one). Anything else, such as a merged
-    adapter wrapping the original layer, is read off its outputs: W·e_i = m(e_i) − m(0), which
-    needs no knowledge of the method that wrapped it.
+    A Linear gives its weight (a Conv1D its transposed one; a merged adapter is the base's own
+    layer again). Anything else, such as an unmerged adapter wrapping the original layer, is read
+    off its outputs: W·e_i = m(e_i) − m(0), which needs no knowledge of the method that wrapped it.
     """
     if isinstance(module, LINEAR_TYPES):
         weight = module.weight.T if isinstance(module, Conv1D) else module.weight
