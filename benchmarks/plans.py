@@ -21,6 +21,8 @@ The sizes (runs, test examples, steps) and their arithmetic: conf/benchmark/full
 
 from __future__ import annotations
 
+from zoo.runner.config import seed_folder
+
 
 def paired_runs(count: int, *settings: str) -> tuple[str, ...]:
     """``count`` runs as seed sweeps, run i at seed i and training sample i (run 0: the data seed's sample), with ``settings``.
@@ -78,6 +80,24 @@ ratio of medians does not need large batches, and 88 timed batches a row stay un
 profiles time inside each run (their configs' ``latency``)."""
 LATENCY = "latency"
 """The sweep folder's subfolder of the latency pass."""
+SEARCH = "search"
+"""The sweep folder's subfolder of the search's trials."""
+
+
+def in_plan(profile: str, task: str, folder: str) -> bool:
+    """Whether the run in ``folder`` (relative to the sweep) is one the profile's plan runs: a search trial, or a run of
+    one of the task's paired runs (``.../seed1-sample1``). A plan cut from 4 runs to 3 leaves the fourth out of the record
+    set and the report; a changed config is run again in its folder (resume), so needs no such check."""
+    if folder.split("/")[0] == SEARCH:
+        return True
+    return folder.rsplit("/", 1)[-1] in {_seeds(run) for run in PLANS[profile].get(task, ())}
+
+
+def _seeds(run: str) -> str:
+    values = dict(override.partition("=")[::2] for override in run.split())
+    return seed_folder(int(values["seed"]), values.get("task.sample_seed"))
+
+
 BRIDGED_PROFILES = {"extended": "glob(peft_*)"}
 """Profiles whose rows (and search) include the peft bridge's tuners, as ``--peft-bridge`` adds them."""
 COMMITTED_RECORDS = {"full", "extended"}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from zoo.io.records import RunRecord, UnusableRecord
@@ -52,13 +53,20 @@ def compact_line(folder: str, overrides: str, record: RunRecord) -> str:
 
 
 def export(
-    sweep: Path, dest: Path, skip: tuple[str, ...] = (), portable=lambda command: command, shared: Path | None = None
+    sweep: Path,
+    dest: Path,
+    skip: tuple[str, ...] = (),
+    portable=lambda command: command,
+    shared: Path | None = None,
+    keep: Callable[[str, str], bool] = lambda task, folder: True,
 ) -> list[Path]:
     """Write the record set of ``sweep`` into ``dest`` (one ``<task>.jsonl`` each, and ``suite.json``), keeping the runs
     ``dest`` held that ``sweep`` lacks; return the files.
 
     ``portable`` rewrites each command of suite.json as a reader types it (``results_md.portable``). ``shared``: another
     record set the sweep was restored from as well (:func:`restore`); its runs, unchanged, stay out of ``dest``.
+    ``keep(task, folder)``: whether a run belongs in the set; the others (a run the plan no longer has) are left out of
+    it, each named.
     """
     by_task: dict[str, dict[str, str]] = {task: dict(lines) for task, lines in _committed(dest).items()}
     elsewhere = (
@@ -78,9 +86,16 @@ def export(
         if json.loads(line)["record"] == elsewhere.get(folder.as_posix()):
             continue  # the shared set's run, restored (resume skipped it): that set holds it
         by_task.setdefault(record.task, {})[folder.as_posix()] = line
+    for task, lines in by_task.items():
+        for folder in [f for f in lines if not keep(task, f)]:
+            print(f"records: {folder} left out of {dest}: its profile's plan no longer runs it", flush=True)
+            del lines[folder]
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for task, lines in sorted(by_task.items()):
+        if not lines:  # every run of the task left out: the set no longer has the task
+            (dest / f"{task}.jsonl").unlink(missing_ok=True)
+            continue
         written.append(dest / f"{task}.jsonl")
         write_text(written[-1], "\n".join(line for _, line in sorted(lines.items())) + "\n")
     if (Path(sweep) / SUITE).is_file():

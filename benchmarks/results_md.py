@@ -20,7 +20,7 @@ import shlex
 from pathlib import Path
 
 from benchmarks.findings import section
-from benchmarks.plans import LATENCY
+from benchmarks.plans import LATENCY, SEARCH
 from benchmarks.records import RECORDS, load_records, load_suite
 from benchmarks.task_section import REFERENCE, task_section
 from benchmarks.task_section import TUNED as TUNED_SUFFIX
@@ -82,7 +82,7 @@ LEGEND = (
 )
 OTHER = "## Other benchmarks"
 """The heading of the copied tables; a copied RESULTS.md's own copies, under it, are left out."""
-SEARCH, TUNED = "search", "tuned"
+TUNED = "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
 

@@ -63,7 +63,7 @@ from pathlib import Path
 import yaml
 
 import zoo
-from benchmarks.plans import BRIDGED_PROFILES, COMMITTED_RECORDS, LATENCY, LATENCY_PASS, PLANS, SHARED_RECORDS
+from benchmarks.plans import BRIDGED_PROFILES, COMMITTED_RECORDS, LATENCY, LATENCY_PASS, PLANS, SHARED_RECORDS, in_plan
 from benchmarks.records import RECORDS, export, load_suite, restore
 from benchmarks.results_md import TUNED, is_search, portable, write_results
 from benchmarks.stopping import exit_status, stopping_on_signals
@@ -349,7 +349,13 @@ def resume_from(records: Path, out: Path, profile: str | None = None) -> None:
 def save_records(records: Path, out: Path, profile: str | None = None) -> None:
     """The sweep folder's runs into the record set (after every launch, finished or interrupted), but those restored
     from the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`), which stay in that set alone."""
-    export(out, records, portable=portable, shared=RECORDS / SHARED_RECORDS[profile] if profile in SHARED_RECORDS else None)
+    export(
+        out,
+        records,
+        portable=portable,
+        shared=RECORDS / SHARED_RECORDS[profile] if profile in SHARED_RECORDS else None,
+        keep=(lambda task, folder: in_plan(profile, task, folder)) if profile else lambda task, folder: True,
+    )
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], Path]:

@@ -51,8 +51,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from benchmarks.plans import BRIDGED_PROFILES, SEARCH_SETTINGS
-from benchmarks.results_md import SEARCH
+from benchmarks.plans import BRIDGED_PROFILES, SEARCH, SEARCH_SETTINGS
 from benchmarks.search_space import Grid, SearchSpace, load_space, searched_methods, space_path, trials
 from benchmarks.search_trials import Trial, check_no_test, choose, collect, rank, write_search
 from benchmarks.stopping import exit_status, stopping_on_signals

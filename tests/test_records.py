@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from records_helpers import record_dict
 
-from benchmarks import records
+from benchmarks import plans, records
 from zoo.io.records import RunRecord
 from zoo.report.table import load_runs, summarise
 from zoo.runtime.atomic import write_json
@@ -110,6 +110,22 @@ def test_a_shared_set_restores_its_runs_but_neither_its_launches_nor_its_lines_i
     assert [r["_folder"] for r in records.load_records(own)] == ["synthetic_sentiment/peft_dora/seed0"]
     records.export(out, tmp_path / "unshared")  # without ``shared``: the restored runs would be copied, overrides lost
     assert len(records.load_records(tmp_path / "unshared")) == 3
+
+
+def test_a_run_the_plan_no_longer_has_leaves_the_set_and_search_trials_stay(sweep, tmp_path, capsys):
+    """The full profile's tweets went from 4 paired runs to 3: the fourth run's lines, committed or in the sweep folder,
+    must not reach the report (their evaluation set is another's)."""
+    for folder in ("tweet_sentiment/lora/seed2-sample2", "tweet_sentiment/lora/seed3-sample3", "search/tweet_sentiment/x"):
+        _run(sweep, folder, ["method=lora"], task="tweet_sentiment")
+    records.export(sweep, tmp_path / "set")  # the set as an earlier plan wrote it
+    assert len(records.load_records(tmp_path / "set")) == 5
+    records.export(sweep, tmp_path / "set", keep=lambda task, folder: plans.in_plan("full", task, folder))
+    kept = sorted(r["_folder"] for r in records.load_records(tmp_path / "set"))
+    assert kept == ["bbc_headlines/lora/seed0", "search/tweet_sentiment/x", "tweet_sentiment/lora/seed2-sample2"]
+    assert "tweet_sentiment/lora/seed3-sample3 left out" in capsys.readouterr().out  # synthetic_sentiment: not in the plan
+    assert plans.in_plan("full", "movie_sentiment", "latency/movie_sentiment/lora/seed0")
+    assert plans.in_plan("full", "tweet_sentiment", "tuned/tweet_sentiment/gift/seed1-sample1")
+    assert not plans.in_plan("full", "tweet_sentiment", "tuned/tweet_sentiment/gift/seed1")  # seed 1 on sample 0: not run
 
 
 def test_runs_whose_overrides_differ_only_in_order_are_one_row(tmp_path):
