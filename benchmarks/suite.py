@@ -250,13 +250,14 @@ def reuse_first_runs(profile: str, out: Path, tuned_dir: Path, only: list[str] |
     """The tuned rows whose chosen values are the method's defaults (:func:`tuned.change` 0): the same configuration as
     the default row's first run, so that run is their record, copied rather than run twice. Into the tuned row's folder go
     its ``metrics.json``, its ``.hydra/overrides.yaml`` with the chosen values added (the tuned row's *config*) and
-    ``same_run_as``, naming the run copied. Returns what could not be copied: a default first run that is missing."""
+    ``same_run_as``, naming the run copied; a copy whose default run has since run again (its config changed) is copied
+    again. Returns what could not be copied: a default first run that is missing."""
     missing = []
     for task, seed_sweeps in PLANS[profile].items():
         folder = seed_folder(dict(o.split("=", 1) for o in first_run(seed_sweeps))["seed"], None)
         for method, values in _chosen(tuned_dir, task, only).items():
             source, target = out / task / method / folder, out / TUNED / task / method / folder
-            if change(method, values) > 0 or (target / "metrics.json").is_file():
+            if change(method, values) > 0 or _up_to_date(source, target):
                 continue
             if not (source / "metrics.json").is_file() or not (source / ".hydra" / "overrides.yaml").is_file():
                 missing.append(
@@ -271,6 +272,15 @@ def reuse_first_runs(profile: str, out: Path, tuned_dir: Path, only: list[str] |
                 target / "metrics.json", (source / "metrics.json").read_text()
             )  # last: what resume and the report look for
     return missing
+
+
+def _up_to_date(source: Path, target: Path) -> bool:
+    """Whether ``target`` holds a record that needs no copy of ``source``'s: a run of its own, or a copy of this one."""
+    if not (target / "metrics.json").is_file():
+        return False
+    if not (target / "same_run_as").is_file() or not (source / "metrics.json").is_file():
+        return True
+    return (target / "metrics.json").read_bytes() == (source / "metrics.json").read_bytes()
 
 
 def first_run(seed_sweeps: tuple[str, ...]) -> list[str]:

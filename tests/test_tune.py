@@ -553,3 +553,8 @@ def test_a_tuned_row_at_the_defaults_is_its_default_rows_first_run_copied_not_ru
         "+benchmark=full task=movie_sentiment trainer.learning_rate_scale=1",
     )
     assert suite.reuse_first_runs("full", out, tmp_path) == missing  # copied once: a second call leaves it as it is
+    assert (target / "metrics.json").read_bytes() == (source / "metrics.json").read_bytes()
+    rerun = record_dict(scores={"accuracy": 0.75, "macro_f1": 0.7}, task="movie_sentiment")  # the default run, run again
+    write_json(source / "metrics.json", rerun)  # (a new test set, say): the copy must follow, not keep the old answers
+    suite.reuse_first_runs("full", out, tmp_path)
+    assert RunRecord.read(target / "metrics.json").scores["accuracy"] == 0.75
