@@ -37,7 +37,8 @@ trained by self-study distillation; ADALORA needs a per-step ``update_and_alloca
 hook and ADAMSS a transformers Trainer callback (and scikit-learn); XLORA needs trained LoRA
 experts; TRAINABLE_TOKENS the token ids to train, which are task data; SHADOW fails in peft
 0.21.2 on every tiny family; LILY decodes with a key/value cache to other logits than its own
-full forward pass.
+full forward pass; PACA (new in peft 0.22.0) takes nn.Linear layers only and has not been
+through zoo's contract yet.
 """
 
 from __future__ import annotations

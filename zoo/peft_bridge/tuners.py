@@ -200,6 +200,8 @@ UNBRIDGED: dict[str, str] = {
     "XLORA": "a mixture of already trained LoRA experts: needs their adapters to load",
     "TRAINABLE_TOKENS": "trains chosen rows of the embedding; needs the token ids to train, which are task data",
     "SHADOW": "fails in peft 0.21.2 on every tiny family ('ShadowCarrier' object has no attribute 'view')",
+    "PACA": "PaCA (new in peft 0.22.0: r chosen input columns of each weight train) is not bridged yet: it takes "
+    "nn.Linear layers only, so GPT-2's Conv1D families would need refusing, and it has not been through zoo's contract",
     "LILY": "peft 0.21.2's Lily gives other logits for a token decoded with the key/value cache than for the same token "
     "in a full forward pass (0.059 apart on tiny-llama), so its generate disagrees with its own forward",
 }
