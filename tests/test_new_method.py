@@ -144,8 +144,8 @@ def test_a_broken_copy_whose_merge_adds_a_bias_fails_the_contract_naming_the_ten
         contract.test_merged_model_has_exactly_the_base_tensors("scaffold_broken", BIAS_FREE)
     message = str(failure.value)
     assert message.startswith(
-        "method 'scaffold_broken' on tiny-llama breaks the promise mergeable=True (the merged model has "
-        "exactly the base model's tensors"
+        "method 'scaffold_broken' on tiny-llama breaks the promise mergeable=True (the merged model runs the "
+        "base model's own modules, with exactly its tensors"
     )
     assert (
         "tensors the base model lacks: ['model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.v_proj.bias',"
