@@ -40,8 +40,10 @@ trainer.batch_size=8 task.shots_per_class=64 task.n_eval=120``, seed 0): 0.775 f
 parameters. The benchmark's search on each task's validation split (``python -m benchmarks.tune --profile full``,
 the same 8 trials as every method, 3e-2 × 0.025 to × 2.5) chose 7.5e-4 on movie reviews (the bottom of the grid) and
 4.8e-3 on tweets, where the top of the grid, 7.5e-2, scored best on validation but diverged (its loss rose from 1.9 to
-14.5) and so ranks last. In ``benchmarks/RESULTS.md``, tuned rows: movie_sentiment 0.769 [0.680, 0.853] accuracy, tweet_sentiment
-0.372 [0.242, 0.483] accuracy (zero-shot 0.553 and 0.360; on tweets below the tuned LoRA row, 0.533, by the paired test).
+14.5) and so ranks last. In
+``benchmarks/RESULTS.md``, tuned rows: movie_sentiment 0.810 [0.734, 0.877] accuracy, tweet_sentiment 0.336 [0.190,
+0.470] accuracy (zero-shot 0.630 and 0.367; against the tuned LoRA rows, 0.836 and 0.517: movie_sentiment -0.026
+[-0.097, +0.039]; tweet_sentiment -0.181 [-0.331, -0.040] ≠).
 """
 
 from __future__ import annotations
