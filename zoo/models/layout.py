@@ -28,7 +28,7 @@ class TakenOut:
             for name in _merged_parametrizations(module):
                 self.parametrizations.append((module, name, list(module.parametrizations[name])))
                 parametrize.remove_parametrizations(module, name, leave_parametrized=False)  # the original: merged
-        self.children = [(module, dict(module._modules)) for module in model.modules()]
+        self.children = children(model)
 
     def put_back(self) -> None:
         """The method's modules and parametrisations where the merge found them."""
@@ -44,7 +44,7 @@ class BaseLayout:
     """Every module's children of a base model, as they were when recorded (before a method wrapped it)."""
 
     def __init__(self, base: nn.Module):
-        self.children = [(module, dict(module._modules)) for module in base.modules()]
+        self.children = children(base)
 
     def put_back(self, model: nn.Module) -> TakenOut:
         """Give ``model`` (the recorded base, wrapped and merged) its recorded layout, the merged weights kept (a peft
@@ -55,6 +55,11 @@ class BaseLayout:
             module._modules.clear()
             module._modules.update({name: merged_base(now.get(name), child) for name, child in children.items()})
         return taken
+
+
+def children(model: nn.Module) -> list[tuple[nn.Module, dict[str, nn.Module]]]:
+    """Every module of ``model`` with its children as they stand now."""
+    return [(module, dict(module._modules)) for module in model.modules()]
 
 
 def _merged_parametrizations(module: nn.Module) -> list[str]:
