@@ -71,7 +71,7 @@ def _rows(folder) -> dict[str, dict]:
     return {r["method"]: r for r in summarise(load_runs(folder))}
 
 
-def test_a_row_has_the_bootstrap_interval_and_both_spreads(sweep):
+def test_a_row_has_the_bootstrap_interval_and_its_spreads(sweep):
     folder, lora_runs = sweep
     lora = _rows(folder)["lora"]
     accuracy = {key: sum(c) / N for key, c in lora_runs.items()}
@@ -79,10 +79,11 @@ def test_a_row_has_the_bootstrap_interval_and_both_spreads(sweep):
     in_order = [lora_runs[key] for key in ((0, None), (0, 1), (0, 2), (1, None), (2, None))]  # by seed, then sample
     assert (lora["accuracy_low"], lora["accuracy_high"]) == accuracy_interval(in_order)
     assert lora["accuracy_low"] < lora["accuracy"] < lora["accuracy_high"]
+    assert lora["run_std"] == pytest.approx(statistics.stdev(accuracy.values()))
     assert lora["seed_std"] == pytest.approx(statistics.stdev(accuracy[(s, None)] for s in (0, 1, 2)))
     assert lora["sample_std"] == pytest.approx(statistics.stdev([accuracy[(0, None)], accuracy[(0, 1)], accuracy[(0, 2)]]))
     ia3 = _rows(folder)["ia3"]
-    assert ia3["seed_std"] == 0.0 and ia3["sample_std"] is None  # one training sample: no sample spread
+    assert ia3["run_std"] == ia3["seed_std"] == 0.0 and ia3["sample_std"] is None  # one training sample: no sample spread
 
 
 def test_rows_are_tested_against_the_reference_lora_on_the_same_examples(sweep, capsys):
@@ -123,13 +124,13 @@ def test_the_table_shows_intervals_spreads_and_marks(sweep):
     ia3 = next(r for r in rows if r["method"] == "ia3")
     assert (
         f"| {ia3['accuracy']:.3f} [{ia3['accuracy_low']:.3f}, {ia3['accuracy_high']:.3f}] "
-        f"| {ia3['vs_reference']:+.3f} [{ia3['vs_reference_low']:+.3f}, {ia3['vs_reference_high']:+.3f}] ≠ | 0.000 / - |"
+        f"| {ia3['vs_reference']:+.3f} [{ia3['vs_reference_low']:+.3f}, {ia3['vs_reference_high']:+.3f}] ≠ | 0.000 | 0.000 / - |"
     ) in lines["ia3"]
     assert "] | +0.000 [-0." in lines["prompt_tuning"]  # lora's runs: each row draws its own, so the interval is not 0 wide
     assert "≠" not in lines["prompt_tuning"] and "?" not in lines["prompt_tuning"]
     assert "] | ? |" in lines["bitfit"] and "] | - |" in lines["lora"]
-    assert "| 0.500 ± 0.000 | - | - / - |" in lines["adapter"]  # no per-example answers: the std, as before, and no test
-    assert "| accuracy [95% CI] | vs lora [95% CI] | sd seed / sample |" in markdown(rows)
+    assert "| 0.500 | - | - | - / - |" in lines["adapter"]  # no per-example answers and one run: no spread, and no test
+    assert "| accuracy [95% CI] | vs lora [95% CI] | sd runs | sd seed / sample |" in markdown(rows)
     assert markdown(rows).endswith(
         f"\n\nminimum detectable difference (80% power, 5% level, paired): {rows[0]['reference_mdd']:.3f}\n"
     )
@@ -210,12 +211,13 @@ def test_results_md_names_both_kinds_of_seed_and_explains_the_marks(sweep):
         "seeds 0, 1, 2 (initialisation and batch order) on the training sample of data seed 0, and sample seeds 1, 2 "
         "(other training samples and their demonstrations) at seed 0; the evaluation set is drawn once, with data seed 0"
     ) in text
-    assert "| accuracy [95% CI] | vs lora [95% CI] | sd seed / sample |" in text and "] ≠ |" in text
+    assert "| accuracy [95% CI] | vs lora [95% CI] | sd runs | sd seed / sample |" in text and "] ≠ |" in text
     assert "\n\nminimum detectable difference (80% power, 5% level, paired): 0." in text  # under the task's table
     assert all(
         term in LEGEND
         for term in (
             "95% bootstrap confidence interval",
+            "*sd runs*",
             "*sd seed / sample*",
             "*vs lora [95% CI]*",
             "*≠*",
@@ -287,7 +289,7 @@ def test_a_generation_row_gets_a_rouge_l_interval_and_is_tested_against_the_refe
     lines = {line.split(" | ")[0].removeprefix("| "): line for line in markdown(list(rows.values())).splitlines()[2:]}
     assert (
         f"| {prefix['rouge_l']:.3f} [{prefix['rouge_l_low']:.3f}, {prefix['rouge_l_high']:.3f}] "
-        f"| +0.150 [{prefix['vs_reference_low']:+.3f}, {prefix['vs_reference_high']:+.3f}] ≠ | 0.000 / - "
+        f"| +0.150 [{prefix['vs_reference_low']:+.3f}, {prefix['vs_reference_high']:+.3f}] ≠ | 0.000 | 0.000 / - "
         f"| 0.000 [0.000, 0.000] | 0.500 [0.500, 0.500] | -4.000 ± 0.000 | 0.100 | +0.250 | 1.0 | 2.0 |"
     ) in lines["prefix_tuning"]
     assert "≠" not in lines["ia3"]

@@ -215,7 +215,7 @@ def test_the_report_gives_the_third_kind_a_row_an_interval_and_a_paired_test(swe
     )
     table = report(sweep, reference="zero_shot")
     assert (
-        "| method | config | task | trainable | % | choice accuracy [95% CI] | vs zero_shot [95% CI] | sd seed / sample "
+        "| method | config | task | trainable | % | choice accuracy [95% CI] | vs zero_shot [95% CI] | sd runs | sd seed / sample "
         "| option margin | zero-shot |"
     ) in table
     assert [line.split(" | ")[0] for line in table.splitlines()[2:4]] == ["| lora", "| zero_shot"]

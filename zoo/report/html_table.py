@@ -2,9 +2,10 @@
 
 Every number is the row's, as zoo.report.table.summarise computed it: the objective's mean and 95% interval, its difference
 from the reference row with the paired interval and the mark of the Holm-corrected paired test (``≠``; ``?`` unpaired), the
-two spreads, every other metric, the zero-shot score, the answers fixed and broken, forgetting and the costs. Three columns
-are the page's own, for filtering: the row's family (zoo.report.html_runs.FAMILIES), whether it is a tuned or a default
-row, and its source (zoo, or another tool's results). A cell's ``data-value`` is what a click on its column sorts by.
+spreads over runs (and over one seed alone where a row has one: zoo.report.uncertainty.seed_spreads), every other metric,
+the zero-shot score, the answers fixed and broken, forgetting and the costs. Three columns are the page's own, for
+filtering: the row's family (zoo.report.html_runs.FAMILIES), whether it is a tuned or a default row, and its source (zoo,
+or another tool's results). A cell's ``data-value`` is what a click on its column sorts by.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import html
 from collections.abc import Callable
 
 from zoo.report.html_runs import family, setting
+from zoo.report.uncertainty import seed_spreads
 from zoo.task_kinds import get_metric
 
 Column = tuple[str, Callable[[dict], str], Callable[[dict], float | str | None]]
@@ -27,11 +29,12 @@ def _score(metric: str) -> Callable[[dict], str]:
     spec = get_metric(metric)
 
     def cell(r: dict) -> str:
-        low, high = r.get(f"{metric}_low"), r.get(f"{metric}_high")
+        low, high, std = r.get(f"{metric}_low"), r.get(f"{metric}_high"), r.get(f"{metric}_std")
         if r.get(metric) is None:
             return "-"
-        spread = f"[{spec.cell(low)}, {spec.cell(high)}]" if low is not None else f"± {spec.cell(r.get(f'{metric}_std'))}"
-        return f"{spec.cell(r[metric])} {spread}"
+        if low is not None:
+            return f"{spec.cell(r[metric])} [{spec.cell(low)}, {spec.cell(high)}]"
+        return spec.cell(r[metric]) + ("" if std is None else f" ± {spec.cell(std)}")
 
     return cell
 
@@ -61,10 +64,17 @@ def columns(rows: list[dict]) -> list[Column]:
         ("%", lambda r: _number(r.get("trainable_percent"), ".3f"), lambda r: r.get("trainable_percent")),
         (f"{label} [95% CI]", _score(objective), lambda r: r.get(objective)),
         (f"vs {rows[0].get('reference', '-')} [95% CI]", _reference, lambda r: r.get("vs_reference")),
-        (
-            "sd seed / sample",
-            lambda r: f"{_number(r.get('seed_std'), '.3f')} / {_number(r.get('sample_std'), '.3f')}",
-            lambda r: r.get("seed_std"),
+        ("sd runs", lambda r: _number(r.get("run_std"), ".3f"), lambda r: r.get("run_std")),
+        *(
+            [
+                (
+                    "sd seed / sample",
+                    lambda r: f"{_number(r.get('seed_std'), '.3f')} / {_number(r.get('sample_std'), '.3f')}",
+                    lambda r: r.get("seed_std"),
+                )
+            ]
+            if seed_spreads(rows)
+            else []
         ),
         *((get_metric(m).label, _score(m), lambda r, m=m: r.get(m)) for m in others),
         ("zero-shot", lambda r: get_metric(objective).cell(r.get("base_score")), lambda r: r.get("base_score")),

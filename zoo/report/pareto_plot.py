@@ -51,7 +51,7 @@ def _name(r: dict) -> str:
 
 
 def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
-    """The interval around ``row[metric]`` as matplotlib's (below, above) distances, else its std."""
+    """The interval around ``row[metric]`` as matplotlib's (below, above) distances, else its std (None, no bar: one run)."""
     low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
     if low is None or high is None:
         return row[f"{metric}_std"]

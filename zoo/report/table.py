@@ -46,7 +46,7 @@ from zoo.report.html_page import write_html
 from zoo.report.html_provenance import provenance, sweep_command
 from zoo.report.pareto_plot import plot
 from zoo.report.peft_results import read_peft_results, write_peft_results
-from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty
+from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty, seed_spreads
 from zoo.runner.baselines import report_column, untrained_baselines
 from zoo.runtime.errors import run_command, user_error_line
 from zoo.runtime.written import write_file, write_text
@@ -66,6 +66,7 @@ COLUMNS = [
     "seeds",
     "trainable_params",
     "trainable_percent",
+    "run_std",
     "seed_std",
     "sample_std",
     *TEST_COLUMNS,
@@ -198,8 +199,9 @@ def with_baselines(runs: list[dict]) -> list[dict]:
     return out
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    """The mean and the std of ``values``; no std of one value (a row of one run has no spread to show)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
 def _mean(values: list) -> float | None:
@@ -286,13 +288,14 @@ DETECTABLE = "minimum detectable difference (80% power, 5% level, paired)"
 
 
 def score_cell(r: dict, metric: str) -> str:
-    """A row's mean ``metric`` and its 95% interval where the runs recorded it per example, else ± std; ``-`` where no run
-    of the row scores it."""
-    spec, low, high = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high")
+    """A row's mean ``metric`` and its 95% interval where the runs recorded it per example, else ± std (the value alone
+    for one run); ``-`` where no run of the row scores it."""
+    spec, low, high, std = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high"), r.get(f"{metric}_std")
     if r.get(metric) is None:
         return spec.cell(None)
-    spread = f"[{spec.cell(low)}, {spec.cell(high)}]" if low is not None else f"± {spec.cell(r[f'{metric}_std'])}"
-    return f"{spec.cell(r[metric])} {spread}"
+    if low is not None:
+        return f"{spec.cell(r[metric])} [{spec.cell(low)}, {spec.cell(high)}]"
+    return spec.cell(r[metric]) + ("" if std is None else f" ± {spec.cell(std)}")
 
 
 def reference_cell(r: dict) -> str:
@@ -314,10 +317,11 @@ def _header(metric: str) -> str:
 
 def table(rows: list[dict]) -> str:
     """The rows' table (rows of one task kind): the objective and its spreads, every other metric, the report column's
-    baseline, what flipped, forgetting, cost and latency; its columns from the kind's metric specs."""
+    baseline, what flipped, forgetting, cost and latency; its columns from the kind's metric specs. The spreads over one
+    seed alone (*sd seed / sample*) are shown where a row has one: not under the paired design, whose runs change both."""
     objective = rows[0]["objective_metric"]
     others = [m for m in _in_order((m for r in rows for m in r["metrics"]), rows[0]["task_kind"]) if m != objective]
-    shown, flips = report_column(), any(r["corrections"] is not None for r in rows)
+    shown, flips, split = report_column(), any(r["corrections"] is not None for r in rows), seed_spreads(rows)
     head = (
         [
             "method",
@@ -327,7 +331,8 @@ def table(rows: list[dict]) -> str:
             "%",
             _header(objective),
             f"vs {rows[0]['reference']} [95% CI]",
-            "sd seed / sample",
+            "sd runs",
+            *(["sd seed / sample"] if split else []),
             *map(_header, others),
         ]
         + ([shown.name.replace("_", "-")] if shown else [])
@@ -345,7 +350,8 @@ def table(rows: list[dict]) -> str:
             f"{r['trainable_percent']:.3f}",
             score_cell(r, objective),
             reference_cell(r),
-            f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}",
+            _cell(r.get("run_std"), ".3f"),
+            *([f"{_cell(r.get('seed_std'), '.3f')} / {_cell(r.get('sample_std'), '.3f')}"] if split else []),
             *(score_cell(r, m) for m in others),
         ]
         cells += [get_metric(objective).cell(r["base_score"])] if shown else []

@@ -1,10 +1,11 @@
-"""The uncertainty columns of a report row: the intervals of its scores, the two spreads, and the paired test against a reference row.
+"""The uncertainty columns of a report row: the intervals of its scores, its spreads, and the paired test against a reference row.
 
 A row of ``zoo-report`` (zoo.report.table.summarise) is every run of one configuration. Its runs
 differ in the run's ``seed`` (initialisation, batch order) and, in the benchmark suite, in
 ``task.sample_seed`` (which training examples were drawn; zoo.tasks.config). Each spread is
-the standard deviation of the row's objective (``RunRecord.objective_metric``) over runs that
-differ in that one seed alone: over seeds at the row's first training sample, and over
+the standard deviation of the row's objective (``RunRecord.objective_metric``): over every run
+of the row (``run_std``: the benchmark's paired runs change both seeds together), and over
+runs that differ in one seed alone: over seeds at the row's first training sample, and over
 training samples at the row's first seed. Every metric that is a mean over evaluation examples
 (``MetricSpec.per_example``, zoo.tasks.metric) gets a 95% interval that resamples both
 runs and examples (zoo.report.bootstrap), from every run's ``example_scores``; a row whose
@@ -89,7 +90,7 @@ def _interval(runs: list[dict], metric: str) -> tuple[float | None, float | None
 
 def row_uncertainty(runs: list[dict]) -> dict:
     """``<metric>_low``/``<metric>_high`` (95% intervals) of every per-example metric the runs score, and the objective's
-    two spreads, ``seed_std`` and ``sample_std``."""
+    spreads: ``run_std`` over every run, ``seed_std`` and ``sample_std`` over runs that differ in that seed alone."""
     runs = _ordered(runs)
     objective = runs[0]["objective_metric"]
     intervals = {}
@@ -99,9 +100,15 @@ def row_uncertainty(runs: list[dict]) -> dict:
     first_sample, first_seed = min(_sample(r) for r in runs), min(r["seed"] for r in runs)
     return {
         **intervals,
+        "run_std": _std([r["scores"][objective] for r in runs]),
         "seed_std": _std([r["scores"][objective] for r in runs if _sample(r) == first_sample]),
         "sample_std": _std([r["scores"][objective] for r in runs if r["seed"] == first_seed]),
     }
+
+
+def seed_spreads(rows: list[dict]) -> bool:
+    """Whether a row has a spread over one seed alone (several seeds at a training sample, or several samples at a seed)."""
+    return any(r.get("seed_std") is not None or r.get("sample_std") is not None for r in rows)
 
 
 def _reference(row: dict, rows: list[dict], reference: str) -> int | None:
