@@ -184,7 +184,7 @@ def rows_for(task: str, peft_bridge: str | None, only: list[str] | None = None) 
     the task's kind: no methods row)."""
     kind = task_kind(task)
     own = [m for m in zoo.list_methods() if not m.startswith("peft_")]
-    methods = [m for m in methods_for(kind) if not m.startswith("peft_") and (only is None or m in only)]
+    methods = [m for m in methods_for(kind) if not m.startswith("peft_") and selected(m, only)]
     rows = {
         **({"methods": ["+sweep=all_methods"] if methods == own else [f"method={','.join(methods)}"]} if methods else {}),
         "baselines": [f"baseline={','.join(plain_baselines(kind))}"],
@@ -208,6 +208,11 @@ def method_selection(text: str | None) -> list[str] | None:
     if unknown or not names:
         raise SystemExit(f"--methods {text!r}: {unknown or 'no method'} not among zoo's methods; valid: {','.join(own)}")
     return names
+
+
+def selected(method: str, only: list[str] | None) -> bool:
+    """Whether ``--methods`` (``only``, from :func:`method_selection`; None: every method) selects ``method``."""
+    return only is None or method in only
 
 
 def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path, only: list[str] | None = None) -> list[list[str]]:
@@ -243,7 +248,7 @@ def tuned_sweeps(profile: str, out: Path, extra: list[str], tuned_dir: Path, onl
 
 def _chosen(tuned_dir: Path, task: str, only: list[str] | None) -> dict[str, dict]:
     """The values the search chose for ``task``, per method; of the ``only`` methods where given."""
-    return {m: v for m, v in read_tuned(tuned_path(tuned_dir, task)).items() if only is None or m in only}
+    return {m: v for m, v in read_tuned(tuned_path(tuned_dir, task)).items() if selected(m, only)}
 
 
 def reuse_first_runs(profile: str, out: Path, tuned_dir: Path, only: list[str] | None = None) -> list[str]:

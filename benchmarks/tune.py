@@ -65,6 +65,7 @@ from benchmarks.suite import (
     records_dir,
     resume_from,
     save_records,
+    selected,
     unless_set,
     zoo_command,
 )
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     records = records_dir(args.profile, out, args.records)
     resume_from(records, out, args.profile)
     searched = searched_methods(bridged=args.profile in BRIDGED_PROFILES)
-    space = load_space(space_path(args.profile), [m for m in searched if only is None or m in only])
+    space = load_space(space_path(args.profile), [m for m in searched if selected(m, only)])
     tuned_dir = args.tuned_dir or DEFAULT_DIR / args.profile
     failed, start = [], time.perf_counter()
     with stopping_on_signals():  # SIGTERM too runs the finally block: what finished is kept
