@@ -81,7 +81,8 @@ def test_a_merged_ratio_outside_the_band_is_flagged(clock, lora, merged_seconds,
 
 def test_merged_flag_names_the_ratio():
     assert merged_flag(None) is None and merged_flag(1.0) is None and merged_flag(0.96) is None and merged_flag(1.0503) is None
-    assert "1.13x" in merged_flag(1.13)
+    assert "1.13x" in merged_flag(1.13) and "left in the forward pass" in merged_flag(1.13)
+    assert "0.93x" in merged_flag(0.93) and "faster than the base model" in merged_flag(0.93)
 
 
 def _timed_runs(tmp_path, monkeypatch, *overrides: str) -> list[tuple[Timed, Timed, dict]]:

@@ -71,6 +71,11 @@ def merged_flag(merged_ratio: float | None) -> str | None:
     """Why a merged ratio is not credible (outside 1 ± :data:`MERGED_BAND` at the two decimals reports show), or None."""
     if merged_ratio is None or round(abs(merged_ratio - 1), 2) <= MERGED_BAND:
         return None
+    if merged_ratio < 1:
+        return (
+            f"merged {merged_ratio:.2f}x the base, faster than the base model whose own modules it runs: no cost of the "
+            "method, but timing noise or a difference outside its modules"
+        )
     return (
         f"merged {merged_ratio:.2f}x the base, where a merged model runs the base model's own modules: timing noise, "
         "or a module of the method that its merge left in the forward pass"
