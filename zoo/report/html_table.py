@@ -14,7 +14,7 @@ import html
 from collections.abc import Callable
 
 from zoo.report.html_runs import family, setting
-from zoo.report.uncertainty import seed_spreads
+from zoo.report.uncertainty import score_cell, seed_spreads
 from zoo.task_kinds import get_metric
 
 Column = tuple[str, Callable[[dict], str], Callable[[dict], float | str | None]]
@@ -26,17 +26,7 @@ def _number(value, spec: str) -> str:
 
 
 def _score(metric: str) -> Callable[[dict], str]:
-    spec = get_metric(metric)
-
-    def cell(r: dict) -> str:
-        low, high, std = r.get(f"{metric}_low"), r.get(f"{metric}_high"), r.get(f"{metric}_std")
-        if r.get(metric) is None:
-            return "-"
-        if low is not None:
-            return f"{spec.cell(r[metric])} [{spec.cell(low)}, {spec.cell(high)}]"
-        return spec.cell(r[metric]) + ("" if std is None else f" ± {spec.cell(std)}")
-
-    return cell
+    return lambda r: score_cell(r, metric)
 
 
 def _reference(r: dict) -> str:

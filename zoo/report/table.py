@@ -46,7 +46,7 @@ from zoo.report.html_page import write_html
 from zoo.report.html_provenance import provenance, sweep_command
 from zoo.report.pareto_plot import plot
 from zoo.report.peft_results import read_peft_results, write_peft_results
-from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty, seed_spreads
+from zoo.report.uncertainty import TEST_COLUMNS, compare_with_reference, row_uncertainty, score_cell, seed_spreads
 from zoo.runner.baselines import report_column, untrained_baselines
 from zoo.runtime.errors import run_command, user_error_line
 from zoo.runtime.written import write_file, write_text
@@ -285,17 +285,6 @@ REFERENCE_MARKS = {"differs": " ≠"}
 the task's rows (zoo.report.uncertainty)."""
 DETECTABLE = "minimum detectable difference (80% power, 5% level, paired)"
 """The line under a task's table (zoo.report.power)."""
-
-
-def score_cell(r: dict, metric: str) -> str:
-    """A row's mean ``metric`` and its 95% interval where the runs recorded it per example, else ± std (the value alone
-    for one run); ``-`` where no run of the row scores it."""
-    spec, low, high, std = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high"), r.get(f"{metric}_std")
-    if r.get(metric) is None:
-        return spec.cell(None)
-    if low is not None:
-        return f"{spec.cell(r[metric])} [{spec.cell(low)}, {spec.cell(high)}]"
-    return spec.cell(r[metric]) + ("" if std is None else f" ± {spec.cell(std)}")
 
 
 def reference_cell(r: dict) -> str:

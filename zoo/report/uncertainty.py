@@ -106,6 +106,17 @@ def row_uncertainty(runs: list[dict]) -> dict:
     }
 
 
+def score_cell(r: dict, metric: str) -> str:
+    """A row's mean ``metric`` and its 95% interval where the runs recorded it per example, else ± std (the value alone
+    for one run); ``-`` where no run of the row scores it."""
+    spec, low, high, std = get_metric(metric), r.get(f"{metric}_low"), r.get(f"{metric}_high"), r.get(f"{metric}_std")
+    if r.get(metric) is None:
+        return spec.cell(None)
+    if low is not None:
+        return f"{spec.cell(r[metric])} [{spec.cell(low)}, {spec.cell(high)}]"
+    return spec.cell(r[metric]) + ("" if std is None else f" ± {spec.cell(std)}")
+
+
 def seed_spreads(rows: list[dict]) -> bool:
     """Whether a row has a spread over one seed alone (several seeds at a training sample, or several samples at a seed)."""
     return any(r.get("seed_std") is not None or r.get("sample_std") is not None for r in rows)
