@@ -21,6 +21,8 @@ The sizes (runs, test examples, steps) and their arithmetic: conf/benchmark/full
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zoo.runner.config import seed_folder
 
 
@@ -104,4 +106,15 @@ COMMITTED_RECORDS = {"full", "extended"}
 """Profiles whose record sets are committed (``benchmarks/records/<profile>``); the others write ``<out>/records``."""
 SHARED_RECORDS = {"extended": "full"}
 """A profile that restores another's record set first: the extended profile's rows of zoo's own methods are the full
-profile's movie-review runs (the same configs: its config differs only in its folders), so they are not run again."""
+profile's movie-review runs (the same configs: its config differs only in its folders), so they are not run again; its
+report reads them from that set."""
+COMMITTED_RESULTS = {
+    "full": Path(__file__).parent / "RESULTS.md",
+    "extended": Path(__file__).parent / "results" / "extended" / "RESULTS.md",
+    "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md",
+}
+"""Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
+TABLES = Path(__file__).parent / "results"
+"""The other benchmark scripts' tables, appended to a profile's RESULTS.md (copied, or linked where a page of its own)."""
+OWN_TABLES_ONLY = {"default", "extended"}
+"""Profiles whose RESULTS.md holds their own runs only, without the other benchmarks' tables from :data:`TABLES`."""

@@ -26,6 +26,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.plans import PLANS, SHARED_RECORDS, in_plan
 from zoo.io.records import RunRecord, UnusableRecord
 from zoo.report.table import _entry, _overrides
 from zoo.runtime.atomic import write_text
@@ -136,9 +137,29 @@ def restore(dest: Path, sweep: Path, launches: bool = True) -> int:
     return restored
 
 
+def shared_set(profile: str | None) -> Path | None:
+    """The committed record set that ``profile`` shares (:data:`benchmarks.plans.SHARED_RECORDS`); None: none."""
+    return RECORDS / SHARED_RECORDS[profile] if profile in SHARED_RECORDS else None
+
+
 def load_records(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
     """Every run of the record set in ``folder`` as ``zoo.report.table`` aggregates it, with its ``_folder``; runs whose
-    folder starts with one of ``skip`` are left out."""
+    folder starts with one of ``skip`` are left out.
+
+    A set whose profile shares another's (the extended profile's, from suite.json) also has that set's runs its own plan
+    runs and it does not hold itself (the full profile's movie-review rows of zoo's own methods and baselines)."""
+    runs = _read(folder, skip)
+    suite = load_suite(folder)
+    profile = suite.get("profile") if suite else None
+    if shared_set(profile) is not None:
+        own = {r["_folder"] for r in runs}
+        runs += [
+            r for r in _read(shared_set(profile), skip) if r["_folder"] not in own and in_plan(profile, r["task"], r["_folder"])
+        ]
+    return runs
+
+
+def _read(folder: Path, skip: tuple[str, ...]) -> list[dict]:
     runs = []
     for path in sorted(Path(folder).glob("*.jsonl")):
         for line in path.read_text().splitlines():
@@ -163,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from benchmarks.results_md import portable
 
-    written = export(args.sweep, args.dest or RECORDS / args.profile, portable=portable)
+    written = export(
+        args.sweep,
+        args.dest or RECORDS / args.profile,
+        portable=portable,
+        shared=shared_set(args.profile),  # the shared set's restored runs stay in that set
+        keep=lambda task, folder: args.profile not in PLANS or in_plan(args.profile, task, folder),
+    )
     print("records: wrote", *written, sep="\n  ")
     return 0
 

@@ -1,6 +1,7 @@
 """RESULTS.md from a benchmark sweep: per-task tables and plots, how they were made, the other benchmarks' tables.
 
     python -m benchmarks.results_md          # benchmarks/RESULTS.md and its plots from benchmarks/records/full alone
+    python -m benchmarks.results_md benchmarks/records/extended   # benchmarks/results/extended/RESULTS.md
     python -m benchmarks.results_md multirun/benchmark-full --out benchmarks/RESULTS.md     # from a sweep folder
 
 Every figure comes from the committed record set (``benchmarks/records/<profile>``, :mod:`records`) or a
@@ -20,7 +21,7 @@ import shlex
 from pathlib import Path
 
 from benchmarks.findings import section
-from benchmarks.plans import LATENCY, SEARCH
+from benchmarks.plans import COMMITTED_RESULTS, LATENCY, OWN_TABLES_ONLY, SEARCH, TABLES
 from benchmarks.records import RECORDS, load_records, load_suite
 from benchmarks.task_section import REFERENCE, task_section
 from benchmarks.task_section import TUNED as TUNED_SUFFIX
@@ -65,7 +66,7 @@ LEGEND = (
     "while training (the allocator's peak on a GPU; on a CPU the process's resident memory, model included, "
     "and with it what earlier runs of the same sweep process left allocated). *adapter KB*: the saved "
     "adapter on disk. *latency x base*: the tuned model's median time per evaluation batch over the base model's, "
-    "timed in the same run batch by batch in turn on the same batches (20 after 2 warm-up ones), in the full profile in a "
+    "timed in the same run batch by batch in turn on the same batches (20 after 2 warm-up ones), in the full and extended profiles in a "
     "pass of its own after every training job, one job at a time (benchmarks/plans.py), shown on every row of the method; "
     "a baseline's "
     "against the base model on the bare prompt (zero-shot's); in brackets after merging the adapter into the weights, "
@@ -85,7 +86,9 @@ LEGEND = (
     "*zero-shot*: the base model's ROUGE-L."
 )
 OTHER = "## Other benchmarks"
-"""The heading of the copied tables; a copied RESULTS.md's own copies, under it, are left out."""
+"""The heading of the copied tables."""
+PAGE = "RESULTS.md"
+"""The name of a profile's page: under the other tables' folder, linked rather than copied."""
 TUNED = "tuned"
 """Folders of a sweep folder that hold no default rows: ``tune.py``'s trials (validation scores, never shown here) and
 ``suite.py --tuned``'s tuned rows (shown as ``<method> (tuned)``)."""
@@ -237,15 +240,20 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
     """Every ``*.md`` the other benchmark scripts wrote under ``folder``, verbatim, each under a heading naming it.
 
     Where a folder holds a ``summary.md``, that summary is copied and the reports below it
-    (one per fine-tune, hundreds of rows each) are linked instead, relative to ``page_dir``.
+    (one per fine-tune, hundreds of rows each) are linked instead, relative to ``page_dir``; so is another profile's
+    ``RESULTS.md`` (a page of its own, whose plots its relative links name).
     """
     tables = sorted(Path(folder).rglob("*.md")) if folder and Path(folder).is_dir() else []
     if not tables:
         return []
     summarised = {t.parent for t in tables if t.name == "summary.md"}
+    pages = [t for t in tables if t.name == PAGE and not summarised & set(t.parents)]
 
     def name(table: Path) -> str:
         return table.relative_to(Path(folder).parent).as_posix()
+
+    def link(table: Path) -> str:
+        return f"[{name(table)}]({Path(os.path.relpath(table, page_dir)).as_posix()})"
 
     lines = [
         OTHER,
@@ -253,19 +261,16 @@ def _other_tables(folder: Path | None, page_dir: Path) -> list[str]:
         "Verbatim copies of the tables the other scripts in `benchmarks/` wrote (see benchmarks/README.md).",
         "",
     ]
+    if pages:
+        lines += ["Other profiles' pages, each with its own tables and plots: " + ", ".join(map(link, pages)) + ".", ""]
     for table in tables:
-        if table.name != "summary.md" and summarised & set(table.parents):
-            continue  # linked from its folder's summary
-        own = table.read_text().split("\n" + OTHER + "\n", 1)[0]  # a copied RESULTS.md's own tables, not its copies
-        lines += [f"### `{name(table)}`", "", own.rstrip(), ""]
+        if table in pages or (table.name != "summary.md" and summarised & set(table.parents)):
+            continue  # linked
+        lines += [f"### `{name(table)}`", "", table.read_text().rstrip(), ""]
         if table.name == "summary.md":
             reports = [t for t in tables if t != table and table.parent in t.parents]
             if reports:
-                lines += [
-                    "Full reports: "
-                    + ", ".join(f"[{name(t)}]({Path(os.path.relpath(t, page_dir)).as_posix()})" for t in reports),
-                    "",
-                ]
+                lines += ["Full reports: " + ", ".join(map(link, reports)), ""]
     return lines
 
 
@@ -278,8 +283,17 @@ def main(argv: list[str] | None = None) -> int:
         default=RECORDS / "full",
         help="a record set (default: benchmarks/records/full, the committed one) or a suite's sweep folder",
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
-    parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the page to write (default: the profile's published one, benchmarks/RESULTS.md for full and "
+        "benchmarks/results/<folder>/RESULTS.md for the others that publish one, else RESULTS.md in the runs' folder)",
+    )
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        help=f"the other benchmarks' tables to append (default: benchmarks/results; none for {sorted(OWN_TABLES_ONLY)})",
+    )
     parser.add_argument(
         "--reference",
         metavar="ROW",
@@ -290,9 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     suite = load_suite(args.runs)
-    tuned_dir = args.tuned_dir or (DEFAULT_DIR / suite["profile"] if suite else None)
-    write_results(args.runs, args.out, args.tables, suite, args.reference, tuned_dir)
-    print(f"wrote {args.out}")
+    profile = suite["profile"] if suite else None
+    tuned_dir = args.tuned_dir or (DEFAULT_DIR / profile if suite else None)
+    out = args.out or COMMITTED_RESULTS.get(profile, args.runs / "RESULTS.md")
+    tables = args.tables or (None if profile in OWN_TABLES_ONLY else TABLES)
+    write_results(args.runs, out, tables, suite, args.reference, tuned_dir)
+    print(f"wrote {out}")
     return 0
 
 

@@ -63,8 +63,18 @@ from pathlib import Path
 import yaml
 
 import zoo
-from benchmarks.plans import BRIDGED_PROFILES, COMMITTED_RECORDS, LATENCY, LATENCY_PASS, PLANS, SHARED_RECORDS, in_plan
-from benchmarks.records import RECORDS, export, load_suite, restore
+from benchmarks.plans import (
+    BRIDGED_PROFILES,
+    COMMITTED_RECORDS,
+    COMMITTED_RESULTS,
+    LATENCY,
+    LATENCY_PASS,
+    OWN_TABLES_ONLY,
+    PLANS,
+    TABLES,
+    in_plan,
+)
+from benchmarks.records import RECORDS, export, load_suite, restore, shared_set
 from benchmarks.results_md import TUNED, is_search, portable, write_results
 from benchmarks.stopping import exit_status, stopping_on_signals
 from benchmarks.task_kinds import methods_for, plain_baselines, task_kind
@@ -75,15 +85,6 @@ from zoo.runtime.atomic import write_json, write_text
 IN_CONTEXT = ["baseline=in_context", "task.demonstrations=1", "task.max_length=512"]  # room for a demonstration per class
 """The in-context row's overrides: its baseline, and the demonstrations it shows."""
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "hydra-core", "zoo-peft")
-COMMITTED_RESULTS = {
-    "full": Path(__file__).parent / "RESULTS.md",
-    "extended": Path(__file__).parent / "results" / "extended" / "RESULTS.md",
-    "default": Path(__file__).parent / "results" / "default_task" / "RESULTS.md",
-}
-"""Where a profile's RESULTS.md goes by default; profiles not listed write ``<out>/RESULTS.md``."""
-TABLES = Path(__file__).parent / "results"
-OWN_TABLES_ONLY = {"default", "extended"}
-"""Profiles whose RESULTS.md holds their own runs only, without the other benchmarks' tables from :data:`TABLES`."""
 
 
 def check_profiles() -> None:
@@ -355,7 +356,7 @@ def records_dir(profile: str, out: Path, given: Path | None) -> Path:
 def resume_from(records: Path, out: Path, profile: str | None = None) -> None:
     """Restore the record set's runs into the sweep folder (a fresh machine resumes where the committed records stop), after
     those of the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`)."""
-    restored = restore(RECORDS / SHARED_RECORDS[profile], out, launches=False) if profile in SHARED_RECORDS else 0
+    restored = restore(shared_set(profile), out, launches=False) if shared_set(profile) else 0
     restored += restore(records, out)
     if restored:
         print(f"resumed {restored} finished runs from {records}", flush=True)
@@ -368,7 +369,7 @@ def save_records(records: Path, out: Path, profile: str | None = None) -> None:
         out,
         records,
         portable=portable,
-        shared=RECORDS / SHARED_RECORDS[profile] if profile in SHARED_RECORDS else None,
+        shared=shared_set(profile),
         keep=(lambda task, folder: in_plan(profile, task, folder)) if profile else lambda task, folder: True,
     )
 

@@ -183,6 +183,32 @@ def test_the_committed_full_set_regenerates_the_published_page_its_plots_and_htm
         assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
 
 
+@pytest.mark.full  # about 20 s of bootstrap and plotting, as the full page's
+def test_the_committed_extended_set_regenerates_its_page_and_plots_byte_for_byte(tmp_path):
+    """``python -m benchmarks.results_md benchmarks/records/extended``: the extended profile's page, from its record set
+    and the full profile's movie-review runs it shares, its search's choices, and no other tables."""
+    published = ROOT / "benchmarks" / "results" / "extended"
+    out = tmp_path / "RESULTS.md"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.results_md",
+        str(ROOT / "benchmarks" / "records" / "extended"),
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.read_text() == (published / "RESULTS.md").read_text(), (
+        "run python -m benchmarks.results_md benchmarks/records/extended"
+    )
+    assert (tmp_path / "RESULTS.html").read_bytes() == (published / "RESULTS.html").read_bytes()
+    plots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert plots == sorted(p.name for p in published.glob("*.png")) == ["pareto_movie_sentiment.png", "time_movie_sentiment.png"]
+    for name in plots:
+        assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
+
+
 def test_the_committed_sets_are_small():
     sizes = {
         folder.name: sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -219,3 +245,32 @@ def test_every_row_of_a_method_shows_the_latency_its_serial_pass_measured(tmp_pa
             "lora (tuned)": {"ratio": 1.02, "merged_ratio": 1.0, "flag": False},
             "ia3": {"ratio": 1.1, "merged_ratio": 1.01, "flag": False},
         }  # no pass: its own run's
+
+
+def test_the_extended_set_reads_the_full_sets_movie_review_runs_it_shares_and_nothing_else():
+    """The extended profile's set holds its bridged tuners' runs; its report's rows of zoo's own methods and baselines are
+    the full profile's movie-review runs (restored, never run again), read from that set: no tweets, no headlines."""
+    own = {r["_folder"] for r in records._read(records.RECORDS / "extended", ())}
+    runs = records.load_records(records.RECORDS / "extended", skip=("search",))
+    folders = [r["_folder"] for r in runs]
+    assert len(folders) == len(set(folders)) and {r["task"] for r in runs} == {"movie_sentiment"}
+    shared = {r["_folder"]: r for r in runs if r["_folder"] not in own}
+    assert {"movie_sentiment/lora/seed0", "tuned/movie_sentiment/lora/seed2-sample2", "movie_sentiment/zero_shot/seed0"} <= set(
+        shared
+    )
+    assert all(not r["method"].startswith("peft_") for r in shared.values())
+    assert records.shared_set("full") is None and records.shared_set("extended") == records.RECORDS / "full"
+
+
+def test_another_profiles_page_is_linked_not_copied(tmp_path):
+    """A RESULTS.md under the tables' folder names its plots by relative links, which a copy would point at the wrong
+    page's plots: it is linked; a plain table is copied verbatim."""
+    from benchmarks import results_md
+
+    tables = tmp_path / "results"
+    (tables / "extended").mkdir(parents=True)
+    (tables / "extended" / "RESULTS.md").write_text("# Benchmark results\n\n![plot](pareto_movie_sentiment.png)\n")
+    (tables / "speed.md").write_text("# Speed\n\n| a |\n|---|\n| 1 |\n")
+    text = "\n".join(results_md._other_tables(tables, tmp_path))
+    assert "[results/extended/RESULTS.md](results/extended/RESULTS.md)" in text and "![plot]" not in text
+    assert "### `results/speed.md`\n\n# Speed\n\n| a |\n|---|\n| 1 |" in text

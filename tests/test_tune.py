@@ -185,7 +185,7 @@ def test_the_extended_profiles_runs_of_zoos_methods_are_the_full_profiles():
     """So the extended profile resumes them from the full profile's record set instead of running them again."""
     overrides = ["task=movie_sentiment", "method=lora", "seed=1", "task.sample_seed=1", "task.shots_per_class=60"]
     assert run_identity(_cfg("+benchmark=extended", *overrides)) == run_identity(_cfg("+benchmark=full", *overrides))
-    assert suite.SHARED_RECORDS == {"extended": "full"}
+    assert records.shared_set("extended") == records.RECORDS / "full"
 
 
 def test_no_benchmark_profile_sets_a_learning_rate_by_hand():
