@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib
 import matplotlib.figure
+import matplotlib.text
 import pytest
 
 from zoo.report.pareto_plot import label_offsets, pareto_front, plot
@@ -43,10 +44,10 @@ def test_the_pareto_front_is_the_rows_no_row_beats_on_both_axes():
     assert [r["method"] for r in pareto_front(rouge, "trainable_params", "rouge_l")] == ["gift", "lora"]
 
 
-def test_labels_at_one_place_are_stacked_apart():
-    offsets = label_offsets([(100.0, 50.0)] * 4 + [(300.0, 50.0)])
-    assert offsets == [0.0, 10.0, 20.0, 30.0, 0.0]
-    assert label_offsets([(0.0, 0.0), (0.0, 25.0)]) == [0.0, 0.0]  # far enough apart: left where they are
+def test_labels_at_one_place_go_to_either_side_then_up_and_down():
+    offsets = label_offsets([(100.0, 50.0)] * 6 + [(300.0, 50.0)])
+    assert offsets == [(0.0, 0.0), (-24.0, 0.0), (0.0, 10.0), (-24.0, 10.0), (0.0, -10.0), (-24.0, -10.0), (0.0, 0.0)]
+    assert label_offsets([(0.0, 0.0), (0.0, 25.0)]) == [(0.0, 0.0), (0.0, 0.0)]  # far enough apart: left where they are
 
 
 def test_every_label_is_readable_and_every_row_named(tmp_path, monkeypatch):
@@ -56,7 +57,7 @@ def test_every_label_is_readable_and_every_row_named(tmp_path, monkeypatch):
     def saved(fig, *args, **kwargs):  # the labels as drawn in the file
         savefig(fig, *args, **kwargs)
         renderer = fig.canvas.get_renderer()
-        drawn.append((fig, [(t.get_text(), t.get_window_extent(renderer)) for t in fig.axes[0].texts]))
+        drawn.append((fig, [(t.get_text(), matplotlib.text.Text.get_window_extent(t, renderer)) for t in fig.axes[0].texts]))
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", saved)
     plot(ROWS, tmp_path / "pareto.png")
@@ -79,6 +80,30 @@ def test_every_label_is_readable_and_every_row_named(tmp_path, monkeypatch):
     again = tmp_path / "again.png"
     plot(ROWS, again)
     assert again.read_bytes() == (tmp_path / "pareto.png").read_bytes()
+
+
+def test_a_plot_of_many_rows_keeps_its_legend_and_every_number_inside_the_figure(tmp_path, monkeypatch):
+    """The extended profile's page plots about 50 rows, most in one crowd: the figure grows to hold a legend line a row,
+    and the crowd's numbers spread to both sides of their markers without overlapping or leaving the figure."""
+    drawn = []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def saved(fig, *args, **kwargs):
+        savefig(fig, *args, **kwargs)
+        fig.canvas.draw()  # the figure, its legend and its numbers measured in one unit (the saved file's dpi differs)
+        renderer = fig.canvas.get_renderer()
+        legend = fig.axes[0].get_legend().get_window_extent(renderer)
+        numbers = [matplotlib.text.Text.get_window_extent(t, renderer) for t in fig.axes[0].texts]  # without leader lines
+        drawn.append((fig.bbox, legend, numbers))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", saved)
+    crowd = [_row(f"peft_tuner_{i} (tuned) +benchmark=extended", 10**5 + 4000 * i, 0.80 + 0.001 * i) for i in range(48)]
+    plot([*crowd, _row("zero_shot", 0, 0.6)], tmp_path / "crowd.png")
+    ((figure, legend, numbers),) = drawn
+    assert figure.height > 5 * 120 and figure.contains(legend.x0, legend.y0) and figure.contains(legend.x1, legend.y1)
+    assert len(numbers) == 48 and all(figure.contains(b.x0, b.y0) and figure.contains(b.x1, b.y1) for b in numbers)
+    assert not any(a.overlaps(b) for i, a in enumerate(numbers) for b in numbers[i + 1 :])
+    assert min(b.x0 for b in numbers) < min(b.x1 for b in numbers)  # some to the left of their markers
 
 
 def test_an_axis_the_plot_does_not_know_is_refused(tmp_path):

@@ -3,8 +3,9 @@
 Each row with something on the x axis is a numbered marker with its 95% interval as an error bar
 (± std over runs where no interval was recorded); the number beside it keys into a legend outside
 the axes, which names the row in full, so no name is drawn over another. Numbers of markers that
-fall close together are moved apart (:func:`label_offsets`: a small vertical repel in display
-space). The Pareto front, the rows no other row beats on both axes (a higher score at no more
+fall close together are moved apart (:func:`label_offsets`: to the other side of the marker, then up
+or down, in display space, once the layout is final), joined to their marker by a thin line where moved far.
+The figure grows taller with the rows, so that the legend holds every one. The Pareto front, the rows no other row beats on both axes (a higher score at no more
 parameters or seconds), is joined by a step line. Rows with nothing on the x axis (an untrained
 baseline) have no place on a log axis: they are dashed horizontal lines, in the legend too.
 Saved without a version stamp, so the same rows give the same bytes.
@@ -20,6 +21,10 @@ AXES = {"trainable_params": "trainable parameters (log scale)", "train_seconds":
 """What :func:`plot` can put on its x axis, and the axis label."""
 LABEL_BOX = (14.0, 10.0)
 """The width and height, in display points, a marker's number is given: closer numbers are moved apart."""
+ROUNDS = 5
+"""How many times the score axis may grow to hold a crowd's numbers."""
+LEGEND_LINE = 0.17
+"""Inches of figure height a legend line takes (7-point type): a figure of many rows grows to hold its legend."""
 
 
 def pareto_front(rows: list[dict], x: str, metric: str) -> list[dict]:
@@ -33,16 +38,27 @@ def pareto_front(rows: list[dict], x: str, metric: str) -> list[dict]:
     return front
 
 
-def label_offsets(points: list[tuple[float, float]], box: tuple[float, float] = LABEL_BOX) -> list[float]:
-    """Vertical offsets (display points) for labels at ``points`` (display coordinates) such that no two label boxes
-    overlap: each label, in order of height, goes up until it clears the ones already placed."""
+def label_offsets(points: list[tuple[float, float]], box: tuple[float, float] = LABEL_BOX) -> list[tuple[float, float]]:
+    """Offsets ``(dx, dy)`` (display points) for labels at ``points`` (display coordinates) such that no two label boxes
+    overlap: each label, in order of height, takes the first free place of: right of its marker, left of it, then the
+    same one and two boxes up, down, and so on (a crowd spreads both ways, half as far as up alone)."""
+    left = -(box[0] + 10.0)  # clear of the marker: a label is drawn 5 points right of its offset
     placed: list[tuple[float, float]] = []
-    offsets = [0.0] * len(points)
+    offsets = [(0.0, 0.0)] * len(points)
     for i in sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0])):
         x, y = points[i]
-        while any(abs(x - px) < box[0] and abs(y + offsets[i] - py) < box[1] for px, py in placed):
-            offsets[i] += box[1]
-        placed.append((x, y + offsets[i]))
+        for step in range(len(points) + 1):
+            heights = (0.0,) if step == 0 else (step * box[1], -step * box[1])
+            free = [
+                (dx, dy)
+                for dy in heights
+                for dx in (0.0, left)
+                if not any(abs(x + dx - px) < box[0] and abs(y + dy - py) < box[1] for px, py in placed)
+            ]
+            if free:
+                offsets[i] = free[0]
+                break
+        placed.append((x + offsets[i][0], y + offsets[i][1]))
     return offsets
 
 
@@ -80,11 +96,45 @@ def _draw(ax, rows: list[dict], x: str, metric: str) -> None:
             label="Pareto front",
         )
     ax.set_xscale("log")
-    if points:  # the labels' places need the final scales
+    if points:
         ax.set_xlim(min(r[x] for r in points) / 2, max(r[x] for r in points) * 2)
-    xy = ax.transData.transform([(r[x], r[metric]) for r in points]) * 72 / ax.figure.dpi if points else []
-    for i, (r, up) in enumerate(zip(points, label_offsets([tuple(p) for p in xy])), 1):
-        ax.annotate(str(i), (r[x], r[metric]), textcoords="offset points", xytext=(5, 3 + up), fontsize=8)
+
+
+def _display(ax, points: list[dict], x: str, metric: str) -> list[tuple[float, float]]:
+    """The markers' places in display points."""
+    return [tuple(p) for p in ax.transData.transform([(r[x], r[metric]) for r in points]) * 72 / ax.figure.dpi]
+
+
+def _number(ax, rows: list[dict], x: str, metric: str) -> None:
+    """Each marker's number beside it, after the layout (the labels' places need the final scales and axes); a number
+    moved more than a box away from its marker is joined to it by a thin line. Where a crowd's numbers would leave the
+    axes, the score axis grows to hold them (a few rounds: growing it draws the crowd closer together)."""
+    points = [r for r in rows if metric in r and r[x]]
+    if not points:
+        return
+    for _ in range(ROUNDS):
+        xy = _display(ax, points, x, metric)
+        offsets = label_offsets(xy)
+        heights = [y + 3 + dy for (_, y), (_, dy) in zip(xy, offsets)]  # each number's bottom (drawn 3 points up)
+        bottom, top = ax.bbox.y0 * 72 / ax.figure.dpi, ax.bbox.y1 * 72 / ax.figure.dpi
+        below, above = max(bottom - min(heights), 0.0), max(max(heights) + LABEL_BOX[1] - top, 0.0)
+        if not below and not above:
+            break
+        low, high = ax.get_ylim()
+        per_point = (high - low) / (top - bottom)
+        ax.set_ylim(low - 1.2 * below * per_point, high + 1.2 * above * per_point)
+    else:  # the last round grew the axis: the numbers' places at its final scale
+        offsets = label_offsets(_display(ax, points, x, metric))
+    for i, (r, (dx, dy)) in enumerate(zip(points, offsets), 1):
+        far = abs(dy) > LABEL_BOX[1]
+        ax.annotate(
+            str(i),
+            (r[x], r[metric]),
+            textcoords="offset points",
+            xytext=(5 + dx, 3 + dy),
+            fontsize=8,
+            arrowprops={"arrowstyle": "-", "color": "gray", "linewidth": 0.5, "shrinkA": 0, "shrinkB": 3} if far else None,
+        )
 
 
 def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str | None = None) -> None:
@@ -102,7 +152,8 @@ def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str |
 
     metric = rows[0]["objective_metric"]
     label = get_metric(metric).label
-    fig, ax = plt.subplots(figsize=(10, 5))
+    lines = sum(metric in r for r in rows) + 1  # a legend line a row, and the front's
+    fig, ax = plt.subplots(figsize=(12, max(5.0, LEGEND_LINE * lines + 0.8)))  # tall enough for every legend line
     ax.set_ylabel(label)
     ax.set_xlabel(AXES[x])
     ax.set_title(title or f"{label} against {AXES[x].removesuffix(' (log scale)')}")
@@ -111,6 +162,7 @@ def plot(rows: list[dict], path: Path, x: str = "trainable_params", title: str |
     entries = sorted(zip(*ax.get_legend_handles_labels()), key=lambda e: not e[1][0].isdigit())  # the numbered rows first
     ax.legend(*zip(*entries), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
+    _number(ax, rows, x, metric)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120, metadata={"Software": None})  # no version stamp: the same rows give the same bytes
     plt.close(fig)
