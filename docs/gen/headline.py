@@ -15,6 +15,8 @@ COLUMNS = ("method", "accuracy", "vs ", "trainable")
 """The headline's columns, each the first of the main table's header cells that begins so."""
 DETECTABLE = "minimum detectable difference"
 SCREENSHOT = "docs/images/report.png"
+EXTENDED = "benchmarks/results/extended/RESULTS.md"
+"""The extended profile's page: every bridged peft tuner beside zoo's methods."""
 
 
 def _detectable(record: Path, task: str) -> str:
@@ -60,6 +62,8 @@ def headline(record: Path = FULL, task: str = TASK) -> str:
         f"[{page}]({page}) opens with what the table supports (GIFT against LoRA, prompts against heads, the "
         "closed-form head against the linear probe, full fine-tuning against the best PEFT method, each with its "
         "interval) and has every task, the default rows and the search. "
+        f"[{EXTENDED}]({EXTENDED}) puts every bridged peft tuner beside zoo's methods on movie reviews, with the same "
+        "search, budget and paired runs. "
         f"[{html}]({html}) is the same comparison "
         "as one self-contained page to open from a file: sortable, filterable tables, the Pareto plots with hover, "
         "each run's learning curve and the examples each row fixed and broke.",
