@@ -87,12 +87,14 @@ SEARCH = "search"
 
 
 def in_plan(profile: str, task: str, folder: str) -> bool:
-    """Whether the run in ``folder`` (relative to the sweep) is one the profile's plan runs: a search trial, or a run of
-    one of the task's paired runs (``.../seed1-sample1``). A plan cut from 4 runs to 3 leaves the fourth out of the record
+    """Whether the run in ``folder`` (relative to the sweep) is one the profile's plan runs: of one of its tasks, a search
+    trial or a run of one of the task's paired runs (``.../seed1-sample1``). A plan cut from 4 runs to 3 leaves the fourth out of the record
     set and the report; a changed config is run again in its folder (resume), so needs no such check."""
+    if task not in PLANS[profile]:
+        return False
     if folder.split("/")[0] == SEARCH:
         return True
-    return folder.rsplit("/", 1)[-1] in {_seeds(run) for run in PLANS[profile].get(task, ())}
+    return folder.rsplit("/", 1)[-1] in {_seeds(run) for run in PLANS[profile][task]}
 
 
 def _seeds(run: str) -> str:

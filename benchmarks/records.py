@@ -117,14 +117,17 @@ def _committed(dest: Path) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def restore(dest: Path, sweep: Path, launches: bool = True) -> int:
+def restore(dest: Path, sweep: Path, launches: bool = True, keep: Callable[[str, str], bool] = lambda task, folder: True) -> int:
     """Write each committed run's ``metrics.json`` into ``sweep`` where its folder has none (nothing is overwritten), and
     ``suite.json`` where the sweep has none (``launches``: the set is the sweep's own, not another profile's it shares),
     so that a launch on a fresh machine skips what an earlier launch finished (``resume=true``) and counts its wall time;
-    return how many runs were written."""
+    return how many runs were written. ``keep(task, folder)``: whether a run is restored (another profile's set: the runs
+    of this profile's plan)."""
     restored = 0
-    for lines in _committed(dest).values():
+    for task, lines in _committed(dest).items():
         for folder, line in lines:
+            if not keep(task, folder):
+                continue
             target = Path(sweep) / folder / "metrics.json"
             if not target.is_file():
                 data = json.loads(line)["record"]

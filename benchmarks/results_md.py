@@ -21,7 +21,7 @@ import shlex
 from pathlib import Path
 
 from benchmarks.findings import section
-from benchmarks.plans import COMMITTED_RESULTS, LATENCY, OWN_TABLES_ONLY, SEARCH, TABLES
+from benchmarks.plans import COMMITTED_RESULTS, LATENCY, OWN_TABLES_ONLY, SEARCH, SHARED_RECORDS, TABLES
 from benchmarks.records import RECORDS, load_records, load_suite
 from benchmarks.task_section import REFERENCE, task_section
 from benchmarks.task_section import TUNED as TUNED_SUFFIX
@@ -219,6 +219,13 @@ def _provenance(runs: list[dict], suite: dict | None) -> list[str]:
             + (f", of which the search (`python -m benchmarks.tune`) {searched / 60:.1f} min" if searched else "")
             + ".",
         ]
+        if suite.get("profile") in SHARED_RECORDS:
+            other = SHARED_RECORDS[suite["profile"]]
+            lines.append(
+                f"- Shared runs: the rows of zoo's own methods and the baselines are the `{other}` profile's runs of these "
+                f"tasks, read from `benchmarks/records/{other}` (*config* `+benchmark={other}`): the same configuration, "
+                "restored for this profile's launches rather than run again."
+            )
     else:
         lines.append("- Command and machine: not recorded (no suite.json in the run folder).")
     devices = sorted({r.get("device_name") or r.get("device", "?") for r in runs})

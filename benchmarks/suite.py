@@ -355,8 +355,9 @@ def records_dir(profile: str, out: Path, given: Path | None) -> Path:
 
 def resume_from(records: Path, out: Path, profile: str | None = None) -> None:
     """Restore the record set's runs into the sweep folder (a fresh machine resumes where the committed records stop), after
-    those of the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`)."""
-    restored = restore(shared_set(profile), out, launches=False) if shared_set(profile) else 0
+    those of the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`) that its plan runs."""
+    shared = shared_set(profile)
+    restored = restore(shared, out, launches=False, keep=lambda task, folder: in_plan(profile, task, folder)) if shared else 0
     restored += restore(records, out)
     if restored:
         print(f"resumed {restored} finished runs from {records}", flush=True)

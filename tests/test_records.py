@@ -101,6 +101,9 @@ def test_a_shared_set_restores_its_runs_but_neither_its_launches_nor_its_lines_i
     shared, own, out = tmp_path / "full", tmp_path / "extended", tmp_path / "out"
     write_json(sweep / records.SUITE, {"profile": "full", "sessions": [{"command": "full", "wall_seconds": 60.0}]})
     records.export(sweep, shared)
+    planned = tmp_path / "planned"  # a profile whose plan has one of the shared set's two tasks: that task's run alone
+    assert records.restore(shared, planned, launches=False, keep=lambda task, folder: task == "bbc_headlines") == 1
+    assert [p.parent.relative_to(planned).as_posix() for p in planned.rglob("metrics.json")] == ["bbc_headlines/lora/seed0"]
     assert records.restore(shared, out, launches=False) == 2 and not (out / records.SUITE).exists()
     _run(out, "synthetic_sentiment/peft_dora/seed0", ["method=peft_dora", "seed=0"], method="peft_dora")
     skipped = out / "synthetic_sentiment" / "lora" / "seed0" / ".hydra"  # a launch that resume skipped: Hydra wrote this
@@ -126,6 +129,7 @@ def test_a_run_the_plan_no_longer_has_leaves_the_set_and_search_trials_stay(swee
     assert plans.in_plan("full", "movie_sentiment", "latency/movie_sentiment/lora/seed0")
     assert plans.in_plan("full", "tweet_sentiment", "tuned/tweet_sentiment/gift/seed1-sample1")
     assert not plans.in_plan("full", "tweet_sentiment", "tuned/tweet_sentiment/gift/seed1")  # seed 1 on sample 0: not run
+    assert not plans.in_plan("extended", "tweet_sentiment", "search/tweet_sentiment/x")  # not one of the profile's tasks
 
 
 def test_runs_whose_overrides_differ_only_in_order_are_one_row(tmp_path):
@@ -260,6 +264,10 @@ def test_the_extended_set_reads_the_full_sets_movie_review_runs_it_shares_and_no
     )
     assert all(not r["method"].startswith("peft_") for r in shared.values())
     assert records.shared_set("full") is None and records.shared_set("extended") == records.RECORDS / "full"
+    from benchmarks import results_md
+
+    said = [line for line in results_md._provenance(runs, records.load_suite(records.RECORDS / "extended")) if "Shared" in line]
+    assert len(said) == 1 and "`benchmarks/records/full` (*config* `+benchmark=full`)" in said[0]
 
 
 def test_another_profiles_page_is_linked_not_copied(tmp_path):
