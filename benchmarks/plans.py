@@ -21,6 +21,7 @@ The sizes (runs, test examples, steps) and their arithmetic: conf/benchmark/full
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from zoo.runner.config import seed_folder
@@ -95,6 +96,11 @@ def in_plan(profile: str, task: str, folder: str) -> bool:
     if folder.split("/")[0] == SEARCH:
         return True
     return folder.rsplit("/", 1)[-1] in {_seeds(run) for run in PLANS[profile][task]}
+
+
+def planned(profile: str | None) -> Callable[[str, str], bool]:
+    """:func:`in_plan` of ``profile`` as a ``keep(task, folder)`` predicate; every run for a profile with no plan."""
+    return (lambda task, folder: in_plan(profile, task, folder)) if profile in PLANS else (lambda task, folder: True)
 
 
 def _seeds(run: str) -> str:

@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.plans import PLANS, SHARED_RECORDS, in_plan
+from benchmarks.plans import SHARED_RECORDS, planned
 from zoo.io.records import RunRecord, UnusableRecord
 from zoo.report.table import _entry, _overrides
 from zoo.runtime.atomic import write_text
@@ -154,11 +154,10 @@ def load_records(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
     runs = _read(folder, skip)
     suite = load_suite(folder)
     profile = suite.get("profile") if suite else None
-    if shared_set(profile) is not None:
+    shared, keep = shared_set(profile), planned(profile)
+    if shared is not None:
         own = {r["_folder"] for r in runs}
-        runs += [
-            r for r in _read(shared_set(profile), skip) if r["_folder"] not in own and in_plan(profile, r["task"], r["_folder"])
-        ]
+        runs += [r for r in _read(shared, skip) if r["_folder"] not in own and keep(r["task"], r["_folder"])]
     return runs
 
 
@@ -185,15 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", required=True, help="writes benchmarks/records/<profile>/ unless --dest is given")
     parser.add_argument("--dest", type=Path, help="where the record set goes")
     args = parser.parse_args(argv)
-    from benchmarks.results_md import portable
+    from benchmarks.suite import save_records  # the suite's own export: shared runs stay in their set
 
-    written = export(
-        args.sweep,
-        args.dest or RECORDS / args.profile,
-        portable=portable,
-        shared=shared_set(args.profile),  # the shared set's restored runs stay in that set
-        keep=lambda task, folder: args.profile not in PLANS or in_plan(args.profile, task, folder),
-    )
+    written = save_records(args.dest or RECORDS / args.profile, args.sweep, args.profile)
     print("records: wrote", *written, sep="\n  ")
     return 0
 

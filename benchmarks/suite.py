@@ -72,7 +72,7 @@ from benchmarks.plans import (
     OWN_TABLES_ONLY,
     PLANS,
     TABLES,
-    in_plan,
+    planned,
 )
 from benchmarks.records import RECORDS, export, load_suite, restore, shared_set
 from benchmarks.results_md import TUNED, is_search, portable, write_results
@@ -357,22 +357,17 @@ def resume_from(records: Path, out: Path, profile: str | None = None) -> None:
     """Restore the record set's runs into the sweep folder (a fresh machine resumes where the committed records stop), after
     those of the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`) that its plan runs."""
     shared = shared_set(profile)
-    restored = restore(shared, out, launches=False, keep=lambda task, folder: in_plan(profile, task, folder)) if shared else 0
+    restored = restore(shared, out, launches=False, keep=planned(profile)) if shared else 0
     restored += restore(records, out)
     if restored:
         print(f"resumed {restored} finished runs from {records}", flush=True)
 
 
-def save_records(records: Path, out: Path, profile: str | None = None) -> None:
+def save_records(records: Path, out: Path, profile: str | None = None) -> list[Path]:
     """The sweep folder's runs into the record set (after every launch, finished or interrupted), but those restored
-    from the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`), which stay in that set alone."""
-    export(
-        out,
-        records,
-        portable=portable,
-        shared=shared_set(profile),
-        keep=(lambda task, folder: in_plan(profile, task, folder)) if profile else lambda task, folder: True,
-    )
+    from the record set the profile shares (:data:`benchmarks.plans.SHARED_RECORDS`), which stay in that set alone, and
+    those its plan no longer runs; return the files written."""
+    return export(out, records, portable=portable, shared=shared_set(profile), keep=planned(profile))
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], Path]:

@@ -74,8 +74,13 @@ def _error_bar(row: dict, metric: str) -> list[list[float]] | float:
     return [[max(row[metric] - low, 0.0)], [max(high - row[metric], 0.0)]]  # a mean at an end of its interval: no negative bar
 
 
+def _on_axis(rows: list[dict], x: str, metric: str) -> list[dict]:
+    """The rows that have a place on the log x axis, in the order their numbers go."""
+    return [r for r in rows if metric in r and r[x]]
+
+
 def _draw(ax, rows: list[dict], x: str, metric: str) -> None:
-    points = [r for r in rows if metric in r and r[x]]
+    points = _on_axis(rows, x, metric)
     for i, r in enumerate(points, 1):
         ax.errorbar(
             r[x], r[metric], yerr=_error_bar(r, metric), fmt="o", capsize=3, color=f"C{(i - 1) % 10}", label=f"{i}  {_name(r)}"
@@ -109,7 +114,7 @@ def _number(ax, rows: list[dict], x: str, metric: str) -> None:
     """Each marker's number beside it, after the layout (the labels' places need the final scales and axes); a number
     moved more than a box away from its marker is joined to it by a thin line. Where a crowd's numbers would leave the
     axes, the score axis grows to hold them (a few rounds: growing it draws the crowd closer together)."""
-    points = [r for r in rows if metric in r and r[x]]
+    points = _on_axis(rows, x, metric)
     if not points:
         return
     for _ in range(ROUNDS):
